@@ -1,0 +1,232 @@
+//! Sensor configuration: a TOML file (unknown keys rejected), overridden by flags and env.
+//! Every key is documented in `deploy/sensor.example.toml`.
+
+use crate::sources::nginx::LogFormat;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// The whole sensor configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SensorConfig {
+    /// Controller URL.
+    pub controller: String,
+    /// Bearer token with role `sensor`.
+    pub token: Option<String>,
+    /// File holding the token (first line), as an alternative to `token`.
+    pub token_file: Option<PathBuf>,
+    /// Stable sensor name, unique within the tenant; defaults to the host name.
+    pub id: Option<String>,
+    /// Where positions live.
+    pub data_dir: PathBuf,
+    /// How often the batch under construction is sealed and sent, in milliseconds.
+    pub flush_interval_ms: u64,
+    /// Distinct endpoints in one batch before it is sealed early.
+    pub max_batch_endpoints: usize,
+    /// Distinct client addresses tracked per endpoint per batch.
+    pub max_clients_per_endpoint: usize,
+    /// Unacknowledged batches kept while the controller is away; the oldest is dropped beyond.
+    pub max_pending_batches: usize,
+    /// Batches sent but not yet acknowledged.
+    pub max_in_flight_batches: usize,
+    /// Chunks queued between sources and the aggregator.
+    pub max_queued_chunks: usize,
+    /// Largest message sent to the controller, in bytes.
+    pub max_message_bytes: usize,
+    /// Timeout of a connection attempt, in milliseconds.
+    pub connect_timeout_ms: u64,
+    /// Smallest and largest reconnect delay, in milliseconds (jittered).
+    pub backoff_min_ms: u64,
+    pub backoff_max_ms: u64,
+    /// On shutdown, how long to wait for unacknowledged batches, in milliseconds.
+    pub shutdown_grace_ms: u64,
+    /// Tailed access-log files.
+    #[serde(rename = "file")]
+    pub files: Vec<FileSourceConfig>,
+    /// Envoy gRPC Access Log Service listener.
+    pub als: Option<AlsConfig>,
+}
+
+impl Default for SensorConfig {
+    fn default() -> Self {
+        Self {
+            controller: "http://127.0.0.1:50051".into(),
+            token: None,
+            token_file: None,
+            id: None,
+            data_dir: PathBuf::from("./picket-sensor-data"),
+            flush_interval_ms: 1_000,
+            max_batch_endpoints: 5_000,
+            max_clients_per_endpoint: 4_096,
+            max_pending_batches: 4_096,
+            max_in_flight_batches: 32,
+            max_queued_chunks: 256,
+            max_message_bytes: 16 * 1024 * 1024,
+            connect_timeout_ms: 5_000,
+            backoff_min_ms: 100,
+            backoff_max_ms: 30_000,
+            shutdown_grace_ms: 5_000,
+            files: Vec::new(),
+            als: None,
+        }
+    }
+}
+
+/// One tailed access-log file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSourceConfig {
+    pub path: PathBuf,
+    /// `json` (nginx variable names as keys) or `combined`.
+    pub format: LogFormat,
+    /// Host recorded when a line has none.
+    #[serde(default = "default_host")]
+    pub default_host: String,
+    /// Longest accepted line, in bytes.
+    #[serde(default = "default_max_line_bytes")]
+    pub max_line_bytes: usize,
+    /// How often the file is polled, in milliseconds.
+    #[serde(default = "default_poll_ms")]
+    pub poll_interval_ms: u64,
+    /// Quiet time before a renamed-away file is closed, in milliseconds.
+    #[serde(default = "default_rotate_wait_ms")]
+    pub rotate_wait_ms: u64,
+}
+
+/// The Envoy ALS listener.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlsConfig {
+    pub listen: SocketAddr,
+    /// Host recorded when an entry has no authority.
+    #[serde(default = "default_host")]
+    pub default_host: String,
+}
+
+fn default_host() -> String {
+    "default".into()
+}
+fn default_max_line_bytes() -> usize {
+    64 * 1024
+}
+fn default_poll_ms() -> u64 {
+    100
+}
+fn default_rotate_wait_ms() -> u64 {
+    1_000
+}
+
+impl FileSourceConfig {
+    pub fn new(path: PathBuf, format: LogFormat) -> Self {
+        Self {
+            path,
+            format,
+            default_host: default_host(),
+            max_line_bytes: default_max_line_bytes(),
+            poll_interval_ms: default_poll_ms(),
+            rotate_wait_ms: default_rotate_wait_ms(),
+        }
+    }
+}
+
+/// A configuration value is missing or out of range.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("reading {0}: {1}")]
+    Read(PathBuf, std::io::Error),
+    #[error("parsing {0}: {1}")]
+    Parse(PathBuf, toml::de::Error),
+    #[error("{key} must be {expected}, found {found}")]
+    Invalid {
+        key: &'static str,
+        expected: &'static str,
+        found: String,
+    },
+    #[error("no token: pass --token, set PICKET_TOKEN, or set token_file")]
+    NoToken,
+    #[error("no traffic source: configure --nginx-log, --als-listen, [[file]] or [als]")]
+    NoSource,
+}
+
+impl SensorConfig {
+    /// Reads a TOML file; unknown keys are errors.
+    pub fn from_file(path: &std::path::Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read(path.into(), e))?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse(path.into(), e))
+    }
+
+    /// The token, from `token` or `token_file`.
+    pub fn resolve_token(&self) -> Result<String, ConfigError> {
+        if let Some(t) = self.token.as_deref().filter(|t| !t.is_empty()) {
+            return Ok(t.trim().to_owned());
+        }
+        if let Some(f) = &self.token_file {
+            let text = std::fs::read_to_string(f).map_err(|e| ConfigError::Read(f.clone(), e))?;
+            return Ok(text.lines().next().unwrap_or("").trim().to_owned());
+        }
+        Err(ConfigError::NoToken)
+    }
+
+    /// Checks ranges once, at load.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let positive = |key: &'static str, v: u64| {
+            if v == 0 {
+                Err(ConfigError::Invalid {
+                    key,
+                    expected: "greater than 0",
+                    found: v.to_string(),
+                })
+            } else {
+                Ok(())
+            }
+        };
+        positive("flush_interval_ms", self.flush_interval_ms)?;
+        positive("max_batch_endpoints", self.max_batch_endpoints as u64)?;
+        positive("max_pending_batches", self.max_pending_batches as u64)?;
+        positive("max_in_flight_batches", self.max_in_flight_batches as u64)?;
+        positive("max_queued_chunks", self.max_queued_chunks as u64)?;
+        positive("backoff_min_ms", self.backoff_min_ms)?;
+        if self.backoff_max_ms < self.backoff_min_ms {
+            return Err(ConfigError::Invalid {
+                key: "backoff_max_ms",
+                expected: "at least backoff_min_ms",
+                found: self.backoff_max_ms.to_string(),
+            });
+        }
+        for f in &self.files {
+            if f.max_line_bytes < 256 {
+                return Err(ConfigError::Invalid {
+                    key: "file.max_line_bytes",
+                    expected: "at least 256",
+                    found: f.max_line_bytes.to_string(),
+                });
+            }
+            positive("file.poll_interval_ms", f.poll_interval_ms)?;
+        }
+        if self.files.is_empty() && self.als.is_none() {
+            return Err(ConfigError::NoSource);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_rejects_unknown_keys() {
+        let ok: SensorConfig = toml::from_str(
+            "controller = \"http://c:1\"\n[[file]]\npath = \"/x\"\nformat = \"json\"\n[als]\nlisten = \"127.0.0.1:9001\"\n",
+        )
+        .unwrap();
+        assert_eq!(ok.files.len(), 1);
+        assert_eq!(ok.files[0].max_line_bytes, 65_536);
+        assert!(ok.validate().is_ok());
+        assert!(toml::from_str::<SensorConfig>("controler = \"x\"").is_err());
+        assert!(toml::from_str::<SensorConfig>("[[file]]\npath=\"/x\"\nformat=\"xml\"").is_err());
+        let none = SensorConfig::default();
+        assert!(matches!(none.validate(), Err(ConfigError::NoSource)));
+    }
+}

@@ -1,0 +1,8 @@
+//! Guaranteed-as-possible delivery: sealed batches wait in a bounded outbox until the
+//! controller acknowledges them; the stream task sends, resends after reconnects and persists
+//! file positions once the batch completing them is acknowledged.
+
+pub mod outbox;
+pub mod stream;
+
+pub use outbox::Outbox;

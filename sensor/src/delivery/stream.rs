@@ -1,0 +1,271 @@
+//! The long-lived bidirectional stream to the controller: hello, batches up, acks and
+//! directives down; reconnects with jittered exponential backoff.
+
+use super::Outbox;
+use crate::checkpoint::Checkpoints;
+use crate::grpc;
+use crate::sources::FilePosition;
+use crate::stats::SensorStats;
+use picket_proto::v1 as pb;
+use picket_proto::v1::ingest_client::IngestClient;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::metadata::MetadataValue;
+
+/// Settings of the controller connection.
+#[derive(Debug, Clone)]
+pub struct StreamConfig {
+    pub controller: String,
+    pub token: String,
+    pub sensor_id: String,
+    pub sources: Vec<String>,
+    pub stream_epoch: u64,
+    pub connect_timeout: Duration,
+    /// How long to wait for the controller's `Welcome`.
+    pub welcome_timeout: Duration,
+    /// Batches sent but not yet acknowledged, at most.
+    pub max_in_flight: usize,
+    pub backoff_min: Duration,
+    pub backoff_max: Duration,
+    /// Largest message sent, in bytes.
+    pub max_message_bytes: usize,
+}
+
+/// Why one session with the controller ended.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("invalid controller url {0:?}: {1}")]
+    Url(String, tonic::transport::Error),
+    #[error("connecting to the controller failed: {0}")]
+    Connect(tonic::transport::Error),
+    #[error("controller refused the stream: {0}")]
+    Refused(tonic::Status),
+    #[error("no welcome from the controller within {0:?}")]
+    WelcomeTimeout(Duration),
+    #[error("controller sent {0} where a welcome was expected")]
+    NoWelcome(&'static str),
+    #[error("stream failed: {0}")]
+    Stream(tonic::Status),
+    #[error("the token is not a valid header value")]
+    Token,
+    #[error("saving file positions failed: {0}")]
+    Checkpoint(std::io::Error),
+}
+
+/// Exponential backoff with full jitter.
+struct Backoff {
+    min: Duration,
+    max: Duration,
+    attempt: u32,
+}
+
+impl Backoff {
+    fn next_delay(&mut self) -> Duration {
+        let exp = self
+            .min
+            .saturating_mul(1u32 << self.attempt.min(16))
+            .min(self.max);
+        self.attempt = self.attempt.saturating_add(1);
+        let mut seed = [0u8; 8];
+        // Without randomness, fall back to the full delay: still bounded, merely less spread.
+        let frac = match getrandom::fill(&mut seed) {
+            Ok(()) => (u64::from_le_bytes(seed) % 1000) as u32,
+            Err(_) => 999,
+        };
+        (exp / 2 + exp / 2 * frac / 1000).max(self.min)
+    }
+}
+
+/// The delivery task: runs sessions until `stop` turns true.
+pub struct Delivery {
+    pub cfg: StreamConfig,
+    pub outbox: Arc<Outbox>,
+    pub checkpoints: Checkpoints,
+    pub saved: BTreeMap<String, FilePosition>,
+    pub stats: Arc<SensorStats>,
+    /// True while a session holds a welcomed stream.
+    pub connected: watch::Sender<bool>,
+}
+
+impl Delivery {
+    pub async fn run(mut self, mut stop: watch::Receiver<bool>) {
+        let mut backoff = Backoff {
+            min: self.cfg.backoff_min,
+            max: self.cfg.backoff_max,
+            attempt: 0,
+        };
+        loop {
+            let result = tokio::select! {
+                r = self.session(&mut backoff) => r,
+                _ = stop.wait_for(|s| *s) => return,
+            };
+            self.connected.send_replace(false);
+            if let Err(e) = result {
+                tracing::warn!(error = %e, pending = self.outbox.len(), "controller stream ended");
+            }
+            let delay = backoff.next_delay();
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
+        }
+    }
+
+    async fn session(&mut self, backoff: &mut Backoff) -> Result<(), SessionError> {
+        let cfg = &self.cfg;
+        let endpoint = tonic::transport::Endpoint::from_shared(cfg.controller.clone())
+            .map_err(|e| SessionError::Url(cfg.controller.clone(), e))?
+            .connect_timeout(cfg.connect_timeout)
+            .http2_keep_alive_interval(Duration::from_secs(20))
+            .keep_alive_timeout(Duration::from_secs(10))
+            .keep_alive_while_idle(true);
+        let channel = endpoint.connect().await.map_err(SessionError::Connect)?;
+        let auth: MetadataValue<_> = format!("Bearer {}", cfg.token)
+            .parse()
+            .map_err(|_| SessionError::Token)?;
+        let mut client =
+            IngestClient::with_interceptor(channel, move |mut req: tonic::Request<()>| {
+                req.metadata_mut().insert("authorization", auth.clone());
+                Ok(req)
+            })
+            .max_encoding_message_size(cfg.max_message_bytes);
+
+        let (tx, rx) = mpsc::channel::<pb::SensorMessage>(cfg.max_in_flight + 1);
+        let hello = pb::Hello {
+            sensor_id: cfg.sensor_id.clone(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            sources: cfg.sources.clone(),
+            stream_epoch: cfg.stream_epoch,
+            hostname: hostname(),
+        };
+        // The channel is fresh and has room, so this cannot fail.
+        let _ = tx.try_send(pb::SensorMessage {
+            msg: Some(pb::sensor_message::Msg::Hello(hello)),
+        });
+        let mut inbound = client
+            .stream(ReceiverStream::new(rx))
+            .await
+            .map_err(SessionError::Refused)?
+            .into_inner();
+        let first = tokio::time::timeout(cfg.welcome_timeout, inbound.message())
+            .await
+            .map_err(|_| SessionError::WelcomeTimeout(cfg.welcome_timeout))?
+            .map_err(SessionError::Stream)?;
+        let welcome = match first.and_then(|m| m.msg) {
+            Some(pb::controller_message::Msg::Welcome(w)) => w,
+            Some(_) => return Err(SessionError::NoWelcome("another message")),
+            None => return Err(SessionError::NoWelcome("end of stream")),
+        };
+        tracing::info!(tenant = %welcome.tenant, committed_seq = welcome.committed_seq, "connected to controller");
+        backoff.attempt = 0;
+        self.connected.send_replace(true);
+        self.acked(welcome.committed_seq)?;
+        self.pump(tx, inbound, welcome.committed_seq).await
+    }
+
+    /// Sends pending batches within the in-flight window and handles acks until the stream ends.
+    async fn pump(
+        &mut self,
+        tx: mpsc::Sender<pb::SensorMessage>,
+        mut inbound: tonic::Streaming<pb::ControllerMessage>,
+        committed: u64,
+    ) -> Result<(), SessionError> {
+        let mut sent_upto = committed;
+        let mut acked_upto = committed;
+        loop {
+            let room = self
+                .cfg
+                .max_in_flight
+                .saturating_sub(sent_upto.saturating_sub(acked_upto) as usize);
+            for p in self.outbox.after(sent_upto, room) {
+                let counters = self.stats.snapshot();
+                let batch = grpc::batch(
+                    &self.cfg.sensor_id,
+                    self.cfg.stream_epoch,
+                    p.seq,
+                    &p.sealed,
+                    &counters,
+                );
+                let msg = pb::SensorMessage {
+                    msg: Some(pb::sensor_message::Msg::Batch(batch)),
+                };
+                if tx.send(msg).await.is_err() {
+                    return Err(SessionError::Stream(tonic::Status::unavailable(
+                        "request stream closed",
+                    )));
+                }
+                sent_upto = p.seq;
+                self.stats
+                    .batches_sent
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            tokio::select! {
+                () = self.outbox.pushed.notified() => {}
+                msg = inbound.message() => match msg.map_err(SessionError::Stream)? {
+                    None => return Ok(()),
+                    Some(m) => match m.msg {
+                        Some(pb::controller_message::Msg::Ack(ack)) if ack.stream_epoch == self.cfg.stream_epoch => {
+                            acked_upto = acked_upto.max(ack.seq);
+                            self.acked(ack.seq)?;
+                        }
+                        Some(pb::controller_message::Msg::Directive(d)) => {
+                            tracing::info!(notice = %d.notice, "directive from controller");
+                        }
+                        other => tracing::debug!(?other, "ignored controller message"),
+                    },
+                },
+            }
+        }
+    }
+
+    fn acked(&mut self, seq: u64) -> Result<(), SessionError> {
+        if let Some(positions) = self.outbox.commit_through(seq) {
+            if !positions.is_empty() {
+                for (k, v) in positions {
+                    self.saved.insert(k.to_string(), v);
+                }
+                self.checkpoints
+                    .save(&self.saved)
+                    .map_err(SessionError::Checkpoint)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_stays_bounded() {
+        let mut b = Backoff {
+            min: Duration::from_millis(100),
+            max: Duration::from_secs(2),
+            attempt: 0,
+        };
+        let first = b.next_delay();
+        assert!(first >= Duration::from_millis(100) && first <= Duration::from_millis(100));
+        for _ in 0..40 {
+            let d = b.next_delay();
+            assert!(
+                d >= Duration::from_millis(100) && d <= Duration::from_secs(2),
+                "{d:?}"
+            );
+        }
+        let late: Vec<_> = (0..20).map(|_| b.next_delay()).collect();
+        assert!(
+            late.iter().all(|d| *d >= Duration::from_secs(1)),
+            "jitter stays in the upper half"
+        );
+    }
+}

@@ -1,0 +1,78 @@
+//! The only place the sensor's domain types meet `picket.v1` wire types.
+
+use crate::aggregate::Sealed;
+use picket_proto::v1 as pb;
+use picket_shared::SensorCounters;
+
+/// Builds the wire batch for a sealed batch.
+pub fn batch(
+    sensor_id: &str,
+    epoch: u64,
+    seq: u64,
+    sealed: &Sealed,
+    counters: &SensorCounters,
+) -> pb::Batch {
+    pb::Batch {
+        sensor_id: sensor_id.to_owned(),
+        stream_epoch: epoch,
+        seq,
+        endpoints: sealed
+            .endpoints
+            .iter()
+            .map(|(k, s)| pb::EndpointSummary {
+                host: k.host.clone(),
+                method: k.method.clone(),
+                template: k.template.clone(),
+                requests: s.requests,
+                statuses: s
+                    .statuses
+                    .iter()
+                    .map(|(status, count)| pb::StatusCount {
+                        status: u32::from(*status),
+                        count: *count,
+                    })
+                    .collect(),
+                first_seen_ms: s.first_seen_ms,
+                last_seen_ms: s.last_seen_ms,
+                request_bytes_sum: s.request_bytes_sum,
+                response_bytes_sum: s.response_bytes_sum,
+                latency_us_sum: s.latency_us_sum,
+                latency_us_max: s.latency_us_max,
+                auth_present: s.auth_present,
+                distinct_clients: s.distinct_clients,
+                public_client_requests: s.public_client_requests,
+                plaintext_requests: s.plaintext_requests,
+            })
+            .collect(),
+        counters: Some(counters_to_proto(counters)),
+        window_start_ms: sealed.window_start_ms,
+        window_end_ms: sealed.window_end_ms,
+    }
+}
+
+pub fn counters_to_proto(c: &SensorCounters) -> pb::SensorCounters {
+    pb::SensorCounters {
+        received: c.received,
+        parsed: c.parsed,
+        rejected: c.rejected,
+        batches_sent: c.batches_sent,
+        batches_acked: c.batches_acked,
+        batches_dropped: c.batches_dropped,
+        requests_dropped: c.requests_dropped,
+        sources: c
+            .sources
+            .iter()
+            .map(|s| pb::SourceCounters {
+                source: s.source.clone(),
+                received: s.received,
+                parsed: s.parsed,
+                rejected: s.rejected,
+            })
+            .collect(),
+        rejected_by_reason: c
+            .rejected_by_reason
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect(),
+    }
+}

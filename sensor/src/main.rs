@@ -1,0 +1,162 @@
+//! `picket-sensor`: run a sensor next to a gateway.
+
+use anyhow::Context;
+use clap::Parser;
+use picket_sensor::config::{AlsConfig, FileSourceConfig, SensorConfig};
+use picket_sensor::sources::nginx::LogFormat;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Picket sensor: reads gateway traffic and streams summaries to the controller.
+#[derive(Debug, Parser)]
+#[command(name = "picket-sensor", version)]
+struct Args {
+    /// TOML configuration file (see deploy/sensor.example.toml); flags override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Controller URL, e.g. http://127.0.0.1:50051.
+    #[arg(long, env = "PICKET_CONTROLLER")]
+    controller: Option<String>,
+    /// Bearer token with role `sensor`.
+    #[arg(long, env = "PICKET_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// File whose first line is the token.
+    #[arg(long)]
+    token_file: Option<PathBuf>,
+    /// Sensor name, unique within the tenant (default: host name).
+    #[arg(long)]
+    id: Option<String>,
+    /// Directory for file positions.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// nginx access-log file to tail.
+    #[arg(long)]
+    nginx_log: Option<PathBuf>,
+    /// Format of --nginx-log.
+    #[arg(long, value_enum, default_value = "json")]
+    nginx_format: FormatArg,
+    /// Host recorded for lines without one (the combined format has none).
+    #[arg(long)]
+    default_host: Option<String>,
+    /// Listen address of the Envoy gRPC access-log service, e.g. 0.0.0.0:9001.
+    #[arg(long)]
+    als_listen: Option<SocketAddr>,
+    /// Seal and send a batch this often, in milliseconds.
+    #[arg(long)]
+    flush_interval_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum FormatArg {
+    Json,
+    Combined,
+}
+
+fn build_config(args: Args) -> anyhow::Result<SensorConfig> {
+    let mut cfg = match &args.config {
+        Some(p) => SensorConfig::from_file(p)?,
+        None => SensorConfig::default(),
+    };
+    if let Some(c) = args.controller {
+        cfg.controller = c;
+    }
+    if args.token.is_some() {
+        cfg.token = args.token;
+    }
+    if args.token_file.is_some() {
+        cfg.token_file = args.token_file;
+    }
+    if args.id.is_some() {
+        cfg.id = args.id;
+    }
+    if let Some(d) = args.data_dir {
+        cfg.data_dir = d;
+    }
+    if let Some(ms) = args.flush_interval_ms {
+        cfg.flush_interval_ms = ms;
+    }
+    if let Some(path) = args.nginx_log {
+        let format = match args.nginx_format {
+            FormatArg::Json => LogFormat::Json,
+            FormatArg::Combined => LogFormat::Combined,
+        };
+        let mut f = FileSourceConfig::new(path, format);
+        if let Some(h) = &args.default_host {
+            f.default_host = h.clone();
+        }
+        cfg.files.push(f);
+    }
+    if let Some(listen) = args.als_listen {
+        let default_host = args.default_host.unwrap_or_else(|| "default".into());
+        cfg.als = Some(AlsConfig {
+            listen,
+            default_host,
+        });
+    }
+    Ok(cfg)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cfg = build_config(Args::parse())?;
+    let sensor = picket_sensor::Sensor::start(cfg)
+        .await
+        .context("starting the sensor")?;
+    if let Some(addr) = sensor.als_addr {
+        // Machine-readable readiness line for scripts and tests.
+        println!("picket-sensor als listening on {addr}");
+    }
+    println!("picket-sensor ready");
+    let stats = sensor.stats.clone();
+    let reporter = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(30));
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let c = stats.snapshot();
+            tracing::info!(
+                received = c.received,
+                parsed = c.parsed,
+                rejected = c.rejected,
+                batches_sent = c.batches_sent,
+                batches_acked = c.batches_acked,
+                batches_dropped = c.batches_dropped,
+                requests_dropped = c.requests_dropped,
+                "sensor counters"
+            );
+        }
+    });
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    reporter.abort();
+    sensor.shutdown().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

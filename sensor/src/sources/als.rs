@@ -1,0 +1,213 @@
+//! Envoy gRPC Access Log Service sink (`envoy.service.accesslog.v3`). Envoy, Istio, Envoy
+//! Gateway and Contour stream HTTP access-log entries here. ALS never acknowledges and is lossy
+//! by design: the sensor counts what arrives; TCP entries and unusable entries are counted and
+//! skipped, never fatal.
+
+use super::{Chunk, MAX_CHUNK_RECORDS};
+use crate::record::{self, RequestRecord, Scheme};
+use crate::stats::{ChunkTally, SensorStats, SourceStats};
+use envoy_types::pb::envoy::config::core::v3::{RequestMethod, address};
+use envoy_types::pb::envoy::data::accesslog::v3::HttpAccessLogEntry;
+use envoy_types::pb::envoy::service::accesslog::v3::access_log_service_server::{
+    AccessLogService, AccessLogServiceServer,
+};
+use envoy_types::pb::envoy::service::accesslog::v3::stream_access_logs_message::LogEntries;
+use envoy_types::pb::envoy::service::accesslog::v3::{
+    StreamAccessLogsMessage, StreamAccessLogsResponse,
+};
+use envoy_types::pb::google::protobuf::{Duration as PbDuration, Timestamp};
+use std::sync::Arc;
+use tokio::sync::mpsc;
+use tonic::{Request, Response, Status, Streaming};
+
+/// Largest ALS message accepted, in bytes.
+pub const MAX_ALS_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
+
+/// The ALS gRPC service of the sensor.
+#[derive(Clone)]
+pub struct AlsSink {
+    name: Arc<str>,
+    default_host: Arc<str>,
+    stats: Arc<SensorStats>,
+    src: Arc<SourceStats>,
+    out: mpsc::Sender<Chunk>,
+}
+
+impl AlsSink {
+    pub fn new(
+        name: Arc<str>,
+        default_host: &str,
+        stats: Arc<SensorStats>,
+        out: mpsc::Sender<Chunk>,
+    ) -> Self {
+        let src = stats.add_source(name.to_string());
+        Self {
+            name,
+            default_host: default_host.into(),
+            stats,
+            src,
+            out,
+        }
+    }
+
+    /// The tonic service, with the message-size limit applied.
+    pub fn into_service(self) -> AccessLogServiceServer<Self> {
+        AccessLogServiceServer::new(self).max_decoding_message_size(MAX_ALS_MESSAGE_BYTES)
+    }
+
+    async fn handle(&self, msg: StreamAccessLogsMessage) {
+        let mut tally = ChunkTally::default();
+        let mut records = Vec::new();
+        match msg.log_entries {
+            Some(LogEntries::HttpLogs(http)) => {
+                for entry in http.log_entry {
+                    match convert(&entry, &self.default_host) {
+                        Ok(r) => {
+                            tally.accept();
+                            records.push(r);
+                        }
+                        Err(reason) => tally.reject(reason),
+                    }
+                    if records.len() >= MAX_CHUNK_RECORDS {
+                        self.send(std::mem::take(&mut records)).await;
+                    }
+                }
+            }
+            Some(LogEntries::TcpLogs(tcp)) => {
+                for _ in tcp.log_entry {
+                    tally.reject("als_tcp_entry");
+                }
+            }
+            None => tally.reject("als_empty_message"),
+        }
+        self.stats.record(&self.src, &tally);
+        self.send(records).await;
+    }
+
+    async fn send(&self, records: Vec<RequestRecord>) {
+        if records.is_empty() {
+            return;
+        }
+        let n = records.len() as u64;
+        let chunk = Chunk {
+            source: self.name.clone(),
+            records,
+            position: None,
+        };
+        // ALS is lossy by contract; when the aggregator is saturated, drop and count rather than
+        // stall Envoy's stream.
+        if self.out.try_send(chunk).is_err() {
+            self.stats
+                .queue_full_drops
+                .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl AccessLogService for AlsSink {
+    async fn stream_access_logs(
+        &self,
+        request: Request<Streaming<StreamAccessLogsMessage>>,
+    ) -> Result<Response<StreamAccessLogsResponse>, Status> {
+        let mut stream = request.into_inner();
+        loop {
+            match stream.message().await {
+                Ok(Some(msg)) => self.handle(msg).await,
+                Ok(None) => break,
+                Err(status) => {
+                    // A message that fails to decode ends the stream; Envoy reconnects.
+                    let mut tally = ChunkTally::default();
+                    tally.reject("als_decode_error");
+                    self.stats.record(&self.src, &tally);
+                    tracing::debug!(source = %self.name, %status, "als stream error");
+                    return Err(status);
+                }
+            }
+        }
+        Ok(Response::new(StreamAccessLogsResponse {}))
+    }
+}
+
+fn timestamp_ms(ts: &Timestamp) -> i64 {
+    ts.seconds
+        .saturating_mul(1000)
+        .saturating_add(i64::from(ts.nanos / 1_000_000))
+}
+
+fn duration_us(d: &PbDuration) -> u64 {
+    let us = d
+        .seconds
+        .saturating_mul(1_000_000)
+        .saturating_add(i64::from(d.nanos / 1000));
+    u64::try_from(us).unwrap_or(0)
+}
+
+/// Turns one Envoy HTTP entry into a request record, or names why it cannot.
+pub fn convert(
+    entry: &HttpAccessLogEntry,
+    default_host: &str,
+) -> Result<RequestRecord, &'static str> {
+    let common = entry
+        .common_properties
+        .as_ref()
+        .ok_or("als_missing_common")?;
+    let req = entry.request.as_ref().ok_or("als_missing_request")?;
+    let method = RequestMethod::try_from(req.request_method)
+        .ok()
+        .filter(|m| *m != RequestMethod::MethodUnspecified)
+        .ok_or("bad_method")?;
+    let target = if req.path.is_empty() {
+        &req.original_path
+    } else {
+        &req.path
+    };
+    let target = record::normalize_target(target).map_err(|_| "bad_target")?;
+    let scheme = match req.scheme.as_str() {
+        "https" => Some(Scheme::Https),
+        "http" => Some(Scheme::Http),
+        _ => None,
+    };
+    let ts_ms = common
+        .start_time
+        .as_ref()
+        .map_or_else(super::tail::now_ms, timestamp_ms);
+    let latency_us = common
+        .time_to_last_downstream_tx_byte
+        .as_ref()
+        .or(common.duration.as_ref())
+        .map_or(0, duration_us);
+    let client_ip = common
+        .downstream_remote_address
+        .as_ref()
+        .and_then(|a| a.address.as_ref())
+        .and_then(|a| match a {
+            address::Address::SocketAddress(s) => record::parse_ip(&s.address),
+            _ => None,
+        });
+    let auth_present = req.request_headers.keys().any(|k| {
+        matches!(
+            k.to_ascii_lowercase().as_str(),
+            "authorization" | "x-api-key" | "cookie"
+        )
+    });
+    let resp = entry.response.as_ref();
+    Ok(RequestRecord {
+        ts_ms,
+        method: method.as_str_name().to_owned(),
+        host: record::normalize_host(&req.authority, scheme, default_host),
+        target: target.to_owned(),
+        status: resp
+            .and_then(|r| r.response_code.as_ref())
+            .and_then(|c| u16::try_from(c.value).ok())
+            .unwrap_or(0),
+        request_bytes: req
+            .request_headers_bytes
+            .saturating_add(req.request_body_bytes),
+        response_bytes: resp.map_or(0, |r| r.response_body_bytes),
+        latency_us,
+        client_ip,
+        auth_present,
+        scheme,
+    })
+}

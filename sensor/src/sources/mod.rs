@@ -1,0 +1,30 @@
+//! Traffic sources. Each turns its input into [`Chunk`]s of normalized requests and hands them
+//! to the aggregator through one bounded channel.
+
+pub mod als;
+pub mod nginx;
+pub mod tail;
+
+use crate::record::RequestRecord;
+use serde::{Deserialize, Serialize};
+
+/// Where a file source has read up to: the file's identity and the byte offset just past the
+/// last complete line handed on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FilePosition {
+    pub inode: u64,
+    pub offset: u64,
+}
+
+/// A run of requests from one source.
+#[derive(Debug)]
+pub struct Chunk {
+    /// Stable name of the source, e.g. `nginx-json:/var/log/nginx/api.json`.
+    pub source: std::sync::Arc<str>,
+    pub records: Vec<RequestRecord>,
+    /// For file sources: the position after the last line of this chunk.
+    pub position: Option<FilePosition>,
+}
+
+/// Most records a source puts in one chunk.
+pub const MAX_CHUNK_RECORDS: usize = 1024;

@@ -1,0 +1,387 @@
+//! nginx access-log line parsers: the `combined` format and JSON `log_format`s keyed by
+//! nginx's own variable names (see `deploy/nginx/picket.conf`).
+
+use crate::record::{self, RequestRecord, Scheme};
+use picket_shared::time;
+use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
+use std::borrow::Cow;
+use std::fmt;
+
+/// Which line format a log file uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Json,
+    Combined,
+}
+
+impl LogFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogFormat::Json => "json",
+            LogFormat::Combined => "combined",
+        }
+    }
+}
+
+/// Why a line was rejected; the string is the counter label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reject {
+    Json,
+    Combined,
+    MissingField(&'static str),
+    Timestamp,
+    Method,
+    Target,
+    Utf8,
+}
+
+impl Reject {
+    pub fn reason(self) -> &'static str {
+        match self {
+            Reject::Json => "malformed_json",
+            Reject::Combined => "malformed_combined",
+            Reject::MissingField(_) => "missing_field",
+            Reject::Timestamp => "bad_timestamp",
+            Reject::Method => "bad_method",
+            Reject::Target => "bad_target",
+            Reject::Utf8 => "not_utf8",
+        }
+    }
+}
+
+impl From<record::Invalid> for Reject {
+    fn from(i: record::Invalid) -> Self {
+        match i {
+            record::Invalid::Method => Reject::Method,
+            record::Invalid::Target => Reject::Target,
+        }
+    }
+}
+
+/// Parses one line (without its newline) in `format`. `now_ms` stands in for a missing
+/// timestamp; `default_host` for a missing host.
+pub fn parse_line(
+    format: LogFormat,
+    line: &[u8],
+    default_host: &str,
+    now_ms: i64,
+) -> Result<RequestRecord, Reject> {
+    match format {
+        LogFormat::Json => parse_json(line, default_host, now_ms),
+        LogFormat::Combined => {
+            let line = std::str::from_utf8(line).map_err(|_| Reject::Utf8)?;
+            parse_combined(line, default_host)
+        }
+    }
+}
+
+/// A JSON scalar as nginx writes it: usually a string, sometimes an unquoted number.
+#[derive(Debug, Default)]
+struct Scalar<'a>(Option<Cow<'a, str>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Scalar<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Scalar<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string, number, boolean or null")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Scalar(Some(Cow::Borrowed(v))))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Scalar(Some(Cow::Owned(v.to_owned()))))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Scalar(Some(Cow::Owned(v))))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(Scalar(Some(Cow::Owned(v.to_string()))))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(Scalar(Some(Cow::Owned(v.to_string()))))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+                Ok(Scalar(Some(Cow::Owned(v.to_string()))))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+                Ok(Scalar(Some(Cow::Borrowed(if v {
+                    "true"
+                } else {
+                    "false"
+                }))))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(Scalar(None))
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(Scalar(None))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl Scalar<'_> {
+    /// The value, treating nginx's empty-variable markers (`""`, `-`) as absent.
+    fn get(&self) -> Option<&str> {
+        self.0
+            .as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty() && *v != "-")
+    }
+}
+
+/// The nginx variables the sensor understands; every other key is ignored.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct JsonLine<'a> {
+    #[serde(borrow)]
+    remote_addr: Scalar<'a>,
+    #[serde(borrow)]
+    time_iso8601: Scalar<'a>,
+    #[serde(borrow)]
+    msec: Scalar<'a>,
+    #[serde(borrow)]
+    time_local: Scalar<'a>,
+    #[serde(borrow)]
+    host: Scalar<'a>,
+    #[serde(borrow)]
+    http_host: Scalar<'a>,
+    #[serde(borrow)]
+    server_name: Scalar<'a>,
+    #[serde(borrow)]
+    scheme: Scalar<'a>,
+    #[serde(borrow)]
+    request_method: Scalar<'a>,
+    #[serde(borrow)]
+    request_uri: Scalar<'a>,
+    #[serde(borrow)]
+    uri: Scalar<'a>,
+    #[serde(borrow)]
+    request: Scalar<'a>,
+    #[serde(borrow)]
+    status: Scalar<'a>,
+    #[serde(borrow)]
+    body_bytes_sent: Scalar<'a>,
+    #[serde(borrow)]
+    bytes_sent: Scalar<'a>,
+    #[serde(borrow)]
+    request_length: Scalar<'a>,
+    #[serde(borrow)]
+    request_time: Scalar<'a>,
+    #[serde(borrow)]
+    http_authorization: Scalar<'a>,
+    #[serde(borrow)]
+    http_x_api_key: Scalar<'a>,
+    #[serde(borrow)]
+    remote_user: Scalar<'a>,
+}
+
+fn parse_json(line: &[u8], default_host: &str, now_ms: i64) -> Result<RequestRecord, Reject> {
+    // serde would also accept a JSON array as a struct; a log line must be an object.
+    if line.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(Reject::Json);
+    }
+    let j: JsonLine<'_> = serde_json::from_slice(line).map_err(|_| Reject::Json)?;
+    let ts_ms = if let Some(t) = j.time_iso8601.get() {
+        time::parse_rfc3339_ms(t).ok_or(Reject::Timestamp)?
+    } else if let Some(t) = j.msec.get() {
+        time::parse_epoch_seconds_ms(t).ok_or(Reject::Timestamp)?
+    } else if let Some(t) = j.time_local.get() {
+        time::parse_clf_ms(t).ok_or(Reject::Timestamp)?
+    } else {
+        now_ms
+    };
+    // `$request` ("GET /x HTTP/1.1") stands in when method or URI are not logged separately.
+    let request_line = j.request.get().map(split_request_line);
+    let method = j
+        .request_method
+        .get()
+        .or(request_line.and_then(|r| r.0))
+        .ok_or(Reject::MissingField("request_method"))?;
+    let target = j
+        .request_uri
+        .get()
+        .or(request_line.and_then(|r| r.1))
+        .or(j.uri.get())
+        .ok_or(Reject::MissingField("request_uri"))?;
+    let scheme = match j.scheme.get() {
+        Some("https") => Some(Scheme::Https),
+        Some("http") => Some(Scheme::Http),
+        _ => None,
+    };
+    let host = j
+        .host
+        .get()
+        .or(j.http_host.get())
+        .or(j.server_name.get())
+        .unwrap_or("");
+    let client = j.remote_addr.get().and_then(record::parse_ip);
+    let auth_present = j.http_authorization.get().is_some()
+        || j.http_x_api_key.get().is_some()
+        || j.remote_user.get().is_some();
+    Ok(RequestRecord {
+        ts_ms,
+        method: record::normalize_method(method)?,
+        host: record::normalize_host(host, scheme, default_host),
+        target: record::normalize_target(target)?.to_owned(),
+        status: j.status.get().and_then(|s| s.parse().ok()).unwrap_or(0),
+        request_bytes: parse_u64(j.request_length.get()),
+        response_bytes: parse_u64(j.body_bytes_sent.get().or(j.bytes_sent.get())),
+        latency_us: parse_seconds_us(j.request_time.get()),
+        client_ip: client,
+        auth_present,
+        scheme,
+    })
+}
+
+fn parse_u64(v: Option<&str>) -> u64 {
+    v.and_then(|s| s.parse().ok()).unwrap_or(0)
+}
+
+/// nginx logs durations as seconds with millisecond resolution (`0.012`).
+fn parse_seconds_us(v: Option<&str>) -> u64 {
+    v.and_then(|s| s.parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map_or(0, |s| (s * 1_000_000.0).round() as u64)
+}
+
+/// Splits `GET /path HTTP/1.1` into method and target.
+fn split_request_line(line: &str) -> (Option<&str>, Option<&str>) {
+    let mut parts = line.split(' ').filter(|p| !p.is_empty());
+    (parts.next(), parts.next())
+}
+
+/// `$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent
+/// "$http_referer" "$http_user_agent"` (extra trailing fields are ignored).
+fn parse_combined(line: &str, default_host: &str) -> Result<RequestRecord, Reject> {
+    let (remote, rest) = line.split_once(' ').ok_or(Reject::Combined)?;
+    let (_ident, rest) = rest.split_once(' ').ok_or(Reject::Combined)?;
+    let (user, rest) = rest.split_once(" [").ok_or(Reject::Combined)?;
+    let (time_local, rest) = rest.split_once("] \"").ok_or(Reject::Combined)?;
+    let (request, rest) = split_quoted(rest).ok_or(Reject::Combined)?;
+    let mut fields = rest.split_ascii_whitespace();
+    let status = fields.next().ok_or(Reject::Combined)?;
+    let bytes = fields.next().ok_or(Reject::Combined)?;
+    let ts_ms = time::parse_clf_ms(time_local).ok_or(Reject::Timestamp)?;
+    let (method, target) = split_request_line(request);
+    Ok(RequestRecord {
+        ts_ms,
+        method: record::normalize_method(method.ok_or(Reject::MissingField("request"))?)?,
+        host: default_host.to_owned(),
+        target: record::normalize_target(target.ok_or(Reject::MissingField("request"))?)?
+            .to_owned(),
+        status: status.parse().map_err(|_| Reject::Combined)?,
+        request_bytes: 0,
+        response_bytes: bytes.parse().unwrap_or(0),
+        latency_us: 0,
+        client_ip: record::parse_ip(remote),
+        auth_present: user != "-",
+        scheme: None,
+    })
+}
+
+/// Splits at the closing quote of a quoted field, honouring nginx's `\"` escapes.
+fn split_quoted(s: &str) -> Option<(&str, &str)> {
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'\\' => i += 2,
+            b'"' => return Some((&s[..i], s[i + 1..].trim_start())),
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_000;
+
+    fn json(line: &str) -> Result<RequestRecord, Reject> {
+        parse_line(LogFormat::Json, line.as_bytes(), "default", NOW)
+    }
+
+    #[test]
+    fn json_with_nginx_names() {
+        let r = json(
+            r#"{"remote_addr":"203.0.113.9","time_iso8601":"2024-01-31T10:00:00+00:00","host":"API.example.com","request_method":"get","request_uri":"/users/42?x=1","status":"200","body_bytes_sent":"512","request_length":"120","request_time":"0.012","http_user_agent":"curl/8","http_authorization":"Bearer abc","extra":{"nested":[1,2]}}"#,
+        )
+        .unwrap();
+        assert_eq!(r.ts_ms, 1_706_695_200_000);
+        assert_eq!(
+            (r.method.as_str(), r.host.as_str()),
+            ("GET", "api.example.com")
+        );
+        assert_eq!(r.target, "/users/42?x=1");
+        assert_eq!(
+            (r.status, r.response_bytes, r.request_bytes),
+            (200, 512, 120)
+        );
+        assert_eq!(r.latency_us, 12_000);
+        assert!(r.auth_present);
+        assert_eq!(r.client_ip, "203.0.113.9".parse().ok());
+    }
+
+    #[test]
+    fn json_tolerates_numbers_missing_fields_and_msec() {
+        let r =
+            json(r#"{"msec":"1706695200.5","request":"POST /a/b HTTP/1.1","status":201}"#).unwrap();
+        assert_eq!(r.ts_ms, 1_706_695_200_500);
+        assert_eq!(
+            (r.method.as_str(), r.target.as_str(), r.status),
+            ("POST", "/a/b", 201)
+        );
+        assert_eq!(r.host, "default");
+        assert_eq!(r.client_ip, None);
+        assert!(!r.auth_present);
+        let r = json(r#"{"request_method":"GET","request_uri":"/","http_authorization":"-"}"#);
+        assert_eq!(r.map(|r| (r.ts_ms, r.auth_present)), Ok((NOW, false)));
+    }
+
+    #[test]
+    fn json_rejections() {
+        assert_eq!(json("not json").err(), Some(Reject::Json));
+        assert_eq!(
+            json(r#"{"request_method":"GET"}"#).err(),
+            Some(Reject::MissingField("request_uri"))
+        );
+        assert_eq!(
+            json(r#"{"request_method":"GET","request_uri":"/","time_iso8601":"yesterday"}"#).err(),
+            Some(Reject::Timestamp)
+        );
+        assert_eq!(
+            json(r#"{"request_method":"G T","request_uri":"/"}"#).err(),
+            Some(Reject::Method)
+        );
+        assert_eq!(json(r#"[1,2]"#).err(), Some(Reject::Json));
+    }
+
+    #[test]
+    fn combined() {
+        let line = r#"203.0.113.9 - alice [31/Jan/2024:10:00:00 +0000] "GET /orders/7?full=1 HTTP/1.1" 404 153 "-" "Mozilla/5.0 \"x\"""#;
+        let r = parse_line(LogFormat::Combined, line.as_bytes(), "shop", NOW).unwrap();
+        assert_eq!(r.ts_ms, 1_706_695_200_000);
+        assert_eq!(
+            (r.method.as_str(), r.target.as_str()),
+            ("GET", "/orders/7?full=1")
+        );
+        assert_eq!(
+            (r.status, r.response_bytes, r.host.as_str()),
+            (404, 153, "shop")
+        );
+        assert!(r.auth_present);
+        let bad = parse_line(LogFormat::Combined, b"garbage line", "shop", NOW);
+        assert_eq!(bad.err(), Some(Reject::Combined));
+        let tls_junk = r#"1.2.3.4 - - [31/Jan/2024:10:00:00 +0000] "\x16\x03\x01" 400 0 "-" "-""#;
+        let r = parse_line(LogFormat::Combined, tls_junk.as_bytes(), "shop", NOW);
+        assert_eq!(r.err(), Some(Reject::Method));
+    }
+}

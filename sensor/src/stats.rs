@@ -1,0 +1,146 @@
+//! The sensor's own counters: received, parsed, rejected (by reason), batches sent, acked and
+//! dropped. Sources count per chunk, not per line, to keep the hot path cheap.
+
+use picket_shared::{SensorCounters, SourceCounters};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// Counters of one traffic source.
+#[derive(Debug)]
+pub struct SourceStats {
+    pub name: String,
+    pub received: AtomicU64,
+    pub parsed: AtomicU64,
+    pub rejected: AtomicU64,
+}
+
+impl SourceStats {
+    fn snapshot(&self) -> SourceCounters {
+        SourceCounters {
+            source: self.name.clone(),
+            received: self.received.load(Relaxed),
+            parsed: self.parsed.load(Relaxed),
+            rejected: self.rejected.load(Relaxed),
+        }
+    }
+}
+
+/// Counts gathered while handling one chunk of input, added to the shared counters at once.
+#[derive(Debug, Default)]
+pub struct ChunkTally {
+    pub received: u64,
+    pub parsed: u64,
+    pub rejected: BTreeMap<&'static str, u64>,
+}
+
+impl ChunkTally {
+    pub fn reject(&mut self, reason: &'static str) {
+        self.received += 1;
+        *self.rejected.entry(reason).or_default() += 1;
+    }
+
+    pub fn accept(&mut self) {
+        self.received += 1;
+        self.parsed += 1;
+    }
+}
+
+/// Every counter of a sensor, shared by its tasks.
+#[derive(Debug, Default)]
+pub struct SensorStats {
+    sources: Mutex<Vec<Arc<SourceStats>>>,
+    rejected_by_reason: Mutex<BTreeMap<&'static str, u64>>,
+    pub batches_sent: AtomicU64,
+    pub batches_acked: AtomicU64,
+    pub batches_dropped: AtomicU64,
+    pub requests_dropped: AtomicU64,
+    /// Requests in batches the controller acknowledged.
+    pub requests_acked: AtomicU64,
+    /// Records the aggregator could not take because its input queue was full.
+    pub queue_full_drops: AtomicU64,
+}
+
+impl SensorStats {
+    /// Registers a source and returns its counters.
+    pub fn add_source(&self, name: String) -> Arc<SourceStats> {
+        let s = Arc::new(SourceStats {
+            name,
+            received: AtomicU64::new(0),
+            parsed: AtomicU64::new(0),
+            rejected: AtomicU64::new(0),
+        });
+        self.sources
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(s.clone());
+        s
+    }
+
+    /// Adds a chunk's tally to a source's counters.
+    pub fn record(&self, source: &SourceStats, tally: &ChunkTally) {
+        let rejected: u64 = tally.rejected.values().sum();
+        source.received.fetch_add(tally.received, Relaxed);
+        source.parsed.fetch_add(tally.parsed, Relaxed);
+        source.rejected.fetch_add(rejected, Relaxed);
+        if rejected > 0 {
+            let mut map = self
+                .rejected_by_reason
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            for (reason, n) in &tally.rejected {
+                *map.entry(reason).or_default() += n;
+            }
+        }
+    }
+
+    /// A consistent-enough copy of every counter.
+    pub fn snapshot(&self) -> SensorCounters {
+        let sources: Vec<SourceCounters> = self
+            .sources
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|s| s.snapshot())
+            .collect();
+        let rejected_by_reason = self
+            .rejected_by_reason
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), *v))
+            .collect();
+        SensorCounters {
+            received: sources.iter().map(|s| s.received).sum(),
+            parsed: sources.iter().map(|s| s.parsed).sum(),
+            rejected: sources.iter().map(|s| s.rejected).sum(),
+            batches_sent: self.batches_sent.load(Relaxed),
+            batches_acked: self.batches_acked.load(Relaxed),
+            batches_dropped: self.batches_dropped.load(Relaxed),
+            requests_dropped: self.requests_dropped.load(Relaxed)
+                + self.queue_full_drops.load(Relaxed),
+            sources,
+            rejected_by_reason,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tallies_roll_up() {
+        let stats = SensorStats::default();
+        let src = stats.add_source("nginx-json:/x".into());
+        let mut t = ChunkTally::default();
+        t.accept();
+        t.accept();
+        t.reject("malformed_json");
+        stats.record(&src, &t);
+        let snap = stats.snapshot();
+        assert_eq!((snap.received, snap.parsed, snap.rejected), (3, 2, 1));
+        assert_eq!(snap.rejected_by_reason.get("malformed_json"), Some(&1));
+        assert_eq!(snap.sources[0].source, "nginx-json:/x");
+    }
+}

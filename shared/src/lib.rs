@@ -1,0 +1,14 @@
+//! Domain types and pure logic that both the sensor and the controller need.
+//!
+//! This crate knows nothing of transport (no tonic, no prost) and nothing of storage (no sled):
+//! it holds identifiers, the traffic-summary model, endpoint templating and roles.
+
+pub mod ids;
+pub mod role;
+pub mod summary;
+pub mod template;
+pub mod time;
+
+pub use ids::{IdError, SensorId, TenantId};
+pub use role::Role;
+pub use summary::{BatchSummary, EndpointKey, EndpointSummary, SensorCounters, SourceCounters};

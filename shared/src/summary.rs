@@ -1,0 +1,143 @@
+//! The traffic-summary model: what a sensor sends and a controller applies.
+//!
+//! A summary never holds raw request values: hosts, methods and path *templates* only.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Identity of an endpoint within a tenant.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct EndpointKey {
+    pub host: String,
+    pub method: String,
+    pub template: String,
+}
+
+/// Aggregate of the requests to one endpoint within one batch.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndpointSummary {
+    pub requests: u64,
+    /// Responses by status code (0 when the gateway logged none).
+    pub statuses: BTreeMap<u16, u64>,
+    pub first_seen_ms: i64,
+    pub last_seen_ms: i64,
+    pub request_bytes_sum: u64,
+    pub response_bytes_sum: u64,
+    pub latency_us_sum: u64,
+    pub latency_us_max: u64,
+    pub auth_present: u64,
+    pub distinct_clients: u64,
+    pub public_client_requests: u64,
+    pub plaintext_requests: u64,
+}
+
+impl EndpointSummary {
+    /// Folds `other` into `self`. Counts add, extremes widen. `distinct_clients` adds too, so
+    /// across batches it is an upper bound, not an exact count.
+    pub fn merge(&mut self, other: &EndpointSummary) {
+        if self.requests == 0 {
+            self.first_seen_ms = other.first_seen_ms;
+            self.last_seen_ms = other.last_seen_ms;
+        } else if other.requests > 0 {
+            self.first_seen_ms = self.first_seen_ms.min(other.first_seen_ms);
+            self.last_seen_ms = self.last_seen_ms.max(other.last_seen_ms);
+        }
+        self.requests = self.requests.saturating_add(other.requests);
+        for (status, n) in &other.statuses {
+            let slot = self.statuses.entry(*status).or_default();
+            *slot = slot.saturating_add(*n);
+        }
+        self.request_bytes_sum = self
+            .request_bytes_sum
+            .saturating_add(other.request_bytes_sum);
+        self.response_bytes_sum = self
+            .response_bytes_sum
+            .saturating_add(other.response_bytes_sum);
+        self.latency_us_sum = self.latency_us_sum.saturating_add(other.latency_us_sum);
+        self.latency_us_max = self.latency_us_max.max(other.latency_us_max);
+        self.auth_present = self.auth_present.saturating_add(other.auth_present);
+        self.distinct_clients = self.distinct_clients.saturating_add(other.distinct_clients);
+        self.public_client_requests = self
+            .public_client_requests
+            .saturating_add(other.public_client_requests);
+        self.plaintext_requests = self
+            .plaintext_requests
+            .saturating_add(other.plaintext_requests);
+    }
+}
+
+/// Counters of one traffic source.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceCounters {
+    pub source: String,
+    pub received: u64,
+    pub parsed: u64,
+    pub rejected: u64,
+}
+
+/// Cumulative counters of a sensor since it started.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SensorCounters {
+    pub received: u64,
+    pub parsed: u64,
+    pub rejected: u64,
+    pub batches_sent: u64,
+    pub batches_acked: u64,
+    pub batches_dropped: u64,
+    pub requests_dropped: u64,
+    pub sources: Vec<SourceCounters>,
+    pub rejected_by_reason: BTreeMap<String, u64>,
+}
+
+/// One batch from a sensor, in domain form.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchSummary {
+    pub stream_epoch: u64,
+    pub seq: u64,
+    pub window_start_ms: i64,
+    pub window_end_ms: i64,
+    pub endpoints: Vec<(EndpointKey, EndpointSummary)>,
+    pub counters: SensorCounters,
+}
+
+impl BatchSummary {
+    /// Requests represented by the batch.
+    pub fn requests(&self) -> u64 {
+        self.endpoints.iter().map(|(_, s)| s.requests).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(requests: u64, first: i64, last: i64, status: u16) -> EndpointSummary {
+        EndpointSummary {
+            requests,
+            statuses: BTreeMap::from([(status, requests)]),
+            first_seen_ms: first,
+            last_seen_ms: last,
+            latency_us_max: requests * 10,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn merge_adds_counts_and_widens_range() {
+        let mut a = EndpointSummary::default();
+        a.merge(&summary(2, 100, 200, 200));
+        a.merge(&summary(3, 50, 150, 404));
+        assert_eq!(a.requests, 5);
+        assert_eq!((a.first_seen_ms, a.last_seen_ms), (50, 200));
+        assert_eq!(a.statuses.get(&200), Some(&2));
+        assert_eq!(a.statuses.get(&404), Some(&3));
+        assert_eq!(a.latency_us_max, 30);
+    }
+
+    #[test]
+    fn merging_empty_keeps_range() {
+        let mut a = summary(1, 10, 20, 200);
+        a.merge(&EndpointSummary::default());
+        assert_eq!((a.first_seen_ms, a.last_seen_ms, a.requests), (10, 20, 1));
+    }
+}
