@@ -1,1 +1,18 @@
-//! x
+//! Picket controller: ingests sensor batches, keeps the API inventory in sled and answers
+//! inventory, fleet and admin RPCs. Also hosts `picketctl`'s client code.
+//!
+//! Layers: `grpc` (the only tonic-aware code) → `inventory`, `auth` (domain logic) → `store`
+//! (`Db` over the `Store` trait: sled in production, memory in unit tests).
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod grpc;
+pub mod inventory;
+pub mod server;
+pub mod state;
+pub mod store;
+
+pub use config::ControllerConfig;
+pub use server::{Controller, start};

@@ -74,10 +74,12 @@ impl Sensor {
         let mut source_names = Vec::new();
 
         for f in &cfg.files {
-            let name: Arc<str> = format!("nginx-{}:{}", f.format.as_str(), f.path.display()).into();
+            // Absolute, so the saved position survives a restart from another directory.
+            let path = std::path::absolute(&f.path).unwrap_or_else(|_| f.path.clone());
+            let name: Arc<str> = format!("nginx-{}:{}", f.format.as_str(), path.display()).into();
             source_names.push(name.to_string());
             let tail_cfg = sources::tail::TailConfig {
-                path: f.path.clone(),
+                path,
                 format: f.format,
                 default_host: f.default_host.clone(),
                 max_line_bytes: f.max_line_bytes,

@@ -1,1 +1,71 @@
-fn main() {}
+//! `picket-controller`: the central controller.
+
+use anyhow::Context;
+use clap::Parser;
+use picket_controller::ControllerConfig;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Picket controller: API inventory, storage and query RPCs.
+#[derive(Debug, Parser)]
+#[command(name = "picket-controller", version)]
+struct Args {
+    /// TOML configuration file (see deploy/controller.example.toml); flags override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// gRPC listen address [default: 127.0.0.1:50051].
+    #[arg(long, env = "PICKET_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// Data directory (sled store, bootstrap token) [default: ./picket-data].
+    #[arg(long, env = "PICKET_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let args = Args::parse();
+    let mut cfg = match &args.config {
+        Some(p) => ControllerConfig::from_file(p)?,
+        None => ControllerConfig::default(),
+    };
+    if let Some(l) = args.listen {
+        cfg.listen = l;
+    }
+    if let Some(d) = args.data_dir {
+        cfg.data_dir = d;
+    }
+    let controller = picket_controller::start(cfg)
+        .await
+        .context("starting the controller")?;
+    if let Some(p) = &controller.admin_token_file {
+        eprintln!(
+            "picket-controller: bootstrap admin token written to {} (mode 0600)",
+            p.display()
+        );
+    }
+    // Machine-readable readiness line for scripts and tests.
+    println!("picket-controller listening on {}", controller.local_addr);
+    tokio::select! {
+        r = shutdown_signal() => r?,
+    }
+    tracing::info!("shutting down");
+    controller.shutdown().await?;
+    Ok(())
+}
+
+async fn shutdown_signal() -> anyhow::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r?,
+        _ = term.recv() => {}
+    }
+    Ok(())
+}

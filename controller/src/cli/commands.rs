@@ -1,0 +1,386 @@
+//! Executes `picketctl` commands against a controller and renders their results.
+
+use super::output::{Format, Listing, json, when};
+use super::{ApisCmd, Cli, CliError, Command, EndpointsCmd, SensorsCmd, TenantsCmd, TokensCmd};
+use picket_proto::v1 as pb;
+use picket_shared::Role;
+use serde_json::json as j;
+use std::time::Duration;
+use tonic::metadata::MetadataValue;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+
+type Authed = InterceptedService<
+    Channel,
+    Box<dyn FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Send>,
+>;
+
+/// Connects to the controller and returns a channel that adds the bearer token to each call.
+async fn connect(cli: &Cli) -> Result<Authed, CliError> {
+    let token = cli.resolve_token()?;
+    let auth: MetadataValue<_> = format!("Bearer {token}").parse().map_err(|_| {
+        CliError::Usage("the token holds characters not allowed in a header".into())
+    })?;
+    let channel = tonic::transport::Endpoint::from_shared(cli.controller.clone())
+        .map_err(|e| CliError::Connect(cli.controller.clone(), e))?
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(cli.timeout_secs))
+        .connect()
+        .await
+        .map_err(|e| CliError::Connect(cli.controller.clone(), e))?;
+    let interceptor: Box<
+        dyn FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Send,
+    > = Box::new(move |mut req| {
+        req.metadata_mut().insert("authorization", auth.clone());
+        Ok(req)
+    });
+    Ok(InterceptedService::new(channel, interceptor))
+}
+
+/// Runs the command and returns what to print.
+pub async fn execute(cli: &Cli) -> Result<String, CliError> {
+    let svc = connect(cli).await?;
+    let fmt = cli.output;
+    match &cli.command {
+        Command::Apis(ApisCmd::List) => list_apis(svc, fmt).await,
+        Command::Endpoints(EndpointsCmd::List {
+            host,
+            method,
+            path_prefix,
+            limit,
+        }) => {
+            let req = pb::ListEndpointsRequest {
+                host: host.clone().unwrap_or_default(),
+                method: method.clone().unwrap_or_default(),
+                path_prefix: path_prefix.clone().unwrap_or_default(),
+                ..Default::default()
+            };
+            list_endpoints(svc, fmt, req, *limit).await
+        }
+        Command::Endpoints(EndpointsCmd::Get { host, method, path }) => {
+            let mut c = pb::inventory_client::InventoryClient::new(svc);
+            let e = c
+                .get_endpoint(pb::GetEndpointRequest {
+                    host: host.clone(),
+                    method: method.clone(),
+                    path: path.clone(),
+                })
+                .await?
+                .into_inner();
+            let mut l = endpoint_listing();
+            push_endpoint(&mut l, &e);
+            Ok(match fmt {
+                Format::Json => json(&l.objects[0]),
+                Format::Table => l.render(fmt),
+            })
+        }
+        Command::Sensors(SensorsCmd::List) => list_sensors(svc, fmt).await,
+        Command::Tenants(cmd) => tenants(svc, fmt, cmd).await,
+        Command::Tokens(cmd) => tokens(svc, fmt, cmd).await,
+    }
+}
+
+async fn list_apis(svc: Authed, fmt: Format) -> Result<String, CliError> {
+    let mut c = pb::inventory_client::InventoryClient::new(svc);
+    let mut l = Listing::new(&[
+        "HOST",
+        "ENDPOINTS",
+        "CALLS",
+        "METHODS",
+        "FIRST SEEN",
+        "LAST SEEN",
+        "SENSORS",
+    ]);
+    let mut token = String::new();
+    loop {
+        let page = pb::PageRequest {
+            page_size: 1000,
+            page_token: token.clone(),
+        };
+        let r = c
+            .list_apis(pb::ListApisRequest { page: Some(page) })
+            .await?
+            .into_inner();
+        for a in r.apis {
+            l.push(
+                vec![
+                    a.host.clone(),
+                    a.endpoints.to_string(),
+                    a.calls.to_string(),
+                    a.methods.join(","),
+                    when(a.first_seen_ms),
+                    when(a.last_seen_ms),
+                    a.sensors.join(","),
+                ],
+                j!({"host": a.host, "endpoints": a.endpoints, "calls": a.calls, "methods": a.methods,
+                    "first_seen": when(a.first_seen_ms), "last_seen": when(a.last_seen_ms), "sensors": a.sensors}),
+            );
+        }
+        token = r.page.unwrap_or_default().next_page_token;
+        if token.is_empty() {
+            return Ok(l.render(fmt));
+        }
+    }
+}
+
+fn endpoint_listing() -> Listing {
+    Listing::new(&[
+        "HOST",
+        "METHOD",
+        "PATH",
+        "CALLS",
+        "STATUS",
+        "FIRST SEEN",
+        "LAST SEEN",
+        "SENSORS",
+    ])
+}
+
+fn push_endpoint(l: &mut Listing, e: &pb::Endpoint) {
+    let statuses: Vec<String> = e
+        .statuses
+        .iter()
+        .map(|s| format!("{}:{}", s.status, s.count))
+        .collect();
+    let status_obj: serde_json::Map<String, serde_json::Value> = e
+        .statuses
+        .iter()
+        .map(|s| (s.status.to_string(), j!(s.count)))
+        .collect();
+    let avg_latency_ms = if e.calls > 0 {
+        e.latency_us_sum as f64 / e.calls as f64 / 1000.0
+    } else {
+        0.0
+    };
+    l.push(
+        vec![
+            e.host.clone(),
+            e.method.clone(),
+            e.path.clone(),
+            e.calls.to_string(),
+            statuses.join(" "),
+            when(e.first_seen_ms),
+            when(e.last_seen_ms),
+            e.sensors.join(","),
+        ],
+        j!({"host": e.host, "method": e.method, "path": e.path, "calls": e.calls,
+            "first_seen": when(e.first_seen_ms), "last_seen": when(e.last_seen_ms),
+            "first_seen_ms": e.first_seen_ms, "last_seen_ms": e.last_seen_ms,
+            "statuses": status_obj, "sensors": e.sensors,
+            "auth_present": e.auth_present, "public_client_requests": e.public_client_requests,
+            "avg_latency_ms": avg_latency_ms, "max_latency_ms": e.latency_us_max as f64 / 1000.0,
+            "response_bytes": e.response_bytes_sum, "request_bytes": e.request_bytes_sum}),
+    );
+}
+
+async fn list_endpoints(
+    svc: Authed,
+    fmt: Format,
+    mut req: pb::ListEndpointsRequest,
+    limit: usize,
+) -> Result<String, CliError> {
+    let mut c = pb::inventory_client::InventoryClient::new(svc);
+    let mut l = endpoint_listing();
+    loop {
+        let want = (limit - l.rows.len()).min(1000) as u32;
+        req.page = Some(pb::PageRequest {
+            page_size: want,
+            page_token: req.page.take().unwrap_or_default().page_token,
+        });
+        let r = c.list_endpoints(req.clone()).await?.into_inner();
+        for e in &r.endpoints {
+            push_endpoint(&mut l, e);
+        }
+        let next = r.page.unwrap_or_default().next_page_token;
+        if next.is_empty() || l.rows.len() >= limit {
+            return Ok(l.render(fmt));
+        }
+        req.page = Some(pb::PageRequest {
+            page_size: 0,
+            page_token: next,
+        });
+    }
+}
+
+async fn list_sensors(svc: Authed, fmt: Format) -> Result<String, CliError> {
+    let mut c = pb::fleet_client::FleetClient::new(svc);
+    let mut l = Listing::new(&[
+        "SENSOR",
+        "VERSION",
+        "CONNECTED",
+        "LAST SEEN",
+        "RECEIVED",
+        "PARSED",
+        "REJECTED",
+        "ACKED",
+        "DROPPED",
+        "REQUESTS",
+        "SOURCES",
+    ]);
+    let mut token = String::new();
+    loop {
+        let page = pb::PageRequest {
+            page_size: 1000,
+            page_token: token.clone(),
+        };
+        let r = c
+            .list_sensors(pb::ListSensorsRequest { page: Some(page) })
+            .await?
+            .into_inner();
+        for s in r.sensors {
+            let c = s.counters.clone().unwrap_or_default();
+            l.push(
+                vec![
+                    s.sensor_id.clone(),
+                    s.version.clone(),
+                    if s.connected { "yes" } else { "no" }.into(),
+                    when(s.last_seen_ms),
+                    c.received.to_string(),
+                    c.parsed.to_string(),
+                    c.rejected.to_string(),
+                    c.batches_acked.to_string(),
+                    c.requests_dropped.to_string(),
+                    s.requests_committed.to_string(),
+                    s.sources.join(","),
+                ],
+                j!({"sensor_id": s.sensor_id, "version": s.version, "connected": s.connected,
+                    "hostname": s.hostname, "sources": s.sources,
+                    "first_seen": when(s.first_seen_ms), "last_seen": when(s.last_seen_ms),
+                    "stream_epoch": s.stream_epoch, "committed_seq": s.committed_seq,
+                    "requests_committed": s.requests_committed,
+                    "counters": {"received": c.received, "parsed": c.parsed, "rejected": c.rejected,
+                        "batches_sent": c.batches_sent, "batches_acked": c.batches_acked,
+                        "batches_dropped": c.batches_dropped, "requests_dropped": c.requests_dropped,
+                        "rejected_by_reason": c.rejected_by_reason,
+                        "sources": c.sources.iter().map(|s| j!({"source": s.source, "received": s.received, "parsed": s.parsed, "rejected": s.rejected})).collect::<Vec<_>>()}}),
+            );
+        }
+        token = r.page.unwrap_or_default().next_page_token;
+        if token.is_empty() {
+            return Ok(l.render(fmt));
+        }
+    }
+}
+
+async fn tenants(svc: Authed, fmt: Format, cmd: &TenantsCmd) -> Result<String, CliError> {
+    let mut c = pb::admin_client::AdminClient::new(svc);
+    let tenants = match cmd {
+        TenantsCmd::Create { name } => vec![
+            c.create_tenant(pb::CreateTenantRequest { name: name.clone() })
+                .await?
+                .into_inner(),
+        ],
+        TenantsCmd::List => {
+            c.list_tenants(pb::ListTenantsRequest {})
+                .await?
+                .into_inner()
+                .tenants
+        }
+    };
+    let mut l = Listing::new(&["TENANT", "CREATED"]);
+    for t in tenants {
+        l.push(
+            vec![t.name.clone(), when(t.created_ms)],
+            j!({"name": t.name, "created": when(t.created_ms)}),
+        );
+    }
+    Ok(match (cmd, fmt) {
+        (TenantsCmd::Create { .. }, Format::Json) => json(&l.objects[0]),
+        _ => l.render(fmt),
+    })
+}
+
+fn role_name(raw: i32) -> &'static str {
+    match pb::Role::try_from(raw) {
+        Ok(pb::Role::Sensor) => "sensor",
+        Ok(pb::Role::Reader) => "reader",
+        Ok(pb::Role::Operator) => "operator",
+        Ok(pb::Role::Admin) => "admin",
+        _ => "unspecified",
+    }
+}
+
+fn token_object(t: &pb::Token) -> serde_json::Value {
+    j!({"id": t.id, "tenant": t.tenant, "role": role_name(t.role), "description": t.description,
+        "created": when(t.created_ms), "revoked": t.revoked_ms > 0, "installation_admin": t.installation_admin})
+}
+
+async fn tokens(svc: Authed, fmt: Format, cmd: &TokensCmd) -> Result<String, CliError> {
+    let mut c = pb::admin_client::AdminClient::new(svc);
+    match cmd {
+        TokensCmd::Create {
+            tenant,
+            role,
+            description,
+        } => {
+            let role = Role::parse(role).ok_or_else(|| {
+                CliError::Usage(format!(
+                    "role must be sensor, reader, operator or admin, found {role:?}"
+                ))
+            })?;
+            let pb_role = match role {
+                Role::Sensor => pb::Role::Sensor,
+                Role::Reader => pb::Role::Reader,
+                Role::Operator => pb::Role::Operator,
+                Role::Admin => pb::Role::Admin,
+            };
+            let r = c
+                .create_token(pb::CreateTokenRequest {
+                    tenant: tenant.clone().unwrap_or_default(),
+                    role: pb_role as i32,
+                    description: description.clone(),
+                })
+                .await?
+                .into_inner();
+            let t = r.token.unwrap_or_default();
+            Ok(match fmt {
+                Format::Json => {
+                    let mut obj = token_object(&t);
+                    obj["token"] = j!(r.secret);
+                    json(&obj)
+                }
+                Format::Table => format!(
+                    "created token {} (tenant {}, role {})\n{}\nstore it now: the secret is not shown again\n",
+                    t.id,
+                    t.tenant,
+                    role_name(t.role),
+                    r.secret
+                ),
+            })
+        }
+        TokensCmd::List { tenant } => {
+            let r = c
+                .list_tokens(pb::ListTokensRequest {
+                    tenant: tenant.clone().unwrap_or_default(),
+                })
+                .await?
+                .into_inner();
+            let mut l =
+                Listing::new(&["ID", "TENANT", "ROLE", "CREATED", "REVOKED", "DESCRIPTION"]);
+            for t in &r.tokens {
+                l.push(
+                    vec![
+                        t.id.clone(),
+                        t.tenant.clone(),
+                        role_name(t.role).into(),
+                        when(t.created_ms),
+                        when(t.revoked_ms),
+                        t.description.clone(),
+                    ],
+                    token_object(t),
+                );
+            }
+            Ok(l.render(fmt))
+        }
+        TokensCmd::Revoke { id } => {
+            let t = c
+                .revoke_token(pb::RevokeTokenRequest { id: id.clone() })
+                .await?
+                .into_inner();
+            Ok(match fmt {
+                Format::Json => json(&token_object(&t)),
+                Format::Table => format!("revoked token {} (tenant {})\n", t.id, t.tenant),
+            })
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! `picketctl`: a CLI over the controller's RPCs. Human tables by default, `-o json` for
+//! scripts (lists print as JSON arrays of objects).
+
+pub mod commands;
+pub mod output;
+
+use clap::{Parser, Subcommand};
+use output::Format;
+use std::path::PathBuf;
+
+/// Token file used when neither --token nor PICKET_TOKEN is given: the bootstrap admin token
+/// of a controller started with default settings in the current directory.
+pub const DEFAULT_TOKEN_FILE: &str = "picket-data/admin.token";
+
+/// Command line of `picketctl`.
+#[derive(Debug, Parser)]
+#[command(
+    name = "picketctl",
+    version,
+    about = "Query and administer a Picket controller"
+)]
+pub struct Cli {
+    /// Controller URL.
+    #[arg(
+        long,
+        global = true,
+        env = "PICKET_CONTROLLER",
+        default_value = "http://127.0.0.1:50051"
+    )]
+    pub controller: String,
+    /// Bearer token (default: the contents of ./picket-data/admin.token when present).
+    #[arg(long, global = true, env = "PICKET_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// File whose first line is the token.
+    #[arg(long, global = true)]
+    pub token_file: Option<PathBuf>,
+    /// Output format.
+    #[arg(short = 'o', long, global = true, value_enum, default_value = "table")]
+    pub output: Format,
+    /// Per-call deadline, in seconds.
+    #[arg(long, global = true, default_value_t = 30)]
+    pub timeout_secs: u64,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// APIs (endpoints grouped by host).
+    #[command(subcommand)]
+    Apis(ApisCmd),
+    /// Discovered endpoints.
+    #[command(subcommand)]
+    Endpoints(EndpointsCmd),
+    /// Sensors of the tenant.
+    #[command(subcommand)]
+    Sensors(SensorsCmd),
+    /// Tenants (installation admin).
+    #[command(subcommand)]
+    Tenants(TenantsCmd),
+    /// API tokens.
+    #[command(subcommand)]
+    Tokens(TokensCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApisCmd {
+    /// List APIs.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EndpointsCmd {
+    /// List endpoints, optionally filtered.
+    List {
+        #[arg(long)]
+        host: Option<String>,
+        #[arg(long)]
+        method: Option<String>,
+        /// Template prefix, e.g. /users.
+        #[arg(long)]
+        path_prefix: Option<String>,
+        /// Stop after this many endpoints.
+        #[arg(long, default_value_t = 10_000)]
+        limit: usize,
+    },
+    /// Show one endpoint (a concrete path finds its template).
+    Get {
+        #[arg(long)]
+        host: String,
+        #[arg(long)]
+        method: String,
+        #[arg(long)]
+        path: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SensorsCmd {
+    /// List sensors with their counters.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TenantsCmd {
+    /// Create a tenant.
+    Create { name: String },
+    /// List tenants.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokensCmd {
+    /// Create a token; the secret is shown once.
+    Create {
+        /// Tenant (default: the caller's).
+        #[arg(long)]
+        tenant: Option<String>,
+        /// sensor, reader, operator or admin.
+        #[arg(long)]
+        role: String,
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// List tokens of a tenant.
+    List {
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Revoke a token by id.
+    Revoke { id: String },
+}
+
+/// Why a `picketctl` command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(
+        "no token: pass --token, set PICKET_TOKEN, use --token-file, or run next to ./{DEFAULT_TOKEN_FILE}"
+    )]
+    NoToken,
+    #[error("reading {0}: {1}")]
+    TokenFile(PathBuf, std::io::Error),
+    #[error("cannot reach the controller at {0}: {1}")]
+    Connect(String, tonic::transport::Error),
+    #[error("{}: {}", code_name(.0.code()), .0.message())]
+    Rpc(#[from] tonic::Status),
+    #[error("{0}")]
+    Usage(String),
+}
+
+fn code_name(code: tonic::Code) -> &'static str {
+    match code {
+        tonic::Code::Unauthenticated => "unauthenticated",
+        tonic::Code::PermissionDenied => "permission denied",
+        tonic::Code::NotFound => "not found",
+        tonic::Code::InvalidArgument => "invalid argument",
+        tonic::Code::AlreadyExists => "already exists",
+        tonic::Code::Unavailable => "unavailable",
+        tonic::Code::DeadlineExceeded => "deadline exceeded",
+        _ => "error",
+    }
+}
+
+impl Cli {
+    /// The bearer token from flag, env, token file or the default token file.
+    pub fn resolve_token(&self) -> Result<String, CliError> {
+        if let Some(t) = self.token.as_deref().filter(|t| !t.is_empty()) {
+            return Ok(t.trim().to_owned());
+        }
+        let (path, explicit) = match &self.token_file {
+            Some(p) => (p.clone(), true),
+            None => (PathBuf::from(DEFAULT_TOKEN_FILE), false),
+        };
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Ok(text.lines().next().unwrap_or("").trim().to_owned()),
+            Err(e) if explicit => Err(CliError::TokenFile(path, e)),
+            Err(_) => Err(CliError::NoToken),
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! Controller configuration: TOML (unknown keys rejected), overridden by flags. Every key is
+//! documented with its unit and default in `deploy/controller.example.toml`.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ControllerConfig {
+    /// gRPC listen address.
+    pub listen: SocketAddr,
+    /// Where sled and the bootstrap token live.
+    pub data_dir: PathBuf,
+    pub limits: Limits,
+}
+
+/// Limits on everything a client can make the controller do.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest gRPC message accepted, in bytes.
+    pub max_message_bytes: usize,
+    /// Most endpoint summaries in one batch.
+    pub max_batch_endpoints: usize,
+    /// Concurrent requests (streams) per client connection.
+    pub max_concurrent_streams_per_connection: usize,
+    /// Deadline of unary RPCs, in milliseconds.
+    pub request_timeout_ms: u64,
+    /// How long a new ingest stream may take to say hello, in milliseconds.
+    pub hello_timeout_ms: u64,
+    /// Largest page a list RPC returns.
+    pub max_page_size: u32,
+    /// Most records a list RPC examines before returning a partial page with a cursor.
+    pub max_scan_per_request: usize,
+}
+
+impl Default for ControllerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            data_dir: PathBuf::from("./picket-data"),
+            limits: Limits::default(),
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_message_bytes: 16 * 1024 * 1024,
+            max_batch_endpoints: 50_000,
+            max_concurrent_streams_per_connection: 256,
+            request_timeout_ms: 30_000,
+            hello_timeout_ms: 10_000,
+            max_page_size: 1_000,
+            max_scan_per_request: 100_000,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("reading {0}: {1}")]
+    Read(PathBuf, std::io::Error),
+    #[error("parsing {0}: {1}")]
+    Parse(PathBuf, toml::de::Error),
+    #[error("{key} must be greater than 0")]
+    Zero { key: &'static str },
+}
+
+impl ControllerConfig {
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read(path.into(), e))?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse(path.into(), e))
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let l = &self.limits;
+        for (key, v) in [
+            ("limits.max_message_bytes", l.max_message_bytes as u64),
+            ("limits.max_batch_endpoints", l.max_batch_endpoints as u64),
+            (
+                "limits.max_concurrent_streams_per_connection",
+                l.max_concurrent_streams_per_connection as u64,
+            ),
+            ("limits.request_timeout_ms", l.request_timeout_ms),
+            ("limits.hello_timeout_ms", l.hello_timeout_ms),
+            ("limits.max_page_size", u64::from(l.max_page_size)),
+            ("limits.max_scan_per_request", l.max_scan_per_request as u64),
+        ] {
+            if v == 0 {
+                return Err(ConfigError::Zero { key });
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_parse_and_unknown_keys_fail() {
+        let c: ControllerConfig =
+            toml::from_str("listen = \"0.0.0.0:9000\"\n[limits]\nmax_page_size = 50\n").unwrap();
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.limits.max_page_size, 50);
+        assert_eq!(c.limits.max_batch_endpoints, 50_000);
+        assert!(c.validate().is_ok());
+        assert!(toml::from_str::<ControllerConfig>("lisen = \"x\"").is_err());
+        assert!(toml::from_str::<ControllerConfig>("[limits]\nmax_pages = 1").is_err());
+        let zero: ControllerConfig = toml::from_str("[limits]\nmax_page_size = 0").unwrap();
+        assert!(zero.validate().is_err());
+    }
+}

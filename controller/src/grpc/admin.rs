@@ -1,0 +1,179 @@
+//! `picket.v1.Admin`: tenants and tokens. Tenant admins manage their own tenant's tokens; the
+//! installation admin (the bootstrap token) also creates tenants and manages any tenant.
+
+use super::{blocking, convert};
+use crate::auth::{AuthContext, caller, mint};
+use crate::error::Error;
+use crate::state::{State, now_ms};
+use crate::store::TenantRecord;
+use picket_proto::v1 as pb;
+use picket_proto::v1::admin_server::Admin;
+use picket_shared::{Role, TenantId};
+use std::sync::Arc;
+use tonic::{Request, Response, Status};
+
+/// Longest token description kept, in characters.
+const MAX_DESCRIPTION_CHARS: usize = 256;
+
+pub struct AdminService {
+    state: Arc<State>,
+}
+
+impl AdminService {
+    pub fn new(state: Arc<State>) -> Self {
+        Self { state }
+    }
+}
+
+/// The tenant a request targets: its explicit `tenant`, else the caller's. Only the
+/// installation admin may target another tenant.
+fn target_tenant(ctx: &AuthContext, requested: &str) -> Result<TenantId, Status> {
+    if requested.is_empty() || requested == ctx.tenant.as_str() {
+        return Ok(ctx.tenant.clone());
+    }
+    if !ctx.installation_admin {
+        return Err(Status::permission_denied(
+            "only the installation admin may manage another tenant",
+        ));
+    }
+    TenantId::new(requested).map_err(|e| Status::invalid_argument(e.to_string()))
+}
+
+#[tonic::async_trait]
+impl Admin for AdminService {
+    async fn create_tenant(
+        &self,
+        req: Request<pb::CreateTenantRequest>,
+    ) -> Result<Response<pb::Tenant>, Status> {
+        let ctx = caller(&req)?;
+        ctx.require(Role::Admin)?;
+        if !ctx.installation_admin {
+            return Err(Status::permission_denied(
+                "only the installation admin may create tenants",
+            ));
+        }
+        let name = TenantId::new(&req.into_inner().name)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let rec = TenantRecord {
+            name,
+            created_ms: now_ms(),
+        };
+        let db = self.state.db.clone();
+        let created = {
+            let rec = rec.clone();
+            blocking(move || {
+                if db.create_tenant(&rec)? {
+                    db.flush()?;
+                    Ok(())
+                } else {
+                    Err(Error::AlreadyExists(format!(
+                        "tenant {} already exists",
+                        rec.name
+                    )))
+                }
+            })
+            .await
+        };
+        created?;
+        tracing::info!(tenant = %rec.name, by = %ctx.token_id, "tenant created");
+        Ok(Response::new(pb::Tenant {
+            name: rec.name.to_string(),
+            created_ms: rec.created_ms,
+        }))
+    }
+
+    async fn list_tenants(
+        &self,
+        req: Request<pb::ListTenantsRequest>,
+    ) -> Result<Response<pb::ListTenantsResponse>, Status> {
+        let ctx = caller(&req)?;
+        ctx.require(Role::Admin)?;
+        let db = self.state.db.clone();
+        let all = blocking(move || Ok(db.list_tenants()?)).await?;
+        let tenants = all
+            .into_iter()
+            .filter(|t| ctx.installation_admin || t.name == ctx.tenant)
+            .map(|t| pb::Tenant {
+                name: t.name.to_string(),
+                created_ms: t.created_ms,
+            })
+            .collect();
+        Ok(Response::new(pb::ListTenantsResponse { tenants }))
+    }
+
+    async fn create_token(
+        &self,
+        req: Request<pb::CreateTokenRequest>,
+    ) -> Result<Response<pb::CreateTokenResponse>, Status> {
+        let ctx = caller(&req)?;
+        ctx.require(Role::Admin)?;
+        let r = req.into_inner();
+        let tenant = target_tenant(&ctx, &r.tenant)?;
+        let role = convert::role_from_pb(r.role).ok_or_else(|| {
+            Status::invalid_argument("role must be one of sensor, reader, operator, admin")
+        })?;
+        let description: String = r.description.chars().take(MAX_DESCRIPTION_CHARS).collect();
+        let minted = mint(tenant.clone(), role, description, false, now_ms())?;
+        let record = minted.record.clone();
+        let db = self.state.db.clone();
+        blocking(move || {
+            if db.get_tenant(&tenant)?.is_none() {
+                return Err(Error::NotFound(format!("no tenant {tenant}")));
+            }
+            db.put_token(&record)?;
+            db.flush()?;
+            Ok(())
+        })
+        .await?;
+        tracing::info!(token = %minted.record.id, tenant = %minted.record.tenant, role = %role, by = %ctx.token_id, "token created");
+        Ok(Response::new(pb::CreateTokenResponse {
+            token: Some(convert::token_to_pb(minted.record)),
+            secret: minted.bearer,
+        }))
+    }
+
+    async fn list_tokens(
+        &self,
+        req: Request<pb::ListTokensRequest>,
+    ) -> Result<Response<pb::ListTokensResponse>, Status> {
+        let ctx = caller(&req)?;
+        ctx.require(Role::Admin)?;
+        let tenant = target_tenant(&ctx, &req.into_inner().tenant)?;
+        let db = self.state.db.clone();
+        let all = blocking(move || Ok(db.list_tokens()?)).await?;
+        let tokens = all
+            .into_iter()
+            .filter(|t| t.tenant == tenant)
+            .map(convert::token_to_pb)
+            .collect();
+        Ok(Response::new(pb::ListTokensResponse { tokens }))
+    }
+
+    async fn revoke_token(
+        &self,
+        req: Request<pb::RevokeTokenRequest>,
+    ) -> Result<Response<pb::Token>, Status> {
+        let ctx = caller(&req)?;
+        ctx.require(Role::Admin)?;
+        let id = req.into_inner().id;
+        let db = self.state.db.clone();
+        let revoked = blocking(move || {
+            let mut rec = db
+                .get_token(&id)?
+                .ok_or_else(|| Error::NotFound(format!("no token {id:?}")))?;
+            if rec.tenant != ctx.tenant && !ctx.installation_admin {
+                // Do not reveal that another tenant's token exists.
+                return Err(Error::NotFound(format!("no token {id:?}")));
+            }
+            if rec.revoked_ms == 0 {
+                rec.revoked_ms = now_ms();
+                db.put_token(&rec)?;
+                db.flush()?;
+            }
+            Ok(rec)
+        })
+        .await?;
+        tracing::info!(token = %revoked.id, tenant = %revoked.tenant, "token revoked");
+        Ok(Response::new(convert::token_to_pb(revoked)))
+    }
+}

@@ -1,0 +1,280 @@
+//! Wire ⇄ domain conversions of the controller. Incoming summaries are validated here: an
+//! invalid entry is dropped and counted, never stored.
+
+use crate::inventory::ApiSummary;
+use crate::store::{EndpointRecord, SensorRecord, TokenRecord};
+use picket_proto::v1 as pb;
+use picket_shared::{
+    BatchSummary, EndpointKey, EndpointSummary, Role, SensorCounters, SourceCounters,
+};
+use std::collections::BTreeMap;
+
+/// Longest host, method and template accepted from a sensor, in bytes.
+pub const MAX_HOST_BYTES: usize = 255;
+pub const MAX_METHOD_BYTES: usize = 24;
+pub const MAX_TEMPLATE_BYTES: usize = 4096;
+/// Most per-source counters and rejection reasons kept from one sensor.
+const MAX_COUNTER_ENTRIES: usize = 64;
+
+fn clean(s: &str, max: usize) -> bool {
+    !s.is_empty() && s.len() <= max && !s.chars().any(char::is_control)
+}
+
+/// Validates one endpoint summary; `None` means the entry is invalid.
+fn endpoint(e: pb::EndpointSummary) -> Option<(EndpointKey, EndpointSummary)> {
+    let valid = clean(&e.host, MAX_HOST_BYTES)
+        && clean(&e.method, MAX_METHOD_BYTES)
+        && e.method
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        && clean(&e.template, MAX_TEMPLATE_BYTES)
+        && e.template.starts_with('/')
+        && e.first_seen_ms <= e.last_seen_ms;
+    if !valid {
+        return None;
+    }
+    let mut statuses = BTreeMap::new();
+    for s in &e.statuses {
+        let code = u16::try_from(s.status).ok().filter(|c| *c < 1000)?;
+        *statuses.entry(code).or_insert(0u64) += s.count;
+    }
+    let summary = EndpointSummary {
+        requests: e.requests,
+        statuses,
+        first_seen_ms: e.first_seen_ms,
+        last_seen_ms: e.last_seen_ms,
+        request_bytes_sum: e.request_bytes_sum,
+        response_bytes_sum: e.response_bytes_sum,
+        latency_us_sum: e.latency_us_sum,
+        latency_us_max: e.latency_us_max,
+        auth_present: e.auth_present,
+        distinct_clients: e.distinct_clients,
+        public_client_requests: e.public_client_requests,
+        plaintext_requests: e.plaintext_requests,
+    };
+    Some((
+        EndpointKey {
+            host: e.host,
+            method: e.method,
+            template: e.template,
+        },
+        summary,
+    ))
+}
+
+fn counters(c: Option<pb::SensorCounters>) -> SensorCounters {
+    let c = c.unwrap_or_default();
+    SensorCounters {
+        received: c.received,
+        parsed: c.parsed,
+        rejected: c.rejected,
+        batches_sent: c.batches_sent,
+        batches_acked: c.batches_acked,
+        batches_dropped: c.batches_dropped,
+        requests_dropped: c.requests_dropped,
+        sources: c
+            .sources
+            .into_iter()
+            .take(MAX_COUNTER_ENTRIES)
+            .map(|s| SourceCounters {
+                source: truncate(s.source),
+                received: s.received,
+                parsed: s.parsed,
+                rejected: s.rejected,
+            })
+            .collect(),
+        rejected_by_reason: c
+            .rejected_by_reason
+            .into_iter()
+            .take(MAX_COUNTER_ENTRIES)
+            .map(|(k, v)| (truncate(k), v))
+            .collect(),
+    }
+}
+
+fn truncate(mut s: String) -> String {
+    if s.len() > 256 {
+        let mut end = 256;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+    }
+    s
+}
+
+/// Converts a wire batch; returns the domain batch and how many entries were invalid.
+pub fn batch(b: pb::Batch) -> (BatchSummary, u64) {
+    let total = b.endpoints.len();
+    let endpoints: Vec<_> = b.endpoints.into_iter().filter_map(endpoint).collect();
+    let rejected = (total - endpoints.len()) as u64;
+    let summary = BatchSummary {
+        stream_epoch: b.stream_epoch,
+        seq: b.seq,
+        window_start_ms: b.window_start_ms,
+        window_end_ms: b.window_end_ms,
+        endpoints,
+        counters: counters(b.counters),
+    };
+    (summary, rejected)
+}
+
+fn statuses(s: &EndpointSummary) -> Vec<pb::StatusCount> {
+    s.statuses
+        .iter()
+        .map(|(k, v)| pb::StatusCount {
+            status: u32::from(*k),
+            count: *v,
+        })
+        .collect()
+}
+
+pub fn endpoint_to_pb(key: EndpointKey, rec: EndpointRecord) -> pb::Endpoint {
+    let s = &rec.summary;
+    pb::Endpoint {
+        statuses: statuses(s),
+        calls: s.requests,
+        first_seen_ms: s.first_seen_ms,
+        last_seen_ms: s.last_seen_ms,
+        request_bytes_sum: s.request_bytes_sum,
+        response_bytes_sum: s.response_bytes_sum,
+        latency_us_sum: s.latency_us_sum,
+        latency_us_max: s.latency_us_max,
+        auth_present: s.auth_present,
+        public_client_requests: s.public_client_requests,
+        plaintext_requests: s.plaintext_requests,
+        sensors: rec.sensors.into_iter().collect(),
+        host: key.host,
+        method: key.method,
+        path: key.template,
+    }
+}
+
+pub fn api_to_pb(a: ApiSummary) -> pb::Api {
+    pb::Api {
+        host: a.host,
+        endpoints: a.endpoints,
+        calls: a.calls,
+        first_seen_ms: a.first_seen_ms,
+        last_seen_ms: a.last_seen_ms,
+        methods: a.methods.into_iter().collect(),
+        sensors: a.sensors.into_iter().collect(),
+    }
+}
+
+pub fn counters_to_pb(c: &SensorCounters) -> pb::SensorCounters {
+    pb::SensorCounters {
+        received: c.received,
+        parsed: c.parsed,
+        rejected: c.rejected,
+        batches_sent: c.batches_sent,
+        batches_acked: c.batches_acked,
+        batches_dropped: c.batches_dropped,
+        requests_dropped: c.requests_dropped,
+        sources: c
+            .sources
+            .iter()
+            .map(|s| pb::SourceCounters {
+                source: s.source.clone(),
+                received: s.received,
+                parsed: s.parsed,
+                rejected: s.rejected,
+            })
+            .collect(),
+        rejected_by_reason: c
+            .rejected_by_reason
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect(),
+    }
+}
+
+pub fn sensor_to_pb(s: SensorRecord, connected: bool) -> pb::Sensor {
+    pb::Sensor {
+        counters: Some(counters_to_pb(&s.counters)),
+        sensor_id: s.sensor_id,
+        version: s.version,
+        sources: s.sources,
+        hostname: s.hostname,
+        first_seen_ms: s.first_seen_ms,
+        last_seen_ms: s.last_seen_ms,
+        connected,
+        stream_epoch: s.stream_epoch,
+        committed_seq: s.committed_seq,
+        requests_committed: s.requests_committed,
+    }
+}
+
+pub fn role_to_pb(r: Role) -> pb::Role {
+    match r {
+        Role::Sensor => pb::Role::Sensor,
+        Role::Reader => pb::Role::Reader,
+        Role::Operator => pb::Role::Operator,
+        Role::Admin => pb::Role::Admin,
+    }
+}
+
+pub fn role_from_pb(raw: i32) -> Option<Role> {
+    match pb::Role::try_from(raw).ok()? {
+        pb::Role::Sensor => Some(Role::Sensor),
+        pb::Role::Reader => Some(Role::Reader),
+        pb::Role::Operator => Some(Role::Operator),
+        pb::Role::Admin => Some(Role::Admin),
+        pb::Role::Unspecified => None,
+    }
+}
+
+pub fn token_to_pb(t: TokenRecord) -> pb::Token {
+    pb::Token {
+        id: t.id,
+        tenant: t.tenant.to_string(),
+        role: role_to_pb(t.role) as i32,
+        description: t.description,
+        created_ms: t.created_ms,
+        revoked_ms: t.revoked_ms,
+        installation_admin: t.installation_admin,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(host: &str, method: &str, template: &str) -> pb::EndpointSummary {
+        pb::EndpointSummary {
+            host: host.into(),
+            method: method.into(),
+            template: template.into(),
+            requests: 1,
+            statuses: vec![pb::StatusCount {
+                status: 200,
+                count: 1,
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn invalid_entries_are_dropped_and_counted() {
+        let b = pb::Batch {
+            endpoints: vec![
+                entry("api", "GET", "/ok"),
+                entry("", "GET", "/x"),
+                entry("api", "get", "/x"),
+                entry("api", "GET", "no-slash"),
+                entry("a\0b", "GET", "/x"),
+                entry("api", "GET", &format!("/{}", "a".repeat(5000))),
+            ],
+            ..Default::default()
+        };
+        let (summary, rejected) = batch(b);
+        assert_eq!(summary.endpoints.len(), 1);
+        assert_eq!(rejected, 5);
+        let mut bad_status = entry("api", "GET", "/s");
+        bad_status.statuses = vec![pb::StatusCount {
+            status: 70_000,
+            count: 1,
+        }];
+        assert!(endpoint(bad_status).is_none());
+    }
+}

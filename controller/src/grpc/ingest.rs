@@ -1,0 +1,225 @@
+//! `picket.v1.Ingest/Stream`: hello, then batches applied atomically with their watermark and
+//! acknowledged only after a durable commit.
+
+use super::{blocking, convert};
+use crate::auth::{AuthContext, caller};
+use crate::state::{State, now_ms};
+use crate::store::{Applied, SensorRecord};
+use picket_proto::v1 as pb;
+use picket_proto::v1::ingest_server::Ingest;
+use picket_shared::{Role, SensorId};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_stream::Stream;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+/// Messages queued towards one sensor.
+const OUTBOUND_QUEUE: usize = 64;
+
+pub struct IngestService {
+    state: Arc<State>,
+}
+
+impl IngestService {
+    pub fn new(state: Arc<State>) -> Self {
+        Self { state }
+    }
+}
+
+type Outbound = Pin<Box<dyn Stream<Item = Result<pb::ControllerMessage, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Ingest for IngestService {
+    type StreamStream = Outbound;
+
+    async fn stream(
+        &self,
+        req: Request<Streaming<pb::SensorMessage>>,
+    ) -> Result<Response<Outbound>, Status> {
+        let ctx = caller(&req)?;
+        ctx.require(Role::Sensor)?;
+        let inbound = req.into_inner();
+        let (tx, rx) = mpsc::channel(OUTBOUND_QUEUE);
+        let state = self.state.clone();
+        tokio::spawn(async move {
+            if let Err(status) = session(&state, &ctx, inbound, &tx).await {
+                state.ingest.streams_rejected.fetch_add(1, Relaxed);
+                tracing::warn!(tenant = %ctx.tenant, %status, "ingest stream ended with an error");
+                let _ = tx.send(Err(status)).await;
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}
+
+fn msg(m: pb::controller_message::Msg) -> Result<pb::ControllerMessage, Status> {
+    Ok(pb::ControllerMessage { msg: Some(m) })
+}
+
+async fn session(
+    state: &Arc<State>,
+    ctx: &AuthContext,
+    mut inbound: Streaming<pb::SensorMessage>,
+    tx: &mpsc::Sender<Result<pb::ControllerMessage, Status>>,
+) -> Result<(), Status> {
+    let hello_timeout = Duration::from_millis(state.limits.hello_timeout_ms);
+    let first = tokio::time::timeout(hello_timeout, inbound.message())
+        .await
+        .map_err(|_| Status::deadline_exceeded("no hello within the hello timeout"))??;
+    let hello = match first.and_then(|m| m.msg) {
+        Some(pb::sensor_message::Msg::Hello(h)) => h,
+        _ => {
+            return Err(Status::invalid_argument(
+                "the first message of a stream must be a hello",
+            ));
+        }
+    };
+    let sensor =
+        SensorId::new(&hello.sensor_id).map_err(|e| Status::invalid_argument(e.to_string()))?;
+    if hello.stream_epoch == 0 {
+        return Err(Status::invalid_argument(
+            "stream_epoch must be greater than 0",
+        ));
+    }
+    let committed = register(state, ctx, &sensor, &hello).await?;
+    state.stream_opened(&ctx.tenant, sensor.as_str());
+    tracing::info!(tenant = %ctx.tenant, sensor = %sensor, epoch = hello.stream_epoch, committed, "sensor connected");
+    let welcome = pb::Welcome {
+        tenant: ctx.tenant.to_string(),
+        committed_seq: committed,
+        controller_version: env!("CARGO_PKG_VERSION").to_owned(),
+    };
+    let result = async {
+        tx.send(msg(pb::controller_message::Msg::Welcome(welcome)))
+            .await
+            .map_err(|_| Status::cancelled("sensor went away"))?;
+        while let Some(m) = inbound.message().await? {
+            match m.msg {
+                Some(pb::sensor_message::Msg::Batch(b)) => {
+                    let ack = apply(state, ctx, &sensor, hello.stream_epoch, b).await?;
+                    if tx
+                        .send(msg(pb::controller_message::Msg::Ack(ack)))
+                        .await
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+                Some(pb::sensor_message::Msg::Hello(_)) => {
+                    return Err(Status::invalid_argument(
+                        "hello may only be sent once per stream",
+                    ));
+                }
+                None => return Err(Status::invalid_argument("empty sensor message")),
+            }
+        }
+        Ok(())
+    }
+    .await;
+    state.stream_closed(&ctx.tenant, sensor.as_str());
+    tracing::info!(tenant = %ctx.tenant, sensor = %sensor, "sensor disconnected");
+    result
+}
+
+/// Records the sensor's hello and returns the committed seq of its epoch.
+async fn register(
+    state: &Arc<State>,
+    ctx: &AuthContext,
+    sensor: &SensorId,
+    hello: &pb::Hello,
+) -> Result<u64, Status> {
+    let db = state.db.clone();
+    let tenant = ctx.tenant.clone();
+    let sensor = sensor.clone();
+    let hello = hello.clone();
+    blocking(move || {
+        let now = now_ms();
+        let mut rec = db
+            .get_sensor(&tenant, &sensor)?
+            .unwrap_or_else(|| SensorRecord {
+                sensor_id: sensor.to_string(),
+                first_seen_ms: now,
+                ..Default::default()
+            });
+        rec.version = hello.version.chars().take(64).collect();
+        rec.sources = hello
+            .sources
+            .iter()
+            .take(32)
+            .map(|s| s.chars().take(256).collect())
+            .collect();
+        rec.hostname = hello.hostname.chars().take(255).collect();
+        rec.last_seen_ms = now;
+        rec.stream_epoch = hello.stream_epoch;
+        let committed = db.committed_seq(&tenant, &sensor, hello.stream_epoch)?;
+        rec.committed_seq = committed;
+        db.put_sensor(&tenant, &rec)?;
+        Ok(committed)
+    })
+    .await
+}
+
+/// Validates, applies and durably commits one batch.
+async fn apply(
+    state: &Arc<State>,
+    ctx: &AuthContext,
+    sensor: &SensorId,
+    epoch: u64,
+    b: pb::Batch,
+) -> Result<pb::Ack, Status> {
+    if b.sensor_id != sensor.as_str() || b.stream_epoch != epoch {
+        return Err(Status::invalid_argument(format!(
+            "batch is for sensor {:?} epoch {}, but the stream said hello as {:?} epoch {}",
+            b.sensor_id,
+            b.stream_epoch,
+            sensor.as_str(),
+            epoch
+        )));
+    }
+    if b.seq == 0 {
+        return Err(Status::invalid_argument("batch seq must be greater than 0"));
+    }
+    if b.endpoints.len() > state.limits.max_batch_endpoints {
+        return Err(Status::invalid_argument(format!(
+            "batch holds {} endpoint summaries, the limit is {}",
+            b.endpoints.len(),
+            state.limits.max_batch_endpoints
+        )));
+    }
+    let seq = b.seq;
+    let (batch, rejected) = convert::batch(b);
+    if rejected > 0 {
+        state.ingest.entries_rejected.fetch_add(rejected, Relaxed);
+        tracing::warn!(tenant = %ctx.tenant, sensor = %sensor, rejected, "dropped invalid endpoint summaries");
+    }
+    let db = state.db.clone();
+    let tenant = ctx.tenant.clone();
+    let sensor = sensor.clone();
+    let applied = blocking(move || {
+        let applied = db.apply_batch(&tenant, &sensor, &batch, now_ms())?;
+        // Durable before the ack: the sensor forgets the batch once acknowledged.
+        db.flush()?;
+        Ok(applied)
+    })
+    .await?;
+    let duplicate = match applied {
+        Applied::Committed { requests } => {
+            state.ingest.batches_committed.fetch_add(1, Relaxed);
+            state.ingest.requests_committed.fetch_add(requests, Relaxed);
+            false
+        }
+        Applied::Duplicate => {
+            state.ingest.batches_duplicate.fetch_add(1, Relaxed);
+            true
+        }
+    };
+    Ok(pb::Ack {
+        stream_epoch: epoch,
+        seq,
+        duplicate,
+    })
+}

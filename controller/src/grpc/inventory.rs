@@ -1,0 +1,134 @@
+//! `picket.v1.Inventory`: APIs and endpoints of the caller's tenant.
+
+use super::{blocking, convert};
+use crate::auth::caller;
+use crate::error::Error;
+use crate::inventory::{EndpointFilter, list_apis, list_endpoints};
+use crate::state::State;
+use picket_proto::v1 as pb;
+use picket_proto::v1::inventory_server::Inventory;
+use picket_shared::template::template_path;
+use picket_shared::{EndpointKey, Role};
+use std::sync::Arc;
+use tonic::{Request, Response, Status};
+
+pub struct InventoryService {
+    state: Arc<State>,
+}
+
+impl InventoryService {
+    pub fn new(state: Arc<State>) -> Self {
+        Self { state }
+    }
+}
+
+fn non_empty(s: String) -> Option<String> {
+    Some(s).filter(|s| !s.is_empty())
+}
+
+#[tonic::async_trait]
+impl Inventory for InventoryService {
+    async fn list_apis(
+        &self,
+        req: Request<pb::ListApisRequest>,
+    ) -> Result<Response<pb::ListApisResponse>, Status> {
+        let ctx = caller(&req)?;
+        ctx.require(Role::Reader)?;
+        let page = req.into_inner().page.unwrap_or_default();
+        let size = self.state.page_size(page.page_size);
+        let (db, max_scan) = (
+            self.state.db.clone(),
+            self.state.limits.max_scan_per_request,
+        );
+        let result =
+            blocking(move || list_apis(&db, &ctx.tenant, size, Some(&page.page_token), max_scan))
+                .await?;
+        Ok(Response::new(pb::ListApisResponse {
+            apis: result.items.into_iter().map(convert::api_to_pb).collect(),
+            page: Some(pb::PageResponse {
+                next_page_token: result.next_cursor.unwrap_or_default(),
+            }),
+        }))
+    }
+
+    async fn list_endpoints(
+        &self,
+        req: Request<pb::ListEndpointsRequest>,
+    ) -> Result<Response<pb::ListEndpointsResponse>, Status> {
+        let ctx = caller(&req)?;
+        ctx.require(Role::Reader)?;
+        let r = req.into_inner();
+        let page = r.page.unwrap_or_default();
+        let size = self.state.page_size(page.page_size);
+        let filter = EndpointFilter {
+            host: non_empty(r.host.to_ascii_lowercase()),
+            method: non_empty(r.method.to_ascii_uppercase()),
+            path_prefix: non_empty(r.path_prefix),
+            seen_since_ms: r.seen_since_ms,
+        };
+        let (db, max_scan) = (
+            self.state.db.clone(),
+            self.state.limits.max_scan_per_request,
+        );
+        let result = blocking(move || {
+            list_endpoints(
+                &db,
+                &ctx.tenant,
+                &filter,
+                size,
+                Some(&page.page_token),
+                max_scan,
+            )
+        })
+        .await?;
+        Ok(Response::new(pb::ListEndpointsResponse {
+            endpoints: result
+                .items
+                .into_iter()
+                .map(|(k, r)| convert::endpoint_to_pb(k, r))
+                .collect(),
+            page: Some(pb::PageResponse {
+                next_page_token: result.next_cursor.unwrap_or_default(),
+            }),
+        }))
+    }
+
+    async fn get_endpoint(
+        &self,
+        req: Request<pb::GetEndpointRequest>,
+    ) -> Result<Response<pb::Endpoint>, Status> {
+        let ctx = caller(&req)?;
+        ctx.require(Role::Reader)?;
+        let r = req.into_inner();
+        if r.host.is_empty() || r.method.is_empty() || r.path.is_empty() {
+            return Err(Status::invalid_argument(
+                "host, method and path are required",
+            ));
+        }
+        let key = EndpointKey {
+            host: r.host.to_ascii_lowercase(),
+            method: r.method.to_ascii_uppercase(),
+            template: r.path,
+        };
+        let db = self.state.db.clone();
+        let found = blocking(move || {
+            if let Some(rec) = db.get_endpoint(&ctx.tenant, &key)? {
+                return Ok((key, rec));
+            }
+            // A concrete path ("/users/42") finds its template ("/users/{id}").
+            let templated = EndpointKey {
+                template: template_path(&key.template),
+                ..key.clone()
+            };
+            match db.get_endpoint(&ctx.tenant, &templated)? {
+                Some(rec) => Ok((templated, rec)),
+                None => Err(Error::NotFound(format!(
+                    "no endpoint {} {} {}",
+                    key.method, key.host, key.template
+                ))),
+            }
+        })
+        .await?;
+        Ok(Response::new(convert::endpoint_to_pb(found.0, found.1)))
+    }
+}

@@ -1,0 +1,21 @@
+//! The gRPC edge of the controller: the only modules that know tonic and `picket.v1` types.
+
+pub mod admin;
+pub mod convert;
+pub mod fleet;
+pub mod ingest;
+pub mod inventory;
+
+use tonic::Status;
+
+/// Runs blocking store work off the async executor and maps its error.
+pub async fn blocking<T, F>(f: F) -> Result<T, Status>
+where
+    F: FnOnce() -> crate::error::Result<T> + Send + 'static,
+    T: Send + 'static,
+{
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r.map_err(Status::from),
+        Err(e) => Err(Status::internal(format!("store task failed: {e}"))),
+    }
+}

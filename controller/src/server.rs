@@ -1,0 +1,203 @@
+//! Assembles and runs the controller: opens the store, bootstraps the first admin token,
+//! layers the gRPC stack and serves it.
+
+use crate::auth::{AuthLayer, mint};
+use crate::config::ControllerConfig;
+use crate::grpc::{
+    admin::AdminService, fleet::FleetService, ingest::IngestService, inventory::InventoryService,
+};
+use crate::state::{State, now_ms};
+use crate::store::sled_store::SledStore;
+use crate::store::{Db, TenantRecord};
+use picket_proto::v1::{
+    admin_server::AdminServer, fleet_server::FleetServer, ingest_server::IngestServer,
+    inventory_server::InventoryServer,
+};
+use picket_shared::{Role, TenantId};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// File under the data directory that receives the bootstrap admin token.
+pub const ADMIN_TOKEN_FILE: &str = "admin.token";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error("creating data directory {0}: {1}")]
+    DataDir(PathBuf, std::io::Error),
+    #[error("opening the store: {0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error("bootstrapping the admin token: {0}")]
+    Bootstrap(String),
+    #[error("binding {0}: {1}")]
+    Bind(SocketAddr, std::io::Error),
+    #[error("building reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    #[error("serving: {0}")]
+    Serve(#[from] tonic::transport::Error),
+}
+
+/// A running controller.
+pub struct Controller {
+    pub local_addr: SocketAddr,
+    /// Set when this start created the bootstrap token.
+    pub admin_token_file: Option<PathBuf>,
+    pub state: Arc<State>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: JoinHandle<Result<(), tonic::transport::Error>>,
+}
+
+impl Controller {
+    /// Stops accepting calls, lets running ones finish and flushes the store.
+    pub async fn shutdown(mut self) -> Result<(), ServeError> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let served = match tokio::time::timeout(Duration::from_secs(10), &mut self.task).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(_)) | Err(_) => {
+                self.task.abort();
+                Ok(())
+            }
+        };
+        self.state.db.flush()?;
+        Ok(served?)
+    }
+
+    /// Serves until the server fails.
+    pub async fn wait(self) -> Result<(), ServeError> {
+        match self.task.await {
+            Ok(r) => Ok(r?),
+            Err(e) => Err(ServeError::Bootstrap(format!("server task failed: {e}"))),
+        }
+    }
+}
+
+/// Creates the default tenant and an installation-admin token on the first start, writing
+/// the token to `<data_dir>/admin.token` with mode 0600.
+fn bootstrap(db: &Db, data_dir: &Path) -> Result<Option<PathBuf>, ServeError> {
+    if !db.list_tokens()?.is_empty() {
+        return Ok(None);
+    }
+    db.create_tenant(&TenantRecord {
+        name: TenantId::default_tenant(),
+        created_ms: now_ms(),
+    })?;
+    let minted = mint(
+        TenantId::default_tenant(),
+        Role::Admin,
+        "bootstrap installation admin".into(),
+        true,
+        now_ms(),
+    )
+    .map_err(|s| ServeError::Bootstrap(s.message().to_owned()))?;
+    let path = data_dir.join(ADMIN_TOKEN_FILE);
+    write_secret(&path, &minted.bearer)
+        .map_err(|e| ServeError::Bootstrap(format!("writing {}: {e}", path.display())))?;
+    // The file is written before the record, so a crash in between leaves no unreachable admin.
+    db.put_token(&minted.record)?;
+    db.flush()?;
+    Ok(Some(path))
+}
+
+fn write_secret(path: &Path, secret: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    writeln!(f, "{secret}")?;
+    f.sync_all()
+}
+
+/// Opens the store, binds the listener and starts serving in the background.
+pub async fn start(cfg: ControllerConfig) -> Result<Controller, ServeError> {
+    cfg.validate()?;
+    std::fs::create_dir_all(&cfg.data_dir)
+        .map_err(|e| ServeError::DataDir(cfg.data_dir.clone(), e))?;
+    let store = SledStore::open(&cfg.data_dir.join("db"))?;
+    let db = Db::new(Arc::new(store));
+    let admin_token_file = bootstrap(&db, &cfg.data_dir)?;
+    if let Some(p) = &admin_token_file {
+        tracing::info!(path = %p.display(), "created the bootstrap installation-admin token (mode 0600)");
+    }
+    let state = Arc::new(State::new(db.clone(), cfg.limits.clone()));
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .map_err(|e| ServeError::Bind(cfg.listen, e))?;
+    let local_addr = listener
+        .local_addr()
+        .map_err(|e| ServeError::Bind(cfg.listen, e))?;
+
+    let max = cfg.limits.max_message_bytes;
+    let (health_reporter, health) = tonic_health::server::health_reporter();
+    for name in [
+        "picket.v1.Ingest",
+        "picket.v1.Inventory",
+        "picket.v1.Fleet",
+        "picket.v1.Admin",
+        "",
+    ] {
+        health_reporter
+            .set_service_status(name, tonic_health::ServingStatus::Serving)
+            .await;
+    }
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(picket_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(picket_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+
+    let router = tonic::transport::Server::builder()
+        // Deadline for producing a response; streams outlive it (their bodies are not timed).
+        .timeout(Duration::from_millis(cfg.limits.request_timeout_ms))
+        // Bound the work one client connection can have in flight.
+        .concurrency_limit_per_connection(cfg.limits.max_concurrent_streams_per_connection)
+        // Detect dead peers (sensors behind NAT, killed processes) on idle streams.
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+        .tcp_nodelay(true)
+        // Authenticate every call except health checks; services read the caller from here.
+        .layer(AuthLayer::new(db.clone()))
+        .add_service(health)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(
+            IngestServer::new(IngestService::new(state.clone())).max_decoding_message_size(max),
+        )
+        .add_service(
+            InventoryServer::new(InventoryService::new(state.clone()))
+                .max_decoding_message_size(max),
+        )
+        .add_service(
+            FleetServer::new(FleetService::new(state.clone())).max_decoding_message_size(max),
+        )
+        .add_service(
+            AdminServer::new(AdminService::new(state.clone())).max_decoding_message_size(max),
+        );
+
+    let (tx, rx) = oneshot::channel::<()>();
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    let task = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async {
+        let _ = rx.await;
+    }));
+    tracing::info!(%local_addr, data_dir = %cfg.data_dir.display(), "controller listening");
+    Ok(Controller {
+        local_addr,
+        admin_token_file,
+        state,
+        shutdown: Some(tx),
+        task,
+    })
+}

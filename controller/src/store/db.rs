@@ -1,0 +1,337 @@
+//! The typed, tenant-scoped database every other module uses.
+
+use super::keys;
+use super::records::{EndpointRecord, SensorRecord, TenantRecord, TokenRecord, decode, encode};
+use super::{Result, Store, Tree};
+use picket_shared::{BatchSummary, EndpointKey, SensorId, TenantId};
+use std::cell::Cell;
+use std::sync::Arc;
+
+/// Outcome of applying a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// The batch changed the store; its watermark is now `seq`.
+    Committed { requests: u64 },
+    /// The batch was at or below the watermark: a replay, nothing changed.
+    Duplicate,
+}
+
+/// Typed access to a [`Store`].
+#[derive(Clone)]
+pub struct Db {
+    kv: Arc<dyn Store>,
+}
+
+impl Db {
+    pub fn new(kv: Arc<dyn Store>) -> Self {
+        Self { kv }
+    }
+
+    pub fn flush(&self) -> Result<()> {
+        self.kv.flush()
+    }
+
+    // --- tenants -------------------------------------------------------------------------
+
+    /// Creates a tenant; returns false when it already existed.
+    pub fn create_tenant(&self, rec: &TenantRecord) -> Result<bool> {
+        let created = Cell::new(false);
+        let key = rec.name.as_str().as_bytes();
+        let value = encode(rec);
+        self.kv.transact(&|txn| {
+            created.set(false);
+            if txn.get(Tree::Tenants, key)?.is_none() {
+                txn.put(Tree::Tenants, key, &value)?;
+                created.set(true);
+            }
+            Ok(())
+        })?;
+        Ok(created.get())
+    }
+
+    pub fn get_tenant(&self, name: &TenantId) -> Result<Option<TenantRecord>> {
+        self.kv
+            .get(Tree::Tenants, name.as_str().as_bytes())?
+            .map(|raw| decode(Tree::Tenants, &raw))
+            .transpose()
+    }
+
+    pub fn list_tenants(&self) -> Result<Vec<TenantRecord>> {
+        self.scan_all(Tree::Tenants, b"")
+    }
+
+    // --- tokens --------------------------------------------------------------------------
+
+    pub fn put_token(&self, rec: &TokenRecord) -> Result<()> {
+        self.kv.put(Tree::Tokens, rec.id.as_bytes(), &encode(rec))
+    }
+
+    pub fn get_token(&self, id: &str) -> Result<Option<TokenRecord>> {
+        self.kv
+            .get(Tree::Tokens, id.as_bytes())?
+            .map(|raw| decode(Tree::Tokens, &raw))
+            .transpose()
+    }
+
+    pub fn list_tokens(&self) -> Result<Vec<TokenRecord>> {
+        self.scan_all(Tree::Tokens, b"")
+    }
+
+    // --- sensors -------------------------------------------------------------------------
+
+    pub fn put_sensor(&self, tenant: &TenantId, rec: &SensorRecord) -> Result<()> {
+        let id =
+            SensorId::new(&rec.sensor_id).map_err(|e| super::StoreError::Backend(e.to_string()))?;
+        self.kv
+            .put(Tree::Sensors, &keys::sensor(tenant, &id), &encode(rec))
+    }
+
+    pub fn get_sensor(&self, tenant: &TenantId, id: &SensorId) -> Result<Option<SensorRecord>> {
+        self.kv
+            .get(Tree::Sensors, &keys::sensor(tenant, id))?
+            .map(|raw| decode(Tree::Sensors, &raw))
+            .transpose()
+    }
+
+    pub fn list_sensors(&self, tenant: &TenantId) -> Result<Vec<SensorRecord>> {
+        self.scan_all(Tree::Sensors, &keys::tenant_prefix(tenant))
+    }
+
+    // --- ingest --------------------------------------------------------------------------
+
+    /// Highest committed `seq` of a sensor's epoch (0 when none).
+    pub fn committed_seq(&self, tenant: &TenantId, sensor: &SensorId, epoch: u64) -> Result<u64> {
+        Ok(self
+            .kv
+            .get(Tree::Watermarks, &keys::watermark(tenant, sensor, epoch))?
+            .map_or(0, |raw| read_u64(&raw)))
+    }
+
+    /// Applies a batch atomically with its watermark: endpoints, the sensor record and the
+    /// watermark change together or not at all; a batch at or below the watermark changes
+    /// nothing. Not yet durable: call [`Db::flush`] before acknowledging.
+    pub fn apply_batch(
+        &self,
+        tenant: &TenantId,
+        sensor: &SensorId,
+        batch: &BatchSummary,
+        now_ms: i64,
+    ) -> Result<Applied> {
+        let wm_key = keys::watermark(tenant, sensor, batch.stream_epoch);
+        let sensor_key = keys::sensor(tenant, sensor);
+        let endpoint_keys: Vec<Vec<u8>> = batch
+            .endpoints
+            .iter()
+            .map(|(k, _)| keys::endpoint(tenant, k))
+            .collect();
+        let outcome = Cell::new(Applied::Duplicate);
+        self.kv.transact(&|txn| {
+            outcome.set(Applied::Duplicate);
+            let committed = txn
+                .get(Tree::Watermarks, &wm_key)?
+                .map_or(0, |raw| read_u64(&raw));
+            if batch.seq <= committed {
+                return Ok(());
+            }
+            for ((_, summary), key) in batch.endpoints.iter().zip(&endpoint_keys) {
+                let mut rec: EndpointRecord = match txn.get(Tree::Endpoints, key)? {
+                    Some(raw) => decode(Tree::Endpoints, &raw)?,
+                    None => EndpointRecord::default(),
+                };
+                rec.absorb(summary, sensor.as_str());
+                txn.put(Tree::Endpoints, key, &encode(&rec))?;
+            }
+            let mut srec: SensorRecord = match txn.get(Tree::Sensors, &sensor_key)? {
+                Some(raw) => decode(Tree::Sensors, &raw)?,
+                None => SensorRecord {
+                    sensor_id: sensor.to_string(),
+                    first_seen_ms: now_ms,
+                    ..Default::default()
+                },
+            };
+            srec.last_seen_ms = now_ms;
+            srec.stream_epoch = batch.stream_epoch;
+            srec.committed_seq = batch.seq;
+            srec.counters = batch.counters.clone();
+            srec.requests_committed = srec.requests_committed.saturating_add(batch.requests());
+            txn.put(Tree::Sensors, &sensor_key, &encode(&srec))?;
+            txn.put(Tree::Watermarks, &wm_key, &batch.seq.to_be_bytes())?;
+            outcome.set(Applied::Committed {
+                requests: batch.requests(),
+            });
+            Ok(())
+        })?;
+        Ok(outcome.get())
+    }
+
+    // --- inventory -----------------------------------------------------------------------
+
+    /// Endpoints of a tenant (optionally of one host) after `after`, in key order.
+    pub fn endpoints(
+        &self,
+        tenant: &TenantId,
+        host: Option<&str>,
+        after: Option<&EndpointKey>,
+        limit: usize,
+    ) -> Result<Vec<(EndpointKey, EndpointRecord)>> {
+        let tenant_prefix = keys::tenant_prefix(tenant);
+        let prefix = match host {
+            Some(h) => keys::host_prefix(tenant, h),
+            None => tenant_prefix.clone(),
+        };
+        let after = after.map(|k| keys::endpoint(tenant, k));
+        let rows = self
+            .kv
+            .scan(Tree::Endpoints, &prefix, after.as_deref(), limit)?;
+        rows.into_iter()
+            .map(|(k, v)| {
+                let key =
+                    keys::parse_endpoint_suffix(&k[tenant_prefix.len()..]).ok_or_else(|| {
+                        super::StoreError::Corrupt {
+                            tree: "endpoints",
+                            detail: "malformed key".into(),
+                        }
+                    })?;
+                Ok((key, decode(Tree::Endpoints, &v)?))
+            })
+            .collect()
+    }
+
+    pub fn get_endpoint(
+        &self,
+        tenant: &TenantId,
+        key: &EndpointKey,
+    ) -> Result<Option<EndpointRecord>> {
+        self.kv
+            .get(Tree::Endpoints, &keys::endpoint(tenant, key))?
+            .map(|raw| decode(Tree::Endpoints, &raw))
+            .transpose()
+    }
+
+    fn scan_all<T: for<'de> serde::Deserialize<'de>>(
+        &self,
+        tree: Tree,
+        prefix: &[u8],
+    ) -> Result<Vec<T>> {
+        const PAGE: usize = 1024;
+        let mut out = Vec::new();
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let rows = self.kv.scan(tree, prefix, after.as_deref(), PAGE)?;
+            let done = rows.len() < PAGE;
+            for (k, v) in rows {
+                out.push(decode(tree, &v)?);
+                after = Some(k);
+            }
+            if done {
+                return Ok(out);
+            }
+        }
+    }
+}
+
+fn read_u64(raw: &[u8]) -> u64 {
+    raw.try_into().map(u64::from_be_bytes).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::memory::MemoryStore;
+    use crate::store::sled_store::SledStore;
+    use picket_shared::EndpointSummary;
+
+    fn batch(epoch: u64, seq: u64, template: &str, requests: u64) -> BatchSummary {
+        BatchSummary {
+            stream_epoch: epoch,
+            seq,
+            endpoints: vec![(
+                EndpointKey {
+                    host: "api".into(),
+                    method: "GET".into(),
+                    template: template.into(),
+                },
+                EndpointSummary {
+                    requests,
+                    first_seen_ms: 1,
+                    last_seen_ms: 2,
+                    ..Default::default()
+                },
+            )],
+            ..Default::default()
+        }
+    }
+
+    fn exercise(db: &Db) {
+        let a = TenantId::new("a").unwrap();
+        let b = TenantId::new("b").unwrap();
+        let s = SensorId::new("s1").unwrap();
+        assert_eq!(
+            db.apply_batch(&a, &s, &batch(7, 1, "/x", 3), 10).unwrap(),
+            Applied::Committed { requests: 3 }
+        );
+        assert_eq!(
+            db.apply_batch(&a, &s, &batch(7, 1, "/x", 3), 11).unwrap(),
+            Applied::Duplicate
+        );
+        assert_eq!(
+            db.apply_batch(&a, &s, &batch(7, 2, "/x", 2), 12).unwrap(),
+            Applied::Committed { requests: 2 }
+        );
+        assert_eq!(
+            db.apply_batch(&a, &s, &batch(8, 1, "/y", 1), 13).unwrap(),
+            Applied::Committed { requests: 1 }
+        );
+        assert_eq!(db.committed_seq(&a, &s, 7).unwrap(), 2);
+        let eps = db.endpoints(&a, None, None, 100).unwrap();
+        assert_eq!(eps.len(), 2);
+        assert_eq!(eps[0].1.summary.requests, 5);
+        assert!(eps[0].1.sensors.contains("s1"));
+        assert!(
+            db.endpoints(&b, None, None, 100).unwrap().is_empty(),
+            "tenant isolation"
+        );
+        let page = db.endpoints(&a, Some("api"), Some(&eps[0].0), 100).unwrap();
+        assert_eq!(page.len(), 1);
+        let sensor = db.get_sensor(&a, &s).unwrap().unwrap();
+        assert_eq!((sensor.requests_committed, sensor.committed_seq), (6, 1));
+        assert!(
+            db.create_tenant(&TenantRecord {
+                name: a.clone(),
+                created_ms: 1
+            })
+            .unwrap()
+        );
+        assert!(
+            !db.create_tenant(&TenantRecord {
+                name: a.clone(),
+                created_ms: 2
+            })
+            .unwrap()
+        );
+        assert_eq!(db.list_tenants().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn memory_store_semantics() {
+        exercise(&Db::new(Arc::new(MemoryStore::new())));
+    }
+
+    #[test]
+    fn sled_store_semantics_and_persistence() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = Db::new(Arc::new(SledStore::open(dir.path()).unwrap()));
+            exercise(&db);
+            db.flush().unwrap();
+        }
+        let db = Db::new(Arc::new(SledStore::open(dir.path()).unwrap()));
+        let a = TenantId::new("a").unwrap();
+        assert_eq!(db.endpoints(&a, None, None, 100).unwrap().len(), 2);
+        assert_eq!(
+            db.committed_seq(&a, &SensorId::new("s1").unwrap(), 7)
+                .unwrap(),
+            2
+        );
+    }
+}

@@ -1,0 +1,83 @@
+//! Storage: a small key-value contract ([`Store`]) with two implementations — sled on disk
+//! for production ([`sled_store::SledStore`]) and an in-memory map for unit tests
+//! ([`memory::MemoryStore`]) — and [`Db`], the typed, tenant-scoped layer every other module
+//! uses. All record logic lives in `Db`, once, whatever the backend.
+
+pub mod db;
+pub mod keys;
+pub mod memory;
+pub mod records;
+pub mod sled_store;
+
+pub use db::{Applied, Db};
+pub use records::{EndpointRecord, SensorRecord, TenantRecord, TokenRecord};
+
+/// The trees (keyspaces) of the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Tree {
+    Tenants,
+    Tokens,
+    Sensors,
+    Endpoints,
+    Watermarks,
+}
+
+impl Tree {
+    pub const ALL: [Tree; 5] = [
+        Tree::Tenants,
+        Tree::Tokens,
+        Tree::Sensors,
+        Tree::Endpoints,
+        Tree::Watermarks,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Tree::Tenants => "tenants",
+            Tree::Tokens => "tokens",
+            Tree::Sensors => "sensors",
+            Tree::Endpoints => "endpoints",
+            Tree::Watermarks => "watermarks",
+        }
+    }
+}
+
+/// Storage failures.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage backend: {0}")]
+    Backend(String),
+    #[error("corrupt {tree} record: {detail}")]
+    Corrupt { tree: &'static str, detail: String },
+    /// A transaction conflicted and must be retried by the backend.
+    #[error("transaction conflict")]
+    Conflict,
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Reads and writes inside one atomic transaction.
+pub trait Txn {
+    fn get(&mut self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>>;
+    fn put(&mut self, tree: Tree, key: &[u8], value: &[u8]) -> Result<()>;
+}
+
+/// Ordered key-value storage with multi-tree transactions.
+pub trait Store: Send + Sync + 'static {
+    fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>>;
+    fn put(&self, tree: Tree, key: &[u8], value: &[u8]) -> Result<()>;
+    /// Entries whose key starts with `prefix` and is strictly greater than `after` (when
+    /// given), in key order, at most `limit`.
+    fn scan(
+        &self,
+        tree: Tree,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>>;
+    /// Runs `f` atomically across trees; the backend may run it more than once on conflict,
+    /// so `f` must have no side effects besides the transaction.
+    fn transact(&self, f: &dyn Fn(&mut dyn Txn) -> Result<()>) -> Result<()>;
+    /// Makes every completed write durable.
+    fn flush(&self) -> Result<()>;
+}

@@ -1,0 +1,139 @@
+//! sled-backed [`Store`]: one sled tree per [`Tree`], multi-tree transactions, explicit flush
+//! for durability before acknowledgements.
+
+use super::{Result, Store, StoreError, Tree, Txn};
+use sled::Transactional;
+use sled::transaction::{
+    ConflictableTransactionError, TransactionalTree, UnabortableTransactionError,
+};
+use std::cell::RefCell;
+use std::path::Path;
+
+pub struct SledStore {
+    db: sled::Db,
+    trees: [sled::Tree; 5],
+}
+
+fn backend(e: sled::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+impl SledStore {
+    /// Opens (or creates) the store under `dir`.
+    pub fn open(dir: &Path) -> Result<Self> {
+        let db = sled::Config::new()
+            .path(dir)
+            .mode(sled::Mode::HighThroughput)
+            .open()
+            .map_err(backend)?;
+        let open = |t: Tree| db.open_tree(t.name()).map_err(backend);
+        let trees = [
+            open(Tree::ALL[0])?,
+            open(Tree::ALL[1])?,
+            open(Tree::ALL[2])?,
+            open(Tree::ALL[3])?,
+            open(Tree::ALL[4])?,
+        ];
+        Ok(Self { db, trees })
+    }
+
+    fn tree(&self, t: Tree) -> &sled::Tree {
+        &self.trees[t as usize]
+    }
+}
+
+struct SledTxn<'a> {
+    trees: &'a [&'a TransactionalTree],
+    /// sled's own error, kept so the closure can hand it back (conflicts make sled retry).
+    failure: &'a RefCell<Option<UnabortableTransactionError>>,
+}
+
+impl Txn for SledTxn<'_> {
+    fn get(&mut self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        match self.trees[tree as usize].get(key) {
+            Ok(v) => Ok(v.map(|iv| iv.to_vec())),
+            Err(e) => {
+                *self.failure.borrow_mut() = Some(e);
+                Err(StoreError::Conflict)
+            }
+        }
+    }
+
+    fn put(&mut self, tree: Tree, key: &[u8], value: &[u8]) -> Result<()> {
+        match self.trees[tree as usize].insert(key, value) {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                *self.failure.borrow_mut() = Some(e);
+                Err(StoreError::Conflict)
+            }
+        }
+    }
+}
+
+impl Store for SledStore {
+    fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .tree(tree)
+            .get(key)
+            .map_err(backend)?
+            .map(|v| v.to_vec()))
+    }
+
+    fn put(&self, tree: Tree, key: &[u8], value: &[u8]) -> Result<()> {
+        self.tree(tree).insert(key, value).map_err(backend)?;
+        Ok(())
+    }
+
+    fn scan(
+        &self,
+        tree: Tree,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let t = self.tree(tree);
+        let iter = match after {
+            Some(a) if a >= prefix => {
+                t.range::<&[u8], _>((std::ops::Bound::Excluded(a), std::ops::Bound::Unbounded))
+            }
+            _ => t.range::<&[u8], _>(prefix..),
+        };
+        let mut out = Vec::new();
+        for item in iter {
+            let (k, v) = item.map_err(backend)?;
+            if !k.starts_with(prefix) || out.len() >= limit {
+                break;
+            }
+            out.push((k.to_vec(), v.to_vec()));
+        }
+        Ok(out)
+    }
+
+    fn transact(&self, f: &dyn Fn(&mut dyn Txn) -> Result<()>) -> Result<()> {
+        let t = &self.trees;
+        let result = (&t[0], &t[1], &t[2], &t[3], &t[4]).transaction(|(a, b, c, d, e)| {
+            let trees = [a, b, c, d, e];
+            let failure = RefCell::new(None);
+            let mut txn = SledTxn {
+                trees: &trees,
+                failure: &failure,
+            };
+            match f(&mut txn) {
+                Ok(()) => Ok(()),
+                Err(err) => match failure.into_inner() {
+                    Some(sled_err) => Err(ConflictableTransactionError::from(sled_err)),
+                    None => Err(ConflictableTransactionError::Abort(err)),
+                },
+            }
+        });
+        result.map_err(|e| match e {
+            sled::transaction::TransactionError::Abort(err) => err,
+            sled::transaction::TransactionError::Storage(e) => backend(e),
+        })
+    }
+
+    fn flush(&self) -> Result<()> {
+        self.db.flush().map_err(backend)?;
+        Ok(())
+    }
+}
