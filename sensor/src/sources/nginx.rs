@@ -187,10 +187,11 @@ fn parse_json(line: &[u8], default_host: &str, now_ms: i64) -> Result<RequestRec
         return Err(Reject::Json);
     }
     let j: JsonLine<'_> = serde_json::from_slice(line).map_err(|_| Reject::Json)?;
-    let ts_ms = if let Some(t) = j.time_iso8601.get() {
-        time::parse_rfc3339_ms(t).ok_or(Reject::Timestamp)?
-    } else if let Some(t) = j.msec.get() {
+    // `msec` has millisecond resolution; `time_iso8601` and `time_local` only seconds.
+    let ts_ms = if let Some(t) = j.msec.get() {
         time::parse_epoch_seconds_ms(t).ok_or(Reject::Timestamp)?
+    } else if let Some(t) = j.time_iso8601.get() {
+        time::parse_rfc3339_ms(t).ok_or(Reject::Timestamp)?
     } else if let Some(t) = j.time_local.get() {
         time::parse_clf_ms(t).ok_or(Reject::Timestamp)?
     } else {
