@@ -1,5 +1,7 @@
 //! The controller binaries' command lines: clear errors, non-zero exits.
 
+#![allow(clippy::unwrap_used)]
+
 use std::process::Command;
 
 #[test]

@@ -1,5 +1,7 @@
 //! The sensor binary's command line: configuration errors are clear and fatal at start.
 
+#![allow(clippy::unwrap_used)]
+
 use std::process::Command;
 
 fn run(args: &[&str]) -> (bool, String) {

@@ -20,13 +20,11 @@ pub fn template_path(target: &str) -> String {
     let path = target.split(['?', '#']).next().unwrap_or("");
     let path = truncate_at_char(path, MAX_PATH_BYTES);
     let mut out = String::with_capacity(path.len().min(128) + 1);
-    let mut segments = 0;
-    for raw in path.split('/').filter(|s| !s.is_empty()) {
-        if segments == MAX_SEGMENTS {
+    for (index, raw) in path.split('/').filter(|s| !s.is_empty()).enumerate() {
+        if index == MAX_SEGMENTS {
             out.push_str("/{...}");
             break;
         }
-        segments += 1;
         out.push('/');
         if is_identifier(raw) {
             out.push_str(PARAM);

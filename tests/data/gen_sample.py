@@ -9,7 +9,7 @@ import random
 import uuid
 
 rng = random.Random(20261121)
-START = 1_795_219_200  # 2026-11-21T06:00:00Z
+START = 1_795_219_200  # 2026-11-21T00:00:00Z
 PUBLIC = [f"81.2.69.{i}" for i in range(10, 40)] + [f"151.101.{i}.7" for i in range(1, 15)]
 PRIVATE = [f"10.0.{i}.12" for i in range(1, 6)]
 AGENTS = ["Mozilla/5.0 (X11; Linux x86_64)", "okhttp/4.12.0", "python-requests/2.32.3", "ShopApp/3.4 (iOS 18.1)"]

@@ -13,9 +13,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-use tonic::metadata::MetadataValue;
-use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
 
 /// How long a process may take to print its readiness line.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -176,33 +173,13 @@ impl SensorProc {
     }
 }
 
-/// A channel that adds a bearer token to every call.
-pub type Authed = InterceptedService<Channel, Bearer>;
-
-/// Interceptor adding `authorization: Bearer <token>` (or nothing).
-#[derive(Clone)]
-pub struct Bearer(Option<MetadataValue<tonic::metadata::Ascii>>);
-
-impl tonic::service::Interceptor for Bearer {
-    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
-        if let Some(v) = &self.0 {
-            req.metadata_mut().insert("authorization", v.clone());
-        }
-        Ok(req)
-    }
-}
+pub use picket_controller::cli::commands::Authed;
 
 /// Connects to `url`, authenticating with `token` when given.
 pub async fn channel(url: &str, token: Option<&str>) -> Authed {
-    let ch = tonic::transport::Endpoint::from_shared(url.to_owned())
-        .unwrap()
-        .connect_timeout(Duration::from_secs(5))
-        .timeout(Duration::from_secs(30))
-        .connect()
+    picket_controller::cli::commands::connect_url(url, token, Duration::from_secs(30))
         .await
-        .unwrap();
-    let bearer = Bearer(token.map(|t| format!("Bearer {t}").parse().unwrap()));
-    InterceptedService::new(ch, bearer)
+        .unwrap()
 }
 
 pub async fn inventory(url: &str, token: &str) -> pb::inventory_client::InventoryClient<Authed> {

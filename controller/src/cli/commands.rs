@@ -10,31 +10,60 @@ use tonic::metadata::MetadataValue;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
-type Authed = InterceptedService<
-    Channel,
-    Box<dyn FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Send>,
->;
+/// A channel that adds the bearer token to every call.
+pub type Authed = InterceptedService<Channel, Bearer>;
 
-/// Connects to the controller and returns a channel that adds the bearer token to each call.
-async fn connect(cli: &Cli) -> Result<Authed, CliError> {
-    let token = cli.resolve_token()?;
-    let auth: MetadataValue<_> = format!("Bearer {token}").parse().map_err(|_| {
-        CliError::Usage("the token holds characters not allowed in a header".into())
-    })?;
-    let channel = tonic::transport::Endpoint::from_shared(cli.controller.clone())
-        .map_err(|e| CliError::Connect(cli.controller.clone(), e))?
+/// Interceptor adding `authorization: Bearer <token>` (or nothing, for anonymous calls).
+#[derive(Debug, Clone)]
+pub struct Bearer(Option<MetadataValue<tonic::metadata::Ascii>>);
+
+impl Bearer {
+    /// Builds the header value; fails when the token holds characters a header cannot carry.
+    pub fn new(token: Option<&str>) -> Result<Self, CliError> {
+        token
+            .map(|t| format!("Bearer {t}").parse())
+            .transpose()
+            .map(Bearer)
+            .map_err(|_| {
+                CliError::Usage("the token holds characters not allowed in a header".into())
+            })
+    }
+}
+
+impl tonic::service::Interceptor for Bearer {
+    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(v) = &self.0 {
+            req.metadata_mut().insert("authorization", v.clone());
+        }
+        Ok(req)
+    }
+}
+
+/// Connects to `url` with a per-call deadline, authenticating with `token` when given.
+pub async fn connect_url(
+    url: &str,
+    token: Option<&str>,
+    timeout: Duration,
+) -> Result<Authed, CliError> {
+    let bearer = Bearer::new(token)?;
+    let channel = tonic::transport::Endpoint::from_shared(url.to_owned())
+        .map_err(|e| CliError::Connect(url.to_owned(), e))?
         .connect_timeout(Duration::from_secs(5))
-        .timeout(Duration::from_secs(cli.timeout_secs))
+        .timeout(timeout)
         .connect()
         .await
-        .map_err(|e| CliError::Connect(cli.controller.clone(), e))?;
-    let interceptor: Box<
-        dyn FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Send,
-    > = Box::new(move |mut req| {
-        req.metadata_mut().insert("authorization", auth.clone());
-        Ok(req)
-    });
-    Ok(InterceptedService::new(channel, interceptor))
+        .map_err(|e| CliError::Connect(url.to_owned(), e))?;
+    Ok(InterceptedService::new(channel, bearer))
+}
+
+async fn connect(cli: &Cli) -> Result<Authed, CliError> {
+    let token = cli.resolve_token()?;
+    connect_url(
+        &cli.controller,
+        Some(&token),
+        Duration::from_secs(cli.timeout_secs),
+    )
+    .await
 }
 
 /// Runs the command and returns what to print.

@@ -222,15 +222,15 @@ impl Delivery {
     }
 
     fn acked(&mut self, seq: u64) -> Result<(), SessionError> {
-        if let Some(positions) = self.outbox.commit_through(seq) {
-            if !positions.is_empty() {
-                for (k, v) in positions {
-                    self.saved.insert(k.to_string(), v);
-                }
-                self.checkpoints
-                    .save(&self.saved)
-                    .map_err(SessionError::Checkpoint)?;
+        if let Some(positions) = self.outbox.commit_through(seq)
+            && !positions.is_empty()
+        {
+            for (k, v) in positions {
+                self.saved.insert(k.to_string(), v);
             }
+            self.checkpoints
+                .save(&self.saved)
+                .map_err(SessionError::Checkpoint)?;
         }
         Ok(())
     }
