@@ -230,3 +230,35 @@ mod tests {
         assert!(matches!(none.validate(), Err(ConfigError::NoSource)));
     }
 }
+
+#[cfg(test)]
+mod example_tests {
+    use super::*;
+
+    /// The documented example must parse and name every default correctly.
+    #[test]
+    fn deploy_example_matches_the_defaults() {
+        let text = include_str!("../../deploy/sensor.example.toml");
+        let cfg: SensorConfig = toml::from_str(text).unwrap();
+        cfg.validate().unwrap();
+        let d = SensorConfig::default();
+        assert_eq!(cfg.controller, d.controller);
+        assert_eq!(cfg.data_dir, d.data_dir);
+        assert_eq!(cfg.flush_interval_ms, d.flush_interval_ms);
+        assert_eq!(cfg.max_batch_endpoints, d.max_batch_endpoints);
+        assert_eq!(cfg.max_clients_per_endpoint, d.max_clients_per_endpoint);
+        assert_eq!(cfg.max_pending_batches, d.max_pending_batches);
+        assert_eq!(cfg.max_in_flight_batches, d.max_in_flight_batches);
+        assert_eq!(cfg.max_queued_chunks, d.max_queued_chunks);
+        assert_eq!(cfg.max_message_bytes, d.max_message_bytes);
+        assert_eq!(cfg.connect_timeout_ms, d.connect_timeout_ms);
+        assert_eq!((cfg.backoff_min_ms, cfg.backoff_max_ms), (d.backoff_min_ms, d.backoff_max_ms));
+        assert_eq!(cfg.shutdown_grace_ms, d.shutdown_grace_ms);
+        let f = &cfg.files[0];
+        let df = FileSourceConfig::new(f.path.clone(), f.format);
+        assert_eq!(
+            (f.max_line_bytes, f.poll_interval_ms, f.rotate_wait_ms, &f.default_host),
+            (df.max_line_bytes, df.poll_interval_ms, df.rotate_wait_ms, &df.default_host)
+        );
+    }
+}

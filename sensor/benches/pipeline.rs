@@ -1,0 +1,68 @@
+//! Sensor hot path on one core: nginx JSON line → parse → normalize → aggregate, sealing a
+//! batch every 10,000 lines. No file or network I/O. Prints the median of several runs.
+//!
+//!   cargo bench -p picket-sensor --bench pipeline [-- LINES RUNS]
+
+use picket_sensor::aggregate::{AggregateLimits, Aggregator};
+use picket_sensor::sources::Chunk;
+use picket_sensor::sources::nginx::{LogFormat, parse_line};
+use std::time::Instant;
+
+fn lines(n: usize) -> Vec<String> {
+    let paths = ["/api/v1/users/{}", "/api/v1/users/{}/orders", "/api/v1/products/{}", "/api/v1/search", "/api/v1/orders/{}/items"];
+    (0..n)
+        .map(|i| {
+            let path = paths[i % paths.len()].replace("{}", &(i * 7919 % 100_000).to_string());
+            format!(
+                r#"{{"msec":"{}.{:03}","time_iso8601":"2026-11-21T00:00:00+00:00","remote_addr":"81.2.{}.{}","host":"api{}.example.com","scheme":"https","request_method":"GET","request_uri":"{path}?page={}&limit=20","status":"200","body_bytes_sent":"{}","request_length":"412","request_time":"0.012","upstream_response_time":"0.010","http_user_agent":"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36","http_x_forwarded_for":"-","http_authorization":"Bearer abc.def.ghi","http_x_api_key":""}}"#,
+                1_795_219_200 + i / 1000,
+                i % 1000,
+                (i / 256) % 256,
+                i % 256,
+                i % 4,
+                i % 10,
+                100 + i % 5000
+            )
+        })
+        .collect()
+}
+
+fn run(input: &[String]) -> f64 {
+    let mut agg = Aggregator::new(AggregateLimits::default());
+    let mut records = Vec::with_capacity(1024);
+    let mut sealed_requests = 0u64;
+    let start = Instant::now();
+    for (i, line) in input.iter().enumerate() {
+        if let Ok(r) = parse_line(LogFormat::Json, line.as_bytes(), "default", 0) {
+            records.push(r);
+        }
+        if records.len() == 1024 {
+            agg.add_chunk(Chunk { source: "bench".into(), records: std::mem::take(&mut records), position: None });
+        }
+        if i % 10_000 == 9_999 {
+            sealed_requests += agg.seal().requests;
+        }
+    }
+    agg.add_chunk(Chunk { source: "bench".into(), records, position: None });
+    sealed_requests += agg.seal().requests;
+    let secs = start.elapsed().as_secs_f64();
+    assert_eq!(sealed_requests, input.len() as u64, "every line must be aggregated");
+    input.len() as f64 / secs
+}
+
+fn main() {
+    let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let n = args.first().copied().unwrap_or(100_000);
+    let runs = args.get(1).copied().unwrap_or(7);
+    let input = lines(n);
+    let bytes: usize = input.iter().map(|l| l.len() + 1).sum();
+    run(&input); // warm-up
+    let mut rates: Vec<f64> = (0..runs).map(|_| run(&input)).collect();
+    rates.sort_by(f64::total_cmp);
+    let median = rates[rates.len() / 2];
+    println!("sensor pipeline (parse + normalize + aggregate, nginx JSON, 1 core)");
+    println!("lines        {n}  ({:.1} MiB, {:.0} bytes/line)", bytes as f64 / 1048576.0, bytes as f64 / n as f64);
+    println!("runs         {runs}");
+    println!("median       {median:.0} lines/s");
+    println!("min / max    {:.0} / {:.0} lines/s", rates[0], rates[rates.len() - 1]);
+}
