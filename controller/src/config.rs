@@ -123,13 +123,17 @@ mod example_tests {
     /// The documented example must parse and state the real defaults.
     #[test]
     fn deploy_example_matches_the_defaults() {
-        let cfg: ControllerConfig = toml::from_str(include_str!("../../deploy/controller.example.toml")).unwrap();
+        let cfg: ControllerConfig =
+            toml::from_str(include_str!("../../deploy/controller.example.toml")).unwrap();
         let d = ControllerConfig::default();
         assert_eq!((cfg.listen, &cfg.data_dir), (d.listen, &d.data_dir));
         let (l, dl) = (&cfg.limits, &d.limits);
         assert_eq!(l.max_message_bytes, dl.max_message_bytes);
         assert_eq!(l.max_batch_endpoints, dl.max_batch_endpoints);
-        assert_eq!(l.max_concurrent_streams_per_connection, dl.max_concurrent_streams_per_connection);
+        assert_eq!(
+            l.max_concurrent_streams_per_connection,
+            dl.max_concurrent_streams_per_connection
+        );
         assert_eq!(l.request_timeout_ms, dl.request_timeout_ms);
         assert_eq!(l.hello_timeout_ms, dl.hello_timeout_ms);
         assert_eq!(l.max_page_size, dl.max_page_size);

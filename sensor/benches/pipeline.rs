@@ -9,7 +9,13 @@ use picket_sensor::sources::nginx::{LogFormat, parse_line};
 use std::time::Instant;
 
 fn lines(n: usize) -> Vec<String> {
-    let paths = ["/api/v1/users/{}", "/api/v1/users/{}/orders", "/api/v1/products/{}", "/api/v1/search", "/api/v1/orders/{}/items"];
+    let paths = [
+        "/api/v1/users/{}",
+        "/api/v1/users/{}/orders",
+        "/api/v1/products/{}",
+        "/api/v1/search",
+        "/api/v1/orders/{}/items",
+    ];
     (0..n)
         .map(|i| {
             let path = paths[i % paths.len()].replace("{}", &(i * 7919 % 100_000).to_string());
@@ -37,21 +43,36 @@ fn run(input: &[String]) -> f64 {
             records.push(r);
         }
         if records.len() == 1024 {
-            agg.add_chunk(Chunk { source: "bench".into(), records: std::mem::take(&mut records), position: None });
+            agg.add_chunk(Chunk {
+                source: "bench".into(),
+                records: std::mem::take(&mut records),
+                position: None,
+            });
         }
         if i % 10_000 == 9_999 {
             sealed_requests += agg.seal().requests;
         }
     }
-    agg.add_chunk(Chunk { source: "bench".into(), records, position: None });
+    agg.add_chunk(Chunk {
+        source: "bench".into(),
+        records,
+        position: None,
+    });
     sealed_requests += agg.seal().requests;
     let secs = start.elapsed().as_secs_f64();
-    assert_eq!(sealed_requests, input.len() as u64, "every line must be aggregated");
+    assert_eq!(
+        sealed_requests,
+        input.len() as u64,
+        "every line must be aggregated"
+    );
     input.len() as f64 / secs
 }
 
 fn main() {
-    let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
     let n = args.first().copied().unwrap_or(100_000);
     let runs = args.get(1).copied().unwrap_or(7);
     let input = lines(n);
@@ -61,8 +82,16 @@ fn main() {
     rates.sort_by(f64::total_cmp);
     let median = rates[rates.len() / 2];
     println!("sensor pipeline (parse + normalize + aggregate, nginx JSON, 1 core)");
-    println!("lines        {n}  ({:.1} MiB, {:.0} bytes/line)", bytes as f64 / 1048576.0, bytes as f64 / n as f64);
+    println!(
+        "lines        {n}  ({:.1} MiB, {:.0} bytes/line)",
+        bytes as f64 / 1048576.0,
+        bytes as f64 / n as f64
+    );
     println!("runs         {runs}");
     println!("median       {median:.0} lines/s");
-    println!("min / max    {:.0} / {:.0} lines/s", rates[0], rates[rates.len() - 1]);
+    println!(
+        "min / max    {:.0} / {:.0} lines/s",
+        rates[0],
+        rates[rates.len() - 1]
+    );
 }

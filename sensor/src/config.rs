@@ -30,6 +30,9 @@ pub struct SensorConfig {
     pub max_pending_batches: usize,
     /// Batches sent but not yet acknowledged.
     pub max_in_flight_batches: usize,
+    /// Bytes the on-disk spool of unacknowledged batches may hold; the oldest is dropped
+    /// (and counted) beyond.
+    pub spool_max_bytes: u64,
     /// Chunks queued between sources and the aggregator.
     pub max_queued_chunks: usize,
     /// Largest message sent to the controller, in bytes.
@@ -61,6 +64,7 @@ impl Default for SensorConfig {
             max_clients_per_endpoint: 4_096,
             max_pending_batches: 4_096,
             max_in_flight_batches: 32,
+            spool_max_bytes: 512 * 1024 * 1024,
             max_queued_chunks: 256,
             max_message_bytes: 16 * 1024 * 1024,
             connect_timeout_ms: 5_000,
@@ -186,6 +190,7 @@ impl SensorConfig {
         positive("max_pending_batches", self.max_pending_batches as u64)?;
         positive("max_in_flight_batches", self.max_in_flight_batches as u64)?;
         positive("max_queued_chunks", self.max_queued_chunks as u64)?;
+        positive("spool_max_bytes", self.spool_max_bytes)?;
         positive("backoff_min_ms", self.backoff_min_ms)?;
         if self.backoff_max_ms < self.backoff_min_ms {
             return Err(ConfigError::Invalid {
@@ -249,16 +254,30 @@ mod example_tests {
         assert_eq!(cfg.max_clients_per_endpoint, d.max_clients_per_endpoint);
         assert_eq!(cfg.max_pending_batches, d.max_pending_batches);
         assert_eq!(cfg.max_in_flight_batches, d.max_in_flight_batches);
+        assert_eq!(cfg.spool_max_bytes, d.spool_max_bytes);
         assert_eq!(cfg.max_queued_chunks, d.max_queued_chunks);
         assert_eq!(cfg.max_message_bytes, d.max_message_bytes);
         assert_eq!(cfg.connect_timeout_ms, d.connect_timeout_ms);
-        assert_eq!((cfg.backoff_min_ms, cfg.backoff_max_ms), (d.backoff_min_ms, d.backoff_max_ms));
+        assert_eq!(
+            (cfg.backoff_min_ms, cfg.backoff_max_ms),
+            (d.backoff_min_ms, d.backoff_max_ms)
+        );
         assert_eq!(cfg.shutdown_grace_ms, d.shutdown_grace_ms);
         let f = &cfg.files[0];
         let df = FileSourceConfig::new(f.path.clone(), f.format);
         assert_eq!(
-            (f.max_line_bytes, f.poll_interval_ms, f.rotate_wait_ms, &f.default_host),
-            (df.max_line_bytes, df.poll_interval_ms, df.rotate_wait_ms, &df.default_host)
+            (
+                f.max_line_bytes,
+                f.poll_interval_ms,
+                f.rotate_wait_ms,
+                &f.default_host
+            ),
+            (
+                df.max_line_bytes,
+                df.poll_interval_ms,
+                df.rotate_wait_ms,
+                &df.default_host
+            )
         );
     }
 }

@@ -59,6 +59,8 @@ pub fn counters_to_proto(c: &SensorCounters) -> pb::SensorCounters {
         batches_acked: c.batches_acked,
         batches_dropped: c.batches_dropped,
         requests_dropped: c.requests_dropped,
+        batches_spooled: c.batches_spooled,
+        spool_bytes: c.spool_bytes,
         sources: c
             .sources
             .iter()

@@ -67,7 +67,33 @@ impl Sensor {
         std::fs::create_dir_all(&cfg.data_dir)
             .map_err(|e| StartError::DataDir(cfg.data_dir.clone(), e))?;
         let checkpoints = Checkpoints::new(&cfg.data_dir);
-        let saved = checkpoints.load().map_err(StartError::Positions)?;
+        let mut saved = checkpoints.load().map_err(StartError::Positions)?;
+        let (spool, mut restored) =
+            delivery::spool::Spool::open(&cfg.data_dir.join("spool"), cfg.spool_max_bytes)
+                .map_err(StartError::Positions)?;
+        // Continue the spooled numbering run so resends deduplicate; a fresh run otherwise.
+        let epoch = restored
+            .last()
+            .map_or_else(|| sources::tail::now_ms().max(1) as u64, |r| r.epoch);
+        let stale = restored.iter().filter(|r| r.epoch != epoch).count();
+        if stale > 0 {
+            tracing::error!(
+                stale,
+                "spool holds batches of an older run; they cannot be resent"
+            );
+            restored.retain(|r| r.epoch == epoch);
+        }
+        // Lines in spooled batches are already accounted for: resume after them.
+        if let Some(last) = restored.last() {
+            saved.extend(last.positions.iter().map(|(k, v)| (k.clone(), *v)));
+        }
+        if !restored.is_empty() {
+            tracing::info!(
+                batches = restored.len(),
+                epoch,
+                "resending batches spooled by the previous run"
+            );
+        }
         let stats = Arc::new(SensorStats::default());
         let (chunk_tx, chunk_rx) = mpsc::channel::<Chunk>(cfg.max_queued_chunks);
         let stop_sources = Arc::new(AtomicBool::new(false));
@@ -135,7 +161,13 @@ impl Sensor {
         };
         drop(chunk_tx);
 
-        let outbox = Arc::new(Outbox::new(cfg.max_pending_batches, stats.clone()));
+        let outbox = Arc::new(Outbox::new(
+            cfg.max_pending_batches,
+            stats.clone(),
+            epoch,
+            Some(spool),
+            restored,
+        ));
         let (stop_tx, stop_rx) = watch::channel(false);
         let limits = AggregateLimits {
             max_batch_endpoints: cfg.max_batch_endpoints,
@@ -149,7 +181,6 @@ impl Sensor {
             stop_rx.clone(),
         ));
         let (connected_tx, connected) = watch::channel(false);
-        let epoch = sources::tail::now_ms().max(1) as u64;
         let delivery = Delivery {
             cfg: StreamConfig {
                 controller: cfg.controller.clone(),
@@ -227,21 +258,21 @@ async fn run_aggregator(
             chunk = rx.recv() => match chunk {
                 Some(c) => {
                     if agg.add_chunk(c) {
-                        outbox.push(agg.seal());
+                        push(&outbox, agg.seal()).await;
                     }
                 }
                 None => break,
             },
             _ = tick.tick() => {
                 if agg.has_content() {
-                    outbox.push(agg.seal());
+                    push(&outbox, agg.seal()).await;
                 }
             }
-            _ = stop.wait_for(|s| *s) => {
+            () = stopped(&mut stop) => {
                 // Take what the sources already queued, then stop.
                 while let Ok(c) = rx.try_recv() {
                     if agg.add_chunk(c) {
-                        outbox.push(agg.seal());
+                        push(&outbox, agg.seal()).await;
                     }
                 }
                 break;
@@ -249,7 +280,20 @@ async fn run_aggregator(
         }
     }
     if agg.has_content() {
-        outbox.push(agg.seal());
+        push(&outbox, agg.seal()).await;
+    }
+}
+
+/// Resolves once `stop` turns true (without holding the watch's lock across awaits).
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+/// Spools (fsync) and queues a batch off the async workers, in order.
+async fn push(outbox: &Arc<Outbox>, sealed: aggregate::Sealed) {
+    let outbox = outbox.clone();
+    if let Err(e) = tokio::task::spawn_blocking(move || outbox.push(sealed)).await {
+        tracing::error!(error = %e, "spooling task failed");
     }
 }
 

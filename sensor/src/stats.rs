@@ -59,6 +59,14 @@ pub struct SensorStats {
     pub requests_acked: AtomicU64,
     /// Records the aggregator could not take because its input queue was full.
     pub queue_full_drops: AtomicU64,
+    /// Batches written to the on-disk spool.
+    pub batches_spooled: AtomicU64,
+    /// Bytes the spool holds now.
+    pub spool_bytes: AtomicU64,
+    /// Spool writes that failed (the batch stayed deliverable from memory).
+    pub spool_errors: AtomicU64,
+    /// Set while the controller has paused threat analysis for this tenant (plan cap).
+    pub analysis_paused: std::sync::atomic::AtomicBool,
 }
 
 impl SensorStats {
@@ -119,6 +127,8 @@ impl SensorStats {
             batches_dropped: self.batches_dropped.load(Relaxed),
             requests_dropped: self.requests_dropped.load(Relaxed)
                 + self.queue_full_drops.load(Relaxed),
+            batches_spooled: self.batches_spooled.load(Relaxed),
+            spool_bytes: self.spool_bytes.load(Relaxed),
             sources,
             rejected_by_reason,
         }

@@ -85,6 +85,10 @@ pub struct SensorCounters {
     pub batches_acked: u64,
     pub batches_dropped: u64,
     pub requests_dropped: u64,
+    /// Batches written to the sensor's on-disk spool.
+    pub batches_spooled: u64,
+    /// Bytes in the spool when the batch was sealed.
+    pub spool_bytes: u64,
     pub sources: Vec<SourceCounters>,
     pub rejected_by_reason: BTreeMap<String, u64>,
 }

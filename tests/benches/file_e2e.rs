@@ -21,7 +21,18 @@ async fn once(n: usize) -> anyhow::Result<f64> {
     for i in 0..n {
         let uri = format!("/api/v1/users/{}/orders?page={}", i % 5000, i % 7);
         let host = format!("api{}.example.com", i % 4);
-        writeln!(f, "{}", picket_tests::json_line(1_795_219_200.0 + i as f64 / 1000.0, &host, "GET", &uri, 200, "81.2.69.10"))?;
+        writeln!(
+            f,
+            "{}",
+            picket_tests::json_line(
+                1_795_219_200.0 + i as f64 / 1000.0,
+                &host,
+                "GET",
+                &uri,
+                200,
+                "81.2.69.10"
+            )
+        )?;
     }
     f.flush()?;
     drop(f);
@@ -32,10 +43,18 @@ async fn once(n: usize) -> anyhow::Result<f64> {
     })
     .await?;
     let url = format!("http://{}", controller.local_addr);
-    let admin = std::fs::read_to_string(dir.path().join("controller/admin.token"))?.trim().to_owned();
-    let mut client = pb::admin_client::AdminClient::new(connect_url(&url, Some(&admin), Duration::from_secs(10)).await?);
+    let admin = std::fs::read_to_string(dir.path().join("controller/admin.token"))?
+        .trim()
+        .to_owned();
+    let mut client = pb::admin_client::AdminClient::new(
+        connect_url(&url, Some(&admin), Duration::from_secs(10)).await?,
+    );
     let token = client
-        .create_token(pb::CreateTokenRequest { tenant: String::new(), role: pb::Role::Sensor as i32, description: String::new() })
+        .create_token(pb::CreateTokenRequest {
+            tenant: String::new(),
+            role: pb::Role::Sensor as i32,
+            description: String::new(),
+        })
         .await?
         .into_inner()
         .secret;
@@ -51,7 +70,10 @@ async fn once(n: usize) -> anyhow::Result<f64> {
     let start = Instant::now();
     let sensor = picket_sensor::Sensor::start(cfg).await?;
     while sensor.stats.requests_acked.load(Relaxed) < n as u64 {
-        anyhow::ensure!(start.elapsed() < Duration::from_secs(120), "not acknowledged within 120 s");
+        anyhow::ensure!(
+            start.elapsed() < Duration::from_secs(120),
+            "not acknowledged within 120 s"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let secs = start.elapsed().as_secs_f64();
@@ -62,7 +84,10 @@ async fn once(n: usize) -> anyhow::Result<f64> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
     let n = args.first().copied().unwrap_or(100_000);
     let runs = args.get(1).copied().unwrap_or(5);
     let mut rates = Vec::new();
@@ -70,11 +95,20 @@ async fn main() -> anyhow::Result<()> {
         rates.push(once(n).await?);
     }
     rates.sort_by(f64::total_cmp);
-    println!("file → sensor → controller, acknowledged (in-process, loopback gRPC, sled flush per batch)");
+    println!(
+        "file → sensor → controller, acknowledged (in-process, loopback gRPC, sled flush per batch)"
+    );
     println!("lines        {n}");
-    println!("cores        {}", std::thread::available_parallelism().map_or(0, |c| c.get()));
+    println!(
+        "cores        {}",
+        std::thread::available_parallelism().map_or(0, |c| c.get())
+    );
     println!("runs         {runs}");
     println!("median       {:.0} lines/s", rates[rates.len() / 2]);
-    println!("min / max    {:.0} / {:.0} lines/s", rates[0], rates[rates.len() - 1]);
+    println!(
+        "min / max    {:.0} / {:.0} lines/s",
+        rates[0],
+        rates[rates.len() - 1]
+    );
     Ok(())
 }

@@ -343,6 +343,14 @@ impl Stack {
         .await
     }
 
+    /// What async closures need to query this stack: its URL and reader token.
+    pub fn clone_handle(&self) -> Handle {
+        Handle {
+            url: self.url(),
+            reader_token: self.reader_token.clone(),
+        }
+    }
+
     /// The sensor record as the controller reports it.
     pub async fn sensor(&self, id: &str) -> Option<pb::Sensor> {
         let mut c = fleet(&self.url(), &self.reader_token).await;
@@ -369,5 +377,28 @@ impl Stack {
         .await;
         let eps = all_endpoints(&self.url(), &self.reader_token).await;
         assert_eq!(total_calls(&eps), committed, "inventory total");
+    }
+}
+
+/// Cheap, clonable access to a stack's query side.
+#[derive(Debug, Clone)]
+pub struct Handle {
+    pub url: String,
+    pub reader_token: String,
+}
+
+impl Handle {
+    /// Requests the controller committed from a sensor, if it knows the sensor.
+    pub async fn committed(&self, sensor_id: &str) -> Option<u64> {
+        let mut c = fleet(&self.url, &self.reader_token).await;
+        let r = c
+            .list_sensors(pb::ListSensorsRequest::default())
+            .await
+            .ok()?
+            .into_inner();
+        r.sensors
+            .into_iter()
+            .find(|s| s.sensor_id == sensor_id)
+            .map(|s| s.requests_committed)
     }
 }

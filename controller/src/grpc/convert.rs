@@ -72,6 +72,8 @@ fn counters(c: Option<pb::SensorCounters>) -> SensorCounters {
         batches_acked: c.batches_acked,
         batches_dropped: c.batches_dropped,
         requests_dropped: c.requests_dropped,
+        batches_spooled: c.batches_spooled,
+        spool_bytes: c.spool_bytes,
         sources: c
             .sources
             .into_iter()
@@ -171,6 +173,8 @@ pub fn counters_to_pb(c: &SensorCounters) -> pb::SensorCounters {
         batches_acked: c.batches_acked,
         batches_dropped: c.batches_dropped,
         requests_dropped: c.requests_dropped,
+        batches_spooled: c.batches_spooled,
+        spool_bytes: c.spool_bytes,
         sources: c
             .sources
             .iter()

@@ -3,6 +3,7 @@
 //! file positions once the batch completing them is acknowledged.
 
 pub mod outbox;
+pub mod spool;
 pub mod stream;
 
 pub use outbox::Outbox;

@@ -1,5 +1,6 @@
-//! The bounded queue of unacknowledged batches.
+//! The bounded queue of unacknowledged batches, mirrored in the on-disk spool.
 
+use super::spool::{Spool, SpoolRecord};
 use crate::aggregate::Sealed;
 use crate::sources::FilePosition;
 use crate::stats::SensorStats;
@@ -18,13 +19,26 @@ pub struct Pending {
 struct Inner {
     queue: VecDeque<Pending>,
     next_seq: u64,
+    spool: Option<Spool>,
 }
 
-/// Unacknowledged batches, oldest first. When full, the oldest is dropped and counted.
+/// What an acknowledgement released.
+#[derive(Debug, Default)]
+pub struct Committed {
+    /// File positions completed by the newest released batch.
+    pub positions: Option<BTreeMap<Arc<str>, FilePosition>>,
+    /// Released sequence numbers, to remove from the spool once positions are saved.
+    pub seqs: Vec<u64>,
+}
+
+/// Unacknowledged batches, oldest first. When full (batches or spool bytes), the oldest is
+/// dropped and counted.
 pub struct Outbox {
     inner: Mutex<Inner>,
     max_batches: usize,
     stats: Arc<SensorStats>,
+    /// The numbering run of every batch in this outbox.
+    pub epoch: u64,
     /// Woken when a batch is pushed.
     pub pushed: Notify,
     /// Woken when the outbox becomes empty.
@@ -32,15 +46,33 @@ pub struct Outbox {
 }
 
 impl Outbox {
-    pub fn new(max_batches: usize, stats: Arc<SensorStats>) -> Self {
+    /// An outbox continuing `epoch` at `next_seq`, holding `restored` (spooled by an earlier run).
+    pub fn new(
+        max_batches: usize,
+        stats: Arc<SensorStats>,
+        epoch: u64,
+        spool: Option<Spool>,
+        restored: Vec<SpoolRecord>,
+    ) -> Self {
         debug_assert!(max_batches > 0);
+        debug_assert!(restored.iter().all(|r| r.epoch == epoch));
+        let next_seq = restored.last().map_or(1, |r| r.seq + 1);
+        let queue = restored
+            .into_iter()
+            .map(|r| Pending {
+                seq: r.seq,
+                sealed: Arc::new(r.into_sealed()),
+            })
+            .collect();
         Self {
             inner: Mutex::new(Inner {
-                queue: VecDeque::new(),
-                next_seq: 1,
+                queue,
+                next_seq,
+                spool,
             }),
             max_batches,
             stats,
+            epoch,
             pushed: Notify::new(),
             drained: Notify::new(),
         }
@@ -50,31 +82,60 @@ impl Outbox {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Queues a sealed batch under the next sequence number and returns that number.
+    /// Spools and queues a sealed batch under the next sequence number; returns that number.
+    /// Blocks on the spool's fsync: call it from a blocking context.
     pub fn push(&self, sealed: Sealed) -> u64 {
         let mut inner = self.lock();
         let seq = inner.next_seq;
         inner.next_seq += 1;
-        while inner.queue.len() >= self.max_batches {
-            if let Some(old) = inner.queue.pop_front() {
-                self.stats.batches_dropped.fetch_add(1, Relaxed);
-                self.stats
-                    .requests_dropped
-                    .fetch_add(old.sealed.requests, Relaxed);
-                tracing::warn!(
-                    seq = old.seq,
-                    requests = old.sealed.requests,
-                    "outbox full; dropped oldest batch"
-                );
+        if let Some(spool) = inner.spool.as_mut() {
+            match spool.write(&SpoolRecord::new(self.epoch, seq, &sealed)) {
+                Ok(()) => {
+                    self.stats.batches_spooled.fetch_add(1, Relaxed);
+                }
+                Err(e) => {
+                    // Still deliverable from memory; only crash safety is lost for this batch.
+                    self.stats.spool_errors.fetch_add(1, Relaxed);
+                    tracing::error!(seq, error = %e, "spool write failed");
+                }
             }
         }
         inner.queue.push_back(Pending {
             seq,
             sealed: Arc::new(sealed),
         });
+        self.evict(&mut inner);
+        self.stats
+            .spool_bytes
+            .store(inner.spool.as_ref().map_or(0, Spool::total_bytes), Relaxed);
         drop(inner);
         self.pushed.notify_one();
         seq
+    }
+
+    /// Drops the oldest batches while over a bound (keeping at least the newest).
+    fn evict(&self, inner: &mut Inner) {
+        loop {
+            let over_spool = inner.spool.as_ref().is_some_and(Spool::is_over);
+            if inner.queue.len() <= 1 || (inner.queue.len() <= self.max_batches && !over_spool) {
+                return;
+            }
+            let Some(old) = inner.queue.pop_front() else {
+                return;
+            };
+            self.stats.batches_dropped.fetch_add(1, Relaxed);
+            self.stats
+                .requests_dropped
+                .fetch_add(old.sealed.requests, Relaxed);
+            if let Some(spool) = inner.spool.as_mut() {
+                spool.remove(self.epoch, old.seq);
+            }
+            tracing::warn!(
+                seq = old.seq,
+                requests = old.sealed.requests,
+                "outbox full; dropped oldest batch"
+            );
+        }
     }
 
     /// Batches with a sequence number above `after`, oldest first, at most `max`.
@@ -88,26 +149,40 @@ impl Outbox {
             .collect()
     }
 
-    /// Forgets every batch up to `seq` (the controller committed them) and returns the file
-    /// positions the newest of them completes.
-    pub fn commit_through(&self, seq: u64) -> Option<BTreeMap<Arc<str>, FilePosition>> {
+    /// Releases every batch up to `seq` (the controller committed them). The caller saves
+    /// the returned positions, then calls [`Outbox::unspool`] with the returned seqs.
+    pub fn commit_through(&self, seq: u64) -> Committed {
         let mut inner = self.lock();
-        let mut newest = None;
+        let mut out = Committed::default();
         while inner.queue.front().is_some_and(|p| p.seq <= seq) {
             if let Some(p) = inner.queue.pop_front() {
                 self.stats.batches_acked.fetch_add(1, Relaxed);
                 self.stats
                     .requests_acked
                     .fetch_add(p.sealed.requests, Relaxed);
-                newest = Some(p);
+                out.seqs.push(p.seq);
+                out.positions = Some(p.sealed.positions.clone());
             }
         }
+        out
+    }
+
+    /// Deletes released batches from the spool and wakes waiters when nothing is pending.
+    pub fn unspool(&self, seqs: &[u64]) {
+        let mut inner = self.lock();
+        if let Some(spool) = inner.spool.as_mut() {
+            for seq in seqs {
+                spool.remove(self.epoch, *seq);
+            }
+        }
+        self.stats
+            .spool_bytes
+            .store(inner.spool.as_ref().map_or(0, Spool::total_bytes), Relaxed);
         let empty = inner.queue.is_empty();
         drop(inner);
         if empty {
             self.drained.notify_waiters();
         }
-        newest.map(|p| p.sealed.positions.clone())
     }
 
     pub fn len(&self) -> usize {
@@ -136,7 +211,7 @@ mod tests {
     #[test]
     fn commit_returns_newest_positions_and_counts() {
         let stats = Arc::new(SensorStats::default());
-        let o = Outbox::new(10, stats.clone());
+        let o = Outbox::new(10, stats.clone(), 5, None, Vec::new());
         assert_eq!(o.push(sealed(3, 10)), 1);
         assert_eq!(o.push(sealed(4, 20)), 2);
         assert_eq!(o.push(sealed(5, 30)), 3);
@@ -144,17 +219,18 @@ mod tests {
             o.after(1, 10).iter().map(|p| p.seq).collect::<Vec<_>>(),
             vec![2, 3]
         );
-        let pos = o.commit_through(2).unwrap();
-        assert_eq!(pos.get("f").unwrap().offset, 20);
+        let c = o.commit_through(2);
+        assert_eq!(c.positions.unwrap().get("f").unwrap().offset, 20);
+        assert_eq!(c.seqs, vec![1, 2]);
         assert_eq!(o.len(), 1);
         assert_eq!(stats.requests_acked.load(Relaxed), 7);
-        assert!(o.commit_through(2).is_none());
+        assert!(o.commit_through(2).positions.is_none());
     }
 
     #[test]
     fn overflow_drops_oldest_and_counts() {
         let stats = Arc::new(SensorStats::default());
-        let o = Outbox::new(2, stats.clone());
+        let o = Outbox::new(2, stats.clone(), 5, None, Vec::new());
         o.push(sealed(1, 1));
         o.push(sealed(2, 2));
         o.push(sealed(3, 3));
@@ -164,5 +240,28 @@ mod tests {
         );
         assert_eq!(stats.batches_dropped.load(Relaxed), 1);
         assert_eq!(stats.requests_dropped.load(Relaxed), 1);
+    }
+
+    #[test]
+    fn spool_bound_evicts_from_disk_and_restores_after_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let stats = Arc::new(SensorStats::default());
+        let (spool, _) = Spool::open(dir.path(), 700).unwrap();
+        let o = Outbox::new(100, stats.clone(), 7, Some(spool), Vec::new());
+        for i in 0..6 {
+            o.push(sealed(10, i));
+        }
+        let kept = o.len();
+        assert!(kept < 6, "byte bound must evict");
+        assert_eq!(stats.batches_dropped.load(Relaxed), (6 - kept) as u64);
+        assert_eq!(stats.requests_dropped.load(Relaxed), 10 * (6 - kept) as u64);
+        let (_, restored) = Spool::open(dir.path(), 700).unwrap();
+        assert_eq!(restored.len(), kept);
+        let again = Outbox::new(100, stats, 7, None, restored);
+        assert_eq!(
+            again.push(sealed(1, 99)),
+            7,
+            "numbering continues after the spooled batches"
+        );
     }
 }

@@ -134,6 +134,7 @@ impl Delivery {
             .max_encoding_message_size(cfg.max_message_bytes);
 
         let (tx, rx) = mpsc::channel::<pb::SensorMessage>(cfg.max_in_flight + 1);
+        debug_assert_eq!(cfg.stream_epoch, self.outbox.epoch);
         let hello = pb::Hello {
             sensor_id: cfg.sensor_id.clone(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -211,9 +212,7 @@ impl Delivery {
                             acked_upto = acked_upto.max(ack.seq);
                             self.acked(ack.seq)?;
                         }
-                        Some(pb::controller_message::Msg::Directive(d)) => {
-                            tracing::info!(notice = %d.notice, "directive from controller");
-                        }
+                        Some(pb::controller_message::Msg::Directive(d)) => self.directive(&d),
                         other => tracing::debug!(?other, "ignored controller message"),
                     },
                 },
@@ -221,8 +220,31 @@ impl Delivery {
         }
     }
 
+    fn directive(&self, d: &pb::Directive) {
+        let was = self
+            .stats
+            .analysis_paused
+            .swap(d.analysis_paused, std::sync::atomic::Ordering::Relaxed);
+        if was != d.analysis_paused {
+            if d.analysis_paused {
+                tracing::warn!(
+                    until_ms = d.paused_until_ms,
+                    "controller paused threat analysis for this tenant (plan cap); traffic is still counted"
+                );
+            } else {
+                tracing::info!("controller resumed threat analysis");
+            }
+        }
+        if !d.notice.is_empty() {
+            tracing::info!(notice = %d.notice, "directive from controller");
+        }
+    }
+
+    /// Releases acknowledged batches: positions are saved first, then the spool files go,
+    /// so a crash in between resends (harmlessly) rather than re-reads.
     fn acked(&mut self, seq: u64) -> Result<(), SessionError> {
-        if let Some(positions) = self.outbox.commit_through(seq)
+        let committed = self.outbox.commit_through(seq);
+        if let Some(positions) = committed.positions
             && !positions.is_empty()
         {
             for (k, v) in positions {
@@ -232,6 +254,7 @@ impl Delivery {
                 .save(&self.saved)
                 .map_err(SessionError::Checkpoint)?;
         }
+        self.outbox.unspool(&committed.seqs);
         Ok(())
     }
 }

@@ -174,17 +174,24 @@ impl Tailer {
         } else {
             &data[..0]
         };
+        // Byte offset just past the current line, so every chunk carries an exact position.
+        let mut line_end = open.offset;
         for line in complete.split(|b| *b == b'\n').take_while(|_| consumed > 0) {
+            line_end += line.len() as u64 + 1;
             if std::mem::take(&mut open.skipping) {
                 continue; // the tail of an over-long line
             }
             self.parse_into(line, now, &mut records, &mut tally);
             if records.len() >= MAX_CHUNK_RECORDS {
-                // Position of a mid-buffer flush is unknown cheaply; pass records without one.
-                self.send(std::mem::take(&mut records), None, &tally);
+                let pos = FilePosition {
+                    inode: open.inode,
+                    offset: line_end,
+                };
+                self.send(std::mem::take(&mut records), Some(pos), &tally);
                 tally = ChunkTally::default();
             }
         }
+        debug_assert!(consumed == 0 || line_end == open.offset + consumed as u64);
         open.offset += consumed as u64;
         open.partial = data.split_off(consumed);
         if open.partial.len() > self.cfg.max_line_bytes {

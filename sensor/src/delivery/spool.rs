@@ -1,0 +1,222 @@
+//! The on-disk spool: every sealed batch is written here (atomically, fsynced) before it is
+//! sent, and deleted only after the controller acknowledged it. A batch carries the file
+//! positions it completes, so after a crash the sensor resumes reading exactly after the last
+//! spooled line and resends spooled batches under their original `(epoch, seq)`: the
+//! controller's watermark turns resends into no-ops. Nothing is lost or counted twice.
+
+use crate::aggregate::Sealed;
+use crate::sources::FilePosition;
+use picket_shared::{EndpointKey, EndpointSummary};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// One spooled batch as stored on disk.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SpoolRecord {
+    pub epoch: u64,
+    pub seq: u64,
+    pub window_start_ms: i64,
+    pub window_end_ms: i64,
+    pub requests: u64,
+    pub endpoints: Vec<(EndpointKey, EndpointSummary)>,
+    pub positions: BTreeMap<String, FilePosition>,
+}
+
+impl SpoolRecord {
+    pub fn new(epoch: u64, seq: u64, s: &Sealed) -> Self {
+        Self {
+            epoch,
+            seq,
+            window_start_ms: s.window_start_ms,
+            window_end_ms: s.window_end_ms,
+            requests: s.requests,
+            endpoints: s.endpoints.clone(),
+            positions: s
+                .positions
+                .iter()
+                .map(|(k, v)| (k.to_string(), *v))
+                .collect(),
+        }
+    }
+
+    pub fn into_sealed(self) -> Sealed {
+        Sealed {
+            endpoints: self.endpoints,
+            positions: self
+                .positions
+                .into_iter()
+                .map(|(k, v)| (Arc::from(k.as_str()), v))
+                .collect(),
+            window_start_ms: self.window_start_ms,
+            window_end_ms: self.window_end_ms,
+            requests: self.requests,
+        }
+    }
+}
+
+/// The spool directory and its size accounting.
+#[derive(Debug)]
+pub struct Spool {
+    dir: PathBuf,
+    /// Bytes on disk per spooled seq.
+    sizes: BTreeMap<u64, u64>,
+    total_bytes: u64,
+    pub max_bytes: u64,
+}
+
+fn file_name(epoch: u64, seq: u64) -> String {
+    format!("{epoch:020}-{seq:020}.json")
+}
+
+fn parse_name(name: &str) -> Option<(u64, u64)> {
+    let stem = name.strip_suffix(".json")?;
+    let (e, s) = stem.split_once('-')?;
+    Some((e.parse().ok()?, s.parse().ok()?))
+}
+
+impl Spool {
+    /// Opens (creating) the spool and returns the batches it holds, oldest first. Unreadable
+    /// files are renamed `*.corrupt`, logged and skipped.
+    pub fn open(dir: &Path, max_bytes: u64) -> std::io::Result<(Spool, Vec<SpoolRecord>)> {
+        std::fs::create_dir_all(dir)?;
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir(dir)? {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.ends_with(".tmp") {
+                // An interrupted write: the batch was never spooled, its lines will be re-read.
+                let _ = std::fs::remove_file(entry.path());
+                continue;
+            }
+            if let Some((epoch, seq)) = parse_name(&name) {
+                found.push((epoch, seq, entry.path()));
+            }
+        }
+        found.sort();
+        let mut spool = Spool {
+            dir: dir.to_owned(),
+            sizes: BTreeMap::new(),
+            total_bytes: 0,
+            max_bytes,
+        };
+        let mut records = Vec::new();
+        for (epoch, seq, path) in found {
+            let parsed = std::fs::read(&path).ok().and_then(|b| {
+                serde_json::from_slice::<SpoolRecord>(&b)
+                    .ok()
+                    .map(|r| (r, b.len() as u64))
+            });
+            match parsed {
+                Some((rec, size)) if rec.epoch == epoch && rec.seq == seq => {
+                    spool.sizes.insert(seq, size);
+                    spool.total_bytes += size;
+                    records.push(rec);
+                }
+                _ => {
+                    tracing::error!(path = %path.display(), "unreadable spool file; set aside as .corrupt");
+                    let _ = std::fs::rename(&path, path.with_extension("corrupt"));
+                }
+            }
+        }
+        Ok((spool, records))
+    }
+
+    /// Writes a batch durably: temporary file, fsync, rename, fsync of the directory.
+    pub fn write(&mut self, rec: &SpoolRecord) -> std::io::Result<()> {
+        let bytes = serde_json::to_vec(rec).map_err(std::io::Error::other)?;
+        let path = self.dir.join(file_name(rec.epoch, rec.seq));
+        let tmp = path.with_extension("tmp");
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(&bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &path)?;
+        std::fs::File::open(&self.dir)?.sync_all()?;
+        self.sizes.insert(rec.seq, bytes.len() as u64);
+        self.total_bytes += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Deletes the batch `seq` of `epoch`.
+    pub fn remove(&mut self, epoch: u64, seq: u64) {
+        if let Some(size) = self.sizes.remove(&seq) {
+            self.total_bytes -= size;
+            if let Err(e) = std::fs::remove_file(self.dir.join(file_name(epoch, seq))) {
+                tracing::warn!(seq, error = %e, "could not delete an acknowledged spool file");
+            }
+        }
+    }
+
+    pub fn total_bytes(&self) -> u64 {
+        self.total_bytes
+    }
+
+    pub fn is_over(&self) -> bool {
+        self.total_bytes > self.max_bytes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sealed(requests: u64, offset: u64) -> Sealed {
+        let mut s = Sealed {
+            requests,
+            ..Default::default()
+        };
+        s.endpoints.push((
+            EndpointKey {
+                host: "h".into(),
+                method: "GET".into(),
+                template: "/".into(),
+            },
+            EndpointSummary {
+                requests,
+                ..Default::default()
+            },
+        ));
+        s.positions
+            .insert("f".into(), FilePosition { inode: 3, offset });
+        s
+    }
+
+    #[test]
+    fn survives_reopen_and_sets_aside_garbage() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut spool, found) = Spool::open(dir.path(), 1 << 20).unwrap();
+        assert!(found.is_empty());
+        spool
+            .write(&SpoolRecord::new(9, 1, &sealed(2, 10)))
+            .unwrap();
+        spool
+            .write(&SpoolRecord::new(9, 2, &sealed(3, 20)))
+            .unwrap();
+        spool.remove(9, 1);
+        std::fs::write(dir.path().join(file_name(9, 3)), b"{torn").unwrap();
+        std::fs::write(dir.path().join("x.tmp"), b"partial").unwrap();
+        let (spool, found) = Spool::open(dir.path(), 1 << 20).unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!((found[0].epoch, found[0].seq, found[0].requests), (9, 2, 3));
+        assert_eq!(
+            found[0]
+                .clone()
+                .into_sealed()
+                .positions
+                .get("f")
+                .unwrap()
+                .offset,
+            20
+        );
+        assert!(spool.total_bytes() > 0);
+        assert!(!dir.path().join("x.tmp").exists());
+        assert!(
+            dir.path()
+                .join(file_name(9, 3))
+                .with_extension("corrupt")
+                .exists()
+        );
+    }
+}
