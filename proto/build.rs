@@ -8,6 +8,7 @@ const PROTOS: &[&str] = &[
     "picket/v1/inventory.proto",
     "picket/v1/fleet.proto",
     "picket/v1/admin.proto",
+    "picket/v1/usage.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

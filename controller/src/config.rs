@@ -1,6 +1,8 @@
 //! Controller configuration: TOML (unknown keys rejected), overridden by flags. Every key is
 //! documented with its unit and default in `deploy/controller.example.toml`.
 
+use crate::metering::plans::CatalogueError;
+use crate::metering::{Catalogue, Enforcement, MeterPolicy, Plan};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -13,6 +15,71 @@ pub struct ControllerConfig {
     /// Where sled and the bootstrap token live.
     pub data_dir: PathBuf,
     pub limits: Limits,
+    pub billing: BillingConfig,
+}
+
+/// Plans and metering.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BillingConfig {
+    /// Plan of tenants that never chose one; must name a plan of the catalogue.
+    pub default_plan: String,
+    /// Enforcement of tenants that never chose one: "overage" or "cap".
+    pub default_enforcement: Enforcement,
+    /// Budget thresholds in percent of the entitlement; each raises one notification per cycle.
+    pub budget_thresholds_pct: Vec<u32>,
+    /// Billing cycles of usage history kept, the current one included.
+    pub history_months: u32,
+    /// The plan catalogue; when given it replaces the defaults (P1–P5) entirely.
+    pub plans: Option<Vec<Plan>>,
+}
+
+impl Default for BillingConfig {
+    fn default() -> Self {
+        let p = MeterPolicy::default();
+        Self {
+            default_plan: p.default_plan,
+            default_enforcement: p.default_enforcement,
+            budget_thresholds_pct: p.thresholds_pct,
+            history_months: p.history_cycles,
+            plans: None,
+        }
+    }
+}
+
+impl BillingConfig {
+    /// Validates the section and builds the metering policy.
+    pub fn policy(&self) -> Result<MeterPolicy, ConfigError> {
+        let catalogue = match &self.plans {
+            Some(plans) => Catalogue::new(plans.clone()).map_err(ConfigError::Catalogue)?,
+            None => Catalogue::defaults(),
+        };
+        if catalogue.get(&self.default_plan).is_none() {
+            return Err(ConfigError::Billing(format!(
+                "billing.default_plan {:?} is not in the catalogue",
+                self.default_plan
+            )));
+        }
+        let mut thresholds = self.budget_thresholds_pct.clone();
+        thresholds.sort_unstable();
+        thresholds.dedup();
+        if thresholds.iter().any(|t| *t == 0 || *t > 1000) {
+            return Err(ConfigError::Billing("billing.budget_thresholds_pct must be between 1 and 1000".into()));
+        }
+        if !(1..=120).contains(&self.history_months) {
+            return Err(ConfigError::Billing(format!(
+                "billing.history_months must be 1 to 120, found {}",
+                self.history_months
+            )));
+        }
+        Ok(MeterPolicy {
+            catalogue,
+            default_plan: self.default_plan.clone(),
+            default_enforcement: self.default_enforcement,
+            thresholds_pct: thresholds,
+            history_cycles: self.history_months,
+        })
+    }
 }
 
 /// Limits on everything a client can make the controller do.
@@ -41,6 +108,7 @@ impl Default for ControllerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
             data_dir: PathBuf::from("./picket-data"),
             limits: Limits::default(),
+            billing: BillingConfig::default(),
         }
     }
 }
@@ -67,6 +135,10 @@ pub enum ConfigError {
     Parse(PathBuf, toml::de::Error),
     #[error("{key} must be greater than 0")]
     Zero { key: &'static str },
+    #[error("billing.plans: {0}")]
+    Catalogue(CatalogueError),
+    #[error("{0}")]
+    Billing(String),
 }
 
 impl ControllerConfig {
@@ -93,6 +165,7 @@ impl ControllerConfig {
                 return Err(ConfigError::Zero { key });
             }
         }
+        self.billing.policy()?;
         Ok(())
     }
 }
@@ -138,5 +211,23 @@ mod example_tests {
         assert_eq!(l.hello_timeout_ms, dl.hello_timeout_ms);
         assert_eq!(l.max_page_size, dl.max_page_size);
         assert_eq!(l.max_scan_per_request, dl.max_scan_per_request);
+        let (b, db) = (&cfg.billing, &d.billing);
+        assert_eq!((&b.default_plan, b.default_enforcement), (&db.default_plan, db.default_enforcement));
+        assert_eq!((&b.budget_thresholds_pct, b.history_months), (&db.budget_thresholds_pct, db.history_months));
+        // The example spells out the default catalogue.
+        assert_eq!(b.policy().unwrap().catalogue, Catalogue::defaults());
+    }
+
+    #[test]
+    fn billing_section_is_validated() {
+        let bad_plan: ControllerConfig = toml::from_str("[billing]\ndefault_plan = \"P9\"").unwrap();
+        assert!(bad_plan.validate().is_err());
+        let custom: ControllerConfig = toml::from_str(
+            "[billing]\ndefault_plan = \"small\"\ndefault_enforcement = \"cap\"\n[[billing.plans]]\nname = \"small\"\nincluded_calls = 10\nmonthly_fee_micros = 5\noverage_micros_per_call = 1\n",
+        )
+        .unwrap();
+        let p = custom.billing.policy().unwrap();
+        assert_eq!((p.catalogue.plans().len(), p.default_enforcement), (1, Enforcement::Cap));
+        assert!(toml::from_str::<ControllerConfig>("[billing]\nplans = [{ name = \"x\", included = 1 }]").is_err());
     }
 }

@@ -233,7 +233,7 @@ mod tests {
             endpoints,
             ..Default::default()
         };
-        db.apply_batch(&t, &SensorId::new("s").unwrap(), &batch, 0)
+        db.apply_batch(&t, &SensorId::new("s").unwrap(), &batch, 0, &Default::default())
             .unwrap();
         (db, t)
     }

@@ -4,15 +4,18 @@
 //! Layers: `grpc` (the only tonic-aware code) → `inventory`, `auth` (domain logic) → `store`
 //! (`Db` over the `Store` trait: sled in production, memory in unit tests).
 
+pub mod analysis;
 pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod error;
 pub mod grpc;
 pub mod inventory;
+pub mod maintenance;
+pub mod metering;
 pub mod server;
 pub mod state;
 pub mod store;
 
 pub use config::ControllerConfig;
-pub use server::{Controller, start};
+pub use server::{Controller, start, start_with_clock};

@@ -5,13 +5,15 @@ use crate::auth::{AuthLayer, mint};
 use crate::config::ControllerConfig;
 use crate::grpc::{
     admin::AdminService, fleet::FleetService, ingest::IngestService, inventory::InventoryService,
+    usage::UsageService,
 };
-use crate::state::{State, now_ms};
+use crate::metering::{Clock, SystemClock};
+use crate::state::State;
 use crate::store::sled_store::SledStore;
 use crate::store::{Db, TenantRecord};
 use picket_proto::v1::{
     admin_server::AdminServer, fleet_server::FleetServer, ingest_server::IngestServer,
-    inventory_server::InventoryServer,
+    inventory_server::InventoryServer, usage_server::UsageServer,
 };
 use picket_shared::{Role, TenantId};
 use std::net::SocketAddr;
@@ -50,6 +52,7 @@ pub struct Controller {
     pub state: Arc<State>,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<(), tonic::transport::Error>>,
+    maintenance: JoinHandle<()>,
 }
 
 impl Controller {
@@ -58,6 +61,7 @@ impl Controller {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+        self.maintenance.abort();
         let served = match tokio::time::timeout(Duration::from_secs(10), &mut self.task).await {
             Ok(Ok(r)) => r,
             Ok(Err(_)) | Err(_) => {
@@ -69,31 +73,33 @@ impl Controller {
         Ok(served?)
     }
 
-    /// Serves until the server fails.
-    pub async fn wait(self) -> Result<(), ServeError> {
-        match self.task.await {
-            Ok(r) => Ok(r?),
-            Err(e) => Err(ServeError::Bootstrap(format!("server task failed: {e}"))),
+    /// Resolves only if the server stops on its own (an error): callers select on it next to
+    /// their shutdown signal.
+    pub async fn failed(&mut self) -> ServeError {
+        match (&mut self.task).await {
+            Ok(Ok(())) => ServeError::Bootstrap("the server stopped unexpectedly".into()),
+            Ok(Err(e)) => ServeError::Serve(e),
+            Err(e) => ServeError::Bootstrap(format!("server task failed: {e}")),
         }
     }
 }
 
 /// Creates the default tenant and an installation-admin token on the first start, writing
 /// the token to `<data_dir>/admin.token` with mode 0600.
-fn bootstrap(db: &Db, data_dir: &Path) -> Result<Option<PathBuf>, ServeError> {
+fn bootstrap(db: &Db, data_dir: &Path, now_ms: i64) -> Result<Option<PathBuf>, ServeError> {
     if !db.list_tokens()?.is_empty() {
         return Ok(None);
     }
     db.create_tenant(&TenantRecord {
         name: TenantId::default_tenant(),
-        created_ms: now_ms(),
+        created_ms: now_ms,
     })?;
     let minted = mint(
         TenantId::default_tenant(),
         Role::Admin,
         "bootstrap installation admin".into(),
         true,
-        now_ms(),
+        now_ms,
     )
     .map_err(|s| ServeError::Bootstrap(s.message().to_owned()))?;
     let path = data_dir.join(ADMIN_TOKEN_FILE);
@@ -120,16 +126,23 @@ fn write_secret(path: &Path, secret: &str) -> std::io::Result<()> {
 
 /// Opens the store, binds the listener and starts serving in the background.
 pub async fn start(cfg: ControllerConfig) -> Result<Controller, ServeError> {
+    start_with_clock(cfg, Arc::new(SystemClock)).await
+}
+
+/// Like [`start`], with an injected clock (tests cross month and year boundaries with it).
+pub async fn start_with_clock(cfg: ControllerConfig, clock: Arc<dyn Clock>) -> Result<Controller, ServeError> {
     cfg.validate()?;
+    let policy = cfg.billing.policy()?;
     std::fs::create_dir_all(&cfg.data_dir)
         .map_err(|e| ServeError::DataDir(cfg.data_dir.clone(), e))?;
     let store = SledStore::open(&cfg.data_dir.join("db"))?;
     let db = Db::new(Arc::new(store));
-    let admin_token_file = bootstrap(&db, &cfg.data_dir)?;
+    let admin_token_file = bootstrap(&db, &cfg.data_dir, clock.now_ms())?;
     if let Some(p) = &admin_token_file {
         tracing::info!(path = %p.display(), "created the bootstrap installation-admin token (mode 0600)");
     }
-    let state = Arc::new(State::new(db.clone(), cfg.limits.clone()));
+    let state = Arc::new(State::new(db.clone(), cfg.limits.clone(), policy, clock));
+    let maintenance = tokio::spawn(crate::maintenance::run(state.clone()));
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .map_err(|e| ServeError::Bind(cfg.listen, e))?;
@@ -144,6 +157,7 @@ pub async fn start(cfg: ControllerConfig) -> Result<Controller, ServeError> {
         "picket.v1.Inventory",
         "picket.v1.Fleet",
         "picket.v1.Admin",
+        "picket.v1.Usage",
         "",
     ] {
         health_reporter
@@ -185,6 +199,9 @@ pub async fn start(cfg: ControllerConfig) -> Result<Controller, ServeError> {
         )
         .add_service(
             AdminServer::new(AdminService::new(state.clone())).max_decoding_message_size(max),
+        )
+        .add_service(
+            UsageServer::new(UsageService::new(state.clone())).max_decoding_message_size(max),
         );
 
     let (tx, rx) = oneshot::channel::<()>();
@@ -199,5 +216,6 @@ pub async fn start(cfg: ControllerConfig) -> Result<Controller, ServeError> {
         state,
         shutdown: Some(tx),
         task,
+        maintenance,
     })
 }

@@ -1,11 +1,14 @@
 //! State shared by the controller's gRPC services.
 
+use crate::analysis::AnalysisInput;
 use crate::config::Limits;
+use crate::metering::{Clock, MeterPolicy};
 use crate::store::Db;
 use picket_shared::TenantId;
 use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
+use tokio::sync::watch;
 
 /// Ingest counters (logged; exported as metrics once telemetry lands).
 #[derive(Debug, Default)]
@@ -18,37 +21,51 @@ pub struct IngestStats {
     pub streams_rejected: AtomicU64,
 }
 
+/// Whether threat analysis is paused for a tenant (cap reached), and until when at the latest.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PauseState {
+    pub paused: bool,
+    pub until_ms: i64,
+}
+
 pub struct State {
     pub db: Db,
     pub limits: Limits,
+    pub policy: MeterPolicy,
+    pub clock: Arc<dyn Clock>,
     pub ingest: IngestStats,
+    pub analysis: AnalysisInput,
     /// Open ingest streams per (tenant, sensor id).
     connected: Mutex<HashMap<(TenantId, String), u32>>,
+    /// Analysis pause state per tenant, watched by that tenant's ingest streams.
+    pauses: Mutex<HashMap<TenantId, watch::Sender<PauseState>>>,
 }
 
 impl State {
-    pub fn new(db: Db, limits: Limits) -> Self {
+    pub fn new(db: Db, limits: Limits, policy: MeterPolicy, clock: Arc<dyn Clock>) -> Self {
         Self {
             db,
             limits,
+            policy,
+            clock,
             ingest: IngestStats::default(),
+            analysis: AnalysisInput::default(),
             connected: Mutex::new(HashMap::new()),
+            pauses: Mutex::new(HashMap::new()),
         }
     }
 
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
     pub fn stream_opened(&self, tenant: &TenantId, sensor: &str) {
-        let mut m = self
-            .connected
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut m = self.connected.lock().unwrap_or_else(PoisonError::into_inner);
         *m.entry((tenant.clone(), sensor.to_owned())).or_default() += 1;
     }
 
     pub fn stream_closed(&self, tenant: &TenantId, sensor: &str) {
-        let mut m = self
-            .connected
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut m = self.connected.lock().unwrap_or_else(PoisonError::into_inner);
         let key = (tenant.clone(), sensor.to_owned());
         if let Some(n) = m.get_mut(&key) {
             *n = n.saturating_sub(1);
@@ -59,11 +76,31 @@ impl State {
     }
 
     pub fn is_connected(&self, tenant: &TenantId, sensor: &str) -> bool {
-        let m = self
-            .connected
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let m = self.connected.lock().unwrap_or_else(PoisonError::into_inner);
         m.contains_key(&(tenant.clone(), sensor.to_owned()))
+    }
+
+    /// Subscribes to a tenant's pause state.
+    pub fn watch_pause(&self, tenant: &TenantId) -> watch::Receiver<PauseState> {
+        let mut m = self.pauses.lock().unwrap_or_else(PoisonError::into_inner);
+        m.entry(tenant.clone()).or_insert_with(|| watch::channel(PauseState::default()).0).subscribe()
+    }
+
+    /// Publishes a tenant's pause state; watchers hear only changes.
+    pub fn publish_pause(&self, tenant: &TenantId, state: PauseState) {
+        let mut m = self.pauses.lock().unwrap_or_else(PoisonError::into_inner);
+        let tx = m.entry(tenant.clone()).or_insert_with(|| watch::channel(PauseState::default()).0);
+        tx.send_if_modified(|cur| {
+            let changed = *cur != state;
+            *cur = state;
+            changed
+        });
+    }
+
+    /// Tenants whose pause state is being watched or was published.
+    pub fn paused_tenants(&self) -> Vec<TenantId> {
+        let m = self.pauses.lock().unwrap_or_else(PoisonError::into_inner);
+        m.keys().cloned().collect()
     }
 
     /// Clamps a requested page size to the server's limits (0 means the default of 100).
@@ -71,11 +108,4 @@ impl State {
         let size = if requested == 0 { 100 } else { requested };
         size.min(self.limits.max_page_size) as usize
     }
-}
-
-/// Current wall-clock time in Unix milliseconds.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }

@@ -106,6 +106,8 @@ pub async fn execute(cli: &Cli) -> Result<String, CliError> {
         Command::Sensors(SensorsCmd::List) => list_sensors(svc, fmt).await,
         Command::Tenants(cmd) => tenants(svc, fmt, cmd).await,
         Command::Tokens(cmd) => tokens(svc, fmt, cmd).await,
+        Command::Usage(cmd) => super::billing::usage(svc, fmt, cmd).await,
+        Command::Plans(cmd) => super::billing::plans(svc, fmt, cmd).await,
     }
 }
 

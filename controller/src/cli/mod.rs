@@ -1,6 +1,7 @@
 //! `picketctl`: a CLI over the controller's RPCs. Human tables by default, `-o json` for
 //! scripts (lists print as JSON arrays of objects).
 
+pub mod billing;
 pub mod commands;
 pub mod output;
 
@@ -61,6 +62,48 @@ pub enum Command {
     /// API tokens.
     #[command(subcommand)]
     Tokens(TokensCmd),
+    /// Metered API calls and billing.
+    #[command(subcommand)]
+    Usage(UsageCmd),
+    /// Plans and entitlements.
+    #[command(subcommand)]
+    Plans(PlansCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsageCmd {
+    /// The current billing cycle.
+    Show,
+    /// Daily calls.
+    History {
+        /// Days back from today.
+        #[arg(long, default_value_t = 30)]
+        days: u32,
+        /// Only this API (host).
+        #[arg(long)]
+        host: Option<String>,
+    },
+    /// Budget-threshold notifications.
+    Notifications,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PlansCmd {
+    /// The plan catalogue, marking the tenant's plan.
+    List,
+    /// Change plan and/or enforcement (admin); effective now, prorated.
+    Set {
+        /// Plan name, e.g. P2.
+        plan: Option<String>,
+        /// overage or cap.
+        #[arg(long)]
+        enforcement: Option<String>,
+        /// Tenant (installation admin only; default: the caller's).
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// The cheapest plan for the trailing 30 days.
+    Recommend,
 }
 
 #[derive(Debug, Subcommand)]

@@ -19,6 +19,25 @@ pub fn when(ms: i64) -> String {
     }
 }
 
+/// Micro-dollars for humans: `$1,234.56`, with more decimals only when they matter.
+pub fn money(micros: u64) -> String {
+    let dollars = micros / 1_000_000;
+    let frac = micros % 1_000_000;
+    let mut int = String::new();
+    let digits = dollars.to_string();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            int.push(',');
+        }
+        int.push(c);
+    }
+    let mut frac = format!("{frac:06}");
+    while frac.len() > 2 && frac.ends_with('0') {
+        frac.pop();
+    }
+    format!("${int}.{frac}")
+}
+
 /// Rows of a listing: the same data renders as a table or as a JSON array of objects.
 pub struct Listing {
     pub columns: Vec<&'static str>,
@@ -112,5 +131,9 @@ mod tests {
         assert_eq!(parsed[1]["calls"], 3);
         assert_eq!(Listing::new(&["A"]).render(Format::Table), "A\n(none)\n");
         assert_eq!(when(0), "-");
+        assert_eq!(money(200_000_000), "$200.00");
+        assert_eq!(money(1_234_567_890), "$1,234.56789");
+        assert_eq!(money(140), "$0.00014");
+        assert_eq!(money(0), "$0.00");
     }
 }

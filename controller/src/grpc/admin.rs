@@ -4,7 +4,7 @@
 use super::{blocking, convert};
 use crate::auth::{AuthContext, caller, mint};
 use crate::error::Error;
-use crate::state::{State, now_ms};
+use crate::state::State;
 use crate::store::TenantRecord;
 use picket_proto::v1 as pb;
 use picket_proto::v1::admin_server::Admin;
@@ -56,7 +56,7 @@ impl Admin for AdminService {
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
         let rec = TenantRecord {
             name,
-            created_ms: now_ms(),
+            created_ms: self.state.now_ms(),
         };
         let db = self.state.db.clone();
         let created = {
@@ -113,7 +113,7 @@ impl Admin for AdminService {
             Status::invalid_argument("role must be one of sensor, reader, operator, admin")
         })?;
         let description: String = r.description.chars().take(MAX_DESCRIPTION_CHARS).collect();
-        let minted = mint(tenant.clone(), role, description, false, now_ms())?;
+        let minted = mint(tenant.clone(), role, description, false, self.state.now_ms())?;
         let record = minted.record.clone();
         let db = self.state.db.clone();
         blocking(move || {
@@ -157,6 +157,7 @@ impl Admin for AdminService {
         ctx.require(Role::Admin)?;
         let id = req.into_inner().id;
         let db = self.state.db.clone();
+        let now = self.state.now_ms();
         let revoked = blocking(move || {
             let mut rec = db
                 .get_token(&id)?
@@ -166,7 +167,7 @@ impl Admin for AdminService {
                 return Err(Error::NotFound(format!("no token {id:?}")));
             }
             if rec.revoked_ms == 0 {
-                rec.revoked_ms = now_ms();
+                rec.revoked_ms = now;
                 db.put_token(&rec)?;
                 db.flush()?;
             }

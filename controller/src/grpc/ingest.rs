@@ -3,7 +3,8 @@
 
 use super::{blocking, convert};
 use crate::auth::{AuthContext, caller};
-use crate::state::{State, now_ms};
+use crate::metering::cycle::Cycle;
+use crate::state::{PauseState, State};
 use crate::store::{Applied, SensorRecord};
 use picket_proto::v1 as pb;
 use picket_proto::v1::ingest_server::Ingest;
@@ -93,11 +94,27 @@ async fn session(
         committed_seq: committed,
         controller_version: env!("CARGO_PKG_VERSION").to_owned(),
     };
+    let mut pause = state.watch_pause(&ctx.tenant);
     let result = async {
         tx.send(msg(pb::controller_message::Msg::Welcome(welcome)))
             .await
             .map_err(|_| Status::cancelled("sensor went away"))?;
-        while let Some(m) = inbound.message().await? {
+        let initial = *pause.borrow_and_update();
+        send_directive(tx, initial).await?;
+        loop {
+            let m = tokio::select! {
+                m = inbound.message() => match m? {
+                    Some(m) => m,
+                    None => break,
+                },
+                changed = pause.changed() => {
+                    if changed.is_ok() {
+                        let now = *pause.borrow_and_update();
+                        send_directive(tx, now).await?;
+                    }
+                    continue;
+                }
+            };
             match m.msg {
                 Some(pb::sensor_message::Msg::Batch(b)) => {
                     let ack = apply(state, ctx, &sensor, hello.stream_epoch, b).await?;
@@ -125,6 +142,31 @@ async fn session(
     result
 }
 
+/// Tells the sensor whether threat analysis is paused for its tenant.
+async fn send_directive(
+    tx: &mpsc::Sender<Result<pb::ControllerMessage, Status>>,
+    p: PauseState,
+) -> Result<(), Status> {
+    let d = pb::Directive {
+        notice: String::new(),
+        analysis_paused: p.paused,
+        paused_until_ms: if p.paused { p.until_ms } else { 0 },
+    };
+    tx.send(msg(pb::controller_message::Msg::Directive(d)))
+        .await
+        .map_err(|_| Status::cancelled("sensor went away"))
+}
+
+/// The pause state of a tenant now.
+pub fn pause_state(state: &State, tenant: &picket_shared::TenantId) -> crate::error::Result<PauseState> {
+    let now = state.now_ms();
+    let cycle = Cycle::containing(now);
+    let account = state.db.account(tenant, &state.policy)?;
+    let usage = state.db.cycle_usage(tenant, cycle.start_ms)?;
+    let report = crate::metering::report::usage_report(&account, usage, now, &state.policy);
+    Ok(PauseState { paused: report.analysis_paused, until_ms: cycle.end_ms })
+}
+
 /// Records the sensor's hello and returns the committed seq of its epoch.
 async fn register(
     state: &Arc<State>,
@@ -136,8 +178,9 @@ async fn register(
     let tenant = ctx.tenant.clone();
     let sensor = sensor.clone();
     let hello = hello.clone();
+    let state = state.clone();
     blocking(move || {
-        let now = now_ms();
+        let now = state.now_ms();
         let mut rec = db
             .get_sensor(&tenant, &sensor)?
             .unwrap_or_else(|| SensorRecord {
@@ -158,6 +201,7 @@ async fn register(
         let committed = db.committed_seq(&tenant, &sensor, hello.stream_epoch)?;
         rec.committed_seq = committed;
         db.put_sensor(&tenant, &rec)?;
+        state.publish_pause(&tenant, pause_state(&state, &tenant)?);
         Ok(committed)
     })
     .await
@@ -196,18 +240,35 @@ async fn apply(
         state.ingest.entries_rejected.fetch_add(rejected, Relaxed);
         tracing::warn!(tenant = %ctx.tenant, sensor = %sensor, rejected, "dropped invalid endpoint summaries");
     }
-    let db = state.db.clone();
+    let st = state.clone();
     let tenant = ctx.tenant.clone();
     let sensor = sensor.clone();
     let applied = blocking(move || {
-        let applied = db.apply_batch(&tenant, &sensor, &batch, now_ms())?;
+        let now = st.now_ms();
+        let applied = st.db.apply_batch(&tenant, &sensor, &batch, now, &st.policy)?;
         // Durable before the ack: the sensor forgets the batch once acknowledged.
-        db.flush()?;
+        st.db.flush()?;
+        if let Applied::Committed { metering, .. } = &applied {
+            // Only what metering lets through reaches threat analysis.
+            let analyzed: Vec<_> = batch
+                .endpoints
+                .iter()
+                .zip(&metering.analyze)
+                .filter(|(_, a)| **a)
+                .map(|(e, _)| e)
+                .collect();
+            st.analysis.submit(&tenant, &analyzed);
+            for pct in &metering.crossed_pct {
+                tracing::warn!(tenant = %tenant, threshold_pct = pct, "billing budget threshold reached");
+            }
+            let until_ms = Cycle::containing(now).end_ms;
+            st.publish_pause(&tenant, PauseState { paused: metering.paused_after, until_ms });
+        }
         Ok(applied)
     })
     .await?;
     let duplicate = match applied {
-        Applied::Committed { requests } => {
+        Applied::Committed { requests, .. } => {
             state.ingest.batches_committed.fetch_add(1, Relaxed);
             state.ingest.requests_committed.fetch_add(requests, Relaxed);
             false

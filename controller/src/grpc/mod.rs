@@ -5,6 +5,7 @@ pub mod convert;
 pub mod fleet;
 pub mod ingest;
 pub mod inventory;
+pub mod usage;
 
 use tonic::Status;
 

@@ -4,14 +4,17 @@ use super::keys;
 use super::records::{EndpointRecord, SensorRecord, TenantRecord, TokenRecord, decode, encode};
 use super::{Result, Store, Tree};
 use picket_shared::{BatchSummary, EndpointKey, SensorId, TenantId};
-use std::cell::Cell;
+use crate::metering::MeterPolicy;
+use crate::metering::usage::MeterOutcome;
+use std::cell::{Cell, RefCell};
 use std::sync::Arc;
 
 /// Outcome of applying a batch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Applied {
-    /// The batch changed the store; its watermark is now `seq`.
-    Committed { requests: u64 },
+    /// The batch changed the store; its watermark is now `seq`. `metering` says which
+    /// summaries go on to threat analysis and which budget thresholds were crossed.
+    Committed { requests: u64, metering: MeterOutcome },
     /// The batch was at or below the watermark: a replay, nothing changed.
     Duplicate,
 }
@@ -19,7 +22,7 @@ pub enum Applied {
 /// Typed access to a [`Store`].
 #[derive(Clone)]
 pub struct Db {
-    kv: Arc<dyn Store>,
+    pub(super) kv: Arc<dyn Store>,
 }
 
 impl Db {
@@ -116,6 +119,7 @@ impl Db {
         sensor: &SensorId,
         batch: &BatchSummary,
         now_ms: i64,
+        policy: &MeterPolicy,
     ) -> Result<Applied> {
         let wm_key = keys::watermark(tenant, sensor, batch.stream_epoch);
         let sensor_key = keys::sensor(tenant, sensor);
@@ -124,9 +128,9 @@ impl Db {
             .iter()
             .map(|(k, _)| keys::endpoint(tenant, k))
             .collect();
-        let outcome = Cell::new(Applied::Duplicate);
+        let outcome = RefCell::new(Applied::Duplicate);
         self.kv.transact(&|txn| {
-            outcome.set(Applied::Duplicate);
+            *outcome.borrow_mut() = Applied::Duplicate;
             let committed = txn
                 .get(Tree::Watermarks, &wm_key)?
                 .map_or(0, |raw| read_u64(&raw));
@@ -156,12 +160,14 @@ impl Db {
             srec.requests_committed = srec.requests_committed.saturating_add(batch.requests());
             txn.put(Tree::Sensors, &sensor_key, &encode(&srec))?;
             txn.put(Tree::Watermarks, &wm_key, &batch.seq.to_be_bytes())?;
-            outcome.set(Applied::Committed {
+            let metering = super::billing::meter_in_txn(txn, tenant, batch, now_ms, policy)?;
+            *outcome.borrow_mut() = Applied::Committed {
                 requests: batch.requests(),
-            });
+                metering,
+            };
             Ok(())
         })?;
-        Ok(outcome.get())
+        Ok(outcome.into_inner())
     }
 
     // --- inventory -----------------------------------------------------------------------
@@ -208,7 +214,7 @@ impl Db {
             .transpose()
     }
 
-    fn scan_all<T: for<'de> serde::Deserialize<'de>>(
+    pub(super) fn scan_all<T: for<'de> serde::Deserialize<'de>>(
         &self,
         tree: Tree,
         prefix: &[u8],
@@ -262,26 +268,30 @@ mod tests {
         }
     }
 
+    fn policy() -> MeterPolicy {
+        MeterPolicy::default()
+    }
+
     fn exercise(db: &Db) {
         let a = TenantId::new("a").unwrap();
         let b = TenantId::new("b").unwrap();
         let s = SensorId::new("s1").unwrap();
+        assert!(matches!(
+            db.apply_batch(&a, &s, &batch(7, 1, "/x", 3), 10, &policy()).unwrap(),
+            Applied::Committed { requests: 3, .. }
+        ));
         assert_eq!(
-            db.apply_batch(&a, &s, &batch(7, 1, "/x", 3), 10).unwrap(),
-            Applied::Committed { requests: 3 }
-        );
-        assert_eq!(
-            db.apply_batch(&a, &s, &batch(7, 1, "/x", 3), 11).unwrap(),
+            db.apply_batch(&a, &s, &batch(7, 1, "/x", 3), 11, &policy()).unwrap(),
             Applied::Duplicate
         );
-        assert_eq!(
-            db.apply_batch(&a, &s, &batch(7, 2, "/x", 2), 12).unwrap(),
-            Applied::Committed { requests: 2 }
-        );
-        assert_eq!(
-            db.apply_batch(&a, &s, &batch(8, 1, "/y", 1), 13).unwrap(),
-            Applied::Committed { requests: 1 }
-        );
+        assert!(matches!(
+            db.apply_batch(&a, &s, &batch(7, 2, "/x", 2), 12, &policy()).unwrap(),
+            Applied::Committed { requests: 2, .. }
+        ));
+        assert!(matches!(
+            db.apply_batch(&a, &s, &batch(8, 1, "/y", 1), 13, &policy()).unwrap(),
+            Applied::Committed { requests: 1, .. }
+        ));
         assert_eq!(db.committed_seq(&a, &s, 7).unwrap(), 2);
         let eps = db.endpoints(&a, None, None, 100).unwrap();
         assert_eq!(eps.len(), 2);

@@ -58,8 +58,49 @@ pub fn watermark(tenant: &TenantId, sensor_id: &SensorId, epoch: u64) -> Vec<u8>
     k
 }
 
+/// An `i64` as 8 bytes that sort like the numbers (sign bit flipped, big-endian).
+pub fn sortable_i64(v: i64) -> [u8; 8] {
+    ((v as u64) ^ (1 << 63)).to_be_bytes()
+}
+
+/// `tenant 0 cycle_start`: one cycle's usage.
+pub fn cycle_usage(tenant: &TenantId, cycle_start_ms: i64) -> Vec<u8> {
+    let mut k = tenant_prefix(tenant);
+    k.extend_from_slice(&sortable_i64(cycle_start_ms));
+    k
+}
+
+/// `tenant 0 day`: one day's usage.
+pub fn day_usage(tenant: &TenantId, day: i64) -> Vec<u8> {
+    let mut k = tenant_prefix(tenant);
+    k.extend_from_slice(&sortable_i64(day));
+    k
+}
+
+/// `tenant 0 cycle_start pct`: one budget notification.
+pub fn notification(tenant: &TenantId, cycle_start_ms: i64, pct: u32) -> Vec<u8> {
+    let mut k = cycle_usage(tenant, cycle_start_ms);
+    k.extend_from_slice(&pct.to_be_bytes());
+    k
+}
+
+/// Decodes the 8 bytes after the tenant prefix written by [`sortable_i64`].
+pub fn read_sortable_i64(suffix: &[u8]) -> Option<i64> {
+    let raw: [u8; 8] = suffix.get(..8)?.try_into().ok()?;
+    Some((u64::from_be_bytes(raw) ^ (1 << 63)) as i64)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn sortable_integers_sort() {
+        let vals = [i64::MIN, -5, -1, 0, 1, 7, i64::MAX];
+        for w in vals.windows(2) {
+            assert!(sortable_i64(w[0]) < sortable_i64(w[1]));
+        }
+        assert_eq!(read_sortable_i64(&sortable_i64(-42)), Some(-42));
+    }
+
     use super::*;
 
     #[test]

@@ -57,6 +57,14 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    fn delete(&self, tree: Tree, key: &[u8]) -> Result<()> {
+        let mut trees = self.trees.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(m) = trees.get_mut(&tree) {
+            m.remove(key);
+        }
+        Ok(())
+    }
+
     fn scan(
         &self,
         tree: Tree,

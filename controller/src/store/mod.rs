@@ -3,6 +3,7 @@
 //! ([`memory::MemoryStore`]) — and [`Db`], the typed, tenant-scoped layer every other module
 //! uses. All record logic lives in `Db`, once, whatever the backend.
 
+pub mod billing;
 pub mod db;
 pub mod keys;
 pub mod memory;
@@ -20,15 +21,24 @@ pub enum Tree {
     Sensors,
     Endpoints,
     Watermarks,
+    Billing,
+    CycleUsage,
+    DayUsage,
+    Notifications,
 }
 
 impl Tree {
-    pub const ALL: [Tree; 5] = [
+    /// Every tree, in discriminant order (backends index by `tree as usize`).
+    pub const ALL: [Tree; 9] = [
         Tree::Tenants,
         Tree::Tokens,
         Tree::Sensors,
         Tree::Endpoints,
         Tree::Watermarks,
+        Tree::Billing,
+        Tree::CycleUsage,
+        Tree::DayUsage,
+        Tree::Notifications,
     ];
 
     pub fn name(self) -> &'static str {
@@ -38,6 +48,10 @@ impl Tree {
             Tree::Sensors => "sensors",
             Tree::Endpoints => "endpoints",
             Tree::Watermarks => "watermarks",
+            Tree::Billing => "billing",
+            Tree::CycleUsage => "cycle_usage",
+            Tree::DayUsage => "day_usage",
+            Tree::Notifications => "notifications",
         }
     }
 }
@@ -66,6 +80,7 @@ pub trait Txn {
 pub trait Store: Send + Sync + 'static {
     fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>>;
     fn put(&self, tree: Tree, key: &[u8], value: &[u8]) -> Result<()>;
+    fn delete(&self, tree: Tree, key: &[u8]) -> Result<()>;
     /// Entries whose key starts with `prefix` and is strictly greater than `after` (when
     /// given), in key order, at most `limit`.
     fn scan(

@@ -3,15 +3,14 @@
 
 use super::{Result, Store, StoreError, Tree, Txn};
 use sled::Transactional;
-use sled::transaction::{
-    ConflictableTransactionError, TransactionalTree, UnabortableTransactionError,
-};
+use sled::transaction::{ConflictableTransactionError, TransactionalTree, UnabortableTransactionError};
 use std::cell::RefCell;
 use std::path::Path;
 
 pub struct SledStore {
     db: sled::Db,
-    trees: [sled::Tree; 5],
+    /// Indexed by `Tree as usize`.
+    trees: Vec<sled::Tree>,
 }
 
 fn backend(e: sled::Error) -> StoreError {
@@ -21,19 +20,12 @@ fn backend(e: sled::Error) -> StoreError {
 impl SledStore {
     /// Opens (or creates) the store under `dir`.
     pub fn open(dir: &Path) -> Result<Self> {
-        let db = sled::Config::new()
-            .path(dir)
-            .mode(sled::Mode::HighThroughput)
-            .open()
-            .map_err(backend)?;
-        let open = |t: Tree| db.open_tree(t.name()).map_err(backend);
-        let trees = [
-            open(Tree::ALL[0])?,
-            open(Tree::ALL[1])?,
-            open(Tree::ALL[2])?,
-            open(Tree::ALL[3])?,
-            open(Tree::ALL[4])?,
-        ];
+        let db = sled::Config::new().path(dir).mode(sled::Mode::HighThroughput).open().map_err(backend)?;
+        let trees = Tree::ALL
+            .iter()
+            .map(|t| db.open_tree(t.name()).map_err(backend))
+            .collect::<Result<Vec<_>>>()?;
+        debug_assert!(Tree::ALL.iter().enumerate().all(|(i, t)| *t as usize == i));
         Ok(Self { db, trees })
     }
 
@@ -43,40 +35,37 @@ impl SledStore {
 }
 
 struct SledTxn<'a> {
-    trees: &'a [&'a TransactionalTree],
+    trees: &'a [TransactionalTree],
     /// sled's own error, kept so the closure can hand it back (conflicts make sled retry).
     failure: &'a RefCell<Option<UnabortableTransactionError>>,
+}
+
+impl SledTxn<'_> {
+    fn fail(&self, e: UnabortableTransactionError) -> StoreError {
+        *self.failure.borrow_mut() = Some(e);
+        StoreError::Conflict
+    }
 }
 
 impl Txn for SledTxn<'_> {
     fn get(&mut self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>> {
         match self.trees[tree as usize].get(key) {
             Ok(v) => Ok(v.map(|iv| iv.to_vec())),
-            Err(e) => {
-                *self.failure.borrow_mut() = Some(e);
-                Err(StoreError::Conflict)
-            }
+            Err(e) => Err(self.fail(e)),
         }
     }
 
     fn put(&mut self, tree: Tree, key: &[u8], value: &[u8]) -> Result<()> {
         match self.trees[tree as usize].insert(key, value) {
             Ok(_) => Ok(()),
-            Err(e) => {
-                *self.failure.borrow_mut() = Some(e);
-                Err(StoreError::Conflict)
-            }
+            Err(e) => Err(self.fail(e)),
         }
     }
 }
 
 impl Store for SledStore {
     fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        Ok(self
-            .tree(tree)
-            .get(key)
-            .map_err(backend)?
-            .map(|v| v.to_vec()))
+        Ok(self.tree(tree).get(key).map_err(backend)?.map(|v| v.to_vec()))
     }
 
     fn put(&self, tree: Tree, key: &[u8], value: &[u8]) -> Result<()> {
@@ -84,18 +73,15 @@ impl Store for SledStore {
         Ok(())
     }
 
-    fn scan(
-        &self,
-        tree: Tree,
-        prefix: &[u8],
-        after: Option<&[u8]>,
-        limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    fn delete(&self, tree: Tree, key: &[u8]) -> Result<()> {
+        self.tree(tree).remove(key).map_err(backend)?;
+        Ok(())
+    }
+
+    fn scan(&self, tree: Tree, prefix: &[u8], after: Option<&[u8]>, limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         let t = self.tree(tree);
         let iter = match after {
-            Some(a) if a >= prefix => {
-                t.range::<&[u8], _>((std::ops::Bound::Excluded(a), std::ops::Bound::Unbounded))
-            }
+            Some(a) if a >= prefix => t.range::<&[u8], _>((std::ops::Bound::Excluded(a), std::ops::Bound::Unbounded)),
             _ => t.range::<&[u8], _>(prefix..),
         };
         let mut out = Vec::new();
@@ -110,14 +96,10 @@ impl Store for SledStore {
     }
 
     fn transact(&self, f: &dyn Fn(&mut dyn Txn) -> Result<()>) -> Result<()> {
-        let t = &self.trees;
-        let result = (&t[0], &t[1], &t[2], &t[3], &t[4]).transaction(|(a, b, c, d, e)| {
-            let trees = [a, b, c, d, e];
+        let refs: Vec<&sled::Tree> = self.trees.iter().collect();
+        let result = refs.as_slice().transaction(|views: &Vec<TransactionalTree>| {
             let failure = RefCell::new(None);
-            let mut txn = SledTxn {
-                trees: &trees,
-                failure: &failure,
-            };
+            let mut txn = SledTxn { trees: views, failure: &failure };
             match f(&mut txn) {
                 Ok(()) => Ok(()),
                 Err(err) => match failure.into_inner() {

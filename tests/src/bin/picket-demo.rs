@@ -1,7 +1,8 @@
 //! `cargo demo`: Picket's main job end to end on embedded defaults. Starts a controller and a
 //! sensor in this process (real gRPC over loopback, real sled on disk in a temporary
 //! directory), feeds the sensor the bundled sample nginx traffic, waits until the controller
-//! has acknowledged every request, and prints the discovered inventory and the sensor fleet.
+//! has acknowledged every request, and prints the discovered inventory, the sensor fleet and
+//! the metered usage of the current billing cycle.
 //!
 //! `--keep DIR` keeps the data in DIR instead of a temporary directory.
 
@@ -110,6 +111,7 @@ async fn main() -> anyhow::Result<()> {
             &["endpoints", "list"][..],
         ),
         ("Sensors (picketctl sensors list)", &["sensors", "list"][..]),
+        ("Usage (picketctl usage show)", &["usage", "show"][..]),
     ] {
         let mut argv = vec![
             "picketctl",

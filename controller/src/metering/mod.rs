@@ -1,0 +1,35 @@
+//! Plans, billing cycles and metering arithmetic. Pure functions over integers: money is
+//! micro-dollars (`u64`), products go through `u128`, nothing is a float.
+//!
+//! **Counting rule** (one place, [`counts_as_call`]): one API call is one request observed by
+//! any of the tenant's sensors on an onboarded API; requests to APIs that are not onboarded are
+//! counted separately as unprotected traffic and never billed or analyzed.
+//!
+//! **Cycle**: the calendar month in UTC; usage counters belong to the cycle in which the
+//! controller commits the batch that carries them (ingest time, not request time), so late or
+//! replayed traffic is billed when it is processed.
+//!
+//! **Proration**: a plan change applies from the moment it is made. Within a cycle, the monthly
+//! fee and the included calls of each plan count in proportion to the seconds the plan was in
+//! effect (the current plan is assumed to run to the cycle's end). Overage = calls above the
+//! prorated entitlement, priced at the overage rate of the plan in effect when it is computed.
+
+pub mod account;
+pub mod clock;
+pub mod cycle;
+pub mod plans;
+pub mod policy;
+pub mod report;
+pub mod usage;
+
+pub use account::{BillingAccount, Enforcement};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use cycle::Cycle;
+pub use plans::{Catalogue, Plan};
+pub use policy::MeterPolicy;
+
+/// Whether requests to an API count as billable, analyzed calls. Every API counts as onboarded
+/// until onboarding exists; the inventory milestone switches this rule, here and only here.
+pub fn counts_as_call(_host: &str) -> bool {
+    true
+}
