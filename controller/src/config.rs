@@ -64,7 +64,9 @@ impl BillingConfig {
         thresholds.sort_unstable();
         thresholds.dedup();
         if thresholds.iter().any(|t| *t == 0 || *t > 1000) {
-            return Err(ConfigError::Billing("billing.budget_thresholds_pct must be between 1 and 1000".into()));
+            return Err(ConfigError::Billing(
+                "billing.budget_thresholds_pct must be between 1 and 1000".into(),
+            ));
         }
         if !(1..=120).contains(&self.history_months) {
             return Err(ConfigError::Billing(format!(
@@ -212,22 +214,37 @@ mod example_tests {
         assert_eq!(l.max_page_size, dl.max_page_size);
         assert_eq!(l.max_scan_per_request, dl.max_scan_per_request);
         let (b, db) = (&cfg.billing, &d.billing);
-        assert_eq!((&b.default_plan, b.default_enforcement), (&db.default_plan, db.default_enforcement));
-        assert_eq!((&b.budget_thresholds_pct, b.history_months), (&db.budget_thresholds_pct, db.history_months));
+        assert_eq!(
+            (&b.default_plan, b.default_enforcement),
+            (&db.default_plan, db.default_enforcement)
+        );
+        assert_eq!(
+            (&b.budget_thresholds_pct, b.history_months),
+            (&db.budget_thresholds_pct, db.history_months)
+        );
         // The example spells out the default catalogue.
         assert_eq!(b.policy().unwrap().catalogue, Catalogue::defaults());
     }
 
     #[test]
     fn billing_section_is_validated() {
-        let bad_plan: ControllerConfig = toml::from_str("[billing]\ndefault_plan = \"P9\"").unwrap();
+        let bad_plan: ControllerConfig =
+            toml::from_str("[billing]\ndefault_plan = \"P9\"").unwrap();
         assert!(bad_plan.validate().is_err());
         let custom: ControllerConfig = toml::from_str(
             "[billing]\ndefault_plan = \"small\"\ndefault_enforcement = \"cap\"\n[[billing.plans]]\nname = \"small\"\nincluded_calls = 10\nmonthly_fee_micros = 5\noverage_micros_per_call = 1\n",
         )
         .unwrap();
         let p = custom.billing.policy().unwrap();
-        assert_eq!((p.catalogue.plans().len(), p.default_enforcement), (1, Enforcement::Cap));
-        assert!(toml::from_str::<ControllerConfig>("[billing]\nplans = [{ name = \"x\", included = 1 }]").is_err());
+        assert_eq!(
+            (p.catalogue.plans().len(), p.default_enforcement),
+            (1, Enforcement::Cap)
+        );
+        assert!(
+            toml::from_str::<ControllerConfig>(
+                "[billing]\nplans = [{ name = \"x\", included = 1 }]"
+            )
+            .is_err()
+        );
     }
 }

@@ -233,8 +233,14 @@ mod tests {
             endpoints,
             ..Default::default()
         };
-        db.apply_batch(&t, &SensorId::new("s").unwrap(), &batch, 0, &Default::default())
-            .unwrap();
+        db.apply_batch(
+            &t,
+            &SensorId::new("s").unwrap(),
+            &batch,
+            0,
+            &Default::default(),
+        )
+        .unwrap();
         (db, t)
     }
 

@@ -41,7 +41,8 @@ pub fn refresh_pauses(state: &State) {
 
 /// Deletes usage records older than the retention window, for every tenant.
 pub fn prune(state: &State) {
-    let keep_from = Cycle::containing(state.now_ms()).back(state.policy.history_cycles.saturating_sub(1));
+    let keep_from =
+        Cycle::containing(state.now_ms()).back(state.policy.history_cycles.saturating_sub(1));
     let tenants = match state.db.list_tenants() {
         Ok(t) => t,
         Err(e) => {
@@ -50,7 +51,10 @@ pub fn prune(state: &State) {
         }
     };
     for t in tenants {
-        match state.db.prune_usage(&t.name, keep_from.start_ms, day_of(keep_from.start_ms)) {
+        match state
+            .db
+            .prune_usage(&t.name, keep_from.start_ms, day_of(keep_from.start_ms))
+        {
             Ok(0) => {}
             Ok(n) => tracing::info!(tenant = %t.name, removed = n, "pruned usage history"),
             Err(e) => tracing::warn!(tenant = %t.name, error = %e, "pruning usage history failed"),

@@ -130,7 +130,10 @@ pub async fn start(cfg: ControllerConfig) -> Result<Controller, ServeError> {
 }
 
 /// Like [`start`], with an injected clock (tests cross month and year boundaries with it).
-pub async fn start_with_clock(cfg: ControllerConfig, clock: Arc<dyn Clock>) -> Result<Controller, ServeError> {
+pub async fn start_with_clock(
+    cfg: ControllerConfig,
+    clock: Arc<dyn Clock>,
+) -> Result<Controller, ServeError> {
     cfg.validate()?;
     let policy = cfg.billing.policy()?;
     std::fs::create_dir_all(&cfg.data_dir)

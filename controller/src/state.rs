@@ -60,12 +60,18 @@ impl State {
     }
 
     pub fn stream_opened(&self, tenant: &TenantId, sensor: &str) {
-        let mut m = self.connected.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut m = self
+            .connected
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         *m.entry((tenant.clone(), sensor.to_owned())).or_default() += 1;
     }
 
     pub fn stream_closed(&self, tenant: &TenantId, sensor: &str) {
-        let mut m = self.connected.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut m = self
+            .connected
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let key = (tenant.clone(), sensor.to_owned());
         if let Some(n) = m.get_mut(&key) {
             *n = n.saturating_sub(1);
@@ -76,20 +82,27 @@ impl State {
     }
 
     pub fn is_connected(&self, tenant: &TenantId, sensor: &str) -> bool {
-        let m = self.connected.lock().unwrap_or_else(PoisonError::into_inner);
+        let m = self
+            .connected
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         m.contains_key(&(tenant.clone(), sensor.to_owned()))
     }
 
     /// Subscribes to a tenant's pause state.
     pub fn watch_pause(&self, tenant: &TenantId) -> watch::Receiver<PauseState> {
         let mut m = self.pauses.lock().unwrap_or_else(PoisonError::into_inner);
-        m.entry(tenant.clone()).or_insert_with(|| watch::channel(PauseState::default()).0).subscribe()
+        m.entry(tenant.clone())
+            .or_insert_with(|| watch::channel(PauseState::default()).0)
+            .subscribe()
     }
 
     /// Publishes a tenant's pause state; watchers hear only changes.
     pub fn publish_pause(&self, tenant: &TenantId, state: PauseState) {
         let mut m = self.pauses.lock().unwrap_or_else(PoisonError::into_inner);
-        let tx = m.entry(tenant.clone()).or_insert_with(|| watch::channel(PauseState::default()).0);
+        let tx = m
+            .entry(tenant.clone())
+            .or_insert_with(|| watch::channel(PauseState::default()).0);
         tx.send_if_modified(|cur| {
             let changed = *cur != state;
             *cur = state;

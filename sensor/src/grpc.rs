@@ -61,6 +61,7 @@ pub fn counters_to_proto(c: &SensorCounters) -> pb::SensorCounters {
         requests_dropped: c.requests_dropped,
         batches_spooled: c.batches_spooled,
         spool_bytes: c.spool_bytes,
+        analysis_paused: c.analysis_paused,
         sources: c
             .sources
             .iter()

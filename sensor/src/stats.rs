@@ -129,6 +129,7 @@ impl SensorStats {
                 + self.queue_full_drops.load(Relaxed),
             batches_spooled: self.batches_spooled.load(Relaxed),
             spool_bytes: self.spool_bytes.load(Relaxed),
+            analysis_paused: self.analysis_paused.load(Relaxed),
             sources,
             rejected_by_reason,
         }

@@ -89,6 +89,8 @@ pub struct SensorCounters {
     pub batches_spooled: u64,
     /// Bytes in the spool when the batch was sealed.
     pub spool_bytes: u64,
+    /// Whether the controller's last directive paused threat analysis (plan cap).
+    pub analysis_paused: bool,
     pub sources: Vec<SourceCounters>,
     pub rejected_by_reason: BTreeMap<String, u64>,
 }

@@ -42,9 +42,14 @@ async fn main() -> anyhow::Result<()> {
     if let Some(d) = args.data_dir {
         cfg.data_dir = d;
     }
-    let mut controller = picket_controller::start(cfg).await.context("starting the controller")?;
+    let mut controller = picket_controller::start(cfg)
+        .await
+        .context("starting the controller")?;
     if let Some(p) = &controller.admin_token_file {
-        eprintln!("picket-controller: bootstrap admin token written to {} (mode 0600)", p.display());
+        eprintln!(
+            "picket-controller: bootstrap admin token written to {} (mode 0600)",
+            p.display()
+        );
     }
     // Machine-readable readiness line for scripts and tests.
     println!("picket-controller listening on {}", controller.local_addr);

@@ -55,10 +55,18 @@ pub fn usage_text(u: &pb::UsageReport) -> String {
         u.unprotected_calls,
         u.analyzed_calls,
         u.unanalyzed_calls,
-        if u.analysis_paused { " — PAUSED (cap reached)" } else { "" },
+        if u.analysis_paused {
+            " — PAUSED (cap reached)"
+        } else {
+            ""
+        },
     );
     if !u.apis.is_empty() {
-        let rows: Vec<Vec<String>> = u.apis.iter().map(|a| vec![a.host.clone(), a.calls.to_string()]).collect();
+        let rows: Vec<Vec<String>> = u
+            .apis
+            .iter()
+            .map(|a| vec![a.host.clone(), a.calls.to_string()])
+            .collect();
         out.push('\n');
         out.push_str(&super::output::table(&["API", "CALLS"], &rows));
     }
@@ -76,10 +84,18 @@ pub async fn usage(svc: Authed, fmt: Format, cmd: &UsageCmd) -> Result<String, C
             })
         }
         UsageCmd::History { days, host } => {
-            let now_ms = c.get_usage(pb::GetUsageRequest {}).await?.into_inner().as_of_ms;
+            let now_ms = c
+                .get_usage(pb::GetUsageRequest {})
+                .await?
+                .into_inner()
+                .as_of_ms;
             let from_ms = now_ms - i64::from((*days).max(1) - 1) * 86_400_000;
             let r = c
-                .get_usage_history(pb::GetUsageHistoryRequest { from_ms, to_ms: now_ms, host: host.clone().unwrap_or_default() })
+                .get_usage_history(pb::GetUsageHistoryRequest {
+                    from_ms,
+                    to_ms: now_ms,
+                    host: host.clone().unwrap_or_default(),
+                })
                 .await?
                 .into_inner();
             let mut l = Listing::new(&["DATE", "CALLS", "UNPROTECTED", "UNANALYZED"]);
@@ -92,8 +108,18 @@ pub async fn usage(svc: Authed, fmt: Format, cmd: &UsageCmd) -> Result<String, C
             Ok(l.render(fmt))
         }
         UsageCmd::Notifications => {
-            let r = c.list_notifications(pb::ListNotificationsRequest {}).await?.into_inner();
-            let mut l = Listing::new(&["WHEN", "THRESHOLD", "CALLS", "ENTITLEMENT", "PLAN", "MESSAGE"]);
+            let r = c
+                .list_notifications(pb::ListNotificationsRequest {})
+                .await?
+                .into_inner();
+            let mut l = Listing::new(&[
+                "WHEN",
+                "THRESHOLD",
+                "CALLS",
+                "ENTITLEMENT",
+                "PLAN",
+                "MESSAGE",
+            ]);
             for n in r.notifications {
                 l.push(
                     vec![when(n.created_ms), format!("{}%", n.threshold_pct), n.calls.to_string(), n.entitlement.to_string(), n.plan.clone(), n.message.clone()],
@@ -118,7 +144,13 @@ pub async fn plans(svc: Authed, fmt: Format, cmd: &PlansCmd) -> Result<String, C
             let current = c.get_plan(pb::GetPlanRequest {}).await?.into_inner();
             let current_name = current.plan.map(|p| p.name).unwrap_or_default();
             let r = c.list_plans(pb::ListPlansRequest {}).await?.into_inner();
-            let mut l = Listing::new(&["PLAN", "INCLUDED CALLS", "MONTHLY FEE", "OVERAGE PER CALL", "CURRENT"]);
+            let mut l = Listing::new(&[
+                "PLAN",
+                "INCLUDED CALLS",
+                "MONTHLY FEE",
+                "OVERAGE PER CALL",
+                "CURRENT",
+            ]);
             for p in &r.plans {
                 let mut obj = plan_json(p);
                 obj["current"] = j!(p.name == current_name);
@@ -128,22 +160,36 @@ pub async fn plans(svc: Authed, fmt: Format, cmd: &PlansCmd) -> Result<String, C
                         p.included_calls.to_string(),
                         money(p.monthly_fee_micros),
                         money(p.overage_micros_per_call),
-                        if p.name == current_name { format!("yes ({})", enforcement_name(current.enforcement)) } else { String::new() },
+                        if p.name == current_name {
+                            format!("yes ({})", enforcement_name(current.enforcement))
+                        } else {
+                            String::new()
+                        },
                     ],
                     obj,
                 );
             }
             Ok(l.render(fmt))
         }
-        PlansCmd::Set { plan, enforcement, tenant } => {
+        PlansCmd::Set {
+            plan,
+            enforcement,
+            tenant,
+        } => {
             let enforcement = match enforcement.as_deref() {
                 None => pb::Enforcement::Unspecified,
                 Some("overage") => pb::Enforcement::Overage,
                 Some("cap") => pb::Enforcement::Cap,
-                Some(other) => return Err(CliError::Usage(format!("enforcement must be overage or cap, found {other:?}"))),
+                Some(other) => {
+                    return Err(CliError::Usage(format!(
+                        "enforcement must be overage or cap, found {other:?}"
+                    )));
+                }
             };
             if plan.is_none() && enforcement == pb::Enforcement::Unspecified {
-                return Err(CliError::Usage("give a plan, --enforcement, or both".into()));
+                return Err(CliError::Usage(
+                    "give a plan, --enforcement, or both".into(),
+                ));
             }
             let r = c
                 .set_plan(pb::SetPlanRequest {
@@ -155,30 +201,54 @@ pub async fn plans(svc: Authed, fmt: Format, cmd: &PlansCmd) -> Result<String, C
                 .into_inner();
             let p = r.plan.unwrap_or_default();
             Ok(match fmt {
-                Format::Json => json(&j!({"tenant": r.tenant, "plan": plan_json(&p), "enforcement": enforcement_name(r.enforcement), "since": when(r.since_ms)})),
-                Format::Table => format!("tenant {} is on plan {} ({}) since {}\n", r.tenant, p.name, enforcement_name(r.enforcement), when(r.since_ms)),
+                Format::Json => json(
+                    &j!({"tenant": r.tenant, "plan": plan_json(&p), "enforcement": enforcement_name(r.enforcement), "since": when(r.since_ms)}),
+                ),
+                Format::Table => format!(
+                    "tenant {} is on plan {} ({}) since {}\n",
+                    r.tenant,
+                    p.name,
+                    enforcement_name(r.enforcement),
+                    when(r.since_ms)
+                ),
             })
         }
         PlansCmd::Recommend => {
-            let r = c.recommend_plan(pb::RecommendPlanRequest {}).await?.into_inner();
+            let r = c
+                .recommend_plan(pb::RecommendPlanRequest {})
+                .await?
+                .into_inner();
             let costs: Vec<serde_json::Value> = r
                 .costs
                 .iter()
                 .map(|pc| j!({"plan": pc.plan.as_ref().map(|p| p.name.clone()), "cost_micros": pc.cost_micros, "overage_calls": pc.overage_calls}))
                 .collect();
             Ok(match fmt {
-                Format::Json => json(&j!({"window_start": when(r.window_start_ms), "window_end": when(r.window_end_ms),
+                Format::Json => json(
+                    &j!({"window_start": when(r.window_start_ms), "window_end": when(r.window_end_ms),
                     "calls": r.calls, "current_plan": r.current_plan, "current_cost_micros": r.current_cost_micros,
                     "recommended_plan": r.recommended_plan, "recommended_cost_micros": r.recommended_cost_micros,
-                    "savings_micros": r.savings_micros, "projected_cycle_cost_micros": r.projected_cycle_cost_micros, "costs": costs})),
+                    "savings_micros": r.savings_micros, "projected_cycle_cost_micros": r.projected_cycle_cost_micros, "costs": costs}),
+                ),
                 Format::Table => {
                     let rows: Vec<Vec<String>> = r
                         .costs
                         .iter()
                         .map(|pc| {
                             let name = pc.plan.as_ref().map(|p| p.name.clone()).unwrap_or_default();
-                            let mark = if name == r.recommended_plan { "← recommended" } else if name == r.current_plan { "← current" } else { "" };
-                            vec![name, money(pc.cost_micros), pc.overage_calls.to_string(), mark.into()]
+                            let mark = if name == r.recommended_plan {
+                                "← recommended"
+                            } else if name == r.current_plan {
+                                "← current"
+                            } else {
+                                ""
+                            };
+                            vec![
+                                name,
+                                money(pc.cost_micros),
+                                pc.overage_calls.to_string(),
+                                mark.into(),
+                            ]
                         })
                         .collect();
                     format!(

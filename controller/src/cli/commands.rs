@@ -282,6 +282,8 @@ async fn list_sensors(svc: Authed, fmt: Format) -> Result<String, CliError> {
                     "counters": {"received": c.received, "parsed": c.parsed, "rejected": c.rejected,
                         "batches_sent": c.batches_sent, "batches_acked": c.batches_acked,
                         "batches_dropped": c.batches_dropped, "requests_dropped": c.requests_dropped,
+                        "batches_spooled": c.batches_spooled, "spool_bytes": c.spool_bytes,
+                        "analysis_paused": c.analysis_paused,
                         "rejected_by_reason": c.rejected_by_reason,
                         "sources": c.sources.iter().map(|s| j!({"source": s.source, "received": s.received, "parsed": s.parsed, "rejected": s.rejected})).collect::<Vec<_>>()}}),
             );

@@ -26,7 +26,7 @@ pub fn money(micros: u64) -> String {
     let mut int = String::new();
     let digits = dollars.to_string();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             int.push(',');
         }
         int.push(c);

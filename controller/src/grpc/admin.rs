@@ -113,7 +113,13 @@ impl Admin for AdminService {
             Status::invalid_argument("role must be one of sensor, reader, operator, admin")
         })?;
         let description: String = r.description.chars().take(MAX_DESCRIPTION_CHARS).collect();
-        let minted = mint(tenant.clone(), role, description, false, self.state.now_ms())?;
+        let minted = mint(
+            tenant.clone(),
+            role,
+            description,
+            false,
+            self.state.now_ms(),
+        )?;
         let record = minted.record.clone();
         let db = self.state.db.clone();
         blocking(move || {

@@ -74,6 +74,7 @@ fn counters(c: Option<pb::SensorCounters>) -> SensorCounters {
         requests_dropped: c.requests_dropped,
         batches_spooled: c.batches_spooled,
         spool_bytes: c.spool_bytes,
+        analysis_paused: c.analysis_paused,
         sources: c
             .sources
             .into_iter()
@@ -175,6 +176,7 @@ pub fn counters_to_pb(c: &SensorCounters) -> pb::SensorCounters {
         requests_dropped: c.requests_dropped,
         batches_spooled: c.batches_spooled,
         spool_bytes: c.spool_bytes,
+        analysis_paused: c.analysis_paused,
         sources: c
             .sources
             .iter()

@@ -158,13 +158,19 @@ async fn send_directive(
 }
 
 /// The pause state of a tenant now.
-pub fn pause_state(state: &State, tenant: &picket_shared::TenantId) -> crate::error::Result<PauseState> {
+pub fn pause_state(
+    state: &State,
+    tenant: &picket_shared::TenantId,
+) -> crate::error::Result<PauseState> {
     let now = state.now_ms();
     let cycle = Cycle::containing(now);
     let account = state.db.account(tenant, &state.policy)?;
     let usage = state.db.cycle_usage(tenant, cycle.start_ms)?;
     let report = crate::metering::report::usage_report(&account, usage, now, &state.policy);
-    Ok(PauseState { paused: report.analysis_paused, until_ms: cycle.end_ms })
+    Ok(PauseState {
+        paused: report.analysis_paused,
+        until_ms: cycle.end_ms,
+    })
 }
 
 /// Records the sensor's hello and returns the committed seq of its epoch.

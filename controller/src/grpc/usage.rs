@@ -45,7 +45,11 @@ fn enforcement_pb(e: Enforcement) -> pb::Enforcement {
 
 fn tenant_plan(state: &State, tenant: &TenantId) -> crate::error::Result<pb::TenantPlan> {
     let acct = state.db.account(tenant, &state.policy)?;
-    let plan = state.policy.catalogue.get(acct.current_plan()).unwrap_or(state.policy.fallback_plan());
+    let plan = state
+        .policy
+        .catalogue
+        .get(acct.current_plan())
+        .unwrap_or(state.policy.fallback_plan());
     Ok(pb::TenantPlan {
         tenant: tenant.to_string(),
         plan: Some(plan_pb(plan)),
@@ -59,34 +63,65 @@ fn target(ctx: &AuthContext, requested: &str) -> Result<TenantId, Status> {
         return Ok(ctx.tenant.clone());
     }
     if !ctx.installation_admin {
-        return Err(Status::permission_denied("only the installation admin may change another tenant's plan"));
+        return Err(Status::permission_denied(
+            "only the installation admin may change another tenant's plan",
+        ));
     }
     TenantId::new(requested).map_err(|e| Status::invalid_argument(e.to_string()))
 }
 
 #[tonic::async_trait]
 impl Usage for UsageService {
-    async fn list_plans(&self, req: Request<pb::ListPlansRequest>) -> Result<Response<pb::ListPlansResponse>, Status> {
+    async fn list_plans(
+        &self,
+        req: Request<pb::ListPlansRequest>,
+    ) -> Result<Response<pb::ListPlansResponse>, Status> {
         caller(&req)?.require(Role::Reader)?;
-        let plans = self.state.policy.catalogue.plans().iter().map(plan_pb).collect();
+        let plans = self
+            .state
+            .policy
+            .catalogue
+            .plans()
+            .iter()
+            .map(plan_pb)
+            .collect();
         Ok(Response::new(pb::ListPlansResponse { plans }))
     }
 
-    async fn get_plan(&self, req: Request<pb::GetPlanRequest>) -> Result<Response<pb::TenantPlan>, Status> {
+    async fn get_plan(
+        &self,
+        req: Request<pb::GetPlanRequest>,
+    ) -> Result<Response<pb::TenantPlan>, Status> {
         let ctx = caller(&req)?;
         ctx.require(Role::Reader)?;
         let st = self.state.clone();
-        Ok(Response::new(blocking(move || tenant_plan(&st, &ctx.tenant)).await?))
+        Ok(Response::new(
+            blocking(move || tenant_plan(&st, &ctx.tenant)).await?,
+        ))
     }
 
-    async fn set_plan(&self, req: Request<pb::SetPlanRequest>) -> Result<Response<pb::TenantPlan>, Status> {
+    async fn set_plan(
+        &self,
+        req: Request<pb::SetPlanRequest>,
+    ) -> Result<Response<pb::TenantPlan>, Status> {
         let ctx = caller(&req)?;
         ctx.require(Role::Admin)?;
         let r = req.into_inner();
         let tenant = target(&ctx, &r.tenant)?;
         if !r.plan.is_empty() && self.state.policy.catalogue.get(&r.plan).is_none() {
-            let names: Vec<&str> = self.state.policy.catalogue.plans().iter().map(|p| p.name.as_str()).collect();
-            return Err(Status::invalid_argument(format!("no plan {:?}; plans are {}", r.plan, names.join(", "))));
+            let names: Vec<&str> = self
+                .state
+                .policy
+                .catalogue
+                .plans()
+                .iter()
+                .map(|p| p.name.as_str())
+                .collect();
+            return Err(Status::invalid_argument(format!(
+                "no plan {:?}; plans are {}",
+                r.plan,
+                names.join(", ")
+            )));
         }
         let enforcement = match pb::Enforcement::try_from(r.enforcement) {
             Ok(pb::Enforcement::Overage) => Some(Enforcement::Overage),
@@ -119,7 +154,10 @@ impl Usage for UsageService {
         Ok(Response::new(result))
     }
 
-    async fn get_usage(&self, req: Request<pb::GetUsageRequest>) -> Result<Response<pb::UsageReport>, Status> {
+    async fn get_usage(
+        &self,
+        req: Request<pb::GetUsageRequest>,
+    ) -> Result<Response<pb::UsageReport>, Status> {
         let ctx = caller(&req)?;
         ctx.require(Role::Reader)?;
         let st = self.state.clone();
@@ -127,12 +165,21 @@ impl Usage for UsageService {
         let report = blocking(move || {
             let now = st.now_ms();
             let acct = st.db.account(&tenant, &st.policy)?;
-            let usage = st.db.cycle_usage(&tenant, Cycle::containing(now).start_ms)?;
+            let usage = st
+                .db
+                .cycle_usage(&tenant, Cycle::containing(now).start_ms)?;
             Ok(usage_report(&acct, usage, now, &st.policy))
         })
         .await?;
-        let mut apis: Vec<pb::ApiUsage> =
-            report.usage.per_api.iter().map(|(h, c)| pb::ApiUsage { host: h.clone(), calls: *c }).collect();
+        let mut apis: Vec<pb::ApiUsage> = report
+            .usage
+            .per_api
+            .iter()
+            .map(|(h, c)| pb::ApiUsage {
+                host: h.clone(),
+                calls: *c,
+            })
+            .collect();
         apis.sort_by(|a, b| b.calls.cmp(&a.calls).then_with(|| a.host.cmp(&b.host)));
         Ok(Response::new(pb::UsageReport {
             tenant: ctx.tenant.to_string(),
@@ -157,25 +204,50 @@ impl Usage for UsageService {
         }))
     }
 
-    async fn get_usage_history(&self, req: Request<pb::GetUsageHistoryRequest>) -> Result<Response<pb::UsageHistory>, Status> {
+    async fn get_usage_history(
+        &self,
+        req: Request<pb::GetUsageHistoryRequest>,
+    ) -> Result<Response<pb::UsageHistory>, Status> {
         let ctx = caller(&req)?;
         ctx.require(Role::Reader)?;
         let r = req.into_inner();
         let now = self.state.now_ms();
-        let to_day = if r.to_ms == 0 { day_of(now) } else { day_of(r.to_ms) };
-        let from_day = if r.from_ms == 0 { to_day - 29 } else { day_of(r.from_ms) };
+        let to_day = if r.to_ms == 0 {
+            day_of(now)
+        } else {
+            day_of(r.to_ms)
+        };
+        let from_day = if r.from_ms == 0 {
+            to_day - 29
+        } else {
+            day_of(r.from_ms)
+        };
         if from_day > to_day || to_day - from_day >= MAX_HISTORY_DAYS {
-            return Err(Status::invalid_argument(format!("the range must hold 1 to {MAX_HISTORY_DAYS} days")));
+            return Err(Status::invalid_argument(format!(
+                "the range must hold 1 to {MAX_HISTORY_DAYS} days"
+            )));
         }
         let st = self.state.clone();
         let rows = blocking(move || Ok(st.db.day_usage(&ctx.tenant, from_day, to_day)?)).await?;
         let mut rows = rows.into_iter().peekable();
         let mut days = Vec::new();
         for day in from_day..=to_day {
-            let usage = if rows.peek().is_some_and(|(d, _)| *d == day) { rows.next().map(|(_, u)| u) } else { None };
+            let usage = if rows.peek().is_some_and(|(d, _)| *d == day) {
+                rows.next().map(|(_, u)| u)
+            } else {
+                None
+            };
             let u = usage.unwrap_or_default();
-            let calls = if r.host.is_empty() { u.calls } else { u.per_api.get(&r.host).copied().unwrap_or(0) };
-            let (unprotected, unanalyzed) = if r.host.is_empty() { (u.unprotected_calls, u.unanalyzed_calls) } else { (0, 0) };
+            let calls = if r.host.is_empty() {
+                u.calls
+            } else {
+                u.per_api.get(&r.host).copied().unwrap_or(0)
+            };
+            let (unprotected, unanalyzed) = if r.host.is_empty() {
+                (u.unprotected_calls, u.unanalyzed_calls)
+            } else {
+                (0, 0)
+            };
             days.push(pb::DailyUsage {
                 day_start_ms: day * DAY_MS,
                 date: date_string(day),
@@ -187,23 +259,35 @@ impl Usage for UsageService {
         Ok(Response::new(pb::UsageHistory { days }))
     }
 
-    async fn recommend_plan(&self, req: Request<pb::RecommendPlanRequest>) -> Result<Response<pb::PlanRecommendation>, Status> {
+    async fn recommend_plan(
+        &self,
+        req: Request<pb::RecommendPlanRequest>,
+    ) -> Result<Response<pb::PlanRecommendation>, Status> {
         let ctx = caller(&req)?;
         ctx.require(Role::Reader)?;
         let st = self.state.clone();
         let (calls, acct, report, now) = blocking(move || {
             let now = st.now_ms();
             let (from, to) = recommendation_window(now);
-            let calls: u64 = st.db.day_usage(&ctx.tenant, from, to)?.iter().map(|(_, d)| d.calls).sum();
+            let calls: u64 = st
+                .db
+                .day_usage(&ctx.tenant, from, to)?
+                .iter()
+                .map(|(_, d)| d.calls)
+                .sum();
             let acct = st.db.account(&ctx.tenant, &st.policy)?;
-            let usage = st.db.cycle_usage(&ctx.tenant, Cycle::containing(now).start_ms)?;
+            let usage = st
+                .db
+                .cycle_usage(&ctx.tenant, Cycle::containing(now).start_ms)?;
             let report = usage_report(&acct, usage, now, &st.policy);
             Ok((calls, acct, report, now))
         })
         .await?;
         let catalogue = &self.state.policy.catalogue;
         let (costs, best) = catalogue.recommend(calls);
-        let current = catalogue.get(acct.current_plan()).unwrap_or(self.state.policy.fallback_plan());
+        let current = catalogue
+            .get(acct.current_plan())
+            .unwrap_or(self.state.policy.fallback_plan());
         let current_cost = current.cost_micros(calls);
         let (from, to) = recommendation_window(now);
         Ok(Response::new(pb::PlanRecommendation {
@@ -229,7 +313,10 @@ impl Usage for UsageService {
         }))
     }
 
-    async fn list_notifications(&self, req: Request<pb::ListNotificationsRequest>) -> Result<Response<pb::ListNotificationsResponse>, Status> {
+    async fn list_notifications(
+        &self,
+        req: Request<pb::ListNotificationsRequest>,
+    ) -> Result<Response<pb::ListNotificationsResponse>, Status> {
         let ctx = caller(&req)?;
         ctx.require(Role::Reader)?;
         let st = self.state.clone();
@@ -248,6 +335,8 @@ impl Usage for UsageService {
                 created_ms: n.created_ms,
             })
             .collect();
-        Ok(Response::new(pb::ListNotificationsResponse { notifications }))
+        Ok(Response::new(pb::ListNotificationsResponse {
+            notifications,
+        }))
     }
 }

@@ -43,7 +43,13 @@ pub struct BillingAccount {
 
 impl BillingAccount {
     pub fn new(plan: &str, enforcement: Enforcement) -> Self {
-        Self { changes: vec![PlanChange { at_ms: i64::MIN, plan: plan.into() }], enforcement }
+        Self {
+            changes: vec![PlanChange {
+                at_ms: i64::MIN,
+                plan: plan.into(),
+            }],
+            enforcement,
+        }
     }
 
     /// The plan in effect now (the newest change).
@@ -54,7 +60,10 @@ impl BillingAccount {
     /// Records a plan change effective at `at_ms`.
     pub fn change_plan(&mut self, plan: &str, at_ms: i64) {
         debug_assert!(self.changes.last().is_none_or(|c| c.at_ms <= at_ms));
-        self.changes.push(PlanChange { at_ms, plan: plan.into() });
+        self.changes.push(PlanChange {
+            at_ms,
+            plan: plan.into(),
+        });
         if self.changes.len() > MAX_PLAN_CHANGES {
             // Fold the oldest change into "since forever"; old cycles are already history.
             self.changes.remove(0);
@@ -66,14 +75,25 @@ impl BillingAccount {
 
     /// The time each plan is in effect within `cycle`; the current plan runs to its end.
     /// Plans missing from the catalogue fall back to `fallback`.
-    pub fn segments<'a>(&self, cycle: Cycle, catalogue: &'a Catalogue, fallback: &'a Plan) -> Vec<Segment<'a>> {
+    pub fn segments<'a>(
+        &self,
+        cycle: Cycle,
+        catalogue: &'a Catalogue,
+        fallback: &'a Plan,
+    ) -> Vec<Segment<'a>> {
         let mut out: Vec<Segment<'a>> = Vec::new();
         for (i, change) in self.changes.iter().enumerate() {
             let from = change.at_ms.max(cycle.start_ms);
-            let to = self.changes.get(i + 1).map_or(cycle.end_ms, |n| n.at_ms.min(cycle.end_ms));
+            let to = self
+                .changes
+                .get(i + 1)
+                .map_or(cycle.end_ms, |n| n.at_ms.min(cycle.end_ms));
             if to > from {
                 let plan = catalogue.get(&change.plan).unwrap_or(fallback);
-                out.push(Segment { plan, ms: to - from });
+                out.push(Segment {
+                    plan,
+                    ms: to - from,
+                });
             }
         }
         out
@@ -102,7 +122,18 @@ mod tests {
         assert_eq!(acct.prorated(april, &cat, &p1).entitlement, 3_000_000);
         assert_eq!(acct.prorated(april, &cat, &p1).fee_micros, 450_000_000);
         // May is wholly P2.
-        assert_eq!(acct.prorated(Cycle { start_ms: april.end_ms, end_ms: april.end_ms + 31 * 86_400_000 }, &cat, &p1).entitlement, 5_000_000);
+        assert_eq!(
+            acct.prorated(
+                Cycle {
+                    start_ms: april.end_ms,
+                    end_ms: april.end_ms + 31 * 86_400_000
+                },
+                &cat,
+                &p1
+            )
+            .entitlement,
+            5_000_000
+        );
         assert_eq!(acct.current_plan(), "P2");
     }
 

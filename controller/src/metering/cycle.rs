@@ -17,7 +17,10 @@ impl Cycle {
         let (y, m, _) = civil_from_days(day_of(ms));
         let start = days_from_civil(y, m, 1) * DAY_MS;
         let (ny, nm) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
-        Cycle { start_ms: start, end_ms: days_from_civil(ny, nm, 1) * DAY_MS }
+        Cycle {
+            start_ms: start,
+            end_ms: days_from_civil(ny, nm, 1) * DAY_MS,
+        }
     }
 
     /// The cycle before this one.
@@ -58,13 +61,27 @@ mod tests {
     #[test]
     fn months_years_and_leap_days() {
         let c = Cycle::containing(at("2024-02-29T23:59:59Z"));
-        assert_eq!((c.start_ms, c.end_ms), (at("2024-02-01T00:00:00Z"), at("2024-03-01T00:00:00Z")));
+        assert_eq!(
+            (c.start_ms, c.end_ms),
+            (at("2024-02-01T00:00:00Z"), at("2024-03-01T00:00:00Z"))
+        );
         assert_eq!(c.len_ms(), 29 * DAY_MS);
         let dec = Cycle::containing(at("2026-12-31T23:59:59.999Z"));
         assert_eq!(dec.end_ms, at("2027-01-01T00:00:00Z"));
         assert_eq!(Cycle::containing(dec.end_ms).previous(), dec);
-        assert_eq!(Cycle::containing(at("2026-03-15T00:00:00Z")).back(13).start_ms, at("2025-02-01T00:00:00Z"));
-        assert_eq!(date_string(day_of(at("2028-02-29T12:00:00Z"))), "2028-02-29");
-        assert_eq!(Cycle::containing(at("2025-02-10T00:00:00Z")).len_ms(), 28 * DAY_MS);
+        assert_eq!(
+            Cycle::containing(at("2026-03-15T00:00:00Z"))
+                .back(13)
+                .start_ms,
+            at("2025-02-01T00:00:00Z")
+        );
+        assert_eq!(
+            date_string(day_of(at("2028-02-29T12:00:00Z"))),
+            "2028-02-29"
+        );
+        assert_eq!(
+            Cycle::containing(at("2025-02-10T00:00:00Z")).len_ms(),
+            28 * DAY_MS
+        );
     }
 }

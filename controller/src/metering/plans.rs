@@ -15,14 +15,25 @@ pub struct Plan {
 }
 
 impl Plan {
-    fn new(name: &str, included_calls: u64, fee_dollars: u64, overage_micros_per_call: u64) -> Plan {
-        Plan { name: name.into(), included_calls, monthly_fee_micros: fee_dollars * 1_000_000, overage_micros_per_call }
+    fn new(
+        name: &str,
+        included_calls: u64,
+        fee_dollars: u64,
+        overage_micros_per_call: u64,
+    ) -> Plan {
+        Plan {
+            name: name.into(),
+            included_calls,
+            monthly_fee_micros: fee_dollars * 1_000_000,
+            overage_micros_per_call,
+        }
     }
 
     /// Fee plus overage for `calls` in a whole cycle on this plan.
     pub fn cost_micros(&self, calls: u64) -> u64 {
         let over = calls.saturating_sub(self.included_calls);
-        self.monthly_fee_micros.saturating_add(mul(over, self.overage_micros_per_call))
+        self.monthly_fee_micros
+            .saturating_add(mul(over, self.overage_micros_per_call))
     }
 }
 
@@ -56,7 +67,9 @@ impl Catalogue {
         for (i, p) in plans.iter().enumerate() {
             let ok = !p.name.is_empty()
                 && p.name.len() <= 32
-                && p.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+                && p.name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
             if !ok {
                 return Err(CatalogueError::BadName(p.name.clone()));
             }
@@ -139,7 +152,12 @@ mod tests {
     use proptest::prelude::*;
 
     fn plan(included: u64, fee: u64, rate: u64) -> Plan {
-        Plan { name: "x".into(), included_calls: included, monthly_fee_micros: fee, overage_micros_per_call: rate }
+        Plan {
+            name: "x".into(),
+            included_calls: included,
+            monthly_fee_micros: fee,
+            overage_micros_per_call: rate,
+        }
     }
 
     #[test]
@@ -151,9 +169,15 @@ mod tests {
         assert_eq!(p1.cost_micros(1_500_000), 300_000_000);
         // 3M calls: P1 $200 + 2M × $0.0002 = $600 beats P2's $700; at 4M P1 is $800.
         let (costs, best) = c.recommend(3_000_000);
-        assert_eq!((costs[0], costs[1], c.plans()[best].name.as_str()), (600_000_000, 700_000_000, "P1"));
+        assert_eq!(
+            (costs[0], costs[1], c.plans()[best].name.as_str()),
+            (600_000_000, 700_000_000, "P1")
+        );
         let (costs, best) = c.recommend(4_000_000);
-        assert_eq!((costs[0], c.plans()[best].name.as_str()), (800_000_000, "P2"));
+        assert_eq!(
+            (costs[0], c.plans()[best].name.as_str()),
+            (800_000_000, "P2")
+        );
         assert_eq!(c.plans()[c.recommend(0).1].name, "P1");
     }
 
@@ -162,9 +186,15 @@ mod tests {
         assert_eq!(Catalogue::new(vec![]), Err(CatalogueError::Empty));
         let mut a = plan(1, 1, 1);
         a.name = "A".into();
-        assert!(matches!(Catalogue::new(vec![a.clone(), a.clone()]), Err(CatalogueError::Duplicate(_))));
+        assert!(matches!(
+            Catalogue::new(vec![a.clone(), a.clone()]),
+            Err(CatalogueError::Duplicate(_))
+        ));
         a.name = "bad name".into();
-        assert!(matches!(Catalogue::new(vec![a]), Err(CatalogueError::BadName(_))));
+        assert!(matches!(
+            Catalogue::new(vec![a]),
+            Err(CatalogueError::BadName(_))
+        ));
     }
 
     #[test]
@@ -172,8 +202,26 @@ mod tests {
         let p1 = plan(1_000_000, 200_000_000, 200);
         let p2 = plan(5_000_000, 700_000_000, 140);
         let half = 15 * 86_400_000;
-        let p = prorate(&[Segment { plan: &p1, ms: half }, Segment { plan: &p2, ms: half }], 2 * half);
-        assert_eq!(p, Prorated { entitlement: 3_000_000, fee_micros: 450_000_000 });
+        let p = prorate(
+            &[
+                Segment {
+                    plan: &p1,
+                    ms: half,
+                },
+                Segment {
+                    plan: &p2,
+                    ms: half,
+                },
+            ],
+            2 * half,
+        );
+        assert_eq!(
+            p,
+            Prorated {
+                entitlement: 3_000_000,
+                fee_micros: 450_000_000
+            }
+        );
     }
 
     proptest! {

@@ -33,7 +33,9 @@ impl MeterPolicy {
     pub fn fallback_plan(&self) -> &Plan {
         // Config validation guarantees the default plan exists; the first plan is a safe
         // stand-in should that ever be violated (the catalogue is never empty).
-        self.catalogue.get(&self.default_plan).unwrap_or(&self.catalogue.plans()[0])
+        self.catalogue
+            .get(&self.default_plan)
+            .unwrap_or(&self.catalogue.plans()[0])
     }
 
     /// The account of a tenant that never chose a plan.

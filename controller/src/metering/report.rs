@@ -30,14 +30,24 @@ pub struct UsageReport {
 /// Calls at the end of the cycle if the rate so far continues.
 pub fn project(calls: u64, cycle: Cycle, now_ms: i64) -> u64 {
     let elapsed = (now_ms - cycle.start_ms).clamp(MIN_PROJECTION_MS, cycle.len_ms());
-    let p = u128::from(calls) * u128::try_from(cycle.len_ms()).unwrap_or(1) / u128::try_from(elapsed).unwrap_or(1);
+    let p = u128::from(calls) * u128::try_from(cycle.len_ms()).unwrap_or(1)
+        / u128::try_from(elapsed).unwrap_or(1);
     u64::try_from(p).unwrap_or(u64::MAX).max(calls)
 }
 
-pub fn usage_report(account: &BillingAccount, usage: CycleUsage, now_ms: i64, policy: &MeterPolicy) -> UsageReport {
+pub fn usage_report(
+    account: &BillingAccount,
+    usage: CycleUsage,
+    now_ms: i64,
+    policy: &MeterPolicy,
+) -> UsageReport {
     let cycle = Cycle::containing(now_ms);
     let fallback = policy.fallback_plan();
-    let plan = policy.catalogue.get(account.current_plan()).unwrap_or(fallback).clone();
+    let plan = policy
+        .catalogue
+        .get(account.current_plan())
+        .unwrap_or(fallback)
+        .clone();
     let prorated = account.prorated(cycle, &policy.catalogue, fallback);
     let overage_calls = usage.calls.saturating_sub(prorated.entitlement);
     let projected_calls = project(usage.calls, cycle, now_ms);
@@ -52,8 +62,11 @@ pub fn usage_report(account: &BillingAccount, usage: CycleUsage, now_ms: i64, po
         overage_calls,
         overage_cost_micros: mul(overage_calls, plan.overage_micros_per_call),
         projected_calls,
-        projected_cost_micros: prorated.fee_micros.saturating_add(mul(projected_over, plan.overage_micros_per_call)),
-        analysis_paused: account.enforcement == Enforcement::Cap && usage.calls >= prorated.entitlement,
+        projected_cost_micros: prorated
+            .fee_micros
+            .saturating_add(mul(projected_over, plan.overage_micros_per_call)),
+        analysis_paused: account.enforcement == Enforcement::Cap
+            && usage.calls >= prorated.entitlement,
         usage,
         plan,
     }
@@ -79,9 +92,15 @@ mod tests {
         let acct = policy.default_account();
         // April 2026 (30 days), 10 days in: 1.2M calls → 200k over at $0.0002 = $40.
         let now = parse_rfc3339_ms("2026-04-11T00:00:00Z").unwrap();
-        let usage = CycleUsage { calls: 1_200_000, ..Default::default() };
+        let usage = CycleUsage {
+            calls: 1_200_000,
+            ..Default::default()
+        };
         let r = usage_report(&acct, usage, now, &policy);
-        assert_eq!((r.entitlement, r.remaining, r.overage_calls), (1_000_000, 0, 200_000));
+        assert_eq!(
+            (r.entitlement, r.remaining, r.overage_calls),
+            (1_000_000, 0, 200_000)
+        );
         assert_eq!(r.overage_cost_micros, 40_000_000);
         assert_eq!(r.projected_calls, 3_600_000);
         assert_eq!(r.projected_cost_micros, 200_000_000 + 2_600_000 * 200);
@@ -91,7 +110,10 @@ mod tests {
     #[test]
     fn projection_is_bounded() {
         let c = Cycle::containing(0);
-        assert_eq!(project(10, c, c.start_ms), 10 * c.len_ms() as u64 / MIN_PROJECTION_MS as u64);
+        assert_eq!(
+            project(10, c, c.start_ms),
+            10 * c.len_ms() as u64 / MIN_PROJECTION_MS as u64
+        );
         assert_eq!(project(10, c, c.end_ms + 5), 10);
         assert_eq!(project(0, c, c.start_ms + 5), 0);
     }

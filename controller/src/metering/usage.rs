@@ -59,7 +59,11 @@ impl Notification {
 }
 
 fn add_api(map: &mut BTreeMap<String, u64>, host: &str, n: u64) {
-    let key = if map.contains_key(host) || map.len() < MAX_APIS_PER_RECORD { host } else { OTHER_APIS };
+    let key = if map.contains_key(host) || map.len() < MAX_APIS_PER_RECORD {
+        host
+    } else {
+        OTHER_APIS
+    };
     let slot = map.entry(key.to_owned()).or_default();
     *slot = slot.saturating_add(n);
 }
@@ -97,7 +101,10 @@ pub fn meter(
     enforcement: Enforcement,
     thresholds_pct: &[u32],
 ) -> MeterOutcome {
-    let mut out = MeterOutcome { analyze: Vec::with_capacity(batch.len()), ..Default::default() };
+    let mut out = MeterOutcome {
+        analyze: Vec::with_capacity(batch.len()),
+        ..Default::default()
+    };
     for m in batch {
         if !m.billable {
             cycle.unprotected_calls = cycle.unprotected_calls.saturating_add(m.requests);
@@ -135,31 +142,74 @@ mod tests {
     use proptest::prelude::*;
 
     fn m(host: &str, requests: u64) -> Metered<'_> {
-        Metered { host, requests, billable: true }
+        Metered {
+            host,
+            requests,
+            billable: true,
+        }
     }
 
     #[test]
     fn cap_stops_analysis_at_the_entitlement_and_notifies_once() {
         let (mut c, mut d) = (CycleUsage::default(), DayUsage::default());
-        let out = meter(&mut c, &mut d, &[m("a", 60), m("b", 30)], 100, Enforcement::Cap, &[80, 100]);
+        let out = meter(
+            &mut c,
+            &mut d,
+            &[m("a", 60), m("b", 30)],
+            100,
+            Enforcement::Cap,
+            &[80, 100],
+        );
         assert_eq!(out.analyze, vec![true, true]);
         assert_eq!(out.crossed_pct, vec![80]);
         assert!(!out.paused_after);
-        let out = meter(&mut c, &mut d, &[m("a", 20), m("a", 5), Metered { host: "x", requests: 7, billable: false }], 100, Enforcement::Cap, &[80, 100]);
+        let out = meter(
+            &mut c,
+            &mut d,
+            &[
+                m("a", 20),
+                m("a", 5),
+                Metered {
+                    host: "x",
+                    requests: 7,
+                    billable: false,
+                },
+            ],
+            100,
+            Enforcement::Cap,
+            &[80, 100],
+        );
         assert_eq!(out.analyze, vec![true, false, false]);
         assert_eq!(out.crossed_pct, vec![100]);
         assert!(out.paused_after);
-        assert_eq!((c.calls, c.analyzed_calls, c.unanalyzed_calls, c.unprotected_calls), (115, 110, 5, 7));
+        assert_eq!(
+            (
+                c.calls,
+                c.analyzed_calls,
+                c.unanalyzed_calls,
+                c.unprotected_calls
+            ),
+            (115, 110, 5, 7)
+        );
         assert_eq!(d.unanalyzed_calls, 5);
         assert_eq!(c.per_api.get("a"), Some(&85));
-        let again = meter(&mut c, &mut d, &[m("a", 1)], 100, Enforcement::Cap, &[80, 100]);
+        let again = meter(
+            &mut c,
+            &mut d,
+            &[m("a", 1)],
+            100,
+            Enforcement::Cap,
+            &[80, 100],
+        );
         assert!(again.crossed_pct.is_empty());
     }
 
     #[test]
     fn per_api_breakdown_is_bounded() {
         let (mut c, mut d) = (CycleUsage::default(), DayUsage::default());
-        let hosts: Vec<String> = (0..MAX_APIS_PER_RECORD + 5).map(|i| format!("h{i}")).collect();
+        let hosts: Vec<String> = (0..MAX_APIS_PER_RECORD + 5)
+            .map(|i| format!("h{i}"))
+            .collect();
         let batch: Vec<Metered<'_>> = hosts.iter().map(|h| m(h, 1)).collect();
         meter(&mut c, &mut d, &batch, 0, Enforcement::Overage, &[]);
         assert_eq!(c.per_api.len(), MAX_APIS_PER_RECORD + 1);

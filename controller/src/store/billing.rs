@@ -8,7 +8,11 @@ use crate::metering::usage::{CycleUsage, DayUsage, MeterOutcome, Metered, Notifi
 use crate::metering::{BillingAccount, MeterPolicy, counts_as_call};
 use picket_shared::{BatchSummary, TenantId};
 
-fn account_in(txn: &mut dyn Txn, tenant: &TenantId, policy: &MeterPolicy) -> Result<BillingAccount> {
+fn account_in(
+    txn: &mut dyn Txn,
+    tenant: &TenantId,
+    policy: &MeterPolicy,
+) -> Result<BillingAccount> {
     match txn.get(Tree::Billing, tenant.as_str().as_bytes())? {
         Some(raw) => decode(Tree::Billing, &raw),
         None => Ok(policy.default_account()),
@@ -40,7 +44,11 @@ pub(super) fn meter_in_txn(
     let metered: Vec<Metered<'_>> = batch
         .endpoints
         .iter()
-        .map(|(k, s)| Metered { host: &k.host, requests: s.requests, billable: counts_as_call(&k.host) })
+        .map(|(k, s)| Metered {
+            host: &k.host,
+            requests: s.requests,
+            billable: counts_as_call(&k.host),
+        })
         .collect();
     let out = meter(
         &mut cycle_usage,
@@ -59,7 +67,11 @@ pub(super) fn meter_in_txn(
             plan: account.current_plan().to_owned(),
             created_ms: now_ms,
         };
-        txn.put(Tree::Notifications, &keys::notification(tenant, cycle.start_ms, *pct), &encode(&n))?;
+        txn.put(
+            Tree::Notifications,
+            &keys::notification(tenant, cycle.start_ms, *pct),
+            &encode(&n),
+        )?;
     }
     txn.put(Tree::CycleUsage, &cycle_key, &encode(&cycle_usage))?;
     txn.put(Tree::DayUsage, &day_key, &encode(&day_usage))?;
@@ -90,25 +102,39 @@ impl Db {
             *result.borrow_mut() = Some(acct);
             Ok(())
         })?;
-        Ok(result.into_inner().unwrap_or_else(|| policy.default_account()))
+        Ok(result
+            .into_inner()
+            .unwrap_or_else(|| policy.default_account()))
     }
 
     /// Usage of the cycle starting at `cycle_start_ms` (zero when none was recorded).
     pub fn cycle_usage(&self, tenant: &TenantId, cycle_start_ms: i64) -> Result<CycleUsage> {
-        match self.kv.get(Tree::CycleUsage, &keys::cycle_usage(tenant, cycle_start_ms))? {
+        match self
+            .kv
+            .get(Tree::CycleUsage, &keys::cycle_usage(tenant, cycle_start_ms))?
+        {
             Some(raw) => decode(Tree::CycleUsage, &raw),
             None => Ok(CycleUsage::default()),
         }
     }
 
     /// Recorded days in `[from_day, to_day]`, oldest first.
-    pub fn day_usage(&self, tenant: &TenantId, from_day: i64, to_day: i64) -> Result<Vec<(i64, DayUsage)>> {
+    pub fn day_usage(
+        &self,
+        tenant: &TenantId,
+        from_day: i64,
+        to_day: i64,
+    ) -> Result<Vec<(i64, DayUsage)>> {
         let prefix = keys::tenant_prefix(tenant);
         let start = keys::day_usage(tenant, from_day.saturating_sub(1));
-        let rows = self.kv.scan(Tree::DayUsage, &prefix, Some(&start), 10_000)?;
+        let rows = self
+            .kv
+            .scan(Tree::DayUsage, &prefix, Some(&start), 10_000)?;
         let mut out = Vec::new();
         for (k, v) in rows {
-            let Some(day) = keys::read_sortable_i64(&k[prefix.len()..]) else { continue };
+            let Some(day) = keys::read_sortable_i64(&k[prefix.len()..]) else {
+                continue;
+            };
             if day > to_day {
                 break;
             }
@@ -126,7 +152,12 @@ impl Db {
 
     /// Deletes usage and notifications older than the retention window: cycles starting before
     /// `keep_cycle_from_ms`, days before `keep_day_from`. Returns how many records went.
-    pub fn prune_usage(&self, tenant: &TenantId, keep_cycle_from_ms: i64, keep_day_from: i64) -> Result<usize> {
+    pub fn prune_usage(
+        &self,
+        tenant: &TenantId,
+        keep_cycle_from_ms: i64,
+        keep_day_from: i64,
+    ) -> Result<usize> {
         let prefix = keys::tenant_prefix(tenant);
         let mut removed = 0;
         for (tree, limit) in [
@@ -139,7 +170,9 @@ impl Db {
                 let old: Vec<Vec<u8>> = rows
                     .into_iter()
                     .map(|(k, _)| k)
-                    .take_while(|k| keys::read_sortable_i64(&k[prefix.len()..]).is_some_and(|v| v < limit))
+                    .take_while(|k| {
+                        keys::read_sortable_i64(&k[prefix.len()..]).is_some_and(|v| v < limit)
+                    })
                     .collect();
                 if old.is_empty() {
                     break;
@@ -170,8 +203,15 @@ mod tests {
             stream_epoch: 1,
             seq,
             endpoints: vec![(
-                EndpointKey { host: "api".into(), method: "GET".into(), template: "/".into() },
-                EndpointSummary { requests, ..Default::default() },
+                EndpointKey {
+                    host: "api".into(),
+                    method: "GET".into(),
+                    template: "/".into(),
+                },
+                EndpointSummary {
+                    requests,
+                    ..Default::default()
+                },
             )],
             ..Default::default()
         }
@@ -184,19 +224,28 @@ mod tests {
         let s = SensorId::new("s").unwrap();
         let policy = MeterPolicy::default();
         let leap = parse_rfc3339_ms("2028-02-29T23:59:59Z").unwrap();
-        db.apply_batch(&t, &s, &batch(1, 700), leap, &policy).unwrap();
-        db.apply_batch(&t, &s, &batch(2, 300), leap + 2_000, &policy).unwrap();
+        db.apply_batch(&t, &s, &batch(1, 700), leap, &policy)
+            .unwrap();
+        db.apply_batch(&t, &s, &batch(2, 300), leap + 2_000, &policy)
+            .unwrap();
         let feb = Cycle::containing(leap);
         let mar = Cycle::containing(leap + 2_000);
         assert_ne!(feb, mar);
         assert_eq!(db.cycle_usage(&t, feb.start_ms).unwrap().calls, 700);
         assert_eq!(db.cycle_usage(&t, mar.start_ms).unwrap().calls, 300);
-        let days = db.day_usage(&t, day_of(leap) - 5, day_of(leap) + 5).unwrap();
-        assert_eq!(days.iter().map(|(_, d)| d.calls).collect::<Vec<_>>(), vec![700, 300]);
+        let days = db
+            .day_usage(&t, day_of(leap) - 5, day_of(leap) + 5)
+            .unwrap();
+        assert_eq!(
+            days.iter().map(|(_, d)| d.calls).collect::<Vec<_>>(),
+            vec![700, 300]
+        );
         // Thirteen months later February is pruned, March kept.
         let later = Cycle::containing(mar.start_ms + 400 * DAY_MS);
         let keep_from = later.back(policy.history_cycles - 1);
-        let removed = db.prune_usage(&t, keep_from.start_ms, day_of(keep_from.start_ms)).unwrap();
+        let removed = db
+            .prune_usage(&t, keep_from.start_ms, day_of(keep_from.start_ms))
+            .unwrap();
         assert!(removed >= 2, "removed {removed}");
         assert_eq!(db.cycle_usage(&t, feb.start_ms).unwrap().calls, 0);
     }
@@ -207,20 +256,50 @@ mod tests {
         let t = TenantId::new("t").unwrap();
         let s = SensorId::new("s").unwrap();
         let policy = MeterPolicy::default();
-        db.update_account(&t, &policy, &|a| a.enforcement = Enforcement::Cap).unwrap();
+        db.update_account(&t, &policy, &|a| a.enforcement = Enforcement::Cap)
+            .unwrap();
         let now = parse_rfc3339_ms("2026-05-10T00:00:00Z").unwrap();
-        let applied = db.apply_batch(&t, &s, &batch(1, 900_000), now, &policy).unwrap();
-        let Applied::Committed { metering, .. } = applied else { panic!("not committed") };
-        assert_eq!((metering.analyze.clone(), metering.crossed_pct.clone(), metering.paused_after), (vec![true], vec![80], false));
-        let Applied::Committed { metering, .. } = db.apply_batch(&t, &s, &batch(2, 200_000), now, &policy).unwrap() else { panic!() };
+        let applied = db
+            .apply_batch(&t, &s, &batch(1, 900_000), now, &policy)
+            .unwrap();
+        let Applied::Committed { metering, .. } = applied else {
+            panic!("not committed")
+        };
+        assert_eq!(
+            (
+                metering.analyze.clone(),
+                metering.crossed_pct.clone(),
+                metering.paused_after
+            ),
+            (vec![true], vec![80], false)
+        );
+        let Applied::Committed { metering, .. } = db
+            .apply_batch(&t, &s, &batch(2, 200_000), now, &policy)
+            .unwrap()
+        else {
+            panic!()
+        };
         assert!(metering.paused_after);
-        let Applied::Committed { metering, .. } = db.apply_batch(&t, &s, &batch(3, 5), now, &policy).unwrap() else { panic!() };
+        let Applied::Committed { metering, .. } =
+            db.apply_batch(&t, &s, &batch(3, 5), now, &policy).unwrap()
+        else {
+            panic!()
+        };
         assert_eq!(metering.analyze, vec![false]);
         // A replay changes nothing, usage included.
-        assert_eq!(db.apply_batch(&t, &s, &batch(3, 5), now, &policy).unwrap(), Applied::Duplicate);
+        assert_eq!(
+            db.apply_batch(&t, &s, &batch(3, 5), now, &policy).unwrap(),
+            Applied::Duplicate
+        );
         let c = db.cycle_usage(&t, Cycle::containing(now).start_ms).unwrap();
-        assert_eq!((c.calls, c.analyzed_calls, c.unanalyzed_calls), (1_100_005, 1_100_000, 5));
+        assert_eq!(
+            (c.calls, c.analyzed_calls, c.unanalyzed_calls),
+            (1_100_005, 1_100_000, 5)
+        );
         let notes = db.notifications(&t).unwrap();
-        assert_eq!(notes.iter().map(|n| n.threshold_pct).collect::<Vec<_>>(), vec![80, 100]);
+        assert_eq!(
+            notes.iter().map(|n| n.threshold_pct).collect::<Vec<_>>(),
+            vec![80, 100]
+        );
     }
 }

@@ -3,9 +3,9 @@
 use super::keys;
 use super::records::{EndpointRecord, SensorRecord, TenantRecord, TokenRecord, decode, encode};
 use super::{Result, Store, Tree};
-use picket_shared::{BatchSummary, EndpointKey, SensorId, TenantId};
 use crate::metering::MeterPolicy;
 use crate::metering::usage::MeterOutcome;
+use picket_shared::{BatchSummary, EndpointKey, SensorId, TenantId};
 use std::cell::{Cell, RefCell};
 use std::sync::Arc;
 
@@ -14,7 +14,10 @@ use std::sync::Arc;
 pub enum Applied {
     /// The batch changed the store; its watermark is now `seq`. `metering` says which
     /// summaries go on to threat analysis and which budget thresholds were crossed.
-    Committed { requests: u64, metering: MeterOutcome },
+    Committed {
+        requests: u64,
+        metering: MeterOutcome,
+    },
     /// The batch was at or below the watermark: a replay, nothing changed.
     Duplicate,
 }
@@ -277,19 +280,23 @@ mod tests {
         let b = TenantId::new("b").unwrap();
         let s = SensorId::new("s1").unwrap();
         assert!(matches!(
-            db.apply_batch(&a, &s, &batch(7, 1, "/x", 3), 10, &policy()).unwrap(),
+            db.apply_batch(&a, &s, &batch(7, 1, "/x", 3), 10, &policy())
+                .unwrap(),
             Applied::Committed { requests: 3, .. }
         ));
         assert_eq!(
-            db.apply_batch(&a, &s, &batch(7, 1, "/x", 3), 11, &policy()).unwrap(),
+            db.apply_batch(&a, &s, &batch(7, 1, "/x", 3), 11, &policy())
+                .unwrap(),
             Applied::Duplicate
         );
         assert!(matches!(
-            db.apply_batch(&a, &s, &batch(7, 2, "/x", 2), 12, &policy()).unwrap(),
+            db.apply_batch(&a, &s, &batch(7, 2, "/x", 2), 12, &policy())
+                .unwrap(),
             Applied::Committed { requests: 2, .. }
         ));
         assert!(matches!(
-            db.apply_batch(&a, &s, &batch(8, 1, "/y", 1), 13, &policy()).unwrap(),
+            db.apply_batch(&a, &s, &batch(8, 1, "/y", 1), 13, &policy())
+                .unwrap(),
             Applied::Committed { requests: 1, .. }
         ));
         assert_eq!(db.committed_seq(&a, &s, 7).unwrap(), 2);

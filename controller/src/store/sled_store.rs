@@ -3,7 +3,9 @@
 
 use super::{Result, Store, StoreError, Tree, Txn};
 use sled::Transactional;
-use sled::transaction::{ConflictableTransactionError, TransactionalTree, UnabortableTransactionError};
+use sled::transaction::{
+    ConflictableTransactionError, TransactionalTree, UnabortableTransactionError,
+};
 use std::cell::RefCell;
 use std::path::Path;
 
@@ -20,7 +22,11 @@ fn backend(e: sled::Error) -> StoreError {
 impl SledStore {
     /// Opens (or creates) the store under `dir`.
     pub fn open(dir: &Path) -> Result<Self> {
-        let db = sled::Config::new().path(dir).mode(sled::Mode::HighThroughput).open().map_err(backend)?;
+        let db = sled::Config::new()
+            .path(dir)
+            .mode(sled::Mode::HighThroughput)
+            .open()
+            .map_err(backend)?;
         let trees = Tree::ALL
             .iter()
             .map(|t| db.open_tree(t.name()).map_err(backend))
@@ -65,7 +71,11 @@ impl Txn for SledTxn<'_> {
 
 impl Store for SledStore {
     fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        Ok(self.tree(tree).get(key).map_err(backend)?.map(|v| v.to_vec()))
+        Ok(self
+            .tree(tree)
+            .get(key)
+            .map_err(backend)?
+            .map(|v| v.to_vec()))
     }
 
     fn put(&self, tree: Tree, key: &[u8], value: &[u8]) -> Result<()> {
@@ -78,10 +88,18 @@ impl Store for SledStore {
         Ok(())
     }
 
-    fn scan(&self, tree: Tree, prefix: &[u8], after: Option<&[u8]>, limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    fn scan(
+        &self,
+        tree: Tree,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         let t = self.tree(tree);
         let iter = match after {
-            Some(a) if a >= prefix => t.range::<&[u8], _>((std::ops::Bound::Excluded(a), std::ops::Bound::Unbounded)),
+            Some(a) if a >= prefix => {
+                t.range::<&[u8], _>((std::ops::Bound::Excluded(a), std::ops::Bound::Unbounded))
+            }
             _ => t.range::<&[u8], _>(prefix..),
         };
         let mut out = Vec::new();
@@ -97,17 +115,22 @@ impl Store for SledStore {
 
     fn transact(&self, f: &dyn Fn(&mut dyn Txn) -> Result<()>) -> Result<()> {
         let refs: Vec<&sled::Tree> = self.trees.iter().collect();
-        let result = refs.as_slice().transaction(|views: &Vec<TransactionalTree>| {
-            let failure = RefCell::new(None);
-            let mut txn = SledTxn { trees: views, failure: &failure };
-            match f(&mut txn) {
-                Ok(()) => Ok(()),
-                Err(err) => match failure.into_inner() {
-                    Some(sled_err) => Err(ConflictableTransactionError::from(sled_err)),
-                    None => Err(ConflictableTransactionError::Abort(err)),
-                },
-            }
-        });
+        let result = refs
+            .as_slice()
+            .transaction(|views: &Vec<TransactionalTree>| {
+                let failure = RefCell::new(None);
+                let mut txn = SledTxn {
+                    trees: views,
+                    failure: &failure,
+                };
+                match f(&mut txn) {
+                    Ok(()) => Ok(()),
+                    Err(err) => match failure.into_inner() {
+                        Some(sled_err) => Err(ConflictableTransactionError::from(sled_err)),
+                        None => Err(ConflictableTransactionError::Abort(err)),
+                    },
+                }
+            });
         result.map_err(|e| match e {
             sled::transaction::TransactionError::Abort(err) => err,
             sled::transaction::TransactionError::Storage(e) => backend(e),
