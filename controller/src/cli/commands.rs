@@ -243,9 +243,10 @@ async fn list_sensors(svc: Authed, fmt: Format) -> Result<String, CliError> {
         "RECEIVED",
         "PARSED",
         "REJECTED",
+        "SPOOLED",
         "ACKED",
         "DROPPED",
-        "REQUESTS",
+        "COMMITTED",
         "SOURCES",
     ]);
     let mut token = String::new();
@@ -269,6 +270,7 @@ async fn list_sensors(svc: Authed, fmt: Format) -> Result<String, CliError> {
                     c.received.to_string(),
                     c.parsed.to_string(),
                     c.rejected.to_string(),
+                    c.batches_spooled.to_string(),
                     c.batches_acked.to_string(),
                     c.requests_dropped.to_string(),
                     s.requests_committed.to_string(),
