@@ -536,3 +536,17 @@ pub fn picketctl(url: &str, token: &str, args: &[&str]) -> String {
     );
     String::from_utf8(out.stdout).unwrap()
 }
+
+impl Stack {
+    /// Starts a sensor with the stack's sensor token tailing the nginx JSON `log`, its state in
+    /// `<id>-data` under the stack's directory (so a restart with the same id resumes).
+    pub fn file_sensor(&self, id: &str, log: &Path) -> SensorProc {
+        let data = self.path(&format!("{id}-data"));
+        let (log, data) = (log.to_str().unwrap(), data.to_str().unwrap());
+        SensorProc::start(
+            &self.url(),
+            &self.sensor_token,
+            &["--nginx-log", log, "--id", id, "--data-dir", data],
+        )
+    }
+}

@@ -19,16 +19,7 @@ use std::time::Duration;
 async fn sensor_kill9_during_traffic_counts_exactly_once() {
     let stack = Stack::start().await;
     let log = stack.path("access.json");
-    let data = stack.path("sensor");
-    let args = [
-        "--nginx-log",
-        log.to_str().unwrap(),
-        "--id",
-        "crashy",
-        "--data-dir",
-        data.to_str().unwrap(),
-    ];
-    let mut sensor = SensorProc::start(&stack.url(), &stack.sensor_token, &args);
+    let mut sensor = stack.file_sensor("crashy", &log);
     let total = 3_000usize;
     let writer = {
         let log = log.clone();
@@ -64,7 +55,7 @@ async fn sensor_kill9_during_traffic_counts_exactly_once() {
         )
         .await;
         sensor.proc.kill9();
-        sensor = SensorProc::start(&stack.url(), &stack.sensor_token, &args);
+        sensor = stack.file_sensor("crashy", &log);
     }
     writer.join().unwrap();
     let committed = eventually(Duration::from_secs(60), "all lines committed", || async {

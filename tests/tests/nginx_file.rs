@@ -134,19 +134,7 @@ async fn json_and_combined_lines_become_templated_endpoints() {
 async fn rename_rotation_loses_and_duplicates_nothing() {
     let stack = Stack::start().await;
     let log = stack.path("access.json");
-    let data = stack.path("sensor");
-    let _sensor = SensorProc::start(
-        &stack.url(),
-        &stack.sensor_token,
-        &[
-            "--nginx-log",
-            log.to_str().unwrap(),
-            "--id",
-            "rot",
-            "--data-dir",
-            data.to_str().unwrap(),
-        ],
-    );
+    let _sensor = stack.file_sensor("rot", &log);
     append(&log, &lines(100, 0, |i| format!("/a/{i}")));
     stack.wait_total_calls(100).await;
     // logrotate: rename; nginx keeps writing to the renamed file until it reopens.
@@ -168,19 +156,7 @@ async fn rename_rotation_loses_and_duplicates_nothing() {
 async fn copytruncate_rotation_loses_and_duplicates_nothing() {
     let stack = Stack::start().await;
     let log = stack.path("access.json");
-    let data = stack.path("sensor");
-    let _sensor = SensorProc::start(
-        &stack.url(),
-        &stack.sensor_token,
-        &[
-            "--nginx-log",
-            log.to_str().unwrap(),
-            "--id",
-            "ct",
-            "--data-dir",
-            data.to_str().unwrap(),
-        ],
-    );
+    let _sensor = stack.file_sensor("ct", &log);
     append(&log, &lines(80, 0, |i| format!("/a/{i}")));
     stack.wait_exact("ct", 80, 80).await;
     // logrotate copytruncate: copy, then truncate in place; the writer continues at offset 0.
@@ -201,21 +177,12 @@ async fn copytruncate_rotation_loses_and_duplicates_nothing() {
 async fn sensor_restart_resumes_from_saved_position() {
     let stack = Stack::start().await;
     let log = stack.path("access.json");
-    let data = stack.path("sensor");
-    let args = [
-        "--nginx-log",
-        log.to_str().unwrap(),
-        "--id",
-        "rs",
-        "--data-dir",
-        data.to_str().unwrap(),
-    ];
-    let mut sensor = SensorProc::start(&stack.url(), &stack.sensor_token, &args);
+    let mut sensor = stack.file_sensor("rs", &log);
     append(&log, &lines(50, 0, |i| format!("/a/{i}")));
     stack.wait_exact("rs", 50, 50).await;
     sensor.proc.terminate();
     append(&log, &lines(25, 50, |i| format!("/a/{i}")));
-    let _sensor = SensorProc::start(&stack.url(), &stack.sensor_token, &args);
+    let _sensor = stack.file_sensor("rs", &log);
     // The new process counts from zero: it must parse only the 25 new lines.
     stack.wait_exact("rs", 25, 75).await;
 }

@@ -169,19 +169,7 @@ async fn requests_through_real_nginx_reach_the_inventory() {
     std::fs::create_dir_all(&ngx_dir).unwrap();
     let log = stack.path("access.json");
     let (_nginx, port) = start_nginx(&nginx, &ngx_dir, backend, &log);
-    let data = stack.path("sensor");
-    let _sensor = SensorProc::start(
-        &stack.url(),
-        &stack.sensor_token,
-        &[
-            "--nginx-log",
-            log.to_str().unwrap(),
-            "--id",
-            "nginx-edge",
-            "--data-dir",
-            data.to_str().unwrap(),
-        ],
-    );
+    let _sensor = stack.file_sensor("nginx-edge", &log);
 
     let mut expected_status = BTreeMap::new();
     for id in 1..=10 {

@@ -9,19 +9,7 @@ use picket_tests::*;
 async fn controller_kill9_restart_keeps_inventory_and_sensor_reconnects() {
     let mut stack = Stack::start().await;
     let log = stack.path("access.json");
-    let data = stack.path("sensor");
-    let _sensor = SensorProc::start(
-        &stack.url(),
-        &stack.sensor_token,
-        &[
-            "--nginx-log",
-            log.to_str().unwrap(),
-            "--id",
-            "edge",
-            "--data-dir",
-            data.to_str().unwrap(),
-        ],
-    );
+    let _sensor = stack.file_sensor("edge", &log);
     let batch = |start: usize, n: usize| -> Vec<String> {
         (start..start + n)
             .map(|i| {
