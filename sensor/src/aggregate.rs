@@ -3,7 +3,7 @@
 
 use crate::record::{RequestRecord, Scheme, is_public};
 use crate::sources::{Chunk, FilePosition};
-use picket_shared::template::template_path;
+use picket_shared::learn::{LearnerLimits, TemplateLearner};
 use picket_shared::{EndpointKey, EndpointSummary};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
@@ -16,6 +16,8 @@ pub struct AggregateLimits {
     pub max_batch_endpoints: usize,
     /// Distinct client addresses remembered per endpoint per batch; more are not counted.
     pub max_clients_per_endpoint: usize,
+    /// Path-template learning.
+    pub learner: LearnerLimits,
 }
 
 impl Default for AggregateLimits {
@@ -23,6 +25,7 @@ impl Default for AggregateLimits {
         Self {
             max_batch_endpoints: 5_000,
             max_clients_per_endpoint: 4_096,
+            learner: LearnerLimits::default(),
         }
     }
 }
@@ -54,6 +57,8 @@ pub struct Aggregator {
     window: Option<(i64, i64)>,
     /// Client addresses not counted because an endpoint's client set was full.
     pub clients_over_cap: u64,
+    /// Turns request targets into endpoint templates; lives as long as the sensor.
+    pub learner: TemplateLearner,
 }
 
 impl Aggregator {
@@ -66,6 +71,7 @@ impl Aggregator {
             requests: 0,
             window: None,
             clients_over_cap: 0,
+            learner: TemplateLearner::new(limits.learner),
         }
     }
 
@@ -85,7 +91,7 @@ impl Aggregator {
         let key = EndpointKey {
             host: r.host.clone(),
             method: r.method.clone(),
-            template: template_path(&r.target),
+            template: self.learner.template(&r.host, &r.target),
         };
         let slot = self.slots.entry(key).or_default();
         let s = &mut slot.summary;
@@ -222,6 +228,7 @@ mod tests {
         let limits = AggregateLimits {
             max_batch_endpoints: 2,
             max_clients_per_endpoint: 1,
+            ..Default::default()
         };
         let mut a = Aggregator::new(limits);
         assert!(!a.add_chunk(chunk(

@@ -26,6 +26,11 @@ pub struct SensorConfig {
     pub max_batch_endpoints: usize,
     /// Distinct client addresses tracked per endpoint per batch.
     pub max_clients_per_endpoint: usize,
+    /// Distinct values at one path position (under one prefix) before the sensor may turn it
+    /// into a parameter (when the values rarely repeat or look like names).
+    pub template_promote_after_distinct: usize,
+    /// Path positions the template learner tracks at once (bounded memory).
+    pub template_max_positions: usize,
     /// Unacknowledged batches kept while the controller is away; the oldest is dropped beyond.
     pub max_pending_batches: usize,
     /// Batches sent but not yet acknowledged.
@@ -62,6 +67,8 @@ impl Default for SensorConfig {
             flush_interval_ms: 1_000,
             max_batch_endpoints: 5_000,
             max_clients_per_endpoint: 4_096,
+            template_promote_after_distinct: 16,
+            template_max_positions: 20_000,
             max_pending_batches: 4_096,
             max_in_flight_batches: 32,
             spool_max_bytes: 512 * 1024 * 1024,
@@ -191,6 +198,14 @@ impl SensorConfig {
         positive("max_in_flight_batches", self.max_in_flight_batches as u64)?;
         positive("max_queued_chunks", self.max_queued_chunks as u64)?;
         positive("spool_max_bytes", self.spool_max_bytes)?;
+        if self.template_promote_after_distinct < 2 {
+            return Err(ConfigError::Invalid {
+                key: "template_promote_after_distinct",
+                expected: "at least 2",
+                found: self.template_promote_after_distinct.to_string(),
+            });
+        }
+        positive("template_max_positions", self.template_max_positions as u64)?;
         positive("backoff_min_ms", self.backoff_min_ms)?;
         if self.backoff_max_ms < self.backoff_min_ms {
             return Err(ConfigError::Invalid {
@@ -252,6 +267,11 @@ mod example_tests {
         assert_eq!(cfg.flush_interval_ms, d.flush_interval_ms);
         assert_eq!(cfg.max_batch_endpoints, d.max_batch_endpoints);
         assert_eq!(cfg.max_clients_per_endpoint, d.max_clients_per_endpoint);
+        assert_eq!(
+            cfg.template_promote_after_distinct,
+            d.template_promote_after_distinct
+        );
+        assert_eq!(cfg.template_max_positions, d.template_max_positions);
         assert_eq!(cfg.max_pending_batches, d.max_pending_batches);
         assert_eq!(cfg.max_in_flight_batches, d.max_in_flight_batches);
         assert_eq!(cfg.spool_max_bytes, d.spool_max_bytes);

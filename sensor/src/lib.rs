@@ -172,9 +172,16 @@ impl Sensor {
         let limits = AggregateLimits {
             max_batch_endpoints: cfg.max_batch_endpoints,
             max_clients_per_endpoint: cfg.max_clients_per_endpoint,
+            learner: picket_shared::learn::LearnerLimits {
+                promote_after_distinct: cfg.template_promote_after_distinct,
+                max_positions: cfg.template_max_positions,
+                ..Default::default()
+            },
         };
+        let (templates_tx, templates_rx) = watch::channel(Arc::new(Vec::new()));
         let aggregator = tokio::spawn(run_aggregator(
             chunk_rx,
+            templates_rx,
             limits,
             outbox.clone(),
             Duration::from_millis(cfg.flush_interval_ms),
@@ -200,6 +207,7 @@ impl Sensor {
             saved: saved.into_iter().collect(),
             stats: stats.clone(),
             connected: connected_tx,
+            templates: templates_tx,
         };
         let delivery = tokio::spawn(delivery.run(stop_rx));
         tracing::info!(sensor_id = %id, stream_epoch = epoch, controller = %cfg.controller, "sensor started");
@@ -245,6 +253,7 @@ impl Sensor {
 /// Folds chunks into the batch under construction and seals it every `flush` (or when full).
 async fn run_aggregator(
     mut rx: mpsc::Receiver<Chunk>,
+    mut templates: watch::Receiver<Arc<Vec<(String, String)>>>,
     limits: AggregateLimits,
     outbox: Arc<Outbox>,
     flush: Duration,
@@ -257,6 +266,9 @@ async fn run_aggregator(
         tokio::select! {
             chunk = rx.recv() => match chunk {
                 Some(c) => {
+                    if templates.has_changed().unwrap_or(false) {
+                        agg.learner.set_known(&templates.borrow_and_update());
+                    }
                     if agg.add_chunk(c) {
                         push(&outbox, agg.seal()).await;
                     }

@@ -4,6 +4,7 @@
 //! it holds identifiers, the traffic-summary model, endpoint templating and roles.
 
 pub mod ids;
+pub mod learn;
 pub mod role;
 pub mod summary;
 pub mod template;

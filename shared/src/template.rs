@@ -95,9 +95,18 @@ fn strip_percent_noise(seg: &str) -> &str {
     seg.trim_matches(|c: char| c == ' ' || c == '\t')
 }
 
-/// `v1`, `v2`, `v1.2`, `V3beta`… are API versions and never parameters.
+/// `v1`, `v2`, `v1.2`, `V3beta`, `2.0`, `1.1`… are API versions and never parameters.
 fn is_version(seg: &str) -> bool {
     let b = seg.as_bytes();
+    // Dotted small numbers ("2.0", "1.1", "3.2.1"): Bitbucket- and Twitter-style versions.
+    let parts: Vec<&str> = seg.split('.').collect();
+    if (2..=3).contains(&parts.len())
+        && parts
+            .iter()
+            .all(|p| (1..=3).contains(&p.len()) && p.bytes().all(|c| c.is_ascii_digit()))
+    {
+        return true;
+    }
     if b.len() < 2 || b.len() > 10 || !matches!(b[0], b'v' | b'V') || !b[1].is_ascii_digit() {
         return false;
     }
@@ -199,6 +208,9 @@ mod tests {
         check("/facade", "/facade");
         check("/users/me/settings", "/users/me/settings");
         check("/prices/-12.50", "/prices/{id}");
+        check("/prices/1250.00", "/prices/{id}");
+        check("/2.0/users/7", "/2.0/users/{id}");
+        check("/1.1/statuses/show.json", "/1.1/statuses/show.json");
         check("/ipv6-settings", "/ipv6-settings");
         check("/oauth2/token", "/oauth2/token");
         check("/s3/buckets", "/s3/buckets");

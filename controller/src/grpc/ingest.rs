@@ -151,6 +151,8 @@ async fn send_directive(
         notice: String::new(),
         analysis_paused: p.paused,
         paused_until_ms: if p.paused { p.until_ms } else { 0 },
+        // Template hints come with spec import; this directive leaves them as they are.
+        ..Default::default()
     };
     tx.send(msg(pb::controller_message::Msg::Directive(d)))
         .await

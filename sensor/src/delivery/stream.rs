@@ -15,6 +15,9 @@ use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::metadata::MetadataValue;
 
+/// Most endpoint templates accepted from one directive.
+pub const MAX_TEMPLATE_HINTS: usize = 100_000;
+
 /// Settings of the controller connection.
 #[derive(Debug, Clone)]
 pub struct StreamConfig {
@@ -88,6 +91,8 @@ pub struct Delivery {
     pub stats: Arc<SensorStats>,
     /// True while a session holds a welcomed stream.
     pub connected: watch::Sender<bool>,
+    /// Endpoint templates from the controller (host, template), for the aggregator.
+    pub templates: watch::Sender<Arc<Vec<(String, String)>>>,
 }
 
 impl Delivery {
@@ -234,6 +239,19 @@ impl Delivery {
             } else {
                 tracing::info!("controller resumed threat analysis");
             }
+        }
+        if d.templates_set {
+            let hints: Vec<(String, String)> = d
+                .templates
+                .iter()
+                .take(MAX_TEMPLATE_HINTS)
+                .map(|t| (t.host.clone(), t.template.clone()))
+                .collect();
+            tracing::info!(
+                templates = hints.len(),
+                "endpoint templates from the controller"
+            );
+            self.templates.send_replace(Arc::new(hints));
         }
         if !d.notice.is_empty() {
             tracing::info!(notice = %d.notice, "directive from controller");
