@@ -214,7 +214,7 @@ mod tests {
         assert!(
             !crate::store::records::encode(&m.record)
                 .windows(64)
-                .any(|w| w == m.bearer[21..].as_bytes())
+                .any(|w| w == &m.bearer.as_bytes()[21..])
         );
         db.put_token(&m.record).unwrap();
         let ctx = verify(&db, Some(&format!("Bearer {}", m.bearer))).unwrap();
