@@ -1,6 +1,8 @@
-//! The bounded queue of unacknowledged batches, mirrored in the on-disk spool.
+//! The bounded queue of unacknowledged batches, backed by the on-disk spool. Only the newest
+//! batches stay in memory; older ones are read back from the spool when they are (re)sent, so
+//! a long controller outage costs disk (bounded by `spool_max_bytes`), not memory.
 
-use super::spool::{Spool, SpoolRecord};
+use super::spool::{Spool, SpoolMeta, SpoolRecord};
 use crate::aggregate::Sealed;
 use crate::sources::FilePosition;
 use crate::stats::SensorStats;
@@ -9,7 +11,23 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::Notify;
 
+/// Batches kept in memory besides their spool copy.
+pub const MAX_RESIDENT_BATCHES: usize = 64;
+
+type Positions = Arc<BTreeMap<Arc<str>, FilePosition>>;
+
 /// A batch waiting for its acknowledgement.
+#[derive(Debug, Clone)]
+struct Entry {
+    seq: u64,
+    requests: u64,
+    positions: Positions,
+    /// The batch itself while resident; `None` once only the spool holds it.
+    sealed: Option<Arc<Sealed>>,
+    spooled: bool,
+}
+
+/// A batch ready to send.
 #[derive(Debug, Clone)]
 pub struct Pending {
     pub seq: u64,
@@ -17,7 +35,7 @@ pub struct Pending {
 }
 
 struct Inner {
-    queue: VecDeque<Pending>,
+    queue: VecDeque<Entry>,
     next_seq: u64,
     spool: Option<Spool>,
 }
@@ -46,22 +64,35 @@ pub struct Outbox {
 }
 
 impl Outbox {
-    /// An outbox continuing `epoch` at `next_seq`, holding `restored` (spooled by an earlier run).
+    /// An outbox continuing `epoch` after `restored` (spooled by an earlier run; their batches
+    /// stay on disk until sent).
     pub fn new(
         max_batches: usize,
         stats: Arc<SensorStats>,
         epoch: u64,
         spool: Option<Spool>,
-        restored: Vec<SpoolRecord>,
+        restored: Vec<SpoolMeta>,
     ) -> Self {
         debug_assert!(max_batches > 0);
         debug_assert!(restored.iter().all(|r| r.epoch == epoch));
         let next_seq = restored.last().map_or(1, |r| r.seq + 1);
+        debug_assert!(
+            restored.is_empty() || spool.is_some(),
+            "restored batches live in the spool"
+        );
         let queue = restored
             .into_iter()
-            .map(|r| Pending {
+            .map(|r| Entry {
                 seq: r.seq,
-                sealed: Arc::new(r.into_sealed()),
+                requests: r.requests,
+                positions: Arc::new(
+                    r.positions
+                        .into_iter()
+                        .map(|(k, v)| (Arc::from(k.as_str()), v))
+                        .collect(),
+                ),
+                sealed: None,
+                spooled: true,
             })
             .collect();
         Self {
@@ -88,9 +119,11 @@ impl Outbox {
         let mut inner = self.lock();
         let seq = inner.next_seq;
         inner.next_seq += 1;
+        let mut spooled = false;
         if let Some(spool) = inner.spool.as_mut() {
             match spool.write(&SpoolRecord::new(self.epoch, seq, &sealed)) {
                 Ok(()) => {
+                    spooled = true;
                     self.stats.batches_spooled.fetch_add(1, Relaxed);
                 }
                 Err(e) => {
@@ -100,11 +133,17 @@ impl Outbox {
                 }
             }
         }
-        inner.queue.push_back(Pending {
+        let positions = Arc::new(sealed.positions.clone());
+        let requests = sealed.requests;
+        inner.queue.push_back(Entry {
             seq,
-            sealed: Arc::new(sealed),
+            requests,
+            positions,
+            sealed: Some(Arc::new(sealed)),
+            spooled,
         });
         self.evict(&mut inner);
+        self.page_out(&mut inner);
         self.stats
             .spool_bytes
             .store(inner.spool.as_ref().map_or(0, Spool::total_bytes), Relaxed);
@@ -123,30 +162,68 @@ impl Outbox {
             let Some(old) = inner.queue.pop_front() else {
                 return;
             };
-            self.stats.batches_dropped.fetch_add(1, Relaxed);
-            self.stats
-                .requests_dropped
-                .fetch_add(old.sealed.requests, Relaxed);
-            if let Some(spool) = inner.spool.as_mut() {
-                spool.remove(self.epoch, old.seq);
-            }
-            tracing::warn!(
-                seq = old.seq,
-                requests = old.sealed.requests,
-                "outbox full; dropped oldest batch"
-            );
+            self.drop_entry(inner, &old, "outbox full; dropped oldest batch");
         }
     }
 
-    /// Batches with a sequence number above `after`, oldest first, at most `max`.
+    fn drop_entry(&self, inner: &mut Inner, old: &Entry, why: &str) {
+        self.stats.batches_dropped.fetch_add(1, Relaxed);
+        self.stats.requests_dropped.fetch_add(old.requests, Relaxed);
+        if let Some(spool) = inner.spool.as_mut() {
+            spool.remove(self.epoch, old.seq);
+        }
+        tracing::warn!(seq = old.seq, requests = old.requests, "{why}");
+    }
+
+    /// Keeps only the newest spooled batches in memory.
+    fn page_out(&self, inner: &mut Inner) {
+        let resident = inner.queue.iter().filter(|e| e.sealed.is_some()).count();
+        let mut excess = resident.saturating_sub(MAX_RESIDENT_BATCHES);
+        for e in inner.queue.iter_mut() {
+            if excess == 0 {
+                break;
+            }
+            if e.sealed.is_some() && e.spooled {
+                e.sealed = None;
+                excess -= 1;
+            }
+        }
+    }
+
+    /// Batches with a sequence number above `after`, oldest first, at most `max`; batches
+    /// only on disk are read back (an unreadable one is dropped and counted).
     pub fn after(&self, after: u64, max: usize) -> Vec<Pending> {
-        self.lock()
-            .queue
-            .iter()
-            .filter(|p| p.seq > after)
-            .take(max)
-            .cloned()
-            .collect()
+        let mut inner = self.lock();
+        let mut out = Vec::new();
+        let mut unreadable = Vec::new();
+        for e in inner.queue.iter().filter(|e| e.seq > after) {
+            if out.len() >= max {
+                break;
+            }
+            let sealed = match (&e.sealed, inner.spool.as_ref()) {
+                (Some(s), _) => Some(s.clone()),
+                (None, Some(spool)) => match spool.read(self.epoch, e.seq) {
+                    Ok(rec) => Some(Arc::new(rec.into_sealed())),
+                    Err(err) => {
+                        tracing::error!(seq = e.seq, error = %err, "spooled batch unreadable");
+                        None
+                    }
+                },
+                (None, None) => None,
+            };
+            match sealed {
+                Some(sealed) => out.push(Pending { seq: e.seq, sealed }),
+                None => unreadable.push(e.seq),
+            }
+        }
+        for seq in unreadable {
+            if let Some(i) = inner.queue.iter().position(|e| e.seq == seq)
+                && let Some(old) = inner.queue.remove(i)
+            {
+                self.drop_entry(&mut inner, &old, "dropped an unreadable spooled batch");
+            }
+        }
+        out
     }
 
     /// Releases every batch up to `seq` (the controller committed them). The caller saves
@@ -157,11 +234,9 @@ impl Outbox {
         while inner.queue.front().is_some_and(|p| p.seq <= seq) {
             if let Some(p) = inner.queue.pop_front() {
                 self.stats.batches_acked.fetch_add(1, Relaxed);
-                self.stats
-                    .requests_acked
-                    .fetch_add(p.sealed.requests, Relaxed);
+                self.stats.requests_acked.fetch_add(p.requests, Relaxed);
                 out.seqs.push(p.seq);
-                out.positions = Some(p.sealed.positions.clone());
+                out.positions = Some((*p.positions).clone());
             }
         }
         out
@@ -191,6 +266,15 @@ impl Outbox {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Batches held in memory (the rest are only in the spool).
+    pub fn resident(&self) -> usize {
+        self.lock()
+            .queue
+            .iter()
+            .filter(|e| e.sealed.is_some())
+            .count()
     }
 }
 
@@ -255,13 +339,39 @@ mod tests {
         assert!(kept < 6, "byte bound must evict");
         assert_eq!(stats.batches_dropped.load(Relaxed), (6 - kept) as u64);
         assert_eq!(stats.requests_dropped.load(Relaxed), 10 * (6 - kept) as u64);
-        let (_, restored) = Spool::open(dir.path(), 700).unwrap();
+        let (spool, restored) = Spool::open(dir.path(), 700).unwrap();
         assert_eq!(restored.len(), kept);
-        let again = Outbox::new(100, stats, 7, None, restored);
+        let again = Outbox::new(100, stats, 7, Some(spool), restored);
+        assert_eq!(
+            again.resident(),
+            0,
+            "restored batches stay on disk until sent"
+        );
+        assert_eq!(again.after(0, 100).len(), kept);
         assert_eq!(
             again.push(sealed(1, 99)),
             7,
             "numbering continues after the spooled batches"
+        );
+    }
+
+    #[test]
+    fn only_the_newest_batches_stay_in_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let stats = Arc::new(SensorStats::default());
+        let (spool, _) = Spool::open(dir.path(), 1 << 30).unwrap();
+        let o = Outbox::new(10_000, stats, 1, Some(spool), Vec::new());
+        for i in 0..(MAX_RESIDENT_BATCHES as u64 + 40) {
+            o.push(sealed(i + 1, i));
+        }
+        assert_eq!(o.resident(), MAX_RESIDENT_BATCHES);
+        let all = o.after(0, usize::MAX);
+        assert_eq!(all.len(), MAX_RESIDENT_BATCHES + 40);
+        assert!(
+            all.iter()
+                .enumerate()
+                .all(|(i, p)| p.sealed.requests == i as u64 + 1),
+            "paged-out batches read back intact"
         );
     }
 }
