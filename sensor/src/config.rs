@@ -54,6 +54,17 @@ pub struct SensorConfig {
     pub files: Vec<FileSourceConfig>,
     /// Envoy gRPC Access Log Service listener.
     pub als: Option<AlsConfig>,
+    /// A recorded file to replay once (`picket-sensor replay`); not a config-file key.
+    #[serde(skip)]
+    pub replay: Option<ReplaySpec>,
+}
+
+/// A file for `picket-sensor replay`.
+#[derive(Debug, Clone)]
+pub struct ReplaySpec {
+    pub path: PathBuf,
+    pub format: crate::sources::replay::ReplayFormat,
+    pub default_host: String,
 }
 
 impl Default for SensorConfig {
@@ -80,6 +91,7 @@ impl Default for SensorConfig {
             shutdown_grace_ms: 5_000,
             files: Vec::new(),
             als: None,
+            replay: None,
         }
     }
 }
@@ -224,7 +236,7 @@ impl SensorConfig {
             }
             positive("file.poll_interval_ms", f.poll_interval_ms)?;
         }
-        if self.files.is_empty() && self.als.is_none() {
+        if self.files.is_empty() && self.als.is_none() && self.replay.is_none() {
             return Err(ConfigError::NoSource);
         }
         Ok(())

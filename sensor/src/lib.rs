@@ -50,6 +50,8 @@ pub struct Sensor {
     pub outbox: Arc<Outbox>,
     /// True while the controller stream is up.
     pub connected: watch::Receiver<bool>,
+    /// For a replay: set once the whole file was read (with the error, if reading failed).
+    pub replay_done: Option<Arc<std::sync::OnceLock<Result<(), String>>>>,
     stop_sources: Arc<AtomicBool>,
     stop_tx: watch::Sender<bool>,
     aggregator: JoinHandle<()>,
@@ -125,6 +127,27 @@ impl Sensor {
                 .spawn(move || tailer.run(resume))
                 .map_err(|e| StartError::DataDir(cfg.data_dir.clone(), e))?;
         }
+
+        let replay_done = cfg.replay.as_ref().map(|spec| {
+            let done = Arc::new(std::sync::OnceLock::new());
+            let name: Arc<str> = format!("replay:{}", spec.path.display()).into();
+            source_names.push(name.to_string());
+            let replayer = sources::replay::Replayer {
+                src: stats.add_source(name.to_string()),
+                name,
+                default_host: spec.default_host.clone(),
+                stats: stats.clone(),
+                out: chunk_tx.clone(),
+            };
+            let (spec, flag) = (spec.clone(), done.clone());
+            std::thread::spawn(move || {
+                let result = replayer
+                    .run(&spec.path, spec.format)
+                    .map_err(|e| e.to_string());
+                let _ = flag.set(result);
+            });
+            done
+        });
 
         let als_addr = match &cfg.als {
             Some(als) => {
@@ -216,6 +239,7 @@ impl Sensor {
             stats,
             outbox,
             connected,
+            replay_done,
             stop_sources,
             stop_tx,
             aggregator,

@@ -2,8 +2,9 @@
 
 use anyhow::Context;
 use clap::Parser;
-use picket_sensor::config::{AlsConfig, FileSourceConfig, SensorConfig};
+use picket_sensor::config::{AlsConfig, FileSourceConfig, ReplaySpec, SensorConfig};
 use picket_sensor::sources::nginx::LogFormat;
+use picket_sensor::sources::replay::ReplayFormat;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -12,22 +13,22 @@ use std::path::PathBuf;
 #[command(name = "picket-sensor", version)]
 struct Args {
     /// TOML configuration file (see deploy/sensor.example.toml); flags override it.
-    #[arg(long)]
+    #[arg(long, global = true)]
     config: Option<PathBuf>,
     /// Controller URL, e.g. http://127.0.0.1:50051.
-    #[arg(long, env = "PICKET_CONTROLLER")]
+    #[arg(long, global = true, env = "PICKET_CONTROLLER")]
     controller: Option<String>,
     /// Bearer token with role `sensor`.
-    #[arg(long, env = "PICKET_TOKEN", hide_env_values = true)]
+    #[arg(long, global = true, env = "PICKET_TOKEN", hide_env_values = true)]
     token: Option<String>,
     /// File whose first line is the token.
-    #[arg(long)]
+    #[arg(long, global = true)]
     token_file: Option<PathBuf>,
     /// Sensor name, unique within the tenant (default: host name).
-    #[arg(long)]
+    #[arg(long, global = true)]
     id: Option<String>,
     /// Directory for file positions.
-    #[arg(long)]
+    #[arg(long, global = true)]
     data_dir: Option<PathBuf>,
     /// nginx access-log file to tail.
     #[arg(long)]
@@ -36,14 +37,32 @@ struct Args {
     #[arg(long, value_enum, default_value = "json")]
     nginx_format: FormatArg,
     /// Host recorded for lines without one (the combined format has none).
-    #[arg(long)]
+    #[arg(long, global = true)]
     default_host: Option<String>,
     /// Listen address of the Envoy gRPC access-log service, e.g. 0.0.0.0:9001.
     #[arg(long)]
     als_listen: Option<SocketAddr>,
     /// Seal and send a batch this often, in milliseconds.
-    #[arg(long)]
+    #[arg(long, global = true)]
     flush_interval_ms: Option<u64>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Replay a recorded file (HAR, Picket JSON lines, nginx JSON or combined log) through the
+    /// sensor and exit 0 once the controller has acknowledged everything read.
+    Replay {
+        /// The file to replay.
+        file: PathBuf,
+        /// Its format.
+        #[arg(long, value_enum, default_value = "auto")]
+        format: ReplayFormat,
+        /// Give up (exit 1) if not everything is acknowledged within this many seconds.
+        #[arg(long, default_value_t = 300)]
+        timeout_secs: u64,
+    },
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -52,30 +71,30 @@ enum FormatArg {
     Combined,
 }
 
-fn build_config(args: Args) -> anyhow::Result<SensorConfig> {
+fn build_config(args: &mut Args) -> anyhow::Result<SensorConfig> {
     let mut cfg = match &args.config {
         Some(p) => SensorConfig::from_file(p)?,
         None => SensorConfig::default(),
     };
-    if let Some(c) = args.controller {
+    if let Some(c) = args.controller.take() {
         cfg.controller = c;
     }
     if args.token.is_some() {
-        cfg.token = args.token;
+        cfg.token = args.token.take();
     }
     if args.token_file.is_some() {
-        cfg.token_file = args.token_file;
+        cfg.token_file = args.token_file.take();
     }
     if args.id.is_some() {
-        cfg.id = args.id;
+        cfg.id = args.id.take();
     }
-    if let Some(d) = args.data_dir {
+    if let Some(d) = args.data_dir.take() {
         cfg.data_dir = d;
     }
     if let Some(ms) = args.flush_interval_ms {
         cfg.flush_interval_ms = ms;
     }
-    if let Some(path) = args.nginx_log {
+    if let Some(path) = args.nginx_log.take() {
         let format = match args.nginx_format {
             FormatArg::Json => LogFormat::Json,
             FormatArg::Combined => LogFormat::Combined,
@@ -87,7 +106,10 @@ fn build_config(args: Args) -> anyhow::Result<SensorConfig> {
         cfg.files.push(f);
     }
     if let Some(listen) = args.als_listen {
-        let default_host = args.default_host.unwrap_or_else(|| "default".into());
+        let default_host = args
+            .default_host
+            .clone()
+            .unwrap_or_else(|| "default".into());
         cfg.als = Some(AlsConfig {
             listen,
             default_host,
@@ -106,7 +128,28 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let cfg = build_config(Args::parse())?;
+    let mut args = Args::parse();
+    let mut cfg = build_config(&mut args)?;
+    if let Some(Command::Replay {
+        file,
+        format,
+        timeout_secs,
+    }) = args.command
+    {
+        // A replay reads its file only; configured live sources stay off.
+        cfg.files.clear();
+        cfg.als = None;
+        let default_host = args
+            .default_host
+            .clone()
+            .unwrap_or_else(|| "default".into());
+        cfg.replay = Some(ReplaySpec {
+            path: file,
+            format,
+            default_host,
+        });
+        return replay(cfg, std::time::Duration::from_secs(timeout_secs)).await;
+    }
     let sensor = picket_sensor::Sensor::start(cfg)
         .await
         .context("starting the sensor")?;
@@ -139,6 +182,50 @@ async fn main() -> anyhow::Result<()> {
     reporter.abort();
     sensor.shutdown().await;
     Ok(())
+}
+
+/// Runs a replay to completion: every request read is acknowledged by the controller.
+async fn replay(cfg: SensorConfig, timeout: std::time::Duration) -> anyhow::Result<()> {
+    let sensor = picket_sensor::Sensor::start(cfg)
+        .await
+        .context("starting the sensor")?;
+    let deadline = tokio::time::Instant::now() + timeout;
+    let done = sensor
+        .replay_done
+        .clone()
+        .context("replay source missing")?;
+    loop {
+        if let Some(result) = done.get() {
+            if let Err(e) = result {
+                sensor.shutdown().await;
+                anyhow::bail!("replay failed: {e}");
+            }
+            let c = sensor.stats.snapshot();
+            let acked = sensor
+                .stats
+                .requests_acked
+                .load(std::sync::atomic::Ordering::Relaxed);
+            if acked >= c.parsed && sensor.outbox.is_empty() {
+                println!(
+                    "replayed {} requests ({} lines rejected); all acknowledged by the controller",
+                    c.parsed, c.rejected
+                );
+                for (reason, n) in &c.rejected_by_reason {
+                    println!("  rejected {reason}: {n}");
+                }
+                sensor.shutdown().await;
+                return Ok(());
+            }
+        }
+        if tokio::time::Instant::now() >= deadline {
+            let pending = sensor.outbox.len();
+            sensor.shutdown().await;
+            anyhow::bail!(
+                "not everything was acknowledged within {timeout:?} ({pending} batches pending; is the controller reachable?)"
+            );
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }
 
 async fn shutdown_signal() {

@@ -48,8 +48,14 @@ impl Ingest for IngestService {
         let state = self.state.clone();
         tokio::spawn(async move {
             if let Err(status) = session(&state, &ctx, inbound, &tx).await {
-                state.ingest.streams_rejected.fetch_add(1, Relaxed);
-                tracing::warn!(tenant = %ctx.tenant, %status, "ingest stream ended with an error");
+                // A sensor that stops or loses its connection ends the stream at the transport
+                // level (Unknown/Cancelled); only protocol violations are the sensor's fault.
+                if matches!(status.code(), tonic::Code::Unknown | tonic::Code::Cancelled) {
+                    tracing::info!(tenant = %ctx.tenant, %status, "ingest stream closed by the transport");
+                } else {
+                    state.ingest.streams_rejected.fetch_add(1, Relaxed);
+                    tracing::warn!(tenant = %ctx.tenant, %status, "ingest stream ended with an error");
+                }
                 let _ = tx.send(Err(status)).await;
             }
         });

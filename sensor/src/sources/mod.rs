@@ -3,6 +3,7 @@
 
 pub mod als;
 pub mod nginx;
+pub mod replay;
 pub mod tail;
 
 use crate::record::RequestRecord;
