@@ -63,6 +63,15 @@ pub fn is_identifier(seg: &str) -> bool {
         return false;
     }
     let b = seg.as_bytes();
+    // Free text is a value, never a name: API path literals are made of letters, digits and
+    // `-._~:@`. Anything else (spaces, quotes, percent-escapes, `;=` matrix parameters,
+    // non-ASCII) becomes a parameter, so payloads and personal data never reach a template.
+    if !b
+        .iter()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b'~' | b':' | b'@'))
+    {
+        return true;
+    }
     let digits = b.iter().filter(|c| c.is_ascii_digit()).count();
     let alpha = b.iter().filter(|c| c.is_ascii_alphabetic()).count();
     // Pure numbers (also with a sign, decimal point or thousands separators).
@@ -215,6 +224,12 @@ mod tests {
         check("/oauth2/token", "/oauth2/token");
         check("/s3/buckets", "/s3/buckets");
         check("/products/sku-10293", "/products/sku-10293");
+        check("/search/%27%20OR%201%3D1--", "/search/{id}");
+        check("/search/' OR 1=1--", "/search/{id}");
+        check("/cart;jsessionid=ABC123", "/{id}");
+        check("/wiki/Straße", "/wiki/{id}");
+        check("/cards/4111-1111-1111-1111", "/cards/{id}");
+        check("/v1/items:batchGet", "/v1/items:batchGet");
     }
 
     #[test]

@@ -1,0 +1,87 @@
+//! Privacy by construction: an email address, a payment card number, an API key and an SQL
+//! payload planted in requests appear neither in what the sensor sends (its spool holds exactly
+//! the batches it sends) nor anywhere under the controller's data directory.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use picket_tests::*;
+use std::path::Path;
+use std::time::Duration;
+
+const EMAIL: &str = "planted.person.7731@privacy-test.example";
+const CARD: &str = "4539578763621486";
+const KEY: &str = "PLANTEDKEY9f8e7d6c5b4a";
+const SQL_MARK: &str = "planted_users";
+
+fn files_containing(dir: &Path, needle: &[u8], out: &mut Vec<String>) {
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            files_containing(&p, needle, out);
+        } else if std::fs::read(&p)
+            .map(|b| b.windows(needle.len()).any(|w| w == needle))
+            .unwrap_or(false)
+        {
+            out.push(p.display().to_string());
+        }
+    }
+}
+
+fn assert_clean(dir: &Path) {
+    for needle in [EMAIL, CARD, KEY, SQL_MARK, "privacy-test.example"] {
+        let mut hits = Vec::new();
+        files_containing(dir, needle.as_bytes(), &mut hits);
+        assert!(hits.is_empty(), "{needle:?} found in {hits:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn planted_secrets_never_leave_the_sensor() {
+    let mut stack = Stack::start().await;
+    let (addr, dir) = (
+        stack.controller.addr.clone(),
+        stack.controller.data_dir.clone(),
+    );
+    // Controller away: everything the sensor will send waits in its spool, where we can read it.
+    stack.controller.proc.kill9();
+    let log = stack.path("access.json");
+    let sql = format!("%27%20UNION%20SELECT%20password%20FROM%20{SQL_MARK}--");
+    let lines = vec![
+        format!(
+            r#"{{"msec":"1795219200.000","remote_addr":"81.2.69.10","host":"api.example","request_method":"GET","request_uri":"/users/{EMAIL}/cards/{CARD}?email={EMAIL}&card={CARD}","status":"200","http_authorization":"Bearer {KEY}","http_x_api_key":"{KEY}"}}"#
+        ),
+        format!(
+            r#"{{"msec":"1795219201.000","remote_addr":"81.2.69.11","host":"api.example","request_method":"GET","request_uri":"/search/{sql}?q={sql}","status":"500","http_x_api_key":"{KEY}"}}"#
+        ),
+        format!(
+            r#"{{"msec":"1795219202.000","remote_addr":"81.2.69.12","host":"api.example","request_method":"POST","request_uri":"/login?user={EMAIL}","status":"401","http_authorization":"Basic {KEY}"}}"#
+        ),
+    ];
+    append(&log, &lines);
+    let sensor = stack.file_sensor("private", &log);
+    let spool = stack.path("private-data").join("spool");
+    eventually(Duration::from_secs(30), "the batch in the spool", || {
+        let spool = spool.clone();
+        async move {
+            let requests: u64 = std::fs::read_dir(&spool)
+                .ok()?
+                .flatten()
+                .filter_map(|e| std::fs::read(e.path()).ok())
+                .filter_map(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                .map(|v| v["requests"].as_u64().unwrap_or(0))
+                .sum();
+            (requests == 3).then_some(())
+        }
+    })
+    .await;
+    assert_clean(&stack.path("private-data"));
+
+    stack.controller = ControllerProc::start(&dir, &addr);
+    stack.wait_exact("private", 3, 3).await;
+    let eps = all_endpoints(&stack.url(), &stack.reader_token).await;
+    let paths: Vec<&str> = eps.iter().map(|e| e.path.as_str()).collect();
+    assert_eq!(paths, ["/search/{id}", "/users/{id}/cards/{id}", "/login"]);
+    drop(sensor);
+    stack.controller.proc.terminate();
+    assert_clean(&dir);
+}
