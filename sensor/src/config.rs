@@ -54,6 +54,8 @@ pub struct SensorConfig {
     pub files: Vec<FileSourceConfig>,
     /// Envoy gRPC Access Log Service listener.
     pub als: Option<AlsConfig>,
+    /// HTTP mirror listener (nginx `mirror`, Envoy request mirroring).
+    pub mirror: Option<MirrorConfig>,
     /// A recorded file to replay once (`picket-sensor replay`); not a config-file key.
     #[serde(skip)]
     pub replay: Option<ReplaySpec>,
@@ -91,6 +93,7 @@ impl Default for SensorConfig {
             shutdown_grace_ms: 5_000,
             files: Vec::new(),
             als: None,
+            mirror: None,
             replay: None,
         }
     }
@@ -115,6 +118,33 @@ pub struct FileSourceConfig {
     /// Quiet time before a renamed-away file is closed, in milliseconds.
     #[serde(default = "default_rotate_wait_ms")]
     pub rotate_wait_ms: u64,
+}
+
+/// The HTTP mirror listener.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MirrorConfig {
+    pub listen: SocketAddr,
+    /// Host recorded when a request has no `Host` header.
+    #[serde(default = "default_host")]
+    pub default_host: String,
+    /// Request-body bytes read per request, in bytes; the rest is discarded.
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: usize,
+}
+
+fn default_max_body_bytes() -> usize {
+    64 * 1024
+}
+
+impl MirrorConfig {
+    pub fn new(listen: SocketAddr, default_host: String) -> Self {
+        Self {
+            listen,
+            default_host,
+            max_body_bytes: default_max_body_bytes(),
+        }
+    }
 }
 
 /// The Envoy ALS listener.
@@ -168,7 +198,9 @@ pub enum ConfigError {
     },
     #[error("no token: pass --token, set PICKET_TOKEN, or set token_file")]
     NoToken,
-    #[error("no traffic source: configure --nginx-log, --als-listen, [[file]] or [als]")]
+    #[error(
+        "no traffic source: configure --nginx-log, --als-listen, --mirror-listen, [[file]], [als] or [mirror]"
+    )]
     NoSource,
 }
 
@@ -236,7 +268,11 @@ impl SensorConfig {
             }
             positive("file.poll_interval_ms", f.poll_interval_ms)?;
         }
-        if self.files.is_empty() && self.als.is_none() && self.replay.is_none() {
+        if self.files.is_empty()
+            && self.als.is_none()
+            && self.mirror.is_none()
+            && self.replay.is_none()
+        {
             return Err(ConfigError::NoSource);
         }
         Ok(())
@@ -284,6 +320,12 @@ mod example_tests {
             d.template_promote_after_distinct
         );
         assert_eq!(cfg.template_max_positions, d.template_max_positions);
+        let m = cfg.mirror.as_ref().unwrap();
+        let dm = MirrorConfig::new(m.listen, "default".into());
+        assert_eq!(
+            (m.max_body_bytes, &m.default_host),
+            (dm.max_body_bytes, &dm.default_host)
+        );
         assert_eq!(cfg.max_pending_batches, d.max_pending_batches);
         assert_eq!(cfg.max_in_flight_batches, d.max_in_flight_batches);
         assert_eq!(cfg.spool_max_bytes, d.spool_max_bytes);

@@ -36,7 +36,7 @@ pub enum StartError {
     DataDir(std::path::PathBuf, std::io::Error),
     #[error("loading file positions: {0}")]
     Positions(std::io::Error),
-    #[error("binding the ALS listener on {0}: {1}")]
+    #[error("binding a listener on {0}: {1}")]
     AlsBind(SocketAddr, std::io::Error),
     #[error("invalid sensor id: {0}")]
     SensorId(#[from] picket_shared::IdError),
@@ -46,6 +46,8 @@ pub enum StartError {
 pub struct Sensor {
     /// Where the ALS listener is bound, when configured.
     pub als_addr: Option<SocketAddr>,
+    /// Where the HTTP mirror listener is bound, when configured.
+    pub mirror_addr: Option<SocketAddr>,
     pub stats: Arc<SensorStats>,
     pub outbox: Arc<Outbox>,
     /// True while the controller stream is up.
@@ -182,6 +184,32 @@ impl Sensor {
             }
             None => None,
         };
+        let mirror_addr = match &cfg.mirror {
+            Some(m) => {
+                let listener = tokio::net::TcpListener::bind(m.listen)
+                    .await
+                    .map_err(|e| StartError::AlsBind(m.listen, e))?;
+                let addr = listener
+                    .local_addr()
+                    .map_err(|e| StartError::AlsBind(m.listen, e))?;
+                let name: Arc<str> = format!("mirror:{addr}").into();
+                source_names.push(name.to_string());
+                let settings = sources::mirror::MirrorSettings {
+                    default_host: m.default_host.clone(),
+                    max_body_bytes: m.max_body_bytes,
+                };
+                tokio::spawn(sources::mirror::serve(
+                    listener,
+                    name,
+                    settings,
+                    stats.clone(),
+                    chunk_tx.clone(),
+                ));
+                tracing::info!(%addr, "HTTP mirror listener ready");
+                Some(addr)
+            }
+            None => None,
+        };
         drop(chunk_tx);
 
         let outbox = Arc::new(Outbox::new(
@@ -236,6 +264,7 @@ impl Sensor {
         tracing::info!(sensor_id = %id, stream_epoch = epoch, controller = %cfg.controller, "sensor started");
         Ok(Sensor {
             als_addr,
+            mirror_addr,
             stats,
             outbox,
             connected,

@@ -42,6 +42,9 @@ struct Args {
     /// Listen address of the Envoy gRPC access-log service, e.g. 0.0.0.0:9001.
     #[arg(long)]
     als_listen: Option<SocketAddr>,
+    /// Listen address of the HTTP mirror listener (nginx `mirror`, Envoy request mirroring).
+    #[arg(long)]
+    mirror_listen: Option<SocketAddr>,
     /// Seal and send a batch this often, in milliseconds.
     #[arg(long, global = true)]
     flush_interval_ms: Option<u64>,
@@ -105,6 +108,16 @@ fn build_config(args: &mut Args) -> anyhow::Result<SensorConfig> {
         }
         cfg.files.push(f);
     }
+    if let Some(listen) = args.mirror_listen {
+        let default_host = args
+            .default_host
+            .clone()
+            .unwrap_or_else(|| "default".into());
+        cfg.mirror = Some(picket_sensor::config::MirrorConfig::new(
+            listen,
+            default_host,
+        ));
+    }
     if let Some(listen) = args.als_listen {
         let default_host = args
             .default_host
@@ -139,6 +152,7 @@ async fn main() -> anyhow::Result<()> {
         // A replay reads its file only; configured live sources stay off.
         cfg.files.clear();
         cfg.als = None;
+        cfg.mirror = None;
         let default_host = args
             .default_host
             .clone()
@@ -156,6 +170,9 @@ async fn main() -> anyhow::Result<()> {
     if let Some(addr) = sensor.als_addr {
         // Machine-readable readiness line for scripts and tests.
         println!("picket-sensor als listening on {addr}");
+    }
+    if let Some(addr) = sensor.mirror_addr {
+        println!("picket-sensor mirror listening on {addr}");
     }
     println!("picket-sensor ready");
     let stats = sensor.stats.clone();

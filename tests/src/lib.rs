@@ -146,6 +146,7 @@ impl ControllerProc {
 pub struct SensorProc {
     pub proc: Proc,
     pub als_addr: Option<String>,
+    pub mirror_addr: Option<String>,
 }
 
 impl SensorProc {
@@ -168,8 +169,17 @@ impl SensorProc {
         } else {
             None
         };
+        let mirror_addr = if args.contains(&"--mirror-listen") {
+            Some(proc.wait_line("picket-sensor mirror listening on "))
+        } else {
+            None
+        };
         proc.wait_line("picket-sensor ready");
-        SensorProc { proc, als_addr }
+        SensorProc {
+            proc,
+            als_addr,
+            mirror_addr,
+        }
     }
 }
 

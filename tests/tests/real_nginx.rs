@@ -105,7 +105,17 @@ fn start_nginx(
     dir: &Path,
     backend: std::net::SocketAddr,
     log: &Path,
+    mirror_to: Option<&str>,
 ) -> (Nginx, u16) {
+    // As in deploy/nginx/picket-mirror.conf.
+    let location = match mirror_to {
+        Some(sensor) => format!(
+            "location / {{ mirror /picket_mirror; mirror_request_body on; proxy_pass http://{backend}; }}\n    \
+             location = /picket_mirror {{ internal; proxy_pass http://{sensor}$request_uri; proxy_set_header Host $host; \
+             proxy_set_header X-Real-IP $remote_addr; proxy_set_header X-Forwarded-Proto $scheme; }}"
+        ),
+        None => format!("location / {{ proxy_pass http://{backend}; }}"),
+    };
     let format =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/nginx/picket-log-format.conf");
     let format = format.canonicalize().unwrap();
@@ -119,7 +129,7 @@ fn start_nginx(
                 "daemon off;\nmaster_process off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\n\
                  events {{ worker_connections 64; }}\n\
                  http {{\n  include {};\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n  fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n\
-                 server {{\n    listen 127.0.0.1:{port};\n    access_log {} picket_json;\n    location / {{ proxy_pass http://{backend}; }}\n  }}\n}}\n",
+                 server {{\n    listen 127.0.0.1:{port};\n    access_log {} picket_json;\n    {location}\n  }}\n}}\n",
                 format.display(),
                 log.display()
             ),
@@ -151,9 +161,10 @@ fn start_nginx(
     panic!("nginx did not start");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn requests_through_real_nginx_reach_the_inventory() {
-    let Some(nginx) = find_nginx() else {
+/// nginx, or `None` after a loud notice (a failure under `PICKET_REQUIRE_NGINX=1`).
+fn nginx_or_skip() -> Option<PathBuf> {
+    let found = find_nginx();
+    if found.is_none() {
         assert!(
             std::env::var("PICKET_REQUIRE_NGINX").as_deref() != Ok("1"),
             "nginx is required (PICKET_REQUIRE_NGINX=1) but not installed"
@@ -161,14 +172,19 @@ async fn requests_through_real_nginx_reach_the_inventory() {
         eprintln!(
             "\n!!!!!!!!\n!!! SKIPPED real-gateway test: nginx not found (apt-get install nginx); .ci/run installs it\n!!!!!!!!\n"
         );
-        return;
-    };
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_through_real_nginx_reach_the_inventory() {
+    let Some(nginx) = nginx_or_skip() else { return };
     let stack = Stack::start().await;
     let backend = backend().await;
     let ngx_dir = stack.path("nginx");
     std::fs::create_dir_all(&ngx_dir).unwrap();
     let log = stack.path("access.json");
-    let (_nginx, port) = start_nginx(&nginx, &ngx_dir, backend, &log);
+    let (_nginx, port) = start_nginx(&nginx, &ngx_dir, backend, &log, None);
     let _sensor = stack.file_sensor("nginx-edge", &log);
 
     let mut expected_status = BTreeMap::new();
@@ -232,4 +248,47 @@ async fn requests_through_real_nginx_reach_the_inventory() {
     let missing = eps.iter().find(|e| e.path == "/missing/{id}").unwrap();
     assert_eq!(missing.statuses[0].status, 404);
     stack.wait_exact("nginx-edge", 15, 15).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nginx_mirror_reaches_the_sensor_with_bodies() {
+    let Some(nginx) = nginx_or_skip() else { return };
+    let stack = Stack::start().await;
+    let backend = backend().await;
+    let data = stack.path("mirror-data");
+    let sensor = SensorProc::start(
+        &stack.url(),
+        &stack.sensor_token,
+        &[
+            "--mirror-listen",
+            "127.0.0.1:0",
+            "--id",
+            "nginx-mirror",
+            "--data-dir",
+            data.to_str().unwrap(),
+        ],
+    );
+    let ngx_dir = stack.path("nginx");
+    std::fs::create_dir_all(&ngx_dir).unwrap();
+    let (_nginx, port) = start_nginx(
+        &nginx,
+        &ngx_dir,
+        backend,
+        &stack.path("unused.json"),
+        sensor.mirror_addr.as_deref(),
+    );
+    for id in 1..=6 {
+        assert_eq!(
+            request(port, "GET", &format!("/api/items/{id}"), "X-Api-Key: k\r\n"),
+            200
+        );
+    }
+    assert_eq!(request(port, "POST", "/api/orders", ""), 201);
+    let eps = stack.wait_total_calls(7).await;
+    let got = calls_by_endpoint(&eps);
+    assert_eq!(got.get("shop.test GET /api/items/{id}"), Some(&6));
+    assert_eq!(got.get("shop.test POST /api/orders"), Some(&1));
+    let items = eps.iter().find(|e| e.path == "/api/items/{id}").unwrap();
+    assert_eq!(items.auth_present, 6);
+    stack.wait_exact("nginx-mirror", 7, 7).await;
 }

@@ -1,0 +1,224 @@
+//! HTTP mirror listener: nginx's `mirror` directive or Envoy's `request_mirror_policies` send a
+//! copy of each request here. The sensor sees the request line, headers and body (read up to
+//! `max_body_bytes`, the rest counted and discarded) but no response, so status is 0. The
+//! gateway never waits for the mirror: when the pipeline is saturated, requests are dropped and
+//! counted.
+
+use super::{Chunk, MAX_CHUNK_RECORDS};
+use crate::record::{self, RequestRecord, Scheme};
+use crate::stats::{ChunkTally, SensorStats, SourceStats};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// Requests queued between the listener and its chunker.
+const QUEUE: usize = 8192;
+/// A partial chunk is handed on after this long.
+const CHUNK_LINGER: Duration = Duration::from_millis(50);
+/// Most concurrent mirror connections.
+const MAX_CONNECTIONS: usize = 1024;
+
+/// Settings of the mirror listener.
+#[derive(Debug, Clone)]
+pub struct MirrorSettings {
+    pub default_host: String,
+    /// Body bytes read per request; the rest is discarded (and still counted in sizes).
+    pub max_body_bytes: usize,
+}
+
+/// Turns one mirrored request into a record. The client address is the gateway's
+/// `X-Real-IP`, else the last `X-Forwarded-For` hop, else the connection's peer.
+pub fn record(
+    parts: &hyper::http::request::Parts,
+    body_bytes: u64,
+    peer: SocketAddr,
+    settings: &MirrorSettings,
+    now_ms: i64,
+) -> Result<RequestRecord, &'static str> {
+    let h = &parts.headers;
+    let header = |n: &str| h.get(n).and_then(|v| v.to_str().ok());
+    let host = header("host")
+        .or(parts.uri.authority().map(|a| a.as_str()))
+        .unwrap_or("");
+    // Envoy marks mirrored authorities with a "-shadow" suffix.
+    let host = host.strip_suffix("-shadow").unwrap_or(host);
+    let scheme = match header("x-forwarded-proto") {
+        Some("https") => Some(Scheme::Https),
+        Some("http") => Some(Scheme::Http),
+        _ => None,
+    };
+    let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let client_ip = header("x-real-ip")
+        .and_then(record::parse_ip)
+        .or_else(|| {
+            header("x-forwarded-for")
+                .and_then(|v| v.rsplit(',').next())
+                .and_then(record::parse_ip)
+        })
+        .or(Some(peer.ip()));
+    let header_bytes: u64 = h
+        .iter()
+        .map(|(k, v)| (k.as_str().len() + v.len() + 4) as u64)
+        .sum();
+    Ok(RequestRecord {
+        ts_ms: now_ms,
+        method: record::normalize_method(parts.method.as_str()).map_err(|_| "bad_method")?,
+        host: record::normalize_host(host, scheme, &settings.default_host),
+        target: record::normalize_target(target)
+            .map_err(|_| "bad_target")?
+            .to_owned(),
+        status: 0,
+        request_bytes: header_bytes + body_bytes,
+        response_bytes: 0,
+        latency_us: 0,
+        client_ip,
+        auth_present: ["authorization", "x-api-key", "cookie"]
+            .iter()
+            .any(|n| h.contains_key(*n)),
+        scheme,
+    })
+}
+
+/// Reads the body up to the cap and counts the rest.
+async fn drain_body(mut body: Incoming, cap: usize) -> (Vec<u8>, u64) {
+    let mut kept = Vec::new();
+    let mut total = 0u64;
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else { break };
+        if let Ok(data) = frame.into_data() {
+            total += data.len() as u64;
+            let room = cap.saturating_sub(kept.len());
+            kept.extend_from_slice(&data[..data.len().min(room)]);
+        }
+    }
+    (kept, total)
+}
+
+/// Binds the listener and serves until the process ends.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    name: Arc<str>,
+    settings: MirrorSettings,
+    stats: Arc<SensorStats>,
+    out: mpsc::Sender<Chunk>,
+) {
+    let src = stats.add_source(name.to_string());
+    let (tx, rx) = mpsc::channel::<Result<RequestRecord, &'static str>>(QUEUE);
+    tokio::spawn(chunker(rx, name, stats.clone(), src, out));
+    let settings = Arc::new(settings);
+    let permits = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let Ok((stream, peer)) = listener.accept().await else {
+            continue;
+        };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            // Over the connection limit: refuse rather than queue unboundedly.
+            continue;
+        };
+        let (tx, settings, stats) = (tx.clone(), settings.clone(), stats.clone());
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                let (tx, settings, stats) = (tx.clone(), settings.clone(), stats.clone());
+                async move {
+                    let (parts, body) = req.into_parts();
+                    let (_kept, total) = drain_body(body, settings.max_body_bytes).await;
+                    let rec = record(&parts, total, peer, &settings, super::tail::now_ms());
+                    if tx.try_send(rec).is_err() {
+                        stats.queue_full_drops.fetch_add(1, Relaxed);
+                    }
+                    Ok::<_, Infallible>(Response::new(
+                        http_body_util::Empty::<hyper::body::Bytes>::new(),
+                    ))
+                }
+            });
+            let io = hyper_util::rt::TokioIo::new(stream);
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(10))
+                .serve_connection(io, service);
+            let _ = conn.await;
+            drop(permit);
+        });
+    }
+}
+
+/// Groups mirrored requests into chunks for the aggregator.
+async fn chunker(
+    mut rx: mpsc::Receiver<Result<RequestRecord, &'static str>>,
+    name: Arc<str>,
+    stats: Arc<SensorStats>,
+    src: Arc<SourceStats>,
+    out: mpsc::Sender<Chunk>,
+) {
+    let mut records = Vec::new();
+    let mut tally = ChunkTally::default();
+    loop {
+        let next = tokio::time::timeout(CHUNK_LINGER, rx.recv()).await;
+        let (idle, closed) = (next.is_err(), matches!(next, Ok(None)));
+        match next {
+            Ok(Some(Ok(r))) => {
+                tally.accept();
+                records.push(r);
+            }
+            Ok(Some(Err(reason))) => tally.reject(reason),
+            Ok(None) | Err(_) => {}
+        }
+        if records.len() >= MAX_CHUNK_RECORDS || ((idle || closed) && tally.received > 0) {
+            stats.record(&src, &tally);
+            tally = ChunkTally::default();
+            let batch = std::mem::take(&mut records);
+            let n = batch.len() as u64;
+            if !batch.is_empty()
+                && out
+                    .try_send(Chunk {
+                        source: name.clone(),
+                        records: batch,
+                        position: None,
+                    })
+                    .is_err()
+            {
+                stats.queue_full_drops.fetch_add(n, Relaxed);
+            }
+        }
+        if closed {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mirrored_request_becomes_a_record() {
+        let req = Request::builder()
+            .method("POST")
+            .uri("/api/orders?x=1")
+            .header("host", "shop.example-shadow")
+            .header("x-forwarded-for", "10.0.0.1, 81.2.69.20")
+            .header("x-api-key", "k")
+            .body(())
+            .unwrap();
+        let (parts, ()) = req.into_parts();
+        let settings = MirrorSettings {
+            default_host: "d".into(),
+            max_body_bytes: 10,
+        };
+        let r = record(&parts, 100, "127.0.0.1:5000".parse().unwrap(), &settings, 7).unwrap();
+        assert_eq!(
+            (r.method.as_str(), r.host.as_str(), r.target.as_str()),
+            ("POST", "shop.example", "/api/orders?x=1")
+        );
+        assert_eq!(r.client_ip, "81.2.69.20".parse().ok());
+        assert!(r.auth_present);
+        assert!(r.request_bytes >= 100);
+        assert_eq!(r.status, 0);
+    }
+}

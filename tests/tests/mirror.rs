@@ -1,0 +1,71 @@
+//! The HTTP mirror listener: mirrored requests (bodies capped, never refused) become endpoints.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use picket_tests::*;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+
+fn send(addr: &str, head: &str, body: &[u8]) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    resp
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mirrored_requests_become_endpoints() {
+    let stack = Stack::start().await;
+    let data = stack.path("mirror-data");
+    let sensor = SensorProc::start(
+        &stack.url(),
+        &stack.sensor_token,
+        &[
+            "--mirror-listen",
+            "127.0.0.1:0",
+            "--id",
+            "mirror",
+            "--data-dir",
+            data.to_str().unwrap(),
+        ],
+    );
+    let addr = sensor.mirror_addr.clone().unwrap();
+    for id in 1..=4 {
+        let resp = send(
+            &addr,
+            &format!(
+                "GET /api/users/{id}?full=1 HTTP/1.1\r\nHost: shop.example\r\nX-Forwarded-For: 81.2.69.{id}\r\nConnection: close\r\n\r\n"
+            ),
+            b"",
+        );
+        assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    }
+    // A body far over the 64 KiB cap is read, counted and discarded, never refused.
+    let big = vec![b'a'; 300_000];
+    let resp = send(
+        &addr,
+        &format!(
+            "POST /api/orders HTTP/1.1\r\nHost: shop.example-shadow\r\nAuthorization: Bearer x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            big.len()
+        ),
+        &big,
+    );
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    let eps = stack.wait_total_calls(5).await;
+    let got = calls_by_endpoint(&eps);
+    assert_eq!(got.get("shop.example GET /api/users/{id}"), Some(&4));
+    let orders = eps.iter().find(|e| e.path == "/api/orders").unwrap();
+    assert_eq!(
+        (orders.host.as_str(), orders.calls, orders.auth_present),
+        ("shop.example", 1, 1)
+    );
+    assert!(orders.request_bytes_sum >= 300_000);
+    let users = eps.iter().find(|e| e.path == "/api/users/{id}").unwrap();
+    assert_eq!(
+        users.public_client_requests, 4,
+        "client address from X-Forwarded-For"
+    );
+    stack.wait_exact("mirror", 5, 5).await;
+}
