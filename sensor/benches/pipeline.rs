@@ -4,8 +4,9 @@
 //!   cargo bench -p picket-sensor --bench pipeline [-- LINES RUNS]
 
 use picket_sensor::aggregate::{AggregateLimits, Aggregator};
+use picket_sensor::identity::{Identifier, PrincipalKey};
 use picket_sensor::sources::Chunk;
-use picket_sensor::sources::nginx::{LogFormat, parse_line};
+use picket_sensor::sources::nginx::{LineContext, LogFormat, parse_line};
 use std::time::Instant;
 
 fn lines(n: usize) -> Vec<String> {
@@ -35,11 +36,17 @@ fn lines(n: usize) -> Vec<String> {
 
 fn run(input: &[String]) -> f64 {
     let mut agg = Aggregator::new(AggregateLimits::default());
+    let ident = Identifier::new(PrincipalKey::from_bytes([9; 32]), Vec::new());
+    let ctx = LineContext {
+        default_host: "default",
+        now_ms: 0,
+        ident: &ident,
+    };
     let mut records = Vec::with_capacity(1024);
     let mut sealed_requests = 0u64;
     let start = Instant::now();
     for (i, line) in input.iter().enumerate() {
-        if let Ok(r) = parse_line(LogFormat::Json, line.as_bytes(), "default", 0) {
+        if let Ok(r) = parse_line(LogFormat::Json, line.as_bytes(), &ctx) {
             records.push(r);
         }
         if records.len() == 1024 {

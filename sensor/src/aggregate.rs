@@ -34,6 +34,7 @@ impl Default for AggregateLimits {
 struct Slot {
     summary: EndpointSummary,
     clients: HashSet<IpAddr>,
+    principals: HashSet<crate::identity::Principal>,
 }
 
 /// A batch ready for delivery, with the source positions it completes.
@@ -110,6 +111,14 @@ impl Aggregator {
         s.latency_us_max = s.latency_us_max.max(r.latency_us);
         s.auth_present += u64::from(r.auth_present);
         s.plaintext_requests += u64::from(r.scheme == Some(Scheme::Http));
+        *s.auth_schemes
+            .entry(r.auth.as_str().to_owned())
+            .or_default() += 1;
+        if let Some(p) = r.principal
+            && slot.principals.len() < self.limits.max_clients_per_endpoint
+        {
+            slot.principals.insert(p);
+        }
         if let Some(ip) = r.client_ip {
             s.public_client_requests += u64::from(is_public(ip));
             if slot.clients.len() < self.limits.max_clients_per_endpoint {
@@ -136,6 +145,7 @@ impl Aggregator {
             .drain()
             .map(|(k, mut slot)| {
                 slot.summary.distinct_clients = slot.clients.len() as u64;
+                slot.summary.distinct_principals = slot.principals.len() as u64;
                 (k, slot.summary)
             })
             .collect();
@@ -173,6 +183,8 @@ mod tests {
             latency_us: 1000,
             client_ip: ip.parse().ok(),
             auth_present: false,
+            auth: crate::identity::AuthScheme::None,
+            principal: None,
             scheme: None,
         }
     }

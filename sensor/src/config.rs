@@ -26,6 +26,9 @@ pub struct SensorConfig {
     pub max_batch_endpoints: usize,
     /// Distinct client addresses tracked per endpoint per batch.
     pub max_clients_per_endpoint: usize,
+    /// Proxies (addresses or CIDRs) whose `X-Forwarded-For` is believed: when a request comes
+    /// from one, the client is the first address to their left that is not a trusted proxy.
+    pub trusted_proxies: Vec<String>,
     /// Distinct values at one path position (under one prefix) before the sensor may turn it
     /// into a parameter (when the values rarely repeat or look like names).
     pub template_promote_after_distinct: usize,
@@ -80,6 +83,7 @@ impl Default for SensorConfig {
             flush_interval_ms: 1_000,
             max_batch_endpoints: 5_000,
             max_clients_per_endpoint: 4_096,
+            trusted_proxies: Vec::new(),
             template_promote_after_distinct: 16,
             template_max_positions: 20_000,
             max_pending_batches: 4_096,
@@ -223,6 +227,20 @@ impl SensorConfig {
         Err(ConfigError::NoToken)
     }
 
+    /// The trusted proxies, parsed.
+    pub fn trusted_proxy_cidrs(&self) -> Result<Vec<crate::identity::Cidr>, ConfigError> {
+        self.trusted_proxies
+            .iter()
+            .map(|c| {
+                c.parse().map_err(|e: String| ConfigError::Invalid {
+                    key: "trusted_proxies",
+                    expected: "IP addresses or CIDRs",
+                    found: e,
+                })
+            })
+            .collect()
+    }
+
     /// Checks ranges once, at load.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let positive = |key: &'static str, v: u64| {
@@ -242,6 +260,7 @@ impl SensorConfig {
         positive("max_in_flight_batches", self.max_in_flight_batches as u64)?;
         positive("max_queued_chunks", self.max_queued_chunks as u64)?;
         positive("spool_max_bytes", self.spool_max_bytes)?;
+        self.trusted_proxy_cidrs()?;
         if self.template_promote_after_distinct < 2 {
             return Err(ConfigError::Invalid {
                 key: "template_promote_after_distinct",
@@ -315,6 +334,7 @@ mod example_tests {
         assert_eq!(cfg.flush_interval_ms, d.flush_interval_ms);
         assert_eq!(cfg.max_batch_endpoints, d.max_batch_endpoints);
         assert_eq!(cfg.max_clients_per_endpoint, d.max_clients_per_endpoint);
+        assert_eq!(cfg.trusted_proxies, d.trusted_proxies);
         assert_eq!(
             cfg.template_promote_after_distinct,
             d.template_promote_after_distinct

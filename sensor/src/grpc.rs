@@ -42,6 +42,12 @@ pub fn batch(
                 distinct_clients: s.distinct_clients,
                 public_client_requests: s.public_client_requests,
                 plaintext_requests: s.plaintext_requests,
+                auth_schemes: s
+                    .auth_schemes
+                    .iter()
+                    .map(|(k, v)| (k.clone(), *v))
+                    .collect(),
+                distinct_principals: s.distinct_principals,
             })
             .collect(),
         counters: Some(counters_to_proto(counters)),

@@ -9,6 +9,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod delivery;
 pub mod grpc;
+pub mod identity;
 pub mod record;
 pub mod sources;
 pub mod stats;
@@ -98,6 +99,9 @@ impl Sensor {
                 "resending batches spooled by the previous run"
             );
         }
+        let key =
+            identity::PrincipalKey::load_or_create(&cfg.data_dir).map_err(StartError::Positions)?;
+        let ident = Arc::new(identity::Identifier::new(key, cfg.trusted_proxy_cidrs()?));
         let stats = Arc::new(SensorStats::default());
         let (chunk_tx, chunk_rx) = mpsc::channel::<Chunk>(cfg.max_queued_chunks);
         let stop_sources = Arc::new(AtomicBool::new(false));
@@ -115,6 +119,7 @@ impl Sensor {
                 max_line_bytes: f.max_line_bytes,
                 poll_interval: Duration::from_millis(f.poll_interval_ms),
                 rotate_wait: Duration::from_millis(f.rotate_wait_ms),
+                ident: ident.clone(),
             };
             let resume = saved.get(name.as_ref()).copied();
             let tailer = sources::tail::Tailer::new(
@@ -140,6 +145,7 @@ impl Sensor {
                 default_host: spec.default_host.clone(),
                 stats: stats.clone(),
                 out: chunk_tx.clone(),
+                ident: ident.clone(),
             };
             let (spec, flag) = (spec.clone(), done.clone());
             std::thread::spawn(move || {
@@ -166,6 +172,7 @@ impl Sensor {
                     &als.default_host,
                     stats.clone(),
                     chunk_tx.clone(),
+                    ident.clone(),
                 );
                 let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
                 tokio::spawn(async move {
@@ -197,6 +204,7 @@ impl Sensor {
                 let settings = sources::mirror::MirrorSettings {
                     default_host: m.default_host.clone(),
                     max_body_bytes: m.max_body_bytes,
+                    ident: ident.clone(),
                 };
                 tokio::spawn(sources::mirror::serve(
                     listener,

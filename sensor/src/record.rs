@@ -30,6 +30,10 @@ pub struct RequestRecord {
     pub client_ip: Option<IpAddr>,
     /// Whether the request carried credentials.
     pub auth_present: bool,
+    /// How it authenticated.
+    pub auth: crate::identity::AuthScheme,
+    /// Keyed hash of the credential's identity.
+    pub principal: Option<crate::identity::Principal>,
     pub scheme: Option<Scheme>,
 }
 

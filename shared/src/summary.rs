@@ -29,6 +29,10 @@ pub struct EndpointSummary {
     pub distinct_clients: u64,
     pub public_client_requests: u64,
     pub plaintext_requests: u64,
+    /// Requests per authentication scheme (`none`, `basic`, `bearer`, `jwt`, `api_key`, ...).
+    pub auth_schemes: BTreeMap<String, u64>,
+    /// Distinct principals; like `distinct_clients`, an upper bound once merged.
+    pub distinct_principals: u64,
 }
 
 impl EndpointSummary {
@@ -63,6 +67,13 @@ impl EndpointSummary {
         self.plaintext_requests = self
             .plaintext_requests
             .saturating_add(other.plaintext_requests);
+        for (scheme, n) in &other.auth_schemes {
+            let slot = self.auth_schemes.entry(scheme.clone()).or_default();
+            *slot = slot.saturating_add(*n);
+        }
+        self.distinct_principals = self
+            .distinct_principals
+            .saturating_add(other.distinct_principals);
     }
 }
 

@@ -236,6 +236,8 @@ async fn requests_through_real_nginx_reach_the_inventory() {
     assert_eq!(got, want);
     let users = eps.iter().find(|e| e.path == "/api/users/{id}").unwrap();
     assert_eq!(users.auth_present, 5);
+    assert_eq!(users.auth_schemes.get("bearer"), Some(&5));
+    assert_eq!(users.auth_schemes.get("none"), Some(&5));
     let orders = eps.iter().find(|e| e.path == "/api/orders").unwrap();
     assert_eq!(
         (
@@ -290,5 +292,6 @@ async fn nginx_mirror_reaches_the_sensor_with_bodies() {
     assert_eq!(got.get("shop.test POST /api/orders"), Some(&1));
     let items = eps.iter().find(|e| e.path == "/api/items/{id}").unwrap();
     assert_eq!(items.auth_present, 6);
+    assert_eq!(items.auth_schemes.get("api_key"), Some(&6));
     stack.wait_exact("nginx-mirror", 7, 7).await;
 }

@@ -51,6 +51,14 @@ fn endpoint(e: pb::EndpointSummary) -> Option<(EndpointKey, EndpointSummary)> {
         distinct_clients: e.distinct_clients,
         public_client_requests: e.public_client_requests,
         plaintext_requests: e.plaintext_requests,
+        // Scheme names come from the sensor: keep a bounded, printable set.
+        auth_schemes: e
+            .auth_schemes
+            .into_iter()
+            .filter(|(k, _)| clean(k, 32))
+            .take(16)
+            .collect(),
+        distinct_principals: e.distinct_principals,
     };
     Some((
         EndpointKey {
@@ -146,6 +154,11 @@ pub fn endpoint_to_pb(key: EndpointKey, rec: EndpointRecord) -> pb::Endpoint {
         auth_present: s.auth_present,
         public_client_requests: s.public_client_requests,
         plaintext_requests: s.plaintext_requests,
+        auth_schemes: s
+            .auth_schemes
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect(),
         sensors: rec.sensors.into_iter().collect(),
         host: key.host,
         method: key.method,

@@ -4,6 +4,7 @@
 //! skipped, never fatal.
 
 use super::{Chunk, MAX_CHUNK_RECORDS};
+use crate::identity::{AuthScheme, Credentials, Identifier};
 use crate::record::{self, RequestRecord, Scheme};
 use crate::stats::{ChunkTally, SensorStats, SourceStats};
 use envoy_types::pb::envoy::config::core::v3::{RequestMethod, address};
@@ -31,6 +32,7 @@ pub struct AlsSink {
     stats: Arc<SensorStats>,
     src: Arc<SourceStats>,
     out: mpsc::Sender<Chunk>,
+    ident: Arc<Identifier>,
 }
 
 impl AlsSink {
@@ -39,6 +41,7 @@ impl AlsSink {
         default_host: &str,
         stats: Arc<SensorStats>,
         out: mpsc::Sender<Chunk>,
+        ident: Arc<Identifier>,
     ) -> Self {
         let src = stats.add_source(name.to_string());
         Self {
@@ -47,6 +50,7 @@ impl AlsSink {
             stats,
             src,
             out,
+            ident,
         }
     }
 
@@ -61,7 +65,7 @@ impl AlsSink {
         match msg.log_entries {
             Some(LogEntries::HttpLogs(http)) => {
                 for entry in http.log_entry {
-                    match convert(&entry, &self.default_host) {
+                    match convert(&entry, &self.default_host, &self.ident) {
                         Ok(r) => {
                             tally.accept();
                             records.push(r);
@@ -147,6 +151,7 @@ fn duration_us(d: &PbDuration) -> u64 {
 pub fn convert(
     entry: &HttpAccessLogEntry,
     default_host: &str,
+    ident: &Identifier,
 ) -> Result<RequestRecord, &'static str> {
     let common = entry
         .common_properties
@@ -185,14 +190,15 @@ pub fn convert(
             address::Address::SocketAddress(s) => record::parse_ip(&s.address),
             _ => None,
         });
-    let auth_present = req.request_headers.keys().any(|k| {
-        matches!(
-            k.to_ascii_lowercase().as_str(),
-            "authorization" | "x-api-key" | "cookie"
-        )
-    });
+    // Envoy logs header names as configured; look them up case-insensitively.
+    let header = |name: &str| {
+        req.request_headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    };
     let resp = entry.response.as_ref();
-    Ok(RequestRecord {
+    let mut rec = RequestRecord {
         ts_ms,
         method: method.as_str_name().to_owned(),
         host: record::normalize_host(&req.authority, scheme, default_host),
@@ -206,8 +212,23 @@ pub fn convert(
             .saturating_add(req.request_body_bytes),
         response_bytes: resp.map_or(0, |r| r.response_body_bytes),
         latency_us,
-        client_ip,
-        auth_present,
+        client_ip: None,
+        auth_present: false,
+        auth: AuthScheme::None,
+        principal: None,
         scheme,
-    })
+    };
+    let forwarded_for = Some(req.forwarded_for.as_str())
+        .filter(|f| !f.is_empty())
+        .or(header("x-forwarded-for"));
+    let creds = Credentials {
+        authorization: header("authorization"),
+        api_key: header("x-api-key"),
+        cookie: header("cookie").is_some(),
+        user: None,
+        peer: client_ip,
+        forwarded_for,
+    };
+    ident.apply(&mut rec, creds);
+    Ok(rec)
 }

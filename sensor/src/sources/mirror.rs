@@ -5,6 +5,7 @@
 //! counted.
 
 use super::{Chunk, MAX_CHUNK_RECORDS};
+use crate::identity::{AuthScheme, Credentials, Identifier};
 use crate::record::{self, RequestRecord, Scheme};
 use crate::stats::{ChunkTally, SensorStats, SourceStats};
 use http_body_util::BodyExt;
@@ -30,6 +31,7 @@ pub struct MirrorSettings {
     pub default_host: String,
     /// Body bytes read per request; the rest is discarded (and still counted in sizes).
     pub max_body_bytes: usize,
+    pub ident: Arc<Identifier>,
 }
 
 /// Turns one mirrored request into a record. The client address is the gateway's
@@ -54,19 +56,21 @@ pub fn record(
         _ => None,
     };
     let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    let client_ip = header("x-real-ip")
+    // The gateway that mirrors is the peer; it names the client in X-Real-IP or appends it to
+    // X-Forwarded-For, so the peer always counts as a trusted hop here.
+    let client = header("x-real-ip")
         .and_then(record::parse_ip)
         .or_else(|| {
             header("x-forwarded-for")
                 .and_then(|v| v.rsplit(',').next())
                 .and_then(record::parse_ip)
         })
-        .or(Some(peer.ip()));
+        .unwrap_or(peer.ip());
     let header_bytes: u64 = h
         .iter()
         .map(|(k, v)| (k.as_str().len() + v.len() + 4) as u64)
         .sum();
-    Ok(RequestRecord {
+    let mut rec = RequestRecord {
         ts_ms: now_ms,
         method: record::normalize_method(parts.method.as_str()).map_err(|_| "bad_method")?,
         host: record::normalize_host(host, scheme, &settings.default_host),
@@ -77,12 +81,22 @@ pub fn record(
         request_bytes: header_bytes + body_bytes,
         response_bytes: 0,
         latency_us: 0,
-        client_ip,
-        auth_present: ["authorization", "x-api-key", "cookie"]
-            .iter()
-            .any(|n| h.contains_key(*n)),
+        client_ip: None,
+        auth_present: false,
+        auth: AuthScheme::None,
+        principal: None,
         scheme,
-    })
+    };
+    let creds = Credentials {
+        authorization: header("authorization"),
+        api_key: header("x-api-key"),
+        cookie: h.contains_key("cookie"),
+        user: None,
+        peer: Some(client),
+        forwarded_for: None,
+    };
+    settings.ident.apply(&mut rec, creds);
+    Ok(rec)
 }
 
 /// Reads the body up to the cap and counts the rest.
@@ -207,9 +221,14 @@ mod tests {
             .body(())
             .unwrap();
         let (parts, ()) = req.into_parts();
+        let ident = Identifier::new(
+            crate::identity::PrincipalKey::from_bytes([1; 32]),
+            Vec::new(),
+        );
         let settings = MirrorSettings {
             default_host: "d".into(),
             max_body_bytes: 10,
+            ident: Arc::new(ident),
         };
         let r = record(&parts, 100, "127.0.0.1:5000".parse().unwrap(), &settings, 7).unwrap();
         assert_eq!(

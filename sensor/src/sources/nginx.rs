@@ -1,6 +1,7 @@
 //! nginx access-log line parsers: the `combined` format and JSON `log_format`s keyed by
 //! nginx's own variable names (see `deploy/nginx/picket.conf`).
 
+use crate::identity::{AuthScheme, Credentials, Identifier};
 use crate::record::{self, RequestRecord, Scheme};
 use picket_shared::time;
 use serde::Deserialize;
@@ -60,19 +61,27 @@ impl From<record::Invalid> for Reject {
     }
 }
 
-/// Parses one line (without its newline) in `format`. `now_ms` stands in for a missing
-/// timestamp; `default_host` for a missing host.
+/// What a parser needs besides the line.
+#[derive(Debug, Clone, Copy)]
+pub struct LineContext<'a> {
+    /// Host recorded when the line has none.
+    pub default_host: &'a str,
+    /// Stands in for a missing timestamp.
+    pub now_ms: i64,
+    pub ident: &'a Identifier,
+}
+
+/// Parses one line (without its newline) in `format`.
 pub fn parse_line(
     format: LogFormat,
     line: &[u8],
-    default_host: &str,
-    now_ms: i64,
+    ctx: &LineContext<'_>,
 ) -> Result<RequestRecord, Reject> {
     match format {
-        LogFormat::Json => parse_json(line, default_host, now_ms),
+        LogFormat::Json => parse_json(line, ctx),
         LogFormat::Combined => {
             let line = std::str::from_utf8(line).map_err(|_| Reject::Utf8)?;
-            parse_combined(line, default_host)
+            parse_combined(line, ctx)
         }
     }
 }
@@ -179,9 +188,13 @@ struct JsonLine<'a> {
     http_x_api_key: Scalar<'a>,
     #[serde(borrow)]
     remote_user: Scalar<'a>,
+    #[serde(borrow)]
+    http_cookie: Scalar<'a>,
+    #[serde(borrow)]
+    http_x_forwarded_for: Scalar<'a>,
 }
 
-fn parse_json(line: &[u8], default_host: &str, now_ms: i64) -> Result<RequestRecord, Reject> {
+fn parse_json(line: &[u8], ctx: &LineContext<'_>) -> Result<RequestRecord, Reject> {
     // serde would also accept a JSON array as a struct; a log line must be an object.
     if line.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err(Reject::Json);
@@ -195,7 +208,7 @@ fn parse_json(line: &[u8], default_host: &str, now_ms: i64) -> Result<RequestRec
     } else if let Some(t) = j.time_local.get() {
         time::parse_clf_ms(t).ok_or(Reject::Timestamp)?
     } else {
-        now_ms
+        ctx.now_ms
     };
     // `$request` ("GET /x HTTP/1.1") stands in when method or URI are not logged separately.
     let request_line = j.request.get().map(split_request_line);
@@ -221,23 +234,33 @@ fn parse_json(line: &[u8], default_host: &str, now_ms: i64) -> Result<RequestRec
         .or(j.http_host.get())
         .or(j.server_name.get())
         .unwrap_or("");
-    let client = j.remote_addr.get().and_then(record::parse_ip);
-    let auth_present = j.http_authorization.get().is_some()
-        || j.http_x_api_key.get().is_some()
-        || j.remote_user.get().is_some();
-    Ok(RequestRecord {
+    let mut rec = RequestRecord {
         ts_ms,
         method: record::normalize_method(method)?,
-        host: record::normalize_host(host, scheme, default_host),
+        host: record::normalize_host(host, scheme, ctx.default_host),
         target: record::normalize_target(target)?.to_owned(),
         status: j.status.get().and_then(|s| s.parse().ok()).unwrap_or(0),
         request_bytes: parse_u64(j.request_length.get()),
         response_bytes: parse_u64(j.body_bytes_sent.get().or(j.bytes_sent.get())),
         latency_us: parse_seconds_us(j.request_time.get()),
-        client_ip: client,
-        auth_present,
+        client_ip: None,
+        auth_present: false,
+        auth: AuthScheme::None,
+        principal: None,
         scheme,
-    })
+    };
+    ctx.ident.apply(
+        &mut rec,
+        Credentials {
+            authorization: j.http_authorization.get(),
+            api_key: j.http_x_api_key.get(),
+            cookie: j.http_cookie.get().is_some(),
+            user: j.remote_user.get(),
+            peer: j.remote_addr.get().and_then(record::parse_ip),
+            forwarded_for: j.http_x_forwarded_for.get(),
+        },
+    );
+    Ok(rec)
 }
 
 fn parse_u64(v: Option<&str>) -> u64 {
@@ -259,7 +282,7 @@ fn split_request_line(line: &str) -> (Option<&str>, Option<&str>) {
 
 /// `$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent
 /// "$http_referer" "$http_user_agent"` (extra trailing fields are ignored).
-fn parse_combined(line: &str, default_host: &str) -> Result<RequestRecord, Reject> {
+fn parse_combined(line: &str, ctx: &LineContext<'_>) -> Result<RequestRecord, Reject> {
     let (remote, rest) = line.split_once(' ').ok_or(Reject::Combined)?;
     let (_ident, rest) = rest.split_once(' ').ok_or(Reject::Combined)?;
     let (user, rest) = rest.split_once(" [").ok_or(Reject::Combined)?;
@@ -270,20 +293,29 @@ fn parse_combined(line: &str, default_host: &str) -> Result<RequestRecord, Rejec
     let bytes = fields.next().ok_or(Reject::Combined)?;
     let ts_ms = time::parse_clf_ms(time_local).ok_or(Reject::Timestamp)?;
     let (method, target) = split_request_line(request);
-    Ok(RequestRecord {
+    let mut rec = RequestRecord {
         ts_ms,
         method: record::normalize_method(method.ok_or(Reject::MissingField("request"))?)?,
-        host: default_host.to_owned(),
+        host: ctx.default_host.to_owned(),
         target: record::normalize_target(target.ok_or(Reject::MissingField("request"))?)?
             .to_owned(),
         status: status.parse().map_err(|_| Reject::Combined)?,
         request_bytes: 0,
         response_bytes: bytes.parse().unwrap_or(0),
         latency_us: 0,
-        client_ip: record::parse_ip(remote),
-        auth_present: user != "-",
+        client_ip: None,
+        auth_present: false,
+        auth: AuthScheme::None,
+        principal: None,
         scheme: None,
-    })
+    };
+    let creds = Credentials {
+        user: Some(user),
+        peer: record::parse_ip(remote),
+        ..Default::default()
+    };
+    ctx.ident.apply(&mut rec, creds);
+    Ok(rec)
 }
 
 /// Splits at the closing quote of a quoted field, honouring nginx's `\"` escapes.
@@ -306,8 +338,23 @@ mod tests {
 
     const NOW: i64 = 1_000;
 
+    fn ident() -> Identifier {
+        Identifier::new(
+            crate::identity::PrincipalKey::from_bytes([3; 32]),
+            Vec::new(),
+        )
+    }
+
+    fn ctx<'a>(host: &'a str, ident: &'a Identifier) -> LineContext<'a> {
+        LineContext {
+            default_host: host,
+            now_ms: NOW,
+            ident,
+        }
+    }
+
     fn json(line: &str) -> Result<RequestRecord, Reject> {
-        parse_line(LogFormat::Json, line.as_bytes(), "default", NOW)
+        parse_line(LogFormat::Json, line.as_bytes(), &ctx("default", &ident()))
     }
 
     #[test]
@@ -368,7 +415,7 @@ mod tests {
     #[test]
     fn combined() {
         let line = r#"203.0.113.9 - alice [31/Jan/2024:10:00:00 +0000] "GET /orders/7?full=1 HTTP/1.1" 404 153 "-" "Mozilla/5.0 \"x\"""#;
-        let r = parse_line(LogFormat::Combined, line.as_bytes(), "shop", NOW).unwrap();
+        let r = parse_line(LogFormat::Combined, line.as_bytes(), &ctx("shop", &ident())).unwrap();
         assert_eq!(r.ts_ms, 1_706_695_200_000);
         assert_eq!(
             (r.method.as_str(), r.target.as_str()),
@@ -379,10 +426,14 @@ mod tests {
             (404, 153, "shop")
         );
         assert!(r.auth_present);
-        let bad = parse_line(LogFormat::Combined, b"garbage line", "shop", NOW);
+        let bad = parse_line(LogFormat::Combined, b"garbage line", &ctx("shop", &ident()));
         assert_eq!(bad.err(), Some(Reject::Combined));
         let tls_junk = r#"1.2.3.4 - - [31/Jan/2024:10:00:00 +0000] "\x16\x03\x01" 400 0 "-" "-""#;
-        let r = parse_line(LogFormat::Combined, tls_junk.as_bytes(), "shop", NOW);
+        let r = parse_line(
+            LogFormat::Combined,
+            tls_junk.as_bytes(),
+            &ctx("shop", &ident()),
+        );
         assert_eq!(r.err(), Some(Reject::Method));
     }
 }

@@ -5,6 +5,7 @@
 
 use super::nginx::{self, LogFormat};
 use super::{Chunk, MAX_CHUNK_RECORDS};
+use crate::identity::{AuthScheme, Credentials, Identifier};
 use crate::record::{self, RequestRecord, Scheme};
 use crate::stats::{ChunkTally, SensorStats, SourceStats};
 use picket_shared::time;
@@ -128,15 +129,6 @@ fn nonneg(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }
 
-fn has_credentials<'a>(mut names: impl Iterator<Item = &'a str>) -> bool {
-    names.any(|n| {
-        matches!(
-            n.to_ascii_lowercase().as_str(),
-            "authorization" | "x-api-key" | "cookie"
-        )
-    })
-}
-
 /// Splits an absolute URL into scheme, authority and target.
 fn split_url(url: &str) -> Option<(Option<Scheme>, &str, &str)> {
     let (scheme, rest) = if let Some(r) = url.strip_prefix("https://") {
@@ -162,7 +154,11 @@ fn split_url(url: &str) -> Option<(Option<Scheme>, &str, &str)> {
     ))
 }
 
-fn har_record(e: &HarEntry, default_host: &str) -> Result<RequestRecord, &'static str> {
+fn har_record(
+    e: &HarEntry,
+    default_host: &str,
+    ident: &Identifier,
+) -> Result<RequestRecord, &'static str> {
     let ts_ms = time::parse_rfc3339_ms(&e.started_date_time).ok_or("bad_timestamp")?;
     let (scheme, authority, target) = split_url(&e.request.url).ok_or("bad_target")?;
     let target = record::normalize_target(target).map_err(|_| "bad_target")?;
@@ -179,7 +175,14 @@ fn har_record(e: &HarEntry, default_host: &str) -> Result<RequestRecord, &'stati
             r.content.as_ref().map_or(0, |c| nonneg(c.size))
         }
     });
-    Ok(RequestRecord {
+    let header = |name: &str| {
+        e.request
+            .headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name) && !h.value.is_empty())
+            .map(|h| h.value.as_str())
+    };
+    let mut rec = RequestRecord {
         ts_ms,
         method: record::normalize_method(&e.request.method).map_err(|_| "bad_method")?,
         host: record::normalize_host(authority, scheme, default_host),
@@ -193,10 +196,19 @@ fn har_record(e: &HarEntry, default_host: &str) -> Result<RequestRecord, &'stati
             0
         },
         client_ip: None,
-        auth_present: has_credentials(e.request.headers.iter().map(|h| h.name.as_str()))
-            && e.request.headers.iter().any(|h| !h.value.is_empty()),
+        auth_present: false,
+        auth: AuthScheme::None,
+        principal: None,
         scheme,
-    })
+    };
+    let creds = Credentials {
+        authorization: header("authorization"),
+        api_key: header("x-api-key"),
+        cookie: header("cookie").is_some(),
+        ..Default::default()
+    };
+    ident.apply(&mut rec, creds);
+    Ok(rec)
 }
 
 /// One Picket replay line: `{"ts": "...", "method": "GET", "url": "https://h/p?q", ...}`.
@@ -232,6 +244,7 @@ fn jsonl_record(
     line: &[u8],
     default_host: &str,
     now_ms: i64,
+    ident: &Identifier,
 ) -> Result<RequestRecord, &'static str> {
     let j: JsonlLine = serde_json::from_slice(line).map_err(|_| "malformed_json")?;
     let ts_ms = match (&j.ts, j.ts_ms) {
@@ -245,7 +258,13 @@ fn jsonl_record(
         .as_deref()
         .filter(|h| !h.is_empty())
         .unwrap_or(authority);
-    Ok(RequestRecord {
+    let header = |name: &str| {
+        j.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .and_then(|(_, v)| v.as_str())
+    };
+    let mut rec = RequestRecord {
         ts_ms,
         method: record::normalize_method(&j.method).map_err(|_| "bad_method")?,
         host: record::normalize_host(authority, scheme, default_host),
@@ -259,10 +278,22 @@ fn jsonl_record(
             .latency_ms
             .filter(|l| l.is_finite() && *l >= 0.0)
             .map_or(0, |l| (l * 1000.0) as u64),
-        client_ip: j.client_ip.as_deref().and_then(record::parse_ip),
-        auth_present: has_credentials(j.headers.keys().map(String::as_str)),
+        client_ip: None,
+        auth_present: false,
+        auth: AuthScheme::None,
+        principal: None,
         scheme,
-    })
+    };
+    let creds = Credentials {
+        authorization: header("authorization"),
+        api_key: header("x-api-key"),
+        cookie: header("cookie").is_some(),
+        user: None,
+        peer: j.client_ip.as_deref().and_then(record::parse_ip),
+        forwarded_for: header("x-forwarded-for"),
+    };
+    ident.apply(&mut rec, creds);
+    Ok(rec)
 }
 
 /// Feeds a replay file into the pipeline; returns when everything was read.
@@ -272,6 +303,7 @@ pub struct Replayer {
     pub stats: Arc<SensorStats>,
     pub src: Arc<SourceStats>,
     pub out: mpsc::Sender<Chunk>,
+    pub ident: Arc<Identifier>,
 }
 
 impl Replayer {
@@ -309,6 +341,11 @@ impl Replayer {
             return self.run_har(path, &shown);
         }
         let now = super::tail::now_ms();
+        let ctx = nginx::LineContext {
+            default_host: &self.default_host,
+            now_ms: now,
+            ident: &self.ident,
+        };
         let mut records = Vec::new();
         let mut tally = ChunkTally::default();
         let mut line = Vec::new();
@@ -337,13 +374,11 @@ impl Replayer {
                 continue;
             }
             let parsed = match format {
-                ReplayFormat::Jsonl => jsonl_record(l, &self.default_host, now),
+                ReplayFormat::Jsonl => jsonl_record(l, &self.default_host, now, &self.ident),
                 ReplayFormat::NginxJson => {
-                    nginx::parse_line(LogFormat::Json, l, &self.default_host, now)
-                        .map_err(|r| r.reason())
+                    nginx::parse_line(LogFormat::Json, l, &ctx).map_err(|r| r.reason())
                 }
-                _ => nginx::parse_line(LogFormat::Combined, l, &self.default_host, now)
-                    .map_err(|r| r.reason()),
+                _ => nginx::parse_line(LogFormat::Combined, l, &ctx).map_err(|r| r.reason()),
             };
             match parsed {
                 Ok(r) => {
@@ -376,7 +411,7 @@ impl Replayer {
             let mut tally = ChunkTally::default();
             let mut records = Vec::with_capacity(entries.len());
             for e in entries {
-                match har_record(e, &self.default_host) {
+                match har_record(e, &self.default_host, &self.ident) {
                     Ok(r) => {
                         tally.accept();
                         records.push(r);
@@ -394,6 +429,13 @@ impl Replayer {
 mod tests {
     use super::*;
 
+    fn ident() -> Identifier {
+        Identifier::new(
+            crate::identity::PrincipalKey::from_bytes([2; 32]),
+            Vec::new(),
+        )
+    }
+
     #[test]
     fn har_entries() {
         let har = r#"{"log":{"version":"1.2","entries":[
@@ -403,7 +445,7 @@ mod tests {
             {"startedDateTime":"not a time","request":{"method":"GET","url":"https://a/"}}
         ]}}"#;
         let h: Har = serde_json::from_str(har).unwrap();
-        let r = har_record(&h.log.entries[0], "d").unwrap();
+        let r = har_record(&h.log.entries[0], "d", &ident()).unwrap();
         assert_eq!(
             (r.method.as_str(), r.host.as_str(), r.target.as_str()),
             ("GET", "api.example.com", "/users/42?x=1")
@@ -414,7 +456,7 @@ mod tests {
         );
         assert!(r.auth_present);
         assert_eq!(
-            har_record(&h.log.entries[1], "d").err(),
+            har_record(&h.log.entries[1], "d", &ident()).err(),
             Some("bad_timestamp")
         );
     }
@@ -422,7 +464,7 @@ mod tests {
     #[test]
     fn jsonl_lines_and_detection() {
         let l = br#"{"ts":"2026-11-21T10:00:00Z","method":"POST","url":"http://shop.example/orders","status":201,"client_ip":"81.2.69.1","headers":{"x-api-key":"k"},"latency_ms":3}"#;
-        let r = jsonl_record(l, "d", 0).unwrap();
+        let r = jsonl_record(l, "d", 0, &ident()).unwrap();
         assert_eq!(
             (r.host.as_str(), r.status, r.latency_us),
             ("shop.example", 201, 3000)
@@ -432,12 +474,16 @@ mod tests {
             br#"{"method":"GET","path":"/x","host":"h.example","ts_ms":5}"#,
             "d",
             0,
+            &ident(),
         )
         .unwrap();
         assert_eq!((r.host.as_str(), r.ts_ms), ("h.example", 5));
-        assert_eq!(jsonl_record(b"{}", "d", 0).err(), Some("malformed_json"));
         assert_eq!(
-            jsonl_record(br#"{"method":"GET","url":"ftp://x"}"#, "d", 0).err(),
+            jsonl_record(b"{}", "d", 0, &ident()).err(),
+            Some("malformed_json")
+        );
+        assert_eq!(
+            jsonl_record(br#"{"method":"GET","url":"ftp://x"}"#, "d", 0, &ident()).err(),
             Some("bad_target")
         );
         assert_eq!(detect(Path::new("a.har"), ""), ReplayFormat::Har);

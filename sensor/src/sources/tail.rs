@@ -27,6 +27,8 @@ pub struct TailConfig {
     pub poll_interval: Duration,
     /// After a rename rotation, how long the old file must stay quiet before it is closed.
     pub rotate_wait: Duration,
+    /// Client addresses and principals.
+    pub ident: Arc<crate::identity::Identifier>,
 }
 
 /// Bytes read from the file per `read` call.
@@ -225,7 +227,12 @@ impl Tailer {
             tally.reject("line_too_long");
             return;
         }
-        match nginx::parse_line(self.cfg.format, line, &self.cfg.default_host, now) {
+        let ctx = nginx::LineContext {
+            default_host: &self.cfg.default_host,
+            now_ms: now,
+            ident: &self.cfg.ident,
+        };
+        match nginx::parse_line(self.cfg.format, line, &ctx) {
             Ok(r) => {
                 tally.accept();
                 out.push(r);

@@ -1,0 +1,397 @@
+//! Who sent a request: the client address (through trusted proxies) and the *principal*, a
+//! keyed HMAC of the credential (API key, Basic user name, JWT `sub`, bearer token). The key is
+//! generated per installation, stored with mode 0600 in the data directory and never leaves
+//! the sensor, so principals can be compared across requests but never reversed.
+
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use std::net::IpAddr;
+use std::path::Path;
+
+/// How a request authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum AuthScheme {
+    None,
+    Basic,
+    Bearer,
+    Jwt,
+    ApiKey,
+    Cookie,
+    Other,
+}
+
+impl AuthScheme {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthScheme::None => "none",
+            AuthScheme::Basic => "basic",
+            AuthScheme::Bearer => "bearer",
+            AuthScheme::Jwt => "jwt",
+            AuthScheme::ApiKey => "api_key",
+            AuthScheme::Cookie => "cookie",
+            AuthScheme::Other => "other",
+        }
+    }
+}
+
+/// A principal: the first 16 bytes of HMAC-SHA256(key, scheme ‖ 0 ‖ identity).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Principal(pub [u8; 16]);
+
+impl Principal {
+    pub fn to_hex(self) -> String {
+        hex::encode(self.0)
+    }
+}
+
+/// The installation's HMAC key.
+#[derive(Clone)]
+pub struct PrincipalKey([u8; 32]);
+
+impl std::fmt::Debug for PrincipalKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PrincipalKey(..)")
+    }
+}
+
+/// File under the data directory holding the key.
+pub const KEY_FILE: &str = "principal.key";
+
+impl PrincipalKey {
+    /// Loads `<data_dir>/principal.key`, creating it (32 random bytes, mode 0600) if absent.
+    pub fn load_or_create(data_dir: &Path) -> std::io::Result<PrincipalKey> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let path = data_dir.join(KEY_FILE);
+        match std::fs::read(&path) {
+            Ok(bytes) => {
+                let key: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
+                    std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!("{} must hold 32 bytes", path.display()),
+                    )
+                })?;
+                Ok(PrincipalKey(key))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let mut key = [0u8; 32];
+                getrandom::fill(&mut key).map_err(|e| std::io::Error::other(e.to_string()))?;
+                let mut f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(&path)?;
+                f.write_all(&key)?;
+                f.sync_all()?;
+                Ok(PrincipalKey(key))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A key from known bytes (tests and benchmarks).
+    pub fn from_bytes(bytes: [u8; 32]) -> PrincipalKey {
+        PrincipalKey(bytes)
+    }
+
+    #[cfg(test)]
+    fn fixed(b: u8) -> PrincipalKey {
+        PrincipalKey([b; 32])
+    }
+
+    fn principal(&self, scheme: AuthScheme, identity: &[u8]) -> Principal {
+        // HMAC accepts keys of any length; 32 bytes never fails.
+        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&self.0) else {
+            return Principal([0; 16]);
+        };
+        mac.update(scheme.as_str().as_bytes());
+        mac.update(&[0]);
+        mac.update(identity);
+        let out = mac.finalize().into_bytes();
+        let mut p = [0u8; 16];
+        p.copy_from_slice(&out[..16]);
+        Principal(p)
+    }
+
+    /// Scheme and principal of a request's credentials (`Authorization`, then `X-Api-Key`).
+    pub fn identify(
+        &self,
+        authorization: Option<&str>,
+        api_key: Option<&str>,
+        cookie: bool,
+    ) -> (AuthScheme, Option<Principal>) {
+        if let Some(auth) = authorization
+            .map(str::trim)
+            .filter(|a| !a.is_empty() && *a != "-")
+        {
+            let (scheme, rest) = auth.split_once(' ').unwrap_or((auth, ""));
+            let rest = rest.trim();
+            if scheme.eq_ignore_ascii_case("basic") {
+                let user = basic_user(rest);
+                return (
+                    AuthScheme::Basic,
+                    Some(self.principal(
+                        AuthScheme::Basic,
+                        user.as_deref().unwrap_or(rest.as_bytes()),
+                    )),
+                );
+            }
+            if scheme.eq_ignore_ascii_case("bearer") {
+                return match jwt_sub(rest) {
+                    Some(sub) => (
+                        AuthScheme::Jwt,
+                        Some(self.principal(AuthScheme::Jwt, sub.as_bytes())),
+                    ),
+                    None => (
+                        AuthScheme::Bearer,
+                        Some(self.principal(AuthScheme::Bearer, rest.as_bytes())),
+                    ),
+                };
+            }
+            return (
+                AuthScheme::Other,
+                Some(self.principal(AuthScheme::Other, auth.as_bytes())),
+            );
+        }
+        if let Some(key) = api_key
+            .map(str::trim)
+            .filter(|k| !k.is_empty() && *k != "-")
+        {
+            return (
+                AuthScheme::ApiKey,
+                Some(self.principal(AuthScheme::ApiKey, key.as_bytes())),
+            );
+        }
+        if cookie {
+            return (AuthScheme::Cookie, None);
+        }
+        (AuthScheme::None, None)
+    }
+}
+
+/// The user name of a Basic credential (`base64(user:password)`).
+fn basic_user(b64: &str) -> Option<Vec<u8>> {
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .ok()?;
+    let user_end = raw.iter().position(|b| *b == b':').unwrap_or(raw.len());
+    Some(raw[..user_end].to_vec())
+}
+
+/// The `sub` claim of a JWT, decoded but not verified.
+pub fn jwt_sub(token: &str) -> Option<String> {
+    let mut parts = token.split('.');
+    let (_header, payload, _sig) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() || payload.len() > 16 * 1024 {
+        return None;
+    }
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&json).ok()?;
+    match v.get("sub")? {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// Raw credential material of one request, borrowed from the source; never stored.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Credentials<'a> {
+    pub authorization: Option<&'a str>,
+    pub api_key: Option<&'a str>,
+    pub cookie: bool,
+    /// A user name already decoded by the gateway (nginx `$remote_user`).
+    pub user: Option<&'a str>,
+    pub peer: Option<IpAddr>,
+    pub forwarded_for: Option<&'a str>,
+}
+
+/// Resolves client addresses and principals for every source of one sensor.
+#[derive(Debug, Clone)]
+pub struct Identifier {
+    key: PrincipalKey,
+    trusted: Vec<Cidr>,
+}
+
+impl Identifier {
+    pub fn new(key: PrincipalKey, trusted: Vec<Cidr>) -> Self {
+        Self { key, trusted }
+    }
+
+    /// Fills `client_ip`, `auth`, `principal` and `auth_present` of a record.
+    pub fn apply(&self, rec: &mut crate::record::RequestRecord, c: Credentials<'_>) {
+        rec.client_ip = client_ip(c.peer, c.forwarded_for, &self.trusted);
+        let (mut scheme, mut principal) = self.key.identify(c.authorization, c.api_key, c.cookie);
+        if let (AuthScheme::None | AuthScheme::Cookie, Some(user)) =
+            (scheme, c.user.filter(|u| !u.is_empty() && *u != "-"))
+        {
+            scheme = AuthScheme::Basic;
+            principal = Some(self.key.principal(AuthScheme::Basic, user.as_bytes()));
+        }
+        rec.auth = scheme;
+        rec.principal = principal;
+        rec.auth_present = scheme != AuthScheme::None;
+    }
+}
+
+/// An IPv4 or IPv6 network, e.g. `10.0.0.0/8`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl std::str::FromStr for Cidr {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (addr, prefix) = s.split_once('/').unwrap_or((s, ""));
+        let addr: IpAddr = addr
+            .trim()
+            .parse()
+            .map_err(|_| format!("{s:?} is not an address or CIDR"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = if prefix.is_empty() {
+            max
+        } else {
+            prefix
+                .parse()
+                .map_err(|_| format!("{s:?} has a bad prefix length"))?
+        };
+        if prefix > max {
+            return Err(format!("{s:?}: prefix longer than {max}"));
+        }
+        Ok(Cidr { addr, prefix })
+    }
+}
+
+impl Cidr {
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let bits = |ip: IpAddr| -> (u128, u8) {
+            match ip {
+                IpAddr::V4(v) => (u128::from(u32::from(v)), 32),
+                IpAddr::V6(v) => (u128::from(v), 128),
+            }
+        };
+        let ip = match ip {
+            IpAddr::V6(v6) if self.addr.is_ipv4() => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            _ => ip,
+        };
+        let ((net, width), (addr, w2)) = (bits(self.addr), bits(ip));
+        if width != w2 {
+            return false;
+        }
+        let shift = u32::from(width - self.prefix);
+        shift >= 128 || (net >> shift) == (addr >> shift)
+    }
+}
+
+/// The client of a request: the connection peer, unless it is a trusted proxy, in which case
+/// `X-Forwarded-For` is walked from the right past every trusted hop.
+pub fn client_ip(
+    peer: Option<IpAddr>,
+    forwarded_for: Option<&str>,
+    trusted: &[Cidr],
+) -> Option<IpAddr> {
+    let peer = peer?;
+    if trusted.is_empty() || !trusted.iter().any(|c| c.contains(peer)) {
+        return Some(peer);
+    }
+    let mut client = peer;
+    for hop in forwarded_for.unwrap_or("").rsplit(',') {
+        let Some(ip) = crate::record::parse_ip(hop) else {
+            break;
+        };
+        client = ip;
+        if !trusted.iter().any(|c| c.contains(ip)) {
+            break;
+        }
+    }
+    Some(client)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schemes_and_principals() {
+        let k = PrincipalKey::fixed(7);
+        // base64("alice:secret") and base64("alice:other") name the same user.
+        let (s1, p1) = k.identify(Some("Basic YWxpY2U6c2VjcmV0"), None, false);
+        let (_, p2) = k.identify(Some("Basic YWxpY2U6b3RoZXI="), None, false);
+        assert_eq!((s1, p1), (AuthScheme::Basic, p2));
+        // {"sub":"user-42"} in two different tokens is one principal.
+        let jwt_a = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1c2VyLTQyIn0.c2ln";
+        let jwt_b = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1c2VyLTQyIiwiZXhwIjoxfQ.b3RoZXI";
+        let (s, pa) = k.identify(Some(&format!("Bearer {jwt_a}")), None, false);
+        let (_, pb) = k.identify(Some(&format!("bearer {jwt_b}")), None, false);
+        assert_eq!((s, pa), (AuthScheme::Jwt, pb));
+        assert_eq!(jwt_sub(jwt_a).as_deref(), Some("user-42"));
+        let (s, p) = k.identify(Some("Bearer opaque-token"), None, false);
+        assert_eq!(s, AuthScheme::Bearer);
+        assert_ne!(p, pa);
+        assert_eq!(k.identify(None, Some("key-1"), false).0, AuthScheme::ApiKey);
+        assert_eq!(k.identify(None, None, true), (AuthScheme::Cookie, None));
+        assert_eq!(
+            k.identify(Some("-"), Some(""), false),
+            (AuthScheme::None, None)
+        );
+        // Another installation's key gives other principals.
+        assert_ne!(
+            PrincipalKey::fixed(8)
+                .identify(None, Some("key-1"), false)
+                .1,
+            k.identify(None, Some("key-1"), false).1
+        );
+    }
+
+    #[test]
+    fn key_file_is_created_once_with_mode_0600() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let a = PrincipalKey::load_or_create(dir.path()).unwrap();
+        let b = PrincipalKey::load_or_create(dir.path()).unwrap();
+        assert_eq!(a.0, b.0);
+        let mode = std::fs::metadata(dir.path().join(KEY_FILE))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn forwarded_for_through_trusted_proxies() {
+        let trusted: Vec<Cidr> = ["10.0.0.0/8", "127.0.0.1"]
+            .iter()
+            .map(|c| c.parse().unwrap())
+            .collect();
+        let ip = |s: &str| s.parse::<IpAddr>().ok();
+        assert_eq!(
+            client_ip(ip("10.1.1.1"), Some("81.2.69.1, 10.0.0.5"), &trusted),
+            ip("81.2.69.1")
+        );
+        // A spoofed left-most entry is ignored: only hops past trusted proxies count.
+        assert_eq!(
+            client_ip(ip("10.1.1.1"), Some("6.6.6.6, 81.2.69.1"), &trusted),
+            ip("81.2.69.1")
+        );
+        assert_eq!(
+            client_ip(ip("81.2.69.9"), Some("6.6.6.6"), &trusted),
+            ip("81.2.69.9")
+        );
+        assert_eq!(client_ip(ip("10.1.1.1"), None, &trusted), ip("10.1.1.1"));
+        assert_eq!(
+            client_ip(ip("81.2.69.9"), Some("1.1.1.1"), &[]),
+            ip("81.2.69.9")
+        );
+        assert!("10.0.0.0/33".parse::<Cidr>().is_err());
+        assert!(
+            "::ffff:10.0.0.1"
+                .parse::<IpAddr>()
+                .is_ok_and(|a| trusted[0].contains(a))
+        );
+    }
+}
