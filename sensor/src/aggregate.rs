@@ -1,11 +1,13 @@
 //! Folds normalized requests into per-endpoint summaries and seals them into batches.
 //! Raw values (targets, client addresses) stop here: a sealed batch holds templates and counts.
 
+use crate::identity::Principal;
 use crate::record::{RequestRecord, Scheme, is_public};
 use crate::sources::{Chunk, FilePosition};
 use picket_shared::learn::{LearnerLimits, TemplateLearner};
-use picket_shared::{EndpointKey, EndpointSummary};
+use picket_shared::{ClientActivity, EndpointKey, EndpointSummary};
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::{BuildHasher, RandomState};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -18,7 +20,14 @@ pub struct AggregateLimits {
     pub max_clients_per_endpoint: usize,
     /// Path-template learning.
     pub learner: LearnerLimits,
+    /// Width of the event-time windows, in milliseconds.
+    pub window_ms: u32,
 }
+
+/// Clients reported per endpoint and window (the busiest).
+pub const TOP_CLIENTS: usize = 32;
+/// Distinct object references remembered per client per endpoint and window.
+pub const MAX_REFS_PER_CLIENT: usize = 1_024;
 
 impl Default for AggregateLimits {
     fn default() -> Self {
@@ -26,6 +35,7 @@ impl Default for AggregateLimits {
             max_batch_endpoints: 5_000,
             max_clients_per_endpoint: 4_096,
             learner: LearnerLimits::default(),
+            window_ms: 1_000,
         }
     }
 }
@@ -34,12 +44,44 @@ impl Default for AggregateLimits {
 struct Slot {
     summary: EndpointSummary,
     clients: HashSet<IpAddr>,
-    principals: HashSet<crate::identity::Principal>,
+    principals: HashSet<Principal>,
+    actors: HashMap<(Option<IpAddr>, Option<Principal>), Actor>,
+}
+
+/// What one client did on one endpoint in one window.
+#[derive(Default)]
+struct Actor {
+    requests: u64,
+    auth_failures: u64,
+    errors: u64,
+    refs: HashSet<u64>,
+}
+
+impl Slot {
+    /// The busiest clients, most requests first.
+    fn top_clients(&self) -> Vec<ClientActivity> {
+        let mut actors: Vec<_> = self.actors.iter().collect();
+        actors.sort_by(|a, b| b.1.requests.cmp(&a.1.requests).then_with(|| a.0.cmp(b.0)));
+        actors
+            .into_iter()
+            .take(TOP_CLIENTS)
+            .map(|((ip, principal), a)| ClientActivity {
+                client_ip: *ip,
+                principal: principal.map(Principal::to_hex),
+                requests: a.requests,
+                auth_failures: a.auth_failures,
+                errors: a.errors,
+                distinct_object_refs: a.refs.len() as u64,
+            })
+            .collect()
+    }
 }
 
 /// A batch ready for delivery, with the source positions it completes.
 #[derive(Debug, Clone, Default)]
 pub struct Sealed {
+    /// Width of the windows of `endpoints`.
+    pub window_ms: u32,
     pub endpoints: Vec<(EndpointKey, EndpointSummary)>,
     /// Latest position of every file source, including this batch's lines.
     pub positions: BTreeMap<Arc<str>, FilePosition>,
@@ -51,7 +93,9 @@ pub struct Sealed {
 /// The batch under construction.
 pub struct Aggregator {
     limits: AggregateLimits,
-    slots: HashMap<EndpointKey, Slot>,
+    slots: HashMap<(i64, EndpointKey), Slot>,
+    /// Hashes object-reference values; seeded per process, the hashes never leave it.
+    refs_hasher: RandomState,
     positions: BTreeMap<Arc<str>, FilePosition>,
     positions_moved: bool,
     requests: u64,
@@ -67,6 +111,7 @@ impl Aggregator {
         Self {
             limits,
             slots: HashMap::new(),
+            refs_hasher: RandomState::new(),
             positions: BTreeMap::new(),
             positions_moved: false,
             requests: 0,
@@ -89,12 +134,31 @@ impl Aggregator {
     }
 
     fn add(&mut self, r: &RequestRecord) {
+        let template = self.learner.template(&r.host, &r.target);
+        let refs = self.object_refs(&r.target, &template);
         let key = EndpointKey {
             host: r.host.clone(),
             method: r.method.clone(),
-            template: self.learner.template(&r.host, &r.target),
+            template,
         };
-        let slot = self.slots.entry(key).or_default();
+        let width = i64::from(self.limits.window_ms.max(1));
+        let window = r.ts_ms.div_euclid(width) * width;
+        let slot = self.slots.entry((window, key)).or_default();
+        slot.summary.window_start_ms = window;
+        let max_clients = self.limits.max_clients_per_endpoint;
+        if slot.actors.len() < max_clients || slot.actors.contains_key(&(r.client_ip, r.principal))
+        {
+            let actor = slot.actors.entry((r.client_ip, r.principal)).or_default();
+            actor.requests += 1;
+            actor.auth_failures += u64::from(matches!(r.status, 401 | 403));
+            actor.errors += u64::from(r.status >= 400);
+            for h in refs {
+                if actor.refs.len() >= MAX_REFS_PER_CLIENT {
+                    break;
+                }
+                actor.refs.insert(h);
+            }
+        }
         let s = &mut slot.summary;
         if s.requests == 0 {
             s.first_seen_ms = r.ts_ms;
@@ -133,6 +197,17 @@ impl Aggregator {
         *hi = (*hi).max(r.ts_ms);
     }
 
+    /// Hashes of the raw values at the template's parameter positions (object identifiers).
+    fn object_refs(&self, target: &str, template: &str) -> Vec<u64> {
+        let path = target.split(['?', '#']).next().unwrap_or("");
+        let raw = path.split('/').filter(|s| !s.is_empty());
+        let tpl = template.split('/').filter(|s| !s.is_empty());
+        raw.zip(tpl)
+            .filter(|(_, t)| t.starts_with('{'))
+            .map(|(v, t)| self.refs_hasher.hash_one((t, v)))
+            .collect()
+    }
+
     /// Whether sealing now would produce something worth sending.
     pub fn has_content(&self) -> bool {
         !self.slots.is_empty() || self.positions_moved
@@ -143,13 +218,17 @@ impl Aggregator {
         let mut endpoints: Vec<(EndpointKey, EndpointSummary)> = self
             .slots
             .drain()
-            .map(|(k, mut slot)| {
+            .map(|((_, k), mut slot)| {
                 slot.summary.distinct_clients = slot.clients.len() as u64;
                 slot.summary.distinct_principals = slot.principals.len() as u64;
+                slot.summary.top_clients = slot.top_clients();
                 (k, slot.summary)
             })
             .collect();
-        endpoints.sort_by(|a, b| a.0.cmp(&b.0));
+        endpoints.sort_by(|a, b| {
+            a.0.cmp(&b.0)
+                .then(a.1.window_start_ms.cmp(&b.1.window_start_ms))
+        });
         let (start, end) = self.window.take().unwrap_or((0, 0));
         self.positions_moved = false;
         let requests = std::mem::take(&mut self.requests);
@@ -158,6 +237,7 @@ impl Aggregator {
             endpoints.iter().map(|(_, s)| s.requests).sum::<u64>()
         );
         Sealed {
+            window_ms: self.limits.window_ms,
             endpoints,
             positions: self.positions.clone(),
             window_start_ms: start,
@@ -250,6 +330,47 @@ mod tests {
         assert_eq!(a.clients_over_cap, 1);
         assert!(a.add_chunk(chunk(vec![rec("/b", 1, "1.1.1.1", 200)], None)));
         assert_eq!(a.seal().endpoints.len(), 2);
+    }
+
+    #[test]
+    fn event_time_windows_and_busiest_clients() {
+        let mut a = Aggregator::new(AggregateLimits::default());
+        let mut recs = Vec::new();
+        // One client walks 30 distinct ids and fails auth twice; another repeats one id.
+        for i in 0..30 {
+            recs.push(rec(
+                &format!("/orders/{i}"),
+                10_100 + i,
+                "81.2.69.1",
+                if i < 2 { 401 } else { 200 },
+            ));
+        }
+        for _ in 0..5 {
+            recs.push(rec("/orders/7", 10_500, "81.2.69.2", 200));
+        }
+        recs.push(rec("/orders/8", 11_200, "81.2.69.2", 404));
+        a.add_chunk(chunk(recs, None));
+        let sealed = a.seal();
+        assert_eq!(sealed.window_ms, 1_000);
+        let windows: Vec<(i64, u64)> = sealed
+            .endpoints
+            .iter()
+            .map(|(_, s)| (s.window_start_ms, s.requests))
+            .collect();
+        assert_eq!(windows, vec![(10_000, 35), (11_000, 1)]);
+        let first = &sealed.endpoints[0].1.top_clients;
+        assert_eq!(first.len(), 2);
+        assert_eq!(first[0].client_ip, "81.2.69.1".parse().ok());
+        assert_eq!(
+            (
+                first[0].requests,
+                first[0].auth_failures,
+                first[0].distinct_object_refs
+            ),
+            (30, 2, 30)
+        );
+        assert_eq!((first[1].requests, first[1].distinct_object_refs), (5, 1));
+        assert_eq!(sealed.endpoints[1].1.top_clients[0].errors, 1);
     }
 
     #[test]

@@ -22,6 +22,8 @@ pub struct SensorConfig {
     pub data_dir: PathBuf,
     /// How often the batch under construction is sealed and sent, in milliseconds.
     pub flush_interval_ms: u64,
+    /// Width of the event-time windows summaries are cut into, in milliseconds.
+    pub window_ms: u32,
     /// Distinct endpoints in one batch before it is sealed early.
     pub max_batch_endpoints: usize,
     /// Distinct client addresses tracked per endpoint per batch.
@@ -81,6 +83,7 @@ impl Default for SensorConfig {
             id: None,
             data_dir: PathBuf::from("./picket-sensor-data"),
             flush_interval_ms: 1_000,
+            window_ms: 1_000,
             max_batch_endpoints: 5_000,
             max_clients_per_endpoint: 4_096,
             trusted_proxies: Vec::new(),
@@ -255,6 +258,7 @@ impl SensorConfig {
             }
         };
         positive("flush_interval_ms", self.flush_interval_ms)?;
+        positive("window_ms", u64::from(self.window_ms))?;
         positive("max_batch_endpoints", self.max_batch_endpoints as u64)?;
         positive("max_pending_batches", self.max_pending_batches as u64)?;
         positive("max_in_flight_batches", self.max_in_flight_batches as u64)?;
@@ -332,6 +336,7 @@ mod example_tests {
         assert_eq!(cfg.controller, d.controller);
         assert_eq!(cfg.data_dir, d.data_dir);
         assert_eq!(cfg.flush_interval_ms, d.flush_interval_ms);
+        assert_eq!(cfg.window_ms, d.window_ms);
         assert_eq!(cfg.max_batch_endpoints, d.max_batch_endpoints);
         assert_eq!(cfg.max_clients_per_endpoint, d.max_clients_per_endpoint);
         assert_eq!(cfg.trusted_proxies, d.trusted_proxies);

@@ -48,6 +48,20 @@ pub fn batch(
                     .map(|(k, v)| (k.clone(), *v))
                     .collect(),
                 distinct_principals: s.distinct_principals,
+                window_start_ms: s.window_start_ms,
+                window_ms: sealed.window_ms,
+                top_clients: s
+                    .top_clients
+                    .iter()
+                    .map(|c| pb::ClientActivity {
+                        client_ip: c.client_ip.map(|ip| ip.to_string()).unwrap_or_default(),
+                        principal: c.principal.clone().unwrap_or_default(),
+                        requests: c.requests,
+                        auth_failures: c.auth_failures,
+                        errors: c.errors,
+                        distinct_object_refs: c.distinct_object_refs,
+                    })
+                    .collect(),
             })
             .collect(),
         counters: Some(counters_to_proto(counters)),

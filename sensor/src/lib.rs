@@ -231,6 +231,7 @@ impl Sensor {
         let limits = AggregateLimits {
             max_batch_endpoints: cfg.max_batch_endpoints,
             max_clients_per_endpoint: cfg.max_clients_per_endpoint,
+            window_ms: cfg.window_ms,
             learner: picket_shared::learn::LearnerLimits {
                 promote_after_distinct: cfg.template_promote_after_distinct,
                 max_positions: cfg.template_max_positions,

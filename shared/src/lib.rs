@@ -12,4 +12,6 @@ pub mod time;
 
 pub use ids::{IdError, SensorId, TenantId};
 pub use role::Role;
-pub use summary::{BatchSummary, EndpointKey, EndpointSummary, SensorCounters, SourceCounters};
+pub use summary::{
+    BatchSummary, ClientActivity, EndpointKey, EndpointSummary, SensorCounters, SourceCounters,
+};

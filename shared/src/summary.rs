@@ -15,6 +15,7 @@ pub struct EndpointKey {
 
 /// Aggregate of the requests to one endpoint within one batch.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct EndpointSummary {
     pub requests: u64,
     /// Responses by status code (0 when the gateway logged none).
@@ -33,6 +34,22 @@ pub struct EndpointSummary {
     pub auth_schemes: BTreeMap<String, u64>,
     /// Distinct principals; like `distinct_clients`, an upper bound once merged.
     pub distinct_principals: u64,
+    /// Start of the event-time window (0 for lifetime aggregates).
+    pub window_start_ms: i64,
+    /// The busiest clients in the window (per batch; not merged into lifetime records).
+    pub top_clients: Vec<ClientActivity>,
+}
+
+/// One client's activity on one endpoint in one window.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientActivity {
+    pub client_ip: Option<std::net::IpAddr>,
+    /// Hex principal (keyed hash of the credential), if any.
+    pub principal: Option<String>,
+    pub requests: u64,
+    pub auth_failures: u64,
+    pub errors: u64,
+    pub distinct_object_refs: u64,
 }
 
 impl EndpointSummary {
@@ -88,6 +105,7 @@ pub struct SourceCounters {
 
 /// Cumulative counters of a sensor since it started.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct SensorCounters {
     pub received: u64,
     pub parsed: u64,
@@ -109,6 +127,8 @@ pub struct SensorCounters {
 /// One batch from a sensor, in domain form.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BatchSummary {
+    /// Width of the event-time windows of the batch's summaries.
+    pub window_ms: u32,
     pub stream_epoch: u64,
     pub seq: u64,
     pub window_start_ms: i64,

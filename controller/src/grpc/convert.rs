@@ -5,7 +5,8 @@ use crate::inventory::ApiSummary;
 use crate::store::{EndpointRecord, SensorRecord, TokenRecord};
 use picket_proto::v1 as pb;
 use picket_shared::{
-    BatchSummary, EndpointKey, EndpointSummary, Role, SensorCounters, SourceCounters,
+    BatchSummary, ClientActivity, EndpointKey, EndpointSummary, Role, SensorCounters,
+    SourceCounters,
 };
 use std::collections::BTreeMap;
 
@@ -13,6 +14,8 @@ use std::collections::BTreeMap;
 pub const MAX_HOST_BYTES: usize = 255;
 pub const MAX_METHOD_BYTES: usize = 24;
 pub const MAX_TEMPLATE_BYTES: usize = 4096;
+/// Most client activities kept per endpoint summary.
+const MAX_TOP_CLIENTS: usize = 64;
 /// Most per-source counters and rejection reasons kept from one sensor.
 const MAX_COUNTER_ENTRIES: usize = 64;
 
@@ -38,7 +41,24 @@ fn endpoint(e: pb::EndpointSummary) -> Option<(EndpointKey, EndpointSummary)> {
         let code = u16::try_from(s.status).ok().filter(|c| *c < 1000)?;
         *statuses.entry(code).or_insert(0u64) += s.count;
     }
+    let top_clients = e
+        .top_clients
+        .iter()
+        .take(MAX_TOP_CLIENTS)
+        .map(|c| ClientActivity {
+            client_ip: c.client_ip.parse().ok(),
+            principal: Some(c.principal.clone()).filter(|p| {
+                !p.is_empty() && p.len() <= 64 && p.bytes().all(|b| b.is_ascii_hexdigit())
+            }),
+            requests: c.requests,
+            auth_failures: c.auth_failures,
+            errors: c.errors,
+            distinct_object_refs: c.distinct_object_refs,
+        })
+        .collect();
     let summary = EndpointSummary {
+        window_start_ms: e.window_start_ms,
+        top_clients,
         requests: e.requests,
         statuses,
         first_seen_ms: e.first_seen_ms,
@@ -117,9 +137,11 @@ fn truncate(mut s: String) -> String {
 /// Converts a wire batch; returns the domain batch and how many entries were invalid.
 pub fn batch(b: pb::Batch) -> (BatchSummary, u64) {
     let total = b.endpoints.len();
+    let window_ms = b.endpoints.first().map_or(0, |e| e.window_ms);
     let endpoints: Vec<_> = b.endpoints.into_iter().filter_map(endpoint).collect();
     let rejected = (total - endpoints.len()) as u64;
     let summary = BatchSummary {
+        window_ms,
         stream_epoch: b.stream_epoch,
         seq: b.seq,
         window_start_ms: b.window_start_ms,

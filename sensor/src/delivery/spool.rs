@@ -16,6 +16,8 @@ use std::sync::Arc;
 /// One spooled batch as stored on disk.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SpoolRecord {
+    #[serde(default)]
+    pub window_ms: u32,
     pub epoch: u64,
     pub seq: u64,
     pub window_start_ms: i64,
@@ -28,6 +30,7 @@ pub struct SpoolRecord {
 impl SpoolRecord {
     pub fn new(epoch: u64, seq: u64, s: &Sealed) -> Self {
         Self {
+            window_ms: s.window_ms,
             epoch,
             seq,
             window_start_ms: s.window_start_ms,
@@ -44,6 +47,7 @@ impl SpoolRecord {
 
     pub fn into_sealed(self) -> Sealed {
         Sealed {
+            window_ms: self.window_ms,
             endpoints: self.endpoints,
             positions: self
                 .positions
