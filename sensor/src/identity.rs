@@ -6,6 +6,7 @@
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::Path;
 
@@ -209,22 +210,63 @@ pub struct Credentials<'a> {
     pub forwarded_for: Option<&'a str>,
 }
 
+/// Credentials remembered by the principal cache before it starts over.
+pub const PRINCIPAL_CACHE_ENTRIES: usize = 8_192;
+
 /// Resolves client addresses and principals for every source of one sensor.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Identifier {
     key: PrincipalKey,
     trusted: Vec<Cidr>,
+    /// Credentials repeat request after request: remember their scheme and principal (keyed by
+    /// a process-seeded 64-bit hash of the credential, so the cache holds no credential).
+    cache: std::sync::Mutex<(
+        std::hash::RandomState,
+        HashMap<u64, (AuthScheme, Option<Principal>)>,
+    )>,
+}
+
+impl Clone for Identifier {
+    fn clone(&self) -> Self {
+        Self::new(self.key.clone(), self.trusted.clone())
+    }
 }
 
 impl Identifier {
     pub fn new(key: PrincipalKey, trusted: Vec<Cidr>) -> Self {
-        Self { key, trusted }
+        let cache = std::sync::Mutex::new((std::hash::RandomState::new(), HashMap::new()));
+        Self {
+            key,
+            trusted,
+            cache,
+        }
+    }
+
+    fn identify_cached(&self, c: &Credentials<'_>) -> (AuthScheme, Option<Principal>) {
+        use std::hash::BuildHasher;
+        if c.authorization.is_none() && c.api_key.is_none() {
+            return self.key.identify(None, None, c.cookie);
+        }
+        let mut cache = self
+            .cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let h = cache.0.hash_one((c.authorization, c.api_key, c.cookie));
+        if let Some(hit) = cache.1.get(&h) {
+            return *hit;
+        }
+        let found = self.key.identify(c.authorization, c.api_key, c.cookie);
+        if cache.1.len() >= PRINCIPAL_CACHE_ENTRIES {
+            cache.1.clear();
+        }
+        cache.1.insert(h, found);
+        found
     }
 
     /// Fills `client_ip`, `auth`, `principal` and `auth_present` of a record.
     pub fn apply(&self, rec: &mut crate::record::RequestRecord, c: Credentials<'_>) {
         rec.client_ip = client_ip(c.peer, c.forwarded_for, &self.trusted);
-        let (mut scheme, mut principal) = self.key.identify(c.authorization, c.api_key, c.cookie);
+        let (mut scheme, mut principal) = self.identify_cached(&c);
         if let (AuthScheme::None | AuthScheme::Cookie, Some(user)) =
             (scheme, c.user.filter(|u| !u.is_empty() && *u != "-"))
         {

@@ -75,6 +75,14 @@ pub fn normalize_host(raw: &str, scheme: Option<Scheme>, fallback: &str) -> Stri
         Some((h, "443")) if scheme != Some(Scheme::Http) && !h.ends_with(':') => h,
         _ => raw,
     };
+    // Fast path: most hosts are already clean lower-case ASCII.
+    if host.len() <= MAX_HOST_BYTES
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !b.is_ascii_uppercase())
+    {
+        return host.to_owned();
+    }
     let mut out: String = host
         .chars()
         .filter(|c| !c.is_control() && !c.is_whitespace())

@@ -8,7 +8,6 @@
 
 use crate::template::{PARAM, template_path};
 use std::collections::HashMap;
-use std::hash::{DefaultHasher, Hash, Hasher};
 
 /// Limits and thresholds of the learner.
 #[derive(Debug, Clone, Copy)]
@@ -72,10 +71,26 @@ pub struct TemplateLearner {
     pub resets: u64,
 }
 
-fn hash_of<T: Hash + ?Sized>(v: &T) -> u64 {
-    let mut h = DefaultHasher::new();
-    v.hash(&mut h);
-    h.finish()
+/// FNV-1a over bytes: positions and values are hashed for every request, and these hashes only
+/// key a bounded map, so speed matters more than collision resistance here.
+fn fnv(seed: u64, bytes: &[u8]) -> u64 {
+    let mut h = seed ^ 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+fn hash_of(v: &str) -> u64 {
+    fnv(0, v.as_bytes())
+}
+
+fn hash_pair(prefix: u64, seg: &str) -> u64 {
+    fnv(
+        prefix.rotate_left(5) ^ 0x9e37_79b9_7f4a_7c15,
+        seg.as_bytes(),
+    )
 }
 
 fn split(path: &str) -> impl Iterator<Item = &str> {
@@ -163,7 +178,7 @@ impl TemplateLearner {
             };
             out.push('/');
             out.push_str(chosen);
-            prefix = hash_of(&(prefix, chosen));
+            prefix = hash_pair(prefix, chosen);
         }
         out
     }

@@ -108,10 +108,10 @@ fn strip_percent_noise(seg: &str) -> &str {
 fn is_version(seg: &str) -> bool {
     let b = seg.as_bytes();
     // Dotted small numbers ("2.0", "1.1", "3.2.1"): Bitbucket- and Twitter-style versions.
-    let parts: Vec<&str> = seg.split('.').collect();
-    if (2..=3).contains(&parts.len())
-        && parts
-            .iter()
+    let dots = b.iter().filter(|c| **c == b'.').count();
+    if (1..=2).contains(&dots)
+        && seg
+            .split('.')
             .all(|p| (1..=3).contains(&p.len()) && p.bytes().all(|c| c.is_ascii_digit()))
     {
         return true;
