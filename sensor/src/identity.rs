@@ -213,6 +213,12 @@ pub struct Credentials<'a> {
 /// Credentials remembered by the principal cache before it starts over.
 pub const PRINCIPAL_CACHE_ENTRIES: usize = 8_192;
 
+/// Seeded hasher and `credential hash → (scheme, principal)`.
+type PrincipalCache = (
+    std::hash::RandomState,
+    HashMap<u64, (AuthScheme, Option<Principal>)>,
+);
+
 /// Resolves client addresses and principals for every source of one sensor.
 #[derive(Debug)]
 pub struct Identifier {
@@ -220,10 +226,7 @@ pub struct Identifier {
     trusted: Vec<Cidr>,
     /// Credentials repeat request after request: remember their scheme and principal (keyed by
     /// a process-seeded 64-bit hash of the credential, so the cache holds no credential).
-    cache: std::sync::Mutex<(
-        std::hash::RandomState,
-        HashMap<u64, (AuthScheme, Option<Principal>)>,
-    )>,
+    cache: std::sync::Mutex<PrincipalCache>,
 }
 
 impl Clone for Identifier {
