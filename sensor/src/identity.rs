@@ -11,8 +11,9 @@ use std::net::IpAddr;
 use std::path::Path;
 
 /// How a request authenticated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub enum AuthScheme {
+    #[default]
     None,
     Basic,
     Bearer,

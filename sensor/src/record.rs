@@ -11,8 +11,9 @@ pub enum Scheme {
     Https,
 }
 
-/// A request after parsing, before aggregation.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A request after parsing, before aggregation. Sources fill what they know and leave client
+/// and credential fields to [`crate::identity::Identifier::apply`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RequestRecord {
     /// Event time: the request's own timestamp (Unix ms).
     pub ts_ms: i64,

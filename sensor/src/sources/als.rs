@@ -4,7 +4,7 @@
 //! skipped, never fatal.
 
 use super::{Chunk, MAX_CHUNK_RECORDS};
-use crate::identity::{AuthScheme, Credentials, Identifier};
+use crate::identity::{Credentials, Identifier};
 use crate::record::{self, RequestRecord, Scheme};
 use crate::stats::{ChunkTally, SensorStats, SourceStats};
 use envoy_types::pb::envoy::config::core::v3::{RequestMethod, address};
@@ -212,11 +212,8 @@ pub fn convert(
             .saturating_add(req.request_body_bytes),
         response_bytes: resp.map_or(0, |r| r.response_body_bytes),
         latency_us,
-        client_ip: None,
-        auth_present: false,
-        auth: AuthScheme::None,
-        principal: None,
         scheme,
+        ..Default::default()
     };
     let forwarded_for = Some(req.forwarded_for.as_str())
         .filter(|f| !f.is_empty())

@@ -5,7 +5,7 @@
 //! counted.
 
 use super::{Chunk, MAX_CHUNK_RECORDS};
-use crate::identity::{AuthScheme, Credentials, Identifier};
+use crate::identity::{Credentials, Identifier};
 use crate::record::{self, RequestRecord, Scheme};
 use crate::stats::{ChunkTally, SensorStats, SourceStats};
 use http_body_util::BodyExt;
@@ -81,11 +81,8 @@ pub fn record(
         request_bytes: header_bytes + body_bytes,
         response_bytes: 0,
         latency_us: 0,
-        client_ip: None,
-        auth_present: false,
-        auth: AuthScheme::None,
-        principal: None,
         scheme,
+        ..Default::default()
     };
     let creds = Credentials {
         authorization: header("authorization"),

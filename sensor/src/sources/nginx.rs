@@ -1,7 +1,7 @@
 //! nginx access-log line parsers: the `combined` format and JSON `log_format`s keyed by
 //! nginx's own variable names (see `deploy/nginx/picket.conf`).
 
-use crate::identity::{AuthScheme, Credentials, Identifier};
+use crate::identity::{Credentials, Identifier};
 use crate::record::{self, RequestRecord, Scheme};
 use picket_shared::time;
 use serde::Deserialize;
@@ -243,11 +243,8 @@ fn parse_json(line: &[u8], ctx: &LineContext<'_>) -> Result<RequestRecord, Rejec
         request_bytes: parse_u64(j.request_length.get()),
         response_bytes: parse_u64(j.body_bytes_sent.get().or(j.bytes_sent.get())),
         latency_us: parse_seconds_us(j.request_time.get()),
-        client_ip: None,
-        auth_present: false,
-        auth: AuthScheme::None,
-        principal: None,
         scheme,
+        ..Default::default()
     };
     ctx.ident.apply(
         &mut rec,
@@ -303,11 +300,7 @@ fn parse_combined(line: &str, ctx: &LineContext<'_>) -> Result<RequestRecord, Re
         request_bytes: 0,
         response_bytes: bytes.parse().unwrap_or(0),
         latency_us: 0,
-        client_ip: None,
-        auth_present: false,
-        auth: AuthScheme::None,
-        principal: None,
-        scheme: None,
+        ..Default::default()
     };
     let creds = Credentials {
         user: Some(user),

@@ -5,7 +5,7 @@
 
 use super::nginx::{self, LogFormat};
 use super::{Chunk, MAX_CHUNK_RECORDS};
-use crate::identity::{AuthScheme, Credentials, Identifier};
+use crate::identity::{Credentials, Identifier};
 use crate::record::{self, RequestRecord, Scheme};
 use crate::stats::{ChunkTally, SensorStats, SourceStats};
 use picket_shared::time;
@@ -195,11 +195,8 @@ fn har_record(
         } else {
             0
         },
-        client_ip: None,
-        auth_present: false,
-        auth: AuthScheme::None,
-        principal: None,
         scheme,
+        ..Default::default()
     };
     let creds = Credentials {
         authorization: header("authorization"),
@@ -278,11 +275,8 @@ fn jsonl_record(
             .latency_ms
             .filter(|l| l.is_finite() && *l >= 0.0)
             .map_or(0, |l| (l * 1000.0) as u64),
-        client_ip: None,
-        auth_present: false,
-        auth: AuthScheme::None,
-        principal: None,
         scheme,
+        ..Default::default()
     };
     let creds = Credentials {
         authorization: header("authorization"),
