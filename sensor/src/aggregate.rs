@@ -5,6 +5,8 @@ use crate::identity::Principal;
 use crate::record::{RequestRecord, Scheme, is_public};
 use crate::sources::{Chunk, FilePosition};
 use picket_shared::learn::{LearnerLimits, TemplateLearner};
+use picket_shared::shape::{Shape, percent_decode, shape_of};
+use picket_shared::summary::MAX_PARAMS_PER_ENDPOINT;
 use picket_shared::{ClientActivity, EndpointKey, EndpointSummary};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{BuildHasher, RandomState};
@@ -22,6 +24,34 @@ pub struct AggregateLimits {
     pub learner: LearnerLimits,
     /// Width of the event-time windows, in milliseconds.
     pub window_ms: u32,
+}
+
+/// Query, path and body parameters of a request, keyed `location:name`.
+fn request_params(r: &RequestRecord, template: &str) -> Vec<(String, Shape)> {
+    let mut out: Vec<(String, Shape)> = picket_shared::params::query(&r.target)
+        .into_iter()
+        .map(|(n, s)| (format!("query:{n}"), s))
+        .collect();
+    let path = r.target.split(['?', '#']).next().unwrap_or("");
+    let mut previous = "";
+    for (i, (raw, t)) in path
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .zip(template.split('/').filter(|s| !s.is_empty()))
+        .enumerate()
+    {
+        if let Some(inner) = t.strip_prefix('{').and_then(|t| t.strip_suffix('}')) {
+            let name = match (inner, previous) {
+                ("id", p) if !p.is_empty() && !p.starts_with('{') => format!("path:{p}.id"),
+                ("id", _) => format!("path:id@{i}"),
+                (n, _) => format!("path:{n}"),
+            };
+            out.push((name, shape_of(&percent_decode(raw, false))));
+        }
+        previous = t;
+    }
+    out.extend(r.body_params.iter().map(|(n, s)| (format!("body:{n}"), *s)));
+    out
 }
 
 /// Clients reported per endpoint and window (the busiest).
@@ -136,6 +166,7 @@ impl Aggregator {
     fn add(&mut self, r: &RequestRecord) {
         let template = self.learner.template(&r.host, &r.target);
         let refs = self.object_refs(&r.target, &template);
+        let params = request_params(r, &template);
         let key = EndpointKey {
             host: r.host.clone(),
             method: r.method.clone(),
@@ -145,6 +176,15 @@ impl Aggregator {
         let window = r.ts_ms.div_euclid(width) * width;
         let slot = self.slots.entry((window, key)).or_default();
         slot.summary.window_start_ms = window;
+        for (name, shape) in params {
+            let known = slot.summary.params.contains_key(&name);
+            if !known && slot.summary.params.len() >= MAX_PARAMS_PER_ENDPOINT {
+                continue;
+            }
+            let stats = slot.summary.params.entry(name).or_default();
+            stats.count += 1;
+            *stats.shapes.entry(shape).or_default() += 1;
+        }
         let max_clients = self.limits.max_clients_per_endpoint;
         if slot.actors.len() < max_clients || slot.actors.contains_key(&(r.client_ip, r.principal))
         {
@@ -262,10 +302,7 @@ mod tests {
             response_bytes: 100,
             latency_us: 1000,
             client_ip: ip.parse().ok(),
-            auth_present: false,
-            auth: crate::identity::AuthScheme::None,
-            principal: None,
-            scheme: None,
+            ..Default::default()
         }
     }
 

@@ -49,6 +49,11 @@ pub fn batch(
                     .collect(),
                 distinct_principals: s.distinct_principals,
                 window_start_ms: s.window_start_ms,
+                params: s
+                    .params
+                    .iter()
+                    .filter_map(|(key, stats)| param_pb(key, stats))
+                    .collect(),
                 window_ms: sealed.window_ms,
                 top_clients: s
                     .top_clients
@@ -98,4 +103,19 @@ pub fn counters_to_proto(c: &SensorCounters) -> pb::SensorCounters {
             .map(|(k, v)| (k.clone(), *v))
             .collect(),
     }
+}
+
+/// A `location:name` parameter as sent.
+fn param_pb(key: &str, stats: &picket_shared::ParamStats) -> Option<pb::ParamSummary> {
+    let (location, name) = key.split_once(':')?;
+    Some(pb::ParamSummary {
+        location: location.to_owned(),
+        name: name.to_owned(),
+        count: stats.count,
+        shapes: stats
+            .shapes
+            .iter()
+            .map(|(s, n)| (s.as_str().to_owned(), *n))
+            .collect(),
+    })
 }

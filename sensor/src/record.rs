@@ -35,6 +35,9 @@ pub struct RequestRecord {
     pub auth: crate::identity::AuthScheme,
     /// Keyed hash of the credential's identity.
     pub principal: Option<crate::identity::Principal>,
+    /// Fields of the request body (JSON or form) with their value shapes, when the source sees
+    /// bodies (mirror, HAR).
+    pub body_params: Vec<(String, picket_shared::shape::Shape)>,
     pub scheme: Option<Scheme>,
 }
 

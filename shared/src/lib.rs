@@ -5,7 +5,9 @@
 
 pub mod ids;
 pub mod learn;
+pub mod params;
 pub mod role;
+pub mod shape;
 pub mod summary;
 pub mod template;
 pub mod time;
@@ -13,5 +15,6 @@ pub mod time;
 pub use ids::{IdError, SensorId, TenantId};
 pub use role::Role;
 pub use summary::{
-    BatchSummary, ClientActivity, EndpointKey, EndpointSummary, SensorCounters, SourceCounters,
+    BatchSummary, ClientActivity, EndpointKey, EndpointSummary, ParamStats, SensorCounters,
+    SourceCounters,
 };

@@ -38,6 +38,28 @@ pub struct EndpointSummary {
     pub window_start_ms: i64,
     /// The busiest clients in the window (per batch; not merged into lifetime records).
     pub top_clients: Vec<ClientActivity>,
+    /// Parameters seen, keyed `location:name` (`query:page`, `path:users.id`, `body:items[].sku`).
+    pub params: BTreeMap<String, ParamStats>,
+}
+
+/// Most parameters tracked per endpoint; further names are not recorded.
+pub const MAX_PARAMS_PER_ENDPOINT: usize = 128;
+
+/// How often a parameter appeared, and with which value shapes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParamStats {
+    pub count: u64,
+    pub shapes: BTreeMap<crate::shape::Shape, u64>,
+}
+
+impl ParamStats {
+    pub fn add(&mut self, other: &ParamStats) {
+        self.count = self.count.saturating_add(other.count);
+        for (shape, n) in &other.shapes {
+            let slot = self.shapes.entry(*shape).or_default();
+            *slot = slot.saturating_add(*n);
+        }
+    }
 }
 
 /// One client's activity on one endpoint in one window.
@@ -91,6 +113,13 @@ impl EndpointSummary {
         self.distinct_principals = self
             .distinct_principals
             .saturating_add(other.distinct_principals);
+        for (name, stats) in &other.params {
+            if let Some(mine) = self.params.get_mut(name) {
+                mine.add(stats);
+            } else if self.params.len() < MAX_PARAMS_PER_ENDPOINT {
+                self.params.insert(name.clone(), stats.clone());
+            }
+        }
     }
 }
 

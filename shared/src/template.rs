@@ -130,7 +130,7 @@ fn is_version(seg: &str) -> bool {
             .any(|s| suffix.starts_with(s))
 }
 
-fn is_uuid(b: &[u8]) -> bool {
+pub(crate) fn is_uuid(b: &[u8]) -> bool {
     b.len() == 36
         && b.iter().enumerate().all(|(i, c)| match i {
             8 | 13 | 18 | 23 => *c == b'-',
@@ -139,7 +139,7 @@ fn is_uuid(b: &[u8]) -> bool {
 }
 
 /// `2024-01-31`, `20240131`, `2024-01-31T10:00:00Z`.
-fn is_date(b: &[u8]) -> bool {
+pub(crate) fn is_date(b: &[u8]) -> bool {
     let ymd = b.len() >= 10
         && b[..4].iter().all(u8::is_ascii_digit)
         && b[4] == b'-'
@@ -149,7 +149,7 @@ fn is_date(b: &[u8]) -> bool {
     ymd && (b.len() == 10 || b[10] == b'T' || b[10] == b't')
 }
 
-fn is_email(seg: &str) -> bool {
+pub(crate) fn is_email(seg: &str) -> bool {
     let Some((local, domain)) = seg.split_once('@') else {
         return false;
     };

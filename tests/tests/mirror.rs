@@ -53,13 +53,39 @@ async fn mirrored_requests_become_endpoints() {
         &big,
     );
     assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
-    let eps = stack.wait_total_calls(5).await;
+    let json = br#"{"sku":"A-1","qty":2,"customer":{"email":"x@y.example"}}"#;
+    let resp = send(
+        &addr,
+        &format!(
+            "POST /api/orders HTTP/1.1\r\nHost: shop.example\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            json.len()
+        ),
+        json,
+    );
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    let eps = stack.wait_total_calls(6).await;
     let got = calls_by_endpoint(&eps);
     assert_eq!(got.get("shop.example GET /api/users/{id}"), Some(&4));
     let orders = eps.iter().find(|e| e.path == "/api/orders").unwrap();
     assert_eq!(
         (orders.host.as_str(), orders.calls, orders.auth_present),
-        ("shop.example", 1, 1)
+        ("shop.example", 2, 1)
+    );
+    let param = |e: &picket_proto::v1::Endpoint, loc: &str, name: &str| {
+        e.params
+            .iter()
+            .find(|p| p.location == loc && p.name == name)
+            .map(|p| (p.count, p.shapes.clone()))
+    };
+    let (n, shapes) = param(orders, "body", "sku").unwrap();
+    assert_eq!((n, shapes.get("text_short")), (1, Some(&1)));
+    assert_eq!(param(orders, "body", "qty").unwrap().1.get("int"), Some(&1));
+    assert_eq!(
+        param(orders, "body", "customer.email")
+            .unwrap()
+            .1
+            .get("email"),
+        Some(&1)
     );
     assert!(orders.request_bytes_sum >= 300_000);
     let users = eps.iter().find(|e| e.path == "/api/users/{id}").unwrap();
@@ -67,5 +93,13 @@ async fn mirrored_requests_become_endpoints() {
         users.public_client_requests, 4,
         "client address from X-Forwarded-For"
     );
-    stack.wait_exact("mirror", 5, 5).await;
+    assert_eq!(
+        param(users, "query", "full").unwrap(),
+        (4, [("int".to_string(), 4)].into_iter().collect())
+    );
+    assert_eq!(
+        param(users, "path", "users.id").unwrap().1.get("int"),
+        Some(&4)
+    );
+    stack.wait_exact("mirror", 6, 6).await;
 }

@@ -54,7 +54,7 @@ async fn planted_secrets_never_leave_the_sensor() {
             r#"{{"msec":"1795219201.000","remote_addr":"81.2.69.11","host":"api.example","request_method":"GET","request_uri":"/search/{sql}?q={sql}","status":"500","http_x_api_key":"{KEY}"}}"#
         ),
         format!(
-            r#"{{"msec":"1795219202.000","remote_addr":"81.2.69.12","host":"api.example","request_method":"POST","request_uri":"/login?user={EMAIL}","status":"401","http_authorization":"Basic {KEY}"}}"#
+            r#"{{"msec":"1795219202.000","remote_addr":"81.2.69.12","host":"api.example","request_method":"POST","request_uri":"/login?user={EMAIL}&{EMAIL}&{KEY}=1","status":"401","http_authorization":"Basic {KEY}"}}"#
         ),
     ];
     append(&log, &lines);

@@ -4,8 +4,9 @@
 use crate::inventory::ApiSummary;
 use crate::store::{EndpointRecord, SensorRecord, TokenRecord};
 use picket_proto::v1 as pb;
+use picket_shared::shape::Shape;
 use picket_shared::{
-    BatchSummary, ClientActivity, EndpointKey, EndpointSummary, Role, SensorCounters,
+    BatchSummary, ClientActivity, EndpointKey, EndpointSummary, ParamStats, Role, SensorCounters,
     SourceCounters,
 };
 use std::collections::BTreeMap;
@@ -56,7 +57,28 @@ fn endpoint(e: pb::EndpointSummary) -> Option<(EndpointKey, EndpointSummary)> {
             distinct_object_refs: c.distinct_object_refs,
         })
         .collect();
+    let params = e
+        .params
+        .iter()
+        .filter(|p| matches!(p.location.as_str(), "query" | "path" | "body") && clean(&p.name, 128))
+        .take(picket_shared::summary::MAX_PARAMS_PER_ENDPOINT)
+        .map(|p| {
+            let shapes = p
+                .shapes
+                .iter()
+                .filter_map(|(s, n)| Some((Shape::parse(s)?, *n)))
+                .collect();
+            (
+                format!("{}:{}", p.location, p.name),
+                ParamStats {
+                    count: p.count,
+                    shapes,
+                },
+            )
+        })
+        .collect();
     let summary = EndpointSummary {
+        params,
         window_start_ms: e.window_start_ms,
         top_clients,
         requests: e.requests,
@@ -165,6 +187,23 @@ fn statuses(s: &EndpointSummary) -> Vec<pb::StatusCount> {
 pub fn endpoint_to_pb(key: EndpointKey, rec: EndpointRecord) -> pb::Endpoint {
     let s = &rec.summary;
     pb::Endpoint {
+        params: s
+            .params
+            .iter()
+            .filter_map(|(key, stats)| {
+                let (location, name) = key.split_once(':')?;
+                Some(pb::ParamSummary {
+                    location: location.to_owned(),
+                    name: name.to_owned(),
+                    count: stats.count,
+                    shapes: stats
+                        .shapes
+                        .iter()
+                        .map(|(sh, n)| (sh.as_str().to_owned(), *n))
+                        .collect(),
+                })
+            })
+            .collect(),
         statuses: statuses(s),
         calls: s.requests,
         first_seen_ms: s.first_seen_ms,

@@ -138,8 +138,17 @@ pub async fn serve(
                 let (tx, settings, stats) = (tx.clone(), settings.clone(), stats.clone());
                 async move {
                     let (parts, body) = req.into_parts();
-                    let (_kept, total) = drain_body(body, settings.max_body_bytes).await;
-                    let rec = record(&parts, total, peer, &settings, super::tail::now_ms());
+                    let (kept, total) = drain_body(body, settings.max_body_bytes).await;
+                    let rec = record(&parts, total, peer, &settings, super::tail::now_ms()).map(
+                        |mut r| {
+                            let ct = parts
+                                .headers
+                                .get("content-type")
+                                .and_then(|v| v.to_str().ok());
+                            r.body_params = picket_shared::params::body(ct, &kept);
+                            r
+                        },
+                    );
                     if tx.try_send(rec).is_err() {
                         stats.queue_full_drops.fetch_add(1, Relaxed);
                     }

@@ -99,6 +99,17 @@ struct HarRequest {
     headers_size: i64,
     #[serde(default)]
     body_size: i64,
+    #[serde(default)]
+    post_data: Option<HarPostData>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct HarPostData {
+    #[serde(default)]
+    mime_type: String,
+    #[serde(default)]
+    text: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -205,8 +216,18 @@ fn har_record(
         ..Default::default()
     };
     ident.apply(&mut rec, creds);
+    if let Some(pd) = &e.request.post_data {
+        let text = pd.text.as_bytes();
+        rec.body_params = picket_shared::params::body(
+            Some(&pd.mime_type),
+            &text[..text.len().min(MAX_BODY_BYTES)],
+        );
+    }
     Ok(rec)
 }
+
+/// Request-body bytes of a HAR entry examined for parameters.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// One Picket replay line: `{"ts": "...", "method": "GET", "url": "https://h/p?q", ...}`.
 #[derive(Debug, Deserialize)]

@@ -1,0 +1,179 @@
+//! Parameter extraction: query names, form fields and flattened JSON body fields, each with the
+//! shape of its value. Bounded (names, count, nesting) and total on hostile input.
+
+use crate::shape::{Shape, percent_decode, shape_of};
+
+/// Most parameters taken from one request part.
+pub const MAX_PARAMS: usize = 64;
+/// Longest parameter name kept, in bytes.
+pub const MAX_NAME_BYTES: usize = 128;
+/// Deepest JSON nesting flattened into names.
+pub const MAX_DEPTH: usize = 8;
+
+/// A name that is really a value (an id, email, token or free text used as a key) becomes
+/// `{id}`: names leave the sensor, values never do.
+fn name_of(raw: &str) -> String {
+    if crate::template::is_identifier(raw) {
+        crate::template::PARAM.to_owned()
+    } else {
+        clip(raw.to_owned())
+    }
+}
+
+fn clip(mut name: String) -> String {
+    if name.len() > MAX_NAME_BYTES {
+        let mut end = MAX_NAME_BYTES;
+        while !name.is_char_boundary(end) {
+            end -= 1;
+        }
+        name.truncate(end);
+    }
+    name.retain(|c| !c.is_control());
+    name
+}
+
+/// `a=1&b=x` pairs (query strings and form bodies): names decoded, values shaped.
+pub fn urlencoded(raw: &str) -> Vec<(String, Shape)> {
+    raw.split('&')
+        .filter(|kv| !kv.is_empty())
+        .take(MAX_PARAMS)
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            (
+                name_of(&percent_decode(k, true)),
+                shape_of(&percent_decode(v, true)),
+            )
+        })
+        .filter(|(k, _)| !k.is_empty())
+        .collect()
+}
+
+/// The query parameters of a request target.
+pub fn query(target: &str) -> Vec<(String, Shape)> {
+    match target.split('#').next().and_then(|t| t.split_once('?')) {
+        Some((_, q)) => urlencoded(q),
+        None => Vec::new(),
+    }
+}
+
+/// Flattened fields of a JSON body: `{"a":{"b":1},"items":[{"sku":"x"}]}` gives `a.b` (int) and
+/// `items[].sku` (text). Not JSON (or too deep for the parser) gives nothing.
+pub fn json_body(body: &[u8]) -> Vec<(String, Shape)> {
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    flatten(&v, String::new(), 0, &mut out);
+    out
+}
+
+fn flatten(v: &serde_json::Value, name: String, depth: usize, out: &mut Vec<(String, Shape)>) {
+    use serde_json::Value;
+    if out.len() >= MAX_PARAMS {
+        return;
+    }
+    match v {
+        Value::Object(map) if depth < MAX_DEPTH => {
+            for (k, child) in map {
+                let k = name_of(k);
+                let n = if name.is_empty() {
+                    k
+                } else {
+                    format!("{name}.{k}")
+                };
+                flatten(child, clip(n), depth + 1, out);
+            }
+        }
+        Value::Array(items) if depth < MAX_DEPTH => {
+            // Every element shares one name: `items[]`.
+            for child in items.iter().take(MAX_PARAMS) {
+                flatten(child, clip(format!("{name}[]")), depth + 1, out);
+            }
+        }
+        _ if name.is_empty() => {}
+        Value::Null => out.push((name, Shape::Empty)),
+        Value::Bool(_) => out.push((name, Shape::Bool)),
+        Value::Number(n) => out.push((name, if n.is_f64() { Shape::Float } else { Shape::Int })),
+        Value::String(s) => out.push((name, shape_of(s))),
+        // Deeper than MAX_DEPTH: the subtree counts as one opaque value.
+        Value::Object(_) | Value::Array(_) => out.push((name, Shape::TextLong)),
+    }
+}
+
+/// Parameters of a body by its content type (JSON or form); other types give nothing.
+pub fn body(content_type: Option<&str>, body: &[u8]) -> Vec<(String, Shape)> {
+    let ct = content_type.unwrap_or("").to_ascii_lowercase();
+    if ct.contains("json") {
+        json_body(body)
+    } else if ct.contains("x-www-form-urlencoded") {
+        urlencoded(&String::from_utf8_lossy(body))
+    } else {
+        Vec::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn query_form_and_json() {
+        assert_eq!(
+            query("/s?q=blue+shoes&page=2&flag&email=a%40b.example#frag"),
+            vec![
+                ("q".into(), Shape::TextShort),
+                ("page".into(), Shape::Int),
+                ("flag".into(), Shape::Empty),
+                ("email".into(), Shape::Email),
+            ]
+        );
+        assert!(query("/no-query").is_empty());
+        // Names that are values stay behind.
+        assert_eq!(query("/x?jane.doe@example.com&tok=1")[0].0, "{id}");
+        assert_eq!(json_body(br#"{"4539578763621486":{"n":1}}"#)[0].0, "{id}.n");
+        let j = json_body(br#"{"user":{"id":7,"admin":true},"items":[{"sku":"A-1"},{"sku":"B-2","qty":1.5}],"note":null}"#);
+        assert_eq!(
+            j,
+            vec![
+                ("items[].sku".into(), Shape::TextShort),
+                ("items[].qty".into(), Shape::Float),
+                ("items[].sku".into(), Shape::TextShort),
+                ("note".into(), Shape::Empty),
+                ("user.admin".into(), Shape::Bool),
+                ("user.id".into(), Shape::Int),
+            ]
+        );
+        assert!(json_body(b"not json").is_empty());
+        assert_eq!(
+            body(Some("application/x-www-form-urlencoded"), b"a=1&b=").len(),
+            2
+        );
+        assert!(body(Some("text/plain"), b"a=1").is_empty());
+    }
+
+    #[test]
+    fn hostile_bodies_are_bounded() {
+        let deep = "[".repeat(100_000) + &"]".repeat(100_000);
+        assert!(json_body(deep.as_bytes()).len() <= 1);
+        let wide = format!(
+            "{{{}}}",
+            (0..1000)
+                .map(|i| format!("\"k{i}\":1"))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        assert_eq!(json_body(wide.as_bytes()).len(), MAX_PARAMS);
+        let long_name = format!("{}=1", "n".repeat(10_000));
+        assert_eq!(urlencoded(&long_name)[0].0.len(), MAX_NAME_BYTES);
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics(s in "\\PC{0,400}") {
+            let _ = query(&s);
+            let _ = json_body(s.as_bytes());
+            prop_assert!(urlencoded(&s).len() <= MAX_PARAMS);
+        }
+    }
+}
