@@ -213,6 +213,9 @@ impl Aggregator {
         s.response_bytes_sum = s.response_bytes_sum.saturating_add(r.response_bytes);
         s.latency_us_sum = s.latency_us_sum.saturating_add(r.latency_us);
         s.latency_us_max = s.latency_us_max.max(r.latency_us);
+        s.latency_us_hist.record(r.latency_us);
+        s.request_bytes_hist.record(r.request_bytes);
+        s.response_bytes_hist.record(r.response_bytes);
         s.auth_present += u64::from(r.auth_present);
         s.plaintext_requests += u64::from(r.scheme == Some(Scheme::Http));
         *s.auth_schemes

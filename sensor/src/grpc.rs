@@ -49,6 +49,9 @@ pub fn batch(
                     .collect(),
                 distinct_principals: s.distinct_principals,
                 window_start_ms: s.window_start_ms,
+                latency_us_hist: hist_pb(&s.latency_us_hist),
+                request_bytes_hist: hist_pb(&s.request_bytes_hist),
+                response_bytes_hist: hist_pb(&s.response_bytes_hist),
                 params: s
                     .params
                     .iter()
@@ -118,4 +121,8 @@ fn param_pb(key: &str, stats: &picket_shared::ParamStats) -> Option<pb::ParamSum
             .map(|(s, n)| (s.as_str().to_owned(), *n))
             .collect(),
     })
+}
+
+fn hist_pb(h: &picket_shared::sketch::LogHistogram) -> std::collections::HashMap<u32, u64> {
+    h.0.iter().map(|(b, n)| (u32::from(*b), *n)).collect()
 }

@@ -8,6 +8,7 @@ pub mod learn;
 pub mod params;
 pub mod role;
 pub mod shape;
+pub mod sketch;
 pub mod summary;
 pub mod template;
 pub mod time;

@@ -40,6 +40,10 @@ pub struct EndpointSummary {
     pub top_clients: Vec<ClientActivity>,
     /// Parameters seen, keyed `location:name` (`query:page`, `path:users.id`, `body:items[].sku`).
     pub params: BTreeMap<String, ParamStats>,
+    /// Distributions (mergeable sketches) of latency and sizes.
+    pub latency_us_hist: crate::sketch::LogHistogram,
+    pub request_bytes_hist: crate::sketch::LogHistogram,
+    pub response_bytes_hist: crate::sketch::LogHistogram,
 }
 
 /// Most parameters tracked per endpoint; further names are not recorded.
@@ -113,6 +117,9 @@ impl EndpointSummary {
         self.distinct_principals = self
             .distinct_principals
             .saturating_add(other.distinct_principals);
+        self.latency_us_hist.merge(&other.latency_us_hist);
+        self.request_bytes_hist.merge(&other.request_bytes_hist);
+        self.response_bytes_hist.merge(&other.response_bytes_hist);
         for (name, stats) in &other.params {
             if let Some(mine) = self.params.get_mut(name) {
                 mine.add(stats);

@@ -122,6 +122,17 @@ async fn json_and_combined_lines_become_templated_endpoints() {
         .collect();
     assert_eq!(statuses, BTreeMap::from([(201, 1), (500, 1)]));
     assert_eq!(orders.sensors, vec!["edge-1".to_string()]);
+    // request_time 0.004 s on every line: the sketch's quantiles sit within 6.25 % below it.
+    assert!(
+        (3_750..=4_000).contains(&orders.latency_p95_us),
+        "{}",
+        orders.latency_p95_us
+    );
+    assert!(
+        (3_750..=4_000).contains(&orders.latency_p50_us),
+        "{}",
+        orders.latency_p50_us
+    );
     stack.wait_exact("edge-1", 12, 12).await;
     let s = stack.sensor("edge-1").await.unwrap();
     let c = s.counters.unwrap();

@@ -161,6 +161,7 @@ fn endpoint_listing() -> Listing {
         "PATH",
         "CALLS",
         "STATUS",
+        "P95 MS",
         "FIRST SEEN",
         "LAST SEEN",
         "SENSORS",
@@ -190,6 +191,7 @@ fn push_endpoint(l: &mut Listing, e: &pb::Endpoint) {
             e.path.clone(),
             e.calls.to_string(),
             statuses.join(" "),
+            format!("{:.1}", e.latency_p95_us as f64 / 1000.0),
             when(e.first_seen_ms),
             when(e.last_seen_ms),
             e.sensors.join(","),
@@ -201,6 +203,8 @@ fn push_endpoint(l: &mut Listing, e: &pb::Endpoint) {
             "auth_present": e.auth_present, "auth_schemes": e.auth_schemes,
             "params": e.params.iter().map(|p| j!({"location": p.location, "name": p.name, "count": p.count, "shapes": p.shapes})).collect::<Vec<_>>(), "public_client_requests": e.public_client_requests,
             "avg_latency_ms": avg_latency_ms, "max_latency_ms": e.latency_us_max as f64 / 1000.0,
+            "p50_latency_ms": e.latency_p50_us as f64 / 1000.0, "p95_latency_ms": e.latency_p95_us as f64 / 1000.0,
+            "p99_latency_ms": e.latency_p99_us as f64 / 1000.0, "p95_response_bytes": e.response_bytes_p95,
             "response_bytes": e.response_bytes_sum, "request_bytes": e.request_bytes_sum}),
     );
 }

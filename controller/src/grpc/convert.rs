@@ -5,6 +5,7 @@ use crate::inventory::ApiSummary;
 use crate::store::{EndpointRecord, SensorRecord, TokenRecord};
 use picket_proto::v1 as pb;
 use picket_shared::shape::Shape;
+use picket_shared::sketch::LogHistogram;
 use picket_shared::{
     BatchSummary, ClientActivity, EndpointKey, EndpointSummary, ParamStats, Role, SensorCounters,
     SourceCounters,
@@ -15,6 +16,19 @@ use std::collections::BTreeMap;
 pub const MAX_HOST_BYTES: usize = 255;
 pub const MAX_METHOD_BYTES: usize = 24;
 pub const MAX_TEMPLATE_BYTES: usize = 4096;
+/// Highest histogram bucket index (u64::MAX falls in bucket 975).
+const MAX_BUCKET: u32 = 1_000;
+
+/// A wire histogram, with out-of-range buckets dropped.
+fn hist(h: &std::collections::HashMap<u32, u64>) -> LogHistogram {
+    LogHistogram(
+        h.iter()
+            .filter(|(b, _)| **b < MAX_BUCKET)
+            .map(|(b, n)| (*b as u16, *n))
+            .collect(),
+    )
+}
+
 /// Most client activities kept per endpoint summary.
 const MAX_TOP_CLIENTS: usize = 64;
 /// Most per-source counters and rejection reasons kept from one sensor.
@@ -78,6 +92,9 @@ fn endpoint(e: pb::EndpointSummary) -> Option<(EndpointKey, EndpointSummary)> {
         })
         .collect();
     let summary = EndpointSummary {
+        latency_us_hist: hist(&e.latency_us_hist),
+        request_bytes_hist: hist(&e.request_bytes_hist),
+        response_bytes_hist: hist(&e.response_bytes_hist),
         params,
         window_start_ms: e.window_start_ms,
         top_clients,
@@ -186,7 +203,13 @@ fn statuses(s: &EndpointSummary) -> Vec<pb::StatusCount> {
 
 pub fn endpoint_to_pb(key: EndpointKey, rec: EndpointRecord) -> pb::Endpoint {
     let s = &rec.summary;
+    let q = |h: &LogHistogram, p: f64| h.quantile(p).unwrap_or(0);
     pb::Endpoint {
+        latency_p50_us: q(&s.latency_us_hist, 0.50),
+        latency_p95_us: q(&s.latency_us_hist, 0.95),
+        latency_p99_us: q(&s.latency_us_hist, 0.99),
+        request_bytes_p95: q(&s.request_bytes_hist, 0.95),
+        response_bytes_p95: q(&s.response_bytes_hist, 0.95),
         params: s
             .params
             .iter()
