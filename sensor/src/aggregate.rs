@@ -5,6 +5,7 @@ use crate::identity::Principal;
 use crate::record::{RequestRecord, Scheme, is_public};
 use crate::sources::{Chunk, FilePosition};
 use picket_shared::learn::{LearnerLimits, TemplateLearner};
+use picket_shared::sensitive::{Sensitive, classify};
 use picket_shared::shape::{Shape, percent_decode, shape_of};
 use picket_shared::summary::MAX_PARAMS_PER_ENDPOINT;
 use picket_shared::{ClientActivity, EndpointKey, EndpointSummary};
@@ -26,17 +27,17 @@ pub struct AggregateLimits {
     pub window_ms: u32,
 }
 
-/// Query, path and body parameters of a request, keyed `location:name`.
-fn request_params(r: &RequestRecord, template: &str) -> Vec<(String, Shape)> {
-    let mut out: Vec<(String, Shape)> = picket_shared::params::query(&r.target)
+/// Query, path and body parameters of a request, keyed `location:name`, with the sensitive-data
+/// class of each value.
+fn request_params(r: &RequestRecord, template: &str) -> Vec<(String, Shape, Option<Sensitive>)> {
+    let mut out: Vec<(String, Shape, Option<Sensitive>)> = picket_shared::params::query(&r.target)
         .into_iter()
-        .map(|(n, s)| (format!("query:{n}"), s))
+        .map(|p| (format!("query:{}", p.name), p.shape, p.sensitive))
         .collect();
     let path = r.target.split(['?', '#']).next().unwrap_or("");
     let mut previous = "";
-    for (i, (raw, t)) in path
-        .split('/')
-        .filter(|s| !s.is_empty())
+    let segments = path.split('/').filter(|s| !s.is_empty());
+    for (i, (raw, t)) in segments
         .zip(template.split('/').filter(|s| !s.is_empty()))
         .enumerate()
     {
@@ -46,11 +47,16 @@ fn request_params(r: &RequestRecord, template: &str) -> Vec<(String, Shape)> {
                 ("id", _) => format!("path:id@{i}"),
                 (n, _) => format!("path:{n}"),
             };
-            out.push((name, shape_of(&percent_decode(raw, false))));
+            let value = percent_decode(raw, false);
+            out.push((name, shape_of(&value), classify(&value)));
         }
         previous = t;
     }
-    out.extend(r.body_params.iter().map(|(n, s)| (format!("body:{n}"), *s)));
+    out.extend(
+        r.body_params
+            .iter()
+            .map(|p| (format!("body:{}", p.name), p.shape, p.sensitive)),
+    );
     out
 }
 
@@ -176,7 +182,15 @@ impl Aggregator {
         let window = r.ts_ms.div_euclid(width) * width;
         let slot = self.slots.entry((window, key)).or_default();
         slot.summary.window_start_ms = window;
-        for (name, shape) in params {
+        for (name, shape, sensitive) in params {
+            if let Some(class) = sensitive {
+                let location = name.split(':').next().unwrap_or("");
+                *slot
+                    .summary
+                    .sensitive
+                    .entry(format!("{location}:{}", class.as_str()))
+                    .or_default() += 1;
+            }
             let known = slot.summary.params.contains_key(&name);
             if !known && slot.summary.params.len() >= MAX_PARAMS_PER_ENDPOINT {
                 continue;

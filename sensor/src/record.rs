@@ -37,7 +37,7 @@ pub struct RequestRecord {
     pub principal: Option<crate::identity::Principal>,
     /// Fields of the request body (JSON or form) with their value shapes, when the source sees
     /// bodies (mirror, HAR).
-    pub body_params: Vec<(String, picket_shared::shape::Shape)>,
+    pub body_params: Vec<picket_shared::params::Param>,
     pub scheme: Option<Scheme>,
 }
 

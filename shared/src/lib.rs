@@ -7,6 +7,7 @@ pub mod ids;
 pub mod learn;
 pub mod params;
 pub mod role;
+pub mod sensitive;
 pub mod shape;
 pub mod sketch;
 pub mod summary;

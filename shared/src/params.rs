@@ -1,7 +1,27 @@
 //! Parameter extraction: query names, form fields and flattened JSON body fields, each with the
 //! shape of its value. Bounded (names, count, nesting) and total on hostile input.
 
+use crate::sensitive::{Sensitive, classify};
 use crate::shape::{Shape, percent_decode, shape_of};
+
+/// One parameter: its name, the shape of its value, and the sensitive-data class the value
+/// belongs to, if any. The value itself is not kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Param {
+    pub name: String,
+    pub shape: Shape,
+    pub sensitive: Option<Sensitive>,
+}
+
+impl Param {
+    fn of(name: String, value: &str) -> Param {
+        Param {
+            name,
+            shape: shape_of(value),
+            sensitive: classify(value),
+        }
+    }
+}
 
 /// Most parameters taken from one request part.
 pub const MAX_PARAMS: usize = 64;
@@ -33,23 +53,20 @@ fn clip(mut name: String) -> String {
 }
 
 /// `a=1&b=x` pairs (query strings and form bodies): names decoded, values shaped.
-pub fn urlencoded(raw: &str) -> Vec<(String, Shape)> {
+pub fn urlencoded(raw: &str) -> Vec<Param> {
     raw.split('&')
         .filter(|kv| !kv.is_empty())
         .take(MAX_PARAMS)
         .map(|kv| {
             let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-            (
-                name_of(&percent_decode(k, true)),
-                shape_of(&percent_decode(v, true)),
-            )
+            Param::of(name_of(&percent_decode(k, true)), &percent_decode(v, true))
         })
-        .filter(|(k, _)| !k.is_empty())
+        .filter(|p| !p.name.is_empty())
         .collect()
 }
 
 /// The query parameters of a request target.
-pub fn query(target: &str) -> Vec<(String, Shape)> {
+pub fn query(target: &str) -> Vec<Param> {
     match target.split('#').next().and_then(|t| t.split_once('?')) {
         Some((_, q)) => urlencoded(q),
         None => Vec::new(),
@@ -58,7 +75,7 @@ pub fn query(target: &str) -> Vec<(String, Shape)> {
 
 /// Flattened fields of a JSON body: `{"a":{"b":1},"items":[{"sku":"x"}]}` gives `a.b` (int) and
 /// `items[].sku` (text). Not JSON (or too deep for the parser) gives nothing.
-pub fn json_body(body: &[u8]) -> Vec<(String, Shape)> {
+pub fn json_body(body: &[u8]) -> Vec<Param> {
     let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else {
         return Vec::new();
     };
@@ -67,7 +84,7 @@ pub fn json_body(body: &[u8]) -> Vec<(String, Shape)> {
     out
 }
 
-fn flatten(v: &serde_json::Value, name: String, depth: usize, out: &mut Vec<(String, Shape)>) {
+fn flatten(v: &serde_json::Value, name: String, depth: usize, out: &mut Vec<Param>) {
     use serde_json::Value;
     if out.len() >= MAX_PARAMS {
         return;
@@ -91,17 +108,37 @@ fn flatten(v: &serde_json::Value, name: String, depth: usize, out: &mut Vec<(Str
             }
         }
         _ if name.is_empty() => {}
-        Value::Null => out.push((name, Shape::Empty)),
-        Value::Bool(_) => out.push((name, Shape::Bool)),
-        Value::Number(n) => out.push((name, if n.is_f64() { Shape::Float } else { Shape::Int })),
-        Value::String(s) => out.push((name, shape_of(s))),
+        Value::Null => out.push(Param {
+            name,
+            shape: Shape::Empty,
+            sensitive: None,
+        }),
+        Value::Bool(_) => out.push(Param {
+            name,
+            shape: Shape::Bool,
+            sensitive: None,
+        }),
+        Value::Number(n) => {
+            let shape = if n.is_f64() { Shape::Float } else { Shape::Int };
+            // Card numbers and the like also travel as JSON numbers.
+            out.push(Param {
+                name,
+                shape,
+                sensitive: classify(&n.to_string()),
+            });
+        }
+        Value::String(s) => out.push(Param::of(name, s)),
         // Deeper than MAX_DEPTH: the subtree counts as one opaque value.
-        Value::Object(_) | Value::Array(_) => out.push((name, Shape::TextLong)),
+        Value::Object(_) | Value::Array(_) => out.push(Param {
+            name,
+            shape: Shape::TextLong,
+            sensitive: None,
+        }),
     }
 }
 
 /// Parameters of a body by its content type (JSON or form); other types give nothing.
-pub fn body(content_type: Option<&str>, body: &[u8]) -> Vec<(String, Shape)> {
+pub fn body(content_type: Option<&str>, body: &[u8]) -> Vec<Param> {
     let ct = content_type.unwrap_or("").to_ascii_lowercase();
     if ct.contains("json") {
         json_body(body)
@@ -117,10 +154,16 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    fn pairs(v: Vec<Param>) -> Vec<(String, Shape)> {
+        v.into_iter().map(|p| (p.name, p.shape)).collect()
+    }
+
     #[test]
     fn query_form_and_json() {
         assert_eq!(
-            query("/s?q=blue+shoes&page=2&flag&email=a%40b.example#frag"),
+            pairs(query(
+                "/s?q=blue+shoes&page=2&flag&email=a%40b.example#frag"
+            )),
             vec![
                 ("q".into(), Shape::TextShort),
                 ("page".into(), Shape::Int),
@@ -130,9 +173,12 @@ mod tests {
         );
         assert!(query("/no-query").is_empty());
         // Names that are values stay behind.
-        assert_eq!(query("/x?jane.doe@example.com&tok=1")[0].0, "{id}");
-        assert_eq!(json_body(br#"{"4539578763621486":{"n":1}}"#)[0].0, "{id}.n");
-        let j = json_body(br#"{"user":{"id":7,"admin":true},"items":[{"sku":"A-1"},{"sku":"B-2","qty":1.5}],"note":null}"#);
+        assert_eq!(query("/x?jane.doe@example.com&tok=1")[0].name, "{id}");
+        assert_eq!(
+            json_body(br#"{"4539578763621486":{"n":1}}"#)[0].name,
+            "{id}.n"
+        );
+        let j = pairs(json_body(br#"{"user":{"id":7,"admin":true},"items":[{"sku":"A-1"},{"sku":"B-2","qty":1.5}],"note":null}"#));
         assert_eq!(
             j,
             vec![
@@ -145,6 +191,16 @@ mod tests {
             ]
         );
         assert!(json_body(b"not json").is_empty());
+        let q = query("/pay?card=4111111111111111&mail=a%40b.example&n=3");
+        let classes: Vec<_> = q.iter().map(|p| p.sensitive).collect();
+        assert_eq!(
+            classes,
+            vec![Some(Sensitive::PaymentCard), Some(Sensitive::Email), None]
+        );
+        assert_eq!(
+            json_body(br#"{"cc":4111111111111111}"#)[0].sensitive,
+            Some(Sensitive::PaymentCard)
+        );
         assert_eq!(
             body(Some("application/x-www-form-urlencoded"), b"a=1&b=").len(),
             2
@@ -165,7 +221,7 @@ mod tests {
         );
         assert_eq!(json_body(wide.as_bytes()).len(), MAX_PARAMS);
         let long_name = format!("{}=1", "n".repeat(10_000));
-        assert_eq!(urlencoded(&long_name)[0].0.len(), MAX_NAME_BYTES);
+        assert_eq!(urlencoded(&long_name)[0].name.len(), MAX_NAME_BYTES);
     }
 
     proptest! {

@@ -40,6 +40,9 @@ pub struct EndpointSummary {
     pub top_clients: Vec<ClientActivity>,
     /// Parameters seen, keyed `location:name` (`query:page`, `path:users.id`, `body:items[].sku`).
     pub params: BTreeMap<String, ParamStats>,
+    /// Values of a sensitive-data class seen, keyed `location:class` (`query:email`,
+    /// `path:payment_card`, `body:us_ssn`).
+    pub sensitive: BTreeMap<String, u64>,
     /// Distributions (mergeable sketches) of latency and sizes.
     pub latency_us_hist: crate::sketch::LogHistogram,
     pub request_bytes_hist: crate::sketch::LogHistogram,
@@ -117,6 +120,10 @@ impl EndpointSummary {
         self.distinct_principals = self
             .distinct_principals
             .saturating_add(other.distinct_principals);
+        for (class, n) in &other.sensitive {
+            let slot = self.sensitive.entry(class.clone()).or_default();
+            *slot = slot.saturating_add(*n);
+        }
         self.latency_us_hist.merge(&other.latency_us_hist);
         self.request_bytes_hist.merge(&other.request_bytes_hist);
         self.response_bytes_hist.merge(&other.response_bytes_hist);

@@ -81,6 +81,16 @@ async fn planted_secrets_never_leave_the_sensor() {
     let eps = all_endpoints(&stack.url(), &stack.reader_token).await;
     let paths: Vec<&str> = eps.iter().map(|e| e.path.as_str()).collect();
     assert_eq!(paths, ["/search/{id}", "/users/{id}/cards/{id}", "/login"]);
+    // The classes are reported; the values are not.
+    let users = &eps[1].sensitive;
+    for class in [
+        "path:email",
+        "query:email",
+        "path:payment_card",
+        "query:payment_card",
+    ] {
+        assert_eq!(users.get(class), Some(&1), "{class} in {users:?}");
+    }
     drop(sensor);
     stack.controller.proc.terminate();
     assert_clean(&dir);

@@ -91,7 +91,15 @@ fn endpoint(e: pb::EndpointSummary) -> Option<(EndpointKey, EndpointSummary)> {
             )
         })
         .collect();
+    let sensitive = e
+        .sensitive
+        .iter()
+        .filter(|(k, _)| clean(k, 64))
+        .take(64)
+        .map(|(k, v)| (k.clone(), *v))
+        .collect();
     let summary = EndpointSummary {
+        sensitive,
         latency_us_hist: hist(&e.latency_us_hist),
         request_bytes_hist: hist(&e.request_bytes_hist),
         response_bytes_hist: hist(&e.response_bytes_hist),
@@ -205,6 +213,7 @@ pub fn endpoint_to_pb(key: EndpointKey, rec: EndpointRecord) -> pb::Endpoint {
     let s = &rec.summary;
     let q = |h: &LogHistogram, p: f64| h.quantile(p).unwrap_or(0);
     pb::Endpoint {
+        sensitive: s.sensitive.iter().map(|(k, v)| (k.clone(), *v)).collect(),
         latency_p50_us: q(&s.latency_us_hist, 0.50),
         latency_p95_us: q(&s.latency_us_hist, 0.95),
         latency_p99_us: q(&s.latency_us_hist, 0.99),
