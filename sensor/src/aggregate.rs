@@ -228,6 +228,9 @@ impl Aggregator {
         s.latency_us_sum = s.latency_us_sum.saturating_add(r.latency_us);
         s.latency_us_max = s.latency_us_max.max(r.latency_us);
         s.latency_us_hist.record(r.latency_us);
+        if let Some(label) = r.agent {
+            *s.suspicious_agents.entry(label.to_owned()).or_default() += 1;
+        }
         s.request_bytes_hist.record(r.request_bytes);
         s.response_bytes_hist.record(r.response_bytes);
         s.auth_present += u64::from(r.auth_present);

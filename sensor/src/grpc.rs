@@ -50,6 +50,11 @@ pub fn batch(
                 distinct_principals: s.distinct_principals,
                 window_start_ms: s.window_start_ms,
                 sensitive: s.sensitive.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+                suspicious_agents: s
+                    .suspicious_agents
+                    .iter()
+                    .map(|(k, v)| (k.clone(), *v))
+                    .collect(),
                 latency_us_hist: hist_pb(&s.latency_us_hist),
                 request_bytes_hist: hist_pb(&s.request_bytes_hist),
                 response_bytes_hist: hist_pb(&s.response_bytes_hist),

@@ -209,6 +209,8 @@ pub struct Credentials<'a> {
     pub user: Option<&'a str>,
     pub peer: Option<IpAddr>,
     pub forwarded_for: Option<&'a str>,
+    /// The `User-Agent`, judged for scanners and payloads (only the label is kept).
+    pub user_agent: Option<&'a str>,
 }
 
 /// Credentials remembered by the principal cache before it starts over.
@@ -279,6 +281,7 @@ impl Identifier {
         }
         rec.auth = scheme;
         rec.principal = principal;
+        rec.agent = c.user_agent.and_then(picket_shared::agents::suspicious);
         rec.auth_present = scheme != AuthScheme::None;
     }
 }

@@ -38,6 +38,8 @@ pub struct RequestRecord {
     /// Fields of the request body (JSON or form) with their value shapes, when the source sees
     /// bodies (mirror, HAR).
     pub body_params: Vec<picket_shared::params::Param>,
+    /// Label of a suspicious user agent (`scanner:sqlmap`, `payload:jndi`).
+    pub agent: Option<&'static str>,
     pub scheme: Option<Scheme>,
 }
 

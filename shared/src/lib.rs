@@ -3,6 +3,7 @@
 //! This crate knows nothing of transport (no tonic, no prost) and nothing of storage (no sled):
 //! it holds identifiers, the traffic-summary model, endpoint templating and roles.
 
+pub mod agents;
 pub mod ids;
 pub mod learn;
 pub mod params;

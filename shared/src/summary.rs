@@ -43,6 +43,8 @@ pub struct EndpointSummary {
     /// Values of a sensitive-data class seen, keyed `location:class` (`query:email`,
     /// `path:payment_card`, `body:us_ssn`).
     pub sensitive: BTreeMap<String, u64>,
+    /// Requests from suspicious user agents, by label (`scanner:sqlmap`, `payload:jndi`).
+    pub suspicious_agents: BTreeMap<String, u64>,
     /// Distributions (mergeable sketches) of latency and sizes.
     pub latency_us_hist: crate::sketch::LogHistogram,
     pub request_bytes_hist: crate::sketch::LogHistogram,
@@ -122,6 +124,10 @@ impl EndpointSummary {
             .saturating_add(other.distinct_principals);
         for (class, n) in &other.sensitive {
             let slot = self.sensitive.entry(class.clone()).or_default();
+            *slot = slot.saturating_add(*n);
+        }
+        for (label, n) in &other.suspicious_agents {
+            let slot = self.suspicious_agents.entry(label.clone()).or_default();
             *slot = slot.saturating_add(*n);
         }
         self.latency_us_hist.merge(&other.latency_us_hist);

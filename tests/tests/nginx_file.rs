@@ -91,6 +91,9 @@ async fn json_and_combined_lines_become_templated_endpoints() {
         404,
         "10.0.0.6",
     ));
+    json.push(
+        r#"{"msec":"1795219204.000","remote_addr":"81.2.69.66","host":"api.example","request_method":"GET","request_uri":"/items/550e8400-e29b-41d4-a716-446655440001","status":"404","http_user_agent":"sqlmap/1.7.2#stable (https://sqlmap.org)"}"#.into(),
+    );
     json.push("{not json".into());
     append(&json_log, &json);
     let combined = vec![
@@ -101,13 +104,13 @@ async fn json_and_combined_lines_become_templated_endpoints() {
     ];
     append(&combined_log, &combined);
 
-    let eps = stack.wait_total_calls(12).await;
+    let eps = stack.wait_total_calls(13).await;
     let got = calls_by_endpoint(&eps);
     let want: BTreeMap<String, u64> = [
         ("api.example GET /users/{id}", 5),
         ("api.example GET /users/{id}/orders/{id}", 1),
         ("api.example POST /orders", 2),
-        ("api.example GET /items/{id}", 1),
+        ("api.example GET /items/{id}", 2),
         ("legacy.example GET /v1/products/{id}", 3),
     ]
     .into_iter()
@@ -133,7 +136,11 @@ async fn json_and_combined_lines_become_templated_endpoints() {
         "{}",
         orders.latency_p50_us
     );
-    stack.wait_exact("edge-1", 12, 12).await;
+    let items = eps.iter().find(|e| e.path == "/items/{id}").unwrap();
+    assert_eq!(items.suspicious_agents.get("scanner:sqlmap"), Some(&1));
+    let products = eps.iter().find(|e| e.path == "/v1/products/{id}").unwrap();
+    assert!(products.suspicious_agents.is_empty(), "curl is no scanner");
+    stack.wait_exact("edge-1", 13, 13).await;
     let s = stack.sensor("edge-1").await.unwrap();
     let c = s.counters.unwrap();
     assert_eq!(c.rejected, 2);

@@ -98,7 +98,15 @@ fn endpoint(e: pb::EndpointSummary) -> Option<(EndpointKey, EndpointSummary)> {
         .take(64)
         .map(|(k, v)| (k.clone(), *v))
         .collect();
+    let suspicious_agents = e
+        .suspicious_agents
+        .iter()
+        .filter(|(k, _)| clean(k, 64))
+        .take(32)
+        .map(|(k, v)| (k.clone(), *v))
+        .collect();
     let summary = EndpointSummary {
+        suspicious_agents,
         sensitive,
         latency_us_hist: hist(&e.latency_us_hist),
         request_bytes_hist: hist(&e.request_bytes_hist),
@@ -214,6 +222,11 @@ pub fn endpoint_to_pb(key: EndpointKey, rec: EndpointRecord) -> pb::Endpoint {
     let q = |h: &LogHistogram, p: f64| h.quantile(p).unwrap_or(0);
     pb::Endpoint {
         sensitive: s.sensitive.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+        suspicious_agents: s
+            .suspicious_agents
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect(),
         latency_p50_us: q(&s.latency_us_hist, 0.50),
         latency_p95_us: q(&s.latency_us_hist, 0.95),
         latency_p99_us: q(&s.latency_us_hist, 0.99),

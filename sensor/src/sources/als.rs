@@ -225,6 +225,7 @@ pub fn convert(
         user: None,
         peer: client_ip,
         forwarded_for,
+        user_agent: Some(req.user_agent.as_str()).filter(|u| !u.is_empty()),
     };
     ident.apply(&mut rec, creds);
     Ok(rec)

@@ -91,6 +91,7 @@ pub fn record(
         user: None,
         peer: Some(client),
         forwarded_for: None,
+        user_agent: header("user-agent"),
     };
     settings.ident.apply(&mut rec, creds);
     Ok(rec)

@@ -192,6 +192,8 @@ struct JsonLine<'a> {
     http_cookie: Scalar<'a>,
     #[serde(borrow)]
     http_x_forwarded_for: Scalar<'a>,
+    #[serde(borrow)]
+    http_user_agent: Scalar<'a>,
 }
 
 fn parse_json(line: &[u8], ctx: &LineContext<'_>) -> Result<RequestRecord, Reject> {
@@ -255,6 +257,7 @@ fn parse_json(line: &[u8], ctx: &LineContext<'_>) -> Result<RequestRecord, Rejec
             user: j.remote_user.get(),
             peer: j.remote_addr.get().and_then(record::parse_ip),
             forwarded_for: j.http_x_forwarded_for.get(),
+            user_agent: j.http_user_agent.get(),
         },
     );
     Ok(rec)
@@ -302,9 +305,20 @@ fn parse_combined(line: &str, ctx: &LineContext<'_>) -> Result<RequestRecord, Re
         latency_us: 0,
         ..Default::default()
     };
+    // `"$http_referer" "$http_user_agent"` follow status and size.
+    let tail = rest.trim_start();
+    let tail = tail.split_once(' ').map_or("", |(_, t)| t).trim_start();
+    let tail = tail.split_once(' ').map_or("", |(_, t)| t).trim_start();
+    let user_agent = tail
+        .strip_prefix('"')
+        .and_then(split_quoted)
+        .and_then(|(_, after)| after.strip_prefix('"'))
+        .and_then(split_quoted)
+        .map(|(ua, _)| ua);
     let creds = Credentials {
         user: Some(user),
         peer: record::parse_ip(remote),
+        user_agent,
         ..Default::default()
     };
     ctx.ident.apply(&mut rec, creds);
@@ -419,6 +433,10 @@ mod tests {
             (404, 153, "shop")
         );
         assert!(r.auth_present);
+        assert_eq!(r.agent, None);
+        let scan = r#"6.6.6.6 - - [31/Jan/2024:10:00:00 +0000] "GET /admin HTTP/1.1" 404 9 "-" "sqlmap/1.7 (https://sqlmap.org)""#;
+        let r = parse_line(LogFormat::Combined, scan.as_bytes(), &ctx("shop", &ident())).unwrap();
+        assert_eq!(r.agent, Some("scanner:sqlmap"));
         let bad = parse_line(LogFormat::Combined, b"garbage line", &ctx("shop", &ident()));
         assert_eq!(bad.err(), Some(Reject::Combined));
         let tls_junk = r#"1.2.3.4 - - [31/Jan/2024:10:00:00 +0000] "\x16\x03\x01" 400 0 "-" "-""#;

@@ -213,6 +213,7 @@ fn har_record(
         authorization: header("authorization"),
         api_key: header("x-api-key"),
         cookie: header("cookie").is_some(),
+        user_agent: header("user-agent"),
         ..Default::default()
     };
     ident.apply(&mut rec, creds);
@@ -306,6 +307,7 @@ fn jsonl_record(
         user: None,
         peer: j.client_ip.as_deref().and_then(record::parse_ip),
         forwarded_for: header("x-forwarded-for"),
+        user_agent: header("user-agent"),
     };
     ident.apply(&mut rec, creds);
     Ok(rec)
