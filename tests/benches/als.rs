@@ -1,0 +1,167 @@
+//! Envoy ALS entries into one sensor over loopback gRPC: an `envoy-types` client streams HTTP
+//! access-log entries (100 per message, as Envoy batches them) to a sensor whose controller runs
+//! in the same process; measures entries/s until the sensor has parsed every entry.
+//!
+//!   cargo bench -p picket-tests --bench als [-- ENTRIES RUNS]
+
+use envoy_types::pb::envoy::config::core::v3::{
+    Address, RequestMethod, SocketAddress, address, socket_address,
+};
+use envoy_types::pb::envoy::data::accesslog::v3::{
+    AccessLogCommon, HttpAccessLogEntry, HttpRequestProperties, HttpResponseProperties,
+};
+use envoy_types::pb::envoy::service::accesslog::v3::StreamAccessLogsMessage;
+use envoy_types::pb::envoy::service::accesslog::v3::access_log_service_client::AccessLogServiceClient;
+use envoy_types::pb::envoy::service::accesslog::v3::stream_access_logs_message::{
+    HttpAccessLogEntries, LogEntries,
+};
+use envoy_types::pb::google::protobuf::{Duration as PbDuration, Timestamp, UInt32Value};
+use picket_controller::ControllerConfig;
+use picket_proto::v1 as pb;
+use picket_sensor::config::{AlsConfig, SensorConfig};
+use std::time::{Duration, Instant};
+
+fn entry(i: u64) -> HttpAccessLogEntry {
+    HttpAccessLogEntry {
+        common_properties: Some(AccessLogCommon {
+            start_time: Some(Timestamp {
+                seconds: 1_795_219_200 + (i / 1000) as i64,
+                nanos: 0,
+            }),
+            downstream_remote_address: Some(Address {
+                address: Some(address::Address::SocketAddress(SocketAddress {
+                    address: format!("81.2.{}.{}", (i / 256) % 256, i % 256),
+                    port_specifier: Some(socket_address::PortSpecifier::PortValue(40_000)),
+                    ..Default::default()
+                })),
+            }),
+            time_to_last_downstream_tx_byte: Some(PbDuration {
+                seconds: 0,
+                nanos: 4_000_000,
+            }),
+            ..Default::default()
+        }),
+        request: Some(HttpRequestProperties {
+            request_method: RequestMethod::Get as i32,
+            scheme: "https".into(),
+            authority: format!("api{}.example.com", i % 4),
+            path: format!("/api/v1/users/{}/orders?page={}", i % 5000, i % 7),
+            user_agent: "Mozilla/5.0".into(),
+            request_headers: [(
+                "authorization".to_string(),
+                format!("Bearer token-{}", i % 100),
+            )]
+            .into_iter()
+            .collect(),
+            ..Default::default()
+        }),
+        response: Some(HttpResponseProperties {
+            response_code: Some(UInt32Value { value: 200 }),
+            response_body_bytes: 512,
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+async fn once(n: u64) -> anyhow::Result<f64> {
+    let dir = tempfile::tempdir()?;
+    let ctl = picket_controller::start(ControllerConfig {
+        listen: "127.0.0.1:0".parse()?,
+        data_dir: dir.path().join("c"),
+        ..Default::default()
+    })
+    .await?;
+    let url = format!("http://{}", ctl.local_addr);
+    let admin = std::fs::read_to_string(dir.path().join("c/admin.token"))?
+        .trim()
+        .to_owned();
+    let token = picket_tests::create_token(&url, &admin, "", pb::Role::Sensor).await;
+    let cfg = SensorConfig {
+        controller: url,
+        token: Some(token),
+        id: Some("als-bench".into()),
+        data_dir: dir.path().join("s"),
+        // A deep queue: the bench measures throughput, not the lossy overflow path.
+        max_queued_chunks: 4096,
+        als: Some(AlsConfig {
+            listen: "127.0.0.1:0".parse()?,
+            default_host: "default".into(),
+        }),
+        ..Default::default()
+    };
+    let sensor = picket_sensor::Sensor::start(cfg).await?;
+    let addr = format!(
+        "http://{}",
+        sensor
+            .als_addr
+            .ok_or_else(|| anyhow::anyhow!("no ALS address"))?
+    );
+    let messages: Vec<StreamAccessLogsMessage> = (0..n)
+        .collect::<Vec<_>>()
+        .chunks(100)
+        .map(|c| StreamAccessLogsMessage {
+            identifier: None,
+            log_entries: Some(LogEntries::HttpLogs(HttpAccessLogEntries {
+                log_entry: c.iter().map(|i| entry(*i)).collect(),
+            })),
+        })
+        .collect();
+    let mut client = AccessLogServiceClient::connect(addr)
+        .await?
+        .max_encoding_message_size(16 << 20);
+    let start = Instant::now();
+    client
+        .stream_access_logs(tokio_stream::iter(messages))
+        .await?;
+    loop {
+        let c = sensor.stats.snapshot();
+        if c.received >= n {
+            anyhow::ensure!(
+                c.requests_dropped == 0,
+                "dropped {} entries",
+                c.requests_dropped
+            );
+            break;
+        }
+        anyhow::ensure!(
+            start.elapsed() < Duration::from_secs(120),
+            "not all entries arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    sensor.shutdown().await;
+    ctl.shutdown().await?;
+    Ok(n as f64 / secs)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let a: Vec<u64> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let n = a.first().copied().unwrap_or(200_000);
+    let runs = a.get(1).copied().unwrap_or(5) as usize;
+    let mut rates = Vec::new();
+    for _ in 0..runs {
+        rates.push(once(n).await?);
+    }
+    rates.sort_by(f64::total_cmp);
+    println!(
+        "Envoy ALS → sensor over loopback gRPC (sensor, its controller and the client in one process)"
+    );
+    println!("entries      {n} (100 per message)");
+    println!(
+        "cores        {}",
+        std::thread::available_parallelism().map_or(0, |c| c.get())
+    );
+    println!("median       {:.0} entries/s", rates[rates.len() / 2]);
+    println!(
+        "min / max    {:.0} / {:.0} entries/s",
+        rates[0],
+        rates[rates.len() - 1]
+    );
+    Ok(())
+}
