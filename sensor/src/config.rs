@@ -92,7 +92,7 @@ impl Default for SensorConfig {
             max_pending_batches: 4_096,
             max_in_flight_batches: 32,
             spool_max_bytes: 512 * 1024 * 1024,
-            max_queued_chunks: 256,
+            max_queued_chunks: 32,
             max_message_bytes: 16 * 1024 * 1024,
             connect_timeout_ms: 5_000,
             backoff_min_ms: 100,
