@@ -35,10 +35,12 @@ pub enum StartError {
     Config(#[from] config::ConfigError),
     #[error("creating data directory {0}: {1}")]
     DataDir(std::path::PathBuf, std::io::Error),
-    #[error("loading file positions: {0}")]
-    Positions(std::io::Error),
+    #[error("loading {0} from the data directory: {1}")]
+    State(&'static str, std::io::Error),
     #[error("binding a listener on {0}: {1}")]
-    AlsBind(SocketAddr, std::io::Error),
+    Bind(SocketAddr, std::io::Error),
+    #[error("starting a source thread: {0}")]
+    Thread(std::io::Error),
     #[error("invalid sensor id: {0}")]
     SensorId(#[from] picket_shared::IdError),
 }
@@ -72,10 +74,12 @@ impl Sensor {
         std::fs::create_dir_all(&cfg.data_dir)
             .map_err(|e| StartError::DataDir(cfg.data_dir.clone(), e))?;
         let checkpoints = Checkpoints::new(&cfg.data_dir);
-        let mut saved = checkpoints.load().map_err(StartError::Positions)?;
+        let mut saved = checkpoints
+            .load()
+            .map_err(|e| StartError::State("file positions", e))?;
         let (spool, mut restored) =
             delivery::spool::Spool::open(&cfg.data_dir.join("spool"), cfg.spool_max_bytes)
-                .map_err(StartError::Positions)?;
+                .map_err(|e| StartError::State("the spool", e))?;
         // Continue the spooled numbering run so resends deduplicate; a fresh run otherwise.
         let epoch = restored
             .last()
@@ -99,8 +103,8 @@ impl Sensor {
                 "resending batches spooled by the previous run"
             );
         }
-        let key =
-            identity::PrincipalKey::load_or_create(&cfg.data_dir).map_err(StartError::Positions)?;
+        let key = identity::PrincipalKey::load_or_create(&cfg.data_dir)
+            .map_err(|e| StartError::State("the principal key", e))?;
         let ident = Arc::new(identity::Identifier::new(key, cfg.trusted_proxy_cidrs()?));
         let stats = Arc::new(SensorStats::default());
         let (chunk_tx, chunk_rx) = mpsc::channel::<Chunk>(cfg.max_queued_chunks);
@@ -132,7 +136,7 @@ impl Sensor {
             std::thread::Builder::new()
                 .name("picket-tail".into())
                 .spawn(move || tailer.run(resume))
-                .map_err(|e| StartError::DataDir(cfg.data_dir.clone(), e))?;
+                .map_err(StartError::Thread)?;
         }
 
         let replay_done = cfg.replay.as_ref().map(|spec| {
@@ -148,12 +152,18 @@ impl Sensor {
                 ident: ident.clone(),
             };
             let (spec, flag) = (spec.clone(), done.clone());
-            std::thread::spawn(move || {
-                let result = replayer
-                    .run(&spec.path, spec.format)
-                    .map_err(|e| e.to_string());
-                let _ = flag.set(result);
-            });
+            let spawned = std::thread::Builder::new()
+                .name("picket-replay".into())
+                .spawn(move || {
+                    let result = replayer
+                        .run(&spec.path, spec.format)
+                        .map_err(|e| e.to_string());
+                    let _ = flag.set(result);
+                });
+            if let Err(e) = spawned {
+                // Reported through the same channel as a read failure.
+                let _ = done.set(Err(format!("starting the replay thread: {e}")));
+            }
             done
         });
 
@@ -161,10 +171,10 @@ impl Sensor {
             Some(als) => {
                 let listener = tokio::net::TcpListener::bind(als.listen)
                     .await
-                    .map_err(|e| StartError::AlsBind(als.listen, e))?;
+                    .map_err(|e| StartError::Bind(als.listen, e))?;
                 let addr = listener
                     .local_addr()
-                    .map_err(|e| StartError::AlsBind(als.listen, e))?;
+                    .map_err(|e| StartError::Bind(als.listen, e))?;
                 let name: Arc<str> = format!("envoy-als:{addr}").into();
                 source_names.push(name.to_string());
                 let sink = sources::als::AlsSink::new(
@@ -195,10 +205,10 @@ impl Sensor {
             Some(m) => {
                 let listener = tokio::net::TcpListener::bind(m.listen)
                     .await
-                    .map_err(|e| StartError::AlsBind(m.listen, e))?;
+                    .map_err(|e| StartError::Bind(m.listen, e))?;
                 let addr = listener
                     .local_addr()
-                    .map_err(|e| StartError::AlsBind(m.listen, e))?;
+                    .map_err(|e| StartError::Bind(m.listen, e))?;
                 let name: Arc<str> = format!("mirror:{addr}").into();
                 source_names.push(name.to_string());
                 let settings = sources::mirror::MirrorSettings {
