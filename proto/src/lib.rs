@@ -10,6 +10,8 @@ pub mod v1 {
     tonic::include_proto!("picket.v1");
 }
 
+pub mod encode;
+
 /// Encoded `FileDescriptorSet` of every `picket.v1` file, for server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/picket_descriptor.bin"));

@@ -1,6 +1,7 @@
 //! The only place the sensor's domain types meet `picket.v1` wire types.
 
 use crate::aggregate::Sealed;
+use picket_proto::encode;
 use picket_proto::v1 as pb;
 use picket_shared::SensorCounters;
 
@@ -24,14 +25,7 @@ pub fn batch(
                 method: k.method.clone(),
                 template: k.template.clone(),
                 requests: s.requests,
-                statuses: s
-                    .statuses
-                    .iter()
-                    .map(|(status, count)| pb::StatusCount {
-                        status: u32::from(*status),
-                        count: *count,
-                    })
-                    .collect(),
+                statuses: encode::statuses(&s.statuses),
                 first_seen_ms: s.first_seen_ms,
                 last_seen_ms: s.last_seen_ms,
                 request_bytes_sum: s.request_bytes_sum,
@@ -42,27 +36,15 @@ pub fn batch(
                 distinct_clients: s.distinct_clients,
                 public_client_requests: s.public_client_requests,
                 plaintext_requests: s.plaintext_requests,
-                auth_schemes: s
-                    .auth_schemes
-                    .iter()
-                    .map(|(k, v)| (k.clone(), *v))
-                    .collect(),
+                auth_schemes: encode::counts(&s.auth_schemes),
                 distinct_principals: s.distinct_principals,
                 window_start_ms: s.window_start_ms,
-                sensitive: s.sensitive.iter().map(|(k, v)| (k.clone(), *v)).collect(),
-                suspicious_agents: s
-                    .suspicious_agents
-                    .iter()
-                    .map(|(k, v)| (k.clone(), *v))
-                    .collect(),
-                latency_us_hist: hist_pb(&s.latency_us_hist),
-                request_bytes_hist: hist_pb(&s.request_bytes_hist),
-                response_bytes_hist: hist_pb(&s.response_bytes_hist),
-                params: s
-                    .params
-                    .iter()
-                    .filter_map(|(key, stats)| param_pb(key, stats))
-                    .collect(),
+                sensitive: encode::counts(&s.sensitive),
+                suspicious_agents: encode::counts(&s.suspicious_agents),
+                latency_us_hist: encode::histogram(&s.latency_us_hist),
+                request_bytes_hist: encode::histogram(&s.request_bytes_hist),
+                response_bytes_hist: encode::histogram(&s.response_bytes_hist),
+                params: encode::params(&s.params),
                 window_ms: sealed.window_ms,
                 top_clients: s
                     .top_clients
@@ -78,57 +60,8 @@ pub fn batch(
                     .collect(),
             })
             .collect(),
-        counters: Some(counters_to_proto(counters)),
+        counters: Some(encode::counters(counters)),
         window_start_ms: sealed.window_start_ms,
         window_end_ms: sealed.window_end_ms,
     }
-}
-
-pub fn counters_to_proto(c: &SensorCounters) -> pb::SensorCounters {
-    pb::SensorCounters {
-        received: c.received,
-        parsed: c.parsed,
-        rejected: c.rejected,
-        batches_sent: c.batches_sent,
-        batches_acked: c.batches_acked,
-        batches_dropped: c.batches_dropped,
-        requests_dropped: c.requests_dropped,
-        batches_spooled: c.batches_spooled,
-        spool_bytes: c.spool_bytes,
-        analysis_paused: c.analysis_paused,
-        sources: c
-            .sources
-            .iter()
-            .map(|s| pb::SourceCounters {
-                source: s.source.clone(),
-                received: s.received,
-                parsed: s.parsed,
-                rejected: s.rejected,
-            })
-            .collect(),
-        rejected_by_reason: c
-            .rejected_by_reason
-            .iter()
-            .map(|(k, v)| (k.clone(), *v))
-            .collect(),
-    }
-}
-
-/// A `location:name` parameter as sent.
-fn param_pb(key: &str, stats: &picket_shared::ParamStats) -> Option<pb::ParamSummary> {
-    let (location, name) = key.split_once(':')?;
-    Some(pb::ParamSummary {
-        location: location.to_owned(),
-        name: name.to_owned(),
-        count: stats.count,
-        shapes: stats
-            .shapes
-            .iter()
-            .map(|(s, n)| (s.as_str().to_owned(), *n))
-            .collect(),
-    })
-}
-
-fn hist_pb(h: &picket_shared::sketch::LogHistogram) -> std::collections::HashMap<u32, u64> {
-    h.0.iter().map(|(b, n)| (u32::from(*b), *n)).collect()
 }

@@ -3,6 +3,7 @@
 
 use crate::inventory::ApiSummary;
 use crate::store::{EndpointRecord, SensorRecord, TokenRecord};
+use picket_proto::encode;
 use picket_proto::v1 as pb;
 use picket_shared::shape::Shape;
 use picket_shared::sketch::LogHistogram;
@@ -207,49 +208,19 @@ pub fn batch(b: pb::Batch) -> (BatchSummary, u64) {
     (summary, rejected)
 }
 
-fn statuses(s: &EndpointSummary) -> Vec<pb::StatusCount> {
-    s.statuses
-        .iter()
-        .map(|(k, v)| pb::StatusCount {
-            status: u32::from(*k),
-            count: *v,
-        })
-        .collect()
-}
-
 pub fn endpoint_to_pb(key: EndpointKey, rec: EndpointRecord) -> pb::Endpoint {
     let s = &rec.summary;
     let q = |h: &LogHistogram, p: f64| h.quantile(p).unwrap_or(0);
     pb::Endpoint {
-        sensitive: s.sensitive.iter().map(|(k, v)| (k.clone(), *v)).collect(),
-        suspicious_agents: s
-            .suspicious_agents
-            .iter()
-            .map(|(k, v)| (k.clone(), *v))
-            .collect(),
+        sensitive: encode::counts(&s.sensitive),
+        suspicious_agents: encode::counts(&s.suspicious_agents),
         latency_p50_us: q(&s.latency_us_hist, 0.50),
         latency_p95_us: q(&s.latency_us_hist, 0.95),
         latency_p99_us: q(&s.latency_us_hist, 0.99),
         request_bytes_p95: q(&s.request_bytes_hist, 0.95),
         response_bytes_p95: q(&s.response_bytes_hist, 0.95),
-        params: s
-            .params
-            .iter()
-            .filter_map(|(key, stats)| {
-                let (location, name) = key.split_once(':')?;
-                Some(pb::ParamSummary {
-                    location: location.to_owned(),
-                    name: name.to_owned(),
-                    count: stats.count,
-                    shapes: stats
-                        .shapes
-                        .iter()
-                        .map(|(sh, n)| (sh.as_str().to_owned(), *n))
-                        .collect(),
-                })
-            })
-            .collect(),
-        statuses: statuses(s),
+        params: encode::params(&s.params),
+        statuses: encode::statuses(&s.statuses),
         calls: s.requests,
         first_seen_ms: s.first_seen_ms,
         last_seen_ms: s.last_seen_ms,
@@ -260,11 +231,7 @@ pub fn endpoint_to_pb(key: EndpointKey, rec: EndpointRecord) -> pb::Endpoint {
         auth_present: s.auth_present,
         public_client_requests: s.public_client_requests,
         plaintext_requests: s.plaintext_requests,
-        auth_schemes: s
-            .auth_schemes
-            .iter()
-            .map(|(k, v)| (k.clone(), *v))
-            .collect(),
+        auth_schemes: encode::counts(&s.auth_schemes),
         sensors: rec.sensors.into_iter().collect(),
         host: key.host,
         method: key.method,
@@ -284,39 +251,9 @@ pub fn api_to_pb(a: ApiSummary) -> pb::Api {
     }
 }
 
-pub fn counters_to_pb(c: &SensorCounters) -> pb::SensorCounters {
-    pb::SensorCounters {
-        received: c.received,
-        parsed: c.parsed,
-        rejected: c.rejected,
-        batches_sent: c.batches_sent,
-        batches_acked: c.batches_acked,
-        batches_dropped: c.batches_dropped,
-        requests_dropped: c.requests_dropped,
-        batches_spooled: c.batches_spooled,
-        spool_bytes: c.spool_bytes,
-        analysis_paused: c.analysis_paused,
-        sources: c
-            .sources
-            .iter()
-            .map(|s| pb::SourceCounters {
-                source: s.source.clone(),
-                received: s.received,
-                parsed: s.parsed,
-                rejected: s.rejected,
-            })
-            .collect(),
-        rejected_by_reason: c
-            .rejected_by_reason
-            .iter()
-            .map(|(k, v)| (k.clone(), *v))
-            .collect(),
-    }
-}
-
 pub fn sensor_to_pb(s: SensorRecord, connected: bool) -> pb::Sensor {
     pb::Sensor {
-        counters: Some(counters_to_pb(&s.counters)),
+        counters: Some(encode::counters(&s.counters)),
         sensor_id: s.sensor_id,
         version: s.version,
         sources: s.sources,

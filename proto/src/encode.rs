@@ -1,0 +1,79 @@
+//! Domain → wire encoders that both the sensor (sending batches) and the controller (answering
+//! queries) need. Wire → domain conversion validates untrusted input and stays with the
+//! controller's `grpc::convert`.
+
+use crate::v1 as pb;
+use picket_shared::sketch::LogHistogram;
+use picket_shared::{ParamStats, SensorCounters};
+use std::collections::{BTreeMap, HashMap};
+
+/// A sensor's counters.
+pub fn counters(c: &SensorCounters) -> pb::SensorCounters {
+    pb::SensorCounters {
+        received: c.received,
+        parsed: c.parsed,
+        rejected: c.rejected,
+        batches_sent: c.batches_sent,
+        batches_acked: c.batches_acked,
+        batches_dropped: c.batches_dropped,
+        requests_dropped: c.requests_dropped,
+        batches_spooled: c.batches_spooled,
+        spool_bytes: c.spool_bytes,
+        analysis_paused: c.analysis_paused,
+        sources: c
+            .sources
+            .iter()
+            .map(|s| pb::SourceCounters {
+                source: s.source.clone(),
+                received: s.received,
+                parsed: s.parsed,
+                rejected: s.rejected,
+            })
+            .collect(),
+        rejected_by_reason: c
+            .rejected_by_reason
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect(),
+    }
+}
+
+/// Parameters keyed `location:name`; malformed keys are skipped.
+pub fn params(params: &BTreeMap<String, ParamStats>) -> Vec<pb::ParamSummary> {
+    params
+        .iter()
+        .filter_map(|(key, stats)| {
+            let (location, name) = key.split_once(':')?;
+            Some(pb::ParamSummary {
+                location: location.to_owned(),
+                name: name.to_owned(),
+                count: stats.count,
+                shapes: stats
+                    .shapes
+                    .iter()
+                    .map(|(s, n)| (s.as_str().to_owned(), *n))
+                    .collect(),
+            })
+        })
+        .collect()
+}
+
+/// A sketch as bucket index → count.
+pub fn histogram(h: &LogHistogram) -> HashMap<u32, u64> {
+    h.0.iter().map(|(b, n)| (u32::from(*b), *n)).collect()
+}
+
+/// Counts by HTTP status code.
+pub fn statuses(m: &BTreeMap<u16, u64>) -> Vec<pb::StatusCount> {
+    m.iter()
+        .map(|(status, count)| pb::StatusCount {
+            status: u32::from(*status),
+            count: *count,
+        })
+        .collect()
+}
+
+/// A string-keyed count map.
+pub fn counts(m: &BTreeMap<String, u64>) -> HashMap<String, u64> {
+    m.iter().map(|(k, v)| (k.clone(), *v)).collect()
+}
