@@ -16,7 +16,6 @@ use envoy_types::pb::envoy::service::accesslog::v3::stream_access_logs_message::
     HttpAccessLogEntries, LogEntries,
 };
 use envoy_types::pb::google::protobuf::{Duration as PbDuration, Timestamp, UInt32Value};
-use picket_controller::ControllerConfig;
 use picket_proto::v1 as pb;
 use picket_sensor::config::{AlsConfig, SensorConfig};
 use std::time::{Duration, Instant};
@@ -66,16 +65,9 @@ fn entry(i: u64) -> HttpAccessLogEntry {
 
 async fn once(n: u64) -> anyhow::Result<f64> {
     let dir = tempfile::tempdir()?;
-    let ctl = picket_controller::start(ControllerConfig {
-        listen: "127.0.0.1:0".parse()?,
-        data_dir: dir.path().join("c"),
-        ..Default::default()
-    })
-    .await?;
-    let url = format!("http://{}", ctl.local_addr);
-    let admin = std::fs::read_to_string(dir.path().join("c/admin.token"))?
-        .trim()
-        .to_owned();
+    let ip = picket_tests::InProcess::start(&dir.path().join("c")).await?;
+    let (url, admin) = (ip.url.clone(), ip.admin_token.clone());
+    let ctl = ip.controller;
     let token = picket_tests::create_token(&url, &admin, "", pb::Role::Sensor).await;
     let cfg = SensorConfig {
         controller: url,

@@ -5,7 +5,6 @@
 //!
 //!   cargo bench -p picket-tests --bench file_e2e [-- LINES RUNS]
 
-use picket_controller::ControllerConfig;
 use picket_controller::cli::commands::connect_url;
 use picket_proto::v1 as pb;
 use picket_sensor::config::{FileSourceConfig, SensorConfig};
@@ -36,16 +35,9 @@ async fn once(n: usize) -> anyhow::Result<f64> {
     }
     f.flush()?;
     drop(f);
-    let controller = picket_controller::start(ControllerConfig {
-        listen: "127.0.0.1:0".parse()?,
-        data_dir: dir.path().join("controller"),
-        ..Default::default()
-    })
-    .await?;
-    let url = format!("http://{}", controller.local_addr);
-    let admin = std::fs::read_to_string(dir.path().join("controller/admin.token"))?
-        .trim()
-        .to_owned();
+    let ip = picket_tests::InProcess::start(&dir.path().join("controller")).await?;
+    let (url, admin) = (ip.url.clone(), ip.admin_token.clone());
+    let controller = ip.controller;
     let mut client = pb::admin_client::AdminClient::new(
         connect_url(&url, Some(&admin), Duration::from_secs(10)).await?,
     );

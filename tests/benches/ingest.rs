@@ -6,7 +6,6 @@
 //!
 //!   cargo bench -p picket-tests --bench ingest [-- SENSORS BATCHES ENDPOINTS REQUESTS RUNS]
 
-use picket_controller::ControllerConfig;
 use picket_controller::cli::commands::connect_url;
 use picket_proto::v1 as pb;
 use std::time::{Duration, Instant};
@@ -104,16 +103,9 @@ async fn once(
     requests: u64,
 ) -> anyhow::Result<(f64, f64)> {
     let dir = tempfile::tempdir()?;
-    let ctl = picket_controller::start(ControllerConfig {
-        listen: "127.0.0.1:0".parse()?,
-        data_dir: dir.path().to_owned(),
-        ..Default::default()
-    })
-    .await?;
-    let url = format!("http://{}", ctl.local_addr);
-    let admin = std::fs::read_to_string(dir.path().join("admin.token"))?
-        .trim()
-        .to_owned();
+    let ip = picket_tests::InProcess::start(dir.path()).await?;
+    let (url, admin) = (ip.url.clone(), ip.admin_token.clone());
+    let ctl = ip.controller;
     let token = picket_tests::create_token(&url, &admin, "", pb::Role::Sensor).await;
     let (cpu0, t0) = (cpu_seconds(), Instant::now());
     let tasks: Vec<_> = (0..sensors)

@@ -4,7 +4,6 @@
 //!
 //!   cargo build --release -p picket-sensor && cargo bench -p picket-tests --bench rss [-- LINES]
 
-use picket_controller::ControllerConfig;
 use picket_proto::v1 as pb;
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -55,16 +54,9 @@ async fn main() -> anyhow::Result<()> {
     }
     f.flush()?;
     drop(f);
-    let ctl = picket_controller::start(ControllerConfig {
-        listen: "127.0.0.1:0".parse()?,
-        data_dir: dir.path().join("c"),
-        ..Default::default()
-    })
-    .await?;
-    let url = format!("http://{}", ctl.local_addr);
-    let admin = std::fs::read_to_string(dir.path().join("c/admin.token"))?
-        .trim()
-        .to_owned();
+    let ip = picket_tests::InProcess::start(&dir.path().join("c")).await?;
+    let (url, admin) = (ip.url.clone(), ip.admin_token.clone());
+    let ctl = ip.controller;
     let token = picket_tests::create_token(&url, &admin, "", pb::Role::Sensor).await;
     let mut child = std::process::Command::new(&sensor_bin)
         .args([

@@ -560,3 +560,37 @@ impl Stack {
         )
     }
 }
+
+/// A controller running inside this process (benchmarks and the demo), with its URL and the
+/// bootstrap admin token.
+pub struct InProcess {
+    pub controller: picket_controller::Controller,
+    pub url: String,
+    pub admin_token: String,
+}
+
+impl InProcess {
+    /// Starts a controller on an ephemeral loopback port with its data in `data_dir`.
+    pub async fn start(data_dir: &Path) -> anyhow::Result<InProcess> {
+        let cfg = picket_controller::ControllerConfig {
+            listen: "127.0.0.1:0".parse()?,
+            data_dir: data_dir.to_owned(),
+            ..Default::default()
+        };
+        let controller = picket_controller::start(cfg).await?;
+        let url = format!("http://{}", controller.local_addr);
+        let admin_token = std::fs::read_to_string(data_dir.join("admin.token"))?
+            .trim()
+            .to_owned();
+        Ok(InProcess {
+            controller,
+            url,
+            admin_token,
+        })
+    }
+
+    /// A new token of `role` for the default tenant.
+    pub async fn token(&self, role: pb::Role) -> String {
+        create_token(&self.url, &self.admin_token, "", role).await
+    }
+}

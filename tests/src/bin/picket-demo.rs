@@ -8,7 +8,6 @@
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use picket_controller::ControllerConfig;
 use picket_controller::cli::{Cli, commands};
 use picket_proto::v1 as pb;
 use picket_sensor::config::{FileSourceConfig, SensorConfig};
@@ -42,18 +41,11 @@ async fn main() -> anyhow::Result<()> {
     let root = args.keep.clone().unwrap_or_else(|| temp.path().to_owned());
     std::fs::create_dir_all(&root)?;
 
-    let controller = picket_controller::start(ControllerConfig {
-        listen: "127.0.0.1:0".parse()?,
-        data_dir: root.join("controller"),
-        ..Default::default()
-    })
-    .await
-    .context("starting the controller")?;
-    let url = format!("http://{}", controller.local_addr);
-    let admin_token = std::fs::read_to_string(root.join("controller/admin.token"))
-        .context("reading the bootstrap token")?
-        .trim()
-        .to_owned();
+    let ip = picket_tests::InProcess::start(&root.join("controller"))
+        .await
+        .context("starting the controller")?;
+    let (url, admin_token) = (ip.url.clone(), ip.admin_token.clone());
+    let controller = ip.controller;
     println!(
         "controller listening on {url} (data in {})",
         root.join("controller").display()
