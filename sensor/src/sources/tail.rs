@@ -106,7 +106,7 @@ impl Tailer {
                     if since.elapsed() >= self.cfg.rotate_wait {
                         tracing::info!(source = %self.name, "file rotated; following the new file");
                         self.flush_partial_as_line(open);
-                        current = self.open_fresh();
+                        current = self.open(None);
                         rotated_since = None;
                         continue;
                     }
@@ -126,10 +126,6 @@ impl Tailer {
             }
             std::thread::sleep(self.cfg.poll_interval);
         }
-    }
-
-    fn open_fresh(&self) -> Option<Open> {
-        self.open(None)
     }
 
     fn open(&self, resume: Option<FilePosition>) -> Option<Open> {
