@@ -5,6 +5,7 @@
 
 pub mod agents;
 pub mod ids;
+pub mod inject;
 pub mod learn;
 pub mod params;
 pub mod role;
