@@ -4,6 +4,7 @@
 use crate::identity::Principal;
 use crate::record::{RequestRecord, Scheme, is_public};
 use crate::sources::{Chunk, FilePosition};
+use picket_shared::inject::{self, Verdict};
 use picket_shared::learn::{LearnerLimits, TemplateLearner};
 use picket_shared::sensitive::{Sensitive, classify};
 use picket_shared::shape::{Shape, percent_decode, shape_of};
@@ -25,6 +26,9 @@ pub struct AggregateLimits {
     pub learner: LearnerLimits,
     /// Width of the event-time windows, in milliseconds.
     pub window_ms: u32,
+    /// Judge path and query for injections (headers and bodies are judged by the sources that
+    /// see them, into [`RequestRecord::injections`]).
+    pub classify_injections: bool,
 }
 
 /// Query, path and body parameters of a request, keyed `location:name`, with the sensitive-data
@@ -60,6 +64,9 @@ fn request_params(r: &RequestRecord, template: &str) -> Vec<(String, Shape, Opti
     out
 }
 
+/// Distinct `location:rule` injection keys kept per endpoint and window.
+pub const MAX_INJECTION_KEYS: usize = 64;
+
 /// Clients reported per endpoint and window (the busiest).
 pub const TOP_CLIENTS: usize = 32;
 /// Distinct object references remembered per client per endpoint and window.
@@ -72,6 +79,7 @@ impl Default for AggregateLimits {
             max_clients_per_endpoint: 4_096,
             learner: LearnerLimits::default(),
             window_ms: 1_000,
+            classify_injections: true,
         }
     }
 }
@@ -173,6 +181,10 @@ impl Aggregator {
         let template = self.learner.template(&r.host, &r.target);
         let refs = self.object_refs(&r.target, &template);
         let params = request_params(r, &template);
+        let mut verdict = Verdict::default();
+        if self.limits.classify_injections {
+            inject::scan_target(&r.target, &mut verdict);
+        }
         let key = EndpointKey {
             host: r.host.clone(),
             method: r.method.clone(),
@@ -228,6 +240,12 @@ impl Aggregator {
         s.latency_us_sum = s.latency_us_sum.saturating_add(r.latency_us);
         s.latency_us_max = s.latency_us_max.max(r.latency_us);
         s.latency_us_hist.record(r.latency_us);
+        for f in verdict.findings.iter().chain(&r.injections) {
+            let key = format!("{}:{}", f.location.as_str(), f.hit.rule);
+            if s.injections.len() < MAX_INJECTION_KEYS || s.injections.contains_key(&key) {
+                *s.injections.entry(key).or_default() += 1;
+            }
+        }
         if let Some(label) = r.agent {
             *s.suspicious_agents.entry(label.to_owned()).or_default() += 1;
         }
@@ -428,6 +446,48 @@ mod tests {
         );
         assert_eq!((first[1].requests, first[1].distinct_object_refs), (5, 1));
         assert_eq!(sealed.endpoints[1].1.top_clients[0].errors, 1);
+    }
+
+    #[test]
+    fn injection_hits_counted_by_location_and_rule() {
+        let mut a = Aggregator::new(AggregateLimits::default());
+        let mut from_body = rec("/login", 1, "8.8.8.8", 200);
+        from_body.injections.push(inject::Finding {
+            hit: inject::Hit {
+                class: inject::Class::Nosqli,
+                rule: "nosqli.operator",
+            },
+            location: inject::Location::Body,
+        });
+        a.add_chunk(chunk(
+            vec![
+                rec("/search?q=1%27%20union%20select%201,2--", 1, "8.8.8.8", 200),
+                rec("/search?q=shoes", 2, "8.8.8.8", 200),
+                rec("/files/..%2f..%2fetc%2fpasswd", 3, "8.8.8.8", 404),
+                from_body,
+            ],
+            None,
+        ));
+        let sealed = a.seal();
+        let all: BTreeMap<String, u64> = sealed
+            .endpoints
+            .iter()
+            .flat_map(|(_, s)| s.injections.clone())
+            .collect();
+        assert_eq!(all.get("query:sqli.union-select"), Some(&1));
+        assert_eq!(all.get("path:traversal.dot-dot"), Some(&1));
+        assert_eq!(all.get("body:nosqli.operator"), Some(&1));
+        assert!(!all.keys().any(|k| k.contains("shoes")));
+
+        let mut off = Aggregator::new(AggregateLimits {
+            classify_injections: false,
+            ..Default::default()
+        });
+        off.add_chunk(chunk(
+            vec![rec("/s?q=1%27%20union%20select%201,2--", 1, "8.8.8.8", 200)],
+            None,
+        ));
+        assert!(off.seal().endpoints[0].1.injections.is_empty());
     }
 
     #[test]

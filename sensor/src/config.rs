@@ -28,6 +28,9 @@ pub struct SensorConfig {
     pub max_batch_endpoints: usize,
     /// Distinct client addresses tracked per endpoint per batch.
     pub max_clients_per_endpoint: usize,
+    /// Judge every request's path, query, selected headers and body for injections (SQL,
+    /// NoSQL, command, traversal, XSS, template, LDAP); hits are counted per endpoint by rule.
+    pub classify_injections: bool,
     /// Proxies (addresses or CIDRs) whose `X-Forwarded-For` is believed: when a request comes
     /// from one, the client is the first address to their left that is not a trusted proxy.
     pub trusted_proxies: Vec<String>,
@@ -86,6 +89,7 @@ impl Default for SensorConfig {
             window_ms: 1_000,
             max_batch_endpoints: 5_000,
             max_clients_per_endpoint: 4_096,
+            classify_injections: true,
             trusted_proxies: Vec::new(),
             template_promote_after_distinct: 16,
             template_max_positions: 20_000,
@@ -339,6 +343,7 @@ mod example_tests {
         assert_eq!(cfg.window_ms, d.window_ms);
         assert_eq!(cfg.max_batch_endpoints, d.max_batch_endpoints);
         assert_eq!(cfg.max_clients_per_endpoint, d.max_clients_per_endpoint);
+        assert_eq!(cfg.classify_injections, d.classify_injections);
         assert_eq!(cfg.trusted_proxies, d.trusted_proxies);
         assert_eq!(
             cfg.template_promote_after_distinct,

@@ -40,6 +40,7 @@ pub fn batch(
                 distinct_principals: s.distinct_principals,
                 window_start_ms: s.window_start_ms,
                 sensitive: encode::counts(&s.sensitive),
+                injections: encode::counts(&s.injections),
                 suspicious_agents: encode::counts(&s.suspicious_agents),
                 latency_us_hist: encode::histogram(&s.latency_us_hist),
                 request_bytes_hist: encode::histogram(&s.request_bytes_hist),

@@ -282,6 +282,11 @@ impl Identifier {
         rec.auth = scheme;
         rec.principal = principal;
         rec.agent = c.user_agent.and_then(picket_shared::agents::suspicious);
+        if let Some(ua) = c.user_agent {
+            let mut v = picket_shared::inject::Verdict::default();
+            picket_shared::inject::scan_header("user-agent", ua, &mut v);
+            rec.injections.extend(v.findings);
+        }
         rec.auth_present = scheme != AuthScheme::None;
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod aggregate;
 pub mod checkpoint;
+pub mod classify;
 pub mod config;
 pub mod delivery;
 pub mod grpc;
@@ -215,6 +216,7 @@ impl Sensor {
                     default_host: m.default_host.clone(),
                     max_body_bytes: m.max_body_bytes,
                     ident: ident.clone(),
+                    classify_injections: cfg.classify_injections,
                 };
                 tokio::spawn(sources::mirror::serve(
                     listener,
@@ -242,6 +244,7 @@ impl Sensor {
             max_batch_endpoints: cfg.max_batch_endpoints,
             max_clients_per_endpoint: cfg.max_clients_per_endpoint,
             window_ms: cfg.window_ms,
+            classify_injections: cfg.classify_injections,
             learner: picket_shared::learn::LearnerLimits {
                 promote_after_distinct: cfg.template_promote_after_distinct,
                 max_positions: cfg.template_max_positions,

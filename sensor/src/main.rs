@@ -54,6 +54,9 @@ struct Args {
 
 #[derive(Debug, clap::Subcommand)]
 enum Command {
+    /// Judge values or requests for injections: JSON lines on stdin, one verdict line per item
+    /// on stdout, in order (see README, "Classify"). Needs no controller.
+    Classify,
     /// Replay a recorded file (HAR, Picket JSON lines, nginx JSON or combined log) through the
     /// sensor and exit 0 once the controller has acknowledged everything read.
     Replay {
@@ -142,6 +145,12 @@ async fn main() -> anyhow::Result<()> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let mut args = Args::parse();
+    if matches!(args.command, Some(Command::Classify)) {
+        let stats = picket_sensor::classify::run(std::io::stdin().lock(), std::io::stdout().lock())
+            .context("classify: reading stdin or writing stdout")?;
+        tracing::debug!(?stats, "classify done");
+        return Ok(());
+    }
     let mut cfg = build_config(&mut args)?;
     if let Some(Command::Replay {
         file,

@@ -38,6 +38,9 @@ pub struct RequestRecord {
     /// Fields of the request body (JSON or form) with their value shapes, when the source sees
     /// bodies (mirror, HAR).
     pub body_params: Vec<picket_shared::params::Param>,
+    /// Injection findings in headers and body, from sources that see them (path and query are
+    /// judged by the aggregator).
+    pub injections: Vec<picket_shared::inject::Finding>,
     /// Label of a suspicious user agent (`scanner:sqlmap`, `payload:jndi`).
     pub agent: Option<&'static str>,
     pub scheme: Option<Scheme>,

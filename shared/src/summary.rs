@@ -45,6 +45,10 @@ pub struct EndpointSummary {
     pub sensitive: BTreeMap<String, u64>,
     /// Requests from suspicious user agents, by label (`scanner:sqlmap`, `payload:jndi`).
     pub suspicious_agents: BTreeMap<String, u64>,
+    /// Injection rule hits, keyed `location:rule` (`query:sqli.union-select`,
+    /// `body:nosqli.operator`).
+    #[serde(default)]
+    pub injections: BTreeMap<String, u64>,
     /// Distributions (mergeable sketches) of latency and sizes.
     pub latency_us_hist: crate::sketch::LogHistogram,
     pub request_bytes_hist: crate::sketch::LogHistogram,
@@ -128,6 +132,10 @@ impl EndpointSummary {
         }
         for (label, n) in &other.suspicious_agents {
             let slot = self.suspicious_agents.entry(label.clone()).or_default();
+            *slot = slot.saturating_add(*n);
+        }
+        for (rule, n) in &other.injections {
+            let slot = self.injections.entry(rule.clone()).or_default();
             *slot = slot.saturating_add(*n);
         }
         self.latency_us_hist.merge(&other.latency_us_hist);

@@ -200,7 +200,7 @@ fn push_endpoint(l: &mut Listing, e: &pb::Endpoint) {
             "first_seen": when(e.first_seen_ms), "last_seen": when(e.last_seen_ms),
             "first_seen_ms": e.first_seen_ms, "last_seen_ms": e.last_seen_ms,
             "statuses": status_obj, "sensors": e.sensors,
-            "auth_present": e.auth_present, "auth_schemes": e.auth_schemes, "sensitive": e.sensitive, "suspicious_agents": e.suspicious_agents,
+            "auth_present": e.auth_present, "auth_schemes": e.auth_schemes, "sensitive": e.sensitive, "suspicious_agents": e.suspicious_agents, "injections": e.injections,
             "params": e.params.iter().map(|p| j!({"location": p.location, "name": p.name, "count": p.count, "shapes": p.shapes})).collect::<Vec<_>>(), "public_client_requests": e.public_client_requests,
             "avg_latency_ms": avg_latency_ms, "max_latency_ms": e.latency_us_max as f64 / 1000.0,
             "p50_latency_ms": e.latency_p50_us as f64 / 1000.0, "p95_latency_ms": e.latency_p95_us as f64 / 1000.0,

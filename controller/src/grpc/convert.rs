@@ -106,8 +106,16 @@ fn endpoint(e: pb::EndpointSummary) -> Option<(EndpointKey, EndpointSummary)> {
         .take(32)
         .map(|(k, v)| (k.clone(), *v))
         .collect();
+    let injections = e
+        .injections
+        .iter()
+        .filter(|(k, _)| clean(k, 64))
+        .take(64)
+        .map(|(k, v)| (k.clone(), *v))
+        .collect();
     let summary = EndpointSummary {
         suspicious_agents,
+        injections,
         sensitive,
         latency_us_hist: hist(&e.latency_us_hist),
         request_bytes_hist: hist(&e.request_bytes_hist),
@@ -214,6 +222,7 @@ pub fn endpoint_to_pb(key: EndpointKey, rec: EndpointRecord) -> pb::Endpoint {
     pb::Endpoint {
         sensitive: encode::counts(&s.sensitive),
         suspicious_agents: encode::counts(&s.suspicious_agents),
+        injections: encode::counts(&s.injections),
         latency_p50_us: q(&s.latency_us_hist, 0.50),
         latency_p95_us: q(&s.latency_us_hist, 0.95),
         latency_p99_us: q(&s.latency_us_hist, 0.99),

@@ -32,6 +32,8 @@ pub struct MirrorSettings {
     /// Body bytes read per request; the rest is discarded (and still counted in sizes).
     pub max_body_bytes: usize,
     pub ident: Arc<Identifier>,
+    /// Judge headers and bodies for injections.
+    pub classify_injections: bool,
 }
 
 /// Turns one mirrored request into a record. The client address is the gateway's
@@ -147,6 +149,22 @@ pub async fn serve(
                                 .get("content-type")
                                 .and_then(|v| v.to_str().ok());
                             r.body_params = picket_shared::params::body(ct, &kept);
+                            if settings.classify_injections {
+                                let mut v = picket_shared::inject::Verdict::default();
+                                for (name, value) in &parts.headers {
+                                    if name != "user-agent"
+                                        && let Ok(value) = value.to_str()
+                                    {
+                                        picket_shared::inject::scan_header(
+                                            name.as_str(),
+                                            value,
+                                            &mut v,
+                                        );
+                                    }
+                                }
+                                picket_shared::inject::scan_body(ct, &kept, &mut v);
+                                r.injections.extend(v.findings);
+                            }
                             r
                         },
                     );
@@ -236,6 +254,7 @@ mod tests {
             default_host: "d".into(),
             max_body_bytes: 10,
             ident: Arc::new(ident),
+            classify_injections: true,
         };
         let r = record(&parts, 100, "127.0.0.1:5000".parse().unwrap(), &settings, 7).unwrap();
         assert_eq!(

@@ -219,10 +219,11 @@ fn har_record(
     ident.apply(&mut rec, creds);
     if let Some(pd) = &e.request.post_data {
         let text = pd.text.as_bytes();
-        rec.body_params = picket_shared::params::body(
-            Some(&pd.mime_type),
-            &text[..text.len().min(MAX_BODY_BYTES)],
-        );
+        let body = &text[..text.len().min(MAX_BODY_BYTES)];
+        rec.body_params = picket_shared::params::body(Some(&pd.mime_type), body);
+        let mut v = picket_shared::inject::Verdict::default();
+        picket_shared::inject::scan_body(Some(&pd.mime_type), body, &mut v);
+        rec.injections.extend(v.findings);
     }
     Ok(rec)
 }

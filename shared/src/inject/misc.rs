@@ -1,7 +1,7 @@
 //! Path traversal, server-side template injection, NoSQL (MongoDB operator and JavaScript)
 //! injection and LDAP filter injection.
 
-use super::{Class, Hit, find_word};
+use super::{Class, Hit, find_word, has};
 
 fn push(hits: &mut Vec<Hit>, class: Class, rule: &'static str) {
     if !hits.iter().any(|h| h.rule == rule) {
@@ -54,7 +54,7 @@ const SENSITIVE_FILES: &[&str] = &[
 pub fn traversal(text: &str, hits: &mut Vec<Hit>) {
     // Hex-spelled separators some decoders accept (`0x2e0x2e0x2f`).
     let unhexed;
-    let text = if text.contains("0x2") || text.contains("0x5c") {
+    let text = if has(text, "0x2") || has(text, "0x5c") {
         unhexed = text
             .replace("0x2e", ".")
             .replace("0x2f", "/")
@@ -63,7 +63,7 @@ pub fn traversal(text: &str, hits: &mut Vec<Hit>) {
     } else {
         text
     };
-    let has_dots = text.contains("..");
+    let has_dots = has(text, "..");
     if has_dots {
         // `..` as a whole segment between separators (either slash), also `..;/` (Tomcat).
         let b = text.as_bytes();
@@ -102,11 +102,11 @@ pub fn traversal(text: &str, hits: &mut Vec<Hit>) {
             break;
         }
     }
-    if text.contains(":\\")
-        && (text.contains("windows")
-            || text.contains("winnt")
-            || text.contains("boot.ini")
-            || text.contains("inetpub"))
+    if has(text, ":\\")
+        && (has(text, "windows")
+            || has(text, "winnt")
+            || has(text, "boot.ini")
+            || has(text, "inetpub"))
     {
         push(hits, Class::Traversal, "traversal.sensitive-file");
     }
@@ -158,12 +158,12 @@ fn active_expression(expr: &str) -> bool {
                 .starts_with(|x: char| x.is_ascii_digit() || x == '\'' || x == '"' || x == '(')
     });
     arithmetic
-        || e.contains("__")
+        || has(e, "__")
         || e.contains('(')
         || e.contains('|')
         || e.contains('[')
         || e.contains('?')
-        || e.contains("#set")
+        || has(e, "#set")
         || e.starts_with('#')
         || e.starts_with('$')
         || e.starts_with('@')
@@ -306,10 +306,10 @@ pub fn nosql(text: &str, hits: &mut Vec<Hit>) {
         }
     }
     // JavaScript evaluated by `$where` / mapReduce: breakouts into code.
-    let js = text.contains("this.")
-        && (text.contains("&&") || text.contains("||"))
-        && (text.contains(".match(") || text.contains("==") || text.contains(".length"))
-        || text.contains("db.")
+    let js = has(text, "this.")
+        && (has(text, "&&") || has(text, "||"))
+        && (has(text, ".match(") || has(text, "==") || has(text, ".length"))
+        || has(text, "db.")
             && find_word(text, "db").is_some_and(|p| {
                 let rest = text.get(p + 3..).unwrap_or("");
                 rest.find('.').is_some_and(|d| {
@@ -319,15 +319,15 @@ pub fn nosql(text: &str, hits: &mut Vec<Hit>) {
                         && rest[d + 1..].find('(').is_some_and(|q| q < 32)
                 })
             })
-        || text.contains("return") && js_breakout(text)
+        || has(text, "return") && js_breakout(text)
         || (text.starts_with("'") || text.starts_with('"'))
             && text.contains(';')
-            && (text.contains("sleep(") || text.contains("while(") || text.contains("new date"))
-        || ((text.contains("|| ") || text.contains("||")) && text.contains("=="));
+            && (has(text, "sleep(") || has(text, "while(") || has(text, "new date"))
+        || ((has(text, "|| ") || has(text, "||")) && has(text, "=="));
     if js {
         push(hits, Class::Nosqli, "nosqli.javascript");
     }
-    if text.contains("mapreduce") && text.contains("emit(") {
+    if has(text, "mapreduce") && has(text, "emit(") {
         push(hits, Class::Nosqli, "nosqli.javascript");
     }
 }

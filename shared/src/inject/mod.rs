@@ -138,11 +138,35 @@ impl Verdict {
     }
 }
 
+/// Whether `needle` occurs in `hay`: a first-byte scan and compare, far cheaper than the
+/// standard library's two-way searcher for the short needles and values judged here.
+pub(crate) fn has(hay: &str, needle: &str) -> bool {
+    find(hay, needle).is_some()
+}
+
+/// Byte position of the first `needle` in `hay`.
+pub(crate) fn find(hay: &str, needle: &str) -> Option<usize> {
+    let (h, n) = (hay.as_bytes(), needle.as_bytes());
+    let Some(&first) = n.first() else {
+        return Some(0);
+    };
+    let mut i = 0;
+    while i + n.len() <= h.len() {
+        let p = h[i..=h.len() - n.len()].iter().position(|&b| b == first)?;
+        i += p;
+        if &h[i..i + n.len()] == n {
+            return Some(i);
+        }
+        i += 1;
+    }
+    None
+}
+
 /// Position of `word` in `text` where it is not part of a longer identifier.
 pub(crate) fn find_word(text: &str, word: &str) -> Option<usize> {
     let b = text.as_bytes();
     let mut from = 0;
-    while let Some(p) = text[from..].find(word) {
+    while let Some(p) = find(&text[from..], word) {
         let i = from + p;
         let end = i + word.len();
         let left = i == 0 || !(b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'_');
@@ -184,10 +208,10 @@ fn worth_scanning(text: &str) -> bool {
                 | b'%'
                 | b','
         )
-    }) || text.contains("..")
-        || text.contains("--")
-        || text.contains("union")
-        || text.contains("waitfor")
+    }) || has(text, "..")
+        || has(text, "--")
+        || has(text, "union")
+        || has(text, "waitfor")
 }
 
 /// Runs every detector on canonical text.
@@ -232,10 +256,10 @@ fn scan_into(
     if raw
         .bytes()
         .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b':'))
-        && !raw.contains("..")
+        && !has(raw, "..")
     {
         let lower = raw.to_ascii_lowercase();
-        if !lower.contains("union") && !lower.contains("waitfor") && !lower.contains("--") {
+        if !has(&lower, "union") && !has(&lower, "waitfor") && !has(&lower, "--") {
             hits.clear();
             shell::recon_value(&lower, hits);
             v.add(hits, location);
@@ -290,7 +314,7 @@ pub fn scan_target(target: &str, v: &mut Verdict) {
         && path
             .bytes()
             .any(|c| !(c.is_ascii_alphanumeric() || matches!(c, b'/' | b'-' | b'_' | b'.')))
-        || path.contains("..")
+        || has(path, "..")
     {
         // The whole path for traversal, each segment for the rest.
         let text = decode::canonical(path, false);
@@ -301,7 +325,7 @@ pub fn scan_target(target: &str, v: &mut Verdict) {
             scan_into(seg, false, Location::Path, v, &mut hits);
             hits.retain(|h| h.class != Class::Traversal);
         }
-    } else if path.contains("/etc/") || path.contains("/.") {
+    } else if has(path, "/etc/") || has(path, "/.") {
         hits.clear();
         misc::traversal(&decode::canonical(path, false), &mut hits);
         v.add(&hits, Location::Path);
@@ -324,17 +348,22 @@ fn scan_pairs(raw: &str, sep: char, location: Location, v: &mut Verdict, hits: &
 pub fn scan_request(req: &RequestParts<'_>) -> Verdict {
     let mut v = Verdict::default();
     scan_target(req.target, &mut v);
-    let mut hits = Vec::new();
     for (name, value) in req.headers {
-        let name = name.trim();
-        if name.eq_ignore_ascii_case("cookie") {
-            scan_pairs(value, ';', Location::Header, &mut v, &mut hits);
-        } else if SCANNED_HEADERS.iter().any(|h| h.eq_ignore_ascii_case(name)) {
-            scan_into(value, false, Location::Header, &mut v, &mut hits);
-        }
+        scan_header(name, value, &mut v);
     }
     scan_body(req.content_type, req.body, &mut v);
     v
+}
+
+/// Judges one request header if it is one that carries user input ([`SCANNED_HEADERS`]).
+pub fn scan_header(name: &str, value: &str, v: &mut Verdict) {
+    let mut hits = Vec::new();
+    let name = name.trim();
+    if name.eq_ignore_ascii_case("cookie") {
+        scan_pairs(value, ';', Location::Header, v, &mut hits);
+    } else if SCANNED_HEADERS.iter().any(|h| h.eq_ignore_ascii_case(name)) {
+        scan_into(value, false, Location::Header, v, &mut hits);
+    }
 }
 
 /// Judges a request body: JSON string values and keys, form fields, or the text itself.
@@ -346,7 +375,7 @@ pub fn scan_body(content_type: Option<&str>, body: &[u8], v: &mut Verdict) {
     let ct = content_type.unwrap_or("").to_ascii_lowercase();
     let mut hits = Vec::new();
     let trimmed = body.trim_ascii_start();
-    if (ct.contains("json") || trimmed.starts_with(b"{") || trimmed.starts_with(b"["))
+    if (has(&ct, "json") || trimmed.starts_with(b"{") || trimmed.starts_with(b"["))
         && let Ok(value) = serde_json::from_slice::<serde_json::Value>(body)
     {
         let mut budget = MAX_PAIRS * 4;
@@ -354,7 +383,7 @@ pub fn scan_body(content_type: Option<&str>, body: &[u8], v: &mut Verdict) {
         return;
     }
     let text = String::from_utf8_lossy(body);
-    if ct.contains("x-www-form-urlencoded") {
+    if has(&ct, "x-www-form-urlencoded") {
         scan_pairs(&text, '&', Location::Body, v, &mut hits);
     } else {
         // Raw text bodies (XML, plain text, unparsable JSON): judged as one value, not decoded

@@ -3,7 +3,7 @@
 //! English words that are also commands (`cat`, `find`, `type`) count only with shell-shaped
 //! arguments.
 
-use super::{Class, Hit, find_word};
+use super::{Class, Hit, find_word, has};
 
 /// Commands no prose uses after a separator.
 const DISTINCT: &[&str] = &[
@@ -390,13 +390,13 @@ pub fn scan(text: &str, hits: &mut Vec<Hit>) {
     if command_at(text, false) {
         push(hits, "cmdi.command-line");
     }
-    if text.contains("${ifs") || text.contains("$ifs") {
+    if has(text, "${ifs") || has(text, "$ifs") {
         push(hits, "cmdi.substitution");
     }
-    if text.contains("() {") && text.contains(";};") || text.contains("(){:;};") {
+    if has(text, "() {") && has(text, ";};") || has(text, "(){:;};") {
         push(hits, "cmdi.shellshock");
     }
-    if text.contains("<!--#exec") || text.contains("<!--#include") {
+    if has(text, "<!--#exec") || has(text, "<!--#include") {
         push(hits, "cmdi.ssi");
     }
     // Code evaluation in the scripting language behind the API.
@@ -447,10 +447,10 @@ pub fn scan(text: &str, hits: &mut Vec<Hit>) {
             }
         }
     }
-    if text.contains("<?php")
-        || text.contains("<?=")
-        || text.contains("{${")
-        || text.contains("${@")
+    if has(text, "<?php")
+        || has(text, "<?=")
+        || has(text, "{${")
+        || has(text, "${@")
         || [
             "$_get[",
             "$_post[",
@@ -464,11 +464,11 @@ pub fn scan(text: &str, hits: &mut Vec<Hit>) {
     {
         push(hits, "cmdi.code-eval");
     }
-    if text.contains("/bin/sh")
-        || text.contains("/bin/bash")
-        || text.contains("cmd.exe")
-        || text.contains("cmd /c")
-        || text.contains("powershell -")
+    if has(text, "/bin/sh")
+        || has(text, "/bin/bash")
+        || has(text, "cmd.exe")
+        || has(text, "cmd /c")
+        || has(text, "powershell -")
     {
         push(hits, "cmdi.shell-path");
     }

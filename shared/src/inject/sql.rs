@@ -4,7 +4,7 @@
 //! adding a condition, a comment, a second statement, a `UNION SELECT`, a time delay, or calls
 //! only databases know. Prose rarely survives all three readings with such a shape.
 
-use super::{Class, Hit};
+use super::{Class, Hit, has};
 
 /// Tokens examined per reading.
 const MAX_TOKENS: usize = 96;
@@ -913,7 +913,7 @@ pub fn scan(text: &str, hits: &mut Vec<Hit>) {
     let mut toks = Vec::with_capacity(32);
     tokenize(text, None, &mut toks);
     // Markup (`"><img`, `</a>`) has `=`, quotes and `<>` but is not SQL.
-    let markup = text.contains("</") || text.contains("><");
+    let markup = has(text, "</") || has(text, "><");
     check(&toks, false, false, markup, hits);
     for q in [b'\'', b'"'] {
         if let Some(p) = text.bytes().position(|c| c == q) {

@@ -3,7 +3,7 @@
 //! call. Plain rich text (`<b>`, `<p>`, `a < b`) is not flagged.
 
 use super::decode::truncate;
-use super::{Class, Hit, find_word};
+use super::{Class, Hit, find_word, has};
 
 /// Tags that run or load script by themselves.
 const ACTIVE_TAGS: &[&str] = &[
@@ -191,11 +191,11 @@ fn scan_view(text: &str, hits: &mut Vec<Hit>) {
     {
         push(hits, "xss.event-handler");
     }
-    if text.contains("script:")
-        || text.contains("script&colon")
-        || text.contains("script\\")
-        || text.contains("script\t")
-        || text.contains("scr")
+    if has(text, "script:")
+        || has(text, "script&colon")
+        || has(text, "script\\")
+        || has(text, "script\t")
+        || has(text, "scr")
     {
         let s = squeeze(text);
         for scheme in ["javascript:", "vbscript:", "livescript:"] {
@@ -211,20 +211,17 @@ fn scan_view(text: &str, hits: &mut Vec<Hit>) {
             }
         }
     }
-    if text.contains("data:") {
+    if has(text, "data:") {
         let s = squeeze(text);
-        if s.contains("data:text/html")
-            || s.contains("data:image/svg")
-            || s.contains("data:application/x")
-            || s.contains(";base64,ph")
+        if has(&s, "data:text/html")
+            || has(&s, "data:image/svg")
+            || has(&s, "data:application/x")
+            || has(&s, ";base64,ph")
         {
             push(hits, "xss.data-url");
         }
     }
-    if text.contains("expression(")
-        || text.contains("behavior:url(")
-        || text.contains("-moz-binding")
-    {
+    if has(text, "expression(") || has(text, "behavior:url(") || has(text, "-moz-binding") {
         push(hits, "xss.css-expression");
     }
     if b.contains(&b'(') || b.contains(&b'`') || b.contains(&b'=') || b.contains(&b'.') {
@@ -302,10 +299,7 @@ fn is_formatting(name: &str, after: &str) -> bool {
     ]
     .iter()
     .any(|a| attrs.contains(a))
-        || name == "img"
-            && !attrs.contains("on")
-            && !attrs.contains("src=")
-            && !attrs.contains("src =")
+        || name == "img" && !has(attrs, "on") && !has(attrs, "src=") && !has(attrs, "src =")
         || name == "img" && attrs.trim_end().ends_with("src=")
 }
 
@@ -342,7 +336,7 @@ fn handler_attr(attrs: &str) -> bool {
 
 /// Attribute breakouts need more than `on…=` to count: a call, a quote, or markup.
 fn looks_scripted(text: &str) -> bool {
-    text.contains('(') || text.contains('`') || text.contains('>') || text.contains("&#")
+    text.contains('(') || text.contains('`') || text.contains('>') || has(text, "&#")
 }
 
 /// Calls of script sinks, and reads of what injected script steals.
