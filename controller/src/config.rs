@@ -102,6 +102,8 @@ pub struct Limits {
     pub max_page_size: u32,
     /// Most records a list RPC examines before returning a partial page with a cursor.
     pub max_scan_per_request: usize,
+    /// Days notable events are kept (by event time) before the hourly pruning deletes them.
+    pub notable_retention_days: u32,
 }
 
 impl Default for ControllerConfig {
@@ -125,6 +127,7 @@ impl Default for Limits {
             hello_timeout_ms: 10_000,
             max_page_size: 1_000,
             max_scan_per_request: 100_000,
+            notable_retention_days: 30,
         }
     }
 }
@@ -162,6 +165,10 @@ impl ControllerConfig {
             ("limits.hello_timeout_ms", l.hello_timeout_ms),
             ("limits.max_page_size", u64::from(l.max_page_size)),
             ("limits.max_scan_per_request", l.max_scan_per_request as u64),
+            (
+                "limits.notable_retention_days",
+                u64::from(l.notable_retention_days),
+            ),
         ] {
             if v == 0 {
                 return Err(ConfigError::Zero { key });
@@ -213,6 +220,7 @@ mod example_tests {
         assert_eq!(l.hello_timeout_ms, dl.hello_timeout_ms);
         assert_eq!(l.max_page_size, dl.max_page_size);
         assert_eq!(l.max_scan_per_request, dl.max_scan_per_request);
+        assert_eq!(l.notable_retention_days, dl.notable_retention_days);
         let (b, db) = (&cfg.billing, &d.billing);
         assert_eq!(
             (&b.default_plan, b.default_enforcement),

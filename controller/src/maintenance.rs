@@ -50,7 +50,15 @@ pub fn prune(state: &State) {
             return;
         }
     };
+    let keep_notables_from = state.now_ms().saturating_sub(
+        i64::from(state.limits.notable_retention_days) * crate::metering::cycle::DAY_MS,
+    );
     for t in tenants {
+        match state.db.prune_notables(&t.name, keep_notables_from) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(tenant = %t.name, removed = n, "pruned notable events"),
+            Err(e) => tracing::warn!(tenant = %t.name, error = %e, "pruning notable events failed"),
+        }
         match state
             .db
             .prune_usage(&t.name, keep_from.start_ms, day_of(keep_from.start_ms))

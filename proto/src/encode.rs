@@ -4,8 +4,23 @@
 
 use crate::v1 as pb;
 use picket_shared::sketch::LogHistogram;
-use picket_shared::{ParamStats, SensorCounters};
+use picket_shared::{NotableEvent, ParamStats, SensorCounters};
 use std::collections::{BTreeMap, HashMap};
+
+/// A notable event.
+pub fn notable(n: &NotableEvent) -> pb::NotableEvent {
+    pb::NotableEvent {
+        ts_ms: n.ts_ms,
+        host: n.endpoint.host.clone(),
+        method: n.endpoint.method.clone(),
+        template: n.endpoint.template.clone(),
+        kinds: n.kinds.iter().map(|k| k.as_str().to_owned()).collect(),
+        labels: n.labels.clone(),
+        client_ip: n.client_ip.map(|ip| ip.to_string()).unwrap_or_default(),
+        principal: n.principal.clone().unwrap_or_default(),
+        status: u32::from(n.status),
+    }
+}
 
 /// A sensor's counters.
 pub fn counters(c: &SensorCounters) -> pb::SensorCounters {
@@ -20,6 +35,7 @@ pub fn counters(c: &SensorCounters) -> pb::SensorCounters {
         batches_spooled: c.batches_spooled,
         spool_bytes: c.spool_bytes,
         analysis_paused: c.analysis_paused,
+        notables_dropped: c.notables_dropped,
         sources: c
             .sources
             .iter()

@@ -9,7 +9,8 @@ use picket_shared::learn::{LearnerLimits, TemplateLearner};
 use picket_shared::sensitive::{Sensitive, classify};
 use picket_shared::shape::{Shape, percent_decode, shape_of};
 use picket_shared::summary::MAX_PARAMS_PER_ENDPOINT;
-use picket_shared::{ClientActivity, EndpointKey, EndpointSummary};
+use picket_shared::summary::{MAX_NOTABLE_LABELS, MAX_NOTABLES_PER_BATCH};
+use picket_shared::{ClientActivity, EndpointKey, EndpointSummary, NotableEvent, NotableKind};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{BuildHasher, RandomState};
 use std::net::IpAddr;
@@ -132,6 +133,8 @@ pub struct Sealed {
     pub window_start_ms: i64,
     pub window_end_ms: i64,
     pub requests: u64,
+    /// Flagged requests of this batch, redacted.
+    pub notables: Vec<NotableEvent>,
 }
 
 /// The batch under construction.
@@ -146,6 +149,9 @@ pub struct Aggregator {
     window: Option<(i64, i64)>,
     /// Client addresses not counted because an endpoint's client set was full.
     pub clients_over_cap: u64,
+    notables: Vec<NotableEvent>,
+    /// Notable events not kept because the batch already held its maximum (cumulative).
+    pub notables_dropped: u64,
     /// Turns request targets into endpoint templates; lives as long as the sensor.
     pub learner: TemplateLearner,
 }
@@ -161,6 +167,8 @@ impl Aggregator {
             requests: 0,
             window: None,
             clients_over_cap: 0,
+            notables: Vec::new(),
+            notables_dropped: 0,
             learner: TemplateLearner::new(limits.learner),
         }
     }
@@ -190,6 +198,7 @@ impl Aggregator {
             method: r.method.clone(),
             template,
         };
+        self.notable(r, &key, &verdict, &params);
         let width = i64::from(self.limits.window_ms.max(1));
         let window = r.ts_ms.div_euclid(width) * width;
         let slot = self.slots.entry((window, key)).or_default();
@@ -275,6 +284,58 @@ impl Aggregator {
         *hi = (*hi).max(r.ts_ms);
     }
 
+    /// Records a flagged request (injection, sensitive data in the URL, suspicious agent) as a
+    /// redacted event: labels only.
+    fn notable(
+        &mut self,
+        r: &RequestRecord,
+        key: &EndpointKey,
+        verdict: &Verdict,
+        params: &[(String, Shape, Option<Sensitive>)],
+    ) {
+        let mut kinds = Vec::new();
+        let mut labels = Vec::new();
+        for f in verdict.findings.iter().chain(&r.injections) {
+            labels.push(format!("{}:{}", f.location.as_str(), f.hit.rule));
+        }
+        if !labels.is_empty() {
+            kinds.push(NotableKind::Injection);
+        }
+        let in_url = params.iter().filter_map(|(name, _, s)| {
+            let location = name.split(':').next().unwrap_or("");
+            s.filter(|_| location == "query" || location == "path")
+                .map(|s| format!("{location}:{}", s.as_str()))
+        });
+        let before = labels.len();
+        labels.extend(in_url);
+        if labels.len() > before {
+            kinds.push(NotableKind::SensitiveInUrl);
+        }
+        if let Some(agent) = r.agent {
+            kinds.push(NotableKind::SuspiciousAgent);
+            labels.push(format!("agent:{agent}"));
+        }
+        if kinds.is_empty() {
+            return;
+        }
+        if self.notables.len() >= MAX_NOTABLES_PER_BATCH {
+            self.notables_dropped += 1;
+            return;
+        }
+        labels.sort();
+        labels.dedup();
+        labels.truncate(MAX_NOTABLE_LABELS);
+        self.notables.push(NotableEvent {
+            ts_ms: r.ts_ms,
+            endpoint: key.clone(),
+            kinds,
+            labels,
+            client_ip: r.client_ip,
+            principal: r.principal.map(Principal::to_hex),
+            status: r.status,
+        });
+    }
+
     /// Hashes of the raw values at the template's parameter positions (object identifiers).
     fn object_refs(&self, target: &str, template: &str) -> Vec<u64> {
         let path = target.split(['?', '#']).next().unwrap_or("");
@@ -288,7 +349,7 @@ impl Aggregator {
 
     /// Whether sealing now would produce something worth sending.
     pub fn has_content(&self) -> bool {
-        !self.slots.is_empty() || self.positions_moved
+        !self.slots.is_empty() || self.positions_moved || !self.notables.is_empty()
     }
 
     /// Takes the batch under construction, leaving an empty one.
@@ -321,6 +382,7 @@ impl Aggregator {
             window_start_ms: start,
             window_end_ms: end,
             requests,
+            notables: std::mem::take(&mut self.notables),
         }
     }
 }
@@ -488,6 +550,57 @@ mod tests {
             None,
         ));
         assert!(off.seal().endpoints[0].1.injections.is_empty());
+    }
+
+    #[test]
+    fn flagged_requests_become_bounded_redacted_notables() {
+        let mut a = Aggregator::new(AggregateLimits::default());
+        let mut scanner = rec("/ok", 5, "8.8.8.8", 200);
+        scanner.agent = Some("scanner:sqlmap");
+        a.add_chunk(chunk(
+            vec![
+                rec("/s?q=1%27%20or%201=1--", 1, "8.8.8.8", 200),
+                rec("/s?email=a.person@example.com", 2, "8.8.8.8", 200),
+                rec("/s?q=shoes", 3, "8.8.8.8", 200),
+                scanner,
+            ],
+            None,
+        ));
+        let sealed = a.seal();
+        let kinds: Vec<Vec<NotableKind>> =
+            sealed.notables.iter().map(|n| n.kinds.clone()).collect();
+        assert_eq!(
+            kinds,
+            [
+                vec![NotableKind::Injection],
+                vec![NotableKind::SensitiveInUrl],
+                vec![NotableKind::SuspiciousAgent]
+            ]
+        );
+        assert!(
+            sealed.notables[0]
+                .labels
+                .iter()
+                .all(|l| l.starts_with("query:sqli."))
+        );
+        assert_eq!(sealed.notables[1].labels, ["query:email"]);
+        assert_eq!(sealed.notables[2].labels, ["agent:scanner:sqlmap"]);
+        let text = format!("{:?}", sealed.notables);
+        assert!(!text.contains("person@") && !text.contains("1=1"));
+
+        let flood: Vec<RequestRecord> = (0..MAX_NOTABLES_PER_BATCH + 10)
+            .map(|i| {
+                rec(
+                    &format!("/s?q={i}%27%20union%20select%201--"),
+                    1,
+                    "8.8.8.8",
+                    200,
+                )
+            })
+            .collect();
+        a.add_chunk(chunk(flood, None));
+        assert_eq!(a.seal().notables.len(), MAX_NOTABLES_PER_BATCH);
+        assert_eq!(a.notables_dropped, 10);
     }
 
     #[test]

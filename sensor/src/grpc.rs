@@ -64,5 +64,6 @@ pub fn batch(
         counters: Some(encode::counters(counters)),
         window_start_ms: sealed.window_start_ms,
         window_end_ms: sealed.window_end_ms,
+        notables: sealed.notables.iter().map(encode::notable).collect(),
     }
 }

@@ -259,6 +259,7 @@ impl Sensor {
             outbox.clone(),
             Duration::from_millis(cfg.flush_interval_ms),
             stop_rx.clone(),
+            stats.clone(),
         ));
         let (connected_tx, connected) = watch::channel(false);
         let delivery = Delivery {
@@ -333,6 +334,7 @@ async fn run_aggregator(
     outbox: Arc<Outbox>,
     flush: Duration,
     mut stop: watch::Receiver<bool>,
+    stats: Arc<SensorStats>,
 ) {
     let mut agg = Aggregator::new(limits);
     let mut tick = tokio::time::interval(flush);
@@ -344,7 +346,11 @@ async fn run_aggregator(
                     if templates.has_changed().unwrap_or(false) {
                         agg.learner.set_known(&templates.borrow_and_update());
                     }
-                    if agg.add_chunk(c) {
+                    let full = agg.add_chunk(c);
+                    stats
+                        .notables_dropped
+                        .store(agg.notables_dropped, std::sync::atomic::Ordering::Relaxed);
+                    if full {
                         push(&outbox, agg.seal()).await;
                     }
                 }

@@ -65,6 +65,8 @@ pub struct SensorStats {
     pub spool_bytes: AtomicU64,
     /// Spool writes that failed (the batch stayed deliverable from memory).
     pub spool_errors: AtomicU64,
+    /// Notable events not sent because their batch was full.
+    pub notables_dropped: AtomicU64,
     /// Set while the controller has paused threat analysis for this tenant (plan cap).
     pub analysis_paused: std::sync::atomic::AtomicBool,
 }
@@ -130,6 +132,7 @@ impl SensorStats {
             batches_spooled: self.batches_spooled.load(Relaxed),
             spool_bytes: self.spool_bytes.load(Relaxed),
             analysis_paused: self.analysis_paused.load(Relaxed),
+            notables_dropped: self.notables_dropped.load(Relaxed),
             sources,
             rejected_by_reason,
         }

@@ -19,6 +19,6 @@ pub mod time;
 pub use ids::{IdError, SensorId, TenantId};
 pub use role::Role;
 pub use summary::{
-    BatchSummary, ClientActivity, EndpointKey, EndpointSummary, ParamStats, SensorCounters,
-    SourceCounters,
+    BatchSummary, ClientActivity, EndpointKey, EndpointSummary, NotableEvent, NotableKind,
+    ParamStats, SensorCounters, SourceCounters,
 };

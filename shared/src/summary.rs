@@ -177,9 +177,64 @@ pub struct SensorCounters {
     pub spool_bytes: u64,
     /// Whether the controller's last directive paused threat analysis (plan cap).
     pub analysis_paused: bool,
+    /// Notable events not sent because a batch already carried its maximum.
+    pub notables_dropped: u64,
     pub sources: Vec<SourceCounters>,
     pub rejected_by_reason: BTreeMap<String, u64>,
 }
+
+/// Why a single request is worth reporting on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotableKind {
+    /// An injection rule matched.
+    Injection,
+    /// A sensitive-data class (email, card, key, …) travelled in the URL.
+    SensitiveInUrl,
+    /// The user agent names an attack tool or carries a payload.
+    SuspiciousAgent,
+}
+
+impl NotableKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotableKind::Injection => "injection",
+            NotableKind::SensitiveInUrl => "sensitive_in_url",
+            NotableKind::SuspiciousAgent => "suspicious_agent",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<NotableKind> {
+        [
+            NotableKind::Injection,
+            NotableKind::SensitiveInUrl,
+            NotableKind::SuspiciousAgent,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+}
+
+/// One flagged request, redacted: where it went, who sent it, and the labels of what was found
+/// (`query:sqli.union-select`, `query:email`, `agent:scanner:sqlmap`) — never a value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotableEvent {
+    /// Event time of the request (Unix ms).
+    pub ts_ms: i64,
+    pub endpoint: EndpointKey,
+    pub kinds: Vec<NotableKind>,
+    pub labels: Vec<String>,
+    pub client_ip: Option<std::net::IpAddr>,
+    /// The keyed hash of the request's credential, hex.
+    pub principal: Option<String>,
+    pub status: u16,
+}
+
+/// Notable events carried by one batch at most; the rest are counted as dropped (their hits
+/// still count in the endpoint summaries).
+pub const MAX_NOTABLES_PER_BATCH: usize = 512;
+/// Labels kept per notable event.
+pub const MAX_NOTABLE_LABELS: usize = 16;
 
 /// One batch from a sensor, in domain form.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -192,6 +247,9 @@ pub struct BatchSummary {
     pub window_end_ms: i64,
     pub endpoints: Vec<(EndpointKey, EndpointSummary)>,
     pub counters: SensorCounters,
+    /// Flagged requests, individually.
+    #[serde(default)]
+    pub notables: Vec<NotableEvent>,
 }
 
 impl BatchSummary {

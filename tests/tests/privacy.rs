@@ -91,7 +91,65 @@ async fn planted_secrets_never_leave_the_sensor() {
     ] {
         assert_eq!(users.get(class), Some(&1), "{class} in {users:?}");
     }
+    // Injection hits are counted by location and rule.
+    let search = &eps[0].injections;
+    assert!(
+        search.get("query:sqli.union-select") == Some(&1)
+            && search.get("path:sqli.union-select") == Some(&1),
+        "{search:?}"
+    );
+    // Flagged requests travel as redacted notable events.
+    let out = picketctl(
+        &stack.url(),
+        &stack.reader_token,
+        &["events", "list", "-o", "json"],
+    );
+    assert_clean_text(&out);
+    let events: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    let find = |template: &str| {
+        events
+            .iter()
+            .find(|e| e["template"] == template)
+            .unwrap_or_else(|| panic!("no event for {template} in {out}"))
+    };
+    let injection = find("/search/{id}");
+    assert_eq!(injection["kinds"], serde_json::json!(["injection"]));
+    assert_eq!(injection["client_ip"], "81.2.69.11");
+    let labels: Vec<&str> = injection["labels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    assert!(labels.contains(&"query:sqli.union-select"), "{labels:?}");
+    let sensitive = find("/users/{id}/cards/{id}");
+    assert_eq!(sensitive["kinds"], serde_json::json!(["sensitive_in_url"]));
+    assert!(
+        sensitive["labels"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("query:payment_card"))
+    );
+    let only_injections = picketctl(
+        &stack.url(),
+        &stack.reader_token,
+        &["events", "list", "--kind", "injection", "-o", "json"],
+    );
+    let only: Vec<serde_json::Value> = serde_json::from_str(&only_injections).unwrap();
+    assert!(only.iter().all(|e| {
+        e["kinds"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("injection"))
+    }));
+    assert!(!only.is_empty());
     drop(sensor);
     stack.controller.proc.terminate();
     assert_clean(&dir);
+}
+
+fn assert_clean_text(text: &str) {
+    for needle in [EMAIL, CARD, KEY, SQL_MARK, "privacy-test.example"] {
+        assert!(!text.contains(needle), "{needle:?} in {text}");
+    }
 }

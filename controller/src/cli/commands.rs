@@ -1,7 +1,9 @@
 //! Executes `picketctl` commands against a controller and renders their results.
 
 use super::output::{Format, Listing, json, when};
-use super::{ApisCmd, Cli, CliError, Command, EndpointsCmd, SensorsCmd, TenantsCmd, TokensCmd};
+use super::{
+    ApisCmd, Cli, CliError, Command, EndpointsCmd, EventsCmd, SensorsCmd, TenantsCmd, TokensCmd,
+};
 use picket_proto::v1 as pb;
 use picket_shared::Role;
 use serde_json::json as j;
@@ -104,6 +106,32 @@ pub async fn execute(cli: &Cli) -> Result<String, CliError> {
             })
         }
         Command::Sensors(SensorsCmd::List) => list_sensors(svc, fmt).await,
+        Command::Events(EventsCmd::List {
+            since,
+            host,
+            kind,
+            limit,
+        }) => {
+            let since_ms = match since.as_deref() {
+                None => 0,
+                Some(s) => s
+                    .parse::<i64>()
+                    .ok()
+                    .or_else(|| picket_shared::time::parse_rfc3339_ms(s))
+                    .ok_or_else(|| {
+                        CliError::Usage(format!(
+                            "--since {s:?} is neither RFC 3339 nor Unix milliseconds"
+                        ))
+                    })?,
+            };
+            let req = pb::ListNotablesRequest {
+                since_ms,
+                host: host.clone().unwrap_or_default(),
+                kind: kind.clone().unwrap_or_default(),
+                page: None,
+            };
+            list_notables(svc, fmt, req, *limit).await
+        }
         Command::Tenants(cmd) => tenants(svc, fmt, cmd).await,
         Command::Tokens(cmd) => tokens(svc, fmt, cmd).await,
         Command::Usage(cmd) => super::billing::usage(svc, fmt, cmd).await,
@@ -226,6 +254,55 @@ async fn list_endpoints(
         let r = c.list_endpoints(req.clone()).await?.into_inner();
         for e in &r.endpoints {
             push_endpoint(&mut l, e);
+        }
+        let next = r.page.unwrap_or_default().next_page_token;
+        if next.is_empty() || l.rows.len() >= limit {
+            return Ok(l.render(fmt));
+        }
+        req.page = Some(pb::PageRequest {
+            page_size: 0,
+            page_token: next,
+        });
+    }
+}
+
+async fn list_notables(
+    svc: Authed,
+    fmt: Format,
+    mut req: pb::ListNotablesRequest,
+    limit: usize,
+) -> Result<String, CliError> {
+    let mut c = pb::inventory_client::InventoryClient::new(svc);
+    let mut l = Listing::new(&[
+        "TIME", "KINDS", "HOST", "METHOD", "TEMPLATE", "STATUS", "CLIENT", "LABELS", "SENSOR",
+    ]);
+    loop {
+        let want = (limit - l.rows.len()).min(1000) as u32;
+        let token = req.page.take().unwrap_or_default().page_token;
+        req.page = Some(pb::PageRequest {
+            page_size: want,
+            page_token: token,
+        });
+        let r = c.list_notables(req.clone()).await?.into_inner();
+        for n in r.notables {
+            let e = n.event.unwrap_or_default();
+            l.push(
+                vec![
+                    when(e.ts_ms),
+                    e.kinds.join(","),
+                    e.host.clone(),
+                    e.method.clone(),
+                    e.template.clone(),
+                    e.status.to_string(),
+                    e.client_ip.clone(),
+                    e.labels.join(","),
+                    n.sensor_id.clone(),
+                ],
+                j!({"time": when(e.ts_ms), "ts_ms": e.ts_ms, "kinds": e.kinds, "host": e.host,
+                    "method": e.method, "template": e.template, "status": e.status,
+                    "client_ip": e.client_ip, "principal": e.principal, "labels": e.labels,
+                    "sensor_id": n.sensor_id}),
+            );
         }
         let next = r.page.unwrap_or_default().next_page_token;
         if next.is_empty() || l.rows.len() >= limit {

@@ -56,6 +56,10 @@ pub enum Command {
     /// Sensors of the tenant.
     #[command(subcommand)]
     Sensors(SensorsCmd),
+    /// Notable events: individual flagged requests (injections, sensitive data in URLs,
+    /// suspicious agents), redacted.
+    #[command(subcommand)]
+    Events(EventsCmd),
     /// Tenants (installation admin).
     #[command(subcommand)]
     Tenants(TenantsCmd),
@@ -135,6 +139,24 @@ pub enum EndpointsCmd {
         method: String,
         #[arg(long)]
         path: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EventsCmd {
+    /// List notable events, oldest first.
+    List {
+        /// Only events at or after this time: RFC 3339 (`2026-11-22T09:00:00Z`) or Unix ms.
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long)]
+        host: Option<String>,
+        /// injection, sensitive_in_url or suspicious_agent.
+        #[arg(long)]
+        kind: Option<String>,
+        /// Stop after this many events.
+        #[arg(long, default_value_t = 1_000)]
+        limit: usize,
     },
 }
 

@@ -8,8 +8,8 @@ use picket_proto::v1 as pb;
 use picket_shared::shape::Shape;
 use picket_shared::sketch::LogHistogram;
 use picket_shared::{
-    BatchSummary, ClientActivity, EndpointKey, EndpointSummary, ParamStats, Role, SensorCounters,
-    SourceCounters,
+    BatchSummary, ClientActivity, EndpointKey, EndpointSummary, NotableEvent, NotableKind,
+    ParamStats, Role, SensorCounters, SourceCounters,
 };
 use std::collections::BTreeMap;
 
@@ -39,16 +39,65 @@ fn clean(s: &str, max: usize) -> bool {
     !s.is_empty() && s.len() <= max && !s.chars().any(char::is_control)
 }
 
-/// Validates one endpoint summary; `None` means the entry is invalid.
-fn endpoint(e: pb::EndpointSummary) -> Option<(EndpointKey, EndpointSummary)> {
-    let valid = clean(&e.host, MAX_HOST_BYTES)
-        && clean(&e.method, MAX_METHOD_BYTES)
-        && e.method
+fn valid_key(host: &str, method: &str, template: &str) -> bool {
+    clean(host, MAX_HOST_BYTES)
+        && clean(method, MAX_METHOD_BYTES)
+        && method
             .bytes()
             .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-        && clean(&e.template, MAX_TEMPLATE_BYTES)
-        && e.template.starts_with('/')
-        && e.first_seen_ms <= e.last_seen_ms;
+        && clean(template, MAX_TEMPLATE_BYTES)
+        && template.starts_with('/')
+}
+
+/// Validates one notable event; `None` means it is invalid.
+fn notable(n: pb::NotableEvent) -> Option<NotableEvent> {
+    if !valid_key(&n.host, &n.method, &n.template) {
+        return None;
+    }
+    let kinds: Vec<NotableKind> = n
+        .kinds
+        .iter()
+        .take(8)
+        .map(|k| NotableKind::parse(k))
+        .collect::<Option<_>>()?;
+    if kinds.is_empty() {
+        return None;
+    }
+    let client_ip = if n.client_ip.is_empty() {
+        None
+    } else {
+        Some(n.client_ip.parse().ok()?)
+    };
+    let principal = (!n.principal.is_empty()).then_some(n.principal);
+    if principal
+        .as_deref()
+        .is_some_and(|p| p.len() > 128 || !p.bytes().all(|b| b.is_ascii_hexdigit()))
+    {
+        return None;
+    }
+    Some(NotableEvent {
+        ts_ms: n.ts_ms,
+        endpoint: EndpointKey {
+            host: n.host,
+            method: n.method,
+            template: n.template,
+        },
+        kinds,
+        labels: n
+            .labels
+            .into_iter()
+            .filter(|l| clean(l, 96))
+            .take(picket_shared::summary::MAX_NOTABLE_LABELS)
+            .collect(),
+        client_ip,
+        principal,
+        status: u16::try_from(n.status).ok().filter(|s| *s < 1000)?,
+    })
+}
+
+/// Validates one endpoint summary; `None` means the entry is invalid.
+fn endpoint(e: pb::EndpointSummary) -> Option<(EndpointKey, EndpointSummary)> {
+    let valid = valid_key(&e.host, &e.method, &e.template) && e.first_seen_ms <= e.last_seen_ms;
     if !valid {
         return None;
     }
@@ -167,6 +216,7 @@ fn counters(c: Option<pb::SensorCounters>) -> SensorCounters {
         batches_spooled: c.batches_spooled,
         spool_bytes: c.spool_bytes,
         analysis_paused: c.analysis_paused,
+        notables_dropped: c.notables_dropped,
         sources: c
             .sources
             .into_iter()
@@ -203,7 +253,17 @@ pub fn batch(b: pb::Batch) -> (BatchSummary, u64) {
     let total = b.endpoints.len();
     let window_ms = b.endpoints.first().map_or(0, |e| e.window_ms);
     let endpoints: Vec<_> = b.endpoints.into_iter().filter_map(endpoint).collect();
-    let rejected = (total - endpoints.len()) as u64;
+    let notables_total = b
+        .notables
+        .len()
+        .min(picket_shared::summary::MAX_NOTABLES_PER_BATCH);
+    let notables: Vec<_> = b
+        .notables
+        .into_iter()
+        .take(picket_shared::summary::MAX_NOTABLES_PER_BATCH)
+        .filter_map(notable)
+        .collect();
+    let rejected = (total - endpoints.len() + notables_total - notables.len()) as u64;
     let summary = BatchSummary {
         window_ms,
         stream_epoch: b.stream_epoch,
@@ -212,6 +272,7 @@ pub fn batch(b: pb::Batch) -> (BatchSummary, u64) {
         window_end_ms: b.window_end_ms,
         endpoints,
         counters: counters(b.counters),
+        notables,
     };
     (summary, rejected)
 }

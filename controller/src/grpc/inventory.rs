@@ -5,10 +5,11 @@ use crate::auth::caller;
 use crate::error::Error;
 use crate::inventory::{EndpointFilter, list_apis, list_endpoints};
 use crate::state::State;
+use crate::store::NotableRecord;
 use picket_proto::v1 as pb;
 use picket_proto::v1::inventory_server::Inventory;
 use picket_shared::template::template_path;
-use picket_shared::{EndpointKey, Role};
+use picket_shared::{EndpointKey, NotableKind, Role};
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
@@ -28,6 +29,65 @@ fn non_empty(s: String) -> Option<String> {
 
 #[tonic::async_trait]
 impl Inventory for InventoryService {
+    async fn list_notables(
+        &self,
+        req: Request<pb::ListNotablesRequest>,
+    ) -> Result<Response<pb::ListNotablesResponse>, Status> {
+        let ctx = caller(&req)?;
+        ctx.require(Role::Reader)?;
+        let r = req.into_inner();
+        let page = r.page.unwrap_or_default();
+        let size = self.state.page_size(page.page_size);
+        let kind = match r.kind.as_str() {
+            "" => None,
+            k => Some(NotableKind::parse(k).ok_or_else(|| {
+                Status::invalid_argument(format!(
+                    "kind {k:?} is not one of injection, sensitive_in_url, suspicious_agent"
+                ))
+            })?),
+        };
+        let after = if page.page_token.is_empty() {
+            None
+        } else {
+            Some(hex::decode(&page.page_token).map_err(|_| {
+                Status::invalid_argument("page_token is not a cursor this server issued")
+            })?)
+        };
+        let host = non_empty(r.host.to_ascii_lowercase());
+        let (db, max_scan) = (
+            self.state.db.clone(),
+            self.state.limits.max_scan_per_request,
+        );
+        let (items, next) = blocking(move || {
+            let keep = |n: &NotableRecord| {
+                host.as_ref().is_none_or(|h| *h == n.event.endpoint.host)
+                    && kind.is_none_or(|k| n.event.kinds.contains(&k))
+            };
+            db.notables(
+                &ctx.tenant,
+                r.since_ms,
+                after.as_deref(),
+                size,
+                max_scan,
+                &keep,
+            )
+            .map_err(Error::from)
+        })
+        .await?;
+        Ok(Response::new(pb::ListNotablesResponse {
+            notables: items
+                .iter()
+                .map(|n| pb::Notable {
+                    event: Some(picket_proto::encode::notable(&n.event)),
+                    sensor_id: n.sensor_id.clone(),
+                })
+                .collect(),
+            page: Some(pb::PageResponse {
+                next_page_token: next.map(hex::encode).unwrap_or_default(),
+            }),
+        }))
+    }
+
     async fn list_apis(
         &self,
         req: Request<pb::ListApisRequest>,

@@ -84,6 +84,33 @@ pub fn notification(tenant: &TenantId, cycle_start_ms: i64, pct: u32) -> Vec<u8>
     k
 }
 
+/// `tenant 0 ts_ms sensor 0 epoch seq index`: one notable event, in event-time order, unique
+/// per batch position so a replayed batch writes nothing new.
+pub fn notable(
+    tenant: &TenantId,
+    ts_ms: i64,
+    sensor: &SensorId,
+    epoch: u64,
+    seq: u64,
+    index: u32,
+) -> Vec<u8> {
+    let mut k = tenant_prefix(tenant);
+    k.extend_from_slice(&sortable_i64(ts_ms));
+    k.extend_from_slice(sensor.as_str().as_bytes());
+    k.push(SEP);
+    k.extend_from_slice(&epoch.to_be_bytes());
+    k.extend_from_slice(&seq.to_be_bytes());
+    k.extend_from_slice(&index.to_be_bytes());
+    k
+}
+
+/// `tenant 0 ts_ms`: where a tenant's notable events from `ts_ms` on start.
+pub fn notables_from(tenant: &TenantId, ts_ms: i64) -> Vec<u8> {
+    let mut k = tenant_prefix(tenant);
+    k.extend_from_slice(&sortable_i64(ts_ms));
+    k
+}
+
 /// Decodes the 8 bytes after the tenant prefix written by [`sortable_i64`].
 pub fn read_sortable_i64(suffix: &[u8]) -> Option<i64> {
     let raw: [u8; 8] = suffix.get(..8)?.try_into().ok()?;

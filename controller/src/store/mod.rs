@@ -11,7 +11,7 @@ pub mod records;
 pub mod sled_store;
 
 pub use db::{Applied, Db};
-pub use records::{EndpointRecord, SensorRecord, TenantRecord, TokenRecord};
+pub use records::{EndpointRecord, NotableRecord, SensorRecord, TenantRecord, TokenRecord};
 
 /// The trees (keyspaces) of the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -25,11 +25,12 @@ pub enum Tree {
     CycleUsage,
     DayUsage,
     Notifications,
+    Notables,
 }
 
 impl Tree {
     /// Every tree, in discriminant order (backends index by `tree as usize`).
-    pub const ALL: [Tree; 9] = [
+    pub const ALL: [Tree; 10] = [
         Tree::Tenants,
         Tree::Tokens,
         Tree::Sensors,
@@ -39,6 +40,7 @@ impl Tree {
         Tree::CycleUsage,
         Tree::DayUsage,
         Tree::Notifications,
+        Tree::Notables,
     ];
 
     pub fn name(self) -> &'static str {
@@ -52,6 +54,7 @@ impl Tree {
             Tree::CycleUsage => "cycle_usage",
             Tree::DayUsage => "day_usage",
             Tree::Notifications => "notifications",
+            Tree::Notables => "notables",
         }
     }
 }

@@ -28,6 +28,13 @@ pub struct TokenRecord {
     pub secret_sha256: String,
 }
 
+/// A notable event as stored: the event and the sensor that saw it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotableRecord {
+    pub sensor_id: String,
+    pub event: picket_shared::NotableEvent,
+}
+
 /// What the controller knows of a sensor.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SensorRecord {

@@ -6,7 +6,7 @@
 
 use crate::aggregate::Sealed;
 use crate::sources::FilePosition;
-use picket_shared::{EndpointKey, EndpointSummary};
+use picket_shared::{EndpointKey, EndpointSummary, NotableEvent};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -25,6 +25,8 @@ pub struct SpoolRecord {
     pub requests: u64,
     pub endpoints: Vec<(EndpointKey, EndpointSummary)>,
     pub positions: BTreeMap<String, FilePosition>,
+    #[serde(default)]
+    pub notables: Vec<NotableEvent>,
 }
 
 impl SpoolRecord {
@@ -37,6 +39,7 @@ impl SpoolRecord {
             window_end_ms: s.window_end_ms,
             requests: s.requests,
             endpoints: s.endpoints.clone(),
+            notables: s.notables.clone(),
             positions: s
                 .positions
                 .iter()
@@ -49,6 +52,7 @@ impl SpoolRecord {
         Sealed {
             window_ms: self.window_ms,
             endpoints: self.endpoints,
+            notables: self.notables,
             positions: self
                 .positions
                 .into_iter()
