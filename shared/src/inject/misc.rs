@@ -1,7 +1,8 @@
 //! Path traversal, server-side template injection, NoSQL (MongoDB operator and JavaScript)
 //! injection and LDAP filter injection.
 
-use super::{Class, Hit, find_word, has};
+use super::{Class, Hit, Needles, find, find_word, has};
+use std::sync::LazyLock;
 
 fn push(hits: &mut Vec<Hit>, class: Class, rule: &'static str) {
     if !hits.iter().any(|h| h.rule == rule) {
@@ -68,7 +69,7 @@ pub fn traversal(text: &str, hits: &mut Vec<Hit>) {
         // `..` as a whole segment between separators (either slash), also `..;/` (Tomcat).
         let b = text.as_bytes();
         let mut from = 0;
-        while let Some(p) = text[from..].find("..") {
+        while let Some(p) = find(&text[from..], "..") {
             let i = from + p;
             from = i + 2;
             let mut j = i + 2;
@@ -92,15 +93,13 @@ pub fn traversal(text: &str, hits: &mut Vec<Hit>) {
             }
         }
     }
-    for f in SENSITIVE_FILES {
-        if let Some(p) = text.find(f) {
-            // `/etc/` alone only counts at the start of a path value.
-            if *f == "/etc/" && !(p == 0 || has_dots) {
-                continue;
-            }
-            push(hits, Class::Traversal, "traversal.sensitive-file");
-            break;
-        }
+    static FILES: LazyLock<Needles> = LazyLock::new(|| Needles::new(SENSITIVE_FILES));
+    // `/etc/` alone only counts at the start of a path value.
+    if FILES
+        .all(text)
+        .any(|(f, p)| f != "/etc/" || p == 0 || has_dots)
+    {
+        push(hits, Class::Traversal, "traversal.sensitive-file");
     }
     if has(text, ":\\")
         && (has(text, "windows")
@@ -174,6 +173,13 @@ fn active_expression(expr: &str) -> bool {
 
 /// Appends server-side template injection hits for canonical `text`.
 pub fn ssti(text: &str, hits: &mut Vec<Hit>) {
+    // Every delimiter and engine internal below has one of these bytes.
+    if !text
+        .bytes()
+        .any(|c| matches!(c, b'{' | b'%' | b'[' | b'(' | b'#' | b'_' | b'|' | b'?'))
+    {
+        return;
+    }
     let pairs: [(&str, &str, &'static str); 9] = [
         ("{{", "}}", "ssti.expression"),
         ("{%", "%}", "ssti.statement"),
@@ -187,10 +193,10 @@ pub fn ssti(text: &str, hits: &mut Vec<Hit>) {
     ];
     for (open, close, rule) in pairs {
         let mut from = 0;
-        while let Some(p) = text[from..].find(open) {
+        while let Some(p) = find(&text[from..], open) {
             let start = from + p + open.len();
             from = start;
-            let inner_end = text[start..].find(close).map(|e| start + e);
+            let inner_end = find(&text[start..], close).map(|e| start + e);
             let inner = match inner_end {
                 Some(e) => &text[start..e],
                 None if open == "{%" || open == "<%" => &text[start..],
@@ -216,29 +222,29 @@ pub fn ssti(text: &str, hits: &mut Vec<Hit>) {
             }
         }
     }
-    for needle in [
-        "freemarker.template.utility",
-        "?new()",
-        "<#assign",
-        "[#assign",
-        "{php}",
-        "{$smarty",
-        "{/php}",
-        "t(java.lang",
-        "#set(",
-        "#foreach",
-        "$class.inspect",
-        "getruntime().exec",
-        "__globals__",
-        "__subclasses__",
-        "__builtins__",
-        "__mro__",
-        "|attr(",
-    ] {
-        if text.contains(needle) {
-            push(hits, Class::Ssti, "ssti.engine-internals");
-            return;
-        }
+    static INTERNALS: LazyLock<Needles> = LazyLock::new(|| {
+        Needles::new(&[
+            "freemarker.template.utility",
+            "?new()",
+            "<#assign",
+            "[#assign",
+            "{php}",
+            "{$smarty",
+            "{/php}",
+            "t(java.lang",
+            "#set(",
+            "#foreach",
+            "$class.inspect",
+            "getruntime().exec",
+            "__globals__",
+            "__subclasses__",
+            "__builtins__",
+            "__mro__",
+            "|attr(",
+        ])
+    });
+    if INTERNALS.is_match(text) {
+        push(hits, Class::Ssti, "ssti.engine-internals");
     }
 }
 
@@ -356,7 +362,7 @@ pub fn ldap(text: &str, hits: &mut Vec<Hit>) {
         return;
     }
     // Closing the application's filter and opening one of the attacker's: `*)(uid=*`, `)(&`.
-    if let Some(p) = t.find(")(") {
+    if let Some(p) = find(t, ")(") {
         let rest = &t[p + 2..];
         let attr_eq = rest
             .trim_start_matches(['(', '|', '&', '!'])

@@ -138,6 +138,41 @@ impl Verdict {
     }
 }
 
+/// A fixed set of literal needles searched in one pass (Aho-Corasick), for the detectors'
+/// keyword lists.
+pub(crate) struct Needles {
+    ac: aho_corasick::AhoCorasick,
+    pub words: &'static [&'static str],
+}
+
+impl Needles {
+    pub fn new(words: &'static [&'static str]) -> Needles {
+        // The needle lists are static and small; building cannot fail for them (a failure
+        // would be a programming error caught by every test).
+        #[allow(clippy::expect_used)]
+        let ac = aho_corasick::AhoCorasick::new(words).expect("static needle list");
+        Needles { ac, words }
+    }
+
+    pub fn is_match(&self, text: &str) -> bool {
+        self.ac.is_match(text)
+    }
+
+    /// Every occurrence, overlapping: `(needle, start)`.
+    pub fn all<'t>(&'t self, text: &'t str) -> impl Iterator<Item = (&'static str, usize)> + 't {
+        self.ac
+            .find_overlapping_iter(text)
+            .map(|m| (self.words[m.pattern().as_usize()], m.start()))
+    }
+}
+
+/// Whether the bytes around `text[start..end]` are not identifier characters.
+pub(crate) fn word_at(text: &str, start: usize, end: usize) -> bool {
+    let b = text.as_bytes();
+    let ident = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
+    (start == 0 || !ident(b[start - 1])) && (end >= b.len() || !ident(b[end]))
+}
+
 /// Whether `needle` occurs in `hay`: a first-byte scan and compare, far cheaper than the
 /// standard library's two-way searcher for the short needles and values judged here.
 pub(crate) fn has(hay: &str, needle: &str) -> bool {

@@ -3,7 +3,8 @@
 //! English words that are also commands (`cat`, `find`, `type`) count only with shell-shaped
 //! arguments.
 
-use super::{Class, Hit, find_word, has};
+use super::{Class, Hit, Needles, has, word_at};
+use std::sync::LazyLock;
 
 /// Commands no prose uses after a separator.
 const DISTINCT: &[&str] = &[
@@ -142,6 +143,12 @@ const DISTINCT: &[&str] = &[
     "expr",
     "test",
 ];
+
+fn is_command(word: &str) -> bool {
+    static SET: LazyLock<std::collections::HashSet<&'static str>> =
+        LazyLock::new(|| DISTINCT.iter().copied().collect());
+    word.len() <= 16 && SET.contains(word)
+}
 
 /// Commands that are also ordinary words: they need a shell-shaped argument.
 fn is_ambiguous(cmd: &str) -> bool {
@@ -306,7 +313,7 @@ fn known_subcommand(cmd: &str, arg: &str, separated: bool) -> bool {
         ),
         "reg" => matches!(sub, "add" | "query" | "delete" | "save" | "export"),
         "which" | "whereis" => {
-            DISTINCT.contains(&sub)
+            is_command(sub)
                 && (separated
                     || !is_ambiguous(sub)
                     || sub == "nc"
@@ -342,7 +349,7 @@ fn command_at(s: &str, separated: bool) -> bool {
         .find(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-'))
         .unwrap_or(s.len());
     let word = &s[..end];
-    if word.is_empty() || !DISTINCT.contains(&word) {
+    if word.is_empty() || !is_command(word) {
         return false;
     }
     let args = &s[end..];
@@ -375,7 +382,7 @@ pub fn scan(text: &str, hits: &mut Vec<Hit>) {
         }
     }
     // Substitution: `$(…)`, backticks, `${IFS}`.
-    if let Some(p) = text.find("$(")
+    if let Some(p) = super::find(text, "$(")
         && command_at(text[p + 2..].trim_start_matches('`'), true)
     {
         push(hits, "cmdi.substitution");
@@ -400,8 +407,8 @@ pub fn scan(text: &str, hits: &mut Vec<Hit>) {
         push(hits, "cmdi.ssi");
     }
     // Code evaluation in the scripting language behind the API.
-    if b.contains(&b'(') {
-        for f in [
+    static CODE_FNS: LazyLock<Needles> = LazyLock::new(|| {
+        Needles::new(&[
             "system",
             "passthru",
             "shell_exec",
@@ -425,26 +432,24 @@ pub fn scan(text: &str, hits: &mut Vec<Hit>) {
             "file_get_contents",
             "eval",
             "phpversion",
-        ] {
-            if let Some(p) = find_word(text, f) {
-                let rest = text[p + f.len()..].trim_start();
-                if rest.starts_with('(')
-                    && (rest[1..]
-                        .trim_start()
-                        .starts_with(['\'', '"', '$', ')', '`'])
-                        || matches!(
-                            f,
-                            "phpinfo"
-                                | "phpversion"
-                                | "os.system"
-                                | "os.popen"
-                                | "runtime.getruntime"
-                        ))
-                {
-                    push(hits, "cmdi.code-eval");
-                    break;
-                }
-            }
+        ])
+    });
+    if b.contains(&b'(') {
+        let code_call = CODE_FNS.all(text).any(|(f, p)| {
+            let end = p + f.len();
+            let rest = text[end..].trim_start();
+            word_at(text, p, end)
+                && rest.starts_with('(')
+                && (rest[1..]
+                    .trim_start()
+                    .starts_with(['\'', '"', '$', ')', '`'])
+                    || matches!(
+                        f,
+                        "phpinfo" | "phpversion" | "os.system" | "os.popen" | "runtime.getruntime"
+                    ))
+        });
+        if code_call {
+            push(hits, "cmdi.code-eval");
         }
     }
     if has(text, "<?php")
@@ -481,7 +486,11 @@ pub fn scan(text: &str, hits: &mut Vec<Hit>) {
         });
     }
     // A probe: nothing but separators and quotes.
-    let probe = text.replace("\\n", "\n").replace("\\r", "\r");
+    let probe = if text.len() <= 32 {
+        text.replace("\\n", "\n").replace("\\r", "\r")
+    } else {
+        String::new()
+    };
     if !probe.is_empty()
         && probe.bytes().all(|c| {
             matches!(

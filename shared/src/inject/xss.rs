@@ -3,7 +3,8 @@
 //! call. Plain rich text (`<b>`, `<p>`, `a < b`) is not flagged.
 
 use super::decode::truncate;
-use super::{Class, Hit, find_word, has};
+use super::{Class, Hit, Needles, has, word_at};
+use std::sync::LazyLock;
 
 /// Tags that run or load script by themselves.
 const ACTIVE_TAGS: &[&str] = &[
@@ -307,7 +308,7 @@ fn is_formatting(name: &str, after: &str) -> bool {
 fn handler_attr(attrs: &str) -> bool {
     let b = attrs.as_bytes();
     let mut from = 0;
-    while let Some(p) = attrs[from..].find("on") {
+    while let Some(p) = super::find(&attrs[from..], "on") {
         let i = from + p;
         from = i + 2;
         let before = if i == 0 { b' ' } else { b[i - 1] };
@@ -341,51 +342,50 @@ fn looks_scripted(text: &str) -> bool {
 
 /// Calls of script sinks, and reads of what injected script steals.
 fn js_sinks(text: &str, hits: &mut Vec<Hit>) {
-    for sink in SINKS {
-        let mut from = 0;
-        while let Some(p) = find_word(&text[from..], sink) {
-            let i = from + p;
-            from = i + sink.len();
-            let after = text[from..].trim_start_matches([' ', '\t', '\n', '\r']);
-            let called = after.starts_with('(') && !after.starts_with("()")
-                || after.starts_with('`')
-                || after.starts_with(")(")
-                || after.starts_with("()") && *sink != "print"
-                || after.starts_with(".call(")
-                || after.starts_with(".apply(")
-                || after.starts_with(".bind(");
-            // `(alert)(1)`, `[alert][0](1)`, `top['al'+'ert']`.
-            if called
-                && (*sink != "print" || text[..i].ends_with("window.") || text[..i].ends_with(';'))
-            {
-                push(hits, "xss.js-call");
-                return;
-            }
+    static SINK_WORDS: LazyLock<Needles> = LazyLock::new(|| Needles::new(SINKS));
+    for (sink, i) in SINK_WORDS.all(text) {
+        let end = i + sink.len();
+        if !word_at(text, i, end) {
+            continue;
         }
-    }
-    for needle in [
-        "document.cookie",
-        "document.domain",
-        "document.write(",
-        "document.location",
-        "window.location",
-        "location.href=",
-        ".innerhtml=",
-        ".outerhtml=",
-        "constructor(",
-        "constructor.constructor",
-        "string.fromcharcode",
-        "top[",
-        "self[",
-        "window[",
-        "parent[",
-        "globalthis[",
-        "new function(",
-        "window.open(",
-    ] {
-        if text.contains(needle) {
-            push(hits, "xss.dom-access");
+        let after = text[end..].trim_start_matches([' ', '\t', '\n', '\r']);
+        let called = after.starts_with('(') && !after.starts_with("()")
+            || after.starts_with('`')
+            || after.starts_with(")(")
+            || after.starts_with("()") && sink != "print"
+            || after.starts_with(".call(")
+            || after.starts_with(".apply(")
+            || after.starts_with(".bind(");
+        // `(alert)(1)`, `[alert][0](1)`, `top['al'+'ert']`.
+        if called && (sink != "print" || text[..i].ends_with("window.") || text[..i].ends_with(';'))
+        {
+            push(hits, "xss.js-call");
             return;
         }
+    }
+    static DOM: LazyLock<Needles> = LazyLock::new(|| {
+        Needles::new(&[
+            "document.cookie",
+            "document.domain",
+            "document.write(",
+            "document.location",
+            "window.location",
+            "location.href=",
+            ".innerhtml=",
+            ".outerhtml=",
+            "constructor(",
+            "constructor.constructor",
+            "string.fromcharcode",
+            "top[",
+            "self[",
+            "window[",
+            "parent[",
+            "globalthis[",
+            "new function(",
+            "window.open(",
+        ])
+    });
+    if DOM.is_match(text) {
+        push(hits, "xss.dom-access");
     }
 }
