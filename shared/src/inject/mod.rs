@@ -287,19 +287,24 @@ fn scan_into(
     if raw.is_empty() {
         return;
     }
-    // Fast path: an unencoded plain value.
+    // Fast path: one plain word (no space, no punctuation but `-_.:`): no detector can match
+    // it except a lone reconnaissance command such as `whoami`.
     if raw
         .bytes()
         .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b':'))
         && !has(raw, "..")
     {
-        let lower = raw.to_ascii_lowercase();
-        if !has(&lower, "union") && !has(&lower, "waitfor") && !has(&lower, "--") {
-            hits.clear();
-            shell::recon_value(&lower, hits);
-            v.add(hits, location);
-            return;
+        let mut buf = [0u8; 16];
+        if raw.len() <= buf.len() {
+            buf[..raw.len()].copy_from_slice(raw.as_bytes());
+            buf[..raw.len()].make_ascii_lowercase();
+            if let Ok(word) = std::str::from_utf8(&buf[..raw.len()]) {
+                hits.clear();
+                shell::recon_value(word, hits);
+                v.add(hits, location);
+            }
         }
+        return;
     }
     let text = decode::canonical(raw, plus_is_space);
     hits.clear();
