@@ -4,7 +4,10 @@
 //! Reports represented requests/s and batches/s (wall clock) and per CPU-second of this whole
 //! process (controller and clients together, so the per-core figure is conservative).
 //!
-//!   cargo bench -p picket-tests --bench ingest [-- SENSORS BATCHES ENDPOINTS REQUESTS RUNS]
+//! With NOTABLES > 0 every batch also carries that many notable events (redacted flagged
+//! requests), stored in the same transaction; notable events/s are reported too.
+//!
+//!   cargo bench -p picket-tests --bench ingest [-- SENSORS BATCHES ENDPOINTS REQUESTS RUNS NOTABLES]
 
 use picket_controller::cli::commands::connect_url;
 use picket_proto::v1 as pb;
@@ -21,8 +24,31 @@ fn cpu_seconds() -> f64 {
     ticks / 100.0
 }
 
-fn batch(sensor: &str, epoch: u64, seq: u64, endpoints: usize, requests: u64) -> pb::Batch {
+fn batch(
+    sensor: &str,
+    epoch: u64,
+    seq: u64,
+    endpoints: usize,
+    requests: u64,
+    notables: usize,
+) -> pb::Batch {
     pb::Batch {
+        notables: (0..notables)
+            .map(|i| pb::NotableEvent {
+                ts_ms: 1_795_219_200_000 + (seq as i64) * 1000 + i as i64,
+                host: format!("api{}.example.com", i % 8),
+                method: "GET".into(),
+                template: format!("/v1/resource{}/{{id}}", i % endpoints.max(1)),
+                kinds: vec!["injection".into()],
+                labels: vec![
+                    "query:sqli.union-select".into(),
+                    "query:sqli.sql-fragment".into(),
+                ],
+                client_ip: format!("81.2.69.{}", i % 250),
+                principal: String::new(),
+                status: 403,
+            })
+            .collect(),
         sensor_id: sensor.into(),
         stream_epoch: epoch,
         seq,
@@ -63,6 +89,7 @@ async fn stream(
     batches: u64,
     endpoints: usize,
     requests: u64,
+    notables: usize,
 ) -> anyhow::Result<()> {
     let ch = connect_url(&url, Some(&token), Duration::from_secs(60)).await?;
     let mut client = pb::ingest_client::IngestClient::new(ch).max_encoding_message_size(64 << 20);
@@ -81,7 +108,7 @@ async fn stream(
     while acked < batches {
         while sent < batches && sent - acked < 32 {
             sent += 1;
-            let b = batch(&id, 1, sent, endpoints, requests);
+            let b = batch(&id, 1, sent, endpoints, requests, notables);
             tx.send(pb::SensorMessage {
                 msg: Some(pb::sensor_message::Msg::Batch(b)),
             })
@@ -101,6 +128,7 @@ async fn once(
     batches: u64,
     endpoints: usize,
     requests: u64,
+    notables: usize,
 ) -> anyhow::Result<(f64, f64)> {
     let dir = tempfile::tempdir()?;
     let ip = picket_tests::InProcess::start(dir.path()).await?;
@@ -117,6 +145,7 @@ async fn once(
                 batches,
                 endpoints,
                 requests,
+                notables,
             ))
         })
         .collect();
@@ -139,11 +168,12 @@ async fn main() -> anyhow::Result<()> {
     let endpoints = a.get(2).copied().unwrap_or(200) as usize;
     let requests = a.get(3).copied().unwrap_or(50);
     let runs = a.get(4).copied().unwrap_or(5) as usize;
+    let notables = a.get(5).copied().unwrap_or(0) as usize;
     let total_batches = sensors as u64 * batches;
     let represented = total_batches * endpoints as u64 * requests;
     let mut results = Vec::new();
     for _ in 0..runs {
-        results.push(once(sensors, batches, endpoints, requests).await?);
+        results.push(once(sensors, batches, endpoints, requests, notables).await?);
     }
     let median = |mut v: Vec<f64>| {
         v.sort_by(f64::total_cmp);
@@ -175,7 +205,7 @@ async fn main() -> anyhow::Result<()> {
     );
     println!("controller ingest, durable (sled flush before every ack), loopback gRPC");
     println!(
-        "sensors {sensors}, batches/sensor {batches}, endpoints/batch {endpoints}, requests/endpoint {requests}, runs {runs}"
+        "sensors {sensors}, batches/sensor {batches}, endpoints/batch {endpoints}, requests/endpoint {requests}, notables/batch {notables}, runs {runs}"
     );
     println!(
         "cores                          {}",
@@ -185,5 +215,11 @@ async fn main() -> anyhow::Result<()> {
     println!("represented requests/CPU-s     {cpu_rps:.0}   (per core, clients included)");
     println!("batches/s (wall)               {wall_bps:.0}");
     println!("batches/CPU-s                  {cpu_bps:.0}");
+    if notables > 0 {
+        println!(
+            "notable events/s (wall)        {:.0}   ({notables} per batch)",
+            wall_bps * notables as f64
+        );
+    }
     Ok(())
 }
