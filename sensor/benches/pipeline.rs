@@ -45,7 +45,8 @@ fn run(input: &[String], classify_injections: bool) -> f64 {
         classify_injections,
         ..Default::default()
     });
-    let ident = Identifier::new(PrincipalKey::from_bytes([9; 32]), Vec::new());
+    let ident = Identifier::new(PrincipalKey::from_bytes([9; 32]), Vec::new())
+        .with_injection_scanning(classify_injections);
     let ctx = LineContext {
         default_host: "default",
         now_ms: 0,

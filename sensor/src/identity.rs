@@ -230,22 +230,69 @@ pub struct Identifier {
     /// Credentials repeat request after request: remember their scheme and principal (keyed by
     /// a process-seeded 64-bit hash of the credential, so the cache holds no credential).
     cache: std::sync::Mutex<PrincipalCache>,
+    /// User agents repeat even more: their suspicious-agent label and injection findings, keyed
+    /// by a process-seeded hash of the header.
+    agents: std::sync::Mutex<AgentCache>,
+    /// Judge user agents for injections.
+    scan_injections: bool,
 }
+
+/// Seeded hasher and `user-agent hash → (label, findings)`.
+type AgentCache = (
+    std::hash::RandomState,
+    HashMap<u64, (Option<&'static str>, Vec<picket_shared::inject::Finding>)>,
+);
+
+/// User agents remembered by the agent cache before it starts over.
+pub const AGENT_CACHE_ENTRIES: usize = 4_096;
 
 impl Clone for Identifier {
     fn clone(&self) -> Self {
         Self::new(self.key.clone(), self.trusted.clone())
+            .with_injection_scanning(self.scan_injections)
     }
 }
 
 impl Identifier {
     pub fn new(key: PrincipalKey, trusted: Vec<Cidr>) -> Self {
         let cache = std::sync::Mutex::new((std::hash::RandomState::new(), HashMap::new()));
+        let agents = std::sync::Mutex::new((std::hash::RandomState::new(), HashMap::new()));
         Self {
             key,
             trusted,
             cache,
+            agents,
+            scan_injections: true,
         }
+    }
+
+    /// Whether user agents are judged for injections (on by default).
+    pub fn with_injection_scanning(mut self, on: bool) -> Self {
+        self.scan_injections = on;
+        self
+    }
+
+    /// The suspicious-agent label and the injection findings of a user agent, cached.
+    fn judge_agent(&self, ua: &str) -> (Option<&'static str>, Vec<picket_shared::inject::Finding>) {
+        use std::hash::BuildHasher;
+        let mut cache = self
+            .agents
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let h = cache.0.hash_one(ua);
+        if let Some(hit) = cache.1.get(&h) {
+            return hit.clone();
+        }
+        let label = picket_shared::agents::suspicious(ua);
+        let mut v = picket_shared::inject::Verdict::default();
+        if self.scan_injections {
+            picket_shared::inject::scan_header("user-agent", ua, &mut v);
+        }
+        if cache.1.len() >= AGENT_CACHE_ENTRIES {
+            cache.1.clear();
+        }
+        cache.1.insert(h, (label, v.findings.clone()));
+        (label, v.findings)
     }
 
     fn identify_cached(&self, c: &Credentials<'_>) -> (AuthScheme, Option<Principal>) {
@@ -281,11 +328,10 @@ impl Identifier {
         }
         rec.auth = scheme;
         rec.principal = principal;
-        rec.agent = c.user_agent.and_then(picket_shared::agents::suspicious);
-        if let Some(ua) = c.user_agent {
-            let mut v = picket_shared::inject::Verdict::default();
-            picket_shared::inject::scan_header("user-agent", ua, &mut v);
-            rec.injections.extend(v.findings);
+        if let Some(ua) = c.user_agent.filter(|ua| !ua.is_empty() && *ua != "-") {
+            let (label, findings) = self.judge_agent(ua);
+            rec.agent = label;
+            rec.injections.extend(findings);
         }
         rec.auth_present = scheme != AuthScheme::None;
     }
@@ -447,5 +493,46 @@ mod tests {
                 .parse::<IpAddr>()
                 .is_ok_and(|a| trusted[0].contains(a))
         );
+    }
+}
+
+#[cfg(test)]
+mod agent_tests {
+    use super::*;
+    use crate::record::RequestRecord;
+
+    fn apply(ident: &Identifier, ua: &str) -> RequestRecord {
+        let mut rec = RequestRecord::default();
+        ident.apply(
+            &mut rec,
+            Credentials {
+                user_agent: Some(ua),
+                ..Default::default()
+            },
+        );
+        rec
+    }
+
+    #[test]
+    fn user_agents_are_labelled_and_judged_once_per_value() {
+        let ident = Identifier::new(PrincipalKey::fixed(3), Vec::new());
+        let shellshock = "() { :;}; /bin/bash -c 'id'";
+        for _ in 0..3 {
+            let rec = apply(&ident, shellshock);
+            assert!(
+                rec.injections
+                    .iter()
+                    .any(|f| f.hit.rule == "cmdi.shellshock"),
+                "{:?}",
+                rec.injections
+            );
+        }
+        assert_eq!(apply(&ident, "sqlmap/1.7").agent, Some("scanner:sqlmap"));
+        let browser = apply(&ident, "Mozilla/5.0 (X11; Linux x86_64)");
+        assert!(browser.injections.is_empty() && browser.agent.is_none());
+        let off =
+            Identifier::new(PrincipalKey::fixed(3), Vec::new()).with_injection_scanning(false);
+        let rec = apply(&off, shellshock);
+        assert!(rec.injections.is_empty());
     }
 }

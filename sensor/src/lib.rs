@@ -106,7 +106,10 @@ impl Sensor {
         }
         let key = identity::PrincipalKey::load_or_create(&cfg.data_dir)
             .map_err(|e| StartError::State("the principal key", e))?;
-        let ident = Arc::new(identity::Identifier::new(key, cfg.trusted_proxy_cidrs()?));
+        let ident = Arc::new(
+            identity::Identifier::new(key, cfg.trusted_proxy_cidrs()?)
+                .with_injection_scanning(cfg.classify_injections),
+        );
         let stats = Arc::new(SensorStats::default());
         let (chunk_tx, chunk_rx) = mpsc::channel::<Chunk>(cfg.max_queued_chunks);
         let stop_sources = Arc::new(AtomicBool::new(false));
