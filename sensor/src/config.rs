@@ -26,6 +26,9 @@ pub struct SensorConfig {
     pub window_ms: u32,
     /// Distinct endpoints in one batch before it is sealed early.
     pub max_batch_endpoints: usize,
+    /// Approximate bytes the batch under construction may hold in memory before it is sealed
+    /// early (endpoints, clients, principals, object references).
+    pub max_batch_bytes: usize,
     /// Distinct client addresses tracked per endpoint per batch.
     pub max_clients_per_endpoint: usize,
     /// Proxies (addresses or CIDRs) whose `X-Forwarded-For` is believed: when a request comes
@@ -85,6 +88,7 @@ impl Default for SensorConfig {
             flush_interval_ms: 1_000,
             window_ms: 1_000,
             max_batch_endpoints: 5_000,
+            max_batch_bytes: 8 * 1024 * 1024,
             max_clients_per_endpoint: 4_096,
             trusted_proxies: Vec::new(),
             template_promote_after_distinct: 16,
@@ -260,6 +264,7 @@ impl SensorConfig {
         positive("flush_interval_ms", self.flush_interval_ms)?;
         positive("window_ms", u64::from(self.window_ms))?;
         positive("max_batch_endpoints", self.max_batch_endpoints as u64)?;
+        positive("max_batch_bytes", self.max_batch_bytes as u64)?;
         positive("max_pending_batches", self.max_pending_batches as u64)?;
         positive("max_in_flight_batches", self.max_in_flight_batches as u64)?;
         positive("max_queued_chunks", self.max_queued_chunks as u64)?;
@@ -338,6 +343,7 @@ mod example_tests {
         assert_eq!(cfg.flush_interval_ms, d.flush_interval_ms);
         assert_eq!(cfg.window_ms, d.window_ms);
         assert_eq!(cfg.max_batch_endpoints, d.max_batch_endpoints);
+        assert_eq!(cfg.max_batch_bytes, d.max_batch_bytes);
         assert_eq!(cfg.max_clients_per_endpoint, d.max_clients_per_endpoint);
         assert_eq!(cfg.trusted_proxies, d.trusted_proxies);
         assert_eq!(

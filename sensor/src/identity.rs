@@ -24,6 +24,17 @@ pub enum AuthScheme {
 }
 
 impl AuthScheme {
+    /// Every scheme, in declaration order (`ALL[s as usize] == s`).
+    pub const ALL: [AuthScheme; 7] = [
+        AuthScheme::None,
+        AuthScheme::Basic,
+        AuthScheme::Bearer,
+        AuthScheme::Jwt,
+        AuthScheme::ApiKey,
+        AuthScheme::Cookie,
+        AuthScheme::Other,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             AuthScheme::None => "none",

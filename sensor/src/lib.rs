@@ -240,6 +240,7 @@ impl Sensor {
         let (stop_tx, stop_rx) = watch::channel(false);
         let limits = AggregateLimits {
             max_batch_endpoints: cfg.max_batch_endpoints,
+            max_batch_bytes: cfg.max_batch_bytes,
             max_clients_per_endpoint: cfg.max_clients_per_endpoint,
             window_ms: cfg.window_ms,
             learner: picket_shared::learn::LearnerLimits {

@@ -38,7 +38,7 @@ pub fn template_path(target: &str) -> String {
     out
 }
 
-fn truncate_at_char(s: &str, max: usize) -> &str {
+pub(crate) fn truncate_at_char(s: &str, max: usize) -> &str {
     if s.len() <= max {
         return s;
     }
