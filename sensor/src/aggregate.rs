@@ -323,14 +323,18 @@ impl Aggregator {
             }
             if let Some(inner) = t.strip_prefix('{').and_then(|t| t.strip_suffix('}')) {
                 name.clear();
-                // Writing to a String cannot fail.
-                let _ = match (inner, previous) {
+                name.push_str("path:");
+                match (inner, previous) {
                     ("id", p) if !p.is_empty() && !p.starts_with('{') => {
-                        write!(name, "path:{p}.id")
+                        name.push_str(p);
+                        name.push_str(".id");
                     }
-                    ("id", _) => write!(name, "path:id@{i}"),
-                    (n, _) => write!(name, "path:{n}"),
-                };
+                    ("id", _) => {
+                        // Writing to a String cannot fail.
+                        let _ = write!(name, "id@{i}");
+                    }
+                    (n, _) => name.push_str(n),
+                }
                 let value = percent_decoded(raw, false);
                 add_param(s, name, shape_of(&value), classify(&value), bytes);
             }

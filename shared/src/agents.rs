@@ -67,29 +67,34 @@ fn needle(i: usize) -> &'static [u8] {
     }
 }
 
-/// For each byte, the needles starting with it (bit `i` = needle `i`).
-const BY_FIRST_BYTE: [u64; 256] = {
-    assert!(NEEDLES <= 64);
+/// For each byte, the needles holding it at `at` (bit `i` = needle `i`).
+const fn by_byte(at: usize) -> [u64; 256] {
+    const { assert!(NEEDLES <= 64) };
     let mut table = [0u64; 256];
     let mut i = 0;
     while i < NEEDLES {
-        let first = if i < PAYLOADS.len() {
-            PAYLOADS[i].0.as_bytes()[0]
+        let n = if i < PAYLOADS.len() {
+            PAYLOADS[i].0.as_bytes()
         } else {
-            SCANNERS[i - PAYLOADS.len()].as_bytes()[0]
+            SCANNERS[i - PAYLOADS.len()].as_bytes()
         };
-        table[first as usize] |= 1 << i;
+        assert!(n.len() >= 2, "needles are at least two bytes long");
+        table[n[at] as usize] |= 1 << i;
         i += 1;
     }
     table
-};
+}
+
+const BY_FIRST_BYTE: [u64; 256] = by_byte(0);
+const BY_SECOND_BYTE: [u64; 256] = by_byte(1);
 
 /// The highest-priority needle contained in `ua` (ASCII case-insensitively), in one pass: at
-/// each position only the needles starting with that byte are compared.
+/// each position only the needles starting with that byte pair are compared.
 fn first_needle(ua: &[u8]) -> Option<usize> {
     let mut best = NEEDLES;
-    for (at, b) in ua.iter().enumerate() {
-        let mut candidates = BY_FIRST_BYTE[usize::from(b.to_ascii_lowercase())];
+    for (at, pair) in ua.windows(2).enumerate() {
+        let mut candidates = BY_FIRST_BYTE[usize::from(pair[0].to_ascii_lowercase())]
+            & BY_SECOND_BYTE[usize::from(pair[1].to_ascii_lowercase())];
         // Only needles of a higher priority than the best match so far.
         candidates &= (1u64 << best) - 1;
         while candidates != 0 {

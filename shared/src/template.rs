@@ -59,41 +59,46 @@ fn push_segment(out: &mut String, raw: &str) {
 /// Whether a single path segment looks like an identifier value.
 pub fn is_identifier(seg: &str) -> bool {
     let seg = strip_percent_noise(seg);
-    if seg.is_empty() || is_version(seg) {
+    let b = seg.as_bytes();
+    // Versions start with `v` or a digit; most segments skip the check.
+    if b.is_empty() || (matches!(b[0], b'v' | b'V' | b'0'..=b'9') && is_version(seg)) {
         return false;
     }
-    let b = seg.as_bytes();
+    // One pass over the bytes gathers what every rule below needs.
+    let (mut digits, mut alpha) = (0usize, 0usize);
+    let (mut allowed, mut numeric, mut hex, mut word, mut at) = (true, true, true, true, false);
+    for &c in b {
+        let is_digit = c.is_ascii_digit();
+        let is_alpha = c.is_ascii_alphabetic();
+        digits += usize::from(is_digit);
+        alpha += usize::from(is_alpha);
+        let punct = matches!(c, b'-' | b'_' | b'.' | b'~' | b':' | b'@');
+        allowed &= is_digit || is_alpha || punct;
+        numeric &= is_digit || matches!(c, b'-' | b'+' | b'.' | b',');
+        hex &= c.is_ascii_hexdigit();
+        word &= is_digit || is_alpha || c == b'-' || c == b'_';
+        at |= c == b'@';
+    }
     // Free text is a value, never a name: API path literals are made of letters, digits and
     // `-._~:@`. Anything else (spaces, quotes, percent-escapes, `;=` matrix parameters,
     // non-ASCII) becomes a parameter, so payloads and personal data never reach a template.
-    if !b
-        .iter()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b'~' | b':' | b'@'))
-    {
+    if !allowed {
         return true;
     }
-    let digits = b.iter().filter(|c| c.is_ascii_digit()).count();
-    let alpha = b.iter().filter(|c| c.is_ascii_alphabetic()).count();
     // Pure numbers (also with a sign, decimal point or thousands separators).
-    if digits > 0
-        && b.iter()
-            .all(|c| c.is_ascii_digit() || matches!(c, b'-' | b'+' | b'.' | b','))
-    {
+    if digits > 0 && numeric {
         return true;
     }
-    if is_uuid(b) || is_date(b) || is_email(seg) {
+    if is_uuid(b) || is_date(b) || (at && is_email(seg)) {
         return true;
     }
     // Hex strings and ObjectIds: 8+ hex characters with at least one digit ("deadbeef" and
     // "facade" stay words).
-    if b.len() >= 8 && digits > 0 && b.iter().all(u8::is_ascii_hexdigit) {
+    if b.len() >= 8 && digits > 0 && hex {
         return true;
     }
     // Long mixed alphanumerics: slugs with digits such as "a7Bx92kLq0".
-    let word_chars = b
-        .iter()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_'));
-    if word_chars && digits >= 2 && alpha >= 1 && b.len() >= 10 && !looks_like_name(b) {
+    if word && digits >= 2 && alpha >= 1 && b.len() >= 10 && !looks_like_name(b) {
         return true;
     }
     // Base64-ish tokens: 20+ characters of the base64/base64url alphabet, mixed case or digits.
@@ -101,7 +106,12 @@ pub fn is_identifier(seg: &str) -> bool {
 }
 
 fn strip_percent_noise(seg: &str) -> &str {
-    seg.trim_matches(|c: char| c == ' ' || c == '\t')
+    // Spaces and tabs are ASCII, so the cuts fall on character boundaries.
+    let noise = |c: &u8| *c == b' ' || *c == b'\t';
+    let b = seg.as_bytes();
+    let start = b.iter().position(|c| !noise(c)).unwrap_or(b.len());
+    let end = b.iter().rposition(|c| !noise(c)).map_or(start, |e| e + 1);
+    &seg[start..end]
 }
 
 /// `v1`, `v2`, `v1.2`, `V3beta`, `2.0`, `1.1`… are API versions and never parameters.
@@ -230,6 +240,55 @@ mod tests {
         check("/wiki/Straße", "/wiki/{id}");
         check("/cards/4111-1111-1111-1111", "/cards/{id}");
         check("/v1/items:batchGet", "/v1/items:batchGet");
+    }
+
+    /// The rules as first written, one scan per rule.
+    fn is_identifier_reference(seg: &str) -> bool {
+        let seg = seg.trim_matches(|c: char| c == ' ' || c == '\t');
+        if seg.is_empty() || is_version(seg) {
+            return false;
+        }
+        let b = seg.as_bytes();
+        if !b.iter().all(|c| {
+            c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b'~' | b':' | b'@')
+        }) {
+            return true;
+        }
+        let digits = b.iter().filter(|c| c.is_ascii_digit()).count();
+        let alpha = b.iter().filter(|c| c.is_ascii_alphabetic()).count();
+        if digits > 0
+            && b.iter()
+                .all(|c| c.is_ascii_digit() || matches!(c, b'-' | b'+' | b'.' | b','))
+        {
+            return true;
+        }
+        if is_uuid(b) || is_date(b) || is_email(seg) {
+            return true;
+        }
+        if b.len() >= 8 && digits > 0 && b.iter().all(u8::is_ascii_hexdigit) {
+            return true;
+        }
+        let word_chars = b
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_'));
+        if word_chars && digits >= 2 && alpha >= 1 && b.len() >= 10 && !looks_like_name(b) {
+            return true;
+        }
+        is_base64ish(b, digits)
+    }
+
+    proptest! {
+        #[test]
+        fn one_scan_equals_the_rules(
+            seg in "[ \t]?([a-fA-F0-9]{1,6}|[vV][0-9]|[a-z]{1,5}|[-_.~:@+,]|[0-9]{1,4}|%2F|é| |\t|;=){0,8}[ \t]?"
+        ) {
+            prop_assert_eq!(is_identifier(&seg), is_identifier_reference(&seg), "{:?}", seg);
+        }
+
+        #[test]
+        fn one_scan_equals_the_rules_anywhere(seg in "\\PC{0,40}") {
+            prop_assert_eq!(is_identifier(&seg), is_identifier_reference(&seg), "{:?}", seg);
+        }
     }
 
     #[test]

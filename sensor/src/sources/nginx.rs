@@ -1,13 +1,12 @@
 //! nginx access-log line parsers: the `combined` format and JSON `log_format`s keyed by
 //! nginx's own variable names (see `deploy/nginx/picket.conf`).
 
+use super::json_line;
 use crate::identity::{Credentials, Identifier};
 use crate::record::{self, RequestRecord, Scheme};
 use picket_shared::time;
 use serde::Deserialize;
-use serde::de::{self, Deserializer, Visitor};
 use std::borrow::Cow;
-use std::fmt;
 
 /// Which line format a log file uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, Deserialize)]
@@ -90,118 +89,102 @@ pub fn parse_line(
 #[derive(Debug, Default)]
 struct Scalar<'a>(Option<Cow<'a, str>>);
 
-impl<'de: 'a, 'a> Deserialize<'de> for Scalar<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Scalar<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string, number, boolean or null")
-            }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(Scalar(Some(Cow::Borrowed(v))))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(Scalar(Some(Cow::Owned(v.to_owned()))))
-            }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
-                Ok(Scalar(Some(Cow::Owned(v))))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-                Ok(Scalar(Some(Cow::Owned(v.to_string()))))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-                Ok(Scalar(Some(Cow::Owned(v.to_string()))))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
-                Ok(Scalar(Some(Cow::Owned(v.to_string()))))
-            }
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
-                Ok(Scalar(Some(Cow::Borrowed(if v {
-                    "true"
-                } else {
-                    "false"
-                }))))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-                Ok(Scalar(None))
-            }
-            fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-                Ok(Scalar(None))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
 impl Scalar<'_> {
     /// The value, treating nginx's empty-variable markers (`""`, `-`) as absent.
     fn get(&self) -> Option<&str> {
         self.0
             .as_deref()
-            .map(str::trim)
+            .map(trim)
             .filter(|v| !v.is_empty() && *v != "-")
     }
 }
 
-/// The nginx variables the sensor understands; every other key is ignored.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct JsonLine<'a> {
-    #[serde(borrow)]
-    remote_addr: Scalar<'a>,
-    #[serde(borrow)]
-    time_iso8601: Scalar<'a>,
-    #[serde(borrow)]
-    msec: Scalar<'a>,
-    #[serde(borrow)]
-    time_local: Scalar<'a>,
-    #[serde(borrow)]
-    host: Scalar<'a>,
-    #[serde(borrow)]
-    http_host: Scalar<'a>,
-    #[serde(borrow)]
-    server_name: Scalar<'a>,
-    #[serde(borrow)]
-    scheme: Scalar<'a>,
-    #[serde(borrow)]
-    request_method: Scalar<'a>,
-    #[serde(borrow)]
-    request_uri: Scalar<'a>,
-    #[serde(borrow)]
-    uri: Scalar<'a>,
-    #[serde(borrow)]
-    request: Scalar<'a>,
-    #[serde(borrow)]
-    status: Scalar<'a>,
-    #[serde(borrow)]
-    body_bytes_sent: Scalar<'a>,
-    #[serde(borrow)]
-    bytes_sent: Scalar<'a>,
-    #[serde(borrow)]
-    request_length: Scalar<'a>,
-    #[serde(borrow)]
-    request_time: Scalar<'a>,
-    #[serde(borrow)]
-    http_authorization: Scalar<'a>,
-    #[serde(borrow)]
-    http_x_api_key: Scalar<'a>,
-    #[serde(borrow)]
-    remote_user: Scalar<'a>,
-    #[serde(borrow)]
-    http_cookie: Scalar<'a>,
-    #[serde(borrow)]
-    http_x_forwarded_for: Scalar<'a>,
-    #[serde(borrow)]
-    http_user_agent: Scalar<'a>,
+/// `str::trim`, skipped when both ends are printable ASCII (never whitespace): most values.
+fn trim(v: &str) -> &str {
+    let b = v.as_bytes();
+    match (b.first(), b.last()) {
+        (Some(f), Some(l)) if f.is_ascii_graphic() && l.is_ascii_graphic() => v,
+        _ => v.trim(),
+    }
 }
+
+/// Declares the nginx variables the sensor understands (every other key is ignored) and
+/// how a member lands in them.
+macro_rules! json_line {
+    ($($field:ident),* $(,)?) => {
+        /// The nginx variables the sensor understands, from one JSON line.
+        #[derive(Debug, Default)]
+        struct JsonLine<'a> {
+            $($field: Scalar<'a>,)*
+        }
+
+        impl<'a> JsonLine<'a> {
+            /// Reads `line`: one JSON object whose members named after a known variable
+            /// hold a scalar (a known variable twice, or holding an object or array, makes
+            /// the line malformed).
+            fn parse(line: &'a [u8]) -> Result<Self, json_line::Malformed> {
+                let mut j = JsonLine::default();
+                let mut seen = 0u64;
+                json_line::for_each_member(line, |key, value| {
+                    let (bit, slot) = match key.as_ref() {
+                        $(stringify!($field) => (JsonLineField::$field as u32, &mut j.$field),)*
+                        _ => return Ok(()),
+                    };
+                    if seen & (1 << bit) != 0 {
+                        return Err(json_line::Malformed);
+                    }
+                    seen |= 1 << bit;
+                    slot.0 = match value {
+                        json_line::Value::Scalar(v) => Some(v),
+                        json_line::Value::Null => None,
+                        json_line::Value::Nested => return Err(json_line::Malformed),
+                    };
+                    Ok(())
+                })?;
+                Ok(j)
+            }
+        }
+
+        /// Bit of each known variable in the duplicate check.
+        #[allow(non_camel_case_types)]
+        enum JsonLineField {
+            $($field,)*
+        }
+    };
+}
+
+json_line!(
+    remote_addr,
+    time_iso8601,
+    msec,
+    time_local,
+    host,
+    http_host,
+    server_name,
+    scheme,
+    request_method,
+    request_uri,
+    uri,
+    request,
+    status,
+    body_bytes_sent,
+    bytes_sent,
+    request_length,
+    request_time,
+    http_authorization,
+    http_x_api_key,
+    remote_user,
+    http_cookie,
+    http_x_forwarded_for,
+    http_user_agent,
+);
 
 fn parse_json(line: &[u8], ctx: &LineContext<'_>) -> Result<RequestRecord, Reject> {
     // serde would also accept a JSON array as a struct; a log line must be an object.
     if line.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err(Reject::Json);
     }
-    let j: JsonLine<'_> = serde_json::from_slice(line).map_err(|_| Reject::Json)?;
+    let j = JsonLine::parse(line).map_err(|_| Reject::Json)?;
     // `msec` has millisecond resolution; `time_iso8601` and `time_local` only seconds.
     let ts_ms = if let Some(t) = j.msec.get() {
         time::parse_epoch_seconds_ms(t).ok_or(Reject::Timestamp)?
@@ -417,6 +400,18 @@ mod tests {
             Some(Reject::Method)
         );
         assert_eq!(json(r#"[1,2]"#).err(), Some(Reject::Json));
+        // As serde's derived reader had it: a known variable twice, or holding an object,
+        // makes the line malformed; unknown keys may repeat and hold anything.
+        let dup = r#"{"request_method":"GET","request_uri":"/","status":"200","status":"201"}"#;
+        assert_eq!(json(dup).err(), Some(Reject::Json));
+        let nested = r#"{"request_method":"GET","request_uri":{"a":1}}"#;
+        assert_eq!(json(nested).err(), Some(Reject::Json));
+        let unknown = r#"{"x":[1],"x":{"y":null},"request_method":"GET","request_uri":"/a\u0062"}"#;
+        assert_eq!(json(unknown).map(|r| r.target), Ok("/ab".to_owned()));
+        assert_eq!(
+            json(r#"{"request_method":"GET","request_uri":"/x\x41"}"#).err(),
+            Some(Reject::Json)
+        );
     }
 
     #[test]
