@@ -237,7 +237,7 @@ pub const PRINCIPAL_CACHE_ENTRIES: usize = 8_192;
 /// Seeded hasher and `credential hash → (scheme, principal)`.
 type PrincipalCache = (
     std::hash::RandomState,
-    HashMap<u64, (AuthScheme, Option<Principal>)>,
+    HashMap<u64, (AuthScheme, Option<Principal>), foldhash::fast::RandomState>,
 );
 
 /// Resolves client addresses and principals for every source of one sensor.
@@ -258,7 +258,9 @@ impl Clone for Identifier {
 
 impl Identifier {
     pub fn new(key: PrincipalKey, trusted: Vec<Cidr>) -> Self {
-        let cache = std::sync::Mutex::new((std::hash::RandomState::new(), HashMap::new()));
+        // SipHash keys the credential hash (a collision would merge two principals); the
+        // cache's own buckets only need a cheap hash of that already keyed value.
+        let cache = std::sync::Mutex::new((std::hash::RandomState::new(), HashMap::default()));
         Self {
             key,
             trusted,

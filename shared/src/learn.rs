@@ -89,7 +89,8 @@ struct Known {
 #[derive(Debug)]
 pub struct TemplateLearner {
     limits: LearnerLimits,
-    positions: HashMap<u64, Position>,
+    /// Keyed by FNV hashes of positions; foldhash (seeded per process) picks the buckets.
+    positions: HashMap<u64, Position, foldhash::fast::RandomState>,
     known: Vec<Known>,
     /// Times tracking restarted because `max_positions` was reached.
     pub resets: u64,
@@ -126,7 +127,7 @@ impl TemplateLearner {
         debug_assert!(limits.promote_after_distinct >= 2);
         Self {
             limits,
-            positions: HashMap::new(),
+            positions: HashMap::default(),
             known: Vec::new(),
             resets: 0,
         }

@@ -64,21 +64,18 @@ pub fn is_identifier(seg: &str) -> bool {
     if b.is_empty() || (matches!(b[0], b'v' | b'V' | b'0'..=b'9') && is_version(seg)) {
         return false;
     }
-    // One pass over the bytes gathers what every rule below needs.
-    let (mut digits, mut alpha) = (0usize, 0usize);
-    let (mut allowed, mut numeric, mut hex, mut word, mut at) = (true, true, true, true, false);
+    // One pass over the bytes gathers what every rule below needs: the classes all bytes
+    // share, the classes some byte has, and the counts of digits and letters.
+    let (mut all, mut any, mut digits, mut alpha) = (u8::MAX, 0u8, 0usize, 0usize);
     for &c in b {
-        let is_digit = c.is_ascii_digit();
-        let is_alpha = c.is_ascii_alphabetic();
-        digits += usize::from(is_digit);
-        alpha += usize::from(is_alpha);
-        let punct = matches!(c, b'-' | b'_' | b'.' | b'~' | b':' | b'@');
-        allowed &= is_digit || is_alpha || punct;
-        numeric &= is_digit || matches!(c, b'-' | b'+' | b'.' | b',');
-        hex &= c.is_ascii_hexdigit();
-        word &= is_digit || is_alpha || c == b'-' || c == b'_';
-        at |= c == b'@';
+        let class = CLASSES[usize::from(c)];
+        all &= class;
+        any |= class;
+        digits += usize::from(class & DIGIT);
+        alpha += usize::from((class & ALPHA) >> 1);
     }
+    let (allowed, numeric) = (all & ALLOWED != 0, all & NUMERIC != 0);
+    let (hex, word, at) = (all & HEX != 0, all & WORD != 0, any & AT != 0);
     // Free text is a value, never a name: API path literals are made of letters, digits and
     // `-._~:@`. Anything else (spaces, quotes, percent-escapes, `;=` matrix parameters,
     // non-ASCII) becomes a parameter, so payloads and personal data never reach a template.
@@ -104,6 +101,54 @@ pub fn is_identifier(seg: &str) -> bool {
     // Base64-ish tokens: 20+ characters of the base64/base64url alphabet, mixed case or digits.
     is_base64ish(b, digits)
 }
+
+/// Byte classes of [`is_identifier`] (bits of [`CLASSES`]).
+const DIGIT: u8 = 1;
+const ALPHA: u8 = 2;
+/// Letters, digits and `-._~:@`: what a path literal is made of.
+const ALLOWED: u8 = 4;
+/// Digits and `-+.,`.
+const NUMERIC: u8 = 8;
+const HEX: u8 = 16;
+/// Letters, digits, `-` and `_`.
+const WORD: u8 = 32;
+const AT: u8 = 64;
+
+/// The classes of every byte value.
+const CLASSES: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let c = i as u8;
+        let digit = c.is_ascii_digit();
+        let alpha = c.is_ascii_alphabetic();
+        let mut class = 0;
+        if digit {
+            class |= DIGIT | ALLOWED | NUMERIC | WORD;
+        }
+        if alpha {
+            class |= ALPHA | ALLOWED | WORD;
+        }
+        if matches!(c, b'-' | b'_' | b'.' | b'~' | b':' | b'@') {
+            class |= ALLOWED;
+        }
+        if matches!(c, b'-' | b'+' | b'.' | b',') {
+            class |= NUMERIC;
+        }
+        if c.is_ascii_hexdigit() {
+            class |= HEX;
+        }
+        if matches!(c, b'-' | b'_') {
+            class |= WORD;
+        }
+        if c == b'@' {
+            class |= AT;
+        }
+        t[i] = class;
+        i += 1;
+    }
+    t
+};
 
 fn strip_percent_noise(seg: &str) -> &str {
     // Spaces and tabs are ASCII, so the cuts fall on character boundaries.
