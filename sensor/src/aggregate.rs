@@ -311,7 +311,7 @@ impl Aggregator {
             });
         }
         refs.clear();
-        let path = r.target.split(['?', '#']).next().unwrap_or("");
+        let path = picket_shared::template::path_of(&r.target);
         let mut previous = "";
         let segments = path.split('/').filter(|s| !s.is_empty());
         for (i, (raw, t)) in segments

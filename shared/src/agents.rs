@@ -79,7 +79,9 @@ const fn by_byte(at: usize) -> [u64; 256] {
             SCANNERS[i - PAYLOADS.len()].as_bytes()
         };
         assert!(n.len() >= 2, "needles are at least two bytes long");
+        // Both cases, so the scan needs no lower-casing (needles are lower case).
         table[n[at] as usize] |= 1 << i;
+        table[n[at].to_ascii_uppercase() as usize] |= 1 << i;
         i += 1;
     }
     table
@@ -93,8 +95,11 @@ const BY_SECOND_BYTE: [u64; 256] = by_byte(1);
 fn first_needle(ua: &[u8]) -> Option<usize> {
     let mut best = NEEDLES;
     for (at, pair) in ua.windows(2).enumerate() {
-        let mut candidates = BY_FIRST_BYTE[usize::from(pair[0].to_ascii_lowercase())]
-            & BY_SECOND_BYTE[usize::from(pair[1].to_ascii_lowercase())];
+        let first = BY_FIRST_BYTE[usize::from(pair[0])];
+        if first == 0 {
+            continue;
+        }
+        let mut candidates = first & BY_SECOND_BYTE[usize::from(pair[1])];
         // Only needles of a higher priority than the best match so far.
         candidates &= (1u64 << best) - 1;
         while candidates != 0 {

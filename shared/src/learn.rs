@@ -6,7 +6,9 @@
 //! Memory is bounded: at most `max_positions` positions are tracked, each remembering at most
 //! `promote_after_distinct` value hashes; when full, tracking restarts and the reset is counted.
 
-use crate::template::{MAX_PATH_BYTES, MAX_SEGMENTS, PARAM, is_identifier, truncate_at_char};
+use crate::template::{
+    MAX_PATH_BYTES, MAX_SEGMENTS, PARAM, is_identifier, path_of, truncate_at_char,
+};
 use std::borrow::Cow;
 use std::collections::HashMap;
 
@@ -169,7 +171,7 @@ impl TemplateLearner {
         if self.known.is_empty() {
             return None;
         }
-        let path = target.split(['?', '#']).next().unwrap_or("");
+        let path = path_of(target);
         let segs: Vec<&str> = split(path).collect();
         self.known
             .iter()
@@ -202,7 +204,7 @@ impl TemplateLearner {
             out.push_str(t);
             return;
         }
-        let path = target.split(['?', '#']).next().unwrap_or("");
+        let path = path_of(target);
         let path = truncate_at_char(path, MAX_PATH_BYTES);
         let mut prefix = hash_of(host);
         for (index, raw) in split(path).enumerate() {

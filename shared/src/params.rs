@@ -93,11 +93,17 @@ pub fn urlencoded(raw: &str) -> Vec<Param> {
 
 /// The query string of a request target, if it has one.
 pub fn query_string(target: &str) -> Option<&str> {
-    target
-        .split('#')
-        .next()
-        .and_then(|t| t.split_once('?'))
-        .map(|(_, q)| q)
+    // `?` and `#` are ASCII, so the cuts fall on character boundaries.
+    let b = target.as_bytes();
+    let q = b.iter().position(|c| *c == b'?' || *c == b'#')?;
+    if b[q] == b'#' {
+        return None;
+    }
+    let end = b[q..]
+        .iter()
+        .position(|c| *c == b'#')
+        .map_or(b.len(), |e| q + e);
+    Some(&target[q + 1..end])
 }
 
 /// The query parameters of a request target.
@@ -204,6 +210,9 @@ mod tests {
             ]
         );
         assert!(query("/no-query").is_empty());
+        assert_eq!(query_string("/a?b=1#c?d"), Some("b=1"));
+        assert_eq!(query_string("/a#c?d"), None);
+        assert_eq!(query_string("/a?"), Some(""));
         // Names that are values stay behind.
         assert_eq!(query("/x?jane.doe@example.com&tok=1")[0].name, "{id}");
         assert_eq!(

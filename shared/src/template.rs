@@ -12,12 +12,22 @@ pub const MAX_PATH_BYTES: usize = 2048;
 /// Most segments kept; deeper paths end in `{...}`.
 pub const MAX_SEGMENTS: usize = 32;
 
+/// The path of a request target: everything before the first `?` or `#`.
+pub fn path_of(target: &str) -> &str {
+    // Both delimiters are ASCII, so the cut falls on a character boundary.
+    let end = target
+        .bytes()
+        .position(|b| b == b'?' || b == b'#')
+        .unwrap_or(target.len());
+    &target[..end]
+}
+
 /// Turns a request target (path, optionally with `?query` or `#fragment`) into a template.
 ///
 /// The result always starts with `/`, never ends with `/` (except the root), and holds no
 /// empty segments.
 pub fn template_path(target: &str) -> String {
-    let path = target.split(['?', '#']).next().unwrap_or("");
+    let path = path_of(target);
     let path = truncate_at_char(path, MAX_PATH_BYTES);
     let mut out = String::with_capacity(path.len().min(128) + 1);
     for (index, raw) in path.split('/').filter(|s| !s.is_empty()).enumerate() {
