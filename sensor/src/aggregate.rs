@@ -147,7 +147,8 @@ impl Aggregator {
         }
     }
 
-    /// Adds a chunk. Returns true when the batch is full and should be sealed now.
+    /// Adds a chunk. Returns true when the batch is full and should be sealed now (it may have
+    /// gone past its bounds by part of the chunk; [`Aggregator::fill`] stops at them).
     pub fn add_chunk(&mut self, chunk: Chunk) -> bool {
         for r in &chunk.records {
             self.add(r);
@@ -156,11 +157,41 @@ impl Aggregator {
             self.positions.insert(chunk.source, pos);
             self.positions_moved = true;
         }
+        self.is_full()
+    }
+
+    /// Adds records from the front of `chunk` until the batch is full. Returns true when it
+    /// is: seal it, then call again while `chunk` has records left. The chunk's position is
+    /// taken with its last record, so it only ever lands in the batch that completes it.
+    pub fn fill(&mut self, chunk: &mut Chunk) -> bool {
+        let mut used = 0;
+        while used < chunk.records.len() {
+            self.add(&chunk.records[used]);
+            used += 1;
+            if used < chunk.records.len() && self.is_full() {
+                chunk.records.drain(..used);
+                return true;
+            }
+        }
+        chunk.records.clear();
+        if let Some(pos) = chunk.position.take() {
+            self.positions.insert(chunk.source.clone(), pos);
+            self.positions_moved = true;
+        }
+        self.is_full()
+    }
+
+    /// Whether the batch reached `max_batch_endpoints` or `max_batch_bytes` (counted in
+    /// `sealed_for_bytes` when the bytes did it).
+    fn is_full(&mut self) -> bool {
+        if self.slots.len() >= self.limits.max_batch_endpoints {
+            return true;
+        }
         if self.bytes >= self.limits.max_batch_bytes {
             self.sealed_for_bytes += 1;
             return true;
         }
-        self.slots.len() >= self.limits.max_batch_endpoints
+        false
     }
 
     /// Approximate heap bytes held by the batch under construction.
@@ -521,6 +552,31 @@ mod tests {
         assert_eq!(a.clients_over_cap, 1);
         assert!(a.add_chunk(chunk(vec![rec("/b", 1, "1.1.1.1", 200)], None)));
         assert_eq!(a.seal().endpoints.len(), 2);
+    }
+
+    #[test]
+    fn fill_stops_at_the_endpoint_bound_and_keeps_the_position_for_the_last_part() {
+        let limits = AggregateLimits {
+            max_batch_endpoints: 2,
+            ..Default::default()
+        };
+        let mut a = Aggregator::new(limits);
+        let records = ["/a", "/b", "/c", "/d", "/e"]
+            .iter()
+            .map(|p| rec(p, 1, "1.1.1.1", 200))
+            .collect();
+        let mut c = chunk(records, Some(50));
+        let mut batches = Vec::new();
+        while a.fill(&mut c) {
+            batches.push(a.seal());
+        }
+        batches.push(a.seal());
+        let shape: Vec<(usize, Option<u64>)> = batches
+            .iter()
+            .map(|b| (b.endpoints.len(), b.positions.get("f").map(|p| p.offset)))
+            .collect();
+        assert_eq!(shape, vec![(2, None), (2, None), (1, Some(50))]);
+        assert!(c.records.is_empty() && c.position.is_none());
     }
 
     #[test]

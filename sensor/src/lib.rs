@@ -342,9 +342,7 @@ async fn run_aggregator(
                     if templates.has_changed().unwrap_or(false) {
                         agg.learner.set_known(&templates.borrow_and_update());
                     }
-                    if agg.add_chunk(c) {
-                        push(&outbox, agg.seal()).await;
-                    }
+                    fill(&mut agg, c, &outbox).await;
                 }
                 None => break,
             },
@@ -356,9 +354,7 @@ async fn run_aggregator(
             () = stopped(&mut stop) => {
                 // Take what the sources already queued, then stop.
                 while let Ok(c) = rx.try_recv() {
-                    if agg.add_chunk(c) {
-                        push(&outbox, agg.seal()).await;
-                    }
+                    fill(&mut agg, c, &outbox).await;
                 }
                 break;
             }
@@ -366,6 +362,13 @@ async fn run_aggregator(
     }
     if agg.has_content() {
         push(&outbox, agg.seal()).await;
+    }
+}
+
+/// Folds a chunk in, sealing whenever the batch reaches its bounds (also mid-chunk).
+async fn fill(agg: &mut Aggregator, mut chunk: Chunk, outbox: &Arc<Outbox>) {
+    while agg.fill(&mut chunk) {
+        push(outbox, agg.seal()).await;
     }
 }
 
