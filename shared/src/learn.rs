@@ -24,7 +24,13 @@ enum Observed {
 /// A literal segment as a template holds it: control characters replaced (tabs survive
 /// [`is_identifier`]'s trimming), borrowed when there are none.
 fn printable(raw: &str) -> Cow<'_, str> {
-    if raw.chars().any(char::is_control) {
+    // ASCII segments (nearly all) need only a byte check for C0 controls and DEL.
+    let plain = if raw.is_ascii() {
+        !raw.bytes().any(|b| b < 0x20 || b == 0x7f)
+    } else {
+        !raw.chars().any(char::is_control)
+    };
+    if !plain {
         Cow::Owned(
             raw.chars()
                 .map(|c| if c.is_control() { '\u{fffd}' } else { c })
@@ -234,8 +240,9 @@ impl TemplateLearner {
 
     /// Records a literal value at the position under `prefix`; returns what to emit.
     fn observe(&mut self, prefix: u64, seg: &str) -> Observed {
-        if !self.positions.contains_key(&prefix)
-            && self.positions.len() >= self.limits.max_positions
+        // A full table only matters for a new position; a known one is looked up once.
+        if self.positions.len() >= self.limits.max_positions
+            && !self.positions.contains_key(&prefix)
         {
             // Promoted positions are kept; learning ones restart.
             self.positions.retain(|_, p| matches!(p, Position::Param));

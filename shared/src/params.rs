@@ -58,7 +58,12 @@ fn name_of_cow(raw: Cow<'_, str>) -> Cow<'_, str> {
     if crate::template::is_identifier(&raw) {
         return Cow::Borrowed(crate::template::PARAM);
     }
-    if raw.len() <= MAX_NAME_BYTES && !raw.chars().any(char::is_control) {
+    let controls = if raw.is_ascii() {
+        raw.bytes().any(|b| b < 0x20 || b == 0x7f)
+    } else {
+        raw.chars().any(char::is_control)
+    };
+    if raw.len() <= MAX_NAME_BYTES && !controls {
         return raw;
     }
     Cow::Owned(clip(raw.into_owned()))
