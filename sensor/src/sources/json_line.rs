@@ -96,6 +96,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// Advances to the next `"`, `\` or control byte of a string, eight bytes at a time.
+    #[inline]
     fn skip_plain(&mut self) {
         let b = self.s.as_bytes();
         while let Some(chunk) = b.get(self.i..self.i + 8) {
@@ -123,6 +124,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// A string's contents after its opening quote; borrowed unless it holds escapes.
+    #[inline]
     fn string(&mut self) -> Result<Cow<'a, str>, Malformed> {
         let start = self.i;
         self.skip_plain();
@@ -278,6 +280,7 @@ impl<'a> Scanner<'a> {
         Ok(Cow::Owned(v.to_string()))
     }
 
+    #[inline]
     fn value(&mut self) -> Result<Value<'a>, Malformed> {
         match self.peek().ok_or(Malformed)? {
             b'"' => {

@@ -112,45 +112,88 @@ fn trim(v: &str) -> &str {
 /// how a member lands in them.
 macro_rules! json_line {
     ($($field:ident),* $(,)?) => {
-        /// The nginx variables the sensor understands, from one JSON line.
-        #[derive(Debug, Default)]
-        struct JsonLine<'a> {
-            $($field: Scalar<'a>,)*
-        }
-
-        impl<'a> JsonLine<'a> {
-            /// Reads `line`: one JSON object whose members named after a known variable
-            /// hold a scalar (a known variable twice, or holding an object or array, makes
-            /// the line malformed).
-            fn parse(line: &'a [u8]) -> Result<Self, json_line::Malformed> {
-                let mut j = JsonLine::default();
-                let mut seen = 0u64;
-                json_line::for_each_member(line, |key, value| {
-                    let (bit, slot) = match key.as_ref() {
-                        $(stringify!($field) => (JsonLineField::$field as u32, &mut j.$field),)*
-                        _ => return Ok(()),
-                    };
-                    if seen & (1 << bit) != 0 {
-                        return Err(json_line::Malformed);
-                    }
-                    seen |= 1 << bit;
-                    slot.0 = match value {
-                        json_line::Value::Scalar(v) => Some(v),
-                        json_line::Value::Null => None,
-                        json_line::Value::Nested => return Err(json_line::Malformed),
-                    };
-                    Ok(())
-                })?;
-                Ok(j)
-            }
-        }
-
-        /// Bit of each known variable in the duplicate check.
+        /// Index of each known variable (in `JsonLine::fields` and the duplicate check).
         #[allow(non_camel_case_types)]
+        #[derive(Clone, Copy)]
         enum JsonLineField {
             $($field,)*
         }
+
+        /// The known variables' names, by index.
+        const JSON_LINE_NAMES: &[&str] = &[$(stringify!($field),)*];
+
+        /// The nginx variables the sensor understands, from one JSON line.
+        #[derive(Debug, Default)]
+        struct JsonLine<'a> {
+            fields: [Scalar<'a>; JSON_LINE_NAMES.len()],
+        }
+
+        impl<'a> JsonLine<'a> {
+            $(
+                fn $field(&self) -> &Scalar<'a> {
+                    &self.fields[JsonLineField::$field as usize]
+                }
+            )*
+        }
     };
+}
+
+/// Bit masks (bit `i` = known variable `i`) by name length and by first byte: a member's key
+/// is compared with the one or two names that share both, not with every name.
+const fn json_line_masks() -> ([u32; 32], [u32; 256]) {
+    const { assert!(JSON_LINE_NAMES.len() <= 32) };
+    let (mut by_len, mut by_first) = ([0u32; 32], [0u32; 256]);
+    let mut i = 0;
+    while i < JSON_LINE_NAMES.len() {
+        let name = JSON_LINE_NAMES[i].as_bytes();
+        assert!(name.len() < 32);
+        by_len[name.len()] |= 1 << i;
+        by_first[name[0] as usize] |= 1 << i;
+        i += 1;
+    }
+    (by_len, by_first)
+}
+
+const JSON_LINE_MASKS: ([u32; 32], [u32; 256]) = json_line_masks();
+
+/// The index of a known variable named `key`.
+fn json_line_field(key: &str) -> Option<usize> {
+    let b = key.as_bytes();
+    let (&first, len) = (b.first()?, b.len());
+    let mut candidates = JSON_LINE_MASKS.0.get(len)? & JSON_LINE_MASKS.1[usize::from(first)];
+    while candidates != 0 {
+        let i = candidates.trailing_zeros() as usize;
+        if JSON_LINE_NAMES[i] == key {
+            return Some(i);
+        }
+        candidates &= candidates - 1;
+    }
+    None
+}
+
+impl<'a> JsonLine<'a> {
+    /// Reads `line`: one JSON object whose members named after a known variable hold a scalar
+    /// (a known variable twice, or holding an object or array, makes the line malformed).
+    fn parse(line: &'a [u8]) -> Result<Self, json_line::Malformed> {
+        let mut j = JsonLine::default();
+        let mut seen = 0u32;
+        json_line::for_each_member(line, |key, value| {
+            let Some(i) = json_line_field(&key) else {
+                return Ok(());
+            };
+            if seen & (1 << i) != 0 {
+                return Err(json_line::Malformed);
+            }
+            seen |= 1 << i;
+            j.fields[i].0 = match value {
+                json_line::Value::Scalar(v) => Some(v),
+                json_line::Value::Null => None,
+                json_line::Value::Nested => return Err(json_line::Malformed),
+            };
+            Ok(())
+        })?;
+        Ok(j)
+    }
 }
 
 json_line!(
@@ -186,61 +229,61 @@ fn parse_json(line: &[u8], ctx: &LineContext<'_>) -> Result<RequestRecord, Rejec
     }
     let j = JsonLine::parse(line).map_err(|_| Reject::Json)?;
     // `msec` has millisecond resolution; `time_iso8601` and `time_local` only seconds.
-    let ts_ms = if let Some(t) = j.msec.get() {
+    let ts_ms = if let Some(t) = j.msec().get() {
         time::parse_epoch_seconds_ms(t).ok_or(Reject::Timestamp)?
-    } else if let Some(t) = j.time_iso8601.get() {
+    } else if let Some(t) = j.time_iso8601().get() {
         time::parse_rfc3339_ms(t).ok_or(Reject::Timestamp)?
-    } else if let Some(t) = j.time_local.get() {
+    } else if let Some(t) = j.time_local().get() {
         time::parse_clf_ms(t).ok_or(Reject::Timestamp)?
     } else {
         ctx.now_ms
     };
     // `$request` ("GET /x HTTP/1.1") stands in when method or URI are not logged separately.
-    let request_line = j.request.get().map(split_request_line);
+    let request_line = j.request().get().map(split_request_line);
     let method = j
-        .request_method
+        .request_method()
         .get()
         .or(request_line.and_then(|r| r.0))
         .ok_or(Reject::MissingField("request_method"))?;
     let target = j
-        .request_uri
+        .request_uri()
         .get()
         .or(request_line.and_then(|r| r.1))
-        .or(j.uri.get())
+        .or(j.uri().get())
         .ok_or(Reject::MissingField("request_uri"))?;
-    let scheme = match j.scheme.get() {
+    let scheme = match j.scheme().get() {
         Some("https") => Some(Scheme::Https),
         Some("http") => Some(Scheme::Http),
         _ => None,
     };
     let host = j
-        .host
+        .host()
         .get()
-        .or(j.http_host.get())
-        .or(j.server_name.get())
+        .or(j.http_host().get())
+        .or(j.server_name().get())
         .unwrap_or("");
     let mut rec = RequestRecord {
         ts_ms,
         method: record::normalize_method(method)?,
         host: record::normalize_host(host, scheme, ctx.default_host),
         target: record::normalize_target(target)?.to_owned(),
-        status: j.status.get().and_then(|s| s.parse().ok()).unwrap_or(0),
-        request_bytes: parse_u64(j.request_length.get()),
-        response_bytes: parse_u64(j.body_bytes_sent.get().or(j.bytes_sent.get())),
-        latency_us: parse_seconds_us(j.request_time.get()),
+        status: j.status().get().and_then(|s| s.parse().ok()).unwrap_or(0),
+        request_bytes: parse_u64(j.request_length().get()),
+        response_bytes: parse_u64(j.body_bytes_sent().get().or(j.bytes_sent().get())),
+        latency_us: parse_seconds_us(j.request_time().get()),
         scheme,
         ..Default::default()
     };
     ctx.ident.apply(
         &mut rec,
         Credentials {
-            authorization: j.http_authorization.get(),
-            api_key: j.http_x_api_key.get(),
-            cookie: j.http_cookie.get().is_some(),
-            user: j.remote_user.get(),
-            peer: j.remote_addr.get().and_then(record::parse_ip),
-            forwarded_for: j.http_x_forwarded_for.get(),
-            user_agent: j.http_user_agent.get(),
+            authorization: j.http_authorization().get(),
+            api_key: j.http_x_api_key().get(),
+            cookie: j.http_cookie().get().is_some(),
+            user: j.remote_user().get(),
+            peer: j.remote_addr().get().and_then(record::parse_ip),
+            forwarded_for: j.http_x_forwarded_for().get(),
+            user_agent: j.http_user_agent().get(),
         },
     );
     Ok(rec)
