@@ -1,19 +1,28 @@
 //! Folds normalized requests into per-endpoint summaries and seals them into batches.
 //! Raw values (targets, client addresses) stop here: a sealed batch holds templates and counts.
+//!
+//! The batch under construction is bounded by endpoints (`max_batch_endpoints`) and by its
+//! approximate size in memory (`max_batch_bytes`): a busy second with many clients seals early
+//! instead of growing the sensor's footprint.
+
+mod slot;
 
 use crate::identity::Principal;
 use crate::record::{RequestRecord, Scheme, is_public};
 use crate::sources::{Chunk, FilePosition};
+use hashbrown::HashTable;
 use picket_shared::inject::{self, Verdict};
 use picket_shared::learn::{LearnerLimits, TemplateLearner};
 use picket_shared::sensitive::{Sensitive, classify};
-use picket_shared::shape::{Shape, percent_decode, shape_of};
-use picket_shared::summary::MAX_PARAMS_PER_ENDPOINT;
-use picket_shared::summary::{MAX_NOTABLE_LABELS, MAX_NOTABLES_PER_BATCH};
-use picket_shared::{ClientActivity, EndpointKey, EndpointSummary, NotableEvent, NotableKind};
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::hash::{BuildHasher, RandomState};
-use std::net::IpAddr;
+use picket_shared::shape::{Shape, percent_decoded, shape_of};
+use picket_shared::summary::{
+    MAX_NOTABLE_LABELS, MAX_NOTABLES_PER_BATCH, MAX_PARAMS_PER_ENDPOINT, ParamStats,
+};
+use picket_shared::{EndpointKey, EndpointSummary, NotableEvent, NotableKind};
+use slot::{SLOT_BASE_BYTES, Slot, table_bytes};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::hash::BuildHasher;
 use std::sync::Arc;
 
 /// Limits of one batch under construction.
@@ -21,6 +30,9 @@ use std::sync::Arc;
 pub struct AggregateLimits {
     /// Distinct endpoints in one batch; reaching it seals the batch early.
     pub max_batch_endpoints: usize,
+    /// Approximate bytes the batch under construction may hold in memory (its endpoints,
+    /// clients, principals and object references); reaching it seals the batch early.
+    pub max_batch_bytes: usize,
     /// Distinct client addresses remembered per endpoint per batch; more are not counted.
     pub max_clients_per_endpoint: usize,
     /// Path-template learning.
@@ -30,39 +42,6 @@ pub struct AggregateLimits {
     /// Judge path and query for injections (headers and bodies are judged by the sources that
     /// see them, into [`RequestRecord::injections`]).
     pub classify_injections: bool,
-}
-
-/// Query, path and body parameters of a request, keyed `location:name`, with the sensitive-data
-/// class of each value.
-fn request_params(r: &RequestRecord, template: &str) -> Vec<(String, Shape, Option<Sensitive>)> {
-    let mut out: Vec<(String, Shape, Option<Sensitive>)> = picket_shared::params::query(&r.target)
-        .into_iter()
-        .map(|p| (format!("query:{}", p.name), p.shape, p.sensitive))
-        .collect();
-    let path = r.target.split(['?', '#']).next().unwrap_or("");
-    let mut previous = "";
-    let segments = path.split('/').filter(|s| !s.is_empty());
-    for (i, (raw, t)) in segments
-        .zip(template.split('/').filter(|s| !s.is_empty()))
-        .enumerate()
-    {
-        if let Some(inner) = t.strip_prefix('{').and_then(|t| t.strip_suffix('}')) {
-            let name = match (inner, previous) {
-                ("id", p) if !p.is_empty() && !p.starts_with('{') => format!("path:{p}.id"),
-                ("id", _) => format!("path:id@{i}"),
-                (n, _) => format!("path:{n}"),
-            };
-            let value = percent_decode(raw, false);
-            out.push((name, shape_of(&value), classify(&value)));
-        }
-        previous = t;
-    }
-    out.extend(
-        r.body_params
-            .iter()
-            .map(|p| (format!("body:{}", p.name), p.shape, p.sensitive)),
-    );
-    out
 }
 
 /// Distinct `location:rule` injection keys kept per endpoint and window.
@@ -77,48 +56,12 @@ impl Default for AggregateLimits {
     fn default() -> Self {
         Self {
             max_batch_endpoints: 5_000,
+            max_batch_bytes: 8 * 1024 * 1024,
             max_clients_per_endpoint: 4_096,
             learner: LearnerLimits::default(),
             window_ms: 1_000,
             classify_injections: true,
         }
-    }
-}
-
-#[derive(Default)]
-struct Slot {
-    summary: EndpointSummary,
-    clients: HashSet<IpAddr>,
-    principals: HashSet<Principal>,
-    actors: HashMap<(Option<IpAddr>, Option<Principal>), Actor>,
-}
-
-/// What one client did on one endpoint in one window.
-#[derive(Default)]
-struct Actor {
-    requests: u64,
-    auth_failures: u64,
-    errors: u64,
-    refs: HashSet<u64>,
-}
-
-impl Slot {
-    /// The busiest clients, most requests first.
-    fn top_clients(&self) -> Vec<ClientActivity> {
-        let mut actors: Vec<_> = self.actors.iter().collect();
-        actors.sort_by(|a, b| b.1.requests.cmp(&a.1.requests).then_with(|| a.0.cmp(b.0)));
-        actors
-            .into_iter()
-            .take(TOP_CLIENTS)
-            .map(|((ip, principal), a)| ClientActivity {
-                client_ip: *ip,
-                principal: principal.map(Principal::to_hex),
-                requests: a.requests,
-                auth_failures: a.auth_failures,
-                errors: a.errors,
-                distinct_object_refs: a.refs.len() as u64,
-            })
-            .collect()
     }
 }
 
@@ -140,40 +83,92 @@ pub struct Sealed {
 /// The batch under construction.
 pub struct Aggregator {
     limits: AggregateLimits,
-    slots: HashMap<(i64, EndpointKey), Slot>,
-    /// Hashes object-reference values; seeded per process, the hashes never leave it.
-    refs_hasher: RandomState,
+    /// Seeded per process: hashes endpoint keys, clients and object-reference values (the
+    /// hashes never leave the process; only counts do).
+    hasher: foldhash::quality::RandomState,
+    /// Endpoint keys of this batch, and their index by `(host, method, template)` hash.
+    keys: Vec<EndpointKey>,
+    key_ids: HashTable<u32>,
+    /// One slot per endpoint and window, and their index by `(window, key)` hash.
+    slots: Vec<Slot>,
+    slot_ids: HashTable<u32>,
+    /// Approximate heap bytes held by the batch under construction.
+    bytes: usize,
     positions: BTreeMap<Arc<str>, FilePosition>,
     positions_moved: bool,
     requests: u64,
     window: Option<(i64, i64)>,
+    /// Scratch buffers reused from request to request.
+    template: String,
+    name: String,
+    refs: Vec<u64>,
+    /// Sensitive-data labels (`query:email`) of the request's URL.
+    url_sensitive: Vec<String>,
     /// Client addresses not counted because an endpoint's client set was full.
     pub clients_over_cap: u64,
     notables: Vec<NotableEvent>,
     /// Notable events not kept because the batch already held its maximum (cumulative).
     pub notables_dropped: u64,
+    /// Batches sealed early because they reached `max_batch_bytes`.
+    pub sealed_for_bytes: u64,
     /// Turns request targets into endpoint templates; lives as long as the sensor.
     pub learner: TemplateLearner,
+}
+
+/// Counts one parameter (named `location:name`) of a request in `s`.
+fn add_param(
+    s: &mut EndpointSummary,
+    name: &str,
+    shape: Shape,
+    sensitive: Option<Sensitive>,
+    bytes: &mut usize,
+) {
+    if let Some(class) = sensitive {
+        let location = name.split(':').next().unwrap_or("");
+        *s.sensitive
+            .entry(format!("{location}:{}", class.as_str()))
+            .or_default() += 1;
+    }
+    let count = |stats: &mut ParamStats| {
+        stats.count += 1;
+        *stats.shapes.entry(shape).or_default() += 1;
+    };
+    if let Some(stats) = s.params.get_mut(name) {
+        count(stats);
+    } else if s.params.len() < MAX_PARAMS_PER_ENDPOINT {
+        *bytes += name.len() + size_of::<ParamStats>() + 64;
+        count(s.params.entry(name.to_owned()).or_default());
+    }
 }
 
 impl Aggregator {
     pub fn new(limits: AggregateLimits) -> Self {
         Self {
             limits,
-            slots: HashMap::new(),
-            refs_hasher: RandomState::new(),
+            hasher: foldhash::quality::RandomState::default(),
+            keys: Vec::new(),
+            key_ids: HashTable::new(),
+            slots: Vec::new(),
+            slot_ids: HashTable::new(),
+            bytes: 0,
             positions: BTreeMap::new(),
             positions_moved: false,
             requests: 0,
             window: None,
+            template: String::new(),
+            name: String::new(),
+            refs: Vec::new(),
+            url_sensitive: Vec::new(),
             clients_over_cap: 0,
             notables: Vec::new(),
             notables_dropped: 0,
+            sealed_for_bytes: 0,
             learner: TemplateLearner::new(limits.learner),
         }
     }
 
-    /// Adds a chunk. Returns true when the batch is full and should be sealed now.
+    /// Adds a chunk. Returns true when the batch is full and should be sealed now (it may have
+    /// gone past its bounds by part of the chunk; [`Aggregator::fill`] stops at them).
     pub fn add_chunk(&mut self, chunk: Chunk) -> bool {
         for r in &chunk.records {
             self.add(r);
@@ -182,58 +177,126 @@ impl Aggregator {
             self.positions.insert(chunk.source, pos);
             self.positions_moved = true;
         }
-        self.slots.len() >= self.limits.max_batch_endpoints
+        self.is_full()
+    }
+
+    /// Adds records from the front of `chunk` until the batch is full. Returns true when it
+    /// is: seal it, then call again while `chunk` has records left. The chunk's position is
+    /// taken with its last record, so it only ever lands in the batch that completes it.
+    pub fn fill(&mut self, chunk: &mut Chunk) -> bool {
+        let mut used = 0;
+        while used < chunk.records.len() {
+            self.add(&chunk.records[used]);
+            used += 1;
+            if used < chunk.records.len() && self.is_full() {
+                chunk.records.drain(..used);
+                return true;
+            }
+        }
+        chunk.records.clear();
+        if let Some(pos) = chunk.position.take() {
+            self.positions.insert(chunk.source.clone(), pos);
+            self.positions_moved = true;
+        }
+        self.is_full()
+    }
+
+    /// Whether the batch reached `max_batch_endpoints` or `max_batch_bytes` (counted in
+    /// `sealed_for_bytes` when the bytes did it).
+    fn is_full(&mut self) -> bool {
+        if self.slots.len() >= self.limits.max_batch_endpoints {
+            return true;
+        }
+        if self.bytes >= self.limits.max_batch_bytes {
+            self.sealed_for_bytes += 1;
+            return true;
+        }
+        false
+    }
+
+    /// Approximate heap bytes held by the batch under construction.
+    pub fn approx_bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// The index of the slot of `(window, host, method, template)`, created when new.
+    fn slot_index(&mut self, window: i64, host: &str, method: &str, template: &str) -> usize {
+        let Self {
+            hasher,
+            keys,
+            key_ids,
+            slots,
+            slot_ids,
+            bytes,
+            ..
+        } = self;
+        let h = hasher.hash_one((host, method, template));
+        let eq = |id: &u32| {
+            let k = &keys[*id as usize];
+            k.template == template && k.host == host && k.method == method
+        };
+        let key = match key_ids.find(h, eq) {
+            Some(id) => *id,
+            None => {
+                let id = keys.len() as u32;
+                keys.push(EndpointKey {
+                    host: host.to_owned(),
+                    method: method.to_owned(),
+                    template: template.to_owned(),
+                });
+                let before = key_ids.capacity();
+                let rehash = |id: &u32| {
+                    let k = &keys[*id as usize];
+                    hasher.hash_one((k.host.as_str(), k.method.as_str(), k.template.as_str()))
+                };
+                key_ids.insert_unique(h, id, rehash);
+                *bytes += size_of::<EndpointKey>() + host.len() + method.len() + template.len();
+                *bytes += table_bytes::<u32>(key_ids.capacity().saturating_sub(before));
+                id
+            }
+        };
+        let h = hasher.hash_one((window, key));
+        let found = slot_ids.find(h, |i| {
+            let s = &slots[*i as usize];
+            s.window == window && s.key == key
+        });
+        if let Some(i) = found {
+            return *i as usize;
+        }
+        let i = slots.len();
+        slots.push(Slot::new(window, key));
+        let before = slot_ids.capacity();
+        let rehash = |i: &u32| {
+            let s = &slots[*i as usize];
+            hasher.hash_one((s.window, s.key))
+        };
+        slot_ids.insert_unique(h, i as u32, rehash);
+        *bytes += SLOT_BASE_BYTES + table_bytes::<u32>(slot_ids.capacity().saturating_sub(before));
+        i
     }
 
     fn add(&mut self, r: &RequestRecord) {
-        let template = self.learner.template(&r.host, &r.target);
-        let refs = self.object_refs(&r.target, &template);
-        let params = request_params(r, &template);
+        let mut template = std::mem::take(&mut self.template);
+        self.learner
+            .template_into(&r.host, &r.target, &mut template);
+        let width = i64::from(self.limits.window_ms.max(1));
+        let window = r.ts_ms.div_euclid(width) * width;
+        let i = self.slot_index(window, &r.host, &r.method, &template);
+        self.add_params(i, r, &template);
         let mut verdict = Verdict::default();
         if self.limits.classify_injections {
             inject::scan_target(&r.target, &mut verdict);
         }
-        let key = EndpointKey {
-            host: r.host.clone(),
-            method: r.method.clone(),
-            template,
-        };
-        self.notable(r, &key, &verdict, &params);
-        let width = i64::from(self.limits.window_ms.max(1));
-        let window = r.ts_ms.div_euclid(width) * width;
-        let slot = self.slots.entry((window, key)).or_default();
-        slot.summary.window_start_ms = window;
-        for (name, shape, sensitive) in params {
-            if let Some(class) = sensitive {
-                let location = name.split(':').next().unwrap_or("");
-                *slot
-                    .summary
-                    .sensitive
-                    .entry(format!("{location}:{}", class.as_str()))
-                    .or_default() += 1;
-            }
-            let known = slot.summary.params.contains_key(&name);
-            if !known && slot.summary.params.len() >= MAX_PARAMS_PER_ENDPOINT {
-                continue;
-            }
-            let stats = slot.summary.params.entry(name).or_default();
-            stats.count += 1;
-            *stats.shapes.entry(shape).or_default() += 1;
-        }
-        let max_clients = self.limits.max_clients_per_endpoint;
-        if slot.actors.len() < max_clients || slot.actors.contains_key(&(r.client_ip, r.principal))
-        {
-            let actor = slot.actors.entry((r.client_ip, r.principal)).or_default();
-            actor.requests += 1;
-            actor.auth_failures += u64::from(matches!(r.status, 401 | 403));
-            actor.errors += u64::from(r.status >= 400);
-            for h in refs {
-                if actor.refs.len() >= MAX_REFS_PER_CLIENT {
-                    break;
-                }
-                actor.refs.insert(h);
-            }
-        }
+        self.notable(r, &template, &verdict);
+        self.template = template;
+        self.add_client(i, r);
+        let Self {
+            slots,
+            hasher,
+            bytes,
+            ..
+        } = self;
+        let slot = &mut slots[i];
         let s = &mut slot.summary;
         if s.requests == 0 {
             s.first_seen_ms = r.ts_ms;
@@ -251,30 +314,37 @@ impl Aggregator {
         s.latency_us_hist.record(r.latency_us);
         for f in verdict.findings.iter().chain(&r.injections) {
             let key = format!("{}:{}", f.location.as_str(), f.hit.rule);
-            if s.injections.len() < MAX_INJECTION_KEYS || s.injections.contains_key(&key) {
-                *s.injections.entry(key).or_default() += 1;
+            if let Some(n) = s.injections.get_mut(&key) {
+                *n += 1;
+            } else if s.injections.len() < MAX_INJECTION_KEYS {
+                *bytes += key.len() + 64;
+                s.injections.insert(key, 1);
             }
         }
         if let Some(label) = r.agent {
-            *s.suspicious_agents.entry(label.to_owned()).or_default() += 1;
+            match s.suspicious_agents.get_mut(label) {
+                Some(n) => *n += 1,
+                None => {
+                    s.suspicious_agents.insert(label.to_owned(), 1);
+                }
+            }
         }
         s.request_bytes_hist.record(r.request_bytes);
         s.response_bytes_hist.record(r.response_bytes);
         s.auth_present += u64::from(r.auth_present);
         s.plaintext_requests += u64::from(r.scheme == Some(Scheme::Http));
-        *s.auth_schemes
-            .entry(r.auth.as_str().to_owned())
-            .or_default() += 1;
+        slot.auth_schemes[r.auth as usize] += 1;
         if let Some(p) = r.principal
             && slot.principals.len() < self.limits.max_clients_per_endpoint
         {
-            slot.principals.insert(p);
+            slot.principals.insert(principal_hash(p), bytes);
         }
         if let Some(ip) = r.client_ip {
-            s.public_client_requests += u64::from(is_public(ip));
+            slot.summary.public_client_requests += u64::from(is_public(ip));
+            let h = hasher.hash_one(ip);
             if slot.clients.len() < self.limits.max_clients_per_endpoint {
-                slot.clients.insert(ip);
-            } else if !slot.clients.contains(&ip) {
+                slot.clients.insert(h, bytes);
+            } else if !slot.clients.contains(h) {
                 self.clients_over_cap += 1;
             }
         }
@@ -284,15 +354,118 @@ impl Aggregator {
         *hi = (*hi).max(r.ts_ms);
     }
 
+    /// Query, path and body parameters of a request (keyed `location:name`, with the
+    /// sensitive-data class of each value), and the hashes of its object references (the raw
+    /// values at the template's parameter positions), gathered in `self.refs`.
+    fn add_params(&mut self, i: usize, r: &RequestRecord, template: &str) {
+        let Self {
+            slots,
+            hasher,
+            bytes,
+            name,
+            refs,
+            url_sensitive,
+            ..
+        } = self;
+        let s = &mut slots[i].summary;
+        url_sensitive.clear();
+        if let Some(q) = picket_shared::params::query_string(&r.target) {
+            picket_shared::params::for_each_urlencoded(q, |n, shape, sensitive| {
+                name.clear();
+                name.push_str("query:");
+                name.push_str(n);
+                if let Some(class) = sensitive {
+                    url_sensitive.push(format!("query:{}", class.as_str()));
+                }
+                add_param(s, name, shape, sensitive, bytes);
+            });
+        }
+        refs.clear();
+        let path = picket_shared::template::path_of(&r.target);
+        let mut previous = "";
+        let segments = path.split('/').filter(|s| !s.is_empty());
+        for (i, (raw, t)) in segments
+            .zip(template.split('/').filter(|s| !s.is_empty()))
+            .enumerate()
+        {
+            if t.starts_with('{') {
+                refs.push(hasher.hash_one((t, raw)));
+            }
+            if let Some(inner) = t.strip_prefix('{').and_then(|t| t.strip_suffix('}')) {
+                name.clear();
+                name.push_str("path:");
+                match (inner, previous) {
+                    ("id", p) if !p.is_empty() && !p.starts_with('{') => {
+                        name.push_str(p);
+                        name.push_str(".id");
+                    }
+                    ("id", _) => {
+                        // Writing to a String cannot fail.
+                        let _ = write!(name, "id@{i}");
+                    }
+                    (n, _) => name.push_str(n),
+                }
+                let value = percent_decoded(raw, false);
+                let sensitive = classify(&value);
+                if let Some(class) = sensitive {
+                    url_sensitive.push(format!("path:{}", class.as_str()));
+                }
+                add_param(s, name, shape_of(&value), sensitive, bytes);
+            }
+            previous = t;
+        }
+        for p in &r.body_params {
+            name.clear();
+            name.push_str("body:");
+            name.push_str(&p.name);
+            add_param(s, name, p.shape, p.sensitive, bytes);
+        }
+    }
+
+    /// The client's activity: requests, failures, errors and distinct object references.
+    fn add_client(&mut self, i: usize, r: &RequestRecord) {
+        let Self {
+            slots,
+            hasher,
+            bytes,
+            refs,
+            limits,
+            ..
+        } = self;
+        let slot = &mut slots[i];
+        let key = (r.client_ip, r.principal);
+        let h = hasher.hash_one(key);
+        let before = slot.actors_capacity();
+        let Some(actor) = slot.actor(key, h, hasher, limits.max_clients_per_endpoint) else {
+            return;
+        };
+        actor.requests = actor.requests.saturating_add(1);
+        actor.auth_failures = actor
+            .auth_failures
+            .saturating_add(u32::from(matches!(r.status, 401 | 403)));
+        actor.errors = actor.errors.saturating_add(u32::from(r.status >= 400));
+        let mut known = actor.refs as usize;
+        let mut added = 0;
+        for &rf in refs.iter() {
+            if known >= MAX_REFS_PER_CLIENT {
+                break;
+            }
+            if slot.add_ref(h, rf, bytes) {
+                known += 1;
+                added += 1;
+            }
+        }
+        if added > 0
+            && let Some(actor) = slot.actor(key, h, hasher, usize::MAX)
+        {
+            actor.refs += added;
+        }
+        *bytes += table_bytes::<slot::Actor>(slot.actors_capacity().saturating_sub(before));
+    }
+
     /// Records a flagged request (injection, sensitive data in the URL, suspicious agent) as a
     /// redacted event: labels only.
-    fn notable(
-        &mut self,
-        r: &RequestRecord,
-        key: &EndpointKey,
-        verdict: &Verdict,
-        params: &[(String, Shape, Option<Sensitive>)],
-    ) {
+    fn notable(&mut self, r: &RequestRecord, template: &str, verdict: &Verdict) {
         let mut kinds = Vec::new();
         let mut labels = Vec::new();
         for f in verdict.findings.iter().chain(&r.injections) {
@@ -301,15 +474,9 @@ impl Aggregator {
         if !labels.is_empty() {
             kinds.push(NotableKind::Injection);
         }
-        let in_url = params.iter().filter_map(|(name, _, s)| {
-            let location = name.split(':').next().unwrap_or("");
-            s.filter(|_| location == "query" || location == "path")
-                .map(|s| format!("{location}:{}", s.as_str()))
-        });
-        let before = labels.len();
-        labels.extend(in_url);
-        if labels.len() > before {
+        if !self.url_sensitive.is_empty() {
             kinds.push(NotableKind::SensitiveInUrl);
+            labels.extend(self.url_sensitive.iter().cloned());
         }
         if let Some(agent) = r.agent {
             kinds.push(NotableKind::SuspiciousAgent);
@@ -325,26 +492,20 @@ impl Aggregator {
         labels.sort();
         labels.dedup();
         labels.truncate(MAX_NOTABLE_LABELS);
+        self.bytes += 256 + labels.iter().map(String::len).sum::<usize>();
         self.notables.push(NotableEvent {
             ts_ms: r.ts_ms,
-            endpoint: key.clone(),
+            endpoint: EndpointKey {
+                host: r.host.clone(),
+                method: r.method.clone(),
+                template: template.to_owned(),
+            },
             kinds,
             labels,
             client_ip: r.client_ip,
             principal: r.principal.map(Principal::to_hex),
             status: r.status,
         });
-    }
-
-    /// Hashes of the raw values at the template's parameter positions (object identifiers).
-    fn object_refs(&self, target: &str, template: &str) -> Vec<u64> {
-        let path = target.split(['?', '#']).next().unwrap_or("");
-        let raw = path.split('/').filter(|s| !s.is_empty());
-        let tpl = template.split('/').filter(|s| !s.is_empty());
-        raw.zip(tpl)
-            .filter(|(_, t)| t.starts_with('{'))
-            .map(|(v, t)| self.refs_hasher.hash_one((t, v)))
-            .collect()
     }
 
     /// Whether sealing now would produce something worth sending.
@@ -354,15 +515,14 @@ impl Aggregator {
 
     /// Takes the batch under construction, leaving an empty one.
     pub fn seal(&mut self) -> Sealed {
+        self.key_ids.clear();
+        self.slot_ids.clear();
+        self.bytes = 0;
+        let keys = std::mem::take(&mut self.keys);
         let mut endpoints: Vec<(EndpointKey, EndpointSummary)> = self
             .slots
-            .drain()
-            .map(|((_, k), mut slot)| {
-                slot.summary.distinct_clients = slot.clients.len() as u64;
-                slot.summary.distinct_principals = slot.principals.len() as u64;
-                slot.summary.top_clients = slot.top_clients();
-                (k, slot.summary)
-            })
+            .drain(..)
+            .map(|slot| (keys[slot.key as usize].clone(), slot.finish()))
             .collect();
         endpoints.sort_by(|a, b| {
             a.0.cmp(&b.0)
@@ -385,6 +545,13 @@ impl Aggregator {
             notables: std::mem::take(&mut self.notables),
         }
     }
+}
+
+/// A principal as a set member: its first 8 bytes (a keyed hash already, so uniform).
+fn principal_hash(p: Principal) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&p.0[..8]);
+    u64::from_le_bytes(b)
 }
 
 #[cfg(test)]
@@ -449,6 +616,13 @@ mod tests {
         );
         assert_eq!((users.first_seen_ms, users.last_seen_ms), (3, 9));
         assert_eq!(users.statuses.get(&404), Some(&1));
+        let params: Vec<(&str, u64)> = users
+            .params
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.count))
+            .collect();
+        assert_eq!(params, vec![("path:users.id", 3), ("query:x", 1)]);
+        assert_eq!(users.auth_schemes, BTreeMap::from([("none".to_owned(), 3)]));
         assert!(!a.has_content());
     }
 
@@ -467,6 +641,72 @@ mod tests {
         assert_eq!(a.clients_over_cap, 1);
         assert!(a.add_chunk(chunk(vec![rec("/b", 1, "1.1.1.1", 200)], None)));
         assert_eq!(a.seal().endpoints.len(), 2);
+    }
+
+    #[test]
+    fn fill_stops_at_the_endpoint_bound_and_keeps_the_position_for_the_last_part() {
+        let limits = AggregateLimits {
+            max_batch_endpoints: 2,
+            ..Default::default()
+        };
+        let mut a = Aggregator::new(limits);
+        let records = ["/a", "/b", "/c", "/d", "/e"]
+            .iter()
+            .map(|p| rec(p, 1, "1.1.1.1", 200))
+            .collect();
+        let mut c = chunk(records, Some(50));
+        let mut batches = Vec::new();
+        while a.fill(&mut c) {
+            batches.push(a.seal());
+        }
+        batches.push(a.seal());
+        let shape: Vec<(usize, Option<u64>)> = batches
+            .iter()
+            .map(|b| (b.endpoints.len(), b.positions.get("f").map(|p| p.offset)))
+            .collect();
+        assert_eq!(shape, vec![(2, None), (2, None), (1, Some(50))]);
+        assert!(c.records.is_empty() && c.position.is_none());
+    }
+
+    #[test]
+    fn seals_early_when_over_the_byte_budget() {
+        let limits = AggregateLimits {
+            max_batch_bytes: 256 * 1024,
+            ..Default::default()
+        };
+        let mut a = Aggregator::new(limits);
+        // One endpoint, one window: few clients stay well under the budget.
+        let few: Vec<_> = (0..10)
+            .map(|i| rec("/a", 1, &format!("81.0.0.{i}"), 200))
+            .collect();
+        assert!(!a.add_chunk(chunk(few, None)));
+        let small = a.approx_bytes();
+        assert!(small > 0 && small < limits.max_batch_bytes);
+        // Many distinct clients with object references grow it past the budget.
+        let mut full = false;
+        for round in 0..100u32 {
+            let many: Vec<_> = (0..1000u32)
+                .map(|i| {
+                    let n = round * 1000 + i;
+                    let ip = format!("81.{}.{}.{}", n >> 16 & 255, n >> 8 & 255, n & 255);
+                    rec(&format!("/orders/{n}"), 1, &ip, 200)
+                })
+                .collect();
+            if a.add_chunk(chunk(many, None)) {
+                full = true;
+                break;
+            }
+        }
+        assert!(full, "the byte budget must seal the batch");
+        assert_eq!(a.sealed_for_bytes, 1);
+        assert!(a.approx_bytes() >= limits.max_batch_bytes);
+        let sealed = a.seal();
+        assert_eq!(sealed.endpoints.len(), 2);
+        assert_eq!(a.approx_bytes(), 0);
+        let orders = &sealed.endpoints[1].1;
+        assert_eq!(orders.distinct_clients, orders.requests);
+        assert_eq!(orders.top_clients.len(), TOP_CLIENTS);
+        assert_eq!(orders.top_clients[0].distinct_object_refs, 1);
     }
 
     #[test]

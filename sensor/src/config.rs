@@ -26,6 +26,9 @@ pub struct SensorConfig {
     pub window_ms: u32,
     /// Distinct endpoints in one batch before it is sealed early.
     pub max_batch_endpoints: usize,
+    /// Approximate bytes the batch under construction may hold in memory before it is sealed
+    /// early (endpoints, clients, principals, object references).
+    pub max_batch_bytes: usize,
     /// Distinct client addresses tracked per endpoint per batch.
     pub max_clients_per_endpoint: usize,
     /// Judge every request's path, query, selected headers and body for injections (SQL,
@@ -88,6 +91,7 @@ impl Default for SensorConfig {
             flush_interval_ms: 1_000,
             window_ms: 1_000,
             max_batch_endpoints: 5_000,
+            max_batch_bytes: 8 * 1024 * 1024,
             max_clients_per_endpoint: 4_096,
             classify_injections: true,
             trusted_proxies: Vec::new(),
@@ -264,6 +268,7 @@ impl SensorConfig {
         positive("flush_interval_ms", self.flush_interval_ms)?;
         positive("window_ms", u64::from(self.window_ms))?;
         positive("max_batch_endpoints", self.max_batch_endpoints as u64)?;
+        positive("max_batch_bytes", self.max_batch_bytes as u64)?;
         positive("max_pending_batches", self.max_pending_batches as u64)?;
         positive("max_in_flight_batches", self.max_in_flight_batches as u64)?;
         positive("max_queued_chunks", self.max_queued_chunks as u64)?;
@@ -342,6 +347,7 @@ mod example_tests {
         assert_eq!(cfg.flush_interval_ms, d.flush_interval_ms);
         assert_eq!(cfg.window_ms, d.window_ms);
         assert_eq!(cfg.max_batch_endpoints, d.max_batch_endpoints);
+        assert_eq!(cfg.max_batch_bytes, d.max_batch_bytes);
         assert_eq!(cfg.max_clients_per_endpoint, d.max_clients_per_endpoint);
         assert_eq!(cfg.classify_injections, d.classify_injections);
         assert_eq!(cfg.trusted_proxies, d.trusted_proxies);

@@ -24,6 +24,17 @@ pub enum AuthScheme {
 }
 
 impl AuthScheme {
+    /// Every scheme, in declaration order (`ALL[s as usize] == s`).
+    pub const ALL: [AuthScheme; 7] = [
+        AuthScheme::None,
+        AuthScheme::Basic,
+        AuthScheme::Bearer,
+        AuthScheme::Jwt,
+        AuthScheme::ApiKey,
+        AuthScheme::Cookie,
+        AuthScheme::Other,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             AuthScheme::None => "none",
@@ -43,7 +54,14 @@ pub struct Principal(pub [u8; 16]);
 
 impl Principal {
     pub fn to_hex(self) -> String {
-        hex::encode(self.0)
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut out = String::with_capacity(32);
+        for b in self.0 {
+            out.push(char::from(DIGITS[usize::from(b >> 4)]));
+            out.push(char::from(DIGITS[usize::from(b & 15)]));
+        }
+        debug_assert_eq!(out, hex::encode(self.0));
+        out
     }
 }
 
@@ -219,7 +237,7 @@ pub const PRINCIPAL_CACHE_ENTRIES: usize = 8_192;
 /// Seeded hasher and `credential hash → (scheme, principal)`.
 type PrincipalCache = (
     std::hash::RandomState,
-    HashMap<u64, (AuthScheme, Option<Principal>)>,
+    HashMap<u64, (AuthScheme, Option<Principal>), foldhash::fast::RandomState>,
 );
 
 /// Resolves client addresses and principals for every source of one sensor.
@@ -255,7 +273,9 @@ impl Clone for Identifier {
 
 impl Identifier {
     pub fn new(key: PrincipalKey, trusted: Vec<Cidr>) -> Self {
-        let cache = std::sync::Mutex::new((std::hash::RandomState::new(), HashMap::new()));
+        // SipHash keys the credential hash (a collision would merge two principals); the
+        // cache's own buckets only need a cheap hash of that already keyed value.
+        let cache = std::sync::Mutex::new((std::hash::RandomState::new(), HashMap::default()));
         let agents = std::sync::Mutex::new((std::hash::RandomState::new(), HashMap::new()));
         Self {
             key,

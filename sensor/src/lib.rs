@@ -245,6 +245,7 @@ impl Sensor {
         let (stop_tx, stop_rx) = watch::channel(false);
         let limits = AggregateLimits {
             max_batch_endpoints: cfg.max_batch_endpoints,
+            max_batch_bytes: cfg.max_batch_bytes,
             max_clients_per_endpoint: cfg.max_clients_per_endpoint,
             window_ms: cfg.window_ms,
             classify_injections: cfg.classify_injections,
@@ -349,13 +350,7 @@ async fn run_aggregator(
                     if templates.has_changed().unwrap_or(false) {
                         agg.learner.set_known(&templates.borrow_and_update());
                     }
-                    let full = agg.add_chunk(c);
-                    stats
-                        .notables_dropped
-                        .store(agg.notables_dropped, std::sync::atomic::Ordering::Relaxed);
-                    if full {
-                        push(&outbox, agg.seal()).await;
-                    }
+                    fill(&mut agg, c, &outbox, &stats).await;
                 }
                 None => break,
             },
@@ -367,9 +362,7 @@ async fn run_aggregator(
             () = stopped(&mut stop) => {
                 // Take what the sources already queued, then stop.
                 while let Ok(c) = rx.try_recv() {
-                    if agg.add_chunk(c) {
-                        push(&outbox, agg.seal()).await;
-                    }
+                    fill(&mut agg, c, &outbox, &stats).await;
                 }
                 break;
             }
@@ -378,6 +371,16 @@ async fn run_aggregator(
     if agg.has_content() {
         push(&outbox, agg.seal()).await;
     }
+}
+
+/// Folds a chunk in, sealing whenever the batch reaches its bounds (also mid-chunk).
+async fn fill(agg: &mut Aggregator, mut chunk: Chunk, outbox: &Arc<Outbox>, stats: &SensorStats) {
+    while agg.fill(&mut chunk) {
+        push(outbox, agg.seal()).await;
+    }
+    stats
+        .notables_dropped
+        .store(agg.notables_dropped, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// Resolves once `stop` turns true (without holding the watch's lock across awaits).

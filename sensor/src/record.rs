@@ -75,6 +75,17 @@ pub fn normalize_method(raw: &str) -> Result<String, Invalid> {
 
 /// Normalizes a host: lower case, no trailing dot, default ports removed, bounded length.
 pub fn normalize_host(raw: &str, scheme: Option<Scheme>, fallback: &str) -> String {
+    // Fast path: a plain lower-case name without port, spaces or trailing dot (most hosts).
+    let b = raw.as_bytes();
+    if !b.is_empty()
+        && b.len() <= MAX_HOST_BYTES
+        && b[b.len() - 1] != b'.'
+        && raw != "-"
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'.' || *c == b'-')
+    {
+        return raw.to_owned();
+    }
     let raw = raw.trim().trim_end_matches('.');
     if raw.is_empty() || raw == "-" {
         return fallback.to_owned();
@@ -179,6 +190,9 @@ mod tests {
         check("api.example.com.", None, "api.example.com");
         check("-", None, "default");
         check("[::1]:443", None, "[::1]");
+        check("api-2.example.com", Some(Scheme::Http), "api-2.example.com");
+        check("api.example.com..", None, "api.example.com");
+        check("", None, "default");
     }
 
     #[test]

@@ -56,6 +56,73 @@ const PAYLOADS: &[(&str, &str)] = &[
 /// Longest user agent examined, in bytes.
 pub const MAX_AGENT_BYTES: usize = 1024;
 
+/// Every needle in priority order: payloads first, then scanners.
+const NEEDLES: usize = PAYLOADS.len() + SCANNERS.len();
+
+fn needle(i: usize) -> &'static [u8] {
+    if i < PAYLOADS.len() {
+        PAYLOADS[i].0.as_bytes()
+    } else {
+        SCANNERS[i - PAYLOADS.len()].as_bytes()
+    }
+}
+
+/// For each byte, the needles holding it at `at` (bit `i` = needle `i`).
+const fn by_byte(at: usize) -> [u64; 256] {
+    const { assert!(NEEDLES <= 64) };
+    let mut table = [0u64; 256];
+    let mut i = 0;
+    while i < NEEDLES {
+        let n = if i < PAYLOADS.len() {
+            PAYLOADS[i].0.as_bytes()
+        } else {
+            SCANNERS[i - PAYLOADS.len()].as_bytes()
+        };
+        assert!(n.len() >= 2, "needles are at least two bytes long");
+        // Both cases, so the scan needs no lower-casing (needles are lower case).
+        table[n[at] as usize] |= 1 << i;
+        table[n[at].to_ascii_uppercase() as usize] |= 1 << i;
+        i += 1;
+    }
+    table
+}
+
+const BY_FIRST_BYTE: [u64; 256] = by_byte(0);
+const BY_SECOND_BYTE: [u64; 256] = by_byte(1);
+
+/// The highest-priority needle contained in `ua` (ASCII case-insensitively), in one pass: at
+/// each position only the needles starting with that byte pair are compared.
+fn first_needle(ua: &[u8]) -> Option<usize> {
+    let mut best = NEEDLES;
+    for (at, pair) in ua.windows(2).enumerate() {
+        let first = BY_FIRST_BYTE[usize::from(pair[0])];
+        if first == 0 {
+            continue;
+        }
+        let mut candidates = first & BY_SECOND_BYTE[usize::from(pair[1])];
+        // Only needles of a higher priority than the best match so far.
+        candidates &= (1u64 << best) - 1;
+        while candidates != 0 {
+            let i = candidates.trailing_zeros() as usize;
+            candidates &= candidates - 1;
+            let n = needle(i);
+            if ua.len() - at >= n.len()
+                && ua[at..at + n.len()]
+                    .iter()
+                    .zip(n)
+                    .all(|(h, n)| h.to_ascii_lowercase() == *n)
+            {
+                best = i;
+                break;
+            }
+        }
+        if best == 0 {
+            break;
+        }
+    }
+    (best < NEEDLES).then_some(best)
+}
+
 /// The label of a suspicious user agent, if it is one.
 pub fn suspicious(user_agent: &str) -> Option<&'static str> {
     let ua = user_agent
@@ -64,39 +131,47 @@ pub fn suspicious(user_agent: &str) -> Option<&'static str> {
     if ua.is_empty() || ua == "-" {
         return None;
     }
-    let lower = ua.to_ascii_lowercase();
-    for (needle, label) in PAYLOADS {
-        if lower.contains(needle) {
-            return Some(match *label {
-                "jndi" => "payload:jndi",
-                "shellshock" => "payload:shellshock",
-                "xss" => "payload:xss",
-                "sqli" => "payload:sqli",
-                "traversal" => "payload:traversal",
-                "code" => "payload:code",
-                "ssti" => "payload:ssti",
-                _ => "payload:ognl",
-            });
-        }
+    let i = first_needle(ua.as_bytes())?;
+    if let Some((_, label)) = PAYLOADS.get(i) {
+        return Some(match *label {
+            "jndi" => "payload:jndi",
+            "shellshock" => "payload:shellshock",
+            "xss" => "payload:xss",
+            "sqli" => "payload:sqli",
+            "traversal" => "payload:traversal",
+            "code" => "payload:code",
+            "ssti" => "payload:ssti",
+            _ => "payload:ognl",
+        });
     }
-    SCANNERS
-        .iter()
-        .find(|s| lower.contains(*s))
-        .map(|s| match *s {
-            "sqlmap" => "scanner:sqlmap",
-            "nikto" => "scanner:nikto",
-            "nmap" => "scanner:nmap",
-            "masscan" => "scanner:masscan",
-            "zgrab" => "scanner:zgrab",
-            "nuclei" => "scanner:nuclei",
-            "wpscan" => "scanner:wpscan",
-            "acunetix" => "scanner:acunetix",
-            "hydra" => "scanner:hydra",
-            "ffuf" | "wfuzz" | "gobuster" | "dirbuster" | "feroxbuster" | "dirb/" => {
-                "scanner:fuzzer"
-            }
-            _ => "scanner:other",
-        })
+    Some(match SCANNERS[i - PAYLOADS.len()] {
+        "sqlmap" => "scanner:sqlmap",
+        "nikto" => "scanner:nikto",
+        "nmap" => "scanner:nmap",
+        "masscan" => "scanner:masscan",
+        "zgrab" => "scanner:zgrab",
+        "nuclei" => "scanner:nuclei",
+        "wpscan" => "scanner:wpscan",
+        "acunetix" => "scanner:acunetix",
+        "hydra" => "scanner:hydra",
+        "ffuf" | "wfuzz" | "gobuster" | "dirbuster" | "feroxbuster" | "dirb/" => "scanner:fuzzer",
+        _ => "scanner:other",
+    })
+}
+
+/// The plain definition [`suspicious`] must agree with (lower-case, then search each needle).
+#[cfg(test)]
+fn suspicious_reference(user_agent: &str) -> Option<usize> {
+    let ua = user_agent
+        .get(..MAX_AGENT_BYTES.min(user_agent.len()))
+        .unwrap_or(user_agent);
+    let lower = ua.to_ascii_lowercase();
+    (0..NEEDLES).find(|i| {
+        lower
+            .as_bytes()
+            .windows(needle(*i).len())
+            .any(|w| w == needle(*i))
+    })
 }
 
 #[cfg(test)]
@@ -136,6 +211,19 @@ mod tests {
             "",
         ] {
             assert_eq!(suspicious(benign), None, "{benign:?}");
+        }
+        // Priority: a payload wins over a scanner name, earlier needles over later ones.
+        assert_eq!(suspicious("sqlmap ${jndi:x}"), Some("payload:jndi"));
+        assert_eq!(suspicious("NUCLEI and SQLMAP"), Some("scanner:sqlmap"));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn one_pass_matches_the_plain_search(
+            ua in "(\\PC|sqlmap|NMap|dirb/|\\$\\{jndi:|<ScRipt|\\.\\./|\\{\\{|owasp zap){0,12}"
+        ) {
+            let want = suspicious_reference(&ua).filter(|_| !ua.is_empty() && ua != "-");
+            proptest::prop_assert_eq!(first_needle(ua.as_bytes()).filter(|_| !ua.is_empty() && ua != "-"), want);
         }
     }
 }

@@ -6,8 +6,40 @@
 //! Memory is bounded: at most `max_positions` positions are tracked, each remembering at most
 //! `promote_after_distinct` value hashes; when full, tracking restarts and the reset is counted.
 
-use crate::template::{PARAM, template_path};
+use crate::template::{
+    MAX_PATH_BYTES, MAX_SEGMENTS, PARAM, is_identifier, path_of, truncate_at_char,
+};
+use std::borrow::Cow;
 use std::collections::HashMap;
+
+/// The segment that stands for everything past [`MAX_SEGMENTS`].
+const DEEP: &str = "{...}";
+
+/// What to emit for an observed literal segment.
+enum Observed {
+    Literal,
+    Param,
+}
+
+/// A literal segment as a template holds it: control characters replaced (tabs survive
+/// [`is_identifier`]'s trimming), borrowed when there are none.
+fn printable(raw: &str) -> Cow<'_, str> {
+    // ASCII segments (nearly all) need only a byte check for C0 controls and DEL.
+    let plain = if raw.is_ascii() {
+        !raw.bytes().any(|b| b < 0x20 || b == 0x7f)
+    } else {
+        !raw.chars().any(char::is_control)
+    };
+    if !plain {
+        Cow::Owned(
+            raw.chars()
+                .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+                .collect(),
+        )
+    } else {
+        Cow::Borrowed(raw)
+    }
+}
 
 /// Limits and thresholds of the learner.
 #[derive(Debug, Clone, Copy)]
@@ -65,7 +97,8 @@ struct Known {
 #[derive(Debug)]
 pub struct TemplateLearner {
     limits: LearnerLimits,
-    positions: HashMap<u64, Position>,
+    /// Keyed by FNV hashes of positions; foldhash (seeded per process) picks the buckets.
+    positions: HashMap<u64, Position, foldhash::fast::RandomState>,
     known: Vec<Known>,
     /// Times tracking restarted because `max_positions` was reached.
     pub resets: u64,
@@ -102,7 +135,7 @@ impl TemplateLearner {
         debug_assert!(limits.promote_after_distinct >= 2);
         Self {
             limits,
-            positions: HashMap::new(),
+            positions: HashMap::default(),
             known: Vec::new(),
             resets: 0,
         }
@@ -144,7 +177,7 @@ impl TemplateLearner {
         if self.known.is_empty() {
             return None;
         }
-        let path = target.split(['?', '#']).next().unwrap_or("");
+        let path = path_of(target);
         let segs: Vec<&str> = split(path).collect();
         self.known
             .iter()
@@ -161,38 +194,61 @@ impl TemplateLearner {
 
     /// The template of a request target on `host`, learning from it.
     pub fn template(&mut self, host: &str, target: &str) -> String {
-        if let Some(t) = self.known_match(host, target) {
-            return t.to_owned();
-        }
-        let typed = template_path(target);
-        if typed == "/" {
-            return typed;
-        }
-        let mut out = String::with_capacity(typed.len());
-        let mut prefix = hash_of(host);
-        for seg in split(&typed) {
-            let chosen = if seg == PARAM || seg == "{...}" {
-                seg
-            } else {
-                self.observe(prefix, seg)
-            };
-            out.push('/');
-            out.push_str(chosen);
-            prefix = hash_pair(prefix, chosen);
-        }
+        let mut out = String::new();
+        self.template_into(host, target, &mut out);
         out
     }
 
+    /// [`TemplateLearner::template`] written into `out` (cleared first), so a caller templating
+    /// request after request reuses one buffer.
+    ///
+    /// Same result as learning over [`template_path`]'s output, in one pass over the target:
+    /// each segment is judged, hashed and emitted once.
+    pub fn template_into(&mut self, host: &str, target: &str, out: &mut String) {
+        out.clear();
+        if let Some(t) = self.known_match(host, target) {
+            out.push_str(t);
+            return;
+        }
+        let path = path_of(target);
+        let path = truncate_at_char(path, MAX_PATH_BYTES);
+        let mut prefix = hash_of(host);
+        for (index, raw) in split(path).enumerate() {
+            let chosen: Cow<'_, str> = if index == MAX_SEGMENTS {
+                Cow::Borrowed(DEEP)
+            } else if is_identifier(raw) {
+                Cow::Borrowed(PARAM)
+            } else {
+                // Only an observed literal is learned from; it is printable (see template_path).
+                let literal = printable(raw);
+                match self.observe(prefix, &literal) {
+                    Observed::Param => Cow::Borrowed(PARAM),
+                    Observed::Literal => literal,
+                }
+            };
+            out.push('/');
+            out.push_str(&chosen);
+            prefix = hash_pair(prefix, &chosen);
+            if index == MAX_SEGMENTS {
+                break;
+            }
+        }
+        if out.is_empty() {
+            out.push('/');
+        }
+    }
+
     /// Records a literal value at the position under `prefix`; returns what to emit.
-    fn observe<'a>(&mut self, prefix: u64, seg: &'a str) -> &'a str {
-        if !self.positions.contains_key(&prefix)
-            && self.positions.len() >= self.limits.max_positions
+    fn observe(&mut self, prefix: u64, seg: &str) -> Observed {
+        // A full table only matters for a new position; a known one is looked up once.
+        if self.positions.len() >= self.limits.max_positions
+            && !self.positions.contains_key(&prefix)
         {
             // Promoted positions are kept; learning ones restart.
             self.positions.retain(|_, p| matches!(p, Position::Param));
             self.resets += 1;
             if self.positions.len() >= self.limits.max_positions {
-                return seg;
+                return Observed::Literal;
             }
         }
         let limits = self.limits;
@@ -207,7 +263,7 @@ impl TemplateLearner {
             namelike,
         } = pos
         else {
-            return PARAM;
+            return Observed::Param;
         };
         *requests = requests.saturating_add(1);
         let h = hash_of(seg);
@@ -223,13 +279,13 @@ impl TemplateLearner {
                 || namelike_pct >= u64::from(limits.min_namelike_pct)
             {
                 *pos = Position::Param;
-                return PARAM;
+                return Observed::Param;
             }
             // A vocabulary: stop growing the set (keep its share of name-like values).
             seen.pop();
             *namelike = (*namelike).min(seen.len() as u32);
         }
-        seg
+        Observed::Literal
     }
 }
 
@@ -297,6 +353,45 @@ mod tests {
             l.template("gh", "/repos/7/42/issues"),
             "/repos/{id}/{id}/issues"
         );
+    }
+
+    /// The one-pass templating as first written: typed templating, then learning over it.
+    fn template_two_pass(l: &mut TemplateLearner, host: &str, target: &str) -> String {
+        let typed = crate::template::template_path(target);
+        if typed == "/" {
+            return typed;
+        }
+        let mut out = String::new();
+        let mut prefix = hash_of(host);
+        for seg in split(&typed) {
+            let chosen = if seg == PARAM || seg == DEEP {
+                seg
+            } else {
+                match l.observe(prefix, seg) {
+                    Observed::Param => PARAM,
+                    Observed::Literal => seg,
+                }
+            };
+            out.push('/');
+            out.push_str(chosen);
+            prefix = hash_pair(prefix, chosen);
+        }
+        out
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn one_pass_equals_two_pass(
+            paths in proptest::collection::vec("(/(a|b|c[0-9]|[a-z]{1,3}[0-9]{0,2}|[0-9]{1,4}|\t?x|v1|))*(\\?q=1)?", 1..200)
+        ) {
+            let mut one = TemplateLearner::new(LearnerLimits { max_positions: 64, ..Default::default() });
+            let mut two = TemplateLearner::new(LearnerLimits { max_positions: 64, ..Default::default() });
+            for p in &paths {
+                proptest::prop_assert_eq!(one.template("h", p), template_two_pass(&mut two, "h", p));
+            }
+            let deep = "/a".repeat(40);
+            proptest::prop_assert_eq!(one.template("h", &deep), template_two_pass(&mut two, "h", &deep));
+        }
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! shape of its value. Bounded (names, count, nesting) and total on hostile input.
 
 use crate::sensitive::{Sensitive, classify};
-use crate::shape::{Shape, percent_decode, shape_of};
+use crate::shape::{Shape, percent_decoded, shape_of};
+use std::borrow::Cow;
 
 /// One parameter: its name, the shape of its value, and the sensitive-data class the value
 /// belongs to, if any. The value itself is not kept.
@@ -52,25 +53,67 @@ fn clip(mut name: String) -> String {
     name
 }
 
+/// [`name_of`] without allocating when the name is kept as it is (the common case).
+fn name_of_cow(raw: Cow<'_, str>) -> Cow<'_, str> {
+    if crate::template::is_identifier(&raw) {
+        return Cow::Borrowed(crate::template::PARAM);
+    }
+    let controls = if raw.is_ascii() {
+        raw.bytes().any(|b| b < 0x20 || b == 0x7f)
+    } else {
+        raw.chars().any(char::is_control)
+    };
+    if raw.len() <= MAX_NAME_BYTES && !controls {
+        return raw;
+    }
+    Cow::Owned(clip(raw.into_owned()))
+}
+
+/// Calls `f(name, shape, sensitive)` for each `a=1&b=x` pair (query strings and form bodies),
+/// names decoded, values shaped; the same pairs as [`urlencoded`], without collecting them.
+pub fn for_each_urlencoded(raw: &str, mut f: impl FnMut(&str, Shape, Option<Sensitive>)) {
+    for kv in raw.split('&').filter(|kv| !kv.is_empty()).take(MAX_PARAMS) {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        let name = name_of_cow(percent_decoded(k, true));
+        if name.is_empty() {
+            continue;
+        }
+        let value = percent_decoded(v, true);
+        f(&name, shape_of(&value), classify(&value));
+    }
+}
+
 /// `a=1&b=x` pairs (query strings and form bodies): names decoded, values shaped.
 pub fn urlencoded(raw: &str) -> Vec<Param> {
-    raw.split('&')
-        .filter(|kv| !kv.is_empty())
-        .take(MAX_PARAMS)
-        .map(|kv| {
-            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-            Param::of(name_of(&percent_decode(k, true)), &percent_decode(v, true))
-        })
-        .filter(|p| !p.name.is_empty())
-        .collect()
+    let mut out = Vec::new();
+    for_each_urlencoded(raw, |name, shape, sensitive| {
+        out.push(Param {
+            name: name.to_owned(),
+            shape,
+            sensitive,
+        });
+    });
+    out
+}
+
+/// The query string of a request target, if it has one.
+pub fn query_string(target: &str) -> Option<&str> {
+    // `?` and `#` are ASCII, so the cuts fall on character boundaries.
+    let b = target.as_bytes();
+    let q = b.iter().position(|c| *c == b'?' || *c == b'#')?;
+    if b[q] == b'#' {
+        return None;
+    }
+    let end = b[q..]
+        .iter()
+        .position(|c| *c == b'#')
+        .map_or(b.len(), |e| q + e);
+    Some(&target[q + 1..end])
 }
 
 /// The query parameters of a request target.
 pub fn query(target: &str) -> Vec<Param> {
-    match target.split('#').next().and_then(|t| t.split_once('?')) {
-        Some((_, q)) => urlencoded(q),
-        None => Vec::new(),
-    }
+    query_string(target).map(urlencoded).unwrap_or_default()
 }
 
 /// Flattened fields of a JSON body: `{"a":{"b":1},"items":[{"sku":"x"}]}` gives `a.b` (int) and
@@ -172,6 +215,9 @@ mod tests {
             ]
         );
         assert!(query("/no-query").is_empty());
+        assert_eq!(query_string("/a?b=1#c?d"), Some("b=1"));
+        assert_eq!(query_string("/a#c?d"), None);
+        assert_eq!(query_string("/a?"), Some(""));
         // Names that are values stay behind.
         assert_eq!(query("/x?jane.doe@example.com&tok=1")[0].name, "{id}");
         assert_eq!(

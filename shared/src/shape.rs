@@ -130,12 +130,17 @@ pub fn shape_of(v: &str) -> Shape {
 
 /// Decodes `%XX` escapes (and `+` as space when `plus_is_space`), replacing invalid UTF-8.
 pub fn percent_decode(raw: &str, plus_is_space: bool) -> String {
+    percent_decoded(raw, plus_is_space).into_owned()
+}
+
+/// [`percent_decode`] that borrows `raw` when there is nothing to decode (the common case).
+pub fn percent_decoded(raw: &str, plus_is_space: bool) -> std::borrow::Cow<'_, str> {
     let b = raw.as_bytes();
     if !b
         .iter()
         .any(|c| *c == b'%' || (plus_is_space && *c == b'+'))
     {
-        return raw.to_owned();
+        return std::borrow::Cow::Borrowed(raw);
     }
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -166,7 +171,7 @@ pub fn percent_decode(raw: &str, plus_is_space: bool) -> String {
             }
         }
     }
-    String::from_utf8_lossy(&out).into_owned()
+    std::borrow::Cow::Owned(String::from_utf8_lossy(&out).into_owned())
 }
 
 #[cfg(test)]

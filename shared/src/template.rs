@@ -12,12 +12,22 @@ pub const MAX_PATH_BYTES: usize = 2048;
 /// Most segments kept; deeper paths end in `{...}`.
 pub const MAX_SEGMENTS: usize = 32;
 
+/// The path of a request target: everything before the first `?` or `#`.
+pub fn path_of(target: &str) -> &str {
+    // Both delimiters are ASCII, so the cut falls on a character boundary.
+    let end = target
+        .bytes()
+        .position(|b| b == b'?' || b == b'#')
+        .unwrap_or(target.len());
+    &target[..end]
+}
+
 /// Turns a request target (path, optionally with `?query` or `#fragment`) into a template.
 ///
 /// The result always starts with `/`, never ends with `/` (except the root), and holds no
 /// empty segments.
 pub fn template_path(target: &str) -> String {
-    let path = target.split(['?', '#']).next().unwrap_or("");
+    let path = path_of(target);
     let path = truncate_at_char(path, MAX_PATH_BYTES);
     let mut out = String::with_capacity(path.len().min(128) + 1);
     for (index, raw) in path.split('/').filter(|s| !s.is_empty()).enumerate() {
@@ -38,7 +48,7 @@ pub fn template_path(target: &str) -> String {
     out
 }
 
-fn truncate_at_char(s: &str, max: usize) -> &str {
+pub(crate) fn truncate_at_char(s: &str, max: usize) -> &str {
     if s.len() <= max {
         return s;
     }
@@ -59,49 +69,104 @@ fn push_segment(out: &mut String, raw: &str) {
 /// Whether a single path segment looks like an identifier value.
 pub fn is_identifier(seg: &str) -> bool {
     let seg = strip_percent_noise(seg);
-    if seg.is_empty() || is_version(seg) {
+    let b = seg.as_bytes();
+    // Versions start with `v` or a digit; most segments skip the check.
+    if b.is_empty() || (matches!(b[0], b'v' | b'V' | b'0'..=b'9') && is_version(seg)) {
         return false;
     }
-    let b = seg.as_bytes();
+    // One pass over the bytes gathers what every rule below needs: the classes all bytes
+    // share, the classes some byte has, and the counts of digits and letters.
+    let (mut all, mut any, mut digits, mut alpha) = (u8::MAX, 0u8, 0usize, 0usize);
+    for &c in b {
+        let class = CLASSES[usize::from(c)];
+        all &= class;
+        any |= class;
+        digits += usize::from(class & DIGIT);
+        alpha += usize::from((class & ALPHA) >> 1);
+    }
+    let (allowed, numeric) = (all & ALLOWED != 0, all & NUMERIC != 0);
+    let (hex, word, at) = (all & HEX != 0, all & WORD != 0, any & AT != 0);
     // Free text is a value, never a name: API path literals are made of letters, digits and
     // `-._~:@`. Anything else (spaces, quotes, percent-escapes, `;=` matrix parameters,
     // non-ASCII) becomes a parameter, so payloads and personal data never reach a template.
-    if !b
-        .iter()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b'~' | b':' | b'@'))
-    {
+    if !allowed {
         return true;
     }
-    let digits = b.iter().filter(|c| c.is_ascii_digit()).count();
-    let alpha = b.iter().filter(|c| c.is_ascii_alphabetic()).count();
     // Pure numbers (also with a sign, decimal point or thousands separators).
-    if digits > 0
-        && b.iter()
-            .all(|c| c.is_ascii_digit() || matches!(c, b'-' | b'+' | b'.' | b','))
-    {
+    if digits > 0 && numeric {
         return true;
     }
-    if is_uuid(b) || is_date(b) || is_email(seg) {
+    if is_uuid(b) || is_date(b) || (at && is_email(seg)) {
         return true;
     }
     // Hex strings and ObjectIds: 8+ hex characters with at least one digit ("deadbeef" and
     // "facade" stay words).
-    if b.len() >= 8 && digits > 0 && b.iter().all(u8::is_ascii_hexdigit) {
+    if b.len() >= 8 && digits > 0 && hex {
         return true;
     }
     // Long mixed alphanumerics: slugs with digits such as "a7Bx92kLq0".
-    let word_chars = b
-        .iter()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_'));
-    if word_chars && digits >= 2 && alpha >= 1 && b.len() >= 10 && !looks_like_name(b) {
+    if word && digits >= 2 && alpha >= 1 && b.len() >= 10 && !looks_like_name(b) {
         return true;
     }
     // Base64-ish tokens: 20+ characters of the base64/base64url alphabet, mixed case or digits.
     is_base64ish(b, digits)
 }
 
+/// Byte classes of [`is_identifier`] (bits of [`CLASSES`]).
+const DIGIT: u8 = 1;
+const ALPHA: u8 = 2;
+/// Letters, digits and `-._~:@`: what a path literal is made of.
+const ALLOWED: u8 = 4;
+/// Digits and `-+.,`.
+const NUMERIC: u8 = 8;
+const HEX: u8 = 16;
+/// Letters, digits, `-` and `_`.
+const WORD: u8 = 32;
+const AT: u8 = 64;
+
+/// The classes of every byte value.
+const CLASSES: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let c = i as u8;
+        let digit = c.is_ascii_digit();
+        let alpha = c.is_ascii_alphabetic();
+        let mut class = 0;
+        if digit {
+            class |= DIGIT | ALLOWED | NUMERIC | WORD;
+        }
+        if alpha {
+            class |= ALPHA | ALLOWED | WORD;
+        }
+        if matches!(c, b'-' | b'_' | b'.' | b'~' | b':' | b'@') {
+            class |= ALLOWED;
+        }
+        if matches!(c, b'-' | b'+' | b'.' | b',') {
+            class |= NUMERIC;
+        }
+        if c.is_ascii_hexdigit() {
+            class |= HEX;
+        }
+        if matches!(c, b'-' | b'_') {
+            class |= WORD;
+        }
+        if c == b'@' {
+            class |= AT;
+        }
+        t[i] = class;
+        i += 1;
+    }
+    t
+};
+
 fn strip_percent_noise(seg: &str) -> &str {
-    seg.trim_matches(|c: char| c == ' ' || c == '\t')
+    // Spaces and tabs are ASCII, so the cuts fall on character boundaries.
+    let noise = |c: &u8| *c == b' ' || *c == b'\t';
+    let b = seg.as_bytes();
+    let start = b.iter().position(|c| !noise(c)).unwrap_or(b.len());
+    let end = b.iter().rposition(|c| !noise(c)).map_or(start, |e| e + 1);
+    &seg[start..end]
 }
 
 /// `v1`, `v2`, `v1.2`, `V3beta`, `2.0`, `1.1`… are API versions and never parameters.
@@ -230,6 +295,55 @@ mod tests {
         check("/wiki/Straße", "/wiki/{id}");
         check("/cards/4111-1111-1111-1111", "/cards/{id}");
         check("/v1/items:batchGet", "/v1/items:batchGet");
+    }
+
+    /// The rules as first written, one scan per rule.
+    fn is_identifier_reference(seg: &str) -> bool {
+        let seg = seg.trim_matches(|c: char| c == ' ' || c == '\t');
+        if seg.is_empty() || is_version(seg) {
+            return false;
+        }
+        let b = seg.as_bytes();
+        if !b.iter().all(|c| {
+            c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b'~' | b':' | b'@')
+        }) {
+            return true;
+        }
+        let digits = b.iter().filter(|c| c.is_ascii_digit()).count();
+        let alpha = b.iter().filter(|c| c.is_ascii_alphabetic()).count();
+        if digits > 0
+            && b.iter()
+                .all(|c| c.is_ascii_digit() || matches!(c, b'-' | b'+' | b'.' | b','))
+        {
+            return true;
+        }
+        if is_uuid(b) || is_date(b) || is_email(seg) {
+            return true;
+        }
+        if b.len() >= 8 && digits > 0 && b.iter().all(u8::is_ascii_hexdigit) {
+            return true;
+        }
+        let word_chars = b
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_'));
+        if word_chars && digits >= 2 && alpha >= 1 && b.len() >= 10 && !looks_like_name(b) {
+            return true;
+        }
+        is_base64ish(b, digits)
+    }
+
+    proptest! {
+        #[test]
+        fn one_scan_equals_the_rules(
+            seg in "[ \t]?([a-fA-F0-9]{1,6}|[vV][0-9]|[a-z]{1,5}|[-_.~:@+,]|[0-9]{1,4}|%2F|é| |\t|;=){0,8}[ \t]?"
+        ) {
+            prop_assert_eq!(is_identifier(&seg), is_identifier_reference(&seg), "{:?}", seg);
+        }
+
+        #[test]
+        fn one_scan_equals_the_rules_anywhere(seg in "\\PC{0,40}") {
+            prop_assert_eq!(is_identifier(&seg), is_identifier_reference(&seg), "{:?}", seg);
+        }
     }
 
     #[test]

@@ -17,8 +17,11 @@ use envoy_types::pb::envoy::service::accesslog::v3::{
     StreamAccessLogsMessage, StreamAccessLogsResponse,
 };
 use envoy_types::pb::google::protobuf::{Duration as PbDuration, Timestamp};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use tokio::sync::mpsc;
+use tokio_stream::Stream;
 use tonic::{Request, Response, Status, Streaming};
 
 /// Largest ALS message accepted, in bytes.
@@ -59,21 +62,21 @@ impl AlsSink {
         AccessLogServiceServer::new(self).max_decoding_message_size(MAX_ALS_MESSAGE_BYTES)
     }
 
-    async fn handle(&self, msg: StreamAccessLogsMessage) {
+    /// Converts one message's entries into `pending`, handing on every full chunk.
+    async fn handle(&self, msg: StreamAccessLogsMessage, pending: &mut Vec<RequestRecord>) {
         let mut tally = ChunkTally::default();
-        let mut records = Vec::new();
         match msg.log_entries {
             Some(LogEntries::HttpLogs(http)) => {
                 for entry in http.log_entry {
                     match convert(&entry, &self.default_host, &self.ident) {
                         Ok(r) => {
                             tally.accept();
-                            records.push(r);
+                            pending.push(r);
                         }
                         Err(reason) => tally.reject(reason),
                     }
-                    if records.len() >= MAX_CHUNK_RECORDS {
-                        self.send(std::mem::take(&mut records)).await;
+                    if pending.len() >= MAX_CHUNK_RECORDS {
+                        self.send(pending).await;
                     }
                 }
             }
@@ -85,13 +88,14 @@ impl AlsSink {
             None => tally.reject("als_empty_message"),
         }
         self.stats.record(&self.src, &tally);
-        self.send(records).await;
     }
 
-    async fn send(&self, records: Vec<RequestRecord>) {
+    /// Hands `records` on as one chunk (leaving it empty, with room for the next).
+    async fn send(&self, records: &mut Vec<RequestRecord>) {
         if records.is_empty() {
             return;
         }
+        let records = std::mem::replace(records, Vec::with_capacity(MAX_CHUNK_RECORDS));
         let n = records.len() as u64;
         let chunk = Chunk {
             source: self.name.clone(),
@@ -108,6 +112,19 @@ impl AlsSink {
     }
 }
 
+/// The stream's next message if one is ready now (`None` if it would have to wait).
+async fn ready_message<T>(stream: &mut Streaming<T>) -> Option<Result<Option<T>, Status>> {
+    std::future::poll_fn(|cx| {
+        Poll::Ready(match Pin::new(&mut *stream).poll_next(cx) {
+            Poll::Ready(Some(Ok(m))) => Some(Ok(Some(m))),
+            Poll::Ready(Some(Err(e))) => Some(Err(e)),
+            Poll::Ready(None) => Some(Ok(None)),
+            Poll::Pending => None,
+        })
+    })
+    .await
+}
+
 #[tonic::async_trait]
 impl AccessLogService for AlsSink {
     async fn stream_access_logs(
@@ -115,11 +132,27 @@ impl AccessLogService for AlsSink {
         request: Request<Streaming<StreamAccessLogsMessage>>,
     ) -> Result<Response<StreamAccessLogsResponse>, Status> {
         let mut stream = request.into_inner();
+        // Entries of consecutive messages share a chunk (Envoy sends ~100 per message): fewer,
+        // fuller chunks for the aggregator. What is buffered goes on as soon as the stream has
+        // nothing more ready, so nothing waits for the next message.
+        let mut pending = Vec::with_capacity(MAX_CHUNK_RECORDS);
         loop {
-            match stream.message().await {
-                Ok(Some(msg)) => self.handle(msg).await,
+            let next = if pending.is_empty() {
+                stream.message().await
+            } else {
+                match ready_message(&mut stream).await {
+                    Some(next) => next,
+                    None => {
+                        self.send(&mut pending).await;
+                        continue;
+                    }
+                }
+            };
+            match next {
+                Ok(Some(msg)) => self.handle(msg, &mut pending).await,
                 Ok(None) => break,
                 Err(status) => {
+                    self.send(&mut pending).await;
                     // A message that fails to decode ends the stream; Envoy reconnects.
                     let mut tally = ChunkTally::default();
                     tally.reject("als_decode_error");
@@ -129,6 +162,7 @@ impl AccessLogService for AlsSink {
                 }
             }
         }
+        self.send(&mut pending).await;
         Ok(Response::new(StreamAccessLogsResponse {}))
     }
 }

@@ -1,13 +1,12 @@
 //! nginx access-log line parsers: the `combined` format and JSON `log_format`s keyed by
 //! nginx's own variable names (see `deploy/nginx/picket.conf`).
 
+use super::json_line;
 use crate::identity::{Credentials, Identifier};
 use crate::record::{self, RequestRecord, Scheme};
 use picket_shared::time;
 use serde::Deserialize;
-use serde::de::{self, Deserializer, Visitor};
 use std::borrow::Cow;
-use std::fmt;
 
 /// Which line format a log file uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, Deserialize)]
@@ -90,174 +89,201 @@ pub fn parse_line(
 #[derive(Debug, Default)]
 struct Scalar<'a>(Option<Cow<'a, str>>);
 
-impl<'de: 'a, 'a> Deserialize<'de> for Scalar<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Scalar<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string, number, boolean or null")
-            }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(Scalar(Some(Cow::Borrowed(v))))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(Scalar(Some(Cow::Owned(v.to_owned()))))
-            }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
-                Ok(Scalar(Some(Cow::Owned(v))))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-                Ok(Scalar(Some(Cow::Owned(v.to_string()))))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-                Ok(Scalar(Some(Cow::Owned(v.to_string()))))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
-                Ok(Scalar(Some(Cow::Owned(v.to_string()))))
-            }
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
-                Ok(Scalar(Some(Cow::Borrowed(if v {
-                    "true"
-                } else {
-                    "false"
-                }))))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-                Ok(Scalar(None))
-            }
-            fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-                Ok(Scalar(None))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
 impl Scalar<'_> {
     /// The value, treating nginx's empty-variable markers (`""`, `-`) as absent.
     fn get(&self) -> Option<&str> {
         self.0
             .as_deref()
-            .map(str::trim)
+            .map(trim)
             .filter(|v| !v.is_empty() && *v != "-")
     }
 }
 
-/// The nginx variables the sensor understands; every other key is ignored.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct JsonLine<'a> {
-    #[serde(borrow)]
-    remote_addr: Scalar<'a>,
-    #[serde(borrow)]
-    time_iso8601: Scalar<'a>,
-    #[serde(borrow)]
-    msec: Scalar<'a>,
-    #[serde(borrow)]
-    time_local: Scalar<'a>,
-    #[serde(borrow)]
-    host: Scalar<'a>,
-    #[serde(borrow)]
-    http_host: Scalar<'a>,
-    #[serde(borrow)]
-    server_name: Scalar<'a>,
-    #[serde(borrow)]
-    scheme: Scalar<'a>,
-    #[serde(borrow)]
-    request_method: Scalar<'a>,
-    #[serde(borrow)]
-    request_uri: Scalar<'a>,
-    #[serde(borrow)]
-    uri: Scalar<'a>,
-    #[serde(borrow)]
-    request: Scalar<'a>,
-    #[serde(borrow)]
-    status: Scalar<'a>,
-    #[serde(borrow)]
-    body_bytes_sent: Scalar<'a>,
-    #[serde(borrow)]
-    bytes_sent: Scalar<'a>,
-    #[serde(borrow)]
-    request_length: Scalar<'a>,
-    #[serde(borrow)]
-    request_time: Scalar<'a>,
-    #[serde(borrow)]
-    http_authorization: Scalar<'a>,
-    #[serde(borrow)]
-    http_x_api_key: Scalar<'a>,
-    #[serde(borrow)]
-    remote_user: Scalar<'a>,
-    #[serde(borrow)]
-    http_cookie: Scalar<'a>,
-    #[serde(borrow)]
-    http_x_forwarded_for: Scalar<'a>,
-    #[serde(borrow)]
-    http_user_agent: Scalar<'a>,
+/// `str::trim`, skipped when both ends are printable ASCII (never whitespace): most values.
+fn trim(v: &str) -> &str {
+    let b = v.as_bytes();
+    match (b.first(), b.last()) {
+        (Some(f), Some(l)) if f.is_ascii_graphic() && l.is_ascii_graphic() => v,
+        _ => v.trim(),
+    }
 }
+
+/// Declares the nginx variables the sensor understands (every other key is ignored) and
+/// how a member lands in them.
+macro_rules! json_line {
+    ($($field:ident),* $(,)?) => {
+        /// Index of each known variable (in `JsonLine::fields` and the duplicate check).
+        #[allow(non_camel_case_types)]
+        #[derive(Clone, Copy)]
+        enum JsonLineField {
+            $($field,)*
+        }
+
+        /// The known variables' names, by index.
+        const JSON_LINE_NAMES: &[&str] = &[$(stringify!($field),)*];
+
+        /// The nginx variables the sensor understands, from one JSON line.
+        #[derive(Debug, Default)]
+        struct JsonLine<'a> {
+            fields: [Scalar<'a>; JSON_LINE_NAMES.len()],
+        }
+
+        impl<'a> JsonLine<'a> {
+            $(
+                fn $field(&self) -> &Scalar<'a> {
+                    &self.fields[JsonLineField::$field as usize]
+                }
+            )*
+        }
+    };
+}
+
+/// Bit masks (bit `i` = known variable `i`) by name length and by first byte: a member's key
+/// is compared with the one or two names that share both, not with every name.
+const fn json_line_masks() -> ([u32; 32], [u32; 256]) {
+    const { assert!(JSON_LINE_NAMES.len() <= 32) };
+    let (mut by_len, mut by_first) = ([0u32; 32], [0u32; 256]);
+    let mut i = 0;
+    while i < JSON_LINE_NAMES.len() {
+        let name = JSON_LINE_NAMES[i].as_bytes();
+        assert!(name.len() < 32);
+        by_len[name.len()] |= 1 << i;
+        by_first[name[0] as usize] |= 1 << i;
+        i += 1;
+    }
+    (by_len, by_first)
+}
+
+const JSON_LINE_MASKS: ([u32; 32], [u32; 256]) = json_line_masks();
+
+/// The index of a known variable named `key`.
+fn json_line_field(key: &str) -> Option<usize> {
+    let b = key.as_bytes();
+    let (&first, len) = (b.first()?, b.len());
+    let mut candidates = JSON_LINE_MASKS.0.get(len)? & JSON_LINE_MASKS.1[usize::from(first)];
+    while candidates != 0 {
+        let i = candidates.trailing_zeros() as usize;
+        if JSON_LINE_NAMES[i] == key {
+            return Some(i);
+        }
+        candidates &= candidates - 1;
+    }
+    None
+}
+
+impl<'a> JsonLine<'a> {
+    /// Reads `line`: one JSON object whose members named after a known variable hold a scalar
+    /// (a known variable twice, or holding an object or array, makes the line malformed).
+    fn parse(line: &'a [u8]) -> Result<Self, json_line::Malformed> {
+        let mut j = JsonLine::default();
+        let mut seen = 0u32;
+        json_line::for_each_member(line, |key, value| {
+            let Some(i) = json_line_field(&key) else {
+                return Ok(());
+            };
+            if seen & (1 << i) != 0 {
+                return Err(json_line::Malformed);
+            }
+            seen |= 1 << i;
+            j.fields[i].0 = match value {
+                json_line::Value::Scalar(v) => Some(v),
+                json_line::Value::Null => None,
+                json_line::Value::Nested => return Err(json_line::Malformed),
+            };
+            Ok(())
+        })?;
+        Ok(j)
+    }
+}
+
+json_line!(
+    remote_addr,
+    time_iso8601,
+    msec,
+    time_local,
+    host,
+    http_host,
+    server_name,
+    scheme,
+    request_method,
+    request_uri,
+    uri,
+    request,
+    status,
+    body_bytes_sent,
+    bytes_sent,
+    request_length,
+    request_time,
+    http_authorization,
+    http_x_api_key,
+    remote_user,
+    http_cookie,
+    http_x_forwarded_for,
+    http_user_agent,
+);
 
 fn parse_json(line: &[u8], ctx: &LineContext<'_>) -> Result<RequestRecord, Reject> {
     // serde would also accept a JSON array as a struct; a log line must be an object.
     if line.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err(Reject::Json);
     }
-    let j: JsonLine<'_> = serde_json::from_slice(line).map_err(|_| Reject::Json)?;
+    let j = JsonLine::parse(line).map_err(|_| Reject::Json)?;
     // `msec` has millisecond resolution; `time_iso8601` and `time_local` only seconds.
-    let ts_ms = if let Some(t) = j.msec.get() {
+    let ts_ms = if let Some(t) = j.msec().get() {
         time::parse_epoch_seconds_ms(t).ok_or(Reject::Timestamp)?
-    } else if let Some(t) = j.time_iso8601.get() {
+    } else if let Some(t) = j.time_iso8601().get() {
         time::parse_rfc3339_ms(t).ok_or(Reject::Timestamp)?
-    } else if let Some(t) = j.time_local.get() {
+    } else if let Some(t) = j.time_local().get() {
         time::parse_clf_ms(t).ok_or(Reject::Timestamp)?
     } else {
         ctx.now_ms
     };
     // `$request` ("GET /x HTTP/1.1") stands in when method or URI are not logged separately.
-    let request_line = j.request.get().map(split_request_line);
+    let request_line = j.request().get().map(split_request_line);
     let method = j
-        .request_method
+        .request_method()
         .get()
         .or(request_line.and_then(|r| r.0))
         .ok_or(Reject::MissingField("request_method"))?;
     let target = j
-        .request_uri
+        .request_uri()
         .get()
         .or(request_line.and_then(|r| r.1))
-        .or(j.uri.get())
+        .or(j.uri().get())
         .ok_or(Reject::MissingField("request_uri"))?;
-    let scheme = match j.scheme.get() {
+    let scheme = match j.scheme().get() {
         Some("https") => Some(Scheme::Https),
         Some("http") => Some(Scheme::Http),
         _ => None,
     };
     let host = j
-        .host
+        .host()
         .get()
-        .or(j.http_host.get())
-        .or(j.server_name.get())
+        .or(j.http_host().get())
+        .or(j.server_name().get())
         .unwrap_or("");
     let mut rec = RequestRecord {
         ts_ms,
         method: record::normalize_method(method)?,
         host: record::normalize_host(host, scheme, ctx.default_host),
         target: record::normalize_target(target)?.to_owned(),
-        status: j.status.get().and_then(|s| s.parse().ok()).unwrap_or(0),
-        request_bytes: parse_u64(j.request_length.get()),
-        response_bytes: parse_u64(j.body_bytes_sent.get().or(j.bytes_sent.get())),
-        latency_us: parse_seconds_us(j.request_time.get()),
+        status: j.status().get().and_then(|s| s.parse().ok()).unwrap_or(0),
+        request_bytes: parse_u64(j.request_length().get()),
+        response_bytes: parse_u64(j.body_bytes_sent().get().or(j.bytes_sent().get())),
+        latency_us: parse_seconds_us(j.request_time().get()),
         scheme,
         ..Default::default()
     };
     ctx.ident.apply(
         &mut rec,
         Credentials {
-            authorization: j.http_authorization.get(),
-            api_key: j.http_x_api_key.get(),
-            cookie: j.http_cookie.get().is_some(),
-            user: j.remote_user.get(),
-            peer: j.remote_addr.get().and_then(record::parse_ip),
-            forwarded_for: j.http_x_forwarded_for.get(),
-            user_agent: j.http_user_agent.get(),
+            authorization: j.http_authorization().get(),
+            api_key: j.http_x_api_key().get(),
+            cookie: j.http_cookie().get().is_some(),
+            user: j.remote_user().get(),
+            peer: j.remote_addr().get().and_then(record::parse_ip),
+            forwarded_for: j.http_x_forwarded_for().get(),
+            user_agent: j.http_user_agent().get(),
         },
     );
     Ok(rec)
@@ -417,6 +443,18 @@ mod tests {
             Some(Reject::Method)
         );
         assert_eq!(json(r#"[1,2]"#).err(), Some(Reject::Json));
+        // As serde's derived reader had it: a known variable twice, or holding an object,
+        // makes the line malformed; unknown keys may repeat and hold anything.
+        let dup = r#"{"request_method":"GET","request_uri":"/","status":"200","status":"201"}"#;
+        assert_eq!(json(dup).err(), Some(Reject::Json));
+        let nested = r#"{"request_method":"GET","request_uri":{"a":1}}"#;
+        assert_eq!(json(nested).err(), Some(Reject::Json));
+        let unknown = r#"{"x":[1],"x":{"y":null},"request_method":"GET","request_uri":"/a\u0062"}"#;
+        assert_eq!(json(unknown).map(|r| r.target), Ok("/ab".to_owned()));
+        assert_eq!(
+            json(r#"{"request_method":"GET","request_uri":"/x\x41"}"#).err(),
+            Some(Reject::Json)
+        );
     }
 
     #[test]
