@@ -505,7 +505,13 @@ mod tests {
             exercise(&db);
             db.flush().unwrap();
         }
-        let db = Db::new(Arc::new(SledStore::open(dir.path()).unwrap()));
+        // sled's background flusher may hold the directory lock a moment after the drop.
+        let reopened = (0..100).find_map(|_| {
+            SledStore::open(dir.path())
+                .inspect_err(|_| std::thread::sleep(std::time::Duration::from_millis(50)))
+                .ok()
+        });
+        let db = Db::new(Arc::new(reopened.unwrap()));
         let a = TenantId::new("a").unwrap();
         assert_eq!(db.endpoints(&a, None, None, 100).unwrap().len(), 2);
         assert_eq!(
