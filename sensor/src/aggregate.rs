@@ -56,7 +56,7 @@ impl Default for AggregateLimits {
     fn default() -> Self {
         Self {
             max_batch_endpoints: 5_000,
-            max_batch_bytes: 8 * 1024 * 1024,
+            max_batch_bytes: 2 * 1024 * 1024,
             max_clients_per_endpoint: 4_096,
             learner: LearnerLimits::default(),
             window_ms: 1_000,

@@ -31,6 +31,10 @@ pub struct SensorConfig {
     pub max_batch_bytes: usize,
     /// Distinct client addresses tracked per endpoint per batch.
     pub max_clients_per_endpoint: usize,
+    /// Threads of the async runtime (gRPC, Envoy ALS and mirror listeners, aggregation); file
+    /// sources parse on threads of their own. Raise it for a sensor receiving ALS from many
+    /// busy proxies; each thread costs memory.
+    pub worker_threads: usize,
     /// Judge every request's path, query, selected headers and body for injections (SQL,
     /// NoSQL, command, traversal, XSS, template, LDAP); hits are counted per endpoint by rule.
     pub classify_injections: bool,
@@ -91,8 +95,9 @@ impl Default for SensorConfig {
             flush_interval_ms: 1_000,
             window_ms: 1_000,
             max_batch_endpoints: 5_000,
-            max_batch_bytes: 8 * 1024 * 1024,
+            max_batch_bytes: 2 * 1024 * 1024,
             max_clients_per_endpoint: 4_096,
+            worker_threads: 1,
             classify_injections: true,
             trusted_proxies: Vec::new(),
             template_promote_after_distinct: 16,
@@ -100,7 +105,7 @@ impl Default for SensorConfig {
             max_pending_batches: 4_096,
             max_in_flight_batches: 32,
             spool_max_bytes: 512 * 1024 * 1024,
-            max_queued_chunks: 32,
+            max_queued_chunks: 8,
             max_message_bytes: 16 * 1024 * 1024,
             connect_timeout_ms: 5_000,
             backoff_min_ms: 100,
@@ -272,6 +277,7 @@ impl SensorConfig {
         positive("max_pending_batches", self.max_pending_batches as u64)?;
         positive("max_in_flight_batches", self.max_in_flight_batches as u64)?;
         positive("max_queued_chunks", self.max_queued_chunks as u64)?;
+        positive("worker_threads", self.worker_threads as u64)?;
         positive("spool_max_bytes", self.spool_max_bytes)?;
         self.trusted_proxy_cidrs()?;
         if self.template_promote_after_distinct < 2 {
@@ -366,6 +372,7 @@ mod example_tests {
         assert_eq!(cfg.max_in_flight_batches, d.max_in_flight_batches);
         assert_eq!(cfg.spool_max_bytes, d.spool_max_bytes);
         assert_eq!(cfg.max_queued_chunks, d.max_queued_chunks);
+        assert_eq!(cfg.worker_threads, d.worker_threads);
         assert_eq!(cfg.max_message_bytes, d.max_message_bytes);
         assert_eq!(cfg.connect_timeout_ms, d.connect_timeout_ms);
         assert_eq!(

@@ -134,8 +134,7 @@ fn build_config(args: &mut Args) -> anyhow::Result<SensorConfig> {
     Ok(cfg)
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -151,7 +150,20 @@ async fn main() -> anyhow::Result<()> {
         tracing::debug!(?stats, "classify done");
         return Ok(());
     }
-    let mut cfg = build_config(&mut args)?;
+    let cfg = build_config(&mut args)?;
+    // Few runtime threads keep the footprint small: every thread that allocates gets its own
+    // malloc arena, and arenas keep what they freed (one worker: about half the memory of
+    // two). Parsing runs on the sources' own threads either way.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cfg.worker_threads)
+        .max_blocking_threads(cfg.worker_threads.max(2))
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(run(args, cfg))
+}
+
+async fn run(args: Args, mut cfg: SensorConfig) -> anyhow::Result<()> {
     if let Some(Command::Replay {
         file,
         format,

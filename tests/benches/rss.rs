@@ -38,16 +38,29 @@ async fn main() -> anyhow::Result<()> {
     let log = dir.path().join("access.json");
     let mut f = std::io::BufWriter::new(std::fs::File::create(&log)?);
     for i in 0..n {
-        // 10 hosts × 1,000 services = 10,000 endpoints; 100,000 client addresses.
-        let (host, svc, client) = (i % 10, (i / 10) % 1000, i % 100_000);
+        // 1,000 hosts × 10 resources = 10,000 endpoints (hosts are never templated, so the
+        // endpoints stay distinct); 100,000 client addresses.
+        let (host, svc, client) = (i % 1000, (i / 1000) % 10, i % 100_000);
         writeln!(
             f,
-            r#"{{"msec":"{}.{:03}","remote_addr":"81.{}.{}.{}","host":"api{host}.example.com","request_method":"GET","request_uri":"/svc{svc}/items/{}?page=1","status":"200","body_bytes_sent":"512","request_time":"0.010","http_authorization":"Bearer user-{}"}}"#,
+            r#"{{"msec":"{}.{:03}","remote_addr":"81.{}.{}.{}","host":"api{host}.example.com","request_method":"GET","request_uri":"/{}/items/{}?page=1","status":"200","body_bytes_sent":"512","request_time":"0.010","http_authorization":"Bearer user-{}"}}"#,
             1_795_219_200 + i / 10_000,
             i % 1000,
             client / 65_536,
             (client / 256) % 256,
             client % 256,
+            [
+                "orders",
+                "users",
+                "carts",
+                "invoices",
+                "products",
+                "reviews",
+                "payments",
+                "shipments",
+                "returns",
+                "coupons"
+            ][svc as usize],
             i % 977,
             client % 5000
         )?;
@@ -95,8 +108,10 @@ async fn main() -> anyhow::Result<()> {
     let (peak, now) = (status_kib(pid, "VmHWM:"), status_kib(pid, "VmRSS:"));
     let _ = child.kill();
     let _ = child.wait();
+    let endpoints = picket_tests::all_endpoints(&url, &admin).await.len();
     ctl.shutdown().await?;
     println!("picket-sensor memory, {n} lines over 10,000 endpoints and 100,000 clients");
+    println!("endpoints    {endpoints} in the controller's inventory");
     println!("elapsed      {:.1} s", start.elapsed().as_secs_f64());
     println!("peak RSS     {:.1} MiB", peak as f64 / 1024.0);
     println!("final RSS    {:.1} MiB", now as f64 / 1024.0);

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::Notify;
 
 /// Batches kept in memory besides their spool copy.
-pub const MAX_RESIDENT_BATCHES: usize = 8;
+pub const MAX_RESIDENT_BATCHES: usize = 2;
 
 type Positions = Arc<BTreeMap<Arc<str>, FilePosition>>;
 

@@ -138,7 +138,10 @@ impl Delivery {
             })
             .max_encoding_message_size(cfg.max_message_bytes);
 
-        let (tx, rx) = mpsc::channel::<pb::SensorMessage>(cfg.max_in_flight + 1);
+        // A wire batch is built only when gRPC is ready to take it: a decoded `pb::Batch` is
+        // several times the size of its encoding, and a deep queue of them was most of the
+        // sensor's memory. The in-flight window (sent, not yet acknowledged) is unchanged.
+        let (tx, rx) = mpsc::channel::<pb::SensorMessage>(1);
         debug_assert_eq!(cfg.stream_epoch, self.outbox.epoch);
         let hello = pb::Hello {
             sensor_id: cfg.sensor_id.clone(),
