@@ -237,82 +237,95 @@ fn push_endpoint(l: &mut Listing, e: &pb::Endpoint) {
     );
 }
 
+/// Fetches pages until `limit` items or the last page; `fetch` answers one page request with
+/// its items and the next page token.
+async fn paged<T>(
+    limit: usize,
+    mut fetch: impl AsyncFnMut(pb::PageRequest) -> Result<(Vec<T>, String), CliError>,
+) -> Result<Vec<T>, CliError> {
+    let mut out = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let page = pb::PageRequest {
+            page_size: (limit - out.len()).min(1000) as u32,
+            page_token,
+        };
+        let (items, next) = fetch(page).await?;
+        out.extend(items);
+        if next.is_empty() || out.len() >= limit {
+            return Ok(out);
+        }
+        page_token = next;
+    }
+}
+
 async fn list_endpoints(
     svc: Authed,
     fmt: Format,
-    mut req: pb::ListEndpointsRequest,
+    req: pb::ListEndpointsRequest,
     limit: usize,
 ) -> Result<String, CliError> {
     let mut c = pb::inventory_client::InventoryClient::new(svc);
+    let endpoints = paged(limit, async |page| {
+        let r = c
+            .list_endpoints(pb::ListEndpointsRequest {
+                page: Some(page),
+                ..req.clone()
+            })
+            .await?
+            .into_inner();
+        Ok((r.endpoints, r.page.unwrap_or_default().next_page_token))
+    })
+    .await?;
     let mut l = endpoint_listing();
-    loop {
-        let want = (limit - l.rows.len()).min(1000) as u32;
-        req.page = Some(pb::PageRequest {
-            page_size: want,
-            page_token: req.page.take().unwrap_or_default().page_token,
-        });
-        let r = c.list_endpoints(req.clone()).await?.into_inner();
-        for e in &r.endpoints {
-            push_endpoint(&mut l, e);
-        }
-        let next = r.page.unwrap_or_default().next_page_token;
-        if next.is_empty() || l.rows.len() >= limit {
-            return Ok(l.render(fmt));
-        }
-        req.page = Some(pb::PageRequest {
-            page_size: 0,
-            page_token: next,
-        });
+    for e in &endpoints {
+        push_endpoint(&mut l, e);
     }
+    Ok(l.render(fmt))
 }
 
 async fn list_notables(
     svc: Authed,
     fmt: Format,
-    mut req: pb::ListNotablesRequest,
+    req: pb::ListNotablesRequest,
     limit: usize,
 ) -> Result<String, CliError> {
     let mut c = pb::inventory_client::InventoryClient::new(svc);
+    let notables = paged(limit, async |page| {
+        let r = c
+            .list_notables(pb::ListNotablesRequest {
+                page: Some(page),
+                ..req.clone()
+            })
+            .await?
+            .into_inner();
+        Ok((r.notables, r.page.unwrap_or_default().next_page_token))
+    })
+    .await?;
     let mut l = Listing::new(&[
         "TIME", "KINDS", "HOST", "METHOD", "TEMPLATE", "STATUS", "CLIENT", "LABELS", "SENSOR",
     ]);
-    loop {
-        let want = (limit - l.rows.len()).min(1000) as u32;
-        let token = req.page.take().unwrap_or_default().page_token;
-        req.page = Some(pb::PageRequest {
-            page_size: want,
-            page_token: token,
-        });
-        let r = c.list_notables(req.clone()).await?.into_inner();
-        for n in r.notables {
-            let e = n.event.unwrap_or_default();
-            l.push(
-                vec![
-                    when(e.ts_ms),
-                    e.kinds.join(","),
-                    e.host.clone(),
-                    e.method.clone(),
-                    e.template.clone(),
-                    e.status.to_string(),
-                    e.client_ip.clone(),
-                    e.labels.join(","),
-                    n.sensor_id.clone(),
-                ],
-                j!({"time": when(e.ts_ms), "ts_ms": e.ts_ms, "kinds": e.kinds, "host": e.host,
-                    "method": e.method, "template": e.template, "status": e.status,
-                    "client_ip": e.client_ip, "principal": e.principal, "labels": e.labels,
-                    "sensor_id": n.sensor_id}),
-            );
-        }
-        let next = r.page.unwrap_or_default().next_page_token;
-        if next.is_empty() || l.rows.len() >= limit {
-            return Ok(l.render(fmt));
-        }
-        req.page = Some(pb::PageRequest {
-            page_size: 0,
-            page_token: next,
-        });
+    for n in notables {
+        let e = n.event.unwrap_or_default();
+        l.push(
+            vec![
+                when(e.ts_ms),
+                e.kinds.join(","),
+                e.host.clone(),
+                e.method.clone(),
+                e.template.clone(),
+                e.status.to_string(),
+                e.client_ip.clone(),
+                e.labels.join(","),
+                n.sensor_id.clone(),
+            ],
+            j!({"time": when(e.ts_ms), "ts_ms": e.ts_ms, "kinds": e.kinds, "host": e.host,
+                "method": e.method, "template": e.template, "status": e.status,
+                "client_ip": e.client_ip, "principal": e.principal, "labels": e.labels,
+                "sensor_id": n.sensor_id}),
+        );
     }
+    Ok(l.render(fmt))
 }
 
 async fn list_sensors(svc: Authed, fmt: Format) -> Result<String, CliError> {

@@ -158,30 +158,13 @@ impl Db {
         keep_cycle_from_ms: i64,
         keep_day_from: i64,
     ) -> Result<usize> {
-        let prefix = keys::tenant_prefix(tenant);
         let mut removed = 0;
         for (tree, limit) in [
             (Tree::CycleUsage, keep_cycle_from_ms),
             (Tree::Notifications, keep_cycle_from_ms),
             (Tree::DayUsage, keep_day_from),
         ] {
-            loop {
-                let rows = self.kv.scan(tree, &prefix, None, 512)?;
-                let old: Vec<Vec<u8>> = rows
-                    .into_iter()
-                    .map(|(k, _)| k)
-                    .take_while(|k| {
-                        keys::read_sortable_i64(&k[prefix.len()..]).is_some_and(|v| v < limit)
-                    })
-                    .collect();
-                if old.is_empty() {
-                    break;
-                }
-                for k in &old {
-                    self.kv.delete(tree, k)?;
-                }
-                removed += old.len();
-            }
+            removed += self.delete_before(tree, tenant, limit)?;
         }
         Ok(removed)
     }

@@ -248,22 +248,28 @@ impl Db {
 
     /// Deletes a tenant's notable events older than `keep_from_ms` (event time).
     pub fn prune_notables(&self, tenant: &TenantId, keep_from_ms: i64) -> Result<usize> {
+        self.delete_before(Tree::Notables, tenant, keep_from_ms)
+    }
+
+    /// Deletes a tenant's records of a tree keyed `tenant 0 sortable_i64 …` whose number is
+    /// below `limit`. Returns how many went.
+    pub(super) fn delete_before(&self, tree: Tree, tenant: &TenantId, limit: i64) -> Result<usize> {
         let prefix = keys::tenant_prefix(tenant);
         let mut removed = 0;
         loop {
-            let rows = self.kv.scan(Tree::Notables, &prefix, None, 512)?;
+            let rows = self.kv.scan(tree, &prefix, None, 512)?;
             let old: Vec<Vec<u8>> = rows
                 .into_iter()
                 .map(|(k, _)| k)
                 .take_while(|k| {
-                    keys::read_sortable_i64(&k[prefix.len()..]).is_some_and(|v| v < keep_from_ms)
+                    keys::read_sortable_i64(&k[prefix.len()..]).is_some_and(|v| v < limit)
                 })
                 .collect();
             if old.is_empty() {
                 return Ok(removed);
             }
             for k in &old {
-                self.kv.delete(Tree::Notables, k)?;
+                self.kv.delete(tree, k)?;
             }
             removed += old.len();
         }

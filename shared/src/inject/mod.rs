@@ -465,7 +465,7 @@ fn json_walk(
                 *budget -= 1;
                 // MongoDB operators smuggled as keys: `{"password": {"$ne": null}}`.
                 if let Some(op) = k.strip_prefix('$')
-                    && misc_is_mongo_op(op)
+                    && misc::is_mongo_op(&op.to_ascii_lowercase())
                 {
                     v.add(
                         &[Hit {
@@ -480,10 +480,6 @@ fn json_walk(
         }
         _ => {}
     }
-}
-
-fn misc_is_mongo_op(op: &str) -> bool {
-    misc::is_mongo_op(&op.to_ascii_lowercase())
 }
 
 #[cfg(test)]

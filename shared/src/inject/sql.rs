@@ -184,28 +184,15 @@ fn tokenize<'a>(s: &'a str, quote: Option<u8>, out: &mut Vec<Tok<'a>>) {
                 }
             }
             b'*' if b.get(i + 1) == Some(&b'/') => i += 2,
-            b'(' => {
-                out.push(Tok::LParen);
-                i += 1;
-            }
-            b')' => {
-                out.push(Tok::RParen);
-                i += 1;
-            }
-            b',' => {
-                out.push(Tok::Comma);
-                i += 1;
-            }
-            b';' => {
-                out.push(Tok::Semi);
-                i += 1;
-            }
-            b'.' => {
-                out.push(Tok::Dot);
-                i += 1;
-            }
-            b'*' => {
-                out.push(Tok::Star);
+            b'(' | b')' | b',' | b';' | b'.' | b'*' => {
+                out.push(match c {
+                    b'(' => Tok::LParen,
+                    b')' => Tok::RParen,
+                    b',' => Tok::Comma,
+                    b';' => Tok::Semi,
+                    b'.' => Tok::Dot,
+                    _ => Tok::Star,
+                });
                 i += 1;
             }
             b'&' | b'|' if b.get(i + 1) == Some(&c) => {
