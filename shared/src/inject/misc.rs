@@ -1,7 +1,7 @@
 //! Path traversal, server-side template injection, NoSQL (MongoDB operator and JavaScript)
 //! injection and LDAP filter injection.
 
-use super::{Class, Hit, Needles, find, find_word, has};
+use super::{Class, Hit, Needles, Text, find, find_word, has};
 use std::sync::LazyLock;
 
 fn push(hits: &mut Vec<Hit>, class: Class, rule: &'static str) {
@@ -52,19 +52,22 @@ const SENSITIVE_FILES: &[&str] = &[
 ];
 
 /// Appends traversal hits for canonical `text`.
-pub fn traversal(text: &str, hits: &mut Vec<Hit>) {
+pub fn traversal(tx: &Text<'_>, hits: &mut Vec<Hit>) {
     // Hex-spelled separators some decoders accept (`0x2e0x2e0x2f`).
-    let unhexed;
-    let text = if has(text, "0x2") || has(text, "0x5c") {
-        unhexed = text
-            .replace("0x2e", ".")
-            .replace("0x2f", "/")
-            .replace("0x5c", "\\");
-        unhexed.as_str()
+    if tx.has("0x2") || tx.has("0x5c") {
+        let unhexed =
+            tx.s.replace("0x2e", ".")
+                .replace("0x2f", "/")
+                .replace("0x5c", "\\");
+        traversal_in(&Text::new(&unhexed), hits);
     } else {
-        text
-    };
-    let has_dots = has(text, "..");
+        traversal_in(tx, hits);
+    }
+}
+
+fn traversal_in(tx: &Text<'_>, hits: &mut Vec<Hit>) {
+    let text = tx.s;
+    let has_dots = tx.has("..");
     if has_dots {
         // `..` as a whole segment between separators (either slash), also `..;/` (Tomcat).
         let b = text.as_bytes();
@@ -101,11 +104,8 @@ pub fn traversal(text: &str, hits: &mut Vec<Hit>) {
     {
         push(hits, Class::Traversal, "traversal.sensitive-file");
     }
-    if has(text, ":\\")
-        && (has(text, "windows")
-            || has(text, "winnt")
-            || has(text, "boot.ini")
-            || has(text, "inetpub"))
+    if tx.has(":\\")
+        && (tx.has("windows") || tx.has("winnt") || tx.has("boot.ini") || tx.has("inetpub"))
     {
         push(hits, Class::Traversal, "traversal.sensitive-file");
     }
@@ -172,12 +172,10 @@ fn active_expression(expr: &str) -> bool {
 }
 
 /// Appends server-side template injection hits for canonical `text`.
-pub fn ssti(text: &str, hits: &mut Vec<Hit>) {
+pub fn ssti(tx: &Text<'_>, hits: &mut Vec<Hit>) {
+    let text = tx.s;
     // Every delimiter and engine internal below has one of these bytes.
-    if !text
-        .bytes()
-        .any(|c| matches!(c, b'{' | b'%' | b'[' | b'(' | b'#' | b'_' | b'|' | b'?'))
-    {
+    if !tx.any(b"{%[(#_|?") {
         return;
     }
     let pairs: [(&str, &str, &'static str); 9] = [
@@ -288,9 +286,10 @@ pub(crate) fn is_mongo_op(name: &str) -> bool {
 }
 
 /// Appends NoSQL-injection hits for canonical `text`.
-pub fn nosql(text: &str, hits: &mut Vec<Hit>) {
+pub fn nosql(tx: &Text<'_>, hits: &mut Vec<Hit>) {
+    let text = tx.s;
     let b = text.as_bytes();
-    if b.contains(&b'$') {
+    if tx.byte(b'$') {
         for (i, _) in text.match_indices('$') {
             let rest = &text[i + 1..];
             let end = rest
@@ -312,10 +311,10 @@ pub fn nosql(text: &str, hits: &mut Vec<Hit>) {
         }
     }
     // JavaScript evaluated by `$where` / mapReduce: breakouts into code.
-    let js = has(text, "this.")
-        && (has(text, "&&") || has(text, "||"))
-        && (has(text, ".match(") || has(text, "==") || has(text, ".length"))
-        || has(text, "db.")
+    let js = tx.has("this.")
+        && (tx.has("&&") || tx.has("||"))
+        && (tx.has(".match(") || tx.has("==") || tx.has(".length"))
+        || tx.has("db.")
             && find_word(text, "db").is_some_and(|p| {
                 let rest = text.get(p + 3..).unwrap_or("");
                 rest.find('.').is_some_and(|d| {
@@ -325,15 +324,15 @@ pub fn nosql(text: &str, hits: &mut Vec<Hit>) {
                         && rest[d + 1..].find('(').is_some_and(|q| q < 32)
                 })
             })
-        || has(text, "return") && js_breakout(text)
+        || tx.has("return") && js_breakout(text)
         || (text.starts_with("'") || text.starts_with('"'))
-            && text.contains(';')
-            && (has(text, "sleep(") || has(text, "while(") || has(text, "new date"))
-        || ((has(text, "|| ") || has(text, "||")) && has(text, "=="));
+            && tx.byte(b';')
+            && (tx.has("sleep(") || tx.has("while(") || tx.has("new date"))
+        || ((tx.has("|| ") || tx.has("||")) && tx.has("=="));
     if js {
         push(hits, Class::Nosqli, "nosqli.javascript");
     }
-    if has(text, "mapreduce") && has(text, "emit(") {
+    if tx.has("mapreduce") && tx.has("emit(") {
         push(hits, Class::Nosqli, "nosqli.javascript");
     }
 }
@@ -354,7 +353,8 @@ fn js_breakout(text: &str) -> bool {
 }
 
 /// Appends LDAP-injection hits for canonical `text`.
-pub fn ldap(text: &str, hits: &mut Vec<Hit>) {
+pub fn ldap(tx: &Text<'_>, hits: &mut Vec<Hit>) {
+    let text = tx.s;
     ldap_probe(text, hits);
     let t = text.trim();
     let b = t.as_bytes();

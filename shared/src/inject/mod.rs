@@ -166,6 +166,51 @@ impl Needles {
     }
 }
 
+/// Canonical text with the set of bytes it holds, computed in one pass: a detector's needle
+/// search is skipped outright when one of the needle's bytes is absent, which is the common
+/// case (each value is checked against a few hundred needles).
+pub(crate) struct Text<'a> {
+    pub s: &'a str,
+    set: [u64; 4],
+}
+
+impl<'a> Text<'a> {
+    pub fn new(s: &'a str) -> Text<'a> {
+        let mut set = [0u64; 4];
+        for &c in s.as_bytes() {
+            set[usize::from(c >> 6)] |= 1 << (c & 63);
+        }
+        Text { s, set }
+    }
+
+    /// Whether byte `c` occurs.
+    pub fn byte(&self, c: u8) -> bool {
+        self.set[usize::from(c >> 6)] & (1 << (c & 63)) != 0
+    }
+
+    /// Whether any of `cs` occurs.
+    pub fn any(&self, cs: &[u8]) -> bool {
+        cs.iter().any(|&c| self.byte(c))
+    }
+
+    /// Whether every byte of `needle` occurs somewhere (a necessary condition for a match).
+    pub fn may_have(&self, needle: &str) -> bool {
+        needle.bytes().all(|c| self.byte(c))
+    }
+
+    pub fn has(&self, needle: &str) -> bool {
+        self.may_have(needle) && has(self.s, needle)
+    }
+
+    pub fn find(&self, needle: &str) -> Option<usize> {
+        if self.may_have(needle) {
+            find(self.s, needle)
+        } else {
+            None
+        }
+    }
+}
+
 /// Whether the bytes around `text[start..end]` are not identifier characters.
 pub(crate) fn word_at(text: &str, start: usize, end: usize) -> bool {
     let b = text.as_bytes();
@@ -179,16 +224,20 @@ pub(crate) fn has(hay: &str, needle: &str) -> bool {
     find(hay, needle).is_some()
 }
 
-/// Byte position of the first `needle` in `hay`.
+/// Byte position of the first `needle` in `hay`: a vectorised search for the needle's first
+/// byte, then a compare.
 pub(crate) fn find(hay: &str, needle: &str) -> Option<usize> {
     let (h, n) = (hay.as_bytes(), needle.as_bytes());
     let Some(&first) = n.first() else {
         return Some(0);
     };
+    if h.len() < n.len() {
+        return None;
+    }
+    let last_start = h.len() - n.len();
     let mut i = 0;
-    while i + n.len() <= h.len() {
-        let p = h[i..=h.len() - n.len()].iter().position(|&b| b == first)?;
-        i += p;
+    while i <= last_start {
+        i += memchr::memchr(first, &h[i..=last_start])?;
         if &h[i..i + n.len()] == n {
             return Some(i);
         }
@@ -255,19 +304,20 @@ pub fn scan_canonical(text: &str, hits: &mut Vec<Hit>) {
         // Words and spaces only: a command line (`uname -a`, `net user x`) is the one attack
         // that needs no punctuation.
         if text.contains(' ') {
-            shell::scan(text, hits);
+            shell::scan(&Text::new(text), hits);
         } else {
             shell::recon_value(text, hits);
         }
         return;
     }
-    sql::scan(text, hits);
-    xss::scan(text, hits);
-    shell::scan(text, hits);
-    misc::traversal(text, hits);
-    misc::ssti(text, hits);
-    misc::nosql(text, hits);
-    misc::ldap(text, hits);
+    let tx = Text::new(text);
+    sql::scan(&tx, hits);
+    xss::scan(&tx, hits);
+    shell::scan(&tx, hits);
+    misc::traversal(&tx, hits);
+    misc::ssti(&tx, hits);
+    misc::nosql(&tx, hits);
+    misc::ldap(&tx, hits);
 }
 
 /// Judges one value as a query-parameter value (percent-encoded, `+` for space).
@@ -359,7 +409,7 @@ pub fn scan_target(target: &str, v: &mut Verdict) {
         // The whole path for traversal, each segment for the rest.
         let text = decode::canonical(path, false);
         hits.clear();
-        misc::traversal(&text, &mut hits);
+        misc::traversal(&Text::new(&text), &mut hits);
         v.add(&hits, Location::Path);
         for seg in path.split('/').filter(|s| !s.is_empty()) {
             scan_into(seg, false, Location::Path, v, &mut hits);
@@ -367,7 +417,7 @@ pub fn scan_target(target: &str, v: &mut Verdict) {
         }
     } else if has(path, "/etc/") || has(path, "/.") {
         hits.clear();
-        misc::traversal(&decode::canonical(path, false), &mut hits);
+        misc::traversal(&Text::new(&decode::canonical(path, false)), &mut hits);
         v.add(&hits, Location::Path);
     }
     if !query.is_empty() {

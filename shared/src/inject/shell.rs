@@ -3,7 +3,7 @@
 //! English words that are also commands (`cat`, `find`, `type`) count only with shell-shaped
 //! arguments.
 
-use super::{Class, Hit, Needles, has, word_at};
+use super::{Class, Hit, Needles, Text, word_at};
 use std::sync::LazyLock;
 
 /// Commands no prose uses after a separator.
@@ -366,7 +366,8 @@ fn command_at(s: &str, separated: bool) -> bool {
 }
 
 /// Appends command-injection hits for canonical (decoded, lower-case) `text`.
-pub fn scan(text: &str, hits: &mut Vec<Hit>) {
+pub fn scan(tx: &Text<'_>, hits: &mut Vec<Hit>) {
+    let text = tx.s;
     let b = text.as_bytes();
     // Separators: `;`, `|`, `||`, `&`, `&&`, newline (also written as a literal `\n`).
     for (i, &c) in b.iter().enumerate() {
@@ -382,12 +383,12 @@ pub fn scan(text: &str, hits: &mut Vec<Hit>) {
         }
     }
     // Substitution: `$(…)`, backticks, `${IFS}`.
-    if let Some(p) = super::find(text, "$(")
+    if let Some(p) = tx.find("$(")
         && command_at(text[p + 2..].trim_start_matches('`'), true)
     {
         push(hits, "cmdi.substitution");
     }
-    if b.contains(&b'`') {
+    if tx.byte(b'`') {
         let mut parts = text.split('`');
         parts.next();
         if parts.any(|p| command_at(p, true)) {
@@ -397,13 +398,13 @@ pub fn scan(text: &str, hits: &mut Vec<Hit>) {
     if command_at(text, false) {
         push(hits, "cmdi.command-line");
     }
-    if has(text, "${ifs") || has(text, "$ifs") {
+    if tx.has("${ifs") || tx.has("$ifs") {
         push(hits, "cmdi.substitution");
     }
-    if has(text, "() {") && has(text, ";};") || has(text, "(){:;};") {
+    if tx.has("() {") && tx.has(";};") || tx.has("(){:;};") {
         push(hits, "cmdi.shellshock");
     }
-    if has(text, "<!--#exec") || has(text, "<!--#include") {
+    if tx.has("<!--#exec") || tx.has("<!--#include") {
         push(hits, "cmdi.ssi");
     }
     // Code evaluation in the scripting language behind the API.
@@ -434,7 +435,7 @@ pub fn scan(text: &str, hits: &mut Vec<Hit>) {
             "phpversion",
         ])
     });
-    if b.contains(&b'(') {
+    if tx.byte(b'(') {
         let code_call = CODE_FNS.all(text).any(|(f, p)| {
             let end = p + f.len();
             let rest = text[end..].trim_start();
@@ -452,10 +453,10 @@ pub fn scan(text: &str, hits: &mut Vec<Hit>) {
             push(hits, "cmdi.code-eval");
         }
     }
-    if has(text, "<?php")
-        || has(text, "<?=")
-        || has(text, "{${")
-        || has(text, "${@")
+    if tx.has("<?php")
+        || tx.has("<?=")
+        || tx.has("{${")
+        || tx.has("${@")
         || [
             "$_get[",
             "$_post[",
@@ -469,11 +470,11 @@ pub fn scan(text: &str, hits: &mut Vec<Hit>) {
     {
         push(hits, "cmdi.code-eval");
     }
-    if has(text, "/bin/sh")
-        || has(text, "/bin/bash")
-        || has(text, "cmd.exe")
-        || has(text, "cmd /c")
-        || has(text, "powershell -")
+    if tx.has("/bin/sh")
+        || tx.has("/bin/bash")
+        || tx.has("cmd.exe")
+        || tx.has("cmd /c")
+        || tx.has("powershell -")
     {
         push(hits, "cmdi.shell-path");
     }

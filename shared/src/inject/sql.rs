@@ -4,7 +4,7 @@
 //! adding a condition, a comment, a second statement, a `UNION SELECT`, a time delay, or calls
 //! only databases know. Prose rarely survives all three readings with such a shape.
 
-use super::{Class, Hit, has};
+use super::{Class, Hit, Text};
 
 /// Tokens examined per reading.
 const MAX_TOKENS: usize = 96;
@@ -896,11 +896,12 @@ fn strong_function(t: &[Tok<'_>], i: usize, f: &str) -> bool {
 }
 
 /// Appends SQL-injection hits for canonical (decoded, lower-case) `text`.
-pub fn scan(text: &str, hits: &mut Vec<Hit>) {
+pub fn scan(tx: &Text<'_>, hits: &mut Vec<Hit>) {
+    let text = tx.s;
     let mut toks = Vec::with_capacity(32);
     tokenize(text, None, &mut toks);
     // Markup (`"><img`, `</a>`) has `=`, quotes and `<>` but is not SQL.
-    let markup = has(text, "</") || has(text, "><");
+    let markup = tx.has("</") || tx.has("><");
     check(&toks, false, false, markup, hits);
     for q in [b'\'', b'"'] {
         if let Some(p) = text.bytes().position(|c| c == q) {

@@ -3,7 +3,7 @@
 //! call. Plain rich text (`<b>`, `<p>`, `a < b`) is not flagged.
 
 use super::decode::truncate;
-use super::{Class, Hit, Needles, has, word_at};
+use super::{Class, Hit, Needles, Text, has, word_at};
 use std::sync::LazyLock;
 
 /// Tags that run or load script by themselves.
@@ -120,23 +120,24 @@ fn js_unescape(text: &str) -> String {
 }
 
 /// Appends XSS hits for canonical (decoded, lower-case) `text`.
-pub fn scan(text: &str, hits: &mut Vec<Hit>) {
-    if text.contains('\\') {
+pub fn scan(tx: &Text<'_>, hits: &mut Vec<Hit>) {
+    let text = tx.s;
+    if tx.byte(b'\\') {
         let unescaped = js_unescape(text);
         if unescaped != text {
-            scan_view(&unescaped, hits);
+            scan_view(&Text::new(&unescaped), hits);
         }
     }
     // A lone angle bracket, however encoded, probes for markup injection.
     if matches!(text.trim(), "<" | ">" | "<>" | "\"<" | "'<" | "\">" | "'>") {
         push(hits, "xss.bracket-probe");
     }
-    scan_view(text, hits);
+    scan_view(tx, hits);
 }
 
-fn scan_view(text: &str, hits: &mut Vec<Hit>) {
-    let b = text.as_bytes();
-    let has_lt = b.contains(&b'<');
+fn scan_view(tx: &Text<'_>, hits: &mut Vec<Hit>) {
+    let text = tx.s;
+    let has_lt = tx.byte(b'<');
     if has_lt {
         for (i, _) in text.match_indices('<') {
             let rest = &text[i + 1..];
@@ -186,17 +187,17 @@ fn scan_view(text: &str, hits: &mut Vec<Hit>) {
         }
     }
     // Attribute breakout without a new tag: `" onmouseover="alert(1)`.
-    if (b.contains(&b'"') || b.contains(&b'\'') || b.contains(&b'/'))
+    if (tx.byte(b'"') || tx.byte(b'\'') || tx.byte(b'/'))
         && handler_attr(text)
         && looks_scripted(text)
     {
         push(hits, "xss.event-handler");
     }
-    if has(text, "script:")
-        || has(text, "script&colon")
-        || has(text, "script\\")
-        || has(text, "script\t")
-        || has(text, "scr")
+    if tx.has("script:")
+        || tx.has("script&colon")
+        || tx.has("script\\")
+        || tx.has("script\t")
+        || tx.has("scr")
     {
         let s = squeeze(text);
         for scheme in ["javascript:", "vbscript:", "livescript:"] {
@@ -212,7 +213,7 @@ fn scan_view(text: &str, hits: &mut Vec<Hit>) {
             }
         }
     }
-    if has(text, "data:") {
+    if tx.has("data:") {
         let s = squeeze(text);
         if has(&s, "data:text/html")
             || has(&s, "data:image/svg")
@@ -222,11 +223,11 @@ fn scan_view(text: &str, hits: &mut Vec<Hit>) {
             push(hits, "xss.data-url");
         }
     }
-    if has(text, "expression(") || has(text, "behavior:url(") || has(text, "-moz-binding") {
+    if tx.has("expression(") || tx.has("behavior:url(") || tx.has("-moz-binding") {
         push(hits, "xss.css-expression");
     }
-    if b.contains(&b'(') || b.contains(&b'`') || b.contains(&b'=') || b.contains(&b'.') {
-        js_sinks(text, hits);
+    if tx.byte(b'(') || tx.byte(b'`') || tx.byte(b'=') || tx.byte(b'.') {
+        js_sinks(tx, hits);
     }
 }
 
@@ -341,7 +342,8 @@ fn looks_scripted(text: &str) -> bool {
 }
 
 /// Calls of script sinks, and reads of what injected script steals.
-fn js_sinks(text: &str, hits: &mut Vec<Hit>) {
+fn js_sinks(tx: &Text<'_>, hits: &mut Vec<Hit>) {
+    let text = tx.s;
     static SINK_WORDS: LazyLock<Needles> = LazyLock::new(|| Needles::new(SINKS));
     for (sink, i) in SINK_WORDS.all(text) {
         let end = i + sink.len();
