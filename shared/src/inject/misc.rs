@@ -1,7 +1,7 @@
 //! Path traversal, server-side template injection, NoSQL (MongoDB operator and JavaScript)
 //! injection and LDAP filter injection.
 
-use super::{Class, Hit, Needles, Text, find, find_word, has};
+use super::{Class, Hit, Needles, Text, count, find, find_word, has};
 use std::sync::LazyLock;
 
 fn push(hits: &mut Vec<Hit>, class: Class, rule: &'static str) {
@@ -85,7 +85,7 @@ fn traversal_in(tx: &Text<'_>, hits: &mut Vec<Hit>) {
             if before_ok && after_ok && (j - i == 2 || j - i == 3 || j - i == 4) {
                 // One `../` inside markup or prose is a relative link; a value that starts
                 // with it, or climbs twice, walks the file system.
-                let climbs = text.matches("../").count() + text.matches("..\\").count();
+                let climbs = count(text, "../") + count(text, "..\\");
                 let leading = text[..i].bytes().all(|c| matches!(c, b'/' | b'\\' | b'.'));
                 if j < b.len() && (leading || climbs >= 2)
                     || j == b.len() && i > 0 && j - i == 2 && b[i - 1] == b'/' && climbs >= 1
@@ -99,7 +99,7 @@ fn traversal_in(tx: &Text<'_>, hits: &mut Vec<Hit>) {
     static FILES: LazyLock<Needles> = LazyLock::new(|| Needles::new(SENSITIVE_FILES));
     // `/etc/` alone only counts at the start of a path value.
     if FILES
-        .all(text)
+        .all(tx)
         .any(|(f, p)| f != "/etc/" || p == 0 || has_dots)
     {
         push(hits, Class::Traversal, "traversal.sensitive-file");
@@ -241,7 +241,7 @@ pub fn ssti(tx: &Text<'_>, hits: &mut Vec<Hit>) {
             "|attr(",
         ])
     });
-    if INTERNALS.is_match(text) {
+    if INTERNALS.is_match(tx) {
         push(hits, Class::Ssti, "ssti.engine-internals");
     }
 }
@@ -349,18 +349,19 @@ fn js_breakout(text: &str) -> bool {
         "; return",
     ]
     .iter()
-    .any(|n| text.contains(n))
+    .any(|n| has(text, n))
 }
 
 /// Appends LDAP-injection hits for canonical `text`.
 pub fn ldap(tx: &Text<'_>, hits: &mut Vec<Hit>) {
     let text = tx.s;
-    ldap_probe(text, hits);
-    let t = text.trim();
-    let b = t.as_bytes();
-    if !(b.contains(&b'(') || b.contains(&b')')) {
+    if tx.any(b"*()|&!/@\\") {
+        ldap_probe(text, hits);
+    }
+    if !tx.any(b"()") {
         return;
     }
+    let t = text.trim();
     // Closing the application's filter and opening one of the attacker's: `*)(uid=*`, `)(&`.
     if let Some(p) = find(t, ")(") {
         let rest = &t[p + 2..];
@@ -380,7 +381,7 @@ pub fn ldap(tx: &Text<'_>, hits: &mut Vec<Hit>) {
     }
     // A parenthesised filter with an operator: `(|(mail=*))`, `(&(objectclass=*)`.
     for op in ["(|(", "(&(", "(!("] {
-        if let Some(p) = t.find(op)
+        if let Some(p) = find(t, op)
             && t[p + 3..].contains('=')
         {
             push(hits, Class::Ldapi, "ldapi.filter-operator");

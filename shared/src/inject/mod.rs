@@ -138,32 +138,59 @@ impl Verdict {
     }
 }
 
-/// A fixed set of literal needles searched in one pass (Aho-Corasick), for the detectors'
-/// keyword lists.
+/// A fixed keyword list for a detector. Each needle keeps the set of its bytes; a search only
+/// looks for the needles whose every byte the text holds (known from the text's byte set at
+/// the cost of a few word operations), each with a prebuilt vectorised substring finder.
 pub(crate) struct Needles {
-    ac: aho_corasick::AhoCorasick,
-    pub words: &'static [&'static str],
+    finders: Vec<(&'static str, memchr::memmem::Finder<'static>, [u64; 4])>,
 }
 
 impl Needles {
     pub fn new(words: &'static [&'static str]) -> Needles {
-        // The needle lists are static and small; building cannot fail for them (a failure
-        // would be a programming error caught by every test).
-        #[allow(clippy::expect_used)]
-        let ac = aho_corasick::AhoCorasick::new(words).expect("static needle list");
-        Needles { ac, words }
+        let finders = words
+            .iter()
+            .map(|w| (*w, memchr::memmem::Finder::new(w.as_bytes()), byte_set(w)))
+            .collect();
+        Needles { finders }
     }
 
-    pub fn is_match(&self, text: &str) -> bool {
-        self.ac.is_match(text)
+    /// The needles that could occur in `t` (all of their bytes are present).
+    fn candidates<'s>(
+        &'s self,
+        t: &Text<'_>,
+    ) -> impl Iterator<Item = &'s (&'static str, memchr::memmem::Finder<'static>, [u64; 4])> + 's
+    {
+        let have = t.set;
+        self.finders.iter().filter(move |(_, _, need)| {
+            need.iter().zip(&have).all(|(need, have)| need & !have == 0)
+        })
     }
 
-    /// Every occurrence, overlapping: `(needle, start)`.
-    pub fn all<'t>(&'t self, text: &'t str) -> impl Iterator<Item = (&'static str, usize)> + 't {
-        self.ac
-            .find_overlapping_iter(text)
-            .map(|m| (self.words[m.pattern().as_usize()], m.start()))
+    pub fn is_match(&self, t: &Text<'_>) -> bool {
+        let hay = t.s.as_bytes();
+        self.candidates(t).any(|(_, f, _)| f.find(hay).is_some())
     }
+
+    /// Every occurrence, overlapping: `(needle, start)`, grouped by needle.
+    pub fn all<'t>(&'t self, t: &Text<'t>) -> impl Iterator<Item = (&'static str, usize)> + 't {
+        let hay = t.s.as_bytes();
+        self.candidates(t).flat_map(move |(w, f, _)| {
+            let mut from = 0;
+            std::iter::from_fn(move || {
+                let p = from + f.find(hay.get(from..)?)?;
+                from = p + 1;
+                Some((*w, p))
+            })
+        })
+    }
+}
+
+fn byte_set(s: &str) -> [u64; 4] {
+    let mut set = [0u64; 4];
+    for &c in s.as_bytes() {
+        set[usize::from(c >> 6)] |= 1 << (c & 63);
+    }
+    set
 }
 
 /// Canonical text with the set of bytes it holds, computed in one pass: a detector's needle
@@ -176,11 +203,10 @@ pub(crate) struct Text<'a> {
 
 impl<'a> Text<'a> {
     pub fn new(s: &'a str) -> Text<'a> {
-        let mut set = [0u64; 4];
-        for &c in s.as_bytes() {
-            set[usize::from(c >> 6)] |= 1 << (c & 63);
+        Text {
+            s,
+            set: byte_set(s),
         }
-        Text { s, set }
     }
 
     /// Whether byte `c` occurs.
@@ -244,6 +270,20 @@ pub(crate) fn find(hay: &str, needle: &str) -> Option<usize> {
         i += 1;
     }
     None
+}
+
+/// Non-overlapping occurrences of `needle` in `hay`.
+pub(crate) fn count(hay: &str, needle: &str) -> usize {
+    let mut n = 0;
+    let mut from = 0;
+    while let Some(p) = find(&hay[from..], needle) {
+        n += 1;
+        from += p + needle.len().max(1);
+        if from > hay.len() {
+            break;
+        }
+    }
+    n
 }
 
 /// Position of `word` in `text` where it is not part of a longer identifier.

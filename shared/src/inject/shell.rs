@@ -436,7 +436,7 @@ pub fn scan(tx: &Text<'_>, hits: &mut Vec<Hit>) {
         ])
     });
     if tx.byte(b'(') {
-        let code_call = CODE_FNS.all(text).any(|(f, p)| {
+        let code_call = CODE_FNS.all(tx).any(|(f, p)| {
             let end = p + f.len();
             let rest = text[end..].trim_start();
             word_at(text, p, end)
@@ -466,7 +466,7 @@ pub fn scan(tx: &Text<'_>, hits: &mut Vec<Hit>) {
             "$_files[",
         ]
         .iter()
-        .any(|g| text.contains(g))
+        .any(|g| tx.has(g))
     {
         push(hits, "cmdi.code-eval");
     }

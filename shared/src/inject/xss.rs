@@ -345,7 +345,7 @@ fn looks_scripted(text: &str) -> bool {
 fn js_sinks(tx: &Text<'_>, hits: &mut Vec<Hit>) {
     let text = tx.s;
     static SINK_WORDS: LazyLock<Needles> = LazyLock::new(|| Needles::new(SINKS));
-    for (sink, i) in SINK_WORDS.all(text) {
+    for (sink, i) in SINK_WORDS.all(tx) {
         let end = i + sink.len();
         if !word_at(text, i, end) {
             continue;
@@ -387,7 +387,7 @@ fn js_sinks(tx: &Text<'_>, hits: &mut Vec<Hit>) {
             "window.open(",
         ])
     });
-    if DOM.is_match(text) {
+    if DOM.is_match(tx) {
         push(hits, "xss.dom-access");
     }
 }
