@@ -138,59 +138,111 @@ impl Verdict {
     }
 }
 
-/// A fixed keyword list for a detector. Each needle keeps the set of its bytes; a search only
-/// looks for the needles whose every byte the text holds (known from the text's byte set at
-/// the cost of a few word operations), each with a prebuilt vectorised substring finder.
+/// A fixed keyword list for a detector. Each needle keeps the set of its bytes and of its
+/// adjacent byte pairs; a search only looks for the needles the text could hold (checked
+/// against the text's sets at the cost of a few word operations), each with a prebuilt
+/// vectorised substring finder.
 pub(crate) struct Needles {
-    finders: Vec<(&'static str, memchr::memmem::Finder<'static>, [u64; 4])>,
+    needles: Vec<Needle>,
+}
+
+struct Needle {
+    word: &'static str,
+    sets: Sets,
+    finder: memchr::memmem::Finder<'static>,
 }
 
 impl Needles {
     pub fn new(words: &'static [&'static str]) -> Needles {
-        let finders = words
+        let needles = words
             .iter()
-            .map(|w| (*w, memchr::memmem::Finder::new(w.as_bytes()), byte_set(w)))
+            .map(|w| Needle {
+                word: w,
+                sets: Sets::of(w),
+                finder: memchr::memmem::Finder::new(w.as_bytes()),
+            })
             .collect();
-        Needles { finders }
+        Needles { needles }
     }
 
-    /// The needles that could occur in `t` (all of their bytes are present).
-    fn candidates<'s>(
-        &'s self,
-        t: &Text<'_>,
-    ) -> impl Iterator<Item = &'s (&'static str, memchr::memmem::Finder<'static>, [u64; 4])> + 's
-    {
-        let have = t.set;
-        self.finders.iter().filter(move |(_, _, need)| {
-            need.iter().zip(&have).all(|(need, have)| need & !have == 0)
-        })
+    /// The needles that could occur in `t`.
+    fn candidates<'s>(&'s self, t: &'s Text<'_>) -> impl Iterator<Item = &'s Needle> + 's {
+        self.needles.iter().filter(|n| t.sets.covers(&n.sets))
     }
 
     pub fn is_match(&self, t: &Text<'_>) -> bool {
         let hay = t.s.as_bytes();
-        self.candidates(t).any(|(_, f, _)| f.find(hay).is_some())
+        self.candidates(t).any(|n| n.finder.find(hay).is_some())
     }
 
     /// Every occurrence, overlapping: `(needle, start)`, grouped by needle.
-    pub fn all<'t>(&'t self, t: &Text<'t>) -> impl Iterator<Item = (&'static str, usize)> + 't {
+    pub fn all<'t>(&'t self, t: &'t Text<'t>) -> impl Iterator<Item = (&'static str, usize)> + 't {
         let hay = t.s.as_bytes();
-        self.candidates(t).flat_map(move |(w, f, _)| {
+        self.candidates(t).flat_map(move |n| {
             let mut from = 0;
             std::iter::from_fn(move || {
-                let p = from + f.find(hay.get(from..)?)?;
+                let p = from + n.finder.find(hay.get(from..)?)?;
                 from = p + 1;
-                Some((*w, p))
+                Some((n.word, p))
             })
         })
     }
 }
 
-fn byte_set(s: &str) -> [u64; 4] {
-    let mut set = [0u64; 4];
-    for &c in s.as_bytes() {
-        set[usize::from(c >> 6)] |= 1 << (c & 63);
+/// The bytes and the adjacent byte pairs (hashed into 1,024 bits) of a string: a string can
+/// only contain a needle whose sets are covered by its own.
+#[derive(Clone, Copy)]
+pub(crate) struct Sets {
+    bytes: [u64; 4],
+    pairs: [u64; 16],
+}
+
+impl Sets {
+    fn of(s: &str) -> Sets {
+        let mut sets = Sets {
+            bytes: [0; 4],
+            pairs: [0; 16],
+        };
+        let b = s.as_bytes();
+        for &c in b {
+            sets.bytes[usize::from(c >> 6)] |= 1 << (c & 63);
+        }
+        for w in b.windows(2) {
+            let h = pair_hash(w[0], w[1]);
+            sets.pairs[h >> 6] |= 1 << (h & 63);
+        }
+        sets
     }
-    set
+
+    fn has_byte(&self, c: u8) -> bool {
+        self.bytes[usize::from(c >> 6)] & (1 << (c & 63)) != 0
+    }
+
+    fn covers(&self, needle: &Sets) -> bool {
+        needle
+            .bytes
+            .iter()
+            .zip(&self.bytes)
+            .all(|(n, h)| n & !h == 0)
+            && needle
+                .pairs
+                .iter()
+                .zip(&self.pairs)
+                .all(|(n, h)| n & !h == 0)
+    }
+
+    /// Whether every byte and pair of `needle` occurs (without building the needle's sets).
+    fn may_hold(&self, needle: &[u8]) -> bool {
+        needle.iter().all(|&c| self.has_byte(c))
+            && needle.windows(2).all(|w| {
+                let h = pair_hash(w[0], w[1]);
+                self.pairs[h >> 6] & (1 << (h & 63)) != 0
+            })
+    }
+}
+
+fn pair_hash(a: u8, b: u8) -> usize {
+    ((usize::from(a) << 4) ^ usize::from(b).rotate_left(3) ^ usize::from(b)) & 1023
 }
 
 /// Canonical text with the set of bytes it holds, computed in one pass: a detector's needle
@@ -198,20 +250,20 @@ fn byte_set(s: &str) -> [u64; 4] {
 /// case (each value is checked against a few hundred needles).
 pub(crate) struct Text<'a> {
     pub s: &'a str,
-    set: [u64; 4],
+    sets: Sets,
 }
 
 impl<'a> Text<'a> {
     pub fn new(s: &'a str) -> Text<'a> {
         Text {
             s,
-            set: byte_set(s),
+            sets: Sets::of(s),
         }
     }
 
     /// Whether byte `c` occurs.
     pub fn byte(&self, c: u8) -> bool {
-        self.set[usize::from(c >> 6)] & (1 << (c & 63)) != 0
+        self.sets.has_byte(c)
     }
 
     /// Whether any of `cs` occurs.
@@ -219,17 +271,12 @@ impl<'a> Text<'a> {
         cs.iter().any(|&c| self.byte(c))
     }
 
-    /// Whether every byte of `needle` occurs somewhere (a necessary condition for a match).
-    pub fn may_have(&self, needle: &str) -> bool {
-        needle.bytes().all(|c| self.byte(c))
-    }
-
     pub fn has(&self, needle: &str) -> bool {
-        self.may_have(needle) && has(self.s, needle)
+        self.sets.may_hold(needle.as_bytes()) && has(self.s, needle)
     }
 
     pub fn find(&self, needle: &str) -> Option<usize> {
-        if self.may_have(needle) {
+        if self.sets.may_hold(needle.as_bytes()) {
             find(self.s, needle)
         } else {
             None

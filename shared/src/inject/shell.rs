@@ -369,8 +369,9 @@ fn command_at(s: &str, separated: bool) -> bool {
 pub fn scan(tx: &Text<'_>, hits: &mut Vec<Hit>) {
     let text = tx.s;
     let b = text.as_bytes();
+    let separators = tx.any(b";|&\n\r\\");
     // Separators: `;`, `|`, `||`, `&`, `&&`, newline (also written as a literal `\n`).
-    for (i, &c) in b.iter().enumerate() {
+    for (i, &c) in b.iter().enumerate().filter(|_| separators) {
         let after = match c {
             b';' | b'|' | b'&' | b'\n' | b'\r' => &text[i + 1..],
             b'\\' if b.get(i + 1) == Some(&b'n') => &text[i + 2..],
@@ -487,7 +488,7 @@ pub fn scan(tx: &Text<'_>, hits: &mut Vec<Hit>) {
         });
     }
     // A probe: nothing but separators and quotes.
-    let probe = if text.len() <= 32 {
+    let probe = if text.len() <= 32 && separators {
         text.replace("\\n", "\n").replace("\\r", "\r")
     } else {
         String::new()
