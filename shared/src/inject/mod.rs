@@ -214,6 +214,7 @@ impl Sets {
         sets
     }
 
+    #[inline]
     fn has_byte(&self, c: u8) -> bool {
         self.bytes[usize::from(c >> 6)] & (1 << (c & 63)) != 0
     }
@@ -232,6 +233,7 @@ impl Sets {
     }
 
     /// Whether every byte and pair of `needle` occurs (without building the needle's sets).
+    #[inline]
     fn may_hold(&self, needle: &[u8]) -> bool {
         needle.iter().all(|&c| self.has_byte(c))
             && needle.windows(2).all(|w| {
@@ -241,6 +243,7 @@ impl Sets {
     }
 }
 
+#[inline]
 fn pair_hash(a: u8, b: u8) -> usize {
     ((usize::from(a) << 4) ^ usize::from(b).rotate_left(3) ^ usize::from(b)) & 1023
 }
@@ -262,19 +265,23 @@ impl<'a> Text<'a> {
     }
 
     /// Whether byte `c` occurs.
+    #[inline]
     pub fn byte(&self, c: u8) -> bool {
         self.sets.has_byte(c)
     }
 
     /// Whether any of `cs` occurs.
+    #[inline]
     pub fn any(&self, cs: &[u8]) -> bool {
         cs.iter().any(|&c| self.byte(c))
     }
 
+    #[inline]
     pub fn has(&self, needle: &str) -> bool {
         self.sets.may_hold(needle.as_bytes()) && has(self.s, needle)
     }
 
+    #[inline]
     pub fn find(&self, needle: &str) -> Option<usize> {
         if self.sets.may_hold(needle.as_bytes()) {
             find(self.s, needle)
