@@ -14,7 +14,7 @@ const ROUNDS: usize = 3;
 pub fn canonical(raw: &str, plus_is_space: bool) -> String {
     let raw = truncate(raw, MAX_SCAN_BYTES);
     let mut bytes: Cow<[u8]> = Cow::Borrowed(raw.as_bytes());
-    if plus_is_space && bytes.contains(&b'+') {
+    if plus_is_space && memchr::memchr(b'+', &bytes).is_some() {
         bytes = Cow::Owned(
             bytes
                 .iter()
@@ -29,7 +29,7 @@ pub fn canonical(raw: &str, plus_is_space: bool) -> String {
         }
     }
     let mut text = utf8_lenient(&bytes);
-    if text.contains('&') {
+    if memchr::memchr(b'&', text.as_bytes()).is_some() {
         text = html_entities(&text);
     }
     text.make_ascii_lowercase();
@@ -59,7 +59,7 @@ fn hex(b: u8) -> Option<u8> {
 
 /// One percent-decoding pass (`%XX` and IIS-style `%uXXXX`); `None` when nothing changed.
 fn percent_round(s: &[u8]) -> Option<Vec<u8>> {
-    let first = s.iter().position(|&b| b == b'%')?;
+    let first = memchr::memchr(b'%', s)?;
     let mut out = Vec::with_capacity(s.len());
     out.extend_from_slice(&s[..first]);
     let mut i = first;
@@ -136,7 +136,7 @@ fn utf8_lenient(bytes: &[u8]) -> String {
 }
 
 fn push_folded(out: &mut String, s: &str) {
-    if s.is_ascii() && !s.contains('\0') {
+    if s.is_ascii() && memchr::memchr(0, s.as_bytes()).is_none() {
         out.push_str(s);
         return;
     }

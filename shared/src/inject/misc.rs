@@ -190,6 +190,9 @@ pub fn ssti(tx: &Text<'_>, hits: &mut Vec<Hit>) {
         ("@(", ")", "ssti.expression"),
     ];
     for (open, close, rule) in pairs {
+        if !tx.has(open) {
+            continue;
+        }
         let mut from = 0;
         while let Some(p) = find(&text[from..], open) {
             let start = from + p + open.len();
@@ -381,7 +384,7 @@ pub fn ldap(tx: &Text<'_>, hits: &mut Vec<Hit>) {
     }
     // A parenthesised filter with an operator: `(|(mail=*))`, `(&(objectclass=*)`.
     for op in ["(|(", "(&(", "(!("] {
-        if let Some(p) = find(t, op)
+        if let Some(p) = tx.find(op).and_then(|_| find(t, op))
             && t[p + 3..].contains('=')
         {
             push(hits, Class::Ldapi, "ldapi.filter-operator");

@@ -148,7 +148,9 @@ pub(crate) struct Needles {
 
 struct Needle {
     word: &'static str,
-    sets: Sets,
+    bytes: [u64; 4],
+    /// The needle's pair bits, as (word index, mask) for the words that have any.
+    pairs: Vec<(usize, u64)>,
     finder: memchr::memmem::Finder<'static>,
 }
 
@@ -156,10 +158,17 @@ impl Needles {
     pub fn new(words: &'static [&'static str]) -> Needles {
         let needles = words
             .iter()
-            .map(|w| Needle {
-                word: w,
-                sets: Sets::of(w),
-                finder: memchr::memmem::Finder::new(w.as_bytes()),
+            .map(|w| {
+                let sets = Sets::of(w);
+                Needle {
+                    word: w,
+                    bytes: sets.bytes,
+                    pairs: (0..sets.pairs.len())
+                        .filter(|&i| sets.pairs[i] != 0)
+                        .map(|i| (i, sets.pairs[i]))
+                        .collect(),
+                    finder: memchr::memmem::Finder::new(w.as_bytes()),
+                }
             })
             .collect();
         Needles { needles }
@@ -167,7 +176,7 @@ impl Needles {
 
     /// The needles that could occur in `t`.
     fn candidates<'s>(&'s self, t: &'s Text<'_>) -> impl Iterator<Item = &'s Needle> + 's {
-        self.needles.iter().filter(|n| t.sets.covers(&n.sets))
+        self.needles.iter().filter(|n| t.sets.covers(n))
     }
 
     pub fn is_match(&self, t: &Text<'_>) -> bool {
@@ -203,13 +212,14 @@ impl Sets {
             bytes: [0; 4],
             pairs: [0; 16],
         };
-        let b = s.as_bytes();
-        for &c in b {
+        let mut prev: Option<u8> = None;
+        for &c in s.as_bytes() {
             sets.bytes[usize::from(c >> 6)] |= 1 << (c & 63);
-        }
-        for w in b.windows(2) {
-            let h = pair_hash(w[0], w[1]);
-            sets.pairs[h >> 6] |= 1 << (h & 63);
+            if let Some(p) = prev {
+                let h = pair_hash(p, c);
+                sets.pairs[h >> 6] |= 1 << (h & 63);
+            }
+            prev = Some(c);
         }
         sets
     }
@@ -219,17 +229,14 @@ impl Sets {
         self.bytes[usize::from(c >> 6)] & (1 << (c & 63)) != 0
     }
 
-    fn covers(&self, needle: &Sets) -> bool {
-        needle
-            .bytes
-            .iter()
-            .zip(&self.bytes)
-            .all(|(n, h)| n & !h == 0)
-            && needle
-                .pairs
-                .iter()
-                .zip(&self.pairs)
-                .all(|(n, h)| n & !h == 0)
+    #[inline]
+    fn covers(&self, needle: &Needle) -> bool {
+        (needle.bytes[0] & !self.bytes[0])
+            | (needle.bytes[1] & !self.bytes[1])
+            | (needle.bytes[2] & !self.bytes[2])
+            | (needle.bytes[3] & !self.bytes[3])
+            == 0
+            && needle.pairs.iter().all(|&(i, m)| m & !self.pairs[i] == 0)
     }
 
     /// Whether every byte and pair of `needle` occurs (without building the needle's sets).
@@ -245,7 +252,7 @@ impl Sets {
 
 #[inline]
 fn pair_hash(a: u8, b: u8) -> usize {
-    ((usize::from(a) << 4) ^ usize::from(b).rotate_left(3) ^ usize::from(b)) & 1023
+    ((usize::from(a) << 5) ^ usize::from(b)) & 1023
 }
 
 /// Canonical text with the set of bytes it holds, computed in one pass: a detector's needle
