@@ -212,15 +212,28 @@ impl Sets {
             bytes: [0; 4],
             pairs: [0; 16],
         };
+        // The byte set is built in registers (an in-memory read-modify-write per byte would
+        // chain every iteration on the previous one's store).
+        let (mut ascii, mut high) = (0u128, 0u128);
         let mut prev: Option<u8> = None;
         for &c in s.as_bytes() {
-            sets.bytes[usize::from(c >> 6)] |= 1 << (c & 63);
+            if c < 128 {
+                ascii |= 1 << c;
+            } else {
+                high |= 1 << (c - 128);
+            }
             if let Some(p) = prev {
                 let h = pair_hash(p, c);
                 sets.pairs[h >> 6] |= 1 << (h & 63);
             }
             prev = Some(c);
         }
+        sets.bytes = [
+            ascii as u64,
+            (ascii >> 64) as u64,
+            high as u64,
+            (high >> 64) as u64,
+        ];
         sets
     }
 
