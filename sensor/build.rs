@@ -1,7 +1,8 @@
 //! Generates the tonic server of Envoy's `envoy.service.accesslog.v3.AccessLogService` for the
 //! sensor's own trimmed message types (`sources/als/wire.rs`), so the route stays
 //! `/envoy.service.accesslog.v3.AccessLogService/StreamAccessLogs` while prost decodes only the
-//! fields the sensor reads. No `.proto` file and no `protoc` are involved.
+//! fields the sensor reads (through `wire::AlsCodec`). No `.proto` file and no `protoc` are
+//! involved.
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
@@ -15,7 +16,7 @@ fn main() {
                 .route_name("StreamAccessLogs")
                 .input_type(format!("{wire}::StreamAccessLogsMessage"))
                 .output_type(format!("{wire}::StreamAccessLogsResponse"))
-                .codec_path("tonic_prost::ProstCodec")
+                .codec_path(format!("{wire}::AlsCodec"))
                 .client_streaming()
                 .build(),
         )
