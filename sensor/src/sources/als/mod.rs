@@ -2,27 +2,28 @@
 //! Gateway and Contour stream HTTP access-log entries here. ALS never acknowledges and is lossy
 //! by design: the sensor counts what arrives; TCP entries and unusable entries are counted and
 //! skipped, never fatal.
+//!
+//! Messages are decoded into the trimmed types of [`wire`] (only the fields [`convert`] reads,
+//! strings borrowed from the received frame), not into `envoy-types`' full messages.
+
+pub mod wire;
 
 use super::{Chunk, MAX_CHUNK_RECORDS};
 use crate::identity::{Credentials, Identifier};
 use crate::record::{self, RequestRecord, Scheme};
 use crate::stats::{ChunkTally, SensorStats, SourceStats};
-use envoy_types::pb::envoy::config::core::v3::{RequestMethod, address};
-use envoy_types::pb::envoy::data::accesslog::v3::HttpAccessLogEntry;
-use envoy_types::pb::envoy::service::accesslog::v3::access_log_service_server::{
-    AccessLogService, AccessLogServiceServer,
-};
-use envoy_types::pb::envoy::service::accesslog::v3::stream_access_logs_message::LogEntries;
-use envoy_types::pb::envoy::service::accesslog::v3::{
-    StreamAccessLogsMessage, StreamAccessLogsResponse,
-};
-use envoy_types::pb::google::protobuf::{Duration as PbDuration, Timestamp};
+use bytes::Bytes;
+use prost_types::{Duration as PbDuration, Timestamp};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
 use tokio::sync::mpsc;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status, Streaming};
+use wire::access_log_service_server::{AccessLogService, AccessLogServiceServer};
+use wire::{
+    AddressKind, HttpAccessLogEntry, LogEntries, StreamAccessLogsMessage, StreamAccessLogsResponse,
+};
 
 /// Largest ALS message accepted, in bytes.
 pub const MAX_ALS_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
@@ -181,6 +182,17 @@ fn duration_us(d: &PbDuration) -> u64 {
     u64::try_from(us).unwrap_or(0)
 }
 
+/// A string field as text. Envoy sends UTF-8; an entry whose used fields are not is rejected
+/// (fields the sensor does not read are never checked).
+fn text(raw: &Bytes) -> Result<&str, &'static str> {
+    std::str::from_utf8(raw).map_err(|_| "als_bad_utf8")
+}
+
+/// A string field as text, `None` when empty.
+fn non_empty(raw: &Bytes) -> Result<Option<&str>, &'static str> {
+    text(raw).map(|t| Some(t).filter(|t| !t.is_empty()))
+}
+
 /// Turns one Envoy HTTP entry into a request record, or names why it cannot.
 pub fn convert(
     entry: &HttpAccessLogEntry,
@@ -192,19 +204,16 @@ pub fn convert(
         .as_ref()
         .ok_or("als_missing_common")?;
     let req = entry.request.as_ref().ok_or("als_missing_request")?;
-    let method = RequestMethod::try_from(req.request_method)
-        .ok()
-        .filter(|m| *m != RequestMethod::MethodUnspecified)
-        .ok_or("bad_method")?;
+    let method = wire::method_name(req.request_method).ok_or("bad_method")?;
     let target = if req.path.is_empty() {
         &req.original_path
     } else {
         &req.path
     };
-    let target = record::normalize_target(target).map_err(|_| "bad_target")?;
-    let scheme = match req.scheme.as_str() {
-        "https" => Some(Scheme::Https),
-        "http" => Some(Scheme::Http),
+    let target = record::normalize_target(text(target)?).map_err(|_| "bad_target")?;
+    let scheme = match &req.scheme[..] {
+        b"https" => Some(Scheme::Https),
+        b"http" => Some(Scheme::Http),
         _ => None,
     };
     let ts_ms = common
@@ -216,26 +225,29 @@ pub fn convert(
         .as_ref()
         .or(common.duration.as_ref())
         .map_or(0, duration_us);
-    let client_ip = common
+    let client_ip = match common
         .downstream_remote_address
         .as_ref()
         .and_then(|a| a.address.as_ref())
-        .and_then(|a| match a {
-            address::Address::SocketAddress(s) => record::parse_ip(&s.address),
-            _ => None,
-        });
-    // Envoy logs header names as configured; look them up case-insensitively.
+    {
+        Some(AddressKind::SocketAddress(s)) => record::parse_ip(text(&s.address)?),
+        _ => None,
+    };
+    // Envoy logs header names as configured; look them up case-insensitively. Of repeated
+    // names the last wins, as it would in the map Envoy's schema declares.
     let header = |name: &str| {
         req.request_headers
             .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+            .rev()
+            .find(|h| h.key.eq_ignore_ascii_case(name.as_bytes()))
+            .map(|h| text(&h.value))
+            .transpose()
     };
     let resp = entry.response.as_ref();
     let mut rec = RequestRecord {
         ts_ms,
-        method: method.as_str_name().to_owned(),
-        host: record::normalize_host(&req.authority, scheme, default_host),
+        method: method.to_owned(),
+        host: record::normalize_host(text(&req.authority)?, scheme, default_host),
         target: target.to_owned(),
         status: resp
             .and_then(|r| r.response_code.as_ref())
@@ -249,18 +261,25 @@ pub fn convert(
         scheme,
         ..Default::default()
     };
-    let forwarded_for = Some(req.forwarded_for.as_str())
-        .filter(|f| !f.is_empty())
-        .or(header("x-forwarded-for"));
+    let forwarded_for = match non_empty(&req.forwarded_for)? {
+        Some(f) => Some(f),
+        None => header("x-forwarded-for")?,
+    };
     let creds = Credentials {
-        authorization: header("authorization"),
-        api_key: header("x-api-key"),
-        cookie: header("cookie").is_some(),
+        authorization: header("authorization")?,
+        api_key: header("x-api-key")?,
+        cookie: req
+            .request_headers
+            .iter()
+            .any(|h| h.key.eq_ignore_ascii_case(b"cookie")),
         user: None,
         peer: client_ip,
         forwarded_for,
-        user_agent: Some(req.user_agent.as_str()).filter(|u| !u.is_empty()),
+        user_agent: non_empty(&req.user_agent)?,
     };
     ident.apply(&mut rec, creds);
     Ok(rec)
 }
+
+#[cfg(test)]
+mod tests;
