@@ -28,7 +28,15 @@ pub fn canonical(raw: &str, plus_is_space: bool) -> String {
             None => break,
         }
     }
-    let mut text = utf8_lenient(&bytes);
+    let mut text = match bytes {
+        // Nothing was decoded: the input is valid UTF-8 already.
+        Cow::Borrowed(_) => {
+            let mut out = String::with_capacity(raw.len());
+            push_folded(&mut out, raw);
+            out
+        }
+        Cow::Owned(decoded) => utf8_lenient(&decoded),
+    };
     if memchr::memchr(b'&', text.as_bytes()).is_some() {
         text = html_entities(&text);
     }

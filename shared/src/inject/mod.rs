@@ -311,6 +311,15 @@ impl<'a> Text<'a> {
     }
 }
 
+/// `s` without the leading ASCII bytes in `set` (a byte loop; the standard library's char
+/// patterns decode UTF-8 on the way).
+#[inline]
+pub(crate) fn trim_start<'a>(s: &'a str, set: &[u8]) -> &'a str {
+    let n = s.bytes().take_while(|c| set.contains(c)).count();
+    // Every byte skipped is ASCII, so `n` is a character boundary.
+    s.get(n..).unwrap_or("")
+}
+
 /// Whether the bytes around `text[start..end]` are not identifier characters.
 pub(crate) fn word_at(text: &str, start: usize, end: usize) -> bool {
     let b = text.as_bytes();

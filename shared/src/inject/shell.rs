@@ -3,7 +3,7 @@
 //! English words that are also commands (`cat`, `find`, `type`) count only with shell-shaped
 //! arguments.
 
-use super::{Class, Hit, Needles, Text, word_at};
+use super::{Class, Hit, Needles, Text, trim_start, word_at};
 use std::sync::LazyLock;
 
 /// Commands no prose uses after a separator.
@@ -233,7 +233,7 @@ fn push(hits: &mut Vec<Hit>, rule: &'static str) {
 
 /// Whether `arg` (what follows a command) looks like shell arguments.
 fn shell_arg(arg: &str) -> bool {
-    let a = arg.trim_start_matches([' ', '\t']);
+    let a = trim_start(arg, b" \t");
     let Some(c) = a.chars().next() else {
         return true; // the command ends the value: `;id`
     };
@@ -291,7 +291,7 @@ pub fn recon_value(text: &str, hits: &mut Vec<Hit>) {
 
 /// Arguments no prose has: options, paths, variables, redirections, drive letters, URLs, IPs.
 fn strong_arg(arg: &str) -> bool {
-    let a = arg.trim_start_matches([' ', '\t']);
+    let a = trim_start(arg, b" \t");
     !a.is_empty() && !a.starts_with(['*', '|', ';', '&', '>', '<', '`', '\n']) && shell_arg(a)
 }
 
@@ -356,7 +356,7 @@ fn skip_terminal_escape(s: &str) -> &str {
 /// A command at the start of `s` (after optional quotes and spaces, and an optional path);
 /// `separated` when a shell separator or substitution comes right before it.
 fn command_at(s: &str, separated: bool) -> bool {
-    let s = s.trim_start_matches([' ', '\t', '\'', '"', '(', '{', '\n', '\r']);
+    let s = trim_start(s, b" \t'\"({\n\r");
     let s = if separated {
         skip_terminal_escape(s)
     } else {
@@ -404,7 +404,7 @@ pub fn scan(tx: &Text<'_>, hits: &mut Vec<Hit>) {
             b'\\' if b.get(i + 1) == Some(&b'n') => &text[i + 2..],
             _ => continue,
         };
-        let after = after.trim_start_matches(['|', '&']);
+        let after = trim_start(after, b"|&");
         if command_at(after, true) {
             push(hits, "cmdi.separator-command");
             break;

@@ -3,7 +3,7 @@
 //! call. Plain rich text (`<b>`, `<p>`, `a < b`) is not flagged.
 
 use super::decode::truncate;
-use super::{Class, Hit, Needles, Text, has, word_at};
+use super::{Class, Hit, Needles, Text, has, trim_start, word_at};
 use std::sync::LazyLock;
 
 /// Tags that run or load script by themselves.
@@ -350,7 +350,7 @@ fn js_sinks(tx: &Text<'_>, hits: &mut Vec<Hit>) {
         if !word_at(text, i, end) {
             continue;
         }
-        let after = text[end..].trim_start_matches([' ', '\t', '\n', '\r']);
+        let after = trim_start(&text[end..], b" \t\n\r");
         let called = after.starts_with('(') && !after.starts_with("()")
             || after.starts_with('`')
             || after.starts_with(")(")
