@@ -190,7 +190,7 @@ pub fn ssti(tx: &Text<'_>, hits: &mut Vec<Hit>) {
         ("@(", ")", "ssti.expression"),
     ];
     for (open, close, rule) in pairs {
-        if !tx.has(open) {
+        if !tx.may_have(open) {
             continue;
         }
         let mut from = 0;
@@ -331,7 +331,7 @@ pub fn nosql(tx: &Text<'_>, hits: &mut Vec<Hit>) {
         || (text.starts_with("'") || text.starts_with('"'))
             && tx.byte(b';')
             && (tx.has("sleep(") || tx.has("while(") || tx.has("new date"))
-        || ((tx.has("|| ") || tx.has("||")) && tx.has("=="));
+        || (tx.has("||") && tx.has("=="));
     if js {
         push(hits, Class::Nosqli, "nosqli.javascript");
     }
@@ -384,7 +384,8 @@ pub fn ldap(tx: &Text<'_>, hits: &mut Vec<Hit>) {
     }
     // A parenthesised filter with an operator: `(|(mail=*))`, `(&(objectclass=*)`.
     for op in ["(|(", "(&(", "(!("] {
-        if let Some(p) = tx.find(op).and_then(|_| find(t, op))
+        if tx.may_have(op)
+            && let Some(p) = find(t, op)
             && t[p + 3..].contains('=')
         {
             push(hits, Class::Ldapi, "ldapi.filter-operator");

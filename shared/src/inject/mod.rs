@@ -268,9 +268,9 @@ fn pair_hash(a: u8, b: u8) -> usize {
     ((usize::from(a) << 5) ^ usize::from(b)) & 1023
 }
 
-/// Canonical text with the set of bytes it holds, computed in one pass: a detector's needle
-/// search is skipped outright when one of the needle's bytes is absent, which is the common
-/// case (each value is checked against a few hundred needles).
+/// Canonical text with the bytes and byte pairs it holds ([`Sets`]), computed in one pass: a
+/// detector's needle search is skipped outright when a byte or pair of the needle is absent,
+/// which is the common case (each value is checked against a few hundred needles).
 pub(crate) struct Text<'a> {
     pub s: &'a str,
     sets: Sets,
@@ -296,14 +296,20 @@ impl<'a> Text<'a> {
         cs.iter().any(|&c| self.byte(c))
     }
 
+    /// Whether `needle` could occur (every byte and pair of it does), without searching.
+    #[inline]
+    pub fn may_have(&self, needle: &str) -> bool {
+        self.sets.may_hold(needle.as_bytes())
+    }
+
     #[inline]
     pub fn has(&self, needle: &str) -> bool {
-        self.sets.may_hold(needle.as_bytes()) && has(self.s, needle)
+        self.may_have(needle) && has(self.s, needle)
     }
 
     #[inline]
     pub fn find(&self, needle: &str) -> Option<usize> {
-        if self.sets.may_hold(needle.as_bytes()) {
+        if self.may_have(needle) {
             find(self.s, needle)
         } else {
             None
@@ -388,52 +394,27 @@ pub(crate) fn find_word(text: &str, word: &str) -> Option<usize> {
 
 /// Bytes that every injection needs at least one of, or words some need; a value without any
 /// is skipped (most API values are ids, numbers and words).
-fn worth_scanning(text: &str) -> bool {
-    text.bytes().any(|c| {
-        matches!(
-            c,
-            b'\''
-                | b'"'
-                | b'('
-                | b')'
-                | b'<'
-                | b'>'
-                | b';'
-                | b'|'
-                | b'&'
-                | b'`'
-                | b'$'
-                | b'{'
-                | b'='
-                | b'#'
-                | b'*'
-                | b'\\'
-                | b'\n'
-                | b'\r'
-                | b'@'
-                | b'/'
-                | b'%'
-                | b','
-        )
-    }) || has(text, "..")
-        || has(text, "--")
-        || has(text, "union")
-        || has(text, "waitfor")
+fn worth_scanning(tx: &Text<'_>) -> bool {
+    tx.any(b"'\"()<>;|&`${=#*\\\n\r@/%,")
+        || tx.has("..")
+        || tx.has("--")
+        || tx.has("union")
+        || tx.has("waitfor")
 }
 
 /// Runs every detector on canonical text.
 pub fn scan_canonical(text: &str, hits: &mut Vec<Hit>) {
-    if !worth_scanning(text) {
+    let tx = Text::new(text);
+    if !worth_scanning(&tx) {
         // Words and spaces only: a command line (`uname -a`, `net user x`) is the one attack
         // that needs no punctuation.
-        if text.contains(' ') {
-            shell::scan(&Text::new(text), hits);
+        if tx.byte(b' ') {
+            shell::scan(&tx, hits);
         } else {
             shell::recon_value(text, hits);
         }
         return;
     }
-    let tx = Text::new(text);
     sql::scan(&tx, hits);
     xss::scan(&tx, hits);
     shell::scan(&tx, hits);

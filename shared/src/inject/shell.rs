@@ -398,16 +398,18 @@ pub fn scan(tx: &Text<'_>, hits: &mut Vec<Hit>) {
     let b = text.as_bytes();
     let separators = tx.any(b";|&\n\r\\");
     // Separators: `;`, `|`, `||`, `&`, `&&`, newline (also written as a literal `\n`).
-    for (i, &c) in b.iter().enumerate().filter(|_| separators) {
-        let after = match c {
-            b';' | b'|' | b'&' | b'\n' | b'\r' => &text[i + 1..],
-            b'\\' if b.get(i + 1) == Some(&b'n') => &text[i + 2..],
-            _ => continue,
-        };
-        let after = trim_start(after, b"|&");
-        if command_at(after, true) {
-            push(hits, "cmdi.separator-command");
-            break;
+    if separators {
+        for (i, &c) in b.iter().enumerate() {
+            let after = match c {
+                b';' | b'|' | b'&' | b'\n' | b'\r' => &text[i + 1..],
+                b'\\' if b.get(i + 1) == Some(&b'n') => &text[i + 2..],
+                _ => continue,
+            };
+            let after = trim_start(after, b"|&");
+            if command_at(after, true) {
+                push(hits, "cmdi.separator-command");
+                break;
+            }
         }
     }
     // Substitution: `$(…)`, backticks, `${IFS}`.

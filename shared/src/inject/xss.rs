@@ -187,10 +187,7 @@ fn scan_view(tx: &Text<'_>, hits: &mut Vec<Hit>) {
         }
     }
     // Attribute breakout without a new tag: `" onmouseover="alert(1)`.
-    if (tx.byte(b'"') || tx.byte(b'\'') || tx.byte(b'/'))
-        && handler_attr(text)
-        && looks_scripted(text)
-    {
+    if tx.any(b"\"'/") && handler_attr(text) && looks_scripted(text) {
         push(hits, "xss.event-handler");
     }
     if tx.has("script:")
