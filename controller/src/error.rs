@@ -1,4 +1,6 @@
-//! Controller errors and their one mapping to gRPC status codes.
+//! Controller errors and their one mapping to gRPC status codes ([`From<Error> for Status`]).
+//! Domain code (auth, store, inventory, metering glue) returns [`Error`]; only the gRPC edge
+//! turns it into a `tonic::Status`, here and nowhere else.
 
 use crate::store::StoreError;
 use tonic::Status;
@@ -15,10 +17,38 @@ pub enum Error {
     AlreadyExists(String),
     #[error("{0}")]
     PermissionDenied(String),
+    /// No credentials, or credentials that name no live token.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// A dependency is down for now (token lookup, a store task); retrying may work.
+    #[error("{0}")]
+    Unavailable(String),
+    /// A peer did not say what it had to within its deadline.
+    #[error("{0}")]
+    DeadlineExceeded(String),
+    /// The peer went away.
+    #[error("{0}")]
+    Cancelled(String),
+    /// A bug or an environment failure (no randomness, a panicked task).
+    #[error("{0}")]
+    Internal(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+impl Error {
+    pub fn invalid(m: impl Into<String>) -> Error {
+        Error::InvalidArgument(m.into())
+    }
+    pub fn denied(m: impl Into<String>) -> Error {
+        Error::PermissionDenied(m.into())
+    }
+    pub fn unauthenticated(m: impl Into<String>) -> Error {
+        Error::Unauthenticated(m.into())
+    }
+}
+
+/// The one mapping from controller errors to gRPC status codes.
 impl From<Error> for Status {
     fn from(e: Error) -> Status {
         match e {
@@ -31,6 +61,14 @@ impl From<Error> for Status {
             Error::NotFound(m) => Status::not_found(m),
             Error::AlreadyExists(m) => Status::already_exists(m),
             Error::PermissionDenied(m) => Status::permission_denied(m),
+            Error::Unauthenticated(m) => Status::unauthenticated(m),
+            Error::Unavailable(m) => Status::unavailable(m),
+            Error::DeadlineExceeded(m) => Status::deadline_exceeded(m),
+            Error::Cancelled(m) => Status::cancelled(m),
+            Error::Internal(m) => {
+                tracing::error!(error = %m, "internal error");
+                Status::internal(m)
+            }
         }
     }
 }
@@ -38,5 +76,32 @@ impl From<Error> for Status {
 impl From<picket_shared::IdError> for Error {
     fn from(e: picket_shared::IdError) -> Self {
         Error::InvalidArgument(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_error_maps_to_its_code() {
+        let cases = [
+            (Error::invalid("x"), tonic::Code::InvalidArgument),
+            (Error::NotFound("x".into()), tonic::Code::NotFound),
+            (Error::AlreadyExists("x".into()), tonic::Code::AlreadyExists),
+            (Error::denied("x"), tonic::Code::PermissionDenied),
+            (Error::unauthenticated("x"), tonic::Code::Unauthenticated),
+            (Error::Unavailable("x".into()), tonic::Code::Unavailable),
+            (
+                Error::DeadlineExceeded("x".into()),
+                tonic::Code::DeadlineExceeded,
+            ),
+            (Error::Cancelled("x".into()), tonic::Code::Cancelled),
+            (Error::Internal("x".into()), tonic::Code::Internal),
+        ];
+        for (e, code) in cases {
+            let s = Status::from(e);
+            assert_eq!((s.code(), s.message()), (code, "x"));
+        }
     }
 }

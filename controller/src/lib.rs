@@ -1,13 +1,11 @@
 //! Picket controller: ingests sensor batches, keeps the API inventory in sled, meters API calls
-//! against plan entitlements and answers inventory, fleet, usage and admin RPCs. Also hosts
-//! `picketctl`'s client code.
+//! against plan entitlements and answers inventory, fleet, usage and admin RPCs.
 //!
 //! Layers: `grpc` (the only tonic-aware code) → `inventory`, `metering`, `auth` (domain logic)
 //! → `store` (`Db` over the `Store` trait: sled in production, memory in unit tests).
 
 pub mod analysis;
 pub mod auth;
-pub mod cli;
 pub mod config;
 pub mod error;
 pub mod grpc;

@@ -1,7 +1,6 @@
 //! Background upkeep: re-evaluates analysis pauses (a new cycle lifts a cap without any
 //! traffic) and prunes usage history beyond the retention window.
 
-use crate::grpc::ingest::pause_state;
 use crate::metering::cycle::{Cycle, day_of};
 use crate::state::State;
 use std::sync::Arc;
@@ -32,8 +31,8 @@ pub async fn run(state: Arc<State>) {
 /// Re-publishes the pause state of every tenant with watchers.
 pub fn refresh_pauses(state: &State) {
     for tenant in state.paused_tenants() {
-        match pause_state(state, &tenant) {
-            Ok(p) => state.publish_pause(&tenant, p),
+        match state.refresh_pause(&tenant) {
+            Ok(()) => {}
             Err(e) => tracing::warn!(tenant = %tenant, error = %e, "pause re-evaluation failed"),
         }
     }

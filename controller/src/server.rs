@@ -1,8 +1,9 @@
 //! Assembles and runs the controller: opens the store, bootstraps the first admin token,
 //! layers the gRPC stack and serves it.
 
-use crate::auth::{AuthLayer, mint};
+use crate::auth::mint;
 use crate::config::ControllerConfig;
+use crate::grpc::auth_layer::AuthLayer;
 use crate::grpc::{
     admin::AdminService, fleet::FleetService, ingest::IngestService, inventory::InventoryService,
     usage::UsageService,
@@ -101,7 +102,7 @@ fn bootstrap(db: &Db, data_dir: &Path, now_ms: i64) -> Result<Option<PathBuf>, S
         true,
         now_ms,
     )
-    .map_err(|s| ServeError::Bootstrap(s.message().to_owned()))?;
+    .map_err(|e| ServeError::Bootstrap(e.to_string()))?;
     let path = data_dir.join(ADMIN_TOKEN_FILE);
     write_secret(&path, &minted.bearer)
         .map_err(|e| ServeError::Bootstrap(format!("writing {}: {e}", path.display())))?;

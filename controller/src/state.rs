@@ -2,7 +2,7 @@
 
 use crate::analysis::AnalysisInput;
 use crate::config::Limits;
-use crate::metering::{Clock, MeterPolicy};
+use crate::metering::{Clock, Cycle, MeterPolicy};
 use crate::store::Db;
 use picket_shared::TenantId;
 use std::collections::HashMap;
@@ -108,6 +108,27 @@ impl State {
             *cur = state;
             changed
         });
+    }
+
+    /// The pause state of a tenant now: paused when its plan caps it and this cycle's
+    /// entitlement is used up; a new cycle lifts it.
+    pub fn pause_state(&self, tenant: &TenantId) -> crate::error::Result<PauseState> {
+        let now = self.now_ms();
+        let cycle = Cycle::containing(now);
+        let account = self.db.account(tenant, &self.policy)?;
+        let usage = self.db.cycle_usage(tenant, cycle.start_ms)?;
+        let report = crate::metering::report::usage_report(&account, usage, now, &self.policy);
+        Ok(PauseState {
+            paused: report.analysis_paused,
+            until_ms: cycle.end_ms,
+        })
+    }
+
+    /// Re-evaluates a tenant's pause state and publishes it (its sensors hear of a change).
+    pub fn refresh_pause(&self, tenant: &TenantId) -> crate::error::Result<()> {
+        let p = self.pause_state(tenant)?;
+        self.publish_pause(tenant, p);
+        Ok(())
     }
 
     /// Tenants whose pause state is being watched or was published.

@@ -45,10 +45,11 @@ pub struct AggregateLimits {
 }
 
 /// Distinct `location:rule` injection keys kept per endpoint and window.
-pub const MAX_INJECTION_KEYS: usize = 64;
+pub use picket_shared::limits::MAX_INJECTION_KEYS;
 
-/// Clients reported per endpoint and window (the busiest).
+/// Clients reported per endpoint and window (the busiest); within what the controller keeps.
 pub const TOP_CLIENTS: usize = 32;
+const _: () = assert!(TOP_CLIENTS <= picket_shared::limits::MAX_TOP_CLIENTS);
 /// Distinct object references remembered per client per endpoint and window.
 pub const MAX_REFS_PER_CLIENT: usize = 1_024;
 

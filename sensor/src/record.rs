@@ -46,10 +46,7 @@ pub struct RequestRecord {
     pub scheme: Option<Scheme>,
 }
 
-/// Longest method accepted, in bytes (the longest registered method is 17 bytes long).
-pub const MAX_METHOD_BYTES: usize = 24;
-/// Longest host kept, in bytes (DNS names are at most 253).
-pub const MAX_HOST_BYTES: usize = 255;
+pub use picket_shared::limits::{MAX_HOST_BYTES, MAX_METHOD_BYTES};
 
 /// Why a raw request could not be normalized.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,11 +100,17 @@ pub fn normalize_host(raw: &str, scheme: Option<Scheme>, fallback: &str) -> Stri
     {
         return host.to_owned();
     }
-    let mut out: String = host
+    // Cut by bytes, not characters: the controller's limit is in bytes.
+    let mut out = String::with_capacity(host.len().min(MAX_HOST_BYTES));
+    for c in host
         .chars()
         .filter(|c| !c.is_control() && !c.is_whitespace())
-        .take(MAX_HOST_BYTES)
-        .collect();
+    {
+        if out.len() + c.len_utf8() > MAX_HOST_BYTES {
+            break;
+        }
+        out.push(c);
+    }
     out.make_ascii_lowercase();
     if out.is_empty() {
         fallback.to_owned()
@@ -193,6 +196,26 @@ mod tests {
         check("api-2.example.com", Some(Scheme::Http), "api-2.example.com");
         check("api.example.com..", None, "api.example.com");
         check("", None, "default");
+    }
+
+    #[test]
+    fn hosts_and_methods_always_pass_the_wire_limits() {
+        use picket_shared::limits::{valid_host, valid_method};
+        let long_wide = "é".repeat(MAX_HOST_BYTES);
+        for raw in [
+            long_wide.as_str(),
+            "A\u{0}B",
+            "  x  ",
+            "-",
+            "ünï.example:443",
+            "a\u{7f}b",
+        ] {
+            let h = normalize_host(raw, None, "default");
+            assert!(valid_host(&h), "{raw:?} -> {h:?}");
+        }
+        for raw in ["get", "m-search", "PROPFIND"] {
+            assert!(valid_method(&normalize_method(raw).unwrap()), "{raw:?}");
+        }
     }
 
     #[test]

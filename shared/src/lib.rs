@@ -1,12 +1,14 @@
 //! Domain types and pure logic that both the sensor and the controller need.
 //!
 //! This crate knows nothing of transport (no tonic, no prost) and nothing of storage (no sled):
-//! it holds identifiers, the traffic-summary model, endpoint templating and roles.
+//! it holds identifiers, the traffic-summary model, the wire limits both sides enforce, endpoint
+//! templating, the classifiers and roles.
 
 pub mod agents;
 pub mod ids;
 pub mod inject;
 pub mod learn;
+pub mod limits;
 pub mod params;
 pub mod role;
 pub mod sensitive;

@@ -55,8 +55,7 @@ pub struct EndpointSummary {
     pub response_bytes_hist: crate::sketch::LogHistogram,
 }
 
-/// Most parameters tracked per endpoint; further names are not recorded.
-pub const MAX_PARAMS_PER_ENDPOINT: usize = 128;
+pub use crate::limits::{MAX_NOTABLE_LABELS, MAX_NOTABLES_PER_BATCH, MAX_PARAMS_PER_ENDPOINT};
 
 /// How often a parameter appeared, and with which value shapes.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -229,12 +228,6 @@ pub struct NotableEvent {
     pub principal: Option<String>,
     pub status: u16,
 }
-
-/// Notable events carried by one batch at most; the rest are counted as dropped (their hits
-/// still count in the endpoint summaries).
-pub const MAX_NOTABLES_PER_BATCH: usize = 512;
-/// Labels kept per notable event.
-pub const MAX_NOTABLE_LABELS: usize = 16;
 
 /// One batch from a sensor, in domain form.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

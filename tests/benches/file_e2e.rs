@@ -5,7 +5,7 @@
 //!
 //!   cargo bench -p picket-tests --bench file_e2e [-- LINES RUNS]
 
-use picket_controller::cli::commands::connect_url;
+use picket_cli::client::connect_url;
 use picket_proto::v1 as pb;
 use picket_sensor::config::{FileSourceConfig, SensorConfig};
 use picket_sensor::sources::nginx::LogFormat;

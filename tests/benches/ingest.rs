@@ -9,7 +9,7 @@
 //!
 //!   cargo bench -p picket-tests --bench ingest [-- SENSORS BATCHES ENDPOINTS REQUESTS RUNS NOTABLES]
 
-use picket_controller::cli::commands::connect_url;
+use picket_cli::client::connect_url;
 use picket_proto::v1 as pb;
 use std::time::{Duration, Instant};
 use tokio_stream::wrappers::ReceiverStream;

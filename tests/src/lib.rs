@@ -183,11 +183,11 @@ impl SensorProc {
     }
 }
 
-pub use picket_controller::cli::commands::Authed;
+pub use picket_cli::client::Authed;
 
 /// Connects to `url`, authenticating with `token` when given.
 pub async fn channel(url: &str, token: Option<&str>) -> Authed {
-    picket_controller::cli::commands::connect_url(url, token, Duration::from_secs(30))
+    picket_cli::client::connect_url(url, token, Duration::from_secs(30))
         .await
         .unwrap()
 }

@@ -2,8 +2,9 @@
 //! installation admin (the bootstrap token) also creates tenants and manages any tenant.
 
 use super::{blocking, convert};
-use crate::auth::{AuthContext, caller, mint};
+use crate::auth::mint;
 use crate::error::Error;
+use crate::grpc::auth_layer::caller;
 use crate::state::State;
 use crate::store::TenantRecord;
 use picket_proto::v1 as pb;
@@ -25,20 +26,6 @@ impl AdminService {
     }
 }
 
-/// The tenant a request targets: its explicit `tenant`, else the caller's. Only the
-/// installation admin may target another tenant.
-fn target_tenant(ctx: &AuthContext, requested: &str) -> Result<TenantId, Status> {
-    if requested.is_empty() || requested == ctx.tenant.as_str() {
-        return Ok(ctx.tenant.clone());
-    }
-    if !ctx.installation_admin {
-        return Err(Status::permission_denied(
-            "only the installation admin may manage another tenant",
-        ));
-    }
-    TenantId::new(requested).map_err(|e| Status::invalid_argument(e.to_string()))
-}
-
 #[tonic::async_trait]
 impl Admin for AdminService {
     async fn create_tenant(
@@ -48,12 +35,10 @@ impl Admin for AdminService {
         let ctx = caller(&req)?;
         ctx.require(Role::Admin)?;
         if !ctx.installation_admin {
-            return Err(Status::permission_denied(
-                "only the installation admin may create tenants",
-            ));
+            return Err(Error::denied("only the installation admin may create tenants").into());
         }
-        let name = TenantId::new(&req.into_inner().name)
-            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let name =
+            TenantId::new(&req.into_inner().name).map_err(|e| Error::invalid(e.to_string()))?;
         let rec = TenantRecord {
             name,
             created_ms: self.state.now_ms(),
@@ -108,10 +93,9 @@ impl Admin for AdminService {
         let ctx = caller(&req)?;
         ctx.require(Role::Admin)?;
         let r = req.into_inner();
-        let tenant = target_tenant(&ctx, &r.tenant)?;
-        let role = convert::role_from_pb(r.role).ok_or_else(|| {
-            Status::invalid_argument("role must be one of sensor, reader, operator, admin")
-        })?;
+        let tenant = ctx.target_tenant(&r.tenant, "manage another tenant")?;
+        let role = convert::role_from_pb(r.role)
+            .ok_or_else(|| Error::invalid("role must be one of sensor, reader, operator, admin"))?;
         let description: String = r.description.chars().take(MAX_DESCRIPTION_CHARS).collect();
         let minted = mint(
             tenant.clone(),
@@ -144,7 +128,7 @@ impl Admin for AdminService {
     ) -> Result<Response<pb::ListTokensResponse>, Status> {
         let ctx = caller(&req)?;
         ctx.require(Role::Admin)?;
-        let tenant = target_tenant(&ctx, &req.into_inner().tenant)?;
+        let tenant = ctx.target_tenant(&req.into_inner().tenant, "manage another tenant")?;
         let db = self.state.db.clone();
         let all = blocking(move || Ok(db.list_tokens()?)).await?;
         let tokens = all

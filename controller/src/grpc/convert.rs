@@ -5,6 +5,7 @@ use crate::inventory::ApiSummary;
 use crate::store::{EndpointRecord, SensorRecord, TokenRecord};
 use picket_proto::encode;
 use picket_proto::v1 as pb;
+use picket_shared::limits;
 use picket_shared::shape::Shape;
 use picket_shared::sketch::LogHistogram;
 use picket_shared::{
@@ -13,40 +14,18 @@ use picket_shared::{
 };
 use std::collections::BTreeMap;
 
-/// Longest host, method and template accepted from a sensor, in bytes.
-pub const MAX_HOST_BYTES: usize = 255;
-pub const MAX_METHOD_BYTES: usize = 24;
-pub const MAX_TEMPLATE_BYTES: usize = 4096;
-/// Highest histogram bucket index (u64::MAX falls in bucket 975).
-const MAX_BUCKET: u32 = 1_000;
-
 /// A wire histogram, with out-of-range buckets dropped.
 fn hist(h: &std::collections::HashMap<u32, u64>) -> LogHistogram {
     LogHistogram(
         h.iter()
-            .filter(|(b, _)| **b < MAX_BUCKET)
+            .filter(|(b, _)| **b < limits::MAX_HISTOGRAM_BUCKET_EXCLUSIVE)
             .map(|(b, n)| (*b as u16, *n))
             .collect(),
     )
 }
 
-/// Most client activities kept per endpoint summary.
-const MAX_TOP_CLIENTS: usize = 64;
-/// Most per-source counters and rejection reasons kept from one sensor.
-const MAX_COUNTER_ENTRIES: usize = 64;
-
-fn clean(s: &str, max: usize) -> bool {
-    !s.is_empty() && s.len() <= max && !s.chars().any(char::is_control)
-}
-
 fn valid_key(host: &str, method: &str, template: &str) -> bool {
-    clean(host, MAX_HOST_BYTES)
-        && clean(method, MAX_METHOD_BYTES)
-        && method
-            .bytes()
-            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-        && clean(template, MAX_TEMPLATE_BYTES)
-        && template.starts_with('/')
+    limits::valid_host(host) && limits::valid_method(method) && limits::valid_template(template)
 }
 
 /// Validates one notable event; `None` means it is invalid.
@@ -71,7 +50,7 @@ fn notable(n: pb::NotableEvent) -> Option<NotableEvent> {
     let principal = (!n.principal.is_empty()).then_some(n.principal);
     if principal
         .as_deref()
-        .is_some_and(|p| p.len() > 128 || !p.bytes().all(|b| b.is_ascii_hexdigit()))
+        .is_some_and(|p| !limits::valid_principal(p))
     {
         return None;
     }
@@ -86,12 +65,14 @@ fn notable(n: pb::NotableEvent) -> Option<NotableEvent> {
         labels: n
             .labels
             .into_iter()
-            .filter(|l| clean(l, 96))
-            .take(picket_shared::summary::MAX_NOTABLE_LABELS)
+            .filter(|l| limits::valid_text(l, limits::MAX_LABEL_BYTES))
+            .take(limits::MAX_NOTABLE_LABELS)
             .collect(),
         client_ip,
         principal,
-        status: u16::try_from(n.status).ok().filter(|s| *s < 1000)?,
+        status: u16::try_from(n.status)
+            .ok()
+            .filter(|s| limits::valid_status(u32::from(*s)))?,
     })
 }
 
@@ -103,18 +84,18 @@ fn endpoint(e: pb::EndpointSummary) -> Option<(EndpointKey, EndpointSummary)> {
     }
     let mut statuses = BTreeMap::new();
     for s in &e.statuses {
-        let code = u16::try_from(s.status).ok().filter(|c| *c < 1000)?;
+        let code = u16::try_from(s.status)
+            .ok()
+            .filter(|c| limits::valid_status(u32::from(*c)))?;
         *statuses.entry(code).or_insert(0u64) += s.count;
     }
     let top_clients = e
         .top_clients
         .iter()
-        .take(MAX_TOP_CLIENTS)
+        .take(limits::MAX_TOP_CLIENTS)
         .map(|c| ClientActivity {
             client_ip: c.client_ip.parse().ok(),
-            principal: Some(c.principal.clone()).filter(|p| {
-                !p.is_empty() && p.len() <= 64 && p.bytes().all(|b| b.is_ascii_hexdigit())
-            }),
+            principal: Some(c.principal.clone()).filter(|p| limits::valid_principal(p)),
             requests: c.requests,
             auth_failures: c.auth_failures,
             errors: c.errors,
@@ -124,8 +105,11 @@ fn endpoint(e: pb::EndpointSummary) -> Option<(EndpointKey, EndpointSummary)> {
     let params = e
         .params
         .iter()
-        .filter(|p| matches!(p.location.as_str(), "query" | "path" | "body") && clean(&p.name, 128))
-        .take(picket_shared::summary::MAX_PARAMS_PER_ENDPOINT)
+        .filter(|p| {
+            matches!(p.location.as_str(), "query" | "path" | "body")
+                && limits::valid_text(&p.name, picket_shared::params::MAX_NAME_BYTES)
+        })
+        .take(limits::MAX_PARAMS_PER_ENDPOINT)
         .map(|p| {
             let shapes = p
                 .shapes
@@ -144,22 +128,22 @@ fn endpoint(e: pb::EndpointSummary) -> Option<(EndpointKey, EndpointSummary)> {
     let sensitive = e
         .sensitive
         .iter()
-        .filter(|(k, _)| clean(k, 64))
-        .take(64)
+        .filter(|(k, _)| limits::valid_text(k, limits::MAX_LABEL_BYTES))
+        .take(limits::MAX_SENSITIVE_KEYS)
         .map(|(k, v)| (k.clone(), *v))
         .collect();
     let suspicious_agents = e
         .suspicious_agents
         .iter()
-        .filter(|(k, _)| clean(k, 64))
-        .take(32)
+        .filter(|(k, _)| limits::valid_text(k, limits::MAX_LABEL_BYTES))
+        .take(limits::MAX_AGENT_KEYS)
         .map(|(k, v)| (k.clone(), *v))
         .collect();
     let injections = e
         .injections
         .iter()
-        .filter(|(k, _)| clean(k, 64))
-        .take(64)
+        .filter(|(k, _)| limits::valid_text(k, limits::MAX_LABEL_BYTES))
+        .take(limits::MAX_INJECTION_KEYS)
         .map(|(k, v)| (k.clone(), *v))
         .collect();
     let summary = EndpointSummary {
@@ -188,8 +172,8 @@ fn endpoint(e: pb::EndpointSummary) -> Option<(EndpointKey, EndpointSummary)> {
         auth_schemes: e
             .auth_schemes
             .into_iter()
-            .filter(|(k, _)| clean(k, 32))
-            .take(16)
+            .filter(|(k, _)| limits::valid_text(k, limits::MAX_SCHEME_BYTES))
+            .take(limits::MAX_AUTH_SCHEMES)
             .collect(),
         distinct_principals: e.distinct_principals,
     };
@@ -220,7 +204,7 @@ fn counters(c: Option<pb::SensorCounters>) -> SensorCounters {
         sources: c
             .sources
             .into_iter()
-            .take(MAX_COUNTER_ENTRIES)
+            .take(limits::MAX_COUNTER_ENTRIES)
             .map(|s| SourceCounters {
                 source: truncate(s.source),
                 received: s.received,
@@ -231,7 +215,7 @@ fn counters(c: Option<pb::SensorCounters>) -> SensorCounters {
         rejected_by_reason: c
             .rejected_by_reason
             .into_iter()
-            .take(MAX_COUNTER_ENTRIES)
+            .take(limits::MAX_COUNTER_ENTRIES)
             .map(|(k, v)| (truncate(k), v))
             .collect(),
     }
@@ -253,14 +237,11 @@ pub fn batch(b: pb::Batch) -> (BatchSummary, u64) {
     let total = b.endpoints.len();
     let window_ms = b.endpoints.first().map_or(0, |e| e.window_ms);
     let endpoints: Vec<_> = b.endpoints.into_iter().filter_map(endpoint).collect();
-    let notables_total = b
-        .notables
-        .len()
-        .min(picket_shared::summary::MAX_NOTABLES_PER_BATCH);
+    let notables_total = b.notables.len().min(limits::MAX_NOTABLES_PER_BATCH);
     let notables: Vec<_> = b
         .notables
         .into_iter()
-        .take(picket_shared::summary::MAX_NOTABLES_PER_BATCH)
+        .take(limits::MAX_NOTABLES_PER_BATCH)
         .filter_map(notable)
         .collect();
     let rejected = (total - endpoints.len() + notables_total - notables.len()) as u64;

@@ -1,7 +1,7 @@
 //! `picket.v1.Fleet`: the caller's sensors.
 
 use super::{blocking, convert};
-use crate::auth::caller;
+use crate::grpc::auth_layer::caller;
 use crate::state::State;
 use picket_proto::v1 as pb;
 use picket_proto::v1::fleet_server::Fleet;

@@ -2,7 +2,9 @@
 //! acknowledged only after a durable commit.
 
 use super::{blocking, convert};
-use crate::auth::{AuthContext, caller};
+use crate::auth::AuthContext;
+use crate::error::Error;
+use crate::grpc::auth_layer::caller;
 use crate::metering::cycle::Cycle;
 use crate::state::{PauseState, State};
 use crate::store::{Applied, SensorRecord};
@@ -76,21 +78,16 @@ async fn session(
     let hello_timeout = Duration::from_millis(state.limits.hello_timeout_ms);
     let first = tokio::time::timeout(hello_timeout, inbound.message())
         .await
-        .map_err(|_| Status::deadline_exceeded("no hello within the hello timeout"))??;
+        .map_err(|_| Error::DeadlineExceeded("no hello within the hello timeout".into()))??;
     let hello = match first.and_then(|m| m.msg) {
         Some(pb::sensor_message::Msg::Hello(h)) => h,
         _ => {
-            return Err(Status::invalid_argument(
-                "the first message of a stream must be a hello",
-            ));
+            return Err(Error::invalid("the first message of a stream must be a hello").into());
         }
     };
-    let sensor =
-        SensorId::new(&hello.sensor_id).map_err(|e| Status::invalid_argument(e.to_string()))?;
+    let sensor = SensorId::new(&hello.sensor_id).map_err(|e| Error::invalid(e.to_string()))?;
     if hello.stream_epoch == 0 {
-        return Err(Status::invalid_argument(
-            "stream_epoch must be greater than 0",
-        ));
+        return Err(Error::invalid("stream_epoch must be greater than 0").into());
     }
     let committed = register(state, ctx, &sensor, &hello).await?;
     state.stream_opened(&ctx.tenant, sensor.as_str());
@@ -104,7 +101,7 @@ async fn session(
     let result = async {
         tx.send(msg(pb::controller_message::Msg::Welcome(welcome)))
             .await
-            .map_err(|_| Status::cancelled("sensor went away"))?;
+            .map_err(|_| Error::Cancelled("sensor went away".into()))?;
         let initial = *pause.borrow_and_update();
         send_directive(tx, initial).await?;
         loop {
@@ -133,11 +130,9 @@ async fn session(
                     }
                 }
                 Some(pb::sensor_message::Msg::Hello(_)) => {
-                    return Err(Status::invalid_argument(
-                        "hello may only be sent once per stream",
-                    ));
+                    return Err(Error::invalid("hello may only be sent once per stream").into());
                 }
-                None => return Err(Status::invalid_argument("empty sensor message")),
+                None => return Err(Error::invalid("empty sensor message").into()),
             }
         }
         Ok(())
@@ -162,23 +157,7 @@ async fn send_directive(
     };
     tx.send(msg(pb::controller_message::Msg::Directive(d)))
         .await
-        .map_err(|_| Status::cancelled("sensor went away"))
-}
-
-/// The pause state of a tenant now.
-pub fn pause_state(
-    state: &State,
-    tenant: &picket_shared::TenantId,
-) -> crate::error::Result<PauseState> {
-    let now = state.now_ms();
-    let cycle = Cycle::containing(now);
-    let account = state.db.account(tenant, &state.policy)?;
-    let usage = state.db.cycle_usage(tenant, cycle.start_ms)?;
-    let report = crate::metering::report::usage_report(&account, usage, now, &state.policy);
-    Ok(PauseState {
-        paused: report.analysis_paused,
-        until_ms: cycle.end_ms,
-    })
+        .map_err(|_| Error::Cancelled("sensor went away".into()).into())
 }
 
 /// Records the sensor's hello and returns the committed seq of its epoch.
@@ -215,7 +194,7 @@ async fn register(
         let committed = db.committed_seq(&tenant, &sensor, hello.stream_epoch)?;
         rec.committed_seq = committed;
         db.put_sensor(&tenant, &rec)?;
-        state.publish_pause(&tenant, pause_state(&state, &tenant)?);
+        state.refresh_pause(&tenant)?;
         Ok(committed)
     })
     .await
@@ -230,23 +209,25 @@ async fn apply(
     b: pb::Batch,
 ) -> Result<pb::Ack, Status> {
     if b.sensor_id != sensor.as_str() || b.stream_epoch != epoch {
-        return Err(Status::invalid_argument(format!(
+        return Err(Error::invalid(format!(
             "batch is for sensor {:?} epoch {}, but the stream said hello as {:?} epoch {}",
             b.sensor_id,
             b.stream_epoch,
             sensor.as_str(),
             epoch
-        )));
+        ))
+        .into());
     }
     if b.seq == 0 {
-        return Err(Status::invalid_argument("batch seq must be greater than 0"));
+        return Err(Error::invalid("batch seq must be greater than 0").into());
     }
     if b.endpoints.len() > state.limits.max_batch_endpoints {
-        return Err(Status::invalid_argument(format!(
+        return Err(Error::invalid(format!(
             "batch holds {} endpoint summaries, the limit is {}",
             b.endpoints.len(),
             state.limits.max_batch_endpoints
-        )));
+        ))
+        .into());
     }
     let seq = b.seq;
     let (batch, rejected) = convert::batch(b);

@@ -1,8 +1,8 @@
 //! `picket.v1.Inventory`: APIs and endpoints of the caller's tenant.
 
 use super::{blocking, convert};
-use crate::auth::caller;
 use crate::error::Error;
+use crate::grpc::auth_layer::caller;
 use crate::inventory::{EndpointFilter, list_apis, list_endpoints};
 use crate::state::State;
 use crate::store::NotableRecord;
@@ -41,7 +41,7 @@ impl Inventory for InventoryService {
         let kind = match r.kind.as_str() {
             "" => None,
             k => Some(NotableKind::parse(k).ok_or_else(|| {
-                Status::invalid_argument(format!(
+                Error::invalid(format!(
                     "kind {k:?} is not one of injection, sensitive_in_url, suspicious_agent"
                 ))
             })?),
@@ -49,9 +49,10 @@ impl Inventory for InventoryService {
         let after = if page.page_token.is_empty() {
             None
         } else {
-            Some(hex::decode(&page.page_token).map_err(|_| {
-                Status::invalid_argument("page_token is not a cursor this server issued")
-            })?)
+            Some(
+                hex::decode(&page.page_token)
+                    .map_err(|_| Error::invalid("page_token is not a cursor this server issued"))?,
+            )
         };
         let host = non_empty(r.host.to_ascii_lowercase());
         let (db, max_scan) = (
@@ -161,9 +162,7 @@ impl Inventory for InventoryService {
         ctx.require(Role::Reader)?;
         let r = req.into_inner();
         if r.host.is_empty() || r.method.is_empty() || r.path.is_empty() {
-            return Err(Status::invalid_argument(
-                "host, method and path are required",
-            ));
+            return Err(Error::invalid("host, method and path are required").into());
         }
         let key = EndpointKey {
             host: r.host.to_ascii_lowercase(),

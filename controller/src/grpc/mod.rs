@@ -1,12 +1,14 @@
 //! The gRPC edge of the controller: the only modules that know tonic and `picket.v1` types.
 
 pub mod admin;
+pub mod auth_layer;
 pub mod convert;
 pub mod fleet;
 pub mod ingest;
 pub mod inventory;
 pub mod usage;
 
+use crate::error::Error;
 use tonic::Status;
 
 /// Runs blocking store work off the async executor and maps its error.
@@ -17,6 +19,6 @@ where
 {
     match tokio::task::spawn_blocking(f).await {
         Ok(r) => r.map_err(Status::from),
-        Err(e) => Err(Status::internal(format!("store task failed: {e}"))),
+        Err(e) => Err(Error::Internal(format!("store task failed: {e}")).into()),
     }
 }

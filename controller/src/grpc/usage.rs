@@ -1,9 +1,8 @@
 //! `picket.v1.Usage`: plans, usage, history, recommendations and billing notifications.
 
 use super::blocking;
-use crate::auth::{AuthContext, caller};
 use crate::error::Error;
-use crate::grpc::ingest::pause_state;
+use crate::grpc::auth_layer::caller;
 use crate::metering::cycle::{Cycle, DAY_MS, date_string, day_of};
 use crate::metering::report::{recommendation_window, usage_report};
 use crate::metering::{Enforcement, Plan};
@@ -58,18 +57,6 @@ fn tenant_plan(state: &State, tenant: &TenantId) -> crate::error::Result<pb::Ten
     })
 }
 
-fn target(ctx: &AuthContext, requested: &str) -> Result<TenantId, Status> {
-    if requested.is_empty() || requested == ctx.tenant.as_str() {
-        return Ok(ctx.tenant.clone());
-    }
-    if !ctx.installation_admin {
-        return Err(Status::permission_denied(
-            "only the installation admin may change another tenant's plan",
-        ));
-    }
-    TenantId::new(requested).map_err(|e| Status::invalid_argument(e.to_string()))
-}
-
 #[tonic::async_trait]
 impl Usage for UsageService {
     async fn list_plans(
@@ -107,7 +94,7 @@ impl Usage for UsageService {
         let ctx = caller(&req)?;
         ctx.require(Role::Admin)?;
         let r = req.into_inner();
-        let tenant = target(&ctx, &r.tenant)?;
+        let tenant = ctx.target_tenant(&r.tenant, "change another tenant's plan")?;
         if !r.plan.is_empty() && self.state.policy.catalogue.get(&r.plan).is_none() {
             let names: Vec<&str> = self
                 .state
@@ -117,17 +104,18 @@ impl Usage for UsageService {
                 .iter()
                 .map(|p| p.name.as_str())
                 .collect();
-            return Err(Status::invalid_argument(format!(
+            return Err(Error::invalid(format!(
                 "no plan {:?}; plans are {}",
                 r.plan,
                 names.join(", ")
-            )));
+            ))
+            .into());
         }
         let enforcement = match pb::Enforcement::try_from(r.enforcement) {
             Ok(pb::Enforcement::Overage) => Some(Enforcement::Overage),
             Ok(pb::Enforcement::Cap) => Some(Enforcement::Cap),
             Ok(pb::Enforcement::Unspecified) => None,
-            Err(_) => return Err(Status::invalid_argument("unknown enforcement mode")),
+            Err(_) => return Err(Error::invalid("unknown enforcement mode").into()),
         };
         let st = self.state.clone();
         let who = ctx.token_id.clone();
@@ -146,7 +134,7 @@ impl Usage for UsageService {
             })?;
             st.db.flush()?;
             // An upgrade or a switch to overage can lift a pause at once.
-            st.publish_pause(&tenant, pause_state(&st, &tenant)?);
+            st.refresh_pause(&tenant)?;
             tracing::info!(tenant = %tenant, by = %who, "plan changed");
             tenant_plan(&st, &tenant)
         })
@@ -223,9 +211,10 @@ impl Usage for UsageService {
             day_of(r.from_ms)
         };
         if from_day > to_day || to_day - from_day >= MAX_HISTORY_DAYS {
-            return Err(Status::invalid_argument(format!(
+            return Err(Error::invalid(format!(
                 "the range must hold 1 to {MAX_HISTORY_DAYS} days"
-            )));
+            ))
+            .into());
         }
         let st = self.state.clone();
         let rows = blocking(move || Ok(st.db.day_usage(&ctx.tenant, from_day, to_day)?)).await?;

@@ -3,6 +3,7 @@
 //! ([`memory::MemoryStore`]) — and [`Db`], the typed, tenant-scoped layer every other module
 //! uses. All record logic lives in `Db`, once, whatever the backend.
 
+pub mod batch;
 pub mod billing;
 pub mod db;
 pub mod keys;
@@ -10,7 +11,8 @@ pub mod memory;
 pub mod records;
 pub mod sled_store;
 
-pub use db::{Applied, Db};
+pub use batch::Applied;
+pub use db::Db;
 pub use records::{EndpointRecord, NotableRecord, SensorRecord, TenantRecord, TokenRecord};
 
 /// The trees (keyspaces) of the store.

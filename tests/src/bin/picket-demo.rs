@@ -8,7 +8,7 @@
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use picket_controller::cli::{Cli, commands};
+use picket_cli::{Cli, commands};
 use picket_proto::v1 as pb;
 use picket_sensor::config::{FileSourceConfig, SensorConfig};
 use picket_sensor::sources::nginx::LogFormat;
@@ -129,7 +129,8 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn create_token(url: &str, admin: &str, role: pb::Role) -> anyhow::Result<String> {
-    let channel = commands::connect_url(url, Some(admin), Duration::from_secs(10)).await?;
+    let channel =
+        picket_cli::client::connect_url(url, Some(admin), Duration::from_secs(10)).await?;
     let r = pb::admin_client::AdminClient::new(channel)
         .create_token(pb::CreateTokenRequest {
             tenant: String::new(),

@@ -1,8 +1,8 @@
 //! `picketctl usage …` and `picketctl plans …`.
 
-use super::commands::Authed;
-use super::output::{Format, Listing, json, money, when};
-use super::{CliError, PlansCmd, UsageCmd};
+use crate::client::Authed;
+use crate::output::{Format, Listing, json, money, when};
+use crate::{CliError, PlansCmd, UsageCmd};
 use picket_proto::v1 as pb;
 use serde_json::json as j;
 

@@ -2,6 +2,7 @@
 //! scripts (lists print as JSON arrays of objects).
 
 pub mod billing;
+pub mod client;
 pub mod commands;
 pub mod output;
 

@@ -1,7 +1,7 @@
 //! `picketctl`: query and administer a Picket controller.
 
 use clap::Parser;
-use picket_controller::cli::{Cli, commands};
+use picket_cli::{Cli, commands};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> std::process::ExitCode {

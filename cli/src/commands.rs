@@ -1,62 +1,14 @@
 //! Executes `picketctl` commands against a controller and renders their results.
 
-use super::output::{Format, Listing, json, when};
-use super::{
+use crate::client::{Authed, connect_url};
+use crate::output::{Format, Listing, json, when};
+use crate::{
     ApisCmd, Cli, CliError, Command, EndpointsCmd, EventsCmd, SensorsCmd, TenantsCmd, TokensCmd,
 };
 use picket_proto::v1 as pb;
 use picket_shared::Role;
 use serde_json::json as j;
 use std::time::Duration;
-use tonic::metadata::MetadataValue;
-use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
-
-/// A channel that adds the bearer token to every call.
-pub type Authed = InterceptedService<Channel, Bearer>;
-
-/// Interceptor adding `authorization: Bearer <token>` (or nothing, for anonymous calls).
-#[derive(Debug, Clone)]
-pub struct Bearer(Option<MetadataValue<tonic::metadata::Ascii>>);
-
-impl Bearer {
-    /// Builds the header value; fails when the token holds characters a header cannot carry.
-    pub fn new(token: Option<&str>) -> Result<Self, CliError> {
-        token
-            .map(|t| format!("Bearer {t}").parse())
-            .transpose()
-            .map(Bearer)
-            .map_err(|_| {
-                CliError::Usage("the token holds characters not allowed in a header".into())
-            })
-    }
-}
-
-impl tonic::service::Interceptor for Bearer {
-    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
-        if let Some(v) = &self.0 {
-            req.metadata_mut().insert("authorization", v.clone());
-        }
-        Ok(req)
-    }
-}
-
-/// Connects to `url` with a per-call deadline, authenticating with `token` when given.
-pub async fn connect_url(
-    url: &str,
-    token: Option<&str>,
-    timeout: Duration,
-) -> Result<Authed, CliError> {
-    let bearer = Bearer::new(token)?;
-    let channel = tonic::transport::Endpoint::from_shared(url.to_owned())
-        .map_err(|e| CliError::Connect(url.to_owned(), e))?
-        .connect_timeout(Duration::from_secs(5))
-        .timeout(timeout)
-        .connect()
-        .await
-        .map_err(|e| CliError::Connect(url.to_owned(), e))?;
-    Ok(InterceptedService::new(channel, bearer))
-}
 
 async fn connect(cli: &Cli) -> Result<Authed, CliError> {
     let token = cli.resolve_token()?;
@@ -134,8 +86,8 @@ pub async fn execute(cli: &Cli) -> Result<String, CliError> {
         }
         Command::Tenants(cmd) => tenants(svc, fmt, cmd).await,
         Command::Tokens(cmd) => tokens(svc, fmt, cmd).await,
-        Command::Usage(cmd) => super::billing::usage(svc, fmt, cmd).await,
-        Command::Plans(cmd) => super::billing::plans(svc, fmt, cmd).await,
+        Command::Usage(cmd) => crate::billing::usage(svc, fmt, cmd).await,
+        Command::Plans(cmd) => crate::billing::plans(svc, fmt, cmd).await,
     }
 }
 

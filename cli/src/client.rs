@@ -1,0 +1,54 @@
+//! gRPC client helpers: an authenticated channel to a controller. Used by `picketctl`, the
+//! demo and the end-to-end tests.
+
+use crate::CliError;
+use std::time::Duration;
+use tonic::metadata::MetadataValue;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+
+/// A channel that adds the bearer token to every call.
+pub type Authed = InterceptedService<Channel, Bearer>;
+
+/// Interceptor adding `authorization: Bearer <token>` (or nothing, for anonymous calls).
+#[derive(Debug, Clone)]
+pub struct Bearer(Option<MetadataValue<tonic::metadata::Ascii>>);
+
+impl Bearer {
+    /// Builds the header value; fails when the token holds characters a header cannot carry.
+    pub fn new(token: Option<&str>) -> Result<Self, CliError> {
+        token
+            .map(|t| format!("Bearer {t}").parse())
+            .transpose()
+            .map(Bearer)
+            .map_err(|_| {
+                CliError::Usage("the token holds characters not allowed in a header".into())
+            })
+    }
+}
+
+impl tonic::service::Interceptor for Bearer {
+    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(v) = &self.0 {
+            req.metadata_mut().insert("authorization", v.clone());
+        }
+        Ok(req)
+    }
+}
+
+/// Connects to `url` with a per-call deadline, authenticating with `token` when given.
+pub async fn connect_url(
+    url: &str,
+    token: Option<&str>,
+    timeout: Duration,
+) -> Result<Authed, CliError> {
+    let bearer = Bearer::new(token)?;
+    let channel = tonic::transport::Endpoint::from_shared(url.to_owned())
+        .map_err(|e| CliError::Connect(url.to_owned(), e))?
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(timeout)
+        .connect()
+        .await
+        .map_err(|e| CliError::Connect(url.to_owned(), e))?;
+    Ok(InterceptedService::new(channel, bearer))
+}

@@ -1,0 +1,97 @@
+//! The tower layer that authenticates every RPC (health checks exempt) with
+//! [`crate::auth::verify`] and puts the caller's [`AuthContext`] on the request, and
+//! [`caller`], which services use to read it back.
+
+use crate::auth::{AuthContext, verify};
+use crate::error::Error;
+use crate::store::Db;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use tonic::Status;
+
+/// The caller of a request, as set by [`AuthLayer`].
+pub fn caller<T>(req: &tonic::Request<T>) -> Result<AuthContext, Error> {
+    req.extensions()
+        .get::<AuthContext>()
+        .cloned()
+        .ok_or_else(|| Error::unauthenticated("no authenticated caller"))
+}
+
+/// Paths that answer without a token: health probes must work for load balancers and
+/// orchestrators that hold no credentials.
+fn is_public(path: &str) -> bool {
+    path.starts_with("/grpc.health.v1.Health/")
+}
+
+/// Tower layer: authenticates every request except health checks.
+#[derive(Clone)]
+pub struct AuthLayer {
+    db: Db,
+}
+
+impl AuthLayer {
+    pub fn new(db: Db) -> Self {
+        Self { db }
+    }
+}
+
+impl<S> tower::Layer<S> for AuthLayer {
+    type Service = AuthService<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        AuthService {
+            inner,
+            db: self.db.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct AuthService<S> {
+    inner: S,
+    db: Db,
+}
+
+type BoxFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
+
+impl<S, B> tower::Service<http::Request<B>> for AuthService<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = S::Error;
+    type Future = BoxFuture<Self::Response, Self::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
+        // The ready service is the one that must be called; keep a fresh clone for next time.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        if is_public(req.uri().path()) {
+            return Box::pin(inner.call(req));
+        }
+        let header = req
+            .headers()
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        match verify(&self.db, header) {
+            Ok(ctx) => {
+                req.extensions_mut().insert(ctx);
+                Box::pin(inner.call(req))
+            }
+            Err(e) => {
+                let status = Status::from(e);
+                tracing::debug!(path = req.uri().path(), %status, "rejected unauthenticated call");
+                Box::pin(async move { Ok(status.into_http()) })
+            }
+        }
+    }
+}
