@@ -60,21 +60,28 @@ fn run(input: &[String], classify_injections: bool) -> f64 {
             records.push(r);
         }
         if records.len() == 1024 {
-            agg.add_chunk(Chunk {
+            let mut chunk = Chunk {
                 source: "bench".into(),
                 records: std::mem::take(&mut records),
                 position: None,
-            });
+            };
+            // As the sensor's aggregator task does: seal whenever the batch reaches its bounds.
+            while agg.fill(&mut chunk) {
+                sealed_requests += agg.seal().requests;
+            }
         }
         if i % 10_000 == 9_999 {
             sealed_requests += agg.seal().requests;
         }
     }
-    agg.add_chunk(Chunk {
+    let mut chunk = Chunk {
         source: "bench".into(),
         records,
         position: None,
-    });
+    };
+    while agg.fill(&mut chunk) {
+        sealed_requests += agg.seal().requests;
+    }
     sealed_requests += agg.seal().requests;
     let secs = start.elapsed().as_secs_f64();
     assert_eq!(

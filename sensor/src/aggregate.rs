@@ -168,19 +168,6 @@ impl Aggregator {
         }
     }
 
-    /// Adds a chunk. Returns true when the batch is full and should be sealed now (it may have
-    /// gone past its bounds by part of the chunk; [`Aggregator::fill`] stops at them).
-    pub fn add_chunk(&mut self, chunk: Chunk) -> bool {
-        for r in &chunk.records {
-            self.add(r);
-        }
-        if let Some(pos) = chunk.position {
-            self.positions.insert(chunk.source, pos);
-            self.positions_moved = true;
-        }
-        self.is_full()
-    }
-
     /// Adds records from the front of `chunk` until the batch is full. Returns true when it
     /// is: seal it, then call again while `chunk` has records left. The chunk's position is
     /// taken with its last record, so it only ever lands in the batch that completes it.
@@ -574,6 +561,12 @@ mod tests {
         }
     }
 
+    /// Adds a chunk through the production path ([`Aggregator::fill`]); true when the batch
+    /// reached its bounds (whatever the bounds left of the chunk is dropped).
+    fn fill_from(a: &mut Aggregator, mut c: Chunk) -> bool {
+        a.fill(&mut c)
+    }
+
     fn chunk(records: Vec<RequestRecord>, offset: Option<u64>) -> Chunk {
         Chunk {
             source: "f".into(),
@@ -588,15 +581,18 @@ mod tests {
     #[test]
     fn folds_by_template_and_counts_clients() {
         let mut a = Aggregator::new(AggregateLimits::default());
-        a.add_chunk(chunk(
-            vec![
-                rec("/users/1", 5, "8.8.8.8", 200),
-                rec("/users/2?x=1", 3, "10.0.0.1", 404),
-                rec("/users/3", 9, "8.8.8.8", 200),
-                rec("/health", 4, "10.0.0.1", 200),
-            ],
-            Some(77),
-        ));
+        fill_from(
+            &mut a,
+            chunk(
+                vec![
+                    rec("/users/1", 5, "8.8.8.8", 200),
+                    rec("/users/2?x=1", 3, "10.0.0.1", 404),
+                    rec("/users/3", 9, "8.8.8.8", 200),
+                    rec("/health", 4, "10.0.0.1", 200),
+                ],
+                Some(77),
+            ),
+        );
         let sealed = a.seal();
         assert_eq!(sealed.requests, 4);
         assert_eq!((sealed.window_start_ms, sealed.window_end_ms), (3, 9));
@@ -635,12 +631,18 @@ mod tests {
             ..Default::default()
         };
         let mut a = Aggregator::new(limits);
-        assert!(!a.add_chunk(chunk(
-            vec![rec("/a", 1, "1.1.1.1", 200), rec("/a", 1, "1.1.1.2", 200)],
-            None
-        )));
+        assert!(!fill_from(
+            &mut a,
+            chunk(
+                vec![rec("/a", 1, "1.1.1.1", 200), rec("/a", 1, "1.1.1.2", 200)],
+                None
+            )
+        ));
         assert_eq!(a.clients_over_cap, 1);
-        assert!(a.add_chunk(chunk(vec![rec("/b", 1, "1.1.1.1", 200)], None)));
+        assert!(fill_from(
+            &mut a,
+            chunk(vec![rec("/b", 1, "1.1.1.1", 200)], None)
+        ));
         assert_eq!(a.seal().endpoints.len(), 2);
     }
 
@@ -680,7 +682,7 @@ mod tests {
         let few: Vec<_> = (0..10)
             .map(|i| rec("/a", 1, &format!("81.0.0.{i}"), 200))
             .collect();
-        assert!(!a.add_chunk(chunk(few, None)));
+        assert!(!fill_from(&mut a, chunk(few, None)));
         let small = a.approx_bytes();
         assert!(small > 0 && small < limits.max_batch_bytes);
         // Many distinct clients with object references grow it past the budget.
@@ -693,7 +695,7 @@ mod tests {
                     rec(&format!("/orders/{n}"), 1, &ip, 200)
                 })
                 .collect();
-            if a.add_chunk(chunk(many, None)) {
+            if fill_from(&mut a, chunk(many, None)) {
                 full = true;
                 break;
             }
@@ -727,7 +729,7 @@ mod tests {
             recs.push(rec("/orders/7", 10_500, "81.2.69.2", 200));
         }
         recs.push(rec("/orders/8", 11_200, "81.2.69.2", 404));
-        a.add_chunk(chunk(recs, None));
+        fill_from(&mut a, chunk(recs, None));
         let sealed = a.seal();
         assert_eq!(sealed.window_ms, 1_000);
         let windows: Vec<(i64, u64)> = sealed
@@ -762,15 +764,18 @@ mod tests {
             },
             location: inject::Location::Body,
         });
-        a.add_chunk(chunk(
-            vec![
-                rec("/search?q=1%27%20union%20select%201,2--", 1, "8.8.8.8", 200),
-                rec("/search?q=shoes", 2, "8.8.8.8", 200),
-                rec("/files/..%2f..%2fetc%2fpasswd", 3, "8.8.8.8", 404),
-                from_body,
-            ],
-            None,
-        ));
+        fill_from(
+            &mut a,
+            chunk(
+                vec![
+                    rec("/search?q=1%27%20union%20select%201,2--", 1, "8.8.8.8", 200),
+                    rec("/search?q=shoes", 2, "8.8.8.8", 200),
+                    rec("/files/..%2f..%2fetc%2fpasswd", 3, "8.8.8.8", 404),
+                    from_body,
+                ],
+                None,
+            ),
+        );
         let sealed = a.seal();
         let all: BTreeMap<String, u64> = sealed
             .endpoints
@@ -786,10 +791,13 @@ mod tests {
             classify_injections: false,
             ..Default::default()
         });
-        off.add_chunk(chunk(
-            vec![rec("/s?q=1%27%20union%20select%201,2--", 1, "8.8.8.8", 200)],
-            None,
-        ));
+        fill_from(
+            &mut off,
+            chunk(
+                vec![rec("/s?q=1%27%20union%20select%201,2--", 1, "8.8.8.8", 200)],
+                None,
+            ),
+        );
         assert!(off.seal().endpoints[0].1.injections.is_empty());
     }
 
@@ -798,15 +806,18 @@ mod tests {
         let mut a = Aggregator::new(AggregateLimits::default());
         let mut scanner = rec("/ok", 5, "8.8.8.8", 200);
         scanner.agent = Some("scanner:sqlmap");
-        a.add_chunk(chunk(
-            vec![
-                rec("/s?q=1%27%20or%201=1--", 1, "8.8.8.8", 200),
-                rec("/s?email=a.person@example.com", 2, "8.8.8.8", 200),
-                rec("/s?q=shoes", 3, "8.8.8.8", 200),
-                scanner,
-            ],
-            None,
-        ));
+        fill_from(
+            &mut a,
+            chunk(
+                vec![
+                    rec("/s?q=1%27%20or%201=1--", 1, "8.8.8.8", 200),
+                    rec("/s?email=a.person@example.com", 2, "8.8.8.8", 200),
+                    rec("/s?q=shoes", 3, "8.8.8.8", 200),
+                    scanner,
+                ],
+                None,
+            ),
+        );
         let sealed = a.seal();
         let kinds: Vec<Vec<NotableKind>> =
             sealed.notables.iter().map(|n| n.kinds.clone()).collect();
@@ -839,7 +850,7 @@ mod tests {
                 )
             })
             .collect();
-        a.add_chunk(chunk(flood, None));
+        fill_from(&mut a, chunk(flood, None));
         assert_eq!(a.seal().notables.len(), MAX_NOTABLES_PER_BATCH);
         assert_eq!(a.notables_dropped, 10);
     }
@@ -847,7 +858,7 @@ mod tests {
     #[test]
     fn positions_alone_are_content() {
         let mut a = Aggregator::new(AggregateLimits::default());
-        a.add_chunk(chunk(vec![], Some(10)));
+        fill_from(&mut a, chunk(vec![], Some(10)));
         assert!(a.has_content());
         let s = a.seal();
         assert_eq!((s.requests, s.endpoints.len()), (0, 0));

@@ -5,6 +5,51 @@ use picket_proto::encode;
 use picket_proto::v1 as pb;
 use picket_shared::SensorCounters;
 
+/// The first message of a session: who this sensor is and where its numbering run stands.
+pub fn hello(
+    sensor_id: &str,
+    sources: &[String],
+    stream_epoch: u64,
+    hostname: String,
+) -> pb::SensorMessage {
+    pb::SensorMessage {
+        msg: Some(pb::sensor_message::Msg::Hello(pb::Hello {
+            sensor_id: sensor_id.to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            sources: sources.to_vec(),
+            stream_epoch,
+            hostname,
+        })),
+    }
+}
+
+/// A controller directive in domain form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Directive {
+    pub analysis_paused: bool,
+    pub paused_until_ms: i64,
+    /// `(host, template)` pairs from API specs, when the directive sets them (at most the
+    /// cap given to [`directive`]).
+    pub templates: Option<Vec<(String, String)>>,
+    pub notice: String,
+}
+
+/// Decodes a directive, keeping at most `max_templates` template hints.
+pub fn directive(d: &pb::Directive, max_templates: usize) -> Directive {
+    Directive {
+        analysis_paused: d.analysis_paused,
+        paused_until_ms: d.paused_until_ms,
+        templates: d.templates_set.then(|| {
+            d.templates
+                .iter()
+                .take(max_templates)
+                .map(|t| (t.host.clone(), t.template.clone()))
+                .collect()
+        }),
+        notice: d.notice.clone(),
+    }
+}
+
 /// Builds the wire batch for a sealed batch.
 pub fn batch(
     sensor_id: &str,

@@ -135,14 +135,7 @@ fn build_config(args: &mut Args) -> anyhow::Result<SensorConfig> {
 }
 
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    picket_runtime::init_logging("info");
     let mut args = Args::parse();
     if matches!(args.command, Some(Command::Classify)) {
         let stats = picket_sensor::classify::run(std::io::stdin().lock(), std::io::stdout().lock())
@@ -215,7 +208,7 @@ async fn run(args: Args, mut cfg: SensorConfig) -> anyhow::Result<()> {
             );
         }
     });
-    shutdown_signal().await;
+    picket_runtime::shutdown_signal().await;
     tracing::info!("shutting down");
     reporter.abort();
     sensor.shutdown().await;
@@ -264,25 +257,4 @@ async fn replay(cfg: SensorConfig, timeout: std::time::Duration) -> anyhow::Resu
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
 }

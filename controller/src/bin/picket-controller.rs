@@ -23,14 +23,7 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    picket_runtime::init_logging("info");
     let args = Args::parse();
     let mut cfg = match &args.config {
         Some(p) => ControllerConfig::from_file(p)?,
@@ -54,19 +47,10 @@ async fn main() -> anyhow::Result<()> {
     // Machine-readable readiness line for scripts and tests.
     println!("picket-controller listening on {}", controller.local_addr);
     tokio::select! {
-        r = shutdown_signal() => r?,
+        () = picket_runtime::shutdown_signal() => {}
         e = controller.failed() => return Err(e.into()),
     }
     tracing::info!("shutting down");
     controller.shutdown().await?;
-    Ok(())
-}
-
-async fn shutdown_signal() -> anyhow::Result<()> {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r?,
-        _ = term.recv() => {}
-    }
     Ok(())
 }

@@ -143,17 +143,14 @@ impl Delivery {
         // sensor's memory. The in-flight window (sent, not yet acknowledged) is unchanged.
         let (tx, rx) = mpsc::channel::<pb::SensorMessage>(1);
         debug_assert_eq!(cfg.stream_epoch, self.outbox.epoch);
-        let hello = pb::Hello {
-            sensor_id: cfg.sensor_id.clone(),
-            version: env!("CARGO_PKG_VERSION").to_owned(),
-            sources: cfg.sources.clone(),
-            stream_epoch: cfg.stream_epoch,
-            hostname: hostname(),
-        };
+        let hello = grpc::hello(
+            &cfg.sensor_id,
+            &cfg.sources,
+            cfg.stream_epoch,
+            picket_runtime::hostname(),
+        );
         // The channel is fresh and has room, so this cannot fail.
-        let _ = tx.try_send(pb::SensorMessage {
-            msg: Some(pb::sensor_message::Msg::Hello(hello)),
-        });
+        let _ = tx.try_send(hello);
         let mut inbound = client
             .stream(ReceiverStream::new(rx))
             .await
@@ -229,6 +226,7 @@ impl Delivery {
     }
 
     fn directive(&self, d: &pb::Directive) {
+        let d = grpc::directive(d, MAX_TEMPLATE_HINTS);
         let was = self
             .stats
             .analysis_paused
@@ -243,13 +241,7 @@ impl Delivery {
                 tracing::info!("controller resumed threat analysis");
             }
         }
-        if d.templates_set {
-            let hints: Vec<(String, String)> = d
-                .templates
-                .iter()
-                .take(MAX_TEMPLATE_HINTS)
-                .map(|t| (t.host.clone(), t.template.clone()))
-                .collect();
+        if let Some(hints) = d.templates {
             tracing::info!(
                 templates = hints.len(),
                 "endpoint templates from the controller"
@@ -278,12 +270,6 @@ impl Delivery {
         self.outbox.unspool(&committed.seqs);
         Ok(())
     }
-}
-
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_owned())
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

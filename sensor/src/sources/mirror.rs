@@ -36,6 +36,29 @@ pub struct MirrorSettings {
     pub classify_injections: bool,
 }
 
+/// Binds the mirror listener and serves it in the background. Returns the bound address and
+/// the source's name.
+pub async fn listen(
+    cfg: &crate::config::MirrorConfig,
+    classify_injections: bool,
+    stats: Arc<SensorStats>,
+    out: mpsc::Sender<Chunk>,
+    ident: Arc<Identifier>,
+) -> std::io::Result<(SocketAddr, String)> {
+    let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
+    let addr = listener.local_addr()?;
+    let name: Arc<str> = format!("mirror:{addr}").into();
+    let settings = MirrorSettings {
+        default_host: cfg.default_host.clone(),
+        max_body_bytes: cfg.max_body_bytes,
+        ident,
+        classify_injections,
+    };
+    tokio::spawn(serve(listener, name.clone(), settings, stats, out));
+    tracing::info!(%addr, "HTTP mirror listener ready");
+    Ok((addr, name.to_string()))
+}
+
 /// Turns one mirrored request into a record. The client address is the gateway's
 /// `X-Real-IP`, else the last `X-Forwarded-For` hop, else the connection's peer.
 pub fn record(
@@ -142,7 +165,7 @@ pub async fn serve(
                 async move {
                     let (parts, body) = req.into_parts();
                     let (kept, total) = drain_body(body, settings.max_body_bytes).await;
-                    let rec = record(&parts, total, peer, &settings, super::tail::now_ms()).map(
+                    let rec = record(&parts, total, peer, &settings, picket_runtime::now_ms()).map(
                         |mut r| {
                             let ct = parts
                                 .headers

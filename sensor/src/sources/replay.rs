@@ -358,7 +358,7 @@ impl Replayer {
         if format == ReplayFormat::Har {
             return self.run_har(path, &shown);
         }
-        let now = super::tail::now_ms();
+        let now = picket_runtime::now_ms();
         let ctx = nginx::LineContext {
             default_host: &self.default_host,
             now_ms: now,

@@ -166,7 +166,7 @@ impl Tailer {
         };
         let mut tally = ChunkTally::default();
         let mut records = Vec::new();
-        let now = now_ms();
+        let now = picket_runtime::now_ms();
         let complete = if consumed > 0 {
             &data[..consumed - 1]
         } else {
@@ -245,7 +245,7 @@ impl Tailer {
         let line = std::mem::take(&mut open.partial);
         let mut tally = ChunkTally::default();
         let mut records = Vec::new();
-        self.parse_into(&line, now_ms(), &mut records, &mut tally);
+        self.parse_into(&line, picket_runtime::now_ms(), &mut records, &mut tally);
         open.offset += line.len() as u64;
         self.send(records, None, &tally);
     }
@@ -270,10 +270,4 @@ impl Tailer {
             self.stop.store(true, Ordering::Relaxed);
         }
     }
-}
-
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }

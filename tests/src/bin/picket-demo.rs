@@ -35,7 +35,8 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber_init();
+    // Warnings only: the demo's own output is the point.
+    picket_runtime::init_logging("warn");
     let args = Args::parse();
     let temp = tempfile::tempdir()?;
     let root = args.keep.clone().unwrap_or_else(|| temp.path().to_owned());
@@ -139,14 +140,4 @@ async fn create_token(url: &str, admin: &str, role: pb::Role) -> anyhow::Result<
         })
         .await?;
     Ok(r.into_inner().secret)
-}
-
-/// Warnings only: the demo's own output is the point.
-fn tracing_subscriber_init() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
 }

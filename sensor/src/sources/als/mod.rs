@@ -28,6 +28,34 @@ use wire::{
 /// Largest ALS message accepted, in bytes.
 pub const MAX_ALS_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
 
+/// Binds the ALS listener and serves Envoy's access-log streams on it in the background.
+/// Returns the bound address and the source's name.
+pub async fn listen(
+    cfg: &crate::config::AlsConfig,
+    stats: Arc<SensorStats>,
+    out: mpsc::Sender<Chunk>,
+    ident: Arc<Identifier>,
+) -> std::io::Result<(std::net::SocketAddr, String)> {
+    let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
+    let addr = listener.local_addr()?;
+    let name: Arc<str> = format!("envoy-als:{addr}").into();
+    let sink = AlsSink::new(name.clone(), &cfg.default_host, stats, out, ident);
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    tokio::spawn(async move {
+        let served = tonic::transport::Server::builder()
+            // Envoy keeps one stream per worker; bound them anyway.
+            .concurrency_limit_per_connection(64)
+            .add_service(sink.into_service())
+            .serve_with_incoming(incoming)
+            .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "ALS listener failed");
+        }
+    });
+    tracing::info!(%addr, "envoy ALS listener ready");
+    Ok((addr, name.to_string()))
+}
+
 /// The ALS gRPC service of the sensor.
 #[derive(Clone)]
 pub struct AlsSink {
@@ -219,7 +247,7 @@ pub fn convert(
     let ts_ms = common
         .start_time
         .as_ref()
-        .map_or_else(super::tail::now_ms, timestamp_ms);
+        .map_or_else(picket_runtime::now_ms, timestamp_ms);
     let latency_us = common
         .time_to_last_downstream_tx_byte
         .as_ref()

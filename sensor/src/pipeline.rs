@@ -1,0 +1,76 @@
+//! The aggregator task: folds source chunks into the batch under construction and seals it
+//! into the outbox every flush interval, or sooner when the batch reaches its bounds.
+
+use crate::aggregate::{self, AggregateLimits, Aggregator};
+use crate::delivery::Outbox;
+use crate::sources::Chunk;
+use crate::stats::SensorStats;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+
+/// Folds chunks into the batch under construction and seals it every `flush` (or when full).
+pub(crate) async fn run_aggregator(
+    mut rx: mpsc::Receiver<Chunk>,
+    mut templates: watch::Receiver<Arc<Vec<(String, String)>>>,
+    limits: AggregateLimits,
+    outbox: Arc<Outbox>,
+    flush: Duration,
+    mut stop: watch::Receiver<bool>,
+    stats: Arc<SensorStats>,
+) {
+    let mut agg = Aggregator::new(limits);
+    let mut tick = tokio::time::interval(flush);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            chunk = rx.recv() => match chunk {
+                Some(c) => {
+                    if templates.has_changed().unwrap_or(false) {
+                        agg.learner.set_known(&templates.borrow_and_update());
+                    }
+                    fill(&mut agg, c, &outbox, &stats).await;
+                }
+                None => break,
+            },
+            _ = tick.tick() => {
+                if agg.has_content() {
+                    push(&outbox, agg.seal()).await;
+                }
+            }
+            () = stopped(&mut stop) => {
+                // Take what the sources already queued, then stop.
+                while let Ok(c) = rx.try_recv() {
+                    fill(&mut agg, c, &outbox, &stats).await;
+                }
+                break;
+            }
+        }
+    }
+    if agg.has_content() {
+        push(&outbox, agg.seal()).await;
+    }
+}
+
+/// Folds a chunk in, sealing whenever the batch reaches its bounds (also mid-chunk).
+async fn fill(agg: &mut Aggregator, mut chunk: Chunk, outbox: &Arc<Outbox>, stats: &SensorStats) {
+    while agg.fill(&mut chunk) {
+        push(outbox, agg.seal()).await;
+    }
+    stats
+        .notables_dropped
+        .store(agg.notables_dropped, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Resolves once `stop` turns true (without holding the watch's lock across awaits).
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+/// Spools (fsync) and queues a batch off the async workers, in order.
+async fn push(outbox: &Arc<Outbox>, sealed: aggregate::Sealed) {
+    let outbox = outbox.clone();
+    if let Err(e) = tokio::task::spawn_blocking(move || outbox.push(sealed)).await {
+        tracing::error!(error = %e, "spooling task failed");
+    }
+}
