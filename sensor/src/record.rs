@@ -32,9 +32,9 @@ pub struct RequestRecord {
     /// Whether the request carried credentials.
     pub auth_present: bool,
     /// How it authenticated.
-    pub auth: crate::identity::AuthScheme,
+    pub auth: crate::identity::principal::AuthScheme,
     /// Keyed hash of the credential's identity.
-    pub principal: Option<crate::identity::Principal>,
+    pub principal: Option<crate::identity::principal::Principal>,
     /// Fields of the request body (JSON or form) with their value shapes, when the source sees
     /// bodies (mirror, HAR).
     pub body_params: Vec<picket_shared::params::Param>,
