@@ -41,6 +41,9 @@ pub struct RequestRecord {
     /// Injection findings in headers and body, from sources that see them (path and query are
     /// judged by the aggregator).
     pub injections: Vec<picket_shared::inject::Finding>,
+    /// Sensitive-data classes found in the response body, from sources that see it (HAR and
+    /// JSON-lines replays); counted per endpoint at location `response`.
+    pub response_sensitive: Vec<picket_shared::sensitive::Sensitive>,
     /// Label of a suspicious user agent (`scanner:sqlmap`, `payload:jndi`).
     pub agent: Option<&'static str>,
     pub scheme: Option<Scheme>,

@@ -211,10 +211,138 @@ pub fn classify(value: &str) -> Option<Sensitive> {
     None
 }
 
+/// Values of one body examined for sensitive data (JSON leaves or text tokens); the rest of
+/// a larger body is not examined.
+pub const MAX_BODY_VALUES: usize = 4_096;
+
+/// The distinct sensitive classes in a body (a response's, typically), in order of first
+/// appearance (JSON object members in key order). JSON bodies are walked leaf by leaf (strings and numbers); other text is cut
+/// into tokens at whitespace, quotes, brackets and separators, and PEM blocks are looked for
+/// whole. At most [`MAX_BODY_VALUES`] values are examined. Only class names come out.
+pub fn classes_in_body(content_type: Option<&str>, body: &[u8]) -> Vec<Sensitive> {
+    let mut found = Vec::new();
+    let mut note = |c: Option<Sensitive>| {
+        if let Some(c) = c
+            && !found.contains(&c)
+        {
+            found.push(c);
+        }
+    };
+    let ct = content_type.unwrap_or("").to_ascii_lowercase();
+    let looks_json = matches!(
+        body.iter().find(|b| !b.is_ascii_whitespace()),
+        Some(b'{' | b'[')
+    );
+    if (ct.contains("json") || looks_json)
+        && let Ok(v) = serde_json::from_slice::<serde_json::Value>(body)
+    {
+        let mut budget = MAX_BODY_VALUES;
+        json_leaves(&v, 0, &mut budget, &mut |leaf| note(classify(leaf)));
+        return found;
+    }
+    let text = String::from_utf8_lossy(body);
+    if text.contains("-----BEGIN") && text.contains("PRIVATE KEY") {
+        note(Some(Sensitive::PrivateKey));
+    }
+    let separators = |c: char| {
+        c.is_whitespace()
+            || matches!(
+                c,
+                '"' | '\'' | '<' | '>' | '(' | ')' | '[' | ']' | '{' | '}' | ',' | ';' | '=' | '|'
+            )
+    };
+    for token in text
+        .split(separators)
+        .filter(|t| t.len() >= 6)
+        .take(MAX_BODY_VALUES)
+    {
+        // Sentence punctuation is not part of an address or a number.
+        note(classify(token.trim_end_matches(['.', ':', '!', '?'])));
+    }
+    found
+}
+
+/// Calls `f` with every string and number leaf of `v`, depth-first, within `budget` leaves
+/// and a nesting depth of 64.
+fn json_leaves(v: &serde_json::Value, depth: usize, budget: &mut usize, f: &mut dyn FnMut(&str)) {
+    use serde_json::Value;
+    if *budget == 0 || depth > 64 {
+        return;
+    }
+    match v {
+        Value::String(s) => {
+            *budget -= 1;
+            f(s);
+        }
+        Value::Number(n) => {
+            *budget -= 1;
+            f(&n.to_string());
+        }
+        Value::Array(items) => {
+            for item in items {
+                json_leaves(item, depth + 1, budget, f);
+            }
+        }
+        Value::Object(map) => {
+            for item in map.values() {
+                json_leaves(item, depth + 1, budget, f);
+            }
+        }
+        Value::Null | Value::Bool(_) => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn classes_in_response_bodies() {
+        let json = br#"{"users":[{"name":"Ann","email":"ann@example.com","card":4111111111111111},
+            {"name":"Bob","email":"bob@example.com","ssn":"123-45-6789"}],"total":2}"#;
+        // Object members are visited in key order (`card` before `email`).
+        assert_eq!(
+            classes_in_body(Some("application/json"), json),
+            vec![Sensitive::PaymentCard, Sensitive::Email, Sensitive::UsSsn]
+        );
+        // Without a content type, a body that looks like JSON is read as JSON.
+        assert_eq!(classes_in_body(None, json).len(), 3);
+        let html = b"<p>Contact: jane.doe@example.com.</p><p>Key: AKIAIOSFODNN7EXAMPLE</p>";
+        assert_eq!(
+            classes_in_body(Some("text/html"), html),
+            vec![Sensitive::Email, Sensitive::CloudKey]
+        );
+        let pem = b"-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----";
+        assert_eq!(
+            classes_in_body(Some("text/plain"), pem),
+            vec![Sensitive::PrivateKey]
+        );
+        // Ordinary API answers carry nothing sensitive.
+        for benign in [
+            &br#"{"id":42,"status":"shipped","items":[{"sku":"AB-1234","qty":2}],"total":59.90}"#[..],
+            b"<html><body><h1>Order 12345 shipped on 2026-11-21</h1></body></html>",
+            b"OK",
+            b"",
+        ] {
+            assert!(
+                classes_in_body(None, benign).is_empty(),
+                "{}",
+                String::from_utf8_lossy(benign)
+            );
+        }
+    }
+
+    #[test]
+    fn body_scan_is_bounded() {
+        let many: Vec<String> = (0..(MAX_BODY_VALUES + 10))
+            .map(|i| format!("\"v{i}\""))
+            .collect();
+        let mut body = format!("[{}", many.join(","));
+        body.push_str(",\"ann@example.com\"]");
+        // The email lies beyond the budget: not examined.
+        assert!(classes_in_body(Some("application/json"), body.as_bytes()).is_empty());
+    }
 
     fn check(v: &str, want: Option<Sensitive>) {
         assert_eq!(classify(v), want, "{v:?}");

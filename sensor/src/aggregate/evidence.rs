@@ -109,6 +109,11 @@ impl Aggregator {
             name.push_str(&p.name);
             add_param(s, name, p.shape, p.sensitive, bytes);
         }
+        for class in &r.response_sensitive {
+            *s.sensitive
+                .entry(format!("response:{}", class.as_str()))
+                .or_default() += 1;
+        }
     }
 
     /// The client's activity: requests, failures, errors and distinct object references.

@@ -3,13 +3,16 @@
 //! them through the same pipeline as live traffic. Event time comes from the records
 //! (`startedDateTime`, `ts`, the log's own time), so a replay behaves like the live day.
 
+mod har;
+mod jsonl;
+
 use super::nginx::{self, LogFormat};
 use super::{Chunk, MAX_CHUNK_RECORDS};
-use crate::identity::{Credentials, Identifier};
-use crate::record::{self, RequestRecord, Scheme};
+use crate::identity::Identifier;
+use crate::record::{RequestRecord, Scheme};
 use crate::stats::{ChunkTally, SensorStats, SourceStats};
-use picket_shared::time;
-use serde::Deserialize;
+use har::{Har, har_record};
+use jsonl::jsonl_record;
 use std::io::{BufRead, Read};
 use std::path::Path;
 use std::sync::Arc;
@@ -66,82 +69,51 @@ pub fn detect(path: &Path, first_line: &str) -> ReplayFormat {
     ReplayFormat::Combined
 }
 
-#[derive(Debug, Deserialize)]
-struct Har {
-    log: HarLog,
+/// Request and response body bytes examined per exchange (recordings hold whole bodies; the
+/// sensor looks at as much as the mirror source keeps by default).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The evidence a recorded exchange carries beyond its request line, judged as the mirror
+/// source judges live requests: injections in headers (the User-Agent is judged by
+/// [`Identifier::apply`]) and in the request body, body parameters, and the sensitive-data
+/// classes of the response body. Bodies are cut at [`MAX_BODY_BYTES`].
+pub(crate) struct Exchange<'a> {
+    pub headers: &'a [(&'a str, &'a str)],
+    pub request_type: Option<&'a str>,
+    pub request_body: &'a [u8],
+    pub response_type: Option<&'a str>,
+    pub response_body: &'a [u8],
 }
 
-#[derive(Debug, Deserialize)]
-struct HarLog {
-    #[serde(default)]
-    entries: Vec<HarEntry>,
+impl Exchange<'_> {
+    pub(crate) fn judge_into(&self, rec: &mut RequestRecord) {
+        let cut = |b: &[u8]| b.len().min(MAX_BODY_BYTES);
+        let request_body = &self.request_body[..cut(self.request_body)];
+        let mut v = picket_shared::inject::Verdict::default();
+        for (name, value) in self.headers {
+            if !name.eq_ignore_ascii_case("user-agent") {
+                picket_shared::inject::scan_header(name, value, &mut v);
+            }
+        }
+        if !request_body.is_empty() {
+            rec.body_params = picket_shared::params::body(self.request_type, request_body);
+            picket_shared::inject::scan_body(self.request_type, request_body, &mut v);
+        }
+        rec.injections.extend(v.findings);
+        let response_body = &self.response_body[..cut(self.response_body)];
+        if !response_body.is_empty() {
+            rec.response_sensitive =
+                picket_shared::sensitive::classes_in_body(self.response_type, response_body);
+        }
+    }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct HarEntry {
-    started_date_time: String,
-    #[serde(default)]
-    time: f64,
-    request: HarRequest,
-    #[serde(default)]
-    response: Option<HarResponse>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct HarRequest {
-    method: String,
-    url: String,
-    #[serde(default)]
-    headers: Vec<HarHeader>,
-    #[serde(default)]
-    headers_size: i64,
-    #[serde(default)]
-    body_size: i64,
-    #[serde(default)]
-    post_data: Option<HarPostData>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct HarPostData {
-    #[serde(default)]
-    mime_type: String,
-    #[serde(default)]
-    text: String,
-}
-
-#[derive(Debug, Deserialize)]
-struct HarHeader {
-    name: String,
-    #[serde(default)]
-    value: String,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct HarResponse {
-    #[serde(default)]
-    status: i64,
-    #[serde(default)]
-    body_size: i64,
-    #[serde(default)]
-    content: Option<HarContent>,
-}
-
-#[derive(Debug, Deserialize)]
-struct HarContent {
-    #[serde(default)]
-    size: i64,
-}
-
-fn nonneg(v: i64) -> u64 {
+pub(crate) fn nonneg(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }
 
 /// Splits an absolute URL into scheme, authority and target.
-fn split_url(url: &str) -> Option<(Option<Scheme>, &str, &str)> {
+pub(crate) fn split_url(url: &str) -> Option<(Option<Scheme>, &str, &str)> {
     let (scheme, rest) = if let Some(r) = url.strip_prefix("https://") {
         (Some(Scheme::Https), r)
     } else if let Some(r) = url.strip_prefix("http://") {
@@ -163,155 +135,6 @@ fn split_url(url: &str) -> Option<(Option<Scheme>, &str, &str)> {
             target
         },
     ))
-}
-
-fn har_record(
-    e: &HarEntry,
-    default_host: &str,
-    ident: &Identifier,
-) -> Result<RequestRecord, &'static str> {
-    let ts_ms = time::parse_rfc3339_ms(&e.started_date_time).ok_or("bad_timestamp")?;
-    let (scheme, authority, target) = split_url(&e.request.url).ok_or("bad_target")?;
-    let target = record::normalize_target(target).map_err(|_| "bad_target")?;
-    let status = e
-        .response
-        .as_ref()
-        .and_then(|r| u16::try_from(r.status).ok())
-        .unwrap_or(0);
-    let response_bytes = e.response.as_ref().map_or(0, |r| {
-        let body = nonneg(r.body_size);
-        if body > 0 {
-            body
-        } else {
-            r.content.as_ref().map_or(0, |c| nonneg(c.size))
-        }
-    });
-    let header = |name: &str| {
-        e.request
-            .headers
-            .iter()
-            .find(|h| h.name.eq_ignore_ascii_case(name) && !h.value.is_empty())
-            .map(|h| h.value.as_str())
-    };
-    let mut rec = RequestRecord {
-        ts_ms,
-        method: record::normalize_method(&e.request.method).map_err(|_| "bad_method")?,
-        host: record::normalize_host(authority, scheme, default_host),
-        target: target.to_owned(),
-        status,
-        request_bytes: nonneg(e.request.headers_size) + nonneg(e.request.body_size),
-        response_bytes,
-        latency_us: if e.time.is_finite() && e.time > 0.0 {
-            (e.time * 1000.0) as u64
-        } else {
-            0
-        },
-        scheme,
-        ..Default::default()
-    };
-    let creds = Credentials {
-        authorization: header("authorization"),
-        api_key: header("x-api-key"),
-        cookie: header("cookie").is_some(),
-        user_agent: header("user-agent"),
-        ..Default::default()
-    };
-    ident.apply(&mut rec, creds);
-    if let Some(pd) = &e.request.post_data {
-        let text = pd.text.as_bytes();
-        let body = &text[..text.len().min(MAX_BODY_BYTES)];
-        rec.body_params = picket_shared::params::body(Some(&pd.mime_type), body);
-        let mut v = picket_shared::inject::Verdict::default();
-        picket_shared::inject::scan_body(Some(&pd.mime_type), body, &mut v);
-        rec.injections.extend(v.findings);
-    }
-    Ok(rec)
-}
-
-/// Request-body bytes of a HAR entry examined for parameters.
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
-
-/// One Picket replay line: `{"ts": "...", "method": "GET", "url": "https://h/p?q", ...}`.
-#[derive(Debug, Deserialize)]
-struct JsonlLine {
-    /// RFC 3339 time, or `ts_ms`.
-    #[serde(default)]
-    ts: Option<String>,
-    #[serde(default)]
-    ts_ms: Option<i64>,
-    method: String,
-    /// Absolute URL, or a path with `host` given separately.
-    #[serde(alias = "uri", alias = "path")]
-    url: String,
-    #[serde(default)]
-    host: Option<String>,
-    #[serde(default)]
-    status: Option<u16>,
-    #[serde(default)]
-    client_ip: Option<String>,
-    /// Header names to values (only names matter today).
-    #[serde(default)]
-    headers: std::collections::BTreeMap<String, serde_json::Value>,
-    #[serde(default)]
-    latency_ms: Option<f64>,
-    #[serde(default)]
-    request_bytes: Option<u64>,
-    #[serde(default)]
-    response_bytes: Option<u64>,
-}
-
-fn jsonl_record(
-    line: &[u8],
-    default_host: &str,
-    now_ms: i64,
-    ident: &Identifier,
-) -> Result<RequestRecord, &'static str> {
-    let j: JsonlLine = serde_json::from_slice(line).map_err(|_| "malformed_json")?;
-    let ts_ms = match (&j.ts, j.ts_ms) {
-        (_, Some(ms)) => ms,
-        (Some(t), None) => time::parse_rfc3339_ms(t).ok_or("bad_timestamp")?,
-        (None, None) => now_ms,
-    };
-    let (scheme, authority, target) = split_url(&j.url).ok_or("bad_target")?;
-    let authority = j
-        .host
-        .as_deref()
-        .filter(|h| !h.is_empty())
-        .unwrap_or(authority);
-    let header = |name: &str| {
-        j.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .and_then(|(_, v)| v.as_str())
-    };
-    let mut rec = RequestRecord {
-        ts_ms,
-        method: record::normalize_method(&j.method).map_err(|_| "bad_method")?,
-        host: record::normalize_host(authority, scheme, default_host),
-        target: record::normalize_target(target)
-            .map_err(|_| "bad_target")?
-            .to_owned(),
-        status: j.status.unwrap_or(0),
-        request_bytes: j.request_bytes.unwrap_or(0),
-        response_bytes: j.response_bytes.unwrap_or(0),
-        latency_us: j
-            .latency_ms
-            .filter(|l| l.is_finite() && *l >= 0.0)
-            .map_or(0, |l| (l * 1000.0) as u64),
-        scheme,
-        ..Default::default()
-    };
-    let creds = Credentials {
-        authorization: header("authorization"),
-        api_key: header("x-api-key"),
-        cookie: header("cookie").is_some(),
-        user: None,
-        peer: j.client_ip.as_deref().and_then(record::parse_ip),
-        forwarded_for: header("x-forwarded-for"),
-        user_agent: header("user-agent"),
-    };
-    ident.apply(&mut rec, creds);
-    Ok(rec)
 }
 
 /// Feeds a replay file into the pipeline; returns when everything was read.
@@ -446,6 +269,7 @@ impl Replayer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use picket_shared::sensitive::Sensitive;
 
     fn ident() -> Identifier {
         Identifier::new(
@@ -521,5 +345,65 @@ mod tests {
             detect(Path::new("a.log"), "1.2.3.4 - - [..."),
             ReplayFormat::Combined
         );
+    }
+
+    #[test]
+    fn jsonl_bodies_headers_and_responses_are_judged() {
+        let line = br#"{"ts_ms":1,"method":"POST","url":"https://shop.example/api/login","status":200,"client_port":51234,
+            "headers":{"content-type":"application/json","referer":"https://x/?q=1' union select password from users--"},
+            "request_body":"{\"user\":{\"$ne\":null},\"password\":{\"$gt\":\"\"}}",
+            "response_headers":{"Content-Type":"application/json"},
+            "response_body":"{\"email\":\"ann@example.com\",\"card\":\"4111 1111 1111 1111\"}"}"#;
+        let r = jsonl_record(line, "d", 0, &ident()).unwrap();
+        let rules: Vec<String> = r
+            .injections
+            .iter()
+            .map(|f| format!("{}:{}", f.location.as_str(), f.hit.rule))
+            .collect();
+        assert!(
+            rules.iter().any(|x| x.starts_with("body:nosqli")),
+            "{rules:?}"
+        );
+        assert!(
+            rules.iter().any(|x| x.starts_with("header:sqli")),
+            "{rules:?}"
+        );
+        let names: Vec<&str> = r.body_params.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names.len(), 2, "{names:?}");
+        let mut classes = r.response_sensitive.clone();
+        classes.sort();
+        assert_eq!(classes, vec![Sensitive::Email, Sensitive::PaymentCard]);
+        // A benign exchange with bodies carries no finding.
+        let benign = br#"{"ts_ms":1,"method":"POST","url":"https://shop.example/api/orders","headers":{"content-type":"application/json"},
+            "request_body":"{\"sku\":\"AB-1\",\"qty\":2,\"note\":\"leave at the door, please\"}",
+            "response_body":"{\"id\":42,\"status\":\"created\"}"}"#;
+        let r = jsonl_record(benign, "d", 0, &ident()).unwrap();
+        assert!(
+            r.injections.is_empty() && r.response_sensitive.is_empty(),
+            "{r:?}"
+        );
+        assert_eq!(r.body_params.len(), 3);
+    }
+
+    #[test]
+    fn har_response_content_is_examined_unless_base64() {
+        let har = r#"{"log":{"entries":[
+            {"startedDateTime":"2026-11-21T10:00:00Z","time":1,
+             "request":{"method":"POST","url":"https://a.example/search","headers":[{"name":"Content-Type","value":"application/x-www-form-urlencoded"}],
+                        "postData":{"mimeType":"application/x-www-form-urlencoded","text":"q=%3Cscript%3Ealert(1)%3C%2Fscript%3E"}},
+             "response":{"status":200,"content":{"size":40,"mimeType":"text/html","text":"<p>ssn 123-45-6789</p>"}}},
+            {"startedDateTime":"2026-11-21T10:00:00Z","time":1,
+             "request":{"method":"GET","url":"https://a.example/x"},
+             "response":{"status":200,"content":{"size":40,"mimeType":"text/plain","text":"amFuZUBleGFtcGxlLmNvbQ==","encoding":"base64"}}}
+        ]}}"#;
+        let h: Har = serde_json::from_str(har).unwrap();
+        let r = har_record(&h.log.entries[0], "d", &ident()).unwrap();
+        assert!(
+            r.injections.iter().any(|f| f.hit.rule.starts_with("xss")),
+            "{r:?}"
+        );
+        assert_eq!(r.response_sensitive, vec![Sensitive::UsSsn]);
+        let r = har_record(&h.log.entries[1], "d", &ident()).unwrap();
+        assert!(r.response_sensitive.is_empty());
     }
 }
