@@ -140,130 +140,154 @@ fn plan_json(p: &pb::Plan) -> serde_json::Value {
 pub async fn plans(svc: Authed, fmt: Format, cmd: &PlansCmd) -> Result<String, CliError> {
     let mut c = Client::new(svc);
     match cmd {
-        PlansCmd::List => {
-            let current = c.get_plan(pb::GetPlanRequest {}).await?.into_inner();
-            let current_name = current.plan.map(|p| p.name).unwrap_or_default();
-            let r = c.list_plans(pb::ListPlansRequest {}).await?.into_inner();
-            let mut l = Listing::new(&[
-                "PLAN",
-                "INCLUDED CALLS",
-                "MONTHLY FEE",
-                "OVERAGE PER CALL",
-                "CURRENT",
-            ]);
-            for p in &r.plans {
-                let mut obj = plan_json(p);
-                obj["current"] = j!(p.name == current_name);
-                l.push(
-                    vec![
-                        p.name.clone(),
-                        p.included_calls.to_string(),
-                        money(p.monthly_fee_micros),
-                        money(p.overage_micros_per_call),
-                        if p.name == current_name {
-                            format!("yes ({})", enforcement_name(current.enforcement))
-                        } else {
-                            String::new()
-                        },
-                    ],
-                    obj,
-                );
-            }
-            Ok(l.render(fmt))
-        }
+        PlansCmd::List => list_plans(&mut c, fmt).await,
         PlansCmd::Set {
             plan,
             enforcement,
             tenant,
         } => {
-            let enforcement = match enforcement.as_deref() {
-                None => pb::Enforcement::Unspecified,
-                Some("overage") => pb::Enforcement::Overage,
-                Some("cap") => pb::Enforcement::Cap,
-                Some(other) => {
-                    return Err(CliError::Usage(format!(
-                        "enforcement must be overage or cap, found {other:?}"
-                    )));
-                }
-            };
-            if plan.is_none() && enforcement == pb::Enforcement::Unspecified {
-                return Err(CliError::Usage(
-                    "give a plan, --enforcement, or both".into(),
-                ));
-            }
-            let r = c
-                .set_plan(pb::SetPlanRequest {
-                    tenant: tenant.clone().unwrap_or_default(),
-                    plan: plan.clone().unwrap_or_default(),
-                    enforcement: enforcement as i32,
-                })
-                .await?
-                .into_inner();
-            let p = r.plan.unwrap_or_default();
-            Ok(match fmt {
-                Format::Json => json(
-                    &j!({"tenant": r.tenant, "plan": plan_json(&p), "enforcement": enforcement_name(r.enforcement), "since": when(r.since_ms)}),
-                ),
-                Format::Table => format!(
-                    "tenant {} is on plan {} ({}) since {}\n",
-                    r.tenant,
-                    p.name,
-                    enforcement_name(r.enforcement),
-                    when(r.since_ms)
-                ),
-            })
+            set_plan(
+                &mut c,
+                fmt,
+                plan.as_deref(),
+                enforcement.as_deref(),
+                tenant.as_deref(),
+            )
+            .await
         }
-        PlansCmd::Recommend => {
-            let r = c
-                .recommend_plan(pb::RecommendPlanRequest {})
-                .await?
-                .into_inner();
-            let costs: Vec<serde_json::Value> = r
+        PlansCmd::Recommend => recommend_plan(&mut c, fmt).await,
+    }
+}
+
+/// `plans list`: the catalogue, with the tenant's current plan marked.
+async fn list_plans(c: &mut Client, fmt: Format) -> Result<String, CliError> {
+    let current = c.get_plan(pb::GetPlanRequest {}).await?.into_inner();
+    let current_name = current.plan.map(|p| p.name).unwrap_or_default();
+    let r = c.list_plans(pb::ListPlansRequest {}).await?.into_inner();
+    let mut l = Listing::new(&[
+        "PLAN",
+        "INCLUDED CALLS",
+        "MONTHLY FEE",
+        "OVERAGE PER CALL",
+        "CURRENT",
+    ]);
+    for p in &r.plans {
+        let mut obj = plan_json(p);
+        obj["current"] = j!(p.name == current_name);
+        l.push(
+            vec![
+                p.name.clone(),
+                p.included_calls.to_string(),
+                money(p.monthly_fee_micros),
+                money(p.overage_micros_per_call),
+                if p.name == current_name {
+                    format!("yes ({})", enforcement_name(current.enforcement))
+                } else {
+                    String::new()
+                },
+            ],
+            obj,
+        );
+    }
+    Ok(l.render(fmt))
+}
+
+/// `plans set`: a new plan, a new enforcement mode, or both.
+async fn set_plan(
+    c: &mut Client,
+    fmt: Format,
+    plan: Option<&str>,
+    enforcement: Option<&str>,
+    tenant: Option<&str>,
+) -> Result<String, CliError> {
+    let enforcement = match enforcement {
+        None => pb::Enforcement::Unspecified,
+        Some("overage") => pb::Enforcement::Overage,
+        Some("cap") => pb::Enforcement::Cap,
+        Some(other) => {
+            return Err(CliError::Usage(format!(
+                "enforcement must be overage or cap, found {other:?}"
+            )));
+        }
+    };
+    if plan.is_none() && enforcement == pb::Enforcement::Unspecified {
+        return Err(CliError::Usage(
+            "give a plan, --enforcement, or both".into(),
+        ));
+    }
+    let r = c
+        .set_plan(pb::SetPlanRequest {
+            tenant: tenant.unwrap_or_default().to_owned(),
+            plan: plan.unwrap_or_default().to_owned(),
+            enforcement: enforcement as i32,
+        })
+        .await?
+        .into_inner();
+    let p = r.plan.unwrap_or_default();
+    Ok(match fmt {
+        Format::Json => json(
+            &j!({"tenant": r.tenant, "plan": plan_json(&p), "enforcement": enforcement_name(r.enforcement), "since": when(r.since_ms)}),
+        ),
+        Format::Table => format!(
+            "tenant {} is on plan {} ({}) since {}\n",
+            r.tenant,
+            p.name,
+            enforcement_name(r.enforcement),
+            when(r.since_ms)
+        ),
+    })
+}
+
+/// `plans recommend`: the cheapest plan for the trailing 30 days.
+async fn recommend_plan(c: &mut Client, fmt: Format) -> Result<String, CliError> {
+    let r = c
+        .recommend_plan(pb::RecommendPlanRequest {})
+        .await?
+        .into_inner();
+    let costs: Vec<serde_json::Value> = r
+        .costs
+        .iter()
+        .map(|pc| j!({"plan": pc.plan.as_ref().map(|p| p.name.clone()), "cost_micros": pc.cost_micros, "overage_calls": pc.overage_calls}))
+        .collect();
+    Ok(match fmt {
+        Format::Json => json(
+            &j!({"window_start": when(r.window_start_ms), "window_end": when(r.window_end_ms),
+            "calls": r.calls, "current_plan": r.current_plan, "current_cost_micros": r.current_cost_micros,
+            "recommended_plan": r.recommended_plan, "recommended_cost_micros": r.recommended_cost_micros,
+            "savings_micros": r.savings_micros, "projected_cycle_cost_micros": r.projected_cycle_cost_micros, "costs": costs}),
+        ),
+        Format::Table => {
+            let rows: Vec<Vec<String>> = r
                 .costs
                 .iter()
-                .map(|pc| j!({"plan": pc.plan.as_ref().map(|p| p.name.clone()), "cost_micros": pc.cost_micros, "overage_calls": pc.overage_calls}))
+                .map(|pc| {
+                    let name = pc.plan.as_ref().map(|p| p.name.clone()).unwrap_or_default();
+                    let mark = if name == r.recommended_plan {
+                        "← recommended"
+                    } else if name == r.current_plan {
+                        "← current"
+                    } else {
+                        ""
+                    };
+                    vec![
+                        name,
+                        money(pc.cost_micros),
+                        pc.overage_calls.to_string(),
+                        mark.into(),
+                    ]
+                })
                 .collect();
-            Ok(match fmt {
-                Format::Json => json(
-                    &j!({"window_start": when(r.window_start_ms), "window_end": when(r.window_end_ms),
-                    "calls": r.calls, "current_plan": r.current_plan, "current_cost_micros": r.current_cost_micros,
-                    "recommended_plan": r.recommended_plan, "recommended_cost_micros": r.recommended_cost_micros,
-                    "savings_micros": r.savings_micros, "projected_cycle_cost_micros": r.projected_cycle_cost_micros, "costs": costs}),
-                ),
-                Format::Table => {
-                    let rows: Vec<Vec<String>> = r
-                        .costs
-                        .iter()
-                        .map(|pc| {
-                            let name = pc.plan.as_ref().map(|p| p.name.clone()).unwrap_or_default();
-                            let mark = if name == r.recommended_plan {
-                                "← recommended"
-                            } else if name == r.current_plan {
-                                "← current"
-                            } else {
-                                ""
-                            };
-                            vec![
-                                name,
-                                money(pc.cost_micros),
-                                pc.overage_calls.to_string(),
-                                mark.into(),
-                            ]
-                        })
-                        .collect();
-                    format!(
-                        "{} calls in the trailing 30 days. Current plan {} would cost {}; {} costs {} (saves {}).\nProjected cost of this cycle on the current plan: {}\n\n{}",
-                        r.calls,
-                        r.current_plan,
-                        money(r.current_cost_micros),
-                        r.recommended_plan,
-                        money(r.recommended_cost_micros),
-                        money(r.savings_micros),
-                        money(r.projected_cycle_cost_micros),
-                        super::output::table(&["PLAN", "COST", "OVERAGE CALLS", ""], &rows)
-                    )
-                }
-            })
+            format!(
+                "{} calls in the trailing 30 days. Current plan {} would cost {}; {} costs {} (saves {}).\nProjected cost of this cycle on the current plan: {}\n\n{}",
+                r.calls,
+                r.current_plan,
+                money(r.current_cost_micros),
+                r.recommended_plan,
+                money(r.recommended_cost_micros),
+                money(r.savings_micros),
+                money(r.projected_cycle_cost_micros),
+                super::output::table(&["PLAN", "COST", "OVERAGE CALLS", ""], &rows)
+            )
         }
-    }
+    })
 }

@@ -76,21 +76,9 @@ fn notable(n: pb::NotableEvent) -> Option<NotableEvent> {
     })
 }
 
-/// Validates one endpoint summary; `None` means the entry is invalid.
-fn endpoint(e: pb::EndpointSummary) -> Option<(EndpointKey, EndpointSummary)> {
-    let valid = valid_key(&e.host, &e.method, &e.template) && e.first_seen_ms <= e.last_seen_ms;
-    if !valid {
-        return None;
-    }
-    let mut statuses = BTreeMap::new();
-    for s in &e.statuses {
-        let code = u16::try_from(s.status)
-            .ok()
-            .filter(|c| limits::valid_status(u32::from(*c)))?;
-        *statuses.entry(code).or_insert(0u64) += s.count;
-    }
-    let top_clients = e
-        .top_clients
+/// The busiest clients of a summary, bounded; principals that are not hex are dropped.
+fn top_clients(clients: &[pb::ClientActivity]) -> Vec<ClientActivity> {
+    clients
         .iter()
         .take(limits::MAX_TOP_CLIENTS)
         .map(|c| ClientActivity {
@@ -101,9 +89,12 @@ fn endpoint(e: pb::EndpointSummary) -> Option<(EndpointKey, EndpointSummary)> {
             errors: c.errors,
             distinct_object_refs: c.distinct_object_refs,
         })
-        .collect();
-    let params = e
-        .params
+        .collect()
+}
+
+/// Parameters of a summary at known locations with printable names, bounded.
+fn params(params: &[pb::ParamSummary]) -> BTreeMap<String, ParamStats> {
+    params
         .iter()
         .filter(|p| {
             matches!(p.location.as_str(), "query" | "path" | "body")
@@ -124,28 +115,36 @@ fn endpoint(e: pb::EndpointSummary) -> Option<(EndpointKey, EndpointSummary)> {
                 },
             )
         })
-        .collect();
-    let sensitive = e
-        .sensitive
-        .iter()
+        .collect()
+}
+
+/// A `label → count` map from a sensor: printable labels only, at most `max` of them.
+fn labelled(m: &std::collections::HashMap<String, u64>, max: usize) -> BTreeMap<String, u64> {
+    m.iter()
         .filter(|(k, _)| limits::valid_text(k, limits::MAX_LABEL_BYTES))
-        .take(limits::MAX_SENSITIVE_KEYS)
+        .take(max)
         .map(|(k, v)| (k.clone(), *v))
-        .collect();
-    let suspicious_agents = e
-        .suspicious_agents
-        .iter()
-        .filter(|(k, _)| limits::valid_text(k, limits::MAX_LABEL_BYTES))
-        .take(limits::MAX_AGENT_KEYS)
-        .map(|(k, v)| (k.clone(), *v))
-        .collect();
-    let injections = e
-        .injections
-        .iter()
-        .filter(|(k, _)| limits::valid_text(k, limits::MAX_LABEL_BYTES))
-        .take(limits::MAX_INJECTION_KEYS)
-        .map(|(k, v)| (k.clone(), *v))
-        .collect();
+        .collect()
+}
+
+/// Validates one endpoint summary; `None` means the entry is invalid.
+fn endpoint(e: pb::EndpointSummary) -> Option<(EndpointKey, EndpointSummary)> {
+    let valid = valid_key(&e.host, &e.method, &e.template) && e.first_seen_ms <= e.last_seen_ms;
+    if !valid {
+        return None;
+    }
+    let mut statuses = BTreeMap::new();
+    for s in &e.statuses {
+        let code = u16::try_from(s.status)
+            .ok()
+            .filter(|c| limits::valid_status(u32::from(*c)))?;
+        *statuses.entry(code).or_insert(0u64) += s.count;
+    }
+    let top_clients = top_clients(&e.top_clients);
+    let params = params(&e.params);
+    let sensitive = labelled(&e.sensitive, limits::MAX_SENSITIVE_KEYS);
+    let suspicious_agents = labelled(&e.suspicious_agents, limits::MAX_AGENT_KEYS);
+    let injections = labelled(&e.injections, limits::MAX_INJECTION_KEYS);
     let summary = EndpointSummary {
         suspicious_agents,
         injections,
