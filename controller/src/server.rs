@@ -130,6 +130,45 @@ pub async fn start(cfg: ControllerConfig) -> Result<Controller, ServeError> {
     start_with_clock(cfg, Arc::new(SystemClock)).await
 }
 
+/// The standard gRPC services every controller serves: `grpc.health.v1` (every Picket
+/// service and the server as a whole reported serving) and reflection `v1` and `v1alpha`
+/// (grpcurl speaks `v1alpha`).
+async fn standard_services() -> Result<
+    (
+        tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health>,
+        tonic_reflection::server::v1::ServerReflectionServer<
+            impl tonic_reflection::server::v1::ServerReflection,
+        >,
+        tonic_reflection::server::v1alpha::ServerReflectionServer<
+            impl tonic_reflection::server::v1alpha::ServerReflection,
+        >,
+    ),
+    ServeError,
+> {
+    let (health_reporter, health) = tonic_health::server::health_reporter();
+    for name in [
+        "picket.v1.Ingest",
+        "picket.v1.Inventory",
+        "picket.v1.Fleet",
+        "picket.v1.Admin",
+        "picket.v1.Usage",
+        "",
+    ] {
+        health_reporter
+            .set_service_status(name, tonic_health::ServingStatus::Serving)
+            .await;
+    }
+    let v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(picket_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(picket_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+    Ok((health, v1, v1alpha))
+}
+
 /// Like [`start`], with an injected clock (tests cross month and year boundaries with it).
 pub async fn start_with_clock(
     cfg: ControllerConfig,
@@ -155,27 +194,7 @@ pub async fn start_with_clock(
         .map_err(|e| ServeError::Bind(cfg.listen, e))?;
 
     let max = cfg.limits.max_message_bytes;
-    let (health_reporter, health) = tonic_health::server::health_reporter();
-    for name in [
-        "picket.v1.Ingest",
-        "picket.v1.Inventory",
-        "picket.v1.Fleet",
-        "picket.v1.Admin",
-        "picket.v1.Usage",
-        "",
-    ] {
-        health_reporter
-            .set_service_status(name, tonic_health::ServingStatus::Serving)
-            .await;
-    }
-    let reflection_v1 = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(picket_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
-    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(picket_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1alpha()?;
+    let (health, reflection_v1, reflection_v1alpha) = standard_services().await?;
 
     let router = tonic::transport::Server::builder()
         // Deadline for producing a response; streams outlive it (their bodies are not timed).
