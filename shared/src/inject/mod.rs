@@ -1,20 +1,32 @@
-//! Injection detection: SQL, NoSQL, OS command, path traversal, XSS, server-side template and
-//! LDAP injection, on decoded path segments, query names and values, selected headers and
-//! bodies. Each finding names its class, the rule that matched (a stable id such as
+//! Injection detection: SQL, NoSQL, OS command, path traversal, XSS, server-side template, LDAP,
+//! Java expression/JNDI and deserialization, PHP code/wrappers/object injection, SSRF and
+//! remote inclusion, XXE, CRLF/header injection, prototype pollution and server-side includes,
+//! on decoded path segments, query names and values, selected headers and bodies (XML and HTML
+//! bodies judged as documents), plus request smuggling signs over a whole header set. Each finding names its class, the rule that matched (a stable id such as
 //! `sqli.union-select`) and where in the request it was. Detectors work on the canonical text
 //! ([`decode::canonical`]) with tokenizers for SQL and markup-aware scans for the rest; see
 //! `README.md` for the rule list and the measured quality.
 //!
 //! The verdict carries no part of the input: class names, rule ids and locations only.
 
+mod crlf;
 pub mod decode;
+mod document;
+mod java;
 mod misc;
+mod php;
+mod protocol;
+mod prototype;
 mod request;
 mod shell;
 mod sql;
+mod ssi;
+mod ssrf;
 mod text;
 mod xss;
+mod xxe;
 
+pub use protocol::scan_headers;
 pub use request::{
     MAX_BODY_BYTES, MAX_PAIRS, RequestParts, SCANNED_HEADERS, scan_body, scan_header, scan_request,
     scan_target,
@@ -34,10 +46,18 @@ pub enum Class {
     Xss,
     Ssti,
     Ldapi,
+    Java,
+    Php,
+    Ssrf,
+    Xxe,
+    Crlf,
+    Protocol,
+    Prototype,
+    Ssi,
 }
 
 impl Class {
-    pub const ALL: [Class; 7] = [
+    pub const ALL: [Class; 15] = [
         Class::Sqli,
         Class::Nosqli,
         Class::Cmdi,
@@ -45,6 +65,14 @@ impl Class {
         Class::Xss,
         Class::Ssti,
         Class::Ldapi,
+        Class::Java,
+        Class::Php,
+        Class::Ssrf,
+        Class::Xxe,
+        Class::Crlf,
+        Class::Protocol,
+        Class::Prototype,
+        Class::Ssi,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -56,6 +84,14 @@ impl Class {
             Class::Xss => "xss",
             Class::Ssti => "ssti",
             Class::Ldapi => "ldapi",
+            Class::Java => "java",
+            Class::Php => "php",
+            Class::Ssrf => "ssrf",
+            Class::Xxe => "xxe",
+            Class::Crlf => "crlf",
+            Class::Protocol => "protocol",
+            Class::Prototype => "prototype",
+            Class::Ssi => "ssi",
         }
     }
 
@@ -154,6 +190,11 @@ fn worth_scanning(tx: &Text<'_>) -> bool {
         || tx.has("--")
         || tx.has("union")
         || tx.has("waitfor")
+        || tx.has("__proto__")
+        || tx.has("prototype")
+        || tx.has("aced0005")
+        || tx.has("ro0ab")
+        || tx.has("\\n")
 }
 
 /// Runs every detector on canonical text.
@@ -176,6 +217,13 @@ pub fn scan_canonical(text: &str, hits: &mut Vec<Hit>) {
     misc::ssti(&tx, hits);
     misc::nosql(&tx, hits);
     misc::ldap(&tx, hits);
+    java::scan(&tx, hits);
+    php::scan(&tx, hits);
+    ssrf::scan(&tx, hits);
+    xxe::scan(&tx, hits);
+    crlf::scan(&tx, hits);
+    prototype::scan(&tx, hits);
+    ssi::scan(&tx, hits);
 }
 
 /// Judges one value as a query-parameter value (percent-encoded, `+` for space).
@@ -201,6 +249,12 @@ pub(crate) fn scan_into(
         .bytes()
         .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b':'))
         && !has(raw, "..")
+        && !has(raw, "__proto__")
+        && !has(raw, "prototype")
+        && !raw.starts_with("rO0AB")
+        && !raw
+            .get(..8)
+            .is_some_and(|m| m.eq_ignore_ascii_case("aced0005"))
     {
         let mut buf = [0u8; 16];
         if raw.len() <= buf.len() {

@@ -1,7 +1,10 @@
 //! Where values are found in a request: path segments, query pairs, the scanned headers,
 //! cookies, and bodies (JSON keys and values, forms, documents, raw text).
 
-use super::{Class, Hit, Location, Text, Verdict, decode, has, misc, scan_canonical, scan_into};
+use super::{
+    Class, Hit, Location, Text, Verdict, decode, document, has, java, misc, protocol, prototype,
+    scan_canonical, scan_into,
+};
 
 /// Request headers whose values are scanned (others carry protocol data, not user input).
 pub const SCANNED_HEADERS: &[&str] = &[
@@ -75,23 +78,46 @@ fn scan_pairs(raw: &str, sep: char, location: Location, v: &mut Verdict, hits: &
     }
 }
 
-/// Judges a whole request: path, query, selected headers and the body.
+/// Judges a whole request: path, query, selected headers, the header set (smuggling signs)
+/// and the body.
 pub fn scan_request(req: &RequestParts<'_>) -> Verdict {
     let mut v = Verdict::default();
     scan_target(req.target, &mut v);
     for (name, value) in req.headers {
         scan_header(name, value, &mut v);
     }
+    protocol::scan_headers(req.headers, &mut v);
     scan_body(req.content_type, req.body, &mut v);
     v
 }
 
-/// Judges one request header if it is one that carries user input ([`SCANNED_HEADERS`]).
+/// Judges one request header if it is one that carries user input ([`SCANNED_HEADERS`]). A
+/// user agent made of product tokens (`curl/8.5.0`, `Mozilla/5.0 (X11; Linux x86_64) …`) is
+/// judged by its comments only: product names are tool names, never commands. `Referer` and
+/// `Origin` are where the client came from, never a URL the server fetches, so they are not
+/// judged for SSRF.
 pub fn scan_header(name: &str, value: &str, v: &mut Verdict) {
     let mut hits = Vec::new();
     let name = name.trim();
     if name.eq_ignore_ascii_case("cookie") {
         scan_pairs(value, ';', Location::Header, v, &mut hits);
+    } else if name.eq_ignore_ascii_case("user-agent") {
+        match crate::agents::product_comments(value) {
+            Some(comments) => {
+                for c in comments {
+                    scan_into(c, false, Location::Header, v, &mut hits);
+                }
+            }
+            None => scan_into(value, false, Location::Header, v, &mut hits),
+        }
+    } else if name.eq_ignore_ascii_case("referer") || name.eq_ignore_ascii_case("origin") {
+        let mut own = Verdict::default();
+        scan_into(value, false, Location::Header, &mut own, &mut hits);
+        own.findings.retain(|f| f.hit.class != Class::Ssrf);
+        v.add(
+            &own.findings.iter().map(|f| f.hit).collect::<Vec<_>>(),
+            Location::Header,
+        );
     } else if SCANNED_HEADERS.iter().any(|h| h.eq_ignore_ascii_case(name)) {
         scan_into(value, false, Location::Header, v, &mut hits);
     }
@@ -114,7 +140,9 @@ pub fn scan_body(content_type: Option<&str>, body: &[u8], v: &mut Verdict) {
         return;
     }
     let text = String::from_utf8_lossy(body);
-    if has(&ct, "x-www-form-urlencoded") {
+    if document::is_document(&ct, body) {
+        document::scan(&text, v, &mut hits);
+    } else if has(&ct, "x-www-form-urlencoded") {
         scan_pairs(&text, '&', Location::Body, v, &mut hits);
     } else {
         // Raw text bodies (XML, plain text, unparsable JSON): judged as one value, not decoded
@@ -144,6 +172,16 @@ fn json_walk(
             v.add(hits, Location::Body);
         }
         serde_json::Value::Array(items) => {
+            // Jackson's typed arrays: `["com.sun.rowset.JdbcRowSetImpl", {…}]`.
+            if let [
+                serde_json::Value::String(class),
+                serde_json::Value::Object(_),
+                ..,
+            ] = &items[..]
+                && java::is_class_name(class)
+            {
+                v.add(&[java::CLASS_REFERENCE], Location::Body);
+            }
             for item in items {
                 json_walk(item, depth + 1, budget, v, hits);
             }
@@ -154,21 +192,40 @@ fn json_walk(
                     return;
                 }
                 *budget -= 1;
-                // MongoDB operators smuggled as keys: `{"password": {"$ne": null}}`.
-                if let Some(op) = k.strip_prefix('$')
-                    && misc::is_mongo_op(&op.to_ascii_lowercase())
-                {
-                    v.add(
-                        &[Hit {
-                            class: Class::Nosqli,
-                            rule: "nosqli.operator",
-                        }],
-                        Location::Body,
-                    );
-                }
+                json_key(k, item, v);
                 json_walk(item, depth + 1, budget, v, hits);
             }
         }
         _ => {}
+    }
+}
+
+/// Keys that are attacks by themselves: MongoDB operators (`{"password": {"$ne": null}}`),
+/// prototype paths (`{"__proto__": …}`, `{"constructor": {"prototype": …}}`) and polymorphic
+/// type ids naming a class (`{"@type": "com.sun.rowset.JdbcRowSetImpl"}`).
+fn json_key(k: &str, item: &serde_json::Value, v: &mut Verdict) {
+    if let Some(op) = k.strip_prefix('$')
+        && misc::is_mongo_op(&op.to_ascii_lowercase())
+    {
+        v.add(
+            &[Hit {
+                class: Class::Nosqli,
+                rule: "nosqli.operator",
+            }],
+            Location::Body,
+        );
+    }
+    if k == "__proto__" {
+        v.add(&[prototype::PROTO_KEY], Location::Body);
+    } else if k == "constructor"
+        && let serde_json::Value::Object(inner) = item
+        && inner.contains_key("prototype")
+    {
+        v.add(&[prototype::CONSTRUCTOR_PROTOTYPE], Location::Body);
+    } else if matches!(k, "@type" | "@class" | "$type" | "@c")
+        && let serde_json::Value::String(class) = item
+        && java::is_class_name(class)
+    {
+        v.add(&[java::CLASS_REFERENCE], Location::Body);
     }
 }
