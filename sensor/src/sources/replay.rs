@@ -217,6 +217,13 @@ fn har_record(
         ..Default::default()
     };
     ident.apply(&mut rec, creds);
+    // Smuggling signs need the whole header set.
+    let headers: Vec<(&str, &str)> = (e.request.headers.iter())
+        .map(|h| (h.name.as_str(), h.value.as_str()))
+        .collect();
+    let mut v = picket_shared::inject::Verdict::default();
+    picket_shared::inject::scan_headers(&headers, &mut v);
+    rec.injections.extend(v.findings);
     if let Some(pd) = &e.request.post_data {
         let text = pd.text.as_bytes();
         let body = &text[..text.len().min(MAX_BODY_BYTES)];
