@@ -7,7 +7,8 @@
 //! `"@type": "com.sun…"`), a reflective call chain (`.getClass().forName(`), or OGNL's context
 //! objects; serialized objects by their stream magic (`aced0005`, base64 `rO0AB`).
 
-use super::{Class, Hit, Text};
+use super::{Class, Hit, Needles, Text};
+use std::sync::LazyLock;
 
 pub(crate) const CLASS_REFERENCE: Hit = Hit {
     class: Class::Java,
@@ -95,6 +96,24 @@ const PACKAGES: &[&str] = &[
     "ognl",
 ];
 
+/// [`PACKAGES`] with their dot: what a qualified name starts with.
+const PACKAGE_DOTS: &[&str] = &[
+    "java.",
+    "javax.",
+    "jdk.",
+    "sun.",
+    "com.",
+    "org.",
+    "net.",
+    "ch.",
+    "io.",
+    "groovy.",
+    "freemarker.",
+    "bsh.",
+    "oracle.",
+    "ognl.",
+];
+
 /// Appends Java hits for canonical `text`.
 pub fn scan(tx: &Text<'_>, hits: &mut Vec<Hit>) {
     let text = tx.s;
@@ -102,10 +121,14 @@ pub fn scan(tx: &Text<'_>, hits: &mut Vec<Hit>) {
         lookups(text, hits);
     }
     if tx.byte(b'.') {
-        if tx.byte(b'(') {
+        static REFLECTIVE_CALLS: LazyLock<Needles> = LazyLock::new(|| Needles::new(REFLECTIVE));
+        static PACKAGE_STARTS: LazyLock<Needles> = LazyLock::new(|| Needles::new(PACKAGE_DOTS));
+        if tx.byte(b'(') && REFLECTIVE_CALLS.is_match(tx) {
             reflective_chain(text, hits);
         }
-        type_references(tx, hits);
+        if PACKAGE_STARTS.is_match(tx) {
+            type_references(tx, hits);
+        }
     }
     if tx.byte(b'{') && el_implicit_object(text) {
         push(hits, "java.el-implicit-object");

@@ -38,19 +38,8 @@ pub fn scan_headers(headers: &[(&str, &str)], v: &mut Verdict) {
     for (raw_name, value) in headers.iter().take(256) {
         let name = raw_name.trim();
         let malformed = name.len() != raw_name.len() || name.is_empty() || !name.bytes().all(tchar);
-        let squeezed: String = name
-            .chars()
-            .filter(|c| !c.is_whitespace())
-            .map(|c| {
-                if c == '_' {
-                    '-'
-                } else {
-                    c.to_ascii_lowercase()
-                }
-            })
-            .collect();
-        let is_te = squeezed == "transfer-encoding";
-        let is_cl = squeezed == "content-length";
+        let is_te = name_is(name, "transfer-encoding");
+        let is_cl = !is_te && name_is(name, "content-length");
         if (malformed || name.contains('_')) && (is_te || is_cl) {
             found.push(hit("protocol.malformed-header-name"));
         }
@@ -82,6 +71,18 @@ pub fn scan_headers(headers: &[(&str, &str)], v: &mut Verdict) {
         found.push(hit("protocol.content-length-conflict"));
     }
     v.add(&found, Location::Header);
+}
+
+/// Whether `name`, without whitespace, case-insensitively and with `_` read as `-`, is `want`.
+fn name_is(name: &str, want: &str) -> bool {
+    let mut got = name.bytes().filter(|c| !c.is_ascii_whitespace()).map(|c| {
+        if c == b'_' {
+            b'-'
+        } else {
+            c.to_ascii_lowercase()
+        }
+    });
+    want.bytes().all(|w| got.next() == Some(w)) && got.next().is_none()
 }
 
 /// `chunked`, `gzip, chunked`: known codings separated by commas and single spaces, `chunked`

@@ -111,13 +111,11 @@ pub fn scan_header(name: &str, value: &str, v: &mut Verdict) {
             None => scan_into(value, false, Location::Header, v, &mut hits),
         }
     } else if name.eq_ignore_ascii_case("referer") || name.eq_ignore_ascii_case("origin") {
-        let mut own = Verdict::default();
-        scan_into(value, false, Location::Header, &mut own, &mut hits);
-        own.findings.retain(|f| f.hit.class != Class::Ssrf);
-        v.add(
-            &own.findings.iter().map(|f| f.hit).collect::<Vec<_>>(),
-            Location::Header,
-        );
+        let before = v.findings.len();
+        scan_into(value, false, Location::Header, v, &mut hits);
+        let added = v.findings.split_off(before);
+        v.findings
+            .extend(added.into_iter().filter(|f| f.hit.class != Class::Ssrf));
     } else if SCANNED_HEADERS.iter().any(|h| h.eq_ignore_ascii_case(name)) {
         scan_into(value, false, Location::Header, v, &mut hits);
     }

@@ -56,7 +56,14 @@ enum Reach {
 
 /// Appends SSRF and remote-inclusion hits for canonical `text`.
 pub fn scan(tx: &Text<'_>, hits: &mut Vec<Hit>) {
-    if !tx.byte(b':') {
+    if !tx.byte(b':')
+        || !(tx.may_have("//")
+            || tx.may_have(":\\")
+            || tx.may_have("file:")
+            || tx.may_have("jar:")
+            || tx.may_have("http:")
+            || tx.may_have("https:"))
+    {
         return;
     }
     let text = tx.s;
