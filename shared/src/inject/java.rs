@@ -130,7 +130,7 @@ pub fn scan(tx: &Text<'_>, hits: &mut Vec<Hit>) {
             type_references(tx, hits);
         }
     }
-    if tx.byte(b'{') && el_implicit_object(text) {
+    if (tx.may_have("${") || tx.may_have("#{")) && el_implicit_object(text) {
         push(hits, "java.el-implicit-object");
     }
     if tx.has("#_memberaccess") || tx.has("@ognl.") || tx.has("#context[") || ognl_block(tx) {

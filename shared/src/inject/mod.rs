@@ -249,8 +249,7 @@ pub(crate) fn scan_into(
         .bytes()
         .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b':'))
         && !has(raw, "..")
-        && !has(raw, "__proto__")
-        && !has(raw, "prototype")
+        && (raw.len() < 9 || !has(raw, "__proto__") && !has(raw, "prototype"))
         && !raw.starts_with("rO0AB")
         && !raw
             .get(..8)

@@ -199,10 +199,12 @@ fn judge_host(host: &str) -> (Reach, bool) {
         return (Reach::Metadata, exotic);
     }
     // A name that embeds an address (`127.0.0.1.nip.io`): wildcard DNS resolves it there.
-    let labels: Vec<&str> = host.split('.').collect();
-    if labels.len() > 4 {
-        let quad = labels[..4].join(".");
-        if let Ok(v4) = quad.parse::<Ipv4Addr>() {
+    if host.bytes().filter(|&c| c == b'.').count() >= 4 {
+        let fourth = host
+            .match_indices('.')
+            .nth(3)
+            .map_or(host.len(), |(p, _)| p);
+        if let Ok(v4) = host[..fourth].parse::<Ipv4Addr>() {
             let r = reach_v4(v4);
             if r != Reach::Public {
                 return (r, true);
