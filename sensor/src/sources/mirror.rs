@@ -185,6 +185,10 @@ pub async fn serve(
                                         );
                                     }
                                 }
+                                let all: Vec<(&str, &str)> = (parts.headers.iter())
+                                    .filter_map(|(n, v)| Some((n.as_str(), v.to_str().ok()?)))
+                                    .collect();
+                                picket_shared::inject::scan_headers(&all, &mut v);
                                 picket_shared::inject::scan_body(ct, &kept, &mut v);
                                 r.injections.extend(v.findings);
                             }

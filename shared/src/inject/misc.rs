@@ -212,6 +212,9 @@ pub fn ssti(tx: &Text<'_>, hits: &mut Vec<Hit>) {
                 ]
                 .iter()
                 .any(|k| w.starts_with(k))
+            } else if open == "[[" {
+                // Thymeleaf inlining: `[[${…}]]`, `[[*{…}]]`; a nested array is not one.
+                inner.trim_start().starts_with(['$', '*', '#', '@', '~'])
             } else if open == "@(" {
                 inner.contains(['+', '*', '.'])
             } else {

@@ -380,6 +380,10 @@ fn command_at(s: &str, separated: bool) -> bool {
         return false;
     }
     let args = &s[end..];
+    // `curl/8.5.0`, `ls/x`: a path glued to the word is one shell word, not a command.
+    if args.starts_with('/') {
+        return false;
+    }
     let rest_empty = args.trim().is_empty();
     if has_path || known_subcommand(word, args, separated) {
         return true;
@@ -406,6 +410,13 @@ pub fn scan(tx: &Text<'_>, hits: &mut Vec<Hit>) {
                 _ => continue,
             };
             let after = trim_start(after, b"|&");
+            // `Sale & more`, `salt & time`: an ampersand between words of prose, followed by a
+            // lone word that is also a command, is not a command line.
+            let spaced = c == b'&' && i > 0 && b[i - 1] == b' ' && b.get(i + 1) == Some(&b' ');
+            let word = after.trim();
+            if spaced && !word.contains(char::is_whitespace) && is_ambiguous(word) {
+                continue;
+            }
             if command_at(after, true) {
                 push(hits, "cmdi.separator-command");
                 break;

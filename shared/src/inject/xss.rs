@@ -190,6 +190,28 @@ fn scan_view(tx: &Text<'_>, hits: &mut Vec<Hit>) {
     if tx.any(b"\"'/") && handler_attr(text) && looks_scripted(text) {
         push(hits, "xss.event-handler");
     }
+    script_urls(tx, hits);
+    if tx.has("data:") {
+        let s = squeeze(text);
+        if has(&s, "data:text/html")
+            || has(&s, "data:image/svg")
+            || has(&s, "data:application/x")
+            || has(&s, ";base64,ph")
+        {
+            push(hits, "xss.data-url");
+        }
+    }
+    if tx.has("expression(") || tx.has("behavior:url(") || tx.has("-moz-binding") {
+        push(hits, "xss.css-expression");
+    }
+    if tx.byte(b'(') || tx.byte(b'`') || tx.byte(b'=') || tx.byte(b'.') {
+        js_sinks(tx, hits);
+    }
+}
+
+/// `javascript:`, `vbscript:` and `livescript:` URLs followed by code.
+fn script_urls(tx: &Text<'_>, hits: &mut Vec<Hit>) {
+    let text = tx.s;
     if tx.has("script:")
         || tx.has("script&colon")
         || tx.has("script\\")
@@ -210,21 +232,31 @@ fn scan_view(tx: &Text<'_>, hits: &mut Vec<Hit>) {
             }
         }
     }
-    if tx.has("data:") {
-        let s = squeeze(text);
-        if has(&s, "data:text/html")
-            || has(&s, "data:image/svg")
-            || has(&s, "data:application/x")
-            || has(&s, ";base64,ph")
-        {
-            push(hits, "xss.data-url");
-        }
+}
+
+/// Elements that run or load script in an XML or HTML document by themselves (a document's
+/// own `<link>`, `<set>` or `<template>` elements are ordinary markup there).
+const DOCUMENT_SCRIPT_TAGS: &[&str] = &[
+    "script", "iframe", "frame", "frameset", "object", "embed", "applet", "portal",
+];
+
+/// Judges one tag of a document (lower case, `<` and `>` excluded: `name attrs…`): a
+/// script-capable element, an event-handler attribute or a script URL; plain markup is not.
+pub fn document_tag(tag: &str, hits: &mut Vec<Hit>) {
+    let tag = tag.strip_prefix('/').unwrap_or(tag);
+    let name = tag_name(tag);
+    let local = name.rsplit(':').next().unwrap_or(name);
+    if DOCUMENT_SCRIPT_TAGS.contains(&local) {
+        push(hits, "xss.script-tag");
     }
-    if tx.has("expression(") || tx.has("behavior:url(") || tx.has("-moz-binding") {
+    let attrs = truncate(&tag[name.len()..], 4096);
+    if handler_attr(attrs) {
+        push(hits, "xss.event-handler");
+    }
+    let tx = Text::new(attrs);
+    script_urls(&tx, hits);
+    if tx.has("expression(") || tx.has("-moz-binding") {
         push(hits, "xss.css-expression");
-    }
-    if tx.byte(b'(') || tx.byte(b'`') || tx.byte(b'=') || tx.byte(b'.') {
-        js_sinks(tx, hits);
     }
 }
 

@@ -90,6 +90,8 @@ impl Exchange<'_> {
         let cut = |b: &[u8]| b.len().min(MAX_BODY_BYTES);
         let request_body = &self.request_body[..cut(self.request_body)];
         let mut v = picket_shared::inject::Verdict::default();
+        // Smuggling signs need the whole header set.
+        picket_shared::inject::scan_headers(self.headers, &mut v);
         for (name, value) in self.headers {
             if !name.eq_ignore_ascii_case("user-agent") {
                 picket_shared::inject::scan_header(name, value, &mut v);
