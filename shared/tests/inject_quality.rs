@@ -383,6 +383,10 @@ const DEV_NOT_PAYLOADS: &[&str] = &[
     // A bare header name and an HTTP/2 pseudo-header shown as context, not sent as such.
     "request-smuggling/README.md:107",
     "request-smuggling/README.md:117",
+    // JavaScript source that makes a browser send a request (`fetch(…)`): the request's bytes
+    // are not in the entry (its `\r\n` are source-code escapes), so there is nothing to judge.
+    "request-smuggling/README.md:140",
+    "request-smuggling/README.md:152",
     // JavaScript explaining prototypes (what pollution does, not what is sent).
     "prototype-pollution/README.md:36",
     "prototype-pollution/README.md:60",
@@ -441,11 +445,20 @@ fn judge(e: &Entry, family: &str) -> Verdict {
             v
         }
         _ => {
-            let mut v = scan_value(&e.text);
+            // The pages write bytes that do not print as placeholders (`[space]Transfer-Encoding`,
+            // `X: X[\n]Transfer-Encoding`): judge the bytes they stand for.
+            let text = e
+                .text
+                .replace("[space]", " ")
+                .replace("[\\n]", "\n")
+                .replace("[\\r]", "\r")
+                .replace("[\\t]", "\t")
+                .replace("[tab]", "\t");
+            let mut v = scan_value(&text);
             // Request-smuggling pages list header lines to send (`Transfer-Encoding: xchunked`):
             // they are judged as a header set holding that line next to a Content-Length.
             if family == "request-smuggling"
-                && let Some((name, value)) = e.text.split_once(':')
+                && let Some((name, value)) = text.split_once(':')
                 && !name.is_empty()
             {
                 let headers = [
@@ -521,15 +534,7 @@ fn new_families_recall() {
             held.1,
             held.0
         );
-        // Request smuggling: the page's 10 development entries include two written in the
-        // page's placeholder notation (`[space]Transfer-Encoding`, `X: X[\n]Transfer-…`) and
-        // a browser `fetch` call; the class is held at 70 % there, not tuned to the notation.
-        let floor = if *class == Class::Protocol {
-            70.0
-        } else {
-            90.0
-        };
-        if pct(*dev) < floor {
+        if pct(*dev) < 90.0 {
             failures.push(format!("{} dev recall {:.1} %", class.as_str(), pct(*dev)));
         }
     }

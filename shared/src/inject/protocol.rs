@@ -3,7 +3,10 @@
 //! number), a transfer coding list that is not a clean list of known codings ending in
 //! `chunked` (`xchunked`, `chunked, identity`, a tab or quote around it), and header names
 //! with whitespace or bytes outside the token grammar (`Transfer-Encoding : chunked`,
-//! ` Transfer-Encoding`, `Content_Length`), which front and back ends read differently.
+//! ` Transfer-Encoding`, `Content_Length`), which front and back ends read differently. A
+//! framing header hidden after a line break inside another header's value
+//! (`X: X\nTransfer-Encoding: chunked`) is one too: a lenient server splits the value into
+//! two header lines.
 
 use super::{Class, Hit, Location, Verdict};
 
@@ -43,6 +46,8 @@ pub fn scan_headers(headers: &[(&str, &str)], v: &mut Verdict) {
         if (malformed || name.contains('_')) && (is_te || is_cl) {
             found.push(hit("protocol.malformed-header-name"));
         }
+        let mut lines = value.split(['\r', '\n']);
+        let value = lines.next().unwrap_or("");
         if is_te {
             te = true;
             if !clean_codings(value) {
@@ -50,6 +55,16 @@ pub fn scan_headers(headers: &[(&str, &str)], v: &mut Verdict) {
             }
         } else if is_cl {
             lengths.extend(value.split(','));
+        }
+        // Header lines hidden in the value after a line break.
+        for (hidden, rest) in lines.filter_map(|l| l.split_once(':')) {
+            if name_is(hidden, "transfer-encoding") {
+                te = true;
+                found.push(hit("protocol.hidden-framing-header"));
+            } else if name_is(hidden, "content-length") {
+                lengths.extend(rest.split(','));
+                found.push(hit("protocol.hidden-framing-header"));
+            }
         }
     }
     if te && !lengths.is_empty() {

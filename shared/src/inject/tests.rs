@@ -375,6 +375,18 @@ fn smuggling_signs_over_the_header_set() {
     assert!(
         judge(&[("Transfer-Encoding ", "chunked")]).contains(&"protocol.malformed-header-name")
     );
+    // A framing header hidden after a line break inside another header's value.
+    let hidden = judge(&[
+        ("Content-Length", "4"),
+        ("X", "X\nTransfer-Encoding: chunked"),
+    ]);
+    assert!(
+        hidden.contains(&"protocol.hidden-framing-header"),
+        "{hidden:?}"
+    );
+    assert!(hidden.contains(&"protocol.cl-te-conflict"), "{hidden:?}");
+    // A line break before an ordinary header is not framing (other rules judge the value).
+    assert!(judge(&[("X-Note", "a\nX-Other: b")]).is_empty());
     // Ordinary header sets.
     assert!(
         judge(&[
