@@ -12,7 +12,7 @@ use crate::record::{RequestRecord, Scheme, is_public};
 use crate::sources::{Chunk, FilePosition};
 use hashbrown::HashTable;
 use picket_shared::inject::{self, Verdict};
-use picket_shared::learn::{LearnerLimits, TemplateLearner};
+use picket_shared::learn::{Evidence, LearnerLimits, TemplateLearner};
 use picket_shared::sensitive::{Sensitive, classify};
 use picket_shared::shape::{Shape, percent_decoded, shape_of};
 use picket_shared::summary::{
@@ -278,7 +278,7 @@ impl Aggregator {
     fn add(&mut self, r: &RequestRecord) {
         let mut template = std::mem::take(&mut self.template);
         self.learner
-            .template_into(&r.host, &r.target, &mut template);
+            .template_into(&r.host, &r.target, learner_evidence(r), &mut template);
         let width = i64::from(self.limits.window_ms.max(1));
         let window = r.ts_ms.div_euclid(width) * width;
         let i = self.slot_index(window, &r.host, &r.method, &template);
@@ -544,6 +544,22 @@ impl Aggregator {
             requests,
             notables: std::mem::take(&mut self.notables),
         }
+    }
+}
+
+/// What the template learner learns from besides the path: the status, and the client as its
+/// address (or, without one, its principal), so each client is one vote.
+fn learner_evidence(r: &RequestRecord) -> Evidence {
+    let client = match (r.client_ip, r.principal) {
+        (Some(std::net::IpAddr::V4(v4)), _) => u64::from(v4.to_bits()),
+        // An IPv6 client is its /64: one subscriber can rotate through the rest at will.
+        (Some(std::net::IpAddr::V6(v6)), _) => ((v6.to_bits() >> 64) as u64) ^ (1 << 63),
+        (None, Some(p)) => principal_hash(p),
+        (None, None) => 0,
+    };
+    Evidence {
+        status: r.status,
+        client,
     }
 }
 
@@ -851,5 +867,52 @@ mod tests {
         let s = a.seal();
         assert_eq!((s.requests, s.endpoints.len()), (0, 0));
         assert!(!a.has_content());
+    }
+
+    #[test]
+    fn answers_that_say_missing_do_not_teach_the_templates() {
+        let names = |status: u16| -> Vec<RequestRecord> {
+            (0..60)
+                .map(|i| {
+                    let ip = format!("10.0.{}.{}", i / 200, i % 200 + 1);
+                    rec(&format!("/api/v1/shopper_{i}x"), i, &ip, status)
+                })
+                .collect()
+        };
+        let templates = |a: &mut Aggregator| -> Vec<String> {
+            let sealed = a.seal();
+            sealed
+                .endpoints
+                .into_iter()
+                .map(|(k, _)| k.template)
+                .collect()
+        };
+        // Sixty clients probing sixty made-up names, all answered 404: nothing is learned.
+        let mut a = Aggregator::new(AggregateLimits::default());
+        a.add_chunk(chunk(names(404), None));
+        let probed = templates(&mut a);
+        assert_eq!(probed.len(), 60, "each probe stays visible: {probed:?}");
+        assert!(probed.iter().all(|t| !t.contains("{id}")), "{probed:?}");
+        assert_eq!(a.learner.positions(), 0);
+        // The same names answered 200 are a parameter.
+        a.add_chunk(chunk(names(200), None));
+        assert!(templates(&mut a).contains(&"/api/v1/{id}".to_owned()));
+    }
+
+    #[test]
+    fn one_address_is_one_vote() {
+        let mut a = Aggregator::new(AggregateLimits::default());
+        let probes = (0..300)
+            .map(|i| rec(&format!("/api/v1/shopper_{i}x"), i, "203.0.113.9", 200))
+            .collect();
+        a.add_chunk(chunk(probes, None));
+        let sealed = a.seal();
+        assert_eq!(sealed.endpoints.len(), 300);
+        assert!(
+            sealed
+                .endpoints
+                .iter()
+                .all(|(k, _)| !k.template.contains("{id}"))
+        );
     }
 }
