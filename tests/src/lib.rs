@@ -7,6 +7,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod traffic;
+
 use picket_proto::v1 as pb;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -1,0 +1,80 @@
+//! Prints the templating figures: an hour of generated traffic, with and without hostile
+//! clients, templated by the sensor's learner. Per phase (before, during and after the attack
+//! windows): the share of real requests in their own template, the real endpoints whose call
+//! count is exact, and the endpoints the inventory lists.
+//!
+//! `cargo run --release -p picket-tests --bin picket-templating [-- --misses]`
+
+use picket_shared::learn::LearnerLimits;
+use picket_tests::traffic::measure::{self, Figures};
+use picket_tests::traffic::{self, Api, DEV_SEED, Phase, Scenario, TEST_SEED};
+
+fn main() {
+    let misses = std::env::args().any(|a| a == "--misses");
+    println!(
+        "{:<28} {:<10} {:>7} {:>6} {:>8} {:>7} {:>6} | {:>5} {:>6} {:>7} {:>6}",
+        "scenario",
+        "attackers",
+        "phase",
+        "real",
+        "in-own%",
+        "exact",
+        "listed",
+        "recut",
+        "madeup",
+        "hidden",
+        "listed"
+    );
+    for (name, api, seed) in [
+        ("shop, dev seed", Api::Shop, DEV_SEED),
+        ("shop, test seed", Api::Shop, TEST_SEED),
+        ("payments (held out)", Api::Payments, TEST_SEED),
+    ] {
+        for attackers in [false, true] {
+            let requests = traffic::generate(Scenario {
+                api,
+                seed,
+                attackers,
+            });
+            let f = measure::run(&requests, LearnerLimits::default());
+            print_figures(name, attackers, &f);
+            if misses {
+                for (endpoint, got, n) in f.misplaced.iter().take(8) {
+                    println!("    {n:>6}  {endpoint}  →  {got}");
+                }
+                for (phase, endpoint, truth, listed) in &f.inexact {
+                    println!(
+                        "    {:<7} {endpoint}: {truth} calls, {listed} listed",
+                        phase.name()
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn print_figures(name: &str, attackers: bool, f: &Figures) {
+    for p in Phase::ALL {
+        let pf = f.phase(p);
+        let tail = if p == Phase::Warmup {
+            format!(
+                "{:>5} {:>6} {:>7} {:>6}",
+                f.recut, f.made_up, f.made_up_hidden, f.made_up_listed
+            )
+        } else {
+            String::new()
+        };
+        println!(
+            "{:<28} {:<10} {:>7} {:>6} {:>7.2}% {:>3}/{:<3} {:>6} | {}",
+            name,
+            if attackers { "yes" } else { "no" },
+            p.name(),
+            pf.real,
+            pf.share_pct(),
+            pf.exact,
+            pf.real_endpoints,
+            pf.listed,
+            tail
+        );
+    }
+}
