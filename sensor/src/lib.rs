@@ -252,6 +252,7 @@ impl Sensor {
             learner: picket_shared::learn::LearnerLimits {
                 promote_after_distinct: cfg.template_promote_after_distinct,
                 max_positions: cfg.template_max_positions,
+                min_clients: cfg.template_min_clients,
                 ..Default::default()
             },
         };

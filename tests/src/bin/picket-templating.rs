@@ -7,7 +7,7 @@
 
 use picket_shared::learn::LearnerLimits;
 use picket_tests::traffic::measure::{self, Figures};
-use picket_tests::traffic::{self, Api, DEV_SEED, Phase, Scenario, TEST_SEED};
+use picket_tests::traffic::{self, Api, DEV_SEED, Kind, Phase, Scenario, TEST_SEED};
 
 fn main() {
     let misses = std::env::args().any(|a| a == "--misses");
@@ -30,14 +30,37 @@ fn main() {
         ("shop, test seed", Api::Shop, TEST_SEED),
         ("payments (held out)", Api::Payments, TEST_SEED),
     ] {
-        for attackers in [false, true] {
-            let requests = traffic::generate(Scenario {
+        for (attackers, catch_all) in [(false, false), (true, false), (true, true)] {
+            let mut requests = traffic::generate(Scenario {
                 api,
                 seed,
                 attackers,
             });
+            // A catch-all server answers 200 to every path, made-up ones included.
+            for r in requests
+                .iter_mut()
+                .filter(|r| catch_all && r.kind != Kind::Real)
+            {
+                r.status = 200;
+            }
+            let attackers = match (attackers, catch_all) {
+                (false, _) => "no",
+                (true, false) => "yes",
+                (true, true) => "yes, 200",
+            };
             let f = measure::run(&requests, LearnerLimits::default());
             print_figures(name, attackers, &f);
+            println!(
+                "    made-up paths {} ({} requests) listed as {} endpoints, {} in real literal endpoints, {} in real parameters; learner positions {}/{}, evicted {}",
+                f.made_up_paths,
+                f.made_up,
+                f.made_up_listed,
+                f.made_up_hidden,
+                f.made_up_in_params,
+                f.positions,
+                f.max_positions,
+                f.evicted
+            );
             if misses {
                 for (endpoint, got, n) in f.misplaced.iter().take(8) {
                     println!("    {n:>6}  {endpoint}  →  {got}");
@@ -53,7 +76,7 @@ fn main() {
     }
 }
 
-fn print_figures(name: &str, attackers: bool, f: &Figures) {
+fn print_figures(name: &str, attackers: &str, f: &Figures) {
     for p in Phase::ALL {
         let pf = f.phase(p);
         let tail = if p == Phase::Warmup {
@@ -67,7 +90,7 @@ fn print_figures(name: &str, attackers: bool, f: &Figures) {
         println!(
             "{:<28} {:<10} {:>7} {:>6} {:>7.2}% {:>3}/{:<3} {:>6} | {}",
             name,
-            if attackers { "yes" } else { "no" },
+            attackers,
             p.name(),
             pf.real,
             pf.share_pct(),

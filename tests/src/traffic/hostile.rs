@@ -48,26 +48,25 @@ fn prefixes(defs: &[Def]) -> Vec<String> {
     out
 }
 
-fn push(
-    out: &mut Vec<Request>,
+/// A hostile request: `who` is the client's address and kind.
+fn request(
     t: i64,
     host: &'static str,
     method: &'static str,
     target: String,
-    ip: u32,
-    kind: Kind,
+    who: (u32, Kind),
     answer: (u16, Option<&'static str>),
-) {
-    out.push(Request {
+) -> Request {
+    Request {
         ts_ms: t,
         host,
         method,
         target,
         status: answer.0,
-        client: ip,
-        kind,
+        client: who.0,
+        kind: who.1,
         template: answer.1,
-    });
+    }
 }
 
 /// Two minutes, 600 paths: dictionary words and random strings under the API's prefixes,
@@ -82,7 +81,7 @@ fn spray(rng: &mut Rng, host: &'static str, defs: &[Def], out: &mut Vec<Request>
         for _ in 0..1 + rng.below(2) {
             path.push('/');
             if rng.chance(700) {
-                path.push_str(*rng.pick(apis::DICTIONARY));
+                path.push_str(rng.pick::<&str>(apis::DICTIONARY));
             } else {
                 for _ in 0..3 + rng.below(6) {
                     path.push((b'a' + rng.below(26) as u8) as char);
@@ -90,11 +89,18 @@ fn spray(rng: &mut Rng, host: &'static str, defs: &[Def], out: &mut Vec<Request>
             }
         }
         if rng.chance(100) {
-            path.push_str(*rng.pick(&[".php", ".bak", ".json", ".old"]));
+            path.push_str(rng.pick::<&str>(&[".php", ".bak", ".json", ".old"]));
         }
         let method = if rng.chance(900) { "GET" } else { "POST" };
         let a = answer(defs, method, &path);
-        push(out, t, host, method, path, 0xc000_0221, Kind::Spray, a);
+        out.push(request(
+            t,
+            host,
+            method,
+            path,
+            (0xc000_0221, Kind::Spray),
+            a,
+        ));
     }
 }
 
@@ -139,7 +145,8 @@ fn enumerate(rng: &mut Rng, host: &'static str, defs: &[Def], out: &mut Vec<Requ
             let status = if exists { d.ok } else { 404 };
             (real, (status, Some(d.template)))
         };
-        push(out, t, host, "GET", path, 0xc000_0222, Kind::Enumerate, a);
+        let who = (0xc000_0222, Kind::Enumerate);
+        out.push(request(t, host, "GET", path, who, a));
     }
 }
 
@@ -210,15 +217,7 @@ fn scan(rng: &mut Rng, host: &'static str, defs: &[Def], out: &mut Vec<Request>)
         } else if path.contains("..") {
             a = (400, None);
         }
-        push(
-            out,
-            t,
-            host,
-            method,
-            path.to_owned(),
-            0xc000_0223,
-            Kind::Scan,
-            a,
-        );
+        let who = (0xc000_0223, Kind::Scan);
+        out.push(request(t, host, method, path.to_owned(), who, a));
     }
 }

@@ -39,6 +39,8 @@ pub struct Figures {
     pub recut: u64,
     /// Requests to paths no endpoint serves.
     pub made_up: u64,
+    /// Distinct such paths (method and path).
+    pub made_up_paths: usize,
     /// Of those, the ones templated into a real endpoint without parameters, where they
     /// would hide from a spray detector (in a parameter's place they are a miss of that
     /// endpoint, visible as such).
@@ -100,6 +102,7 @@ pub fn run(traffic: &[Request], limits: LearnerLimits) -> Figures {
         ..Default::default()
     };
     let mut made_up: Vec<Key> = Vec::new();
+    let mut made_up_paths: HashSet<(&str, &str)> = HashSet::new();
     let mut real: HashSet<Key> = HashSet::new();
     let mut out = String::new();
     for r in traffic {
@@ -114,6 +117,7 @@ pub fn run(traffic: &[Request], limits: LearnerLimits) -> Figures {
         let (Kind::Real, Some(truth)) = (r.kind, r.template) else {
             if r.template.is_none() {
                 made_up.push(key);
+                made_up_paths.insert((r.method, r.target.as_str()));
             }
             continue;
         };
@@ -134,6 +138,7 @@ pub fn run(traffic: &[Request], limits: LearnerLimits) -> Figures {
         }
     }
     f.made_up = made_up.len() as u64;
+    f.made_up_paths = made_up_paths.len();
     f.made_up_hidden = made_up
         .iter()
         .filter(|k| real.contains(*k) && !k.2.contains("{id}"))
