@@ -369,6 +369,7 @@ mod example_tests {
             d.template_promote_after_distinct
         );
         assert_eq!(cfg.template_max_positions, d.template_max_positions);
+        assert_eq!(cfg.template_min_clients, d.template_min_clients);
         let m = cfg.mirror.as_ref().unwrap();
         let dm = MirrorConfig::new(m.listen, "default".into());
         assert_eq!(

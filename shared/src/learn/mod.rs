@@ -20,9 +20,10 @@
 //!
 //! Memory is bounded: at most [`LearnerLimits::max_positions`] positions (20,000 by default),
 //! created only by evidence. A learning position holds at most `promote_after_distinct` values
-//! (16 by default; 8 bytes each: a 32-bit hash and a 32-bit client bitmap), at most
-//! `min_clients` 32-bit client hashes (8 by default), a 64-bit client bitmap and two counters:
-//! about 300 bytes with its map entry, so about 6 MB for a full table. A promoted position
+//! (16 by default; 12 bytes each: a 32-bit hash, a 32-bit client bitmap and a flag), at most
+//! `min_clients` 32-bit client hashes (8 by default), a 64-bit client bitmap and two counters
+//! in a 64-byte state: with its map entry and the two allocations about 350 bytes, so about
+//! 7 MB for a full table of learning positions. A promoted position
 //! keeps at most `promote_after_distinct` 32-bit literal hashes, a locked prefix nothing. When
 //! the table is full, learning positions seen from fewer than `min_clients` clients are evicted
 //! first (noise goes before established traffic), then all learning positions; decided ones

@@ -245,3 +245,15 @@ impl Learning {
         false
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The sizes the module documentation's memory figures rest on.
+    #[test]
+    fn state_sizes() {
+        assert_eq!(size_of::<Value>(), 12);
+        assert!(size_of::<Position>() <= 72, "{}", size_of::<Position>());
+    }
+}
