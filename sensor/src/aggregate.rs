@@ -13,7 +13,7 @@ use crate::record::{RequestRecord, Scheme, is_public};
 use crate::sources::{Chunk, FilePosition};
 use hashbrown::HashTable;
 use picket_shared::inject::{self, Verdict};
-use picket_shared::learn::{LearnerLimits, TemplateLearner};
+use picket_shared::learn::{Evidence, LearnerLimits, TemplateLearner};
 use picket_shared::{EndpointKey, EndpointSummary, NotableEvent};
 use slot::{SLOT_BASE_BYTES, Slot, table_bytes};
 use std::collections::BTreeMap;
@@ -235,7 +235,7 @@ impl Aggregator {
     fn add(&mut self, r: &RequestRecord) {
         let mut template = std::mem::take(&mut self.template);
         self.learner
-            .template_into(&r.host, &r.target, &mut template);
+            .template_into(&r.host, &r.target, learner_evidence(r), &mut template);
         let width = i64::from(self.limits.window_ms.max(1));
         let window = r.ts_ms.div_euclid(width) * width;
         let i = self.slot_index(window, &r.host, &r.method, &template);
@@ -347,6 +347,22 @@ impl Aggregator {
             requests,
             notables: std::mem::take(&mut self.notables),
         }
+    }
+}
+
+/// What the template learner learns from besides the path: the status, and the client as its
+/// address (or, without one, its principal), so each client is one vote.
+fn learner_evidence(r: &RequestRecord) -> Evidence {
+    let client = match (r.client_ip, r.principal) {
+        (Some(std::net::IpAddr::V4(v4)), _) => u64::from(v4.to_bits()),
+        // An IPv6 client is its /64: one subscriber can rotate through the rest at will.
+        (Some(std::net::IpAddr::V6(v6)), _) => ((v6.to_bits() >> 64) as u64) ^ (1 << 63),
+        (None, Some(p)) => principal_hash(p),
+        (None, None) => 0,
+    };
+    Evidence {
+        status: r.status,
+        client,
     }
 }
 

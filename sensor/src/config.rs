@@ -46,6 +46,11 @@ pub struct SensorConfig {
     pub template_promote_after_distinct: usize,
     /// Path positions the template learner tracks at once (bounded memory).
     pub template_max_positions: usize,
+    /// Distinct clients (addresses, or principals without one) that must each have brought a
+    /// new value at a position before the sensor may turn it into a parameter: a client
+    /// spraying or enumerating paths is one vote however many it sends. Lower it only for
+    /// APIs with very few clients.
+    pub template_min_clients: usize,
     /// Unacknowledged batches kept while the controller is away; the oldest is dropped beyond.
     pub max_pending_batches: usize,
     /// Batches sent but not yet acknowledged.
@@ -102,6 +107,7 @@ impl Default for SensorConfig {
             trusted_proxies: Vec::new(),
             template_promote_after_distinct: 16,
             template_max_positions: 20_000,
+            template_min_clients: 8,
             max_pending_batches: 4_096,
             max_in_flight_batches: 32,
             spool_max_bytes: 512 * 1024 * 1024,
@@ -288,6 +294,7 @@ impl SensorConfig {
             });
         }
         positive("template_max_positions", self.template_max_positions as u64)?;
+        positive("template_min_clients", self.template_min_clients as u64)?;
         positive("backoff_min_ms", self.backoff_min_ms)?;
         if self.backoff_max_ms < self.backoff_min_ms {
             return Err(ConfigError::Invalid {
@@ -362,6 +369,7 @@ mod example_tests {
             d.template_promote_after_distinct
         );
         assert_eq!(cfg.template_max_positions, d.template_max_positions);
+        assert_eq!(cfg.template_min_clients, d.template_min_clients);
         let m = cfg.mirror.as_ref().unwrap();
         let dm = MirrorConfig::new(m.listen, "default".into());
         assert_eq!(

@@ -12,6 +12,7 @@ mod logs;
 mod procs;
 mod raw;
 mod stack;
+pub mod traffic;
 
 pub use client::*;
 pub use logs::*;

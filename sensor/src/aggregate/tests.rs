@@ -321,3 +321,50 @@ fn positions_alone_are_content() {
     assert_eq!((s.requests, s.endpoints.len()), (0, 0));
     assert!(!a.has_content());
 }
+
+#[test]
+fn answers_that_say_missing_do_not_teach_the_templates() {
+    let names = |status: u16| -> Vec<RequestRecord> {
+        (0..60)
+            .map(|i| {
+                let ip = format!("10.0.{}.{}", i / 200, i % 200 + 1);
+                rec(&format!("/api/v1/shopper_{i}x"), i, &ip, status)
+            })
+            .collect()
+    };
+    let templates = |a: &mut Aggregator| -> Vec<String> {
+        let sealed = a.seal();
+        sealed
+            .endpoints
+            .into_iter()
+            .map(|(k, _)| k.template)
+            .collect()
+    };
+    // Sixty clients probing sixty made-up names, all answered 404: nothing is learned.
+    let mut a = Aggregator::new(AggregateLimits::default());
+    fill_from(&mut a, chunk(names(404), None));
+    let probed = templates(&mut a);
+    assert_eq!(probed.len(), 60, "each probe stays visible: {probed:?}");
+    assert!(probed.iter().all(|t| !t.contains("{id}")), "{probed:?}");
+    assert_eq!(a.learner.positions(), 0);
+    // The same names answered 200 are a parameter.
+    fill_from(&mut a, chunk(names(200), None));
+    assert!(templates(&mut a).contains(&"/api/v1/{id}".to_owned()));
+}
+
+#[test]
+fn one_address_is_one_vote() {
+    let mut a = Aggregator::new(AggregateLimits::default());
+    let probes = (0..300)
+        .map(|i| rec(&format!("/api/v1/shopper_{i}x"), i, "203.0.113.9", 200))
+        .collect();
+    fill_from(&mut a, chunk(probes, None));
+    let sealed = a.seal();
+    assert_eq!(sealed.endpoints.len(), 300);
+    assert!(
+        sealed
+            .endpoints
+            .iter()
+            .all(|(k, _)| !k.template.contains("{id}"))
+    );
+}
