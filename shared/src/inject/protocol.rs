@@ -39,30 +39,37 @@ pub fn scan_headers(headers: &[(&str, &str)], v: &mut Verdict) {
     let mut lengths: Vec<&str> = Vec::new();
     let mut te = false;
     for (raw_name, value) in headers.iter().take(256) {
-        let name = raw_name.trim();
-        let malformed = name.len() != raw_name.len() || name.is_empty() || !name.bytes().all(tchar);
-        let is_te = name_is(name, "transfer-encoding");
-        let is_cl = !is_te && name_is(name, "content-length");
-        if (malformed || name.contains('_')) && (is_te || is_cl) {
-            found.push(hit("protocol.malformed-header-name"));
+        let (is_te, is_cl) = framing(raw_name);
+        if is_te || is_cl {
+            let name = raw_name.trim();
+            let malformed =
+                name.len() != raw_name.len() || name.contains('_') || !name.bytes().all(tchar);
+            if malformed {
+                found.push(hit("protocol.malformed-header-name"));
+            }
         }
-        let mut lines = value.split(['\r', '\n']);
-        let value = lines.next().unwrap_or("");
+        // Most values hold no line break: one vectorised search decides.
+        let broken = memchr::memchr2(b'\r', b'\n', value.as_bytes());
+        let first = broken.map_or(*value, |i| &value[..i]);
         if is_te {
             te = true;
-            if !clean_codings(value) {
+            if !clean_codings(first) {
                 found.push(hit("protocol.obfuscated-transfer-encoding"));
             }
         } else if is_cl {
-            lengths.extend(value.split(','));
+            lengths.extend(first.split(','));
         }
         // Header lines hidden in the value after a line break.
-        for (hidden, rest) in lines.filter_map(|l| l.split_once(':')) {
-            if name_is(hidden, "transfer-encoding") {
-                te = true;
-                found.push(hit("protocol.hidden-framing-header"));
-            } else if name_is(hidden, "content-length") {
-                lengths.extend(rest.split(','));
+        if let Some(i) = broken {
+            for (hidden, rest) in value[i..]
+                .split(['\r', '\n'])
+                .filter_map(|l| l.split_once(':'))
+            {
+                match framing(hidden) {
+                    (true, _) => te = true,
+                    (_, true) => lengths.extend(rest.split(',')),
+                    _ => continue,
+                }
                 found.push(hit("protocol.hidden-framing-header"));
             }
         }
@@ -86,6 +93,21 @@ pub fn scan_headers(headers: &[(&str, &str)], v: &mut Verdict) {
         found.push(hit("protocol.content-length-conflict"));
     }
     v.add(&found, Location::Header);
+}
+
+/// Whether a header name is `Transfer-Encoding` or `Content-Length` (read leniently, as
+/// [`name_is`] does). Names of other lengths or first letters are ruled out without reading
+/// them: most headers are neither.
+fn framing(raw_name: &str) -> (bool, bool) {
+    let b = raw_name.as_bytes();
+    let Some(first) = b.iter().find(|c| !c.is_ascii_whitespace()) else {
+        return (false, false);
+    };
+    match first.to_ascii_lowercase() {
+        b't' if b.len() >= 17 => (name_is(raw_name, "transfer-encoding"), false),
+        b'c' if b.len() >= 14 => (false, name_is(raw_name, "content-length")),
+        _ => (false, false),
+    }
 }
 
 /// Whether `name`, without whitespace, case-insensitively and with `_` read as `-`, is `want`.
