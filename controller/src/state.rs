@@ -4,21 +4,45 @@ use crate::analysis::AnalysisInput;
 use crate::config::Limits;
 use crate::metering::{Clock, Cycle, MeterPolicy};
 use crate::store::Db;
+use picket_runtime::metrics::Histogram;
 use picket_shared::TenantId;
 use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::watch;
 
-/// Ingest counters (logged; exported as metrics once telemetry lands).
-#[derive(Debug, Default)]
+/// Bucket bounds of the commit-latency histogram, in seconds: 1 ms to 10 s.
+pub const COMMIT_BOUNDS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// Ingest counters, read at scrape time by `metrics` (one relaxed add per batch here).
+#[derive(Debug)]
 pub struct IngestStats {
     pub batches_committed: AtomicU64,
     pub batches_duplicate: AtomicU64,
+    /// Batches refused (invalid, or the commit failed); their stream ends.
+    pub batches_rejected: AtomicU64,
     pub requests_committed: AtomicU64,
     /// Endpoint summaries dropped because a field was invalid.
     pub entries_rejected: AtomicU64,
     pub streams_rejected: AtomicU64,
+    /// Seconds to apply a batch and flush the store (observed once per batch).
+    pub commit_seconds: Histogram,
+}
+
+impl Default for IngestStats {
+    fn default() -> Self {
+        Self {
+            batches_committed: AtomicU64::new(0),
+            batches_duplicate: AtomicU64::new(0),
+            batches_rejected: AtomicU64::new(0),
+            requests_committed: AtomicU64::new(0),
+            entries_rejected: AtomicU64::new(0),
+            streams_rejected: AtomicU64::new(0),
+            commit_seconds: Histogram::new(COMMIT_BOUNDS),
+        }
+    }
 }
 
 /// Whether threat analysis is paused for a tenant (cap reached), and until when at the latest.
@@ -87,6 +111,14 @@ impl State {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         m.contains_key(&(tenant.clone(), sensor.to_owned()))
+    }
+
+    /// Sensors (tenant, sensor id) with at least one open ingest stream.
+    pub fn connected_count(&self) -> usize {
+        self.connected
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
     }
 
     /// Subscribes to a tenant's pause state.

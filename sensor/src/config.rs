@@ -2,6 +2,7 @@
 //! Every key is documented in `deploy/sensor.example.toml`.
 
 use crate::sources::nginx::LogFormat;
+use picket_runtime::admin::AdminListen;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -76,6 +77,8 @@ pub struct SensorConfig {
     pub als: Option<AlsConfig>,
     /// HTTP mirror listener (nginx `mirror`, Envoy request mirroring).
     pub mirror: Option<MirrorConfig>,
+    /// How the sensor is observed: admin listener and log format.
+    pub telemetry: TelemetryConfig,
     /// A recorded file to replay once (`picket-sensor replay`); not a config-file key.
     #[serde(skip)]
     pub replay: Option<ReplaySpec>,
@@ -120,7 +123,28 @@ impl Default for SensorConfig {
             files: Vec::new(),
             als: None,
             mirror: None,
+            telemetry: TelemetryConfig::default(),
             replay: None,
+        }
+    }
+}
+
+/// The admin listener (`/metrics`, `/healthz`, `/readyz`) and the log format.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetryConfig {
+    /// Address of the HTTP admin listener, or "off". Loopback by default; a bind failure
+    /// stops the start. Not started by `replay` and `classify`.
+    pub admin_listen: AdminListen,
+    /// Log format on stderr: "text" or "json" (one object per line).
+    pub log_format: picket_runtime::LogFormat,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        Self {
+            admin_listen: AdminListen::On(picket_runtime::admin::SENSOR_DEFAULT),
+            log_format: picket_runtime::LogFormat::Text,
         }
     }
 }
@@ -388,6 +412,11 @@ mod example_tests {
             (d.backoff_min_ms, d.backoff_max_ms)
         );
         assert_eq!(cfg.shutdown_grace_ms, d.shutdown_grace_ms);
+        let (t, dt) = (&cfg.telemetry, &d.telemetry);
+        assert_eq!(
+            (t.admin_listen, t.log_format),
+            (dt.admin_listen, dt.log_format)
+        );
         let f = &cfg.files[0];
         let df = FileSourceConfig::new(f.path.clone(), f.format);
         assert_eq!(

@@ -2,11 +2,15 @@
 
 use anyhow::Context;
 use clap::Parser;
+use picket_runtime::admin::AdminListen;
+use picket_runtime::metrics::Registry;
 use picket_sensor::config::{AlsConfig, FileSourceConfig, ReplaySpec, SensorConfig};
+use picket_sensor::metrics;
 use picket_sensor::sources::nginx::LogFormat;
 use picket_sensor::sources::replay::ReplayFormat;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Picket sensor: reads gateway traffic and streams summaries to the controller.
 #[derive(Debug, Parser)]
@@ -48,6 +52,13 @@ struct Args {
     /// Seal and send a batch this often, in milliseconds.
     #[arg(long, global = true)]
     flush_interval_ms: Option<u64>,
+    /// Admin listener (/metrics, /healthz, /readyz): an address, or `off`
+    /// [default: 127.0.0.1:9465]. Not started by `replay` and `classify`.
+    #[arg(long, global = true, env = "PICKET_ADMIN_LISTEN")]
+    admin_listen: Option<AdminListen>,
+    /// Log format on stderr: `text` or `json` (one object per line) [default: text].
+    #[arg(long, global = true)]
+    log_format: Option<picket_runtime::LogFormat>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -100,6 +111,12 @@ fn build_config(args: &mut Args) -> anyhow::Result<SensorConfig> {
     if let Some(ms) = args.flush_interval_ms {
         cfg.flush_interval_ms = ms;
     }
+    if let Some(a) = args.admin_listen {
+        cfg.telemetry.admin_listen = a;
+    }
+    if let Some(f) = args.log_format {
+        cfg.telemetry.log_format = f;
+    }
     if let Some(path) = args.nginx_log.take() {
         let format = match args.nginx_format {
             FormatArg::Json => LogFormat::Json,
@@ -135,15 +152,16 @@ fn build_config(args: &mut Args) -> anyhow::Result<SensorConfig> {
 }
 
 fn main() -> anyhow::Result<()> {
-    picket_runtime::init_logging("info");
     let mut args = Args::parse();
     if matches!(args.command, Some(Command::Classify)) {
+        picket_runtime::init_logging("info", args.log_format.unwrap_or_default());
         let stats = picket_sensor::classify::run(std::io::stdin().lock(), std::io::stdout().lock())
             .context("classify: reading stdin or writing stdout")?;
         tracing::debug!(?stats, "classify done");
         return Ok(());
     }
     let cfg = build_config(&mut args)?;
+    picket_runtime::init_logging("info", cfg.telemetry.log_format);
     // Few runtime threads keep the footprint small: every thread that allocates gets its own
     // malloc arena, and arenas keep what they freed (one worker: about half the memory of
     // two). Parsing runs on the sources' own threads either way.
@@ -178,15 +196,45 @@ async fn run(args: Args, mut cfg: SensorConfig) -> anyhow::Result<()> {
         });
         return replay(cfg, std::time::Duration::from_secs(timeout_secs)).await;
     }
+    let (admin_listen, max_pending, spool_max) = (
+        cfg.telemetry.admin_listen,
+        cfg.max_pending_batches,
+        cfg.spool_max_bytes,
+    );
     let sensor = picket_sensor::Sensor::start(cfg)
         .await
         .context("starting the sensor")?;
+    let registry = Arc::new(Registry::default());
+    let parts = metrics::Sources {
+        stats: sensor.stats.clone(),
+        outbox: sensor.outbox.clone(),
+        connected: sensor.connected.clone(),
+    };
+    metrics::register(&registry, parts.clone());
+    let admin = match admin_listen {
+        AdminListen::Off => None,
+        AdminListen::On(addr) => {
+            let ready = metrics::readiness(parts, max_pending, spool_max);
+            match picket_runtime::admin::start(addr, registry.clone(), ready).await {
+                Ok(a) => Some(a),
+                Err(e) => {
+                    sensor.shutdown().await;
+                    anyhow::bail!(
+                        "binding the admin listener on {addr}: {e} (choose another with --admin-listen ADDR, or \"off\")"
+                    );
+                }
+            }
+        }
+    };
     if let Some(addr) = sensor.als_addr {
-        // Machine-readable readiness line for scripts and tests.
+        // Machine-readable readiness lines for scripts and tests.
         println!("picket-sensor als listening on {addr}");
     }
     if let Some(addr) = sensor.mirror_addr {
         println!("picket-sensor mirror listening on {addr}");
+    }
+    if let Some(a) = &admin {
+        println!("picket-sensor admin listening on {}", a.local_addr);
     }
     println!("picket-sensor ready");
     let stats = sensor.stats.clone();
@@ -211,6 +259,7 @@ async fn run(args: Args, mut cfg: SensorConfig) -> anyhow::Result<()> {
     picket_runtime::shutdown_signal().await;
     tracing::info!("shutting down");
     reporter.abort();
+    drop(admin);
     sensor.shutdown().await;
     Ok(())
 }

@@ -10,6 +10,7 @@
 mod client;
 mod logs;
 mod procs;
+mod prom;
 mod raw;
 mod stack;
 pub mod traffic;
@@ -17,5 +18,6 @@ pub mod traffic;
 pub use client::*;
 pub use logs::*;
 pub use procs::*;
+pub use prom::*;
 pub use raw::*;
 pub use stack::*;

@@ -3,6 +3,8 @@
 use anyhow::Context;
 use clap::Parser;
 use picket_controller::ControllerConfig;
+use picket_runtime::LogFormat;
+use picket_runtime::admin::AdminListen;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -19,11 +21,17 @@ struct Args {
     /// Data directory (sled store, bootstrap token) [default: ./picket-data].
     #[arg(long, env = "PICKET_DATA_DIR")]
     data_dir: Option<PathBuf>,
+    /// Admin listener (/metrics, /healthz, /readyz): an address, or `off`
+    /// [default: 127.0.0.1:9464].
+    #[arg(long, env = "PICKET_ADMIN_LISTEN")]
+    admin_listen: Option<AdminListen>,
+    /// Log format on stderr: `text` or `json` (one object per line) [default: text].
+    #[arg(long)]
+    log_format: Option<LogFormat>,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    picket_runtime::init_logging("info");
     let args = Args::parse();
     let mut cfg = match &args.config {
         Some(p) => ControllerConfig::from_file(p)?,
@@ -35,10 +43,21 @@ async fn main() -> anyhow::Result<()> {
     if let Some(d) = args.data_dir {
         cfg.data_dir = d;
     }
+    if let Some(a) = args.admin_listen {
+        cfg.telemetry.admin_listen = a;
+    }
+    if let Some(f) = args.log_format {
+        cfg.telemetry.log_format = f;
+    }
+    let cfg_log_format = cfg.telemetry.log_format;
+    picket_runtime::init_logging("info", cfg_log_format);
     let mut controller = picket_controller::start(cfg)
         .await
         .context("starting the controller")?;
-    if let Some(p) = &controller.admin_token_file {
+    // Also logged through tracing; in JSON mode stderr carries JSON lines only.
+    if let Some(p) = &controller.admin_token_file
+        && cfg_log_format == LogFormat::Text
+    {
         eprintln!(
             "picket-controller: bootstrap admin token written to {} (mode 0600)",
             p.display()
@@ -46,6 +65,9 @@ async fn main() -> anyhow::Result<()> {
     }
     // Machine-readable readiness line for scripts and tests.
     println!("picket-controller listening on {}", controller.local_addr);
+    if let Some(addr) = controller.admin_addr {
+        println!("picket-controller admin listening on {addr}");
+    }
     tokio::select! {
         () = picket_runtime::shutdown_signal() => {}
         e = controller.failed() => return Err(e.into()),

@@ -120,7 +120,13 @@ async fn session(
             };
             match m.msg {
                 Some(pb::sensor_message::Msg::Batch(b)) => {
-                    let ack = apply(state, ctx, &sensor, hello.stream_epoch, b).await?;
+                    let ack = match apply(state, ctx, &sensor, hello.stream_epoch, b).await {
+                        Ok(ack) => ack,
+                        Err(status) => {
+                            state.ingest.batches_rejected.fetch_add(1, Relaxed);
+                            return Err(status);
+                        }
+                    };
                     if tx
                         .send(msg(pb::controller_message::Msg::Ack(ack)))
                         .await
@@ -240,9 +246,11 @@ async fn apply(
     let sensor = sensor.clone();
     let applied = blocking(move || {
         let now = st.now_ms();
+        let started = std::time::Instant::now();
         let applied = st.db.apply_batch(&tenant, &sensor, &batch, now, &st.policy)?;
         // Durable before the ack: the sensor forgets the batch once acknowledged.
         st.db.flush()?;
+        (st.ingest.commit_seconds).observe(started.elapsed().as_secs_f64());
         if let Applied::Committed { metering, .. } = &applied {
             // Only what metering lets through reaches threat analysis.
             let analyzed: Vec<_> = batch
