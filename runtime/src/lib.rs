@@ -1,7 +1,10 @@
 //! Process plumbing shared by `picket-controller`, `picket-sensor` and the demo: how a binary
 //! sets up logging, waits for a shutdown signal, reads the wall clock and learns its host
-//! name. Domain logic lives elsewhere; this crate is where the next operational features
-//! (OpenTelemetry export, the admin listener with `/metrics` and probes) get their room.
+//! name, and how it exports traces and metrics over OTLP ([`otel`]). Domain logic lives
+//! elsewhere; this crate is where the next operational features (the admin listener with
+//! `/metrics` and probes) get their room too.
+
+pub mod otel;
 
 /// Logs to stderr through `tracing`, filtered by `RUST_LOG` (else `default_filter`), with
 /// colours only on a terminal.

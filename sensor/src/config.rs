@@ -71,6 +71,8 @@ pub struct SensorConfig {
     pub als: Option<AlsConfig>,
     /// HTTP mirror listener (nginx `mirror`, Envoy request mirroring).
     pub mirror: Option<MirrorConfig>,
+    /// OpenTelemetry export (`[telemetry]`; off unless `otlp_endpoint` is set).
+    pub telemetry: picket_runtime::otel::TelemetryConfig,
     /// A recorded file to replay once (`picket-sensor replay`); not a config-file key.
     #[serde(skip)]
     pub replay: Option<ReplaySpec>,
@@ -114,6 +116,7 @@ impl Default for SensorConfig {
             files: Vec::new(),
             als: None,
             mirror: None,
+            telemetry: Default::default(),
             replay: None,
         }
     }
@@ -218,6 +221,8 @@ pub enum ConfigError {
     },
     #[error("no token: pass --token, set PICKET_TOKEN, or set token_file")]
     NoToken,
+    #[error(transparent)]
+    Telemetry(#[from] picket_runtime::otel::OtelError),
     #[error(
         "no traffic source: configure --nginx-log, --als-listen, --mirror-listen, [[file]], [als] or [mirror]"
     )]
@@ -241,6 +246,11 @@ impl SensorConfig {
             return Ok(text.lines().next().unwrap_or("").trim().to_owned());
         }
         Err(ConfigError::NoToken)
+    }
+
+    /// The sensor id: `id`, else the host name made a valid id.
+    pub fn sensor_id(&self) -> String {
+        self.id.clone().unwrap_or_else(crate::run::default_id)
     }
 
     /// The trusted proxies, parsed.
@@ -280,6 +290,7 @@ impl SensorConfig {
         positive("worker_threads", self.worker_threads as u64)?;
         positive("spool_max_bytes", self.spool_max_bytes)?;
         self.trusted_proxy_cidrs()?;
+        self.telemetry.validate()?;
         if self.template_promote_after_distinct < 2 {
             return Err(ConfigError::Invalid {
                 key: "template_promote_after_distinct",

@@ -48,6 +48,10 @@ struct Args {
     /// Seal and send a batch this often, in milliseconds.
     #[arg(long, global = true)]
     flush_interval_ms: Option<u64>,
+    /// Export traces and metrics over OTLP/gRPC to this collector, e.g.
+    /// http://127.0.0.1:4317 (default: off; `[telemetry] otlp_endpoint`).
+    #[arg(long, global = true, env = "PICKET_OTLP_ENDPOINT")]
+    otlp_endpoint: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -99,6 +103,9 @@ fn build_config(args: &mut Args) -> anyhow::Result<SensorConfig> {
     }
     if let Some(ms) = args.flush_interval_ms {
         cfg.flush_interval_ms = ms;
+    }
+    if let Some(url) = args.otlp_endpoint.take() {
+        cfg.telemetry.otlp_endpoint = Some(url);
     }
     if let Some(path) = args.nginx_log.take() {
         let format = match args.nginx_format {
@@ -153,7 +160,24 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(run(args, cfg))
+    runtime.block_on(async {
+        let telemetry = start_telemetry(&cfg)?;
+        let result = run(args, cfg).await;
+        if let Some(t) = telemetry {
+            t.shutdown().await;
+        }
+        result
+    })
+}
+
+/// OTLP export when configured (inside the runtime: the exporter's channel lives on it).
+fn start_telemetry(cfg: &SensorConfig) -> anyhow::Result<Option<picket_runtime::otel::Telemetry>> {
+    let who = picket_runtime::otel::ServiceIdentity {
+        name: "picket-sensor",
+        version: env!("CARGO_PKG_VERSION"),
+        sensor_id: Some(cfg.sensor_id()),
+    };
+    picket_runtime::otel::init(&cfg.telemetry, &who).context("starting OpenTelemetry export")
 }
 
 async fn run(args: Args, mut cfg: SensorConfig) -> anyhow::Result<()> {
@@ -188,6 +212,7 @@ async fn run(args: Args, mut cfg: SensorConfig) -> anyhow::Result<()> {
     if let Some(addr) = sensor.mirror_addr {
         println!("picket-sensor mirror listening on {addr}");
     }
+    picket_sensor::telemetry::register(&sensor.stats);
     println!("picket-sensor ready");
     let stats = sensor.stats.clone();
     let reporter = tokio::spawn(async move {
@@ -220,6 +245,7 @@ async fn replay(cfg: SensorConfig, timeout: std::time::Duration) -> anyhow::Resu
     let sensor = picket_sensor::Sensor::start(cfg)
         .await
         .context("starting the sensor")?;
+    picket_sensor::telemetry::register(&sensor.stats);
     let deadline = tokio::time::Instant::now() + timeout;
     let done = sensor
         .replay_done

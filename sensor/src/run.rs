@@ -93,7 +93,7 @@ impl Sensor {
     pub async fn start(cfg: SensorConfig) -> Result<Sensor, StartError> {
         cfg.validate()?;
         let token = cfg.resolve_token()?;
-        let id = cfg.id.clone().unwrap_or_else(default_id);
+        let id = cfg.sensor_id();
         picket_shared::SensorId::new(&id)?;
         let restored = restore(&cfg)?;
         let key = PrincipalKey::load_or_create(&cfg.data_dir)
@@ -122,6 +122,7 @@ impl Sensor {
             restored.batches,
         ));
         let (stop_tx, stop_rx) = watch::channel(false);
+        let traces = Arc::new(crate::telemetry::BatchTraces::default());
         let (templates_tx, templates_rx) = watch::channel(Arc::new(Vec::new()));
         let aggregator = tokio::spawn(pipeline::run_aggregator(
             chunk_rx,
@@ -131,6 +132,7 @@ impl Sensor {
             Duration::from_millis(cfg.flush_interval_ms),
             stop_rx.clone(),
             stats.clone(),
+            traces.clone(),
         ));
         let (connected_tx, connected) = watch::channel(false);
         let delivery = Delivery {
@@ -141,6 +143,7 @@ impl Sensor {
             stats: stats.clone(),
             connected: connected_tx,
             templates: templates_tx,
+            traces,
         };
         let delivery = tokio::spawn(delivery.run(stop_rx));
         tracing::info!(sensor_id = %id, stream_epoch = restored.epoch, controller = %cfg.controller, "sensor started");
@@ -379,7 +382,7 @@ fn stream_config(
 }
 
 /// The machine's host name, made a valid sensor id.
-fn default_id() -> String {
+pub(crate) fn default_id() -> String {
     let id: String = picket_runtime::hostname()
         .chars()
         .map(|c| {
