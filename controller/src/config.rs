@@ -16,6 +16,8 @@ pub struct ControllerConfig {
     pub data_dir: PathBuf,
     pub limits: Limits,
     pub billing: BillingConfig,
+    /// OpenTelemetry export (`[telemetry]`; off unless `otlp_endpoint` is set).
+    pub telemetry: picket_runtime::otel::TelemetryConfig,
 }
 
 /// Plans and metering.
@@ -113,6 +115,7 @@ impl Default for ControllerConfig {
             data_dir: PathBuf::from("./picket-data"),
             limits: Limits::default(),
             billing: BillingConfig::default(),
+            telemetry: Default::default(),
         }
     }
 }
@@ -144,6 +147,8 @@ pub enum ConfigError {
     Catalogue(CatalogueError),
     #[error("{0}")]
     Billing(String),
+    #[error(transparent)]
+    Telemetry(#[from] picket_runtime::otel::OtelError),
 }
 
 impl ControllerConfig {
@@ -175,6 +180,7 @@ impl ControllerConfig {
             }
         }
         self.billing.policy()?;
+        self.telemetry.validate()?;
         Ok(())
     }
 }

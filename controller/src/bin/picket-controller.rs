@@ -19,6 +19,10 @@ struct Args {
     /// Data directory (sled store, bootstrap token) [default: ./picket-data].
     #[arg(long, env = "PICKET_DATA_DIR")]
     data_dir: Option<PathBuf>,
+    /// Export traces and metrics over OTLP/gRPC to this collector, e.g.
+    /// http://127.0.0.1:4317 (default: off; `[telemetry] otlp_endpoint`).
+    #[arg(long, env = "PICKET_OTLP_ENDPOINT")]
+    otlp_endpoint: Option<String>,
 }
 
 #[tokio::main]
@@ -35,6 +39,16 @@ async fn main() -> anyhow::Result<()> {
     if let Some(d) = args.data_dir {
         cfg.data_dir = d;
     }
+    if let Some(url) = args.otlp_endpoint {
+        cfg.telemetry.otlp_endpoint = Some(url);
+    }
+    let who = picket_runtime::otel::ServiceIdentity {
+        name: "picket-controller",
+        version: env!("CARGO_PKG_VERSION"),
+        sensor_id: None,
+    };
+    let telemetry = picket_runtime::otel::init(&cfg.telemetry, &who)
+        .context("starting OpenTelemetry export")?;
     let mut controller = picket_controller::start(cfg)
         .await
         .context("starting the controller")?;
@@ -44,6 +58,7 @@ async fn main() -> anyhow::Result<()> {
             p.display()
         );
     }
+    picket_controller::telemetry::register(&controller.state);
     // Machine-readable readiness line for scripts and tests.
     println!("picket-controller listening on {}", controller.local_addr);
     tokio::select! {
@@ -51,6 +66,10 @@ async fn main() -> anyhow::Result<()> {
         e = controller.failed() => return Err(e.into()),
     }
     tracing::info!("shutting down");
-    controller.shutdown().await?;
+    let stopped = controller.shutdown().await;
+    if let Some(t) = telemetry {
+        t.shutdown().await;
+    }
+    stopped?;
     Ok(())
 }
