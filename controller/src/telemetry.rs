@@ -9,9 +9,9 @@
 
 use crate::metering::Cycle;
 use crate::state::State;
+use opentelemetry::KeyValue;
 use opentelemetry::metrics::Histogram;
 use opentelemetry::trace::{Span as _, SpanKind, Status, Tracer as _};
-use opentelemetry::{Context, KeyValue};
 use picket_runtime::otel::{self, opentelemetry};
 use picket_shared::{SensorId, TenantId};
 use std::sync::atomic::Ordering::Relaxed;
@@ -51,7 +51,7 @@ impl BatchSpan {
         let Some(tracer) = otel::tracer() else {
             return Self(None);
         };
-        let parent = otel::remote_parent(traceparent).unwrap_or_else(Context::new);
+        let parent = otel::remote_parent(traceparent).unwrap_or_default();
         let span = tracer
             .span_builder("controller ingest batch")
             .with_kind(SpanKind::Consumer)
@@ -128,6 +128,17 @@ pub fn register(state: &Arc<State>) {
     if !otel::enabled() {
         return;
     }
+    register_histograms();
+    let meter = otel::meter();
+    ingest_counters(&meter, state);
+    per_tenant(&meter, state);
+}
+
+/// Registers the per-batch histograms only (once; nothing when telemetry is off).
+pub fn register_histograms() {
+    if !otel::enabled() || INSTRUMENTS.get().is_some() {
+        return;
+    }
     let meter = otel::meter();
     let _ = INSTRUMENTS.set(Instruments {
         commit_seconds: meter
@@ -157,8 +168,6 @@ pub fn register(state: &Arc<State>) {
             ])
             .build(),
     });
-    ingest_counters(&meter, state);
-    per_tenant(&meter, state);
 }
 
 fn ingest_counters(meter: &opentelemetry::metrics::Meter, state: &Arc<State>) {

@@ -303,6 +303,11 @@ impl SpanProcessor for BoundedProcessor {
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
         self.inner.shutdown_with_timeout(timeout)
     }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        // The exporter learns the resource attributes through here.
+        self.inner.set_resource(resource);
+    }
 }
 
 /// The OTLP span exporter, telling [`BoundedProcessor`] when queued spans have left.

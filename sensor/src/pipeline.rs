@@ -10,17 +10,24 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
+/// Where sealed batches go: the outbox (spooled, then sent), and with telemetry on, a span
+/// each from seal to ack.
+pub(crate) struct Outlet {
+    pub outbox: Arc<Outbox>,
+    pub traces: Arc<BatchTraces>,
+}
+
 /// Folds chunks into the batch under construction and seals it every `flush` (or when full).
 pub(crate) async fn run_aggregator(
     mut rx: mpsc::Receiver<Chunk>,
     mut templates: watch::Receiver<Arc<Vec<(String, String)>>>,
     limits: AggregateLimits,
-    outbox: Arc<Outbox>,
+    out: Outlet,
     flush: Duration,
     mut stop: watch::Receiver<bool>,
     stats: Arc<SensorStats>,
-    traces: Arc<BatchTraces>,
 ) {
+    let Outlet { outbox, traces } = out;
     let mut agg = Aggregator::new(limits);
     let mut tick = tokio::time::interval(flush);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

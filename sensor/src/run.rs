@@ -128,11 +128,13 @@ impl Sensor {
             chunk_rx,
             templates_rx,
             aggregate_limits(&cfg),
-            outbox.clone(),
+            pipeline::Outlet {
+                outbox: outbox.clone(),
+                traces: traces.clone(),
+            },
             Duration::from_millis(cfg.flush_interval_ms),
             stop_rx.clone(),
             stats.clone(),
-            traces.clone(),
         ));
         let (connected_tx, connected) = watch::channel(false);
         let delivery = Delivery {
