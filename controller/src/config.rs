@@ -3,6 +3,8 @@
 
 use crate::metering::plans::CatalogueError;
 use crate::metering::{Catalogue, Enforcement, MeterPolicy, Plan};
+use picket_runtime::LogFormat;
+use picket_runtime::admin::AdminListen;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -16,8 +18,35 @@ pub struct ControllerConfig {
     pub data_dir: PathBuf,
     pub limits: Limits,
     pub billing: BillingConfig,
-    /// OpenTelemetry export (`[telemetry]`; off unless `otlp_endpoint` is set).
-    pub telemetry: picket_runtime::otel::TelemetryConfig,
+    pub telemetry: TelemetryConfig,
+}
+
+/// How the controller is observed: the admin listener (`/metrics`, `/healthz`, `/readyz`)
+/// and the log format.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetryConfig {
+    /// Address of the HTTP admin listener, or "off". Loopback by default; a bind failure
+    /// stops the start.
+    pub admin_listen: AdminListen,
+    /// Log format on stderr: "text" or "json" (one object per line).
+    pub log_format: LogFormat,
+    /// OTLP/gRPC collector to export traces and metrics to, e.g. "http://otel-collector:4317";
+    /// unset: no OpenTelemetry export (no exporter, no cost).
+    pub otlp_endpoint: Option<String>,
+    /// OTLP export tuning (`[telemetry.otlp]`): deadlines, span queue, intervals.
+    pub otlp: picket_runtime::otel::OtlpConfig,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        Self {
+            admin_listen: AdminListen::On(picket_runtime::admin::CONTROLLER_DEFAULT),
+            log_format: LogFormat::Text,
+            otlp_endpoint: None,
+            otlp: Default::default(),
+        }
+    }
 }
 
 /// Plans and metering.
@@ -115,7 +144,7 @@ impl Default for ControllerConfig {
             data_dir: PathBuf::from("./picket-data"),
             limits: Limits::default(),
             billing: BillingConfig::default(),
-            telemetry: Default::default(),
+            telemetry: TelemetryConfig::default(),
         }
     }
 }
@@ -180,7 +209,10 @@ impl ControllerConfig {
             }
         }
         self.billing.policy()?;
-        self.telemetry.validate()?;
+        if let Some(url) = &self.telemetry.otlp_endpoint {
+            picket_runtime::otel::validate_endpoint(url)?;
+        }
+        self.telemetry.otlp.validate()?;
         Ok(())
     }
 }
@@ -199,6 +231,11 @@ mod tests {
         assert!(c.validate().is_ok());
         assert!(toml::from_str::<ControllerConfig>("lisen = \"x\"").is_err());
         assert!(toml::from_str::<ControllerConfig>("[limits]\nmax_pages = 1").is_err());
+        let t: ControllerConfig =
+            toml::from_str("[telemetry]\nadmin_listen = \"off\"\nlog_format = \"json\"").unwrap();
+        assert_eq!(t.telemetry.admin_listen, AdminListen::Off);
+        assert_eq!(t.telemetry.log_format, LogFormat::Json);
+        assert!(toml::from_str::<ControllerConfig>("[telemetry]\nadmin_listen = \"x\"").is_err());
         let zero: ControllerConfig = toml::from_str("[limits]\nmax_page_size = 0").unwrap();
         assert!(zero.validate().is_err());
     }
@@ -235,6 +272,11 @@ mod example_tests {
         assert_eq!(
             (&b.budget_thresholds_pct, b.history_months),
             (&db.budget_thresholds_pct, db.history_months)
+        );
+        let (t, dt) = (&cfg.telemetry, &d.telemetry);
+        assert_eq!(
+            (t.admin_listen, t.log_format),
+            (dt.admin_listen, dt.log_format)
         );
         // The example spells out the default catalogue.
         assert_eq!(b.policy().unwrap().catalogue, Catalogue::defaults());

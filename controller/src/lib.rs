@@ -12,6 +12,7 @@ pub mod grpc;
 pub mod inventory;
 pub mod maintenance;
 pub mod metering;
+pub mod metrics;
 pub mod server;
 pub mod state;
 pub mod store;

@@ -4,6 +4,7 @@
 use crate::auth::mint;
 use crate::config::ControllerConfig;
 use crate::grpc::auth_layer::AuthLayer;
+use crate::grpc::rpc_metrics::RpcMetricsLayer;
 use crate::grpc::trace_layer::TraceLayer;
 use crate::grpc::{
     admin::AdminService, fleet::FleetService, ingest::IngestService, inventory::InventoryService,
@@ -17,6 +18,8 @@ use picket_proto::v1::{
     admin_server::AdminServer, fleet_server::FleetServer, ingest_server::IngestServer,
     inventory_server::InventoryServer, usage_server::UsageServer,
 };
+use picket_runtime::admin::AdminListen;
+use picket_runtime::metrics::Registry;
 use picket_shared::{Role, TenantId};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -40,6 +43,10 @@ pub enum ServeError {
     Bootstrap(String),
     #[error("binding {0}: {1}")]
     Bind(SocketAddr, std::io::Error),
+    #[error(
+        "binding the admin listener on {0}: {1} (choose another with --admin-listen ADDR, or \"off\")"
+    )]
+    AdminBind(SocketAddr, std::io::Error),
     #[error("building reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
     #[error("serving: {0}")]
@@ -52,6 +59,11 @@ pub struct Controller {
     /// Set when this start created the bootstrap token.
     pub admin_token_file: Option<PathBuf>,
     pub state: Arc<State>,
+    /// The process's metrics (what `/metrics` serves; an OTLP exporter reads the same).
+    pub registry: Arc<Registry>,
+    /// Where the admin listener is bound, unless it is off.
+    pub admin_addr: Option<SocketAddr>,
+    _admin: Option<picket_runtime::admin::Admin>,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<(), tonic::transport::Error>>,
     maintenance: JoinHandle<()>,
@@ -194,6 +206,9 @@ pub async fn start_with_clock(
         .local_addr()
         .map_err(|e| ServeError::Bind(cfg.listen, e))?;
 
+    let registry = Arc::new(Registry::default());
+    crate::metrics::register(&registry, &state);
+    let rpcs = registry.counter_vec(crate::metrics::RPCS);
     let max = cfg.limits.max_message_bytes;
     let (health, reflection_v1, reflection_v1alpha) = standard_services().await?;
 
@@ -206,6 +221,8 @@ pub async fn start_with_clock(
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))
         .tcp_nodelay(true)
+        // Count every call by method and code, refused ones included (so outermost).
+        .layer(RpcMetricsLayer::new(rpcs))
         // Authenticate every call except health checks; services read the caller from here.
         .layer(AuthLayer::new(db.clone()))
         // One OpenTelemetry span per authenticated RPC (inside auth, so it knows the tenant);
@@ -233,14 +250,36 @@ pub async fn start_with_clock(
 
     let (tx, rx) = oneshot::channel::<()>();
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
-    let task = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async {
-        let _ = rx.await;
-    }));
+    let serving = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let flag = serving.clone();
+    let task = tokio::spawn(async move {
+        let served = router
+            .serve_with_incoming_shutdown(incoming, async {
+                let _ = rx.await;
+            })
+            .await;
+        flag.store(false, std::sync::atomic::Ordering::Relaxed);
+        served
+    });
     tracing::info!(%local_addr, data_dir = %cfg.data_dir.display(), "controller listening");
+    let admin = match cfg.telemetry.admin_listen {
+        AdminListen::Off => None,
+        AdminListen::On(addr) => {
+            let ready = crate::metrics::readiness(state.clone(), serving);
+            let admin = picket_runtime::admin::start(addr, registry.clone(), ready)
+                .await
+                .map_err(|e| ServeError::AdminBind(addr, e))?;
+            tracing::info!(admin_addr = %admin.local_addr, "admin listener serving /metrics, /healthz, /readyz");
+            Some(admin)
+        }
+    };
     Ok(Controller {
         local_addr,
         admin_token_file,
         state,
+        registry,
+        admin_addr: admin.as_ref().map(|a| a.local_addr),
+        _admin: admin,
         shutdown: Some(tx),
         task,
         maintenance,

@@ -4,21 +4,40 @@ use crate::analysis::AnalysisInput;
 use crate::config::Limits;
 use crate::metering::{Clock, Cycle, MeterPolicy};
 use crate::store::Db;
+use picket_runtime::metrics::Histogram;
 use picket_shared::TenantId;
 use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::watch;
 
-/// Ingest counters (logged; exported as metrics once telemetry lands).
-#[derive(Debug, Default)]
+/// Ingest counters, read at scrape time by `metrics` (one relaxed add per batch here).
+#[derive(Debug)]
 pub struct IngestStats {
     pub batches_committed: AtomicU64,
     pub batches_duplicate: AtomicU64,
+    /// Batches refused (invalid, or the commit failed); their stream ends.
+    pub batches_rejected: AtomicU64,
     pub requests_committed: AtomicU64,
     /// Endpoint summaries dropped because a field was invalid.
     pub entries_rejected: AtomicU64,
     pub streams_rejected: AtomicU64,
+    /// Seconds to apply a batch and flush the store (observed once per batch).
+    pub commit_seconds: Histogram,
+}
+
+impl Default for IngestStats {
+    fn default() -> Self {
+        Self {
+            batches_committed: AtomicU64::new(0),
+            batches_duplicate: AtomicU64::new(0),
+            batches_rejected: AtomicU64::new(0),
+            requests_committed: AtomicU64::new(0),
+            entries_rejected: AtomicU64::new(0),
+            streams_rejected: AtomicU64::new(0),
+            commit_seconds: Histogram::new(crate::metrics::COMMIT_BOUNDS),
+        }
+    }
 }
 
 /// Whether threat analysis is paused for a tenant (cap reached), and until when at the latest.
@@ -87,6 +106,14 @@ impl State {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         m.contains_key(&(tenant.clone(), sensor.to_owned()))
+    }
+
+    /// Sensors (tenant, sensor id) with at least one open ingest stream.
+    pub fn connected_count(&self) -> usize {
+        self.connected
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
     }
 
     /// Subscribes to a tenant's pause state.

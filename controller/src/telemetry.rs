@@ -1,25 +1,19 @@
 //! The controller's OpenTelemetry: the span of each ingested batch ([`BatchSpan`]), joined to
-//! the sensor's trace through the batch's `traceparent`, and the controller's metrics
-//! ([`register`]): observable instruments over the ingest counters, requests handed to
-//! analysis and each tenant's metered calls this cycle, read when the exporter asks, plus
-//! per-batch histograms (commit and analysis time, batch size). The per-RPC spans are the
-//! gRPC edge's `grpc::trace_layer`.
+//! the sensor's trace through the batch's `traceparent`, and the analysis time of each batch
+//! as an OTLP histogram ([`register_histograms`]). The controller's counters, per-tenant usage
+//! and commit histogram travel from the metrics registry (`crate::metrics`), exported by
+//! `picket_runtime::otel::export_registry`. The per-RPC spans are the gRPC edge's
+//! `grpc::trace_layer`.
 //!
 //! Everything here does nothing unless `picket_runtime::otel` was initialised.
 
-use crate::metering::Cycle;
-use crate::state::State;
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::Histogram;
 use opentelemetry::trace::{Span as _, SpanKind, Status, Tracer as _};
 use picket_runtime::otel::{self, opentelemetry};
 use picket_shared::{SensorId, TenantId};
-use std::sync::atomic::Ordering::Relaxed;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
-
-/// Tenants reported per metrics reading, at most (label values stay bounded).
-pub const MAX_TENANTS_REPORTED: usize = 10_000;
 
 /// What one batch cost, for its span and the histograms.
 #[derive(Debug, Clone, Copy, Default)]
@@ -68,12 +62,10 @@ impl BatchSpan {
 
     /// Ends the span of an applied batch and records its cost.
     pub fn applied(mut self, cost: BatchCost) {
-        if let Some(m) = instruments() {
-            m.commit_seconds.record(cost.commit.as_secs_f64(), &[]);
-            if !cost.duplicate {
-                m.analysis_seconds.record(cost.analysis.as_secs_f64(), &[]);
-                m.batch_requests.record(cost.requests, &[]);
-            }
+        if let Some(m) = instruments()
+            && !cost.duplicate
+        {
+            m.analysis_seconds.record(cost.analysis.as_secs_f64(), &[]);
         }
         if let Some(span) = self.0.as_mut() {
             span.set_attributes([
@@ -103,9 +95,7 @@ impl Drop for BatchSpan {
 }
 
 struct Instruments {
-    commit_seconds: Histogram<f64>,
     analysis_seconds: Histogram<f64>,
-    batch_requests: Histogram<u64>,
 }
 
 static INSTRUMENTS: OnceLock<Instruments> = OnceLock::new();
@@ -122,140 +112,19 @@ const SECONDS_BUCKETS: [f64; 12] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
 ];
 
-/// Registers the controller's metrics over `state` (call once, after `otel::init`; does
-/// nothing when telemetry is off).
-pub fn register(state: &Arc<State>) {
-    if !otel::enabled() {
-        return;
-    }
-    register_histograms();
-    let meter = otel::meter();
-    ingest_counters(&meter, state);
-    per_tenant(&meter, state);
-}
-
-/// Registers the per-batch histograms only (once; nothing when telemetry is off).
+/// Registers the histogram only OTLP carries (analysis time; the registry holds the rest of the
+/// controller's metrics and `picket_runtime::otel::export_registry` exports them). Once, after
+/// `otel::init`; nothing when telemetry is off.
 pub fn register_histograms() {
     if !otel::enabled() || INSTRUMENTS.get().is_some() {
         return;
     }
-    let meter = otel::meter();
     let _ = INSTRUMENTS.set(Instruments {
-        commit_seconds: meter
-            .f64_histogram("picket_controller_commit_duration")
-            .with_description("Applying a batch and flushing the store, before its ack")
-            .with_unit("s")
-            .with_boundaries(SECONDS_BUCKETS.to_vec())
-            .build(),
-        analysis_seconds: meter
+        analysis_seconds: otel::meter()
             .f64_histogram("picket_controller_analysis_duration")
             .with_description("Handing a committed batch to threat analysis")
             .with_unit("s")
             .with_boundaries(SECONDS_BUCKETS.to_vec())
             .build(),
-        batch_requests: meter
-            .u64_histogram("picket_controller_batch_requests")
-            .with_description("Represented requests per committed batch")
-            .with_unit("{request}")
-            .with_boundaries(vec![
-                1.0,
-                10.0,
-                100.0,
-                1_000.0,
-                10_000.0,
-                100_000.0,
-                1_000_000.0,
-            ])
-            .build(),
     });
-}
-
-fn ingest_counters(meter: &opentelemetry::metrics::Meter, state: &Arc<State>) {
-    type Pick = fn(&State) -> u64;
-    let counters: [(&'static str, &'static str, &'static str, Pick); 5] = [
-        (
-            "picket_controller_batches_committed",
-            "Batches applied and made durable",
-            "{batch}",
-            |s| s.ingest.batches_committed.load(Relaxed),
-        ),
-        (
-            "picket_controller_batches_duplicate",
-            "Batches already committed before (resends), acknowledged unchanged",
-            "{batch}",
-            |s| s.ingest.batches_duplicate.load(Relaxed),
-        ),
-        (
-            "picket_controller_requests_committed",
-            "Represented requests in committed batches",
-            "{request}",
-            |s| s.ingest.requests_committed.load(Relaxed),
-        ),
-        (
-            "picket_controller_summaries_rejected",
-            "Endpoint summaries dropped because a field was invalid",
-            "{summary}",
-            |s| s.ingest.entries_rejected.load(Relaxed),
-        ),
-        (
-            "picket_controller_streams_rejected",
-            "Ingest streams ended by a protocol error",
-            "{stream}",
-            |s| s.ingest.streams_rejected.load(Relaxed),
-        ),
-    ];
-    for (name, help, unit, pick) in counters {
-        let state = state.clone();
-        meter
-            .u64_observable_counter(name)
-            .with_description(help)
-            .with_unit(unit)
-            .with_callback(move |o| o.observe(pick(&state), &[]))
-            .build();
-    }
-}
-
-/// Per tenant: metered calls this billing cycle (the counter restarts with each cycle) and
-/// requests handed to analysis since the controller started.
-fn per_tenant(meter: &opentelemetry::metrics::Meter, state: &Arc<State>) {
-    let s = state.clone();
-    meter
-        .u64_observable_counter("picket_controller_usage_calls")
-        .with_description("Billable API calls metered this billing cycle, per tenant")
-        .with_unit("{call}")
-        .with_callback(move |o| {
-            let cycle = Cycle::containing(s.now_ms());
-            for tenant in tenants(&s) {
-                if let Ok(u) = s.db.cycle_usage(&tenant, cycle.start_ms) {
-                    o.observe(u.calls, &[KeyValue::new("tenant", tenant.to_string())]);
-                }
-            }
-        })
-        .build();
-    let s = state.clone();
-    meter
-        .u64_observable_counter("picket_controller_analysis_requests")
-        .with_description("Requests handed to threat analysis, per tenant")
-        .with_unit("{request}")
-        .with_callback(move |o| {
-            for tenant in tenants(&s) {
-                let n = s.analysis.received(&tenant);
-                o.observe(n, &[KeyValue::new("tenant", tenant.to_string())]);
-            }
-        })
-        .build();
-}
-
-fn tenants(state: &State) -> Vec<TenantId> {
-    match state.db.list_tenants() {
-        Ok(t) => t
-            .into_iter()
-            .take(MAX_TENANTS_REPORTED)
-            .map(|t| t.name)
-            .collect(),
-        Err(e) => {
-            tracing::warn!(error = %e, "listing tenants for metrics failed");
-            Vec::new()
-        }
-    }
 }

@@ -1,22 +1,50 @@
 //! Process plumbing shared by `picket-controller`, `picket-sensor` and the demo: how a binary
 //! sets up logging, waits for a shutdown signal, reads the wall clock and learns its host
-//! name, and how it exports traces and metrics over OTLP ([`otel`]). Domain logic lives
-//! elsewhere; this crate is where the next operational features (the admin listener with
-//! `/metrics` and probes) get their room too.
+//! name, and how it is observed: the metrics registry (`metrics`, rendered in the Prometheus
+//! text format) and the HTTP admin listener with `/metrics` and the probes (`admin`). Domain
+//! logic lives elsewhere. OpenTelemetry export over OTLP ([`otel`]) exports the same registry.
 
+pub mod admin;
+pub mod metrics;
 pub mod otel;
 
-/// Logs to stderr through `tracing`, filtered by `RUST_LOG` (else `default_filter`), with
-/// colours only on a terminal.
-pub fn init_logging(default_filter: &str) {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+/// How log events are written to stderr.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines (colours only on a terminal).
+    #[default]
+    Text,
+    /// One JSON object per line: `timestamp`, `level`, `target`, `fields` (the message and
+    /// the event's structured fields) and the enclosing `span`s.
+    Json,
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!("log format must be text or json, found {other:?}")),
+        }
+    }
+}
+
+/// Logs to stderr through `tracing`, filtered by `RUST_LOG` (else `default_filter`), as text
+/// (colours only on a terminal) or as JSON lines.
+pub fn init_logging(default_filter: &str, format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        LogFormat::Json => builder.json().with_ansi(false).init(),
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM (SIGTERM is what systemd and Kubernetes send). When the

@@ -1,20 +1,26 @@
 //! OpenTelemetry over OTLP/gRPC, shared by both binaries: traces and metrics go to one
-//! collector (`--otlp-endpoint URL`, `[telemetry] otlp_endpoint`). Off by default: without
-//! an endpoint no exporter, provider or thread exists and [`enabled`] is false, which every
-//! instrumentation point checks first (one relaxed load).
+//! collector (`--otlp-endpoint URL`, `[telemetry] otlp_endpoint`, tuning in
+//! `[telemetry.otlp]`). Off by default: without an endpoint no exporter, provider or thread
+//! exists and [`enabled`] is false, which every instrumentation point checks first (one
+//! relaxed load). The metrics are the process's [`crate::metrics::Registry`] — the same families `/metrics`
+//! serves — bridged by [`export_registry`], so there is one source of truth.
 //!
 //! Nothing here may slow the data path. Finished spans go into a bounded queue
-//! ([`TelemetryConfig::max_queued_spans`]) drained by the SDK's batch processor on its own
+//! ([`OtlpConfig::max_queued_spans`]) drained by the SDK's batch processor on its own
 //! thread; a full queue drops the span and counts it (`picket_otel_spans_dropped`). Every
-//! export has a deadline ([`TelemetryConfig::export_timeout_ms`]) and no retries, so a dead
+//! export has a deadline ([`OtlpConfig::export_timeout_ms`]) and no retries, so a dead
 //! collector costs one failed export per interval on that thread and nothing on the callers'.
-//! Metrics are observable instruments read by the SDK's periodic reader on its own thread, or
-//! per-batch histograms (one record per batch, never per request).
+//! Metrics are observable instruments read by the SDK's periodic reader on its own thread (one
+//! registry snapshot per reading), or per-batch histograms (one record per batch, never per
+//! request).
 //!
 //! The exporter speaks gRPC through the workspace's one tonic (the channel is built lazily,
 //! so [`init`] needs a Tokio runtime but no reachable collector).
 
 pub use opentelemetry;
+
+mod bridge;
+pub use bridge::export_registry;
 
 use opentelemetry::trace::{SpanContext, TraceContextExt, TracerProvider as _};
 use opentelemetry::{Context, KeyValue};
@@ -33,12 +39,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-/// The `[telemetry]` section of both binaries' configuration.
+/// The `[telemetry.otlp]` section of both binaries' configuration: how export behaves once
+/// `[telemetry] otlp_endpoint` turns it on.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct TelemetryConfig {
-    /// OTLP/gRPC collector URL, e.g. `http://otel-collector:4317`; unset: telemetry off.
-    pub otlp_endpoint: Option<String>,
+pub struct OtlpConfig {
     /// Deadline of one export call (spans or metrics), in milliseconds; no retries.
     pub export_timeout_ms: u64,
     /// Finished spans waiting for export, at most; beyond, spans are dropped and counted.
@@ -53,10 +58,9 @@ pub struct TelemetryConfig {
     pub shutdown_timeout_ms: u64,
 }
 
-impl Default for TelemetryConfig {
+impl Default for OtlpConfig {
     fn default() -> Self {
         Self {
-            otlp_endpoint: None,
             export_timeout_ms: 5_000,
             max_queued_spans: 4_096,
             max_export_batch_spans: 512,
@@ -80,18 +84,22 @@ pub enum OtelError {
     Exporter(String, opentelemetry_otlp::ExporterBuildError),
 }
 
-impl TelemetryConfig {
+/// Checks the collector URL once, at load.
+pub fn validate_endpoint(url: &str) -> Result<(), OtelError> {
+    if url.starts_with("http://") || url.starts_with("https://") {
+        Ok(())
+    } else {
+        Err(OtelError::Invalid {
+            key: "otlp_endpoint",
+            expected: "an http:// or https:// URL",
+            found: url.to_owned(),
+        })
+    }
+}
+
+impl OtlpConfig {
     /// Checks ranges once, at load.
     pub fn validate(&self) -> Result<(), OtelError> {
-        if let Some(url) = &self.otlp_endpoint
-            && !(url.starts_with("http://") || url.starts_with("https://"))
-        {
-            return Err(OtelError::Invalid {
-                key: "otlp_endpoint",
-                expected: "an http:// or https:// URL",
-                found: url.clone(),
-            });
-        }
         let positive = |key: &'static str, v: u64| {
             if v == 0 {
                 Err(OtelError::Invalid {
@@ -103,12 +111,15 @@ impl TelemetryConfig {
                 Ok(())
             }
         };
-        positive("export_timeout_ms", self.export_timeout_ms)?;
-        positive("max_queued_spans", self.max_queued_spans as u64)?;
-        positive("max_export_batch_spans", self.max_export_batch_spans as u64)?;
-        positive("span_export_interval_ms", self.span_export_interval_ms)?;
-        positive("metrics_interval_ms", self.metrics_interval_ms)?;
-        positive("shutdown_timeout_ms", self.shutdown_timeout_ms)?;
+        positive("otlp.export_timeout_ms", self.export_timeout_ms)?;
+        positive("otlp.max_queued_spans", self.max_queued_spans as u64)?;
+        positive(
+            "otlp.max_export_batch_spans",
+            self.max_export_batch_spans as u64,
+        )?;
+        positive("otlp.span_export_interval_ms", self.span_export_interval_ms)?;
+        positive("otlp.metrics_interval_ms", self.metrics_interval_ms)?;
+        positive("otlp.shutdown_timeout_ms", self.shutdown_timeout_ms)?;
         Ok(())
     }
 }
@@ -159,13 +170,18 @@ impl std::fmt::Debug for Telemetry {
     }
 }
 
-/// Installs OTLP export of traces and metrics when `cfg` names an endpoint; `Ok(None)` (and
-/// nothing installed) otherwise. Call it once, inside the Tokio runtime that will serve the
-/// exporter's gRPC channel.
-pub fn init(cfg: &TelemetryConfig, who: &ServiceIdentity) -> Result<Option<Telemetry>, OtelError> {
-    let Some(endpoint) = cfg.otlp_endpoint.clone() else {
+/// Installs OTLP export of traces and metrics to `endpoint` when there is one; `Ok(None)`
+/// (and nothing installed) otherwise. Call it once, inside the Tokio runtime that will serve
+/// the exporter's gRPC channel.
+pub fn init(
+    endpoint: Option<&str>,
+    cfg: &OtlpConfig,
+    who: &ServiceIdentity,
+) -> Result<Option<Telemetry>, OtelError> {
+    let Some(endpoint) = endpoint.map(str::to_owned) else {
         return Ok(None);
     };
+    validate_endpoint(&endpoint)?;
     cfg.validate()?;
     let timeout = Duration::from_millis(cfg.export_timeout_ms);
     let resource = resource(who);
@@ -388,19 +404,21 @@ mod tests {
 
     #[test]
     fn off_by_default_and_validated() {
-        let cfg = TelemetryConfig::default();
+        let cfg = OtlpConfig::default();
         assert!(cfg.validate().is_ok());
         let who = ServiceIdentity {
             name: "t",
             version: "0",
             sensor_id: None,
         };
-        assert!(init(&cfg, &who).unwrap().is_none());
+        assert!(init(None, &cfg, &who).unwrap().is_none());
         assert!(!enabled());
-        let bad = TelemetryConfig {
-            otlp_endpoint: Some("collector:4317".into()),
+        assert!(validate_endpoint("collector:4317").is_err());
+        assert!(validate_endpoint("http://collector:4317").is_ok());
+        let zero = OtlpConfig {
+            metrics_interval_ms: 0,
             ..Default::default()
         };
-        assert!(bad.validate().is_err());
+        assert!(zero.validate().is_err());
     }
 }

@@ -147,18 +147,14 @@ fn main() {
             .build()
             .expect("a runtime for the exporter");
         let _guard = rt.enter();
-        let cfg = picket_runtime::otel::TelemetryConfig {
-            otlp_endpoint: Some(url.clone()),
-            ..Default::default()
-        };
+        let cfg = picket_runtime::otel::OtlpConfig::default();
         let who = picket_runtime::otel::ServiceIdentity {
             name: "picket-sensor-bench",
             version: env!("CARGO_PKG_VERSION"),
             sensor_id: Some("bench".into()),
         };
-        let telemetry = picket_runtime::otel::init(&cfg, &who).expect("telemetry");
-        let stats = std::sync::Arc::new(picket_sensor::stats::SensorStats::default());
-        picket_sensor::telemetry::register(&stats);
+        let telemetry = picket_runtime::otel::init(Some(&url), &cfg, &who).expect("telemetry");
+        picket_sensor::telemetry::register_histograms();
         println!("telemetry on: OTLP to {url}");
         report(&input, runs, ", telemetry on");
         if let Some(t) = telemetry {

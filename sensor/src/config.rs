@@ -2,6 +2,7 @@
 //! Every key is documented in `deploy/sensor.example.toml`.
 
 use crate::sources::nginx::LogFormat;
+use picket_runtime::admin::AdminListen;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -71,8 +72,8 @@ pub struct SensorConfig {
     pub als: Option<AlsConfig>,
     /// HTTP mirror listener (nginx `mirror`, Envoy request mirroring).
     pub mirror: Option<MirrorConfig>,
-    /// OpenTelemetry export (`[telemetry]`; off unless `otlp_endpoint` is set).
-    pub telemetry: picket_runtime::otel::TelemetryConfig,
+    /// How the sensor is observed: admin listener and log format.
+    pub telemetry: TelemetryConfig,
     /// A recorded file to replay once (`picket-sensor replay`); not a config-file key.
     #[serde(skip)]
     pub replay: Option<ReplaySpec>,
@@ -116,8 +117,35 @@ impl Default for SensorConfig {
             files: Vec::new(),
             als: None,
             mirror: None,
-            telemetry: Default::default(),
+            telemetry: TelemetryConfig::default(),
             replay: None,
+        }
+    }
+}
+
+/// The admin listener (`/metrics`, `/healthz`, `/readyz`) and the log format.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetryConfig {
+    /// Address of the HTTP admin listener, or "off". Loopback by default; a bind failure
+    /// stops the start. Not started by `replay` and `classify`.
+    pub admin_listen: AdminListen,
+    /// Log format on stderr: "text" or "json" (one object per line).
+    pub log_format: picket_runtime::LogFormat,
+    /// OTLP/gRPC collector to export traces and metrics to, e.g. "http://otel-collector:4317";
+    /// unset: no OpenTelemetry export (no exporter, no cost).
+    pub otlp_endpoint: Option<String>,
+    /// OTLP export tuning (`[telemetry.otlp]`): deadlines, span queue, intervals.
+    pub otlp: picket_runtime::otel::OtlpConfig,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        Self {
+            admin_listen: AdminListen::On(picket_runtime::admin::SENSOR_DEFAULT),
+            log_format: picket_runtime::LogFormat::Text,
+            otlp_endpoint: None,
+            otlp: Default::default(),
         }
     }
 }
@@ -290,7 +318,10 @@ impl SensorConfig {
         positive("worker_threads", self.worker_threads as u64)?;
         positive("spool_max_bytes", self.spool_max_bytes)?;
         self.trusted_proxy_cidrs()?;
-        self.telemetry.validate()?;
+        if let Some(url) = &self.telemetry.otlp_endpoint {
+            picket_runtime::otel::validate_endpoint(url)?;
+        }
+        self.telemetry.otlp.validate()?;
         if self.template_promote_after_distinct < 2 {
             return Err(ConfigError::Invalid {
                 key: "template_promote_after_distinct",
@@ -391,6 +422,11 @@ mod example_tests {
             (d.backoff_min_ms, d.backoff_max_ms)
         );
         assert_eq!(cfg.shutdown_grace_ms, d.shutdown_grace_ms);
+        let (t, dt) = (&cfg.telemetry, &d.telemetry);
+        assert_eq!(
+            (t.admin_listen, t.log_format),
+            (dt.admin_listen, dt.log_format)
+        );
         let f = &cfg.files[0];
         let df = FileSourceConfig::new(f.path.clone(), f.format);
         assert_eq!(

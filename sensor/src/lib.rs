@@ -12,6 +12,7 @@ pub mod config;
 pub mod delivery;
 pub mod grpc;
 pub mod identity;
+pub mod metrics;
 mod pipeline;
 pub mod record;
 mod run;

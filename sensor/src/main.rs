@@ -2,11 +2,15 @@
 
 use anyhow::Context;
 use clap::Parser;
+use picket_runtime::admin::AdminListen;
+use picket_runtime::metrics::Registry;
 use picket_sensor::config::{AlsConfig, FileSourceConfig, ReplaySpec, SensorConfig};
+use picket_sensor::metrics;
 use picket_sensor::sources::nginx::LogFormat;
 use picket_sensor::sources::replay::ReplayFormat;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Picket sensor: reads gateway traffic and streams summaries to the controller.
 #[derive(Debug, Parser)]
@@ -48,6 +52,13 @@ struct Args {
     /// Seal and send a batch this often, in milliseconds.
     #[arg(long, global = true)]
     flush_interval_ms: Option<u64>,
+    /// Admin listener (/metrics, /healthz, /readyz): an address, or `off`
+    /// [default: 127.0.0.1:9465]. Not started by `replay` and `classify`.
+    #[arg(long, global = true, env = "PICKET_ADMIN_LISTEN")]
+    admin_listen: Option<AdminListen>,
+    /// Log format on stderr: `text` or `json` (one object per line) [default: text].
+    #[arg(long, global = true)]
+    log_format: Option<picket_runtime::LogFormat>,
     /// Export traces and metrics over OTLP/gRPC to this collector, e.g.
     /// http://127.0.0.1:4317 (default: off; `[telemetry] otlp_endpoint`).
     #[arg(long, global = true, env = "PICKET_OTLP_ENDPOINT")]
@@ -104,6 +115,12 @@ fn build_config(args: &mut Args) -> anyhow::Result<SensorConfig> {
     if let Some(ms) = args.flush_interval_ms {
         cfg.flush_interval_ms = ms;
     }
+    if let Some(a) = args.admin_listen {
+        cfg.telemetry.admin_listen = a;
+    }
+    if let Some(f) = args.log_format {
+        cfg.telemetry.log_format = f;
+    }
     if let Some(url) = args.otlp_endpoint.take() {
         cfg.telemetry.otlp_endpoint = Some(url);
     }
@@ -142,15 +159,16 @@ fn build_config(args: &mut Args) -> anyhow::Result<SensorConfig> {
 }
 
 fn main() -> anyhow::Result<()> {
-    picket_runtime::init_logging("info");
     let mut args = Args::parse();
     if matches!(args.command, Some(Command::Classify)) {
+        picket_runtime::init_logging("info", args.log_format.unwrap_or_default());
         let stats = picket_sensor::classify::run(std::io::stdin().lock(), std::io::stdout().lock())
             .context("classify: reading stdin or writing stdout")?;
         tracing::debug!(?stats, "classify done");
         return Ok(());
     }
     let cfg = build_config(&mut args)?;
+    picket_runtime::init_logging("info", cfg.telemetry.log_format);
     // Few runtime threads keep the footprint small: every thread that allocates gets its own
     // malloc arena, and arenas keep what they freed (one worker: about half the memory of
     // two). Parsing runs on the sources' own threads either way.
@@ -177,7 +195,9 @@ fn start_telemetry(cfg: &SensorConfig) -> anyhow::Result<Option<picket_runtime::
         version: env!("CARGO_PKG_VERSION"),
         sensor_id: Some(cfg.sensor_id()),
     };
-    picket_runtime::otel::init(&cfg.telemetry, &who).context("starting OpenTelemetry export")
+    let t = &cfg.telemetry;
+    picket_runtime::otel::init(t.otlp_endpoint.as_deref(), &t.otlp, &who)
+        .context("starting OpenTelemetry export")
 }
 
 async fn run(args: Args, mut cfg: SensorConfig) -> anyhow::Result<()> {
@@ -202,17 +222,49 @@ async fn run(args: Args, mut cfg: SensorConfig) -> anyhow::Result<()> {
         });
         return replay(cfg, std::time::Duration::from_secs(timeout_secs)).await;
     }
+    let (admin_listen, max_pending, spool_max) = (
+        cfg.telemetry.admin_listen,
+        cfg.max_pending_batches,
+        cfg.spool_max_bytes,
+    );
+    let otlp_interval = std::time::Duration::from_millis(cfg.telemetry.otlp.metrics_interval_ms);
     let sensor = picket_sensor::Sensor::start(cfg)
         .await
         .context("starting the sensor")?;
+    let registry = Arc::new(Registry::default());
+    let parts = metrics::Sources {
+        stats: sensor.stats.clone(),
+        outbox: sensor.outbox.clone(),
+        connected: sensor.connected.clone(),
+    };
+    metrics::register(&registry, parts.clone());
+    let admin = match admin_listen {
+        AdminListen::Off => None,
+        AdminListen::On(addr) => {
+            let ready = metrics::readiness(parts, max_pending, spool_max);
+            match picket_runtime::admin::start(addr, registry.clone(), ready).await {
+                Ok(a) => Some(a),
+                Err(e) => {
+                    sensor.shutdown().await;
+                    anyhow::bail!(
+                        "binding the admin listener on {addr}: {e} (choose another with --admin-listen ADDR, or \"off\")"
+                    );
+                }
+            }
+        }
+    };
     if let Some(addr) = sensor.als_addr {
-        // Machine-readable readiness line for scripts and tests.
+        // Machine-readable readiness lines for scripts and tests.
         println!("picket-sensor als listening on {addr}");
     }
     if let Some(addr) = sensor.mirror_addr {
         println!("picket-sensor mirror listening on {addr}");
     }
-    picket_sensor::telemetry::register(&sensor.stats);
+    picket_sensor::telemetry::register_histograms();
+    picket_runtime::otel::export_registry(registry.clone(), otlp_interval);
+    if let Some(a) = &admin {
+        println!("picket-sensor admin listening on {}", a.local_addr);
+    }
     println!("picket-sensor ready");
     let stats = sensor.stats.clone();
     let reporter = tokio::spawn(async move {
@@ -236,16 +288,31 @@ async fn run(args: Args, mut cfg: SensorConfig) -> anyhow::Result<()> {
     picket_runtime::shutdown_signal().await;
     tracing::info!("shutting down");
     reporter.abort();
+    drop(admin);
     sensor.shutdown().await;
     Ok(())
 }
 
 /// Runs a replay to completion: every request read is acknowledged by the controller.
 async fn replay(cfg: SensorConfig, timeout: std::time::Duration) -> anyhow::Result<()> {
+    let otlp_interval = std::time::Duration::from_millis(cfg.telemetry.otlp.metrics_interval_ms);
     let sensor = picket_sensor::Sensor::start(cfg)
         .await
         .context("starting the sensor")?;
-    picket_sensor::telemetry::register(&sensor.stats);
+    if picket_runtime::otel::enabled() {
+        // No admin listener in a replay; the registry exists for OTLP only.
+        let registry = Arc::new(Registry::default());
+        metrics::register(
+            &registry,
+            metrics::Sources {
+                stats: sensor.stats.clone(),
+                outbox: sensor.outbox.clone(),
+                connected: sensor.connected.clone(),
+            },
+        );
+        picket_sensor::telemetry::register_histograms();
+        picket_runtime::otel::export_registry(registry, otlp_interval);
+    }
     let deadline = tokio::time::Instant::now() + timeout;
     let done = sensor
         .replay_done

@@ -1,6 +1,7 @@
 //! The sensor's own counters: received, parsed, rejected (by reason), batches sent, acked and
 //! dropped. Sources count per chunk, not per line, to keep the hot path cheap.
 
+use picket_runtime::metrics::Histogram;
 use picket_shared::{SensorCounters, SourceCounters};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -46,11 +47,30 @@ impl ChunkTally {
     }
 }
 
-/// Every counter of a sensor, shared by its tasks.
+/// Bucket bounds of the requests-per-batch histogram.
+pub const BATCH_REQUEST_BOUNDS: &[f64] = &[1.0, 10.0, 100.0, 1_000.0, 10_000.0, 100_000.0];
+
+/// Requests per sealed batch (observed once per batch).
+#[derive(Debug, Clone)]
+pub struct BatchSizes(pub Histogram);
+
+impl Default for BatchSizes {
+    fn default() -> Self {
+        BatchSizes(Histogram::new(BATCH_REQUEST_BOUNDS))
+    }
+}
+
+/// Every counter of a sensor, shared by its tasks. The metrics registry reads them at scrape
+/// time (`crate::metrics`); nothing here is updated per request except the sources' tallies,
+/// which are added per chunk.
 #[derive(Debug, Default)]
 pub struct SensorStats {
     sources: Mutex<Vec<Arc<SourceStats>>>,
     rejected_by_reason: Mutex<BTreeMap<&'static str, u64>>,
+    /// Batches sealed by the aggregator (each then spooled and queued).
+    pub batches_sealed: AtomicU64,
+    /// Requests per sealed batch.
+    pub batch_requests: BatchSizes,
     pub batches_sent: AtomicU64,
     pub batches_acked: AtomicU64,
     pub batches_dropped: AtomicU64,
@@ -102,6 +122,25 @@ impl SensorStats {
                 *map.entry(reason).or_default() += n;
             }
         }
+    }
+
+    /// Each source's counters, in the order the sources were added.
+    pub fn sources(&self) -> Vec<SourceCounters> {
+        (self.sources.lock().unwrap_or_else(PoisonError::into_inner))
+            .iter()
+            .map(|s| s.snapshot())
+            .collect()
+    }
+
+    /// Rejected lines or entries by reason, over all sources.
+    pub fn rejected_by_reason(&self) -> Vec<(&'static str, u64)> {
+        (self
+            .rejected_by_reason
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner))
+        .iter()
+        .map(|(k, v)| (*k, *v))
+        .collect()
     }
 
     /// A consistent-enough copy of every counter.

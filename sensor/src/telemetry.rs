@@ -1,20 +1,18 @@
 //! The sensor's OpenTelemetry: one span per sealed batch, from seal to acknowledgement
 //! ([`BatchTraces`]), whose W3C `traceparent` travels inside the wire batch so the
-//! controller's span for it joins the same trace; and the sensor's metrics ([`register`]):
-//! observable instruments that read [`SensorStats`] when the exporter asks (no cost in
-//! between), plus per-batch histograms (batch size, delivery latency).
+//! controller's span for it joins the same trace; and the seal-to-ack delivery latency as an
+//! OTLP histogram ([`register_histograms`]). The sensor's counters travel from the metrics
+//! registry (`crate::metrics`), exported by `picket_runtime::otel::export_registry`.
 //!
 //! Everything here does nothing unless `picket_runtime::otel` was initialised: each entry
 //! point checks [`otel::enabled`] first.
 
 use crate::aggregate::Sealed;
-use crate::stats::SensorStats;
 use opentelemetry::trace::{Span as _, SpanKind, Status, Tracer as _};
 use opentelemetry::{KeyValue, metrics::Histogram};
 use picket_runtime::otel::{self, opentelemetry};
 use std::collections::BTreeMap;
-use std::sync::atomic::Ordering::Relaxed;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::Instant;
 
 /// Batch spans tracked at once; beyond, the oldest is ended unacknowledged (a long outage
@@ -46,10 +44,6 @@ impl BatchTraces {
     /// size.
     pub fn sealed(&self, epoch: u64, sealed: &Sealed) -> Option<Started> {
         let tracer = otel::tracer()?;
-        if let Some(m) = instruments() {
-            m.batch_requests.record(sealed.requests, &[]);
-            m.batch_endpoints.record(sealed.endpoints.len() as u64, &[]);
-        }
         let span = tracer
             .span_builder("sensor batch")
             .with_kind(SpanKind::Producer)
@@ -127,8 +121,6 @@ impl BatchTraces {
 
 /// The per-batch histograms, created once telemetry is on.
 struct Instruments {
-    batch_requests: Histogram<u64>,
-    batch_endpoints: Histogram<u64>,
     delivery_seconds: Histogram<f64>,
 }
 
@@ -142,35 +134,15 @@ fn instruments() -> Option<&'static Instruments> {
     }
 }
 
-/// Registers the sensor's metrics over `stats` (call once, after `otel::init`; does nothing
-/// when telemetry is off).
-pub fn register(stats: &Arc<SensorStats>) {
-    if !otel::enabled() {
+/// Registers the histogram only OTLP carries (delivery latency; the registry holds the rest of
+/// the sensor's metrics and `picket_runtime::otel::export_registry` exports them). Once, after
+/// `otel::init`; nothing when telemetry is off.
+pub fn register_histograms() {
+    if !otel::enabled() || INSTRUMENTS.get().is_some() {
         return;
     }
-    let meter = otel::meter();
     let _ = INSTRUMENTS.set(Instruments {
-        batch_requests: meter
-            .u64_histogram("picket_sensor_batch_requests")
-            .with_description("Requests per sealed batch")
-            .with_unit("{request}")
-            .with_boundaries(vec![
-                1.0,
-                10.0,
-                100.0,
-                1_000.0,
-                10_000.0,
-                100_000.0,
-                1_000_000.0,
-            ])
-            .build(),
-        batch_endpoints: meter
-            .u64_histogram("picket_sensor_batch_summaries")
-            .with_description("Endpoint summaries per sealed batch")
-            .with_unit("{summary}")
-            .with_boundaries(vec![1.0, 10.0, 100.0, 1_000.0, 5_000.0])
-            .build(),
-        delivery_seconds: meter
+        delivery_seconds: otel::meter()
             .f64_histogram("picket_sensor_delivery_duration")
             .with_description("Time from sealing a batch to the controller's acknowledgement")
             .with_unit("s")
@@ -179,123 +151,4 @@ pub fn register(stats: &Arc<SensorStats>) {
             ])
             .build(),
     });
-    per_source(&meter, stats);
-    totals(&meter, stats);
-}
-
-/// Lines received, parsed and rejected per source, and rejections by reason.
-fn per_source(meter: &opentelemetry::metrics::Meter, stats: &Arc<SensorStats>) {
-    type Pick = fn(&picket_shared::SourceCounters) -> u64;
-    let by_source: [(&'static str, &'static str, Pick); 3] = [
-        (
-            "picket_sensor_lines_received",
-            "Lines or entries read",
-            |s| s.received,
-        ),
-        (
-            "picket_sensor_lines_parsed",
-            "Lines or entries parsed into requests",
-            |s| s.parsed,
-        ),
-        (
-            "picket_sensor_lines_rejected",
-            "Lines or entries rejected",
-            |s| s.rejected,
-        ),
-    ];
-    for (name, help, pick) in by_source {
-        let stats = stats.clone();
-        meter
-            .u64_observable_counter(name)
-            .with_description(help)
-            .with_unit("{line}")
-            .with_callback(move |o| {
-                for s in stats.snapshot().sources {
-                    o.observe(pick(&s), &[KeyValue::new("source", s.source)]);
-                }
-            })
-            .build();
-    }
-    let s = stats.clone();
-    meter
-        .u64_observable_counter("picket_sensor_lines_rejected_by_reason")
-        .with_description("Lines or entries rejected, by reason")
-        .with_unit("{line}")
-        .with_callback(move |o| {
-            for (reason, n) in s.snapshot().rejected_by_reason {
-                o.observe(n, &[KeyValue::new("reason", reason)]);
-            }
-        })
-        .build();
-}
-
-/// Batch and delivery counters, and the spool's size.
-fn totals(meter: &opentelemetry::metrics::Meter, stats: &Arc<SensorStats>) {
-    type Pick = fn(&SensorStats) -> u64;
-    let counters: [(&'static str, &'static str, &'static str, Pick); 8] = [
-        (
-            "picket_sensor_batches_spooled",
-            "Batches written to the on-disk spool",
-            "{batch}",
-            |s| s.batches_spooled.load(Relaxed),
-        ),
-        (
-            "picket_sensor_batches_sent",
-            "Batches sent (resends included)",
-            "{batch}",
-            |s| s.batches_sent.load(Relaxed),
-        ),
-        (
-            "picket_sensor_batches_acked",
-            "Batches acknowledged by the controller",
-            "{batch}",
-            |s| s.batches_acked.load(Relaxed),
-        ),
-        (
-            "picket_sensor_batches_dropped",
-            "Batches dropped from a full outbox or spool",
-            "{batch}",
-            |s| s.batches_dropped.load(Relaxed),
-        ),
-        (
-            "picket_sensor_requests_acked",
-            "Requests in batches the controller acknowledged",
-            "{request}",
-            |s| s.requests_acked.load(Relaxed),
-        ),
-        (
-            "picket_sensor_requests_dropped",
-            "Requests lost to a full outbox, spool or aggregator queue",
-            "{request}",
-            |s| s.requests_dropped.load(Relaxed) + s.queue_full_drops.load(Relaxed),
-        ),
-        (
-            "picket_sensor_notables_dropped",
-            "Notable events not sent because their batch was full",
-            "{event}",
-            |s| s.notables_dropped.load(Relaxed),
-        ),
-        (
-            "picket_sensor_spool_errors",
-            "Spool writes that failed",
-            "{batch}",
-            |s| s.spool_errors.load(Relaxed),
-        ),
-    ];
-    for (name, help, unit, pick) in counters {
-        let stats = stats.clone();
-        meter
-            .u64_observable_counter(name)
-            .with_description(help)
-            .with_unit(unit)
-            .with_callback(move |o| o.observe(pick(&stats), &[]))
-            .build();
-    }
-    let s = stats.clone();
-    meter
-        .u64_observable_gauge("picket_sensor_spool_size")
-        .with_description("Bytes the spool of unacknowledged batches holds")
-        .with_unit("By")
-        .with_callback(move |o| o.observe(s.spool_bytes.load(Relaxed), &[]))
-        .build();
 }

@@ -276,16 +276,13 @@ async fn main() -> anyhow::Result<()> {
         } else {
             url
         };
-        let cfg = picket_runtime::otel::TelemetryConfig {
-            otlp_endpoint: Some(url.clone()),
-            ..Default::default()
-        };
+        let cfg = picket_runtime::otel::OtlpConfig::default();
         let who = picket_runtime::otel::ServiceIdentity {
             name: "picket-controller-bench",
             version: env!("CARGO_PKG_VERSION"),
             sensor_id: None,
         };
-        let telemetry = picket_runtime::otel::init(&cfg, &who)?;
+        let telemetry = picket_runtime::otel::init(Some(&url), &cfg, &who)?;
         // The per-batch histograms; the observable instruments would pin each run's store.
         picket_controller::telemetry::register_histograms();
         println!("telemetry on: OTLP to {url}");

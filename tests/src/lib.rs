@@ -10,11 +10,13 @@
 mod client;
 mod logs;
 mod procs;
+mod prom;
 mod raw;
 mod stack;
 
 pub use client::*;
 pub use logs::*;
 pub use procs::*;
+pub use prom::*;
 pub use raw::*;
 pub use stack::*;

@@ -103,6 +103,8 @@ impl Drop for Proc {
 pub struct ControllerProc {
     pub proc: Proc,
     pub addr: String,
+    /// Where its admin listener (`/metrics`, `/healthz`, `/readyz`) is bound.
+    pub admin_addr: String,
     pub data_dir: PathBuf,
 }
 
@@ -110,14 +112,28 @@ impl ControllerProc {
     /// Starts a controller on `listen` (use `127.0.0.1:0` for an ephemeral port).
     pub fn start(data_dir: &Path, listen: &str) -> ControllerProc {
         let mut cmd = Command::new(bin("picket-controller"));
-        cmd.args(["--listen", listen, "--data-dir"])
-            .arg(data_dir)
-            .env("RUST_LOG", "warn");
+        cmd.args([
+            "--listen",
+            listen,
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(data_dir)
+        .env("RUST_LOG", "warn");
+        Self::spawn(cmd, data_dir)
+    }
+
+    /// Starts a prepared `picket-controller` command (it must bind its admin listener) and
+    /// waits for both readiness lines.
+    pub fn spawn(cmd: Command, data_dir: &Path) -> ControllerProc {
         let mut proc = Proc::spawn(cmd);
         let addr = proc.wait_line("picket-controller listening on ");
+        let admin_addr = proc.wait_line("picket-controller admin listening on ");
         ControllerProc {
             proc,
             addr,
+            admin_addr,
             data_dir: data_dir.to_owned(),
         }
     }
@@ -140,6 +156,8 @@ pub struct SensorProc {
     pub proc: Proc,
     pub als_addr: Option<String>,
     pub mirror_addr: Option<String>,
+    /// Where its admin listener is bound (none with `--admin-listen off`).
+    pub admin_addr: Option<String>,
 }
 
 impl SensorProc {
@@ -156,6 +174,9 @@ impl SensorProc {
         ])
         .args(args)
         .env("RUST_LOG", "warn");
+        if !args.contains(&"--admin-listen") {
+            cmd.args(["--admin-listen", "127.0.0.1:0"]);
+        }
         let mut proc = Proc::spawn(cmd);
         let als_addr = if args.contains(&"--als-listen") {
             Some(proc.wait_line("picket-sensor als listening on "))
@@ -167,11 +188,20 @@ impl SensorProc {
         } else {
             None
         };
+        let admin_off = args
+            .windows(2)
+            .any(|w| w[0] == "--admin-listen" && w[1] == "off");
+        let admin_addr = if admin_off {
+            None
+        } else {
+            Some(proc.wait_line("picket-sensor admin listening on "))
+        };
         proc.wait_line("picket-sensor ready");
         SensorProc {
             proc,
             als_addr,
             mirror_addr,
+            admin_addr,
         }
     }
 }
@@ -189,4 +219,25 @@ pub fn picketctl(url: &str, token: &str, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
+}
+
+/// A plain HTTP/1.1 GET of `path` on `addr` (the admin listeners): status code and body.
+pub fn http_get(addr: &str, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap_or_else(|e| panic!("{addr}: {e}"));
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {head:?}"));
+    (status, body.to_owned())
 }

@@ -145,6 +145,11 @@ impl InProcess {
         let cfg = picket_controller::ControllerConfig {
             listen: "127.0.0.1:0".parse()?,
             data_dir: data_dir.to_owned(),
+            // In-process controllers (benches, the demo) may run side by side: no admin port.
+            telemetry: picket_controller::config::TelemetryConfig {
+                admin_listen: picket_runtime::admin::AdminListen::Off,
+                ..Default::default()
+            },
             ..Default::default()
         };
         let controller = picket_controller::start(cfg).await?;

@@ -170,6 +170,8 @@ async fn cap_mode_stops_analysis_tells_sensors_and_resumes_on_upgrade() {
     cmd.args([
         "--listen",
         "127.0.0.1:0",
+        "--admin-listen",
+        "off",
         "--config",
         config.to_str().unwrap(),
         "--data-dir",

@@ -15,7 +15,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// Short export intervals so the test sees spans and metrics within a second or two.
-const TELEMETRY: &str = "[telemetry]\nexport_timeout_ms = 1000\nspan_export_interval_ms = 200\nmetrics_interval_ms = 300\nshutdown_timeout_ms = 1000\n";
+const TELEMETRY: &str = "[telemetry.otlp]\nexport_timeout_ms = 1000\nspan_export_interval_ms = 200\nmetrics_interval_ms = 300\nshutdown_timeout_ms = 1000\n";
 
 /// Longest time traffic may take from the log file to the inventory once the collector is
 /// dead (flush interval 100 ms; export failures must not add to it).
@@ -41,24 +41,13 @@ fn start_controller(dir: &std::path::Path, otlp: &str) -> ControllerProc {
     std::fs::write(&config, TELEMETRY).unwrap();
     let data_dir = dir.join("controller");
     let mut cmd = Command::new(bin("picket-controller"));
-    cmd.args([
-        "--listen",
-        "127.0.0.1:0",
-        "--otlp-endpoint",
-        otlp,
-        "--config",
-    ])
-    .arg(&config)
-    .arg("--data-dir")
-    .arg(&data_dir)
-    .env("RUST_LOG", "warn");
-    let mut proc = Proc::spawn(cmd);
-    let addr = proc.wait_line("picket-controller listening on ");
-    ControllerProc {
-        proc,
-        addr,
-        data_dir,
-    }
+    cmd.args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+        .args(["--otlp-endpoint", otlp, "--config"])
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(&data_dir)
+        .env("RUST_LOG", "warn");
+    ControllerProc::spawn(cmd, &data_dir)
 }
 
 async fn wait_calls(url: &str, token: &str, want: u64) {
@@ -188,31 +177,37 @@ async fn spans_and_metrics_reach_the_collector_and_a_dead_collector_slows_nothin
 
     // Metrics: the sensor's parsed count equals the lines written; the controller's committed
     // requests and the tenant's metered calls follow.
-    wait_for("picket_sensor_lines_parsed = lines written", || {
-        (receiver.latest_sum("picket-sensor", "picket_sensor_lines_parsed") == Some(written as i64))
-            .then_some(())
-    })
-    .await;
     wait_for(
-        "picket_controller_requests_committed = lines written",
+        "picket_sensor_requests_parsed_total = lines written",
         || {
-            (receiver.latest_sum("picket-controller", "picket_controller_requests_committed")
+            (receiver.latest_sum("picket-sensor", "picket_sensor_requests_parsed_total")
                 == Some(written as i64))
             .then_some(())
         },
     )
     .await;
+    wait_for(
+        "picket_controller_requests_committed_total = lines written",
+        || {
+            (receiver.latest_sum(
+                "picket-controller",
+                "picket_controller_requests_committed_total",
+            ) == Some(written as i64))
+            .then_some(())
+        },
+    )
+    .await;
     wait_for("per-tenant usage", || {
-        (receiver.latest_sum("picket-controller", "picket_controller_usage_calls")
+        (receiver.latest_sum("picket-controller", "picket_controller_cycle_billed_calls")
             == Some(written as i64))
         .then_some(())
     })
     .await;
     let names = receiver.metric_names("picket-sensor");
     for m in [
-        "picket_sensor_lines_received",
-        "picket_sensor_batches_acked",
-        "picket_sensor_batch_requests",
+        "picket_sensor_requests_received_total",
+        "picket_sensor_batches_acked_total",
+        "picket_sensor_batch_requests_bucket",
         "picket_sensor_delivery_duration",
         "picket_otel_spans_dropped",
     ] {
@@ -221,7 +216,7 @@ async fn spans_and_metrics_reach_the_collector_and_a_dead_collector_slows_nothin
     assert!(
         receiver
             .metric_names("picket-controller")
-            .contains("picket_controller_commit_duration")
+            .contains("picket_controller_batch_commit_seconds_count")
     );
 
     // The collector dies. Traffic keeps flowing and is fully acknowledged, each round within

@@ -3,6 +3,8 @@
 use anyhow::Context;
 use clap::Parser;
 use picket_controller::ControllerConfig;
+use picket_runtime::LogFormat;
+use picket_runtime::admin::AdminListen;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -19,6 +21,13 @@ struct Args {
     /// Data directory (sled store, bootstrap token) [default: ./picket-data].
     #[arg(long, env = "PICKET_DATA_DIR")]
     data_dir: Option<PathBuf>,
+    /// Admin listener (/metrics, /healthz, /readyz): an address, or `off`
+    /// [default: 127.0.0.1:9464].
+    #[arg(long, env = "PICKET_ADMIN_LISTEN")]
+    admin_listen: Option<AdminListen>,
+    /// Log format on stderr: `text` or `json` (one object per line) [default: text].
+    #[arg(long)]
+    log_format: Option<LogFormat>,
     /// Export traces and metrics over OTLP/gRPC to this collector, e.g.
     /// http://127.0.0.1:4317 (default: off; `[telemetry] otlp_endpoint`).
     #[arg(long, env = "PICKET_OTLP_ENDPOINT")]
@@ -27,7 +36,6 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    picket_runtime::init_logging("info");
     let args = Args::parse();
     let mut cfg = match &args.config {
         Some(p) => ControllerConfig::from_file(p)?,
@@ -39,6 +47,14 @@ async fn main() -> anyhow::Result<()> {
     if let Some(d) = args.data_dir {
         cfg.data_dir = d;
     }
+    if let Some(a) = args.admin_listen {
+        cfg.telemetry.admin_listen = a;
+    }
+    if let Some(f) = args.log_format {
+        cfg.telemetry.log_format = f;
+    }
+    let cfg_log_format = cfg.telemetry.log_format;
+    picket_runtime::init_logging("info", cfg_log_format);
     if let Some(url) = args.otlp_endpoint {
         cfg.telemetry.otlp_endpoint = Some(url);
     }
@@ -47,20 +63,29 @@ async fn main() -> anyhow::Result<()> {
         version: env!("CARGO_PKG_VERSION"),
         sensor_id: None,
     };
-    let telemetry = picket_runtime::otel::init(&cfg.telemetry, &who)
+    let t = &cfg.telemetry;
+    let otlp_interval = std::time::Duration::from_millis(t.otlp.metrics_interval_ms);
+    let telemetry = picket_runtime::otel::init(t.otlp_endpoint.as_deref(), &t.otlp, &who)
         .context("starting OpenTelemetry export")?;
     let mut controller = picket_controller::start(cfg)
         .await
         .context("starting the controller")?;
-    if let Some(p) = &controller.admin_token_file {
+    // Also logged through tracing; in JSON mode stderr carries JSON lines only.
+    if let Some(p) = &controller.admin_token_file
+        && cfg_log_format == LogFormat::Text
+    {
         eprintln!(
             "picket-controller: bootstrap admin token written to {} (mode 0600)",
             p.display()
         );
     }
-    picket_controller::telemetry::register(&controller.state);
+    picket_controller::telemetry::register_histograms();
+    picket_runtime::otel::export_registry(controller.registry.clone(), otlp_interval);
     // Machine-readable readiness line for scripts and tests.
     println!("picket-controller listening on {}", controller.local_addr);
+    if let Some(addr) = controller.admin_addr {
+        println!("picket-controller admin listening on {addr}");
+    }
     tokio::select! {
         () = picket_runtime::shutdown_signal() => {}
         e = controller.failed() => return Err(e.into()),

@@ -121,7 +121,13 @@ async fn session(
             };
             match m.msg {
                 Some(pb::sensor_message::Msg::Batch(b)) => {
-                    let ack = apply(state, ctx, &sensor, hello.stream_epoch, b).await?;
+                    let ack = match apply(state, ctx, &sensor, hello.stream_epoch, b).await {
+                        Ok(ack) => ack,
+                        Err(status) => {
+                            state.ingest.batches_rejected.fetch_add(1, Relaxed);
+                            return Err(status);
+                        }
+                    };
                     if tx
                         .send(msg(pb::controller_message::Msg::Ack(ack)))
                         .await
@@ -274,6 +280,7 @@ async fn apply_batch(
         // Durable before the ack: the sensor forgets the batch once acknowledged.
         st.db.flush()?;
         let committed = Instant::now();
+        (st.ingest.commit_seconds).observe((committed - started).as_secs_f64());
         if let Applied::Committed { metering, .. } = &applied {
             // Only what metering lets through reaches threat analysis.
             let analyzed: Vec<_> = batch

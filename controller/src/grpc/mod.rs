@@ -6,6 +6,7 @@ pub mod convert;
 pub mod fleet;
 pub mod ingest;
 pub mod inventory;
+pub mod rpc_metrics;
 pub mod trace_layer;
 pub mod usage;
 

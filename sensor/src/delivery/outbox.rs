@@ -122,6 +122,8 @@ impl Outbox {
     /// Spools and queues a sealed batch under the next sequence number; returns that number.
     /// Blocks on the spool's fsync: call it from a blocking context.
     pub fn push(&self, sealed: Sealed) -> u64 {
+        self.stats.batches_sealed.fetch_add(1, Relaxed);
+        (self.stats.batch_requests.0).observe(sealed.requests as f64);
         let mut inner = self.lock();
         let seq = inner.next_seq;
         inner.next_seq += 1;

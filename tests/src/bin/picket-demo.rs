@@ -36,7 +36,7 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     // Warnings only: the demo's own output is the point.
-    picket_runtime::init_logging("warn");
+    picket_runtime::init_logging("warn", picket_runtime::LogFormat::Text);
     let args = Args::parse();
     let temp = tempfile::tempdir()?;
     let root = args.keep.clone().unwrap_or_else(|| temp.path().to_owned());

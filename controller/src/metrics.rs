@@ -1,0 +1,123 @@
+//! The controller's metrics: what `picket-runtime`'s registry reports at each scrape. Counters
+//! the ingest path already keeps (`state::IngestStats`) and the store (connected sensors,
+//! each tenant's billed calls this cycle) are read here at scrape time; only the commit
+//! latency histogram and the RPC counts (`grpc::rpc_metrics`) are updated as calls happen.
+//! Labels: tenant ids (bounded by the tenants that exist and by the series cap), RPC method
+//! (a fixed set) and status code.
+
+use crate::metering::Cycle;
+use crate::state::State;
+use picket_runtime::metrics::{Desc, LabelKey, Registry};
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+
+pub const BATCHES_COMMITTED: Desc = Desc::counter(
+    "picket_controller_batches_committed_total",
+    "Ingest batches committed (applied and flushed before the ack)",
+    &[],
+);
+pub const BATCHES_DUPLICATE: Desc = Desc::counter(
+    "picket_controller_batches_duplicate_total",
+    "Ingest batches acknowledged as duplicates (seq at or below the watermark; changed nothing)",
+    &[],
+);
+pub const BATCHES_REJECTED: Desc = Desc::counter(
+    "picket_controller_batches_rejected_total",
+    "Ingest batches refused (invalid, or the commit failed); the stream ends and the sensor resends",
+    &[],
+);
+pub const REQUESTS_COMMITTED: Desc = Desc::counter(
+    "picket_controller_requests_committed_total",
+    "Requests in committed batches",
+    &[],
+);
+pub const SUMMARIES_REJECTED: Desc = Desc::counter(
+    "picket_controller_summaries_rejected_total",
+    "Endpoint summaries dropped from batches because a field was invalid",
+    &[],
+);
+pub const STREAMS_REJECTED: Desc = Desc::counter(
+    "picket_controller_streams_rejected_total",
+    "Ingest streams ended by a protocol violation of the sensor",
+    &[],
+);
+pub const SENSORS_CONNECTED: Desc = Desc::gauge(
+    "picket_controller_sensors_connected",
+    "Sensors with an open ingest stream",
+    &[],
+);
+pub const CYCLE_CALLS: Desc = Desc::gauge(
+    "picket_controller_cycle_billed_calls",
+    "Billable API calls of the tenant in the current billing cycle (read from the store; resets each cycle)",
+    &[LabelKey::Tenant],
+);
+pub const COMMIT_SECONDS: Desc = Desc::histogram(
+    "picket_controller_batch_commit_seconds",
+    "Time to apply one ingest batch and flush the store, in seconds",
+);
+pub const RPCS: Desc = Desc::counter(
+    "picket_controller_rpcs_total",
+    "gRPC calls by method and status code, counted when the call ends",
+    &[LabelKey::Method, LabelKey::Code],
+);
+
+/// Bucket bounds of [`COMMIT_SECONDS`]: 1 ms to 10 s.
+pub const COMMIT_BOUNDS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// Registers the controller's scrape-time collectors and its commit histogram.
+pub fn register(registry: &Registry, state: &Arc<State>) {
+    registry.histogram(COMMIT_SECONDS, state.ingest.commit_seconds.clone());
+    let st = state.clone();
+    registry.collect(move |c| {
+        let i = &st.ingest;
+        c.counter(&BATCHES_COMMITTED, &[], i.batches_committed.load(Relaxed));
+        c.counter(&BATCHES_DUPLICATE, &[], i.batches_duplicate.load(Relaxed));
+        c.counter(&BATCHES_REJECTED, &[], i.batches_rejected.load(Relaxed));
+        c.counter(&REQUESTS_COMMITTED, &[], i.requests_committed.load(Relaxed));
+        c.counter(&SUMMARIES_REJECTED, &[], i.entries_rejected.load(Relaxed));
+        c.counter(&STREAMS_REJECTED, &[], i.streams_rejected.load(Relaxed));
+        c.gauge(&SENSORS_CONNECTED, &[], st.connected_count() as i64);
+        cycle_calls(&st, c);
+    });
+}
+
+/// Each tenant's billed calls this cycle, read from the store: one read per tenant, at most
+/// the series cap of them (the rest are counted as refused by the registry).
+fn cycle_calls(st: &State, c: &mut picket_runtime::metrics::Collector) {
+    let cycle = Cycle::containing(st.now_ms());
+    let tenants = match st.db.list_tenants() {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::warn!(error = %e, "metrics: listing tenants failed");
+            return;
+        }
+    };
+    for t in tenants
+        .iter()
+        .take(picket_runtime::metrics::DEFAULT_MAX_SERIES + 1)
+    {
+        match st.db.cycle_usage(&t.name, cycle.start_ms) {
+            Ok(u) => c.gauge(&CYCLE_CALLS, &[t.name.as_str()], u.calls as i64),
+            Err(e) => tracing::warn!(tenant = %t.name, error = %e, "metrics: reading usage failed"),
+        }
+    }
+}
+
+/// Ready when the store answers a read and the gRPC server task is still serving.
+pub fn readiness(
+    state: Arc<State>,
+    serving: Arc<std::sync::atomic::AtomicBool>,
+) -> picket_runtime::admin::ReadyCheck {
+    Arc::new(move || {
+        if !serving.load(Relaxed) {
+            return Err("the gRPC server is not serving".into());
+        }
+        state
+            .db
+            .get_tenant(&picket_shared::TenantId::default_tenant())
+            .map(|_| ())
+            .map_err(|e| format!("the store does not answer: {e}"))
+    })
+}
