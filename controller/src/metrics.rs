@@ -61,11 +61,6 @@ pub const RPCS: Desc = Desc::counter(
     &[LabelKey::Method, LabelKey::Code],
 );
 
-/// Bucket bounds of [`COMMIT_SECONDS`]: 1 ms to 10 s.
-pub const COMMIT_BOUNDS: &[f64] = &[
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-];
-
 /// Registers the controller's scrape-time collectors and its commit histogram.
 pub fn register(registry: &Registry, state: &Arc<State>) {
     registry.histogram(COMMIT_SECONDS, state.ingest.commit_seconds.clone());

@@ -11,6 +11,11 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::watch;
 
+/// Bucket bounds of the commit-latency histogram, in seconds: 1 ms to 10 s.
+pub const COMMIT_BOUNDS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
 /// Ingest counters, read at scrape time by `metrics` (one relaxed add per batch here).
 #[derive(Debug)]
 pub struct IngestStats {
@@ -35,7 +40,7 @@ impl Default for IngestStats {
             requests_committed: AtomicU64::new(0),
             entries_rejected: AtomicU64::new(0),
             streams_rejected: AtomicU64::new(0),
-            commit_seconds: Histogram::new(crate::metrics::COMMIT_BOUNDS),
+            commit_seconds: Histogram::new(COMMIT_BOUNDS),
         }
     }
 }

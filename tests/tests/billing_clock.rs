@@ -21,6 +21,8 @@ async fn controller(
     let mut cfg: ControllerConfig = toml::from_str(billing).unwrap();
     cfg.listen = "127.0.0.1:0".parse().unwrap();
     cfg.data_dir = dir.to_owned();
+    // Several controllers run side by side here: none needs the default admin port.
+    cfg.telemetry.admin_listen = picket_runtime::admin::AdminListen::Off;
     let c = picket_controller::start_with_clock(cfg, clock)
         .await
         .unwrap();
