@@ -208,6 +208,22 @@ pub struct AlsConfig {
     pub default_host: String,
 }
 
+/// The machine's host name, made a valid sensor id.
+fn default_id() -> String {
+    let id: String = picket_runtime::hostname()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(picket_shared::ids::MAX_NAME_BYTES)
+        .collect();
+    if id.is_empty() { "sensor".into() } else { id }
+}
+
 fn default_host() -> String {
     "default".into()
 }
@@ -278,7 +294,7 @@ impl SensorConfig {
 
     /// The sensor id: `id`, else the host name made a valid id.
     pub fn sensor_id(&self) -> String {
-        self.id.clone().unwrap_or_else(crate::run::default_id)
+        self.id.clone().unwrap_or_else(default_id)
     }
 
     /// The trusted proxies, parsed.

@@ -382,19 +382,3 @@ fn stream_config(
         max_message_bytes: cfg.max_message_bytes,
     }
 }
-
-/// The machine's host name, made a valid sensor id.
-pub(crate) fn default_id() -> String {
-    let id: String = picket_runtime::hostname()
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
-                c
-            } else {
-                '-'
-            }
-        })
-        .take(picket_shared::ids::MAX_NAME_BYTES)
-        .collect();
-    if id.is_empty() { "sensor".into() } else { id }
-}
