@@ -31,6 +31,11 @@ pub struct TelemetryConfig {
     pub admin_listen: AdminListen,
     /// Log format on stderr: "text" or "json" (one object per line).
     pub log_format: LogFormat,
+    /// OTLP/gRPC collector to export traces and metrics to, e.g. "http://otel-collector:4317";
+    /// unset: no OpenTelemetry export (no exporter, no cost).
+    pub otlp_endpoint: Option<String>,
+    /// OTLP export tuning (`[telemetry.otlp]`): deadlines, span queue, intervals.
+    pub otlp: picket_runtime::otel::OtlpConfig,
 }
 
 impl Default for TelemetryConfig {
@@ -38,6 +43,8 @@ impl Default for TelemetryConfig {
         Self {
             admin_listen: AdminListen::On(picket_runtime::admin::CONTROLLER_DEFAULT),
             log_format: LogFormat::Text,
+            otlp_endpoint: None,
+            otlp: Default::default(),
         }
     }
 }
@@ -169,6 +176,8 @@ pub enum ConfigError {
     Catalogue(CatalogueError),
     #[error("{0}")]
     Billing(String),
+    #[error(transparent)]
+    Telemetry(#[from] picket_runtime::otel::OtelError),
 }
 
 impl ControllerConfig {
@@ -200,6 +209,10 @@ impl ControllerConfig {
             }
         }
         self.billing.policy()?;
+        if let Some(url) = &self.telemetry.otlp_endpoint {
+            picket_runtime::otel::validate_endpoint(url)?;
+        }
+        self.telemetry.otlp.validate()?;
         Ok(())
     }
 }

@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod server;
 pub mod state;
 pub mod store;
+pub mod telemetry;
 
 pub use config::ControllerConfig;
 pub use server::{Controller, start, start_with_clock};

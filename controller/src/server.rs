@@ -5,6 +5,7 @@ use crate::auth::mint;
 use crate::config::ControllerConfig;
 use crate::grpc::auth_layer::AuthLayer;
 use crate::grpc::rpc_metrics::RpcMetricsLayer;
+use crate::grpc::trace_layer::TraceLayer;
 use crate::grpc::{
     admin::AdminService, fleet::FleetService, ingest::IngestService, inventory::InventoryService,
     usage::UsageService,
@@ -224,6 +225,9 @@ pub async fn start_with_clock(
         .layer(RpcMetricsLayer::new(rpcs))
         // Authenticate every call except health checks; services read the caller from here.
         .layer(AuthLayer::new(db.clone()))
+        // One OpenTelemetry span per authenticated RPC (inside auth, so it knows the tenant);
+        // a pass-through when telemetry is off.
+        .layer(TraceLayer)
         .add_service(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

@@ -2,10 +2,11 @@
 //! sets up logging, waits for a shutdown signal, reads the wall clock and learns its host
 //! name, and how it is observed: the metrics registry (`metrics`, rendered in the Prometheus
 //! text format) and the HTTP admin listener with `/metrics` and the probes (`admin`). Domain
-//! logic lives elsewhere; OpenTelemetry export gets its room here too.
+//! logic lives elsewhere. OpenTelemetry export over OTLP ([`otel`]) exports the same registry.
 
 pub mod admin;
 pub mod metrics;
+pub mod otel;
 
 /// How log events are written to stderr.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]

@@ -3,12 +3,19 @@
 //! metadata only, then with injection scanning of path and query (sensitive-data classes are
 //! judged in both: they are part of parameter shaping). One line in a hundred carries an attack.
 //!
+//! With `PICKET_BENCH_OTLP=URL` it then installs OTLP export to that collector (a dead
+//! address works too: export failures stay on the exporter's thread) and runs again, giving
+//! each sealed batch the sensor's span lifecycle (seal, number, send, ack) and histograms:
+//! telemetry's cost on the hot path, back to back with the runs above.
+//!
 //!   cargo bench -p picket-sensor --bench pipeline [-- LINES RUNS]
+//!   PICKET_BENCH_OTLP=http://127.0.0.1:4317 cargo bench -p picket-sensor --bench pipeline
 
 use picket_sensor::aggregate::{AggregateLimits, Aggregator};
 use picket_sensor::identity::{Identifier, PrincipalKey};
 use picket_sensor::sources::Chunk;
 use picket_sensor::sources::nginx::{LineContext, LogFormat, parse_line};
+use picket_sensor::telemetry::BatchTraces;
 use std::time::Instant;
 
 fn lines(n: usize) -> Vec<String> {
@@ -40,6 +47,26 @@ fn lines(n: usize) -> Vec<String> {
         .collect()
 }
 
+/// What the sensor does per sealed batch besides spooling it: with telemetry on, the batch's
+/// span from seal to ack and its histograms (nothing when off).
+struct Sealer {
+    traces: BatchTraces,
+    seq: u64,
+}
+
+impl Sealer {
+    fn seal(&mut self, agg: &mut Aggregator) -> u64 {
+        let sealed = agg.seal();
+        self.seq += 1;
+        if let Some(span) = self.traces.sealed(1, &sealed) {
+            self.traces.track(self.seq, span);
+        }
+        std::hint::black_box(self.traces.on_send(self.seq));
+        self.traces.on_ack(self.seq, &[self.seq]);
+        sealed.requests
+    }
+}
+
 fn run(input: &[String], classify_injections: bool) -> f64 {
     let mut agg = Aggregator::new(AggregateLimits {
         classify_injections,
@@ -54,6 +81,10 @@ fn run(input: &[String], classify_injections: bool) -> f64 {
     };
     let mut records = Vec::with_capacity(1024);
     let mut sealed_requests = 0u64;
+    let mut sealer = Sealer {
+        traces: BatchTraces::default(),
+        seq: 0,
+    };
     let start = Instant::now();
     for (i, line) in input.iter().enumerate() {
         if let Ok(r) = parse_line(LogFormat::Json, line.as_bytes(), &ctx) {
@@ -67,11 +98,11 @@ fn run(input: &[String], classify_injections: bool) -> f64 {
             };
             // As the sensor's aggregator task does: seal whenever the batch reaches its bounds.
             while agg.fill(&mut chunk) {
-                sealed_requests += agg.seal().requests;
+                sealed_requests += sealer.seal(&mut agg);
             }
         }
         if i % 10_000 == 9_999 {
-            sealed_requests += agg.seal().requests;
+            sealed_requests += sealer.seal(&mut agg);
         }
     }
     let mut chunk = Chunk {
@@ -80,9 +111,9 @@ fn run(input: &[String], classify_injections: bool) -> f64 {
         position: None,
     };
     while agg.fill(&mut chunk) {
-        sealed_requests += agg.seal().requests;
+        sealed_requests += sealer.seal(&mut agg);
     }
-    sealed_requests += agg.seal().requests;
+    sealed_requests += sealer.seal(&mut agg);
     let secs = start.elapsed().as_secs_f64();
     assert_eq!(
         sealed_requests,
@@ -108,12 +139,38 @@ fn main() {
         bytes as f64 / n as f64
     );
     println!("runs         {runs}");
+    report(&input, runs, "");
+    if let Ok(url) = std::env::var("PICKET_BENCH_OTLP") {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("a runtime for the exporter");
+        let _guard = rt.enter();
+        let cfg = picket_runtime::otel::OtlpConfig::default();
+        let who = picket_runtime::otel::ServiceIdentity {
+            name: "picket-sensor-bench",
+            version: env!("CARGO_PKG_VERSION"),
+            sensor_id: Some("bench".into()),
+        };
+        let telemetry = picket_runtime::otel::init(Some(&url), &cfg, &who).expect("telemetry");
+        picket_sensor::telemetry::register_histograms();
+        println!("telemetry on: OTLP to {url}");
+        report(&input, runs, ", telemetry on");
+        if let Some(t) = telemetry {
+            rt.block_on(t.shutdown());
+        }
+    }
+}
+
+fn report(input: &[String], runs: usize, suffix: &str) {
     for (label, classify) in [("metadata only", false), ("with injection scanning", true)] {
-        run(&input, classify); // warm-up
-        let mut rates: Vec<f64> = (0..runs).map(|_| run(&input, classify)).collect();
+        run(input, classify); // warm-up
+        let mut rates: Vec<f64> = (0..runs).map(|_| run(input, classify)).collect();
         rates.sort_by(f64::total_cmp);
         println!(
-            "{label:<24} median {:.0} lines/s  (min {:.0} / max {:.0})",
+            "{:<38} median {:.0} lines/s  (min {:.0} / max {:.0})",
+            format!("{label}{suffix}"),
             rates[rates.len() / 2],
             rates[0],
             rates[rates.len() - 1]

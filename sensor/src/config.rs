@@ -138,6 +138,11 @@ pub struct TelemetryConfig {
     pub admin_listen: AdminListen,
     /// Log format on stderr: "text" or "json" (one object per line).
     pub log_format: picket_runtime::LogFormat,
+    /// OTLP/gRPC collector to export traces and metrics to, e.g. "http://otel-collector:4317";
+    /// unset: no OpenTelemetry export (no exporter, no cost).
+    pub otlp_endpoint: Option<String>,
+    /// OTLP export tuning (`[telemetry.otlp]`): deadlines, span queue, intervals.
+    pub otlp: picket_runtime::otel::OtlpConfig,
 }
 
 impl Default for TelemetryConfig {
@@ -145,6 +150,8 @@ impl Default for TelemetryConfig {
         Self {
             admin_listen: AdminListen::On(picket_runtime::admin::SENSOR_DEFAULT),
             log_format: picket_runtime::LogFormat::Text,
+            otlp_endpoint: None,
+            otlp: Default::default(),
         }
     }
 }
@@ -207,6 +214,22 @@ pub struct AlsConfig {
     pub default_host: String,
 }
 
+/// The machine's host name, made a valid sensor id.
+fn default_id() -> String {
+    let id: String = picket_runtime::hostname()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(picket_shared::ids::MAX_NAME_BYTES)
+        .collect();
+    if id.is_empty() { "sensor".into() } else { id }
+}
+
 fn default_host() -> String {
     "default".into()
 }
@@ -248,6 +271,8 @@ pub enum ConfigError {
     },
     #[error("no token: pass --token, set PICKET_TOKEN, or set token_file")]
     NoToken,
+    #[error(transparent)]
+    Telemetry(#[from] picket_runtime::otel::OtelError),
     #[error(
         "no traffic source: configure --nginx-log, --als-listen, --mirror-listen, [[file]], [als] or [mirror]"
     )]
@@ -271,6 +296,11 @@ impl SensorConfig {
             return Ok(text.lines().next().unwrap_or("").trim().to_owned());
         }
         Err(ConfigError::NoToken)
+    }
+
+    /// The sensor id: `id`, else the host name made a valid id.
+    pub fn sensor_id(&self) -> String {
+        self.id.clone().unwrap_or_else(default_id)
     }
 
     /// The trusted proxies, parsed.
@@ -310,6 +340,10 @@ impl SensorConfig {
         positive("worker_threads", self.worker_threads as u64)?;
         positive("spool_max_bytes", self.spool_max_bytes)?;
         self.trusted_proxy_cidrs()?;
+        if let Some(url) = &self.telemetry.otlp_endpoint {
+            picket_runtime::otel::validate_endpoint(url)?;
+        }
+        self.telemetry.otlp.validate()?;
         if self.template_promote_after_distinct < 2 {
             return Err(ConfigError::Invalid {
                 key: "template_promote_after_distinct",

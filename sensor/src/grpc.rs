@@ -50,13 +50,15 @@ pub fn directive(d: &pb::Directive, max_templates: usize) -> Directive {
     }
 }
 
-/// Builds the wire batch for a sealed batch.
+/// Builds the wire batch for a sealed batch; `traceparent` is its span's W3C trace context
+/// (empty without telemetry).
 pub fn batch(
     sensor_id: &str,
     epoch: u64,
     seq: u64,
     sealed: &Sealed,
     counters: &SensorCounters,
+    traceparent: String,
 ) -> pb::Batch {
     pb::Batch {
         sensor_id: sensor_id.to_owned(),
@@ -110,5 +112,6 @@ pub fn batch(
         window_start_ms: sealed.window_start_ms,
         window_end_ms: sealed.window_end_ms,
         notables: sealed.notables.iter().map(encode::notable).collect(),
+        traceparent,
     }
 }

@@ -18,5 +18,6 @@ pub mod record;
 mod run;
 pub mod sources;
 pub mod stats;
+pub mod telemetry;
 
 pub use run::{Sensor, StartError};

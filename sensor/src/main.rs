@@ -59,6 +59,10 @@ struct Args {
     /// Log format on stderr: `text` or `json` (one object per line) [default: text].
     #[arg(long, global = true)]
     log_format: Option<picket_runtime::LogFormat>,
+    /// Export traces and metrics over OTLP/gRPC to this collector, e.g.
+    /// http://127.0.0.1:4317 (default: off; `[telemetry] otlp_endpoint`).
+    #[arg(long, global = true, env = "PICKET_OTLP_ENDPOINT")]
+    otlp_endpoint: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -117,6 +121,9 @@ fn build_config(args: &mut Args) -> anyhow::Result<SensorConfig> {
     if let Some(f) = args.log_format {
         cfg.telemetry.log_format = f;
     }
+    if let Some(url) = args.otlp_endpoint.take() {
+        cfg.telemetry.otlp_endpoint = Some(url);
+    }
     if let Some(path) = args.nginx_log.take() {
         let format = match args.nginx_format {
             FormatArg::Json => LogFormat::Json,
@@ -171,7 +178,26 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(run(args, cfg))
+    runtime.block_on(async {
+        let telemetry = start_telemetry(&cfg)?;
+        let result = run(args, cfg).await;
+        if let Some(t) = telemetry {
+            t.shutdown().await;
+        }
+        result
+    })
+}
+
+/// OTLP export when configured (inside the runtime: the exporter's channel lives on it).
+fn start_telemetry(cfg: &SensorConfig) -> anyhow::Result<Option<picket_runtime::otel::Telemetry>> {
+    let who = picket_runtime::otel::ServiceIdentity {
+        name: "picket-sensor",
+        version: env!("CARGO_PKG_VERSION"),
+        sensor_id: Some(cfg.sensor_id()),
+    };
+    let t = &cfg.telemetry;
+    picket_runtime::otel::init(t.otlp_endpoint.as_deref(), &t.otlp, &who)
+        .context("starting OpenTelemetry export")
 }
 
 async fn run(args: Args, mut cfg: SensorConfig) -> anyhow::Result<()> {
@@ -201,6 +227,7 @@ async fn run(args: Args, mut cfg: SensorConfig) -> anyhow::Result<()> {
         cfg.max_pending_batches,
         cfg.spool_max_bytes,
     );
+    let otlp_interval = std::time::Duration::from_millis(cfg.telemetry.otlp.metrics_interval_ms);
     let sensor = picket_sensor::Sensor::start(cfg)
         .await
         .context("starting the sensor")?;
@@ -233,6 +260,8 @@ async fn run(args: Args, mut cfg: SensorConfig) -> anyhow::Result<()> {
     if let Some(addr) = sensor.mirror_addr {
         println!("picket-sensor mirror listening on {addr}");
     }
+    picket_sensor::telemetry::register_histograms();
+    picket_runtime::otel::export_registry(registry.clone(), otlp_interval);
     if let Some(a) = &admin {
         println!("picket-sensor admin listening on {}", a.local_addr);
     }
@@ -266,9 +295,24 @@ async fn run(args: Args, mut cfg: SensorConfig) -> anyhow::Result<()> {
 
 /// Runs a replay to completion: every request read is acknowledged by the controller.
 async fn replay(cfg: SensorConfig, timeout: std::time::Duration) -> anyhow::Result<()> {
+    let otlp_interval = std::time::Duration::from_millis(cfg.telemetry.otlp.metrics_interval_ms);
     let sensor = picket_sensor::Sensor::start(cfg)
         .await
         .context("starting the sensor")?;
+    if picket_runtime::otel::enabled() {
+        // No admin listener in a replay; the registry exists for OTLP only.
+        let registry = Arc::new(Registry::default());
+        metrics::register(
+            &registry,
+            metrics::Sources {
+                stats: sensor.stats.clone(),
+                outbox: sensor.outbox.clone(),
+                connected: sensor.connected.clone(),
+            },
+        );
+        picket_sensor::telemetry::register_histograms();
+        picket_runtime::otel::export_registry(registry, otlp_interval);
+    }
     let deadline = tokio::time::Instant::now() + timeout;
     let done = sensor
         .replay_done

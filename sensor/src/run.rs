@@ -93,7 +93,7 @@ impl Sensor {
     pub async fn start(cfg: SensorConfig) -> Result<Sensor, StartError> {
         cfg.validate()?;
         let token = cfg.resolve_token()?;
-        let id = cfg.id.clone().unwrap_or_else(default_id);
+        let id = cfg.sensor_id();
         picket_shared::SensorId::new(&id)?;
         let restored = restore(&cfg)?;
         let key = PrincipalKey::load_or_create(&cfg.data_dir)
@@ -122,12 +122,16 @@ impl Sensor {
             restored.batches,
         ));
         let (stop_tx, stop_rx) = watch::channel(false);
+        let traces = Arc::new(crate::telemetry::BatchTraces::default());
         let (templates_tx, templates_rx) = watch::channel(Arc::new(Vec::new()));
         let aggregator = tokio::spawn(pipeline::run_aggregator(
             chunk_rx,
             templates_rx,
             aggregate_limits(&cfg),
-            outbox.clone(),
+            pipeline::Outlet {
+                outbox: outbox.clone(),
+                traces: traces.clone(),
+            },
             Duration::from_millis(cfg.flush_interval_ms),
             stop_rx.clone(),
             stats.clone(),
@@ -141,6 +145,7 @@ impl Sensor {
             stats: stats.clone(),
             connected: connected_tx,
             templates: templates_tx,
+            traces,
         };
         let delivery = tokio::spawn(delivery.run(stop_rx));
         tracing::info!(sensor_id = %id, stream_epoch = restored.epoch, controller = %cfg.controller, "sensor started");
@@ -376,20 +381,4 @@ fn stream_config(
         backoff_max: Duration::from_millis(cfg.backoff_max_ms),
         max_message_bytes: cfg.max_message_bytes,
     }
-}
-
-/// The machine's host name, made a valid sensor id.
-fn default_id() -> String {
-    let id: String = picket_runtime::hostname()
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
-                c
-            } else {
-                '-'
-            }
-        })
-        .take(picket_shared::ids::MAX_NAME_BYTES)
-        .collect();
-    if id.is_empty() { "sensor".into() } else { id }
 }

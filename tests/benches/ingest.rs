@@ -7,12 +7,22 @@
 //! With NOTABLES > 0 every batch also carries that many notable events (redacted flagged
 //! requests), stored in the same transaction; notable events/s are reported too.
 //!
+//! With `PICKET_BENCH_OTLP=URL` (or `=receiver` for an in-process OTLP receiver) it then
+//! installs OTLP export in this process and runs again, back to back: per-RPC and per-batch
+//! spans (every batch carries a `traceparent`, as a sensor's would), histograms and the
+//! observable instruments, exported to that collector.
+//!
 //!   cargo bench -p picket-tests --bench ingest [-- SENSORS BATCHES ENDPOINTS REQUESTS RUNS NOTABLES]
+//!   PICKET_BENCH_OTLP=receiver cargo bench --workspace --bench ingest
 
 use picket_cli::client::connect_url;
 use picket_proto::v1 as pb;
 use std::time::{Duration, Instant};
 use tokio_stream::wrappers::ReceiverStream;
+
+#[path = "../tests/otlp_receiver/mod.rs"]
+#[allow(clippy::unwrap_used)]
+mod otlp_receiver;
 
 /// utime + stime of this process, in seconds (Linux).
 fn cpu_seconds() -> f64 {
@@ -78,6 +88,11 @@ fn batch(
                 ..Default::default()
             })
             .collect(),
+        traceparent: if picket_runtime::otel::enabled() {
+            format!("00-{:016x}{seq:016x}-{seq:016x}-01", epoch + 1)
+        } else {
+            String::new()
+        },
         ..Default::default()
     }
 }
@@ -157,18 +172,24 @@ async fn once(
     Ok((wall, cpu))
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let a: Vec<u64> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
-    let sensors = a.first().copied().unwrap_or(4) as usize;
-    let batches = a.get(1).copied().unwrap_or(200);
-    let endpoints = a.get(2).copied().unwrap_or(200) as usize;
-    let requests = a.get(3).copied().unwrap_or(50);
-    let runs = a.get(4).copied().unwrap_or(5) as usize;
-    let notables = a.get(5).copied().unwrap_or(0) as usize;
+struct Shape {
+    sensors: usize,
+    batches: u64,
+    endpoints: usize,
+    requests: u64,
+    runs: usize,
+    notables: usize,
+}
+
+async fn measure(shape: &Shape, suffix: &str) -> anyhow::Result<()> {
+    let Shape {
+        sensors,
+        batches,
+        endpoints,
+        requests,
+        runs,
+        notables,
+    } = *shape;
     let total_batches = sensors as u64 * batches;
     let represented = total_batches * endpoints as u64 * requests;
     let mut results = Vec::new();
@@ -203,6 +224,39 @@ async fn main() -> anyhow::Result<()> {
             .map(|(_, c)| total_batches as f64 / c)
             .collect(),
     );
+    println!("represented requests/s (wall){suffix}  {wall_rps:.0}");
+    println!("represented requests/CPU-s{suffix}     {cpu_rps:.0}   (per core, clients included)");
+    println!("batches/s (wall){suffix}               {wall_bps:.0}");
+    println!("batches/CPU-s{suffix}                  {cpu_bps:.0}");
+    if notables > 0 {
+        println!(
+            "notable events/s (wall)        {:.0}   ({notables} per batch)",
+            wall_bps * notables as f64
+        );
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let a: Vec<u64> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let sensors = a.first().copied().unwrap_or(4) as usize;
+    let batches = a.get(1).copied().unwrap_or(200);
+    let endpoints = a.get(2).copied().unwrap_or(200) as usize;
+    let requests = a.get(3).copied().unwrap_or(50);
+    let runs = a.get(4).copied().unwrap_or(5) as usize;
+    let notables = a.get(5).copied().unwrap_or(0) as usize;
+    let shape = Shape {
+        sensors,
+        batches,
+        endpoints,
+        requests,
+        runs,
+        notables,
+    };
     println!("controller ingest, durable (sled flush before every ack), loopback gRPC");
     println!(
         "sensors {sensors}, batches/sensor {batches}, endpoints/batch {endpoints}, requests/endpoint {requests}, notables/batch {notables}, runs {runs}"
@@ -211,15 +265,36 @@ async fn main() -> anyhow::Result<()> {
         "cores                          {}",
         std::thread::available_parallelism().map_or(0, |c| c.get())
     );
-    println!("represented requests/s (wall)  {wall_rps:.0}");
-    println!("represented requests/CPU-s     {cpu_rps:.0}   (per core, clients included)");
-    println!("batches/s (wall)               {wall_bps:.0}");
-    println!("batches/CPU-s                  {cpu_bps:.0}");
-    if notables > 0 {
-        println!(
-            "notable events/s (wall)        {:.0}   ({notables} per batch)",
-            wall_bps * notables as f64
-        );
+    measure(&shape, "").await?;
+    if let Ok(url) = std::env::var("PICKET_BENCH_OTLP") {
+        let mut receiver = None;
+        let url = if url == "receiver" {
+            let r = tokio::task::spawn_blocking(otlp_receiver::Receiver::start).await?;
+            let u = r.url.clone();
+            receiver = Some(r);
+            u
+        } else {
+            url
+        };
+        let cfg = picket_runtime::otel::OtlpConfig::default();
+        let who = picket_runtime::otel::ServiceIdentity {
+            name: "picket-controller-bench",
+            version: env!("CARGO_PKG_VERSION"),
+            sensor_id: None,
+        };
+        let telemetry = picket_runtime::otel::init(Some(&url), &cfg, &who)?;
+        // The per-batch histograms; the observable instruments would pin each run's store.
+        picket_controller::telemetry::register_histograms();
+        println!("telemetry on: OTLP to {url}");
+        measure(&shape, ", telemetry on").await?;
+        if let Some(t) = telemetry {
+            t.shutdown().await;
+        }
+        if let Some(r) = receiver {
+            let spans = r.spans().len();
+            println!("spans received by the in-process receiver: {spans}");
+            tokio::task::spawn_blocking(move || drop(r)).await?;
+        }
     }
     Ok(())
 }

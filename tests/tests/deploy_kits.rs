@@ -28,10 +28,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Flags the kits use that land in the same release as the kits (OTLP export): tolerated
-/// while a binary's `--help` does not list them yet, and checked like every other flag once
-/// it does.
-const PENDING_FLAGS: &[&str] = &["--otlp-endpoint"];
+/// Flags the kits may use before a binary's `--help` lists them (none today): tolerated while
+/// pending, checked like every other flag once listed.
+const PENDING_FLAGS: &[&str] = &[];
 
 /// Highest `systemd-analyze security` exposure accepted, in tenths (2.0 of 10: "OK").
 const MAX_SYSTEMD_EXPOSURE_TENTHS: u32 = 20;

@@ -28,6 +28,10 @@ struct Args {
     /// Log format on stderr: `text` or `json` (one object per line) [default: text].
     #[arg(long)]
     log_format: Option<LogFormat>,
+    /// Export traces and metrics over OTLP/gRPC to this collector, e.g.
+    /// http://127.0.0.1:4317 (default: off; `[telemetry] otlp_endpoint`).
+    #[arg(long, env = "PICKET_OTLP_ENDPOINT")]
+    otlp_endpoint: Option<String>,
 }
 
 #[tokio::main]
@@ -51,6 +55,18 @@ async fn main() -> anyhow::Result<()> {
     }
     let cfg_log_format = cfg.telemetry.log_format;
     picket_runtime::init_logging("info", cfg_log_format);
+    if let Some(url) = args.otlp_endpoint {
+        cfg.telemetry.otlp_endpoint = Some(url);
+    }
+    let who = picket_runtime::otel::ServiceIdentity {
+        name: "picket-controller",
+        version: env!("CARGO_PKG_VERSION"),
+        sensor_id: None,
+    };
+    let t = &cfg.telemetry;
+    let otlp_interval = std::time::Duration::from_millis(t.otlp.metrics_interval_ms);
+    let telemetry = picket_runtime::otel::init(t.otlp_endpoint.as_deref(), &t.otlp, &who)
+        .context("starting OpenTelemetry export")?;
     let mut controller = picket_controller::start(cfg)
         .await
         .context("starting the controller")?;
@@ -63,6 +79,8 @@ async fn main() -> anyhow::Result<()> {
             p.display()
         );
     }
+    picket_controller::telemetry::register_histograms();
+    picket_runtime::otel::export_registry(controller.registry.clone(), otlp_interval);
     // Machine-readable readiness line for scripts and tests.
     println!("picket-controller listening on {}", controller.local_addr);
     if let Some(addr) = controller.admin_addr {
@@ -73,6 +91,10 @@ async fn main() -> anyhow::Result<()> {
         e = controller.failed() => return Err(e.into()),
     }
     tracing::info!("shutting down");
-    controller.shutdown().await?;
+    let stopped = controller.shutdown().await;
+    if let Some(t) = telemetry {
+        t.shutdown().await;
+    }
+    stopped?;
     Ok(())
 }

@@ -8,13 +8,14 @@ use crate::grpc::auth_layer::caller;
 use crate::metering::cycle::Cycle;
 use crate::state::{PauseState, State};
 use crate::store::{Applied, SensorRecord};
+use crate::telemetry::{BatchCost, BatchSpan};
 use picket_proto::v1 as pb;
 use picket_proto::v1::ingest_server::Ingest;
 use picket_shared::{Role, SensorId};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
@@ -206,7 +207,8 @@ async fn register(
     .await
 }
 
-/// Validates, applies and durably commits one batch.
+/// Validates, applies and durably commits one batch, inside its span (a child of the sensor's
+/// span for the batch when the batch carries a `traceparent`).
 async fn apply(
     state: &Arc<State>,
     ctx: &AuthContext,
@@ -214,6 +216,33 @@ async fn apply(
     epoch: u64,
     b: pb::Batch,
 ) -> Result<pb::Ack, Status> {
+    let span = BatchSpan::start(
+        &b.traceparent,
+        &ctx.tenant,
+        sensor,
+        epoch,
+        b.seq,
+        b.endpoints.len(),
+    );
+    match apply_batch(state, ctx, sensor, epoch, b).await {
+        Ok((ack, cost)) => {
+            span.applied(cost);
+            Ok(ack)
+        }
+        Err(status) => {
+            span.failed(status.message());
+            Err(status)
+        }
+    }
+}
+
+async fn apply_batch(
+    state: &Arc<State>,
+    ctx: &AuthContext,
+    sensor: &SensorId,
+    epoch: u64,
+    b: pb::Batch,
+) -> Result<(pb::Ack, BatchCost), Status> {
     if b.sensor_id != sensor.as_str() || b.stream_epoch != epoch {
         return Err(Error::invalid(format!(
             "batch is for sensor {:?} epoch {}, but the stream said hello as {:?} epoch {}",
@@ -244,13 +273,14 @@ async fn apply(
     let st = state.clone();
     let tenant = ctx.tenant.clone();
     let sensor = sensor.clone();
-    let applied = blocking(move || {
+    let (applied, commit, analysis) = blocking(move || {
         let now = st.now_ms();
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         let applied = st.db.apply_batch(&tenant, &sensor, &batch, now, &st.policy)?;
         // Durable before the ack: the sensor forgets the batch once acknowledged.
         st.db.flush()?;
-        (st.ingest.commit_seconds).observe(started.elapsed().as_secs_f64());
+        let committed = Instant::now();
+        (st.ingest.commit_seconds).observe((committed - started).as_secs_f64());
         if let Applied::Committed { metering, .. } = &applied {
             // Only what metering lets through reaches threat analysis.
             let analyzed: Vec<_> = batch
@@ -267,23 +297,29 @@ async fn apply(
             let until_ms = Cycle::containing(now).end_ms;
             st.publish_pause(&tenant, PauseState { paused: metering.paused_after, until_ms });
         }
-        Ok(applied)
+        Ok((applied, committed - started, committed.elapsed()))
     })
     .await?;
-    let duplicate = match applied {
+    let mut cost = BatchCost {
+        commit,
+        analysis,
+        ..Default::default()
+    };
+    match applied {
         Applied::Committed { requests, .. } => {
             state.ingest.batches_committed.fetch_add(1, Relaxed);
             state.ingest.requests_committed.fetch_add(requests, Relaxed);
-            false
+            cost.requests = requests;
         }
         Applied::Duplicate => {
             state.ingest.batches_duplicate.fetch_add(1, Relaxed);
-            true
+            cost.duplicate = true;
         }
-    };
-    Ok(pb::Ack {
+    }
+    let ack = pb::Ack {
         stream_epoch: epoch,
         seq,
-        duplicate,
-    })
+        duplicate: cost.duplicate,
+    };
+    Ok((ack, cost))
 }

@@ -7,6 +7,7 @@ pub mod fleet;
 pub mod ingest;
 pub mod inventory;
 pub mod rpc_metrics;
+pub mod trace_layer;
 pub mod usage;
 
 use crate::error::Error;

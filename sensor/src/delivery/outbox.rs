@@ -113,6 +113,12 @@ impl Outbox {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// The sequence number the next [`Outbox::push`] will assign (the aggregator is the only
+    /// producer, so it holds until that push).
+    pub fn next_seq(&self) -> u64 {
+        self.lock().next_seq
+    }
+
     /// Spools and queues a sealed batch under the next sequence number; returns that number.
     /// Blocks on the spool's fsync: call it from a blocking context.
     pub fn push(&self, sealed: Sealed) -> u64 {

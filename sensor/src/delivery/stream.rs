@@ -6,6 +6,7 @@ use crate::checkpoint::Checkpoints;
 use crate::grpc;
 use crate::sources::FilePosition;
 use crate::stats::SensorStats;
+use crate::telemetry::BatchTraces;
 use picket_proto::v1 as pb;
 use picket_proto::v1::ingest_client::IngestClient;
 use std::collections::BTreeMap;
@@ -93,6 +94,8 @@ pub struct Delivery {
     pub connected: watch::Sender<bool>,
     /// Endpoint templates from the controller (host, template), for the aggregator.
     pub templates: watch::Sender<Arc<Vec<(String, String)>>>,
+    /// Spans of sealed batches (seal → ack), and the trace context each batch carries.
+    pub traces: Arc<BatchTraces>,
 }
 
 impl Delivery {
@@ -194,6 +197,7 @@ impl Delivery {
                     p.seq,
                     &p.sealed,
                     &counters,
+                    self.traces.on_send(p.seq),
                 );
                 let msg = pb::SensorMessage {
                     msg: Some(pb::sensor_message::Msg::Batch(batch)),
@@ -257,6 +261,7 @@ impl Delivery {
     /// so a crash in between resends (harmlessly) rather than re-reads.
     fn acked(&mut self, seq: u64) -> Result<(), SessionError> {
         let committed = self.outbox.commit_through(seq);
+        self.traces.on_ack(seq, &committed.seqs);
         if let Some(positions) = committed.positions
             && !positions.is_empty()
         {
