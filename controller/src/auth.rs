@@ -33,9 +33,7 @@ impl AuthContext {
             )))
         }
     }
-}
 
-impl AuthContext {
     /// The tenant a request targets: its explicit `requested` tenant, else the caller's. Only
     /// the installation admin may target another tenant; `action` completes the refusal
     /// ("only the installation admin may {action}").

@@ -144,7 +144,7 @@ impl State {
 
     /// The pause state of a tenant now: paused when its plan caps it and this cycle's
     /// entitlement is used up; a new cycle lifts it.
-    pub fn pause_state(&self, tenant: &TenantId) -> crate::error::Result<PauseState> {
+    fn pause_state(&self, tenant: &TenantId) -> crate::error::Result<PauseState> {
         let now = self.now_ms();
         let cycle = Cycle::containing(now);
         let account = self.db.account(tenant, &self.policy)?;

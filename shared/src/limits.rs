@@ -40,22 +40,18 @@ pub const MAX_LABEL_BYTES: usize = 96;
 
 /// Text as it may travel: non-empty, at most `max_bytes`, no control characters.
 pub fn valid_text(s: &str, max_bytes: usize) -> bool {
-    clean(s, max_bytes)
-}
-
-fn clean(s: &str, max_bytes: usize) -> bool {
     !s.is_empty() && s.len() <= max_bytes && !s.chars().any(char::is_control)
 }
 
 /// A host as it may travel: non-empty, at most [`MAX_HOST_BYTES`], no control characters.
 pub fn valid_host(host: &str) -> bool {
-    clean(host, MAX_HOST_BYTES)
+    valid_text(host, MAX_HOST_BYTES)
 }
 
 /// A method as it may travel: upper-case ASCII letters, digits, `-` and `_`, at most
 /// [`MAX_METHOD_BYTES`].
 pub fn valid_method(method: &str) -> bool {
-    clean(method, MAX_METHOD_BYTES)
+    valid_text(method, MAX_METHOD_BYTES)
         && method
             .bytes()
             .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
@@ -64,7 +60,7 @@ pub fn valid_method(method: &str) -> bool {
 /// A path template as it may travel: starts with `/`, at most [`MAX_TEMPLATE_BYTES`], no
 /// control characters.
 pub fn valid_template(template: &str) -> bool {
-    clean(template, MAX_TEMPLATE_BYTES) && template.starts_with('/')
+    valid_text(template, MAX_TEMPLATE_BYTES) && template.starts_with('/')
 }
 
 /// A principal as it may travel: hex, at most [`MAX_PRINCIPAL_HEX`] characters.

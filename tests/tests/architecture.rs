@@ -235,19 +235,13 @@ fn module_of(file: &str) -> Option<(String, Vec<String>)> {
 }
 
 /// Paths named in the code: `crate::a::b` and `super::a` forms, resolved to module paths.
-fn referenced_paths(code: &str, module: &[String], is_mod_file: bool) -> Vec<Vec<String>> {
+fn referenced_paths(code: &str, module: &[String]) -> Vec<Vec<String>> {
     let mut out = Vec::new();
     let bytes = code.as_bytes();
     for (prefix, base) in [
         ("crate::", Vec::new()),
-        ("super::", {
-            // `super` of a `mod.rs`/`lib.rs` file is its parent; of `a/b.rs`, the module `a`.
-            let mut m = module.to_vec();
-            if is_mod_file || !m.is_empty() {
-                m.pop();
-            }
-            m
-        }),
+        // `super` is the parent module, whether the file is `a/b.rs` or `a/b/mod.rs`.
+        ("super::", module[..module.len().saturating_sub(1)].to_vec()),
     ] {
         let mut from = 0;
         while let Some(i) = code[from..].find(prefix) {
@@ -292,8 +286,7 @@ fn no_file_level_import_circles() {
         let Some((krate, module)) = module_of(f) else {
             continue;
         };
-        let is_mod = f.ends_with("/mod.rs") || f.ends_with("/lib.rs");
-        for path in referenced_paths(&production_code(f), &module, is_mod) {
+        for path in referenced_paths(&production_code(f), &module) {
             let target = (0..=path.len())
                 .rev()
                 .find_map(|n| modules.get(&(krate.clone(), path[..n].to_vec())));
@@ -350,7 +343,6 @@ fn the_scanner_sees_what_it_must() {
     let refs = referenced_paths(
         "use crate::store::db::Db; use super::billing::x;",
         &["store".to_owned(), "batch".to_owned()],
-        false,
     );
     assert_eq!(
         refs,

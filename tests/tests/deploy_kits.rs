@@ -28,10 +28,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Flags the kits may use before a binary's `--help` lists them (none today): tolerated while
-/// pending, checked like every other flag once listed.
-const PENDING_FLAGS: &[&str] = &[];
-
 /// Highest `systemd-analyze security` exposure accepted, in tenths (2.0 of 10: "OK").
 const MAX_SYSTEMD_EXPOSURE_TENTHS: u32 = 20;
 
@@ -146,14 +142,7 @@ fn unknown_flags(binary: &str, args: &[String], origin: &str) -> Vec<String> {
         let listed = help
             .split(|c: char| c.is_whitespace() || c == ',')
             .any(|w| w == flag);
-        if listed {
-            continue;
-        }
-        if PENDING_FLAGS.contains(&flag) {
-            eprintln!(
-                "note: {origin}: {flag} is not in `{binary} --help` yet (pending, tolerated)"
-            );
-        } else {
+        if !listed {
             problems.push(format!("{origin}: {binary} has no flag {flag}"));
         }
     }

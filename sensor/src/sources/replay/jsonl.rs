@@ -67,12 +67,6 @@ pub(super) fn jsonl_record(
         .as_deref()
         .filter(|h| !h.is_empty())
         .unwrap_or(authority);
-    let find = |map: &'_ std::collections::BTreeMap<String, serde_json::Value>, name: &str| {
-        map.iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .and_then(|(_, v)| v.as_str())
-            .map(str::to_owned)
-    };
     let header = |name: &str| find(&j.headers, name);
     let mut rec = RequestRecord {
         ts_ms,
@@ -91,20 +85,14 @@ pub(super) fn jsonl_record(
         scheme,
         ..Default::default()
     };
-    let (authorization, api_key, forwarded_for, user_agent) = (
-        header("authorization"),
-        header("x-api-key"),
-        header("x-forwarded-for"),
-        header("user-agent"),
-    );
     let creds = Credentials {
-        authorization: authorization.as_deref(),
-        api_key: api_key.as_deref(),
+        authorization: header("authorization"),
+        api_key: header("x-api-key"),
         cookie: header("cookie").is_some(),
         user: None,
         peer: j.client_ip.as_deref().and_then(record::parse_ip),
-        forwarded_for: forwarded_for.as_deref(),
-        user_agent: user_agent.as_deref(),
+        forwarded_for: header("x-forwarded-for"),
+        user_agent: header("user-agent"),
     };
     ident.apply(&mut rec, creds);
     let headers: Vec<(&str, &str)> = j
@@ -112,17 +100,23 @@ pub(super) fn jsonl_record(
         .iter()
         .filter_map(|(k, v)| Some((k.as_str(), v.as_str()?)))
         .collect();
-    let (request_type, response_type) = (
-        header("content-type"),
-        find(&j.response_headers, "content-type"),
-    );
     Exchange {
         headers: &headers,
-        request_type: request_type.as_deref(),
+        request_type: header("content-type"),
         request_body: j.request_body.as_deref().unwrap_or("").as_bytes(),
-        response_type: response_type.as_deref(),
+        response_type: find(&j.response_headers, "content-type"),
         response_body: j.response_body.as_deref().unwrap_or("").as_bytes(),
     }
     .judge_into(&mut rec);
     Ok(rec)
+}
+
+/// A header's string value, by case-insensitive name.
+fn find<'a>(
+    map: &'a std::collections::BTreeMap<String, serde_json::Value>,
+    name: &str,
+) -> Option<&'a str> {
+    map.iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .and_then(|(_, v)| v.as_str())
 }
