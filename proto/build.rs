@@ -9,6 +9,7 @@ const PROTOS: &[&str] = &[
     "picket/v1/fleet.proto",
     "picket/v1/admin.proto",
     "picket/v1/usage.proto",
+    "picket/v1/alerts.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -36,6 +36,7 @@ pub fn counters(c: &SensorCounters) -> pb::SensorCounters {
         spool_bytes: c.spool_bytes,
         analysis_paused: c.analysis_paused,
         notables_dropped: c.notables_dropped,
+        actors_dropped: c.actors_dropped,
         sources: c
             .sources
             .iter()

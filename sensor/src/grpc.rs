@@ -104,6 +104,7 @@ pub fn batch(
                         auth_failures: c.auth_failures,
                         errors: c.errors,
                         distinct_object_refs: c.distinct_object_refs,
+                        ref_sample: c.ref_sample.clone(),
                     })
                     .collect(),
             })
@@ -112,6 +113,7 @@ pub fn batch(
         window_start_ms: sealed.window_start_ms,
         window_end_ms: sealed.window_end_ms,
         notables: sealed.notables.iter().map(encode::notable).collect(),
+        actors: Vec::new(),
         traceparent,
     }
 }

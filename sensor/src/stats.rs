@@ -172,6 +172,7 @@ impl SensorStats {
             spool_bytes: self.spool_bytes.load(Relaxed),
             analysis_paused: self.analysis_paused.load(Relaxed),
             notables_dropped: self.notables_dropped.load(Relaxed),
+            actors_dropped: 0,
             sources,
             rejected_by_reason,
         }

@@ -9,6 +9,7 @@ pub mod ids;
 pub mod inject;
 pub mod learn;
 pub mod limits;
+pub mod net;
 pub mod params;
 pub mod role;
 pub mod sensitive;
@@ -21,6 +22,6 @@ pub mod time;
 pub use ids::{IdError, SensorId, TenantId};
 pub use role::Role;
 pub use summary::{
-    BatchSummary, ClientActivity, EndpointKey, EndpointSummary, NotableEvent, NotableKind,
-    ParamStats, SensorCounters, SourceCounters,
+    ActorSummary, BatchSummary, ClientActivity, EndpointKey, EndpointSummary, NotableEvent,
+    NotableKind, ParamStats, SensorCounters, SourceCounters,
 };

@@ -37,6 +37,14 @@ pub const MAX_AUTH_SCHEMES: usize = 16;
 pub const MAX_SCHEME_BYTES: usize = 32;
 /// Longest notable label (`location:rule`), in bytes.
 pub const MAX_LABEL_BYTES: usize = 96;
+/// Actor summaries carried by one batch at most; the rest are counted in
+/// `SensorCounters::actors_dropped`.
+pub const MAX_ACTORS_PER_BATCH: usize = 4096;
+/// Object-reference hashes sampled per client activity (the smallest distinct keyed 32-bit
+/// hashes of the window: a k-minimum-values sketch the controller merges across windows).
+pub const MAX_REF_SAMPLE: usize = 16;
+/// Longest user-agent product token (`curl/8.5.0`) an actor summary carries, in bytes.
+pub const MAX_AGENT_PRODUCT_BYTES: usize = 64;
 
 /// Text as it may travel: non-empty, at most `max_bytes`, no control characters.
 pub fn valid_text(s: &str, max_bytes: usize) -> bool {

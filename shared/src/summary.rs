@@ -84,6 +84,45 @@ pub struct ClientActivity {
     pub auth_failures: u64,
     pub errors: u64,
     pub distinct_object_refs: u64,
+    /// The smallest distinct keyed 32-bit hashes of the object references of the window, at
+    /// most [`crate::limits::MAX_REF_SAMPLE`], ascending: a k-minimum-values sketch, so the
+    /// controller can estimate distinct references across windows and clients. Hashes are
+    /// keyed per sensor process and reveal no identifier.
+    #[serde(default)]
+    pub ref_sample: Vec<u32>,
+}
+
+/// One client's activity across all endpoints in one event-time window: what per-endpoint
+/// summaries cannot show (how many endpoints it touched, how often it was told "no").
+/// Counts only, never a value.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ActorSummary {
+    /// Start of the event-time window (the batch's `window_ms` wide).
+    pub window_start_ms: i64,
+    pub client_ip: Option<std::net::IpAddr>,
+    /// Hex principal (keyed hash of the credential), if any.
+    pub principal: Option<String>,
+    /// First product token of the user agent (`curl/8.5.0`, `Mozilla/5.0`), at most
+    /// [`crate::limits::MAX_AGENT_PRODUCT_BYTES`]; the rest of the header never travels.
+    pub agent: Option<String>,
+    pub requests: u64,
+    /// Distinct endpoints (host, method, template) the client touched in the window.
+    pub distinct_endpoints: u64,
+    /// Answers 401, 403, 404, 405 and 5xx.
+    pub unauthorized: u64,
+    pub forbidden: u64,
+    pub not_found: u64,
+    pub method_not_allowed: u64,
+    pub server_errors: u64,
+    /// Answers 429 (rate limited).
+    pub rate_limited: u64,
+    /// Requests that carried credentials.
+    pub auth_present: u64,
+    /// Distinct object references across the endpoints of the window.
+    pub distinct_object_refs: u64,
+    /// Distinct endpoints on which the client got 401 or 403.
+    pub auth_failure_endpoints: u64,
 }
 
 impl EndpointSummary {
@@ -178,6 +217,8 @@ pub struct SensorCounters {
     pub analysis_paused: bool,
     /// Notable events not sent because a batch already carried its maximum.
     pub notables_dropped: u64,
+    /// Actor summaries not sent because a batch already carried its maximum.
+    pub actors_dropped: u64,
     pub sources: Vec<SourceCounters>,
     pub rejected_by_reason: BTreeMap<String, u64>,
 }
@@ -243,6 +284,10 @@ pub struct BatchSummary {
     /// Flagged requests, individually.
     #[serde(default)]
     pub notables: Vec<NotableEvent>,
+    /// Per-client activity across endpoints, per window (at most
+    /// [`crate::limits::MAX_ACTORS_PER_BATCH`]).
+    #[serde(default)]
+    pub actors: Vec<ActorSummary>,
 }
 
 impl BatchSummary {

@@ -203,7 +203,24 @@ fn crate_dependencies_flow_one_way() {
                 "sled",
             ],
         ),
-        ("sensor", &["picket-controller", "picket-cli", "sled"]),
+        (
+            "detect",
+            &[
+                "picket-proto",
+                "picket-sensor",
+                "picket-controller",
+                "picket-cli",
+                "picket-runtime",
+                "tonic",
+                "prost",
+                "sled",
+                "tokio",
+            ],
+        ),
+        (
+            "sensor",
+            &["picket-controller", "picket-cli", "picket-detect", "sled"],
+        ),
         ("controller", &["picket-sensor", "picket-cli"]),
         ("cli", &["picket-sensor", "picket-controller", "sled"]),
     ];

@@ -88,6 +88,7 @@ fn top_clients(clients: &[pb::ClientActivity]) -> Vec<ClientActivity> {
             auth_failures: c.auth_failures,
             errors: c.errors,
             distinct_object_refs: c.distinct_object_refs,
+            ref_sample: Vec::new(),
         })
         .collect()
 }
@@ -198,6 +199,7 @@ fn counters(c: Option<pb::SensorCounters>) -> SensorCounters {
         requests_dropped: c.requests_dropped,
         batches_spooled: c.batches_spooled,
         spool_bytes: c.spool_bytes,
+        actors_dropped: c.actors_dropped,
         analysis_paused: c.analysis_paused,
         notables_dropped: c.notables_dropped,
         sources: c
@@ -253,6 +255,7 @@ pub fn batch(b: pb::Batch) -> (BatchSummary, u64) {
         endpoints,
         counters: counters(b.counters),
         notables,
+        actors: Vec::new(),
     };
     (summary, rejected)
 }

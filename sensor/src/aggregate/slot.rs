@@ -158,6 +158,7 @@ impl Slot {
                 auth_failures: u64::from(a.auth_failures),
                 errors: u64::from(a.errors),
                 distinct_object_refs: u64::from(a.refs),
+                ref_sample: Vec::new(),
             })
             .collect()
     }
