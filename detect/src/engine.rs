@@ -72,6 +72,10 @@ impl Engine {
                 }
                 1 => {
                     self.meta.stats.actor_summaries += 1;
+                    if late {
+                        self.meta.stats.late += 1;
+                        out.late += 1;
+                    }
                     self.on_actor(&input.actors[i], late, ctx)
                 }
                 _ => {
@@ -157,6 +161,9 @@ impl Engine {
         for c in &clients {
             cands.extend(self.on_client(&id, ep_hash, key, c, ts, armed));
         }
+        for c in detectors::principals(s) {
+            cands.extend(self.on_refs(&id, key, &c, ts, armed));
+        }
         cands
     }
 
@@ -219,8 +226,27 @@ impl Engine {
                 out.extend(detectors::volume::client_spike(ep, ae, c, key, ts));
             }
         }
-        out.extend(detectors::enumeration::single(ep, ae, c, key, ts, armed));
         out
+    }
+
+    /// Reference enumeration for one (address, principal) client of a summary.
+    fn on_refs(
+        &mut self,
+        id: &str,
+        key: &EndpointKey,
+        c: &Client,
+        ts: i64,
+        armed: bool,
+    ) -> Option<Candidate> {
+        if c.sample.is_empty() {
+            return None;
+        }
+        let ep = self.endpoints.get_mut(id)?;
+        let ae = self
+            .actor_eps
+            .entry(&format!("r\u{1}{}\u{1}{id}", c.key), ActorEndpoint::default);
+        ae.last_ms = ae.last_ms.max(ts);
+        detectors::enumeration::single(ep, ae, c, key, ts, armed)
     }
 
     fn on_actor(&mut self, a: &ActorSummary, late: bool, ctx: &Context<'_>) -> Vec<Candidate> {
@@ -229,7 +255,6 @@ impl Engine {
             return out;
         };
         if late {
-            self.meta.stats.late += 1;
             return out;
         }
         let minute = floor(a.window_start_ms, BUCKET_MS);

@@ -104,3 +104,27 @@ pub fn dominant(clients: &[Client], total: u64) -> Option<&Client> {
         .first()
         .filter(|c| c.requests * 2 >= total && total > 0)
 }
+
+/// The clients of a summary as the sensor keyed them, (address, principal) pairs: object
+/// references are judged per principal, so users behind one address stay apart.
+pub fn principals(s: &picket_shared::EndpointSummary) -> Vec<Client> {
+    s.top_clients
+        .iter()
+        .filter(|c| !c.ref_sample.is_empty())
+        .filter_map(|c| {
+            let ip = c.client_ip.map(|i| i.to_string()).unwrap_or_default();
+            let p = c.principal.as_deref().unwrap_or("");
+            (!ip.is_empty() || !p.is_empty()).then(|| Client {
+                key: format!("{ip}/{p}"),
+                ip: c.client_ip,
+                principal: c.principal.clone(),
+                principals: Vec::new(),
+                requests: c.requests,
+                auth_failures: c.auth_failures,
+                errors: c.errors,
+                distinct_refs: c.distinct_object_refs,
+                sample: c.ref_sample.clone(),
+            })
+        })
+        .collect()
+}

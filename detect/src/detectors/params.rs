@@ -13,7 +13,7 @@
 //!   medium/long text (payload-sized), low otherwise. Dedup per (endpoint, parameter).
 //!   Observed shapes are learned too, so a lasting type change fades in within days.
 
-use super::{Client, dominant};
+use super::Client;
 use crate::alerts::Candidate;
 use crate::model::{AlertType, Severity};
 use crate::state::{EndpointState, MAX_NEW_PARAMS, MAX_PARAMS, Param};
@@ -46,7 +46,13 @@ pub fn check(
         if ep.params.len() >= MAX_PARAMS {
             continue;
         }
-        let seen = ep.new_params.get(name).copied().unwrap_or(0) + s.distinct_clients.max(1);
+        // Clients that sent it: one when the busiest client alone could have, else at most
+        // the window's distinct clients and the parameter's count.
+        let with = match sole(clients, st.count) {
+            Some(_) => 1,
+            None => s.distinct_clients.min(st.count).max(1),
+        };
+        let seen = ep.new_params.get(name).copied().unwrap_or(0) + with;
         if !armed || seen >= API_CHANGE_CLIENTS {
             ep.new_params.remove(name);
             let p = ep.params.entry(name.clone()).or_default();
@@ -69,13 +75,21 @@ pub fn check(
             "requests",
         );
         c.evidence.push(format!("param:{name}"));
-        if let Some(d) = dominant(clients, s.requests) {
+        if let Some(d) = sole(clients, st.count) {
             c.actor = d.actor();
         }
         c.dedup = format!("{}\u{1}{name}", super::volume::endpoint_id(key));
         out.push(c);
     }
     out
+}
+
+/// The only client with at least `n` requests (so the only one that can have sent all `n`
+/// values), if there is exactly one.
+fn sole(clients: &[Client], n: u64) -> Option<&Client> {
+    let mut able = clients.iter().filter(|c| c.requests >= n);
+    let first = able.next()?;
+    able.next().is_none().then_some(first)
 }
 
 fn learn(p: &mut Param, st: &picket_shared::summary::ParamStats, ts: i64) {
@@ -157,7 +171,7 @@ fn anomalous(
         bad.as_str(),
         names.join(",")
     ));
-    if let Some(d) = dominant(clients, s.requests) {
+    if let Some(d) = sole(clients, *n) {
         c.actor = d.actor();
     }
     c.dedup = format!("{}\u{1}{name}", super::volume::endpoint_id(key));
