@@ -17,6 +17,7 @@ mod state;
 pub mod suppress;
 mod table;
 
+pub use intel::Intel;
 pub use model::{Actor, AlertChange, AlertFacts, AlertStatus, AlertType, Figure, Severity};
 pub use suppress::Suppression;
 
@@ -105,13 +106,17 @@ pub struct StateError {
 pub struct Stats {
     /// Endpoint summaries analyzed.
     pub summaries: u64,
+    /// Actor summaries analyzed.
     pub actor_summaries: u64,
+    /// Notable events judged.
     pub notables: u64,
     /// Summaries (endpoint or actor) too late for baselines and windows.
     pub late: u64,
     /// State entries evicted by a limit (endpoints, actors, actor-endpoints, open alerts).
     pub evictions: u64,
+    /// Alerts raised (emitted as `AlertChange::Raised`).
     pub alerts_raised: u64,
+    /// Alert updates emitted.
     pub alerts_updated: u64,
     /// Occurrences swallowed by suppression rules.
     pub alerts_suppressed: u64,
@@ -142,12 +147,16 @@ const SWEEP_EVERY_MS: i64 = 60_000;
 /// Rough memory of an engine's state, in bytes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StateSize {
+    /// Endpoints with state.
     pub endpoints: usize,
     pub endpoint_bytes: usize,
+    /// Actors with a current minute.
     pub actors: usize,
     pub actor_bytes: usize,
+    /// (actor, endpoint) entries: rate and brute-force minute, reference horizon.
     pub actor_endpoints: usize,
     pub actor_endpoint_bytes: usize,
+    /// Alerts open for deduplication (counted at 1 KiB each).
     pub open_alerts: usize,
 }
 
@@ -160,10 +169,14 @@ impl StateSize {
 
 /// One tenant's detection engine.
 ///
-/// Memory bound: about 3.4 KiB per active endpoint and 0.3 KiB per active actor-endpoint pair
-/// (measured by `tests::memory_bound` and the bench: 10,000 endpoints and 100,000 actors each
-/// on one endpoint ≈ 70 MB; see the report printed by the bench). Every map is capped
-/// ([`MAX_ENDPOINTS`], [`MAX_ACTORS`], [`MAX_ACTOR_ENDPOINTS`], `alerts::MAX_OPEN_ALERTS`).
+/// Memory bound (estimated by [`Engine::state_size`], measured by the bench and, at a tenth
+/// of the scale, by `tests::memory_bound_for_10k_endpoints_and_100k_actors`): about 11 KB per
+/// active endpoint (open minute buckets with their sketches and clients, decayed size and
+/// latency histograms, parameters), 115 B per actor and 200 B per (actor, endpoint) entry:
+/// 10,000 endpoints and 100,000 actors (each on one endpoint) ≈ 165 MB. Every map is capped
+/// ([`MAX_ENDPOINTS`], [`MAX_ACTORS`], [`MAX_ACTOR_ENDPOINTS`], 50,000 open alerts), so the
+/// hard ceiling is about 20,000 × 11 KB + 200,000 × 115 B + 400,000 × 200 B + 50,000 × 1 KB
+/// ≈ 375 MB per tenant.
 #[derive(Debug)]
 pub struct Engine {
     config: DetectConfig,

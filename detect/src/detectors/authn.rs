@@ -13,7 +13,7 @@
 
 use super::Client;
 use crate::alerts::Candidate;
-use crate::model::{Actor, AlertType, Severity};
+use crate::model::{AlertType, Severity};
 use crate::state::{Bucket, EndpointState, bit};
 use picket_shared::{EndpointKey, EndpointSummary};
 
@@ -66,11 +66,7 @@ pub fn check(
             );
         c.dedup = id.clone();
         for k in b.fail_actors.iter().take(crate::alerts::MAX_ACTORS) {
-            c.actors.push(Actor {
-                ip: k.parse().ok(),
-                principal: k.strip_prefix("p:").map(str::to_owned),
-                user_agent: None,
-            });
+            c.actors.push(super::volume::from_key(k));
         }
         out.push(c);
     }

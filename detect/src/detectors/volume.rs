@@ -103,18 +103,22 @@ fn attribute(c: &mut Candidate, b: &Bucket) {
     if let Some((k, n)) = top.first()
         && **n * 2 >= b.requests
     {
-        c.actor.ip = k.parse().ok();
+        c.actor = from_key(k);
         c.dedup = format!("{k}\u{1}{}", endpoint_id(&c.endpoint));
         return;
     }
     c.dedup = endpoint_id(&c.endpoint);
     for (k, _) in top.into_iter().take(crate::alerts::MAX_ACTORS) {
-        if let Ok(ip) = k.parse() {
-            c.actors.push(crate::Actor {
-                ip: Some(ip),
-                ..Default::default()
-            });
-        }
+        c.actors.push(from_key(k));
+    }
+}
+
+/// The actor an actor key names (an address, or `p:<principal>`).
+pub fn from_key(k: &str) -> crate::Actor {
+    crate::Actor {
+        ip: k.parse().ok(),
+        principal: k.strip_prefix("p:").map(str::to_owned),
+        user_agent: None,
     }
 }
 

@@ -81,7 +81,7 @@ pub fn feed(engine: &mut Engine, sensor: &str, batch: &[Item], ctx: &Context<'_>
     let (mut eps, mut actors, mut notables) = (Vec::new(), Vec::new(), Vec::new());
     for i in batch {
         match i {
-            Item::Summary(k, s) => eps.push((k.clone(), s.clone())),
+            Item::Summary(k, s) => eps.push((k.clone(), (**s).clone())),
             Item::Actor(a) => actors.push(a.clone()),
             Item::Notable(n) => notables.push(n.clone()),
         }

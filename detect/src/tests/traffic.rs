@@ -3,7 +3,7 @@
 //! attack.
 
 use picket_shared::shape::Shape;
-use picket_shared::summary::{ClientActivity, NotableKind, ParamStats};
+use picket_shared::summary::{ClientActivity, NotableKind};
 use picket_shared::{ActorSummary, EndpointKey, EndpointSummary, NotableEvent};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -92,7 +92,7 @@ struct Win {
 /// One item of the generated stream, in the engine's processing order.
 #[derive(Debug, Clone)]
 pub enum Item {
-    Summary(EndpointKey, EndpointSummary),
+    Summary(EndpointKey, Box<EndpointSummary>),
     Actor(ActorSummary),
     Notable(NotableEvent),
 }
@@ -131,10 +131,7 @@ impl Traffic {
             s.auth_present += 1;
         }
         for (name, shape) in &r.params {
-            let p = s
-                .params
-                .entry((*name).to_owned())
-                .or_insert_with(ParamStats::default);
+            let p = s.params.entry((*name).to_owned()).or_default();
             p.count += 1;
             *p.shapes.entry(*shape).or_default() += 1;
         }
@@ -201,10 +198,10 @@ impl Traffic {
                     c
                 })
                 .collect();
-            tops.sort_by(|a, b| b.requests.cmp(&a.requests));
+            tops.sort_by_key(|c| std::cmp::Reverse(c.requests));
             tops.truncate(64);
             s.top_clients = tops;
-            out.push((s.window_start_ms, 0, Item::Summary(key, s)));
+            out.push((s.window_start_ms, 0, Item::Summary(key, Box::new(s))));
         }
         for (_, (mut a, eps)) in self.actors {
             a.distinct_endpoints = eps.len() as u64;
