@@ -198,6 +198,7 @@ fn every_attack_raises_its_type_with_endpoint_and_actor() {
         let run = run_batches(&mut e, &by_minute(&items), &ctx);
         let ok = run.alerts.values().any(|f| {
             f.kind == Some(kind)
+                && f.severity == Some(severity_of(kind))
                 && (want.template.is_empty() || f.template == want.template)
                 && match want.ip {
                     Some(ip) => f.actor.ip == ip.parse().ok(),
@@ -215,6 +216,70 @@ fn every_attack_raises_its_type_with_endpoint_and_actor() {
         }
     }
     assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// The severity each generated attack must get.
+fn severity_of(kind: AlertType) -> Severity {
+    use AlertType as A;
+    match kind {
+        A::LargeRequestBody | A::LatencySpike => Severity::Low,
+        A::PopulationTrafficSpike
+        | A::ClientTrafficSpike
+        | A::LargeResponse
+        | A::EndpointSpray
+        | A::UnseenParameter
+        | A::AnomalousParameterType
+        | A::MaliciousIp
+        | A::SuspiciousUserAgent => Severity::Medium,
+        A::ParameterEnumeration
+        | A::DistributedParameterEnumeration
+        | A::Injection
+        | A::BruteForce
+        | A::CredentialStuffing
+        | A::AuthBypass => Severity::High,
+    }
+}
+
+#[test]
+fn look_alikes_stay_low_and_api_changes_are_learned() {
+    let intel = attacks::intel();
+    let ctx = ctx_with(&intel, &[]);
+    let mut t = Traffic::default();
+    traffic::benign(&mut t, 1, 16);
+    // A release adds `query:currency` and eight clients use it in the same window.
+    for u in 0..8 {
+        let w = traffic::who(&format!("10.0.1.{u}"), Some(&format!("u{u}")));
+        let mut r = traffic::req(T0 + 13 * MIN + u, 200);
+        r.params = vec![
+            ("query:page", picket_shared::shape::Shape::Int),
+            ("query:currency", picket_shared::shape::Shape::TextShort),
+        ];
+        t.add(&traffic::ep("GET", "/api/products"), &w, r);
+    }
+    let items = t.finish();
+    let run = run_batches(&mut Engine::new(config()), &by_minute(&items), &ctx);
+    assert!(
+        !run.alerts
+            .values()
+            .any(|f| f.kind == Some(AlertType::UnseenParameter)),
+        "{:?}",
+        run.summary()
+    );
+    // The script with an expired token is a low brute force, nothing more.
+    let script = run
+        .alerts
+        .values()
+        .find(|f| f.actor.ip == "10.0.8.8".parse().ok())
+        .expect("script alert");
+    assert_eq!(
+        (script.kind, script.severity),
+        (Some(AlertType::BruteForce), Some(Severity::Low))
+    );
+    assert!(
+        script.count >= 5,
+        "one occurrence per minute: {}",
+        script.count
+    );
 }
 
 fn mixed() -> Vec<Item> {
