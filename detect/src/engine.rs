@@ -63,6 +63,20 @@ impl Engine {
             let late = ts < wm_before.saturating_sub(self.config.lateness_ms);
             let wm = wm_before.max(ts);
             self.meta.watermarks.insert(sensor.to_owned(), wm);
+            if self.meta.watermarks.len() > crate::MAX_SENSORS {
+                // Forget the sensor that has been silent longest (never the current one).
+                let oldest = self
+                    .meta
+                    .watermarks
+                    .iter()
+                    .filter(|(s, _)| s.as_str() != sensor)
+                    .min_by_key(|(_, w)| **w)
+                    .map(|(s, _)| s.clone());
+                if let Some(s) = oldest {
+                    self.meta.watermarks.remove(&s);
+                    self.meta.stats.evictions += 1;
+                }
+            }
             self.meta.event_ms = self.meta.event_ms.max(wm);
             let cands = match kind {
                 0 => {
@@ -183,6 +197,8 @@ impl Engine {
         roll_actor(a, minute);
         a.last_ms = a.last_ms.max(ts);
         if a.minute == minute {
+            a.client_requests += c.requests;
+            a.client_errors += c.errors;
             if let Err(pos) = a.endpoints.binary_search(&ep_hash)
                 && a.endpoints.len() < MAX_ACTOR_ENDPOINTS_PER_MIN
             {

@@ -135,6 +135,8 @@ struct Meta {
     stats: Stats,
 }
 
+/// Most sensors with a watermark; the longest silent is forgotten first (counted).
+pub const MAX_SENSORS: usize = 4_096;
 /// Most endpoints with state; the least recently seen go first (counted).
 pub const MAX_ENDPOINTS: usize = 20_000;
 /// Most actors with a current minute.

@@ -128,6 +128,10 @@ pub struct ActorState {
     pub requests: u64,
     /// 403, 404 and 405 answers (from actor summaries).
     pub errors: u64,
+    /// Requests and error answers (≥ 400) seen through endpoint summaries' top clients: the
+    /// fallback when the batch's actor summaries were capped.
+    pub client_requests: u64,
+    pub client_errors: u64,
     pub principals: Vec<u64>,
     pub fired: u32,
 }

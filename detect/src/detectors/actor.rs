@@ -3,8 +3,8 @@
 //! - `endpoint_spray` (baseline-free, always on): within one event-time minute, one actor
 //!   touched ≥ [`SPRAY_MIN_ENDPOINTS`] distinct endpoints (counted exactly, up to 64, from the
 //!   endpoint summaries' top clients — summing per-window `distinct_endpoints` would overcount)
-//!   and got ≥ [`SPRAY_MIN_ERRORS`] answers 403/404/405 (from actor summaries) that make at
-//!   least half its requests. A monitor on 20 health endpoints (all 200), a broken client
+//!   and got ≥ [`SPRAY_MIN_ERRORS`] answers 403/404/405 (from actor summaries; errors ≥ 400
+//!   from the top clients when those say more) that make at least half its requests. A monitor on 20 health endpoints (all 200), a broken client
 //!   repeating one 404, a partner syncing a catalogue with 200s: none crosses both. Medium;
 //!   high from [`SPRAY_HIGH_ENDPOINTS`]. Dedup per actor.
 //! - `brute_force` (always on): one actor's minute on one endpoint has ≥ [`BF_MIN_FAILURES`]
@@ -29,9 +29,16 @@ pub const BF_MANY_PRINCIPALS: usize = 5;
 pub fn spray(a: &mut ActorState, key: &str, actor: Actor, host: &str) -> Option<Candidate> {
     let kind = AlertType::EndpointSpray;
     let n = a.endpoints.len();
+    // Actor summaries count 403/404/405 exactly; top clients count every error (≥ 400) but
+    // only where the actor was among an endpoint's busiest: take the larger evidence.
+    let (errors, requests) = if a.errors >= a.client_errors {
+        (a.errors, a.requests)
+    } else {
+        (a.client_errors, a.client_requests)
+    };
     if n < SPRAY_MIN_ENDPOINTS
-        || a.errors < SPRAY_MIN_ERRORS
-        || a.errors * 2 < a.requests
+        || errors < SPRAY_MIN_ERRORS
+        || errors * 2 < requests
         || a.fired & bit(kind) != 0
     {
         return None;
