@@ -23,7 +23,7 @@ pub struct Entry {
     pub remediation: &'static str,
 }
 
-/// The catalogue entry of `kind`.
+/// The catalogue entry of `kind` (one data table: long by nature, one arm per type).
 pub fn entry(kind: AlertType) -> Entry {
     use AlertType as T;
     use Severity as S;

@@ -54,30 +54,7 @@ impl Engine {
         items.sort_unstable();
         let sensor = input.sensor;
         for (ts, kind, i) in items {
-            let wm_before = self
-                .meta
-                .watermarks
-                .get(sensor)
-                .copied()
-                .unwrap_or(i64::MIN);
-            let late = ts < wm_before.saturating_sub(self.config.lateness_ms);
-            let wm = wm_before.max(ts);
-            self.meta.watermarks.insert(sensor.to_owned(), wm);
-            if self.meta.watermarks.len() > crate::MAX_SENSORS {
-                // Forget the sensor that has been silent longest (never the current one).
-                let oldest = self
-                    .meta
-                    .watermarks
-                    .iter()
-                    .filter(|(s, _)| s.as_str() != sensor)
-                    .min_by_key(|(_, w)| **w)
-                    .map(|(s, _)| s.clone());
-                if let Some(s) = oldest {
-                    self.meta.watermarks.remove(&s);
-                    self.meta.stats.evictions += 1;
-                }
-            }
-            self.meta.event_ms = self.meta.event_ms.max(wm);
+            let (wm, late) = self.advance(sensor, ts);
             let cands = match kind {
                 0 => {
                     let (key, s) = &input.endpoints[i];
@@ -104,6 +81,35 @@ impl Engine {
         self.housekeeping();
         self.flush(&mut out);
         out
+    }
+
+    /// Moves `sensor`'s watermark to `ts`; returns it and whether `ts` is late.
+    fn advance(&mut self, sensor: &str, ts: i64) -> (i64, bool) {
+        let wm_before = self
+            .meta
+            .watermarks
+            .get(sensor)
+            .copied()
+            .unwrap_or(i64::MIN);
+        let late = ts < wm_before.saturating_sub(self.config.lateness_ms);
+        let wm = wm_before.max(ts);
+        self.meta.watermarks.insert(sensor.to_owned(), wm);
+        self.meta.event_ms = self.meta.event_ms.max(wm);
+        if self.meta.watermarks.len() > crate::MAX_SENSORS {
+            // Forget the sensor that has been silent longest (never the current one).
+            let oldest = self
+                .meta
+                .watermarks
+                .iter()
+                .filter(|(s, _)| s.as_str() != sensor)
+                .min_by_key(|(_, w)| **w)
+                .map(|(s, _)| s.clone());
+            if let Some(s) = oldest {
+                self.meta.watermarks.remove(&s);
+                self.meta.stats.evictions += 1;
+            }
+        }
+        (wm, late)
     }
 
     fn emit(&mut self, c: Candidate, sensor: &str, ctx: &Context<'_>, out: &mut Output) {

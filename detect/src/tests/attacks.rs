@@ -16,7 +16,8 @@ fn exp(template: &'static str, ip: Option<&'static str>) -> Expect {
     Expect { template, ip }
 }
 
-/// Adds the attack of `kind` starting at `at` (event time); returns what to expect.
+/// Adds the attack of `kind` starting at `at` (event time); returns what to expect. One arm
+/// per type, so the whole attack table reads in one place.
 pub fn attack(t: &mut Traffic, kind: AlertType, at: i64) -> Expect {
     use AlertType as A;
     match kind {
