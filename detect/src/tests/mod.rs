@@ -205,6 +205,15 @@ fn every_attack_raises_its_type_with_endpoint_and_actor() {
                     None => true,
                 }
         });
+        // No medium or high alert blames a benign user (10.0.0.0/8) while the attack runs.
+        for f in run.serious() {
+            if f.actor
+                .ip
+                .is_some_and(|ip| ip.to_string().starts_with("10."))
+            {
+                failures.push(format!("{kind:?}: benign actor blamed: {f:?}"));
+            }
+        }
         if !ok {
             let got: Vec<_> = run
                 .alerts
