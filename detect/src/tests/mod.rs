@@ -500,3 +500,24 @@ fn memory_bound_for_10k_endpoints_and_100k_actors() {
         size.total_bytes()
     );
 }
+
+#[test]
+fn one_alert_across_sensors_names_both() {
+    let intel = attacks::intel();
+    let ctx = ctx_with(&intel, &[]);
+    let mut t = Traffic::default();
+    injection_at(&mut t, "203.0.113.70", T0);
+    let a = t.finish();
+    let mut t = Traffic::default();
+    injection_at(&mut t, "203.0.113.70", T0 + MIN);
+    let b = t.finish();
+    let mut e = Engine::new(config());
+    let mut run = Run::default();
+    run.absorb(feed(&mut e, "gw-east", &a, &ctx));
+    run.absorb(feed(&mut e, "gw-west", &b, &ctx));
+    assert_eq!(run.alerts.len(), 1);
+    let f = run.alerts.values().next().expect("alert");
+    assert_eq!(f.count, 2);
+    let sensors: Vec<&str> = f.sensors.iter().map(String::as_str).collect();
+    assert_eq!(sensors, ["gw-east", "gw-west"]);
+}
