@@ -5,6 +5,19 @@
 //! with the alert changes and its analysis cursor in one transaction.
 //!
 //! One [`Engine`] holds one tenant's state.
+//!
+//! Map of the crate: `engine` (event-time order, per-sensor watermarks, lateness, minute
+//! buckets and their absorption), `baseline` (decaying levels and histograms, half-life 3
+//! days), `state` (the persisted per-endpoint, per-actor and per-(actor, endpoint) records),
+//! `table` (dirty-tracked persistence: one state key per record, JSON values), `alerts`
+//! (deterministic ids, dedup, suppression), `detectors::*` (one module per family; each
+//! module's doc states its rules and thresholds), [`catalogue`] (titles, severities, MITRE,
+//! Defender counterparts, remediation; rendered to `detect/CATALOGUE.md`) and [`intel`].
+//!
+//! State keys (tenant-relative; the host prefixes them): `m` (watermarks, counters),
+//! `e\0<host>\x01<method>\x01<template>` (endpoint), `a\0<actor>` (actor minute),
+//! `x\0<actor>\x01<endpoint>` and `x\0r\x01<address>/<principal>\x01<endpoint>` (actor on
+//! endpoint: rate and failures; reference horizon), `d\0<type>\x01<dedup key>` (open alert).
 
 mod alerts;
 mod baseline;
@@ -87,8 +100,10 @@ pub struct Output {
     pub suppressed: Vec<(String, String)>,
     /// State to persist with the changes, in one transaction.
     pub writes: Vec<StateWrite>,
-    /// Summaries too late for their windows (behind the sensor's watermark by more than the
-    /// lateness): their signatures were still judged, their counts not added to baselines.
+    /// Endpoint and actor summaries too late for their windows (behind the sensor's watermark
+    /// by more than the lateness, or for a minute the endpoint already absorbed): their
+    /// signatures (intel addresses) were still judged, their counts not added to baselines.
+    /// Notables are never late: each is judged on its own.
     pub late: u64,
 }
 
