@@ -7,8 +7,11 @@
 //! - `suspicious_user_agent`: a notable of kind SuspiciousAgent (label `agent:scanner:sqlmap`),
 //!   or an actor summary whose agent matches an intel `ua:` pattern. Medium. Dedup per actor
 //!   (its first endpoint is kept); count = events / matching actor windows.
-//! - `malicious_ip`: a client address (actor summaries, top clients, notables) on an intel list.
-//!   Medium; evidence names the list. Dedup per (address, host); count = observations.
+//! - `malicious_ip`: a client address (endpoint summaries' top clients, notables) on an intel
+//!   list. Medium; evidence names the list. Dedup per (address, host); count = observations
+//!   (summary windows and notables). Actor summaries are not used for it: they carry no host,
+//!   and every address they name is also a top client of the endpoint it called unless that
+//!   endpoint had more than 64 busier clients in the same window.
 
 use crate::alerts::Candidate;
 use crate::intel::Intel;
@@ -68,7 +71,7 @@ pub fn notable(n: &NotableEvent, intel: &Intel) -> Vec<Candidate> {
     out
 }
 
-/// Candidates of one actor summary (agent patterns, address lists).
+/// Candidates of one actor summary (agent patterns).
 pub fn actor(a: &ActorSummary, intel: &Intel) -> Vec<Candidate> {
     let mut out = Vec::new();
     let host = EndpointKey {

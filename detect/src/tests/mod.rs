@@ -521,3 +521,23 @@ fn one_alert_across_sensors_names_both() {
     let sensors: Vec<&str> = f.sensors.iter().map(String::as_str).collect();
     assert_eq!(sensors, ["gw-east", "gw-west"]);
 }
+
+#[test]
+fn a_listed_address_gives_one_alert_naming_the_list() {
+    let intel = attacks::intel();
+    let ctx = ctx_with(&intel, &[]);
+    let mut t = Traffic::default();
+    attacks::attack(&mut t, AlertType::MaliciousIp, T0);
+    attacks::attack(&mut t, AlertType::MaliciousIp, T0 + MIN);
+    let items = t.finish();
+    let run = run_batches(&mut Engine::new(config()), &by_window(&items), &ctx);
+    let hits: Vec<&AlertFacts> = run
+        .alerts
+        .values()
+        .filter(|f| f.kind == Some(AlertType::MaliciousIp))
+        .collect();
+    assert_eq!(hits.len(), 1, "{hits:?}");
+    assert_eq!(hits[0].count, 2);
+    assert_eq!(hits[0].evidence, ["intel:tor-exits.txt"]);
+    assert_eq!(hits[0].host, "api.example.com");
+}
