@@ -97,15 +97,6 @@ pub fn actor(a: &ActorSummary, intel: &Intel) -> Vec<Candidate> {
         c.evidence = vec![format!("intel:{list}"), format!("ua-pattern:{pattern}")];
         out.push(c);
     }
-    if let Some(ip) = a.client_ip {
-        out.extend(ip_hit(
-            ip,
-            a.principal.as_deref(),
-            &host,
-            a.window_start_ms,
-            intel,
-        ));
-    }
     out
 }
 
