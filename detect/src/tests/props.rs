@@ -117,3 +117,43 @@ proptest! {
         }
     }
 }
+
+fn short_stream() -> Vec<super::traffic::Item> {
+    use super::traffic::{MIN, T0, Traffic, benign};
+    use crate::AlertType as A;
+    let mut t = Traffic::default();
+    benign(&mut t, 5, 14);
+    for (kind, at) in [
+        (A::ParameterEnumeration, T0 + 11 * MIN),
+        (A::Injection, T0 + 11 * MIN),
+        (A::EndpointSpray, T0 + 12 * MIN),
+        (A::BruteForce, T0 + 12 * MIN),
+    ] {
+        super::attacks::attack(&mut t, kind, at);
+    }
+    t.finish()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(6))]
+
+    /// Any cut into batches, with a restart anywhere, gives the alerts of one batch per window.
+    #[test]
+    fn any_split_and_restart_gives_the_same_alerts(size in 1usize..300, cut in 0.0f64..1.0) {
+        let items = short_stream();
+        let intel = super::attacks::intel();
+        let ctx = super::ctx_with(&intel, &[]);
+        let reference = super::run_batches(&mut Engine::new(super::config()), &super::by_window(&items), &ctx);
+        prop_assert!(reference.alerts.len() >= 4);
+        let batches: Vec<&[super::traffic::Item]> = items.chunks(size).collect();
+        let at = (batches.len() as f64 * cut) as usize;
+        let mut first = Engine::new(super::config());
+        let mut run = super::run_batches(&mut first, &batches[..at], &ctx);
+        let state: Vec<(Vec<u8>, Vec<u8>)> = run.state.clone().into_iter().collect();
+        let mut second = Engine::restore(super::config(), state).expect("restore");
+        for b in &batches[at..] {
+            run.absorb(super::feed(&mut second, "s1", b, &ctx));
+        }
+        prop_assert_eq!(run.summary(), reference.summary());
+    }
+}
