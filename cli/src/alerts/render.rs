@@ -82,11 +82,8 @@ pub fn alert_json(a: &pb::Alert) -> Value {
         .iter()
         .map(|f| j!({"name": f.name, "observed": f.observed, "baseline": f.baseline, "unit": f.unit}))
         .collect();
-    let endpoint = if a.template.is_empty() && a.method.is_empty() {
-        Value::Null
-    } else {
-        j!({"method": opt(&a.method), "template": opt(&a.template)})
-    };
+    // Always an object (fields null for whole-host or actor alerts), like `actor`.
+    let endpoint = j!({"method": opt(&a.method), "template": opt(&a.template)});
     let mut o = j!({
         "id": a.id, "tenant": a.tenant, "type": a.r#type, "title": a.title,
         "severity": severity_name(a.severity), "status": status_name(a.status),

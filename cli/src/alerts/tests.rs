@@ -271,6 +271,22 @@ fn alert_json_has_every_key() {
     assert_eq!(v["first_seen"], "2026-11-21T09:00:00.000Z");
     assert_eq!(v["defender_alert"], serde_json::Value::Null);
 
+    let host_only = pb::Alert {
+        method: String::new(),
+        template: String::new(),
+        actor: None,
+        ..sample_alert()
+    };
+    let v = alert_json(&host_only);
+    assert_eq!(
+        v["endpoint"],
+        serde_json::json!({"method": null, "template": null})
+    );
+    assert_eq!(
+        v["actor"],
+        serde_json::json!({"ip": null, "principal": null, "user_agent": null})
+    );
+    assert_eq!(alert_row(&host_only)[4..6], ["shop.example.com", "-"]);
     let row = alert_row(&sample_alert());
     assert_eq!(
         &row[..6],
