@@ -127,11 +127,13 @@ pub struct AlertFilterArgs {
     /// Alert type id, e.g. endpoint_spray.
     #[arg(long = "type")]
     pub alert_type: Option<String>,
+    /// API host, exact.
     #[arg(long)]
     pub host: Option<String>,
     /// Endpoint as "METHOD /template" (or use --method and --template).
     #[arg(long, conflicts_with_all = ["method", "template"])]
     pub endpoint: Option<String>,
+    /// HTTP method (with --template).
     #[arg(long)]
     pub method: Option<String>,
     /// Path template, exact (`/users/{id}`).
@@ -175,6 +177,7 @@ pub struct SuppressionArgs {
     /// Hashed principal (hex), as alerts show it.
     #[arg(long)]
     pub principal: Option<String>,
+    /// API host, exact.
     #[arg(long)]
     pub host: Option<String>,
     /// Endpoint as "METHOD /template" or just "/template".
@@ -186,6 +189,7 @@ pub struct SuppressionArgs {
     /// When the rule stops suppressing: a span from now (`30d`, `12h`) or RFC 3339.
     #[arg(long)]
     pub expires: Option<String>,
+    /// Why the rule exists.
     #[arg(long)]
     pub comment: Option<String>,
 }
