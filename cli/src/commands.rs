@@ -88,6 +88,8 @@ pub async fn execute(cli: &Cli) -> Result<String, CliError> {
         Command::Tokens(cmd) => tokens(svc, fmt, cmd).await,
         Command::Usage(cmd) => crate::billing::usage(svc, fmt, cmd).await,
         Command::Plans(cmd) => crate::billing::plans(svc, fmt, cmd).await,
+        Command::Alerts(cmd) => crate::alerts::alerts(svc, fmt, cmd, &mut std::io::stdout()).await,
+        Command::Suppressions(cmd) => crate::alerts::suppressions(svc, fmt, cmd).await,
     }
 }
 

@@ -1,6 +1,7 @@
 //! `picketctl`: a CLI over the controller's RPCs. Human tables by default, `-o json` for
 //! scripts (lists print as JSON arrays of objects).
 
+pub mod alerts;
 pub mod billing;
 pub mod client;
 pub mod commands;
@@ -73,6 +74,124 @@ pub enum Command {
     /// Plans and entitlements.
     #[command(subcommand)]
     Plans(PlansCmd),
+    /// Threat alerts: list, inspect, follow and triage.
+    #[command(subcommand)]
+    Alerts(AlertsCmd),
+    /// Suppression rules: alerts they match are never raised.
+    #[command(subcommand)]
+    Suppressions(SuppressionsCmd),
+}
+
+/// `picketctl alerts …`.
+#[derive(Debug, Subcommand)]
+pub enum AlertsCmd {
+    /// List alerts, newest first (by last seen).
+    List(AlertFilterArgs),
+    /// Show one alert.
+    Get { id: String },
+    /// Follow alert changes: one line per change (JSON lines with `-o json`).
+    Watch {
+        /// Resume after this cursor (the `cursor` of the last change received).
+        #[arg(long)]
+        after: Option<u64>,
+        /// First send the alerts active now, then follow.
+        #[arg(long)]
+        snapshot: bool,
+    },
+    /// Acknowledge an alert (operator).
+    Ack(StatusArgs),
+    /// Resolve an alert (operator).
+    Resolve(StatusArgs),
+    /// Dismiss an alert as not a threat (operator).
+    Dismiss(StatusArgs),
+}
+
+/// The alert and the note of a status change.
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    pub id: String,
+    /// Why (at most 1024 bytes).
+    #[arg(long)]
+    pub comment: Option<String>,
+}
+
+/// Filters of `alerts list`; absent means any.
+#[derive(Debug, Default, clap::Args)]
+pub struct AlertFilterArgs {
+    /// Minimum severity: informational, low, medium or high.
+    #[arg(long)]
+    pub severity: Option<String>,
+    /// active, acknowledged, resolved or dismissed.
+    #[arg(long)]
+    pub status: Option<String>,
+    /// Alert type id, e.g. endpoint_spray.
+    #[arg(long = "type")]
+    pub alert_type: Option<String>,
+    /// API host, exact.
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Endpoint as "METHOD /template" (or use --method and --template).
+    #[arg(long, conflicts_with_all = ["method", "template"])]
+    pub endpoint: Option<String>,
+    /// HTTP method (with --template).
+    #[arg(long)]
+    pub method: Option<String>,
+    /// Path template, exact (`/users/{id}`).
+    #[arg(long)]
+    pub template: Option<String>,
+    /// Actor: client IP or hashed principal, exact.
+    #[arg(long)]
+    pub actor: Option<String>,
+    /// Last seen at or after: RFC 3339, Unix ms, or a span back from now (`15m`, `2h`, `7d`).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Last seen before: RFC 3339, Unix ms, or a span back from now.
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Stop after this many alerts; 0 lists all.
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+}
+
+/// `picketctl suppressions …`.
+#[derive(Debug, Subcommand)]
+pub enum SuppressionsCmd {
+    /// Create a rule (operator); give at least one of the narrowing flags.
+    Add(SuppressionArgs),
+    /// List rules.
+    List {
+        /// Also list expired rules.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Delete a rule by id (operator).
+    Delete { id: String },
+}
+
+/// What a new suppression rule matches.
+#[derive(Debug, Default, clap::Args)]
+pub struct SuppressionArgs {
+    /// An IP or CIDR, e.g. 10.0.0.0/8.
+    #[arg(long)]
+    pub cidr: Option<String>,
+    /// Hashed principal (hex), as alerts show it.
+    #[arg(long)]
+    pub principal: Option<String>,
+    /// API host, exact.
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Endpoint as "METHOD /template" or just "/template".
+    #[arg(long)]
+    pub endpoint: Option<String>,
+    /// Alert type id.
+    #[arg(long = "type")]
+    pub alert_type: Option<String>,
+    /// When the rule stops suppressing: a span from now (`30d`, `12h`) or RFC 3339.
+    #[arg(long)]
+    pub expires: Option<String>,
+    /// Why the rule exists.
+    #[arg(long)]
+    pub comment: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -212,6 +331,13 @@ pub enum CliError {
     Rpc(#[from] tonic::Status),
     #[error("{0}")]
     Usage(String),
+    #[error(
+        "the controller ended the alert stream{}",
+        .0.map(|c| format!("; resume with --after {c}")).unwrap_or_default()
+    )]
+    StreamEnded(Option<u64>),
+    #[error("writing output: {0}")]
+    Output(#[from] std::io::Error),
 }
 
 fn code_name(code: tonic::Code) -> &'static str {
@@ -223,6 +349,8 @@ fn code_name(code: tonic::Code) -> &'static str {
         tonic::Code::AlreadyExists => "already exists",
         tonic::Code::Unavailable => "unavailable",
         tonic::Code::DeadlineExceeded => "deadline exceeded",
+        tonic::Code::OutOfRange => "out of range",
+        tonic::Code::FailedPrecondition => "failed precondition",
         _ => "error",
     }
 }

@@ -9,6 +9,7 @@
 pub mod apis;
 mod hostile;
 pub mod measure;
+pub mod scenario;
 
 use apis::{Def, Param};
 

@@ -16,7 +16,8 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
-/// Bundled sample traffic: 1,500 nginx JSON lines (see tests/data/gen_sample.py).
+/// Bundled sample traffic: nginx JSON lines with attacks after a benign stretch (written by
+/// `picket-gen-sample`; what was staged is in tests/data/sample-truth.json).
 const SAMPLE: &str = include_str!("../../data/sample-access.json");
 
 #[derive(Debug, Parser)]
