@@ -7,6 +7,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod alerts;
 mod client;
 mod logs;
 mod procs;
@@ -15,6 +16,7 @@ mod raw;
 mod stack;
 pub mod traffic;
 
+pub use alerts::*;
 pub use client::*;
 pub use logs::*;
 pub use procs::*;

@@ -111,7 +111,13 @@ pub struct ControllerProc {
 impl ControllerProc {
     /// Starts a controller on `listen` (use `127.0.0.1:0` for an ephemeral port).
     pub fn start(data_dir: &Path, listen: &str) -> ControllerProc {
+        Self::start_with(data_dir, listen, &[])
+    }
+
+    /// Like [`ControllerProc::start`], with extra flags (`--learning-period-secs 600`, …).
+    pub fn start_with(data_dir: &Path, listen: &str, extra: &[&str]) -> ControllerProc {
         let mut cmd = Command::new(bin("picket-controller"));
+        cmd.args(extra);
         cmd.args([
             "--listen",
             listen,

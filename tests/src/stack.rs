@@ -17,8 +17,14 @@ pub struct Stack {
 
 impl Stack {
     pub async fn start() -> Stack {
+        Self::start_with(&[]).await
+    }
+
+    /// A stack whose controller gets extra flags.
+    pub async fn start_with(extra: &[&str]) -> Stack {
         let dir = tempfile::tempdir().unwrap();
-        let controller = ControllerProc::start(&dir.path().join("controller"), "127.0.0.1:0");
+        let controller =
+            ControllerProc::start_with(&dir.path().join("controller"), "127.0.0.1:0", extra);
         let admin_token = controller.admin_token();
         let url = controller.url();
         let sensor_token = create_token(&url, &admin_token, "", pb::Role::Sensor).await;
