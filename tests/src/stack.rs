@@ -148,7 +148,15 @@ pub struct InProcess {
 impl InProcess {
     /// Starts a controller on an ephemeral loopback port with its data in `data_dir`.
     pub async fn start(data_dir: &Path) -> anyhow::Result<InProcess> {
-        let cfg = picket_controller::ControllerConfig {
+        Self::start_with(data_dir, |_| {}).await
+    }
+
+    /// Like [`InProcess::start`], with the configuration adjusted by `configure` first.
+    pub async fn start_with(
+        data_dir: &Path,
+        configure: impl FnOnce(&mut picket_controller::ControllerConfig),
+    ) -> anyhow::Result<InProcess> {
+        let mut cfg = picket_controller::ControllerConfig {
             listen: "127.0.0.1:0".parse()?,
             data_dir: data_dir.to_owned(),
             // In-process controllers (benches, the demo) may run side by side: no admin port.
@@ -158,6 +166,7 @@ impl InProcess {
             },
             ..Default::default()
         };
+        configure(&mut cfg);
         let controller = picket_controller::start(cfg).await?;
         let url = format!("http://{}", controller.local_addr);
         let admin_token = std::fs::read_to_string(data_dir.join("admin.token"))?
