@@ -241,7 +241,7 @@ fn a_failed_commit_rebuilds_the_engine_from_the_store() {
 }
 
 #[test]
-fn suppressed_alerts_count_hits_and_capped_batches_are_not_analyzed() {
+fn suppressed_alerts_count_hits() {
     let st = state(Arc::new(MemoryStore::new()));
     let t = TenantId::new("acme").unwrap();
     let rule = crate::analysis::suppress::create(
@@ -287,4 +287,59 @@ fn the_thread_analyzes_what_was_committed_before_it_started() {
         "two alerts raised, one updated"
     );
     handle.stop();
+}
+
+#[test]
+fn a_capped_tenant_gets_billing_notices_but_no_analysis() {
+    use crate::metering::Enforcement;
+    use crate::store::alerts::ChangeKind;
+    let st = state(Arc::new(MemoryStore::new()));
+    let t = TenantId::new("acme").unwrap();
+    let s = SensorId::new("s1").unwrap();
+    st.db
+        .update_account(&t, &st.policy, &|a| a.enforcement = Enforcement::Cap)
+        .unwrap();
+    let with = |seq: u64, requests: u64| {
+        let mut b = batch(seq, &["/a"], 1_000);
+        b.endpoints[0].1.requests = requests;
+        b.notables = vec![picket_shared::NotableEvent {
+            ts_ms: 1_000,
+            endpoint: b.endpoints[0].0.clone(),
+            kinds: vec![picket_shared::NotableKind::Injection],
+            labels: vec![],
+            client_ip: None,
+            principal: None,
+            status: 200,
+        }];
+        b
+    };
+    // 80 % crossed (analyzed), then 100 % (analyzed: entitlement remained before it), then
+    // capped: nothing analyzed, nothing crossed, so nothing is appended at all.
+    for (seq, requests) in [(1, 900_000), (2, 200_000), (3, 5)] {
+        st.db
+            .apply_batch(&t, &s, &with(seq, requests), st.now_ms(), &st.policy)
+            .unwrap();
+    }
+    assert_eq!(st.db.analysis_appended().unwrap(), 2);
+    let pending = st.db.analysis_pending(0, 10).unwrap();
+    let entries: Vec<LogEntry> = pending.into_iter().map(|(_, e)| e.unwrap()).collect();
+    assert_eq!(entries[0].billing.len(), 1);
+    assert_eq!(entries[1].notables.len(), 1);
+    Worker::<Counting>::new(st.clone()).pass(100).unwrap();
+    let kinds: Vec<ChangeKind> = st
+        .db
+        .alert_log_after(&t, 0, 100)
+        .unwrap()
+        .into_iter()
+        .map(|(_, r)| r.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ChangeKind::Raised,
+            ChangeKind::Billing,
+            ChangeKind::Updated,
+            ChangeKind::Billing
+        ]
+    );
 }

@@ -16,7 +16,7 @@ use picket_shared::TenantId;
 
 /// Most alert records one listing examines (with `limits.max_scan_per_request`, whichever is
 /// lower): bounds a selective filter's latency over a large store.
-pub const MAX_ALERT_SCAN: usize = 20_000;
+pub const MAX_ALERT_SCAN: usize = 10_000;
 
 /// Most records one scan page reads from the store.
 const SCAN_PAGE: usize = 512;
@@ -59,13 +59,22 @@ impl AlertFilter {
 
     /// Texts that must appear in a matching record's raw JSON (each as JSON would escape it).
     fn needles(&self) -> Vec<Vec<u8>> {
-        [&self.host, &self.method, &self.template, &self.actor]
+        let mut out: Vec<Vec<u8>> = [&self.host, &self.method, &self.template, &self.actor]
             .into_iter()
             .flatten()
             .filter_map(|s| serde_json::to_vec(s).ok())
             .map(|quoted| quoted[1..quoted.len().saturating_sub(1)].to_vec())
             .filter(|n| !n.is_empty())
-            .collect()
+            .collect();
+        // Enum fields as serde_json writes them (no spaces); a string value holding the same
+        // text would be escaped, so these only ever match the fields themselves.
+        if let Some(k) = self.kind {
+            out.push(format!("\"kind\":\"{}\"", k.id()).into_bytes());
+        }
+        if let Some(s) = self.status {
+            out.push(format!("\"status\":\"{}\"", s.as_str()).into_bytes());
+        }
+        out
     }
 }
 
