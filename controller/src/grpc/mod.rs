@@ -27,3 +27,6 @@ where
         Err(e) => Err(Error::Internal(format!("store task failed: {e}")).into()),
     }
 }
+
+#[cfg(test)]
+mod alerts_tests;
