@@ -197,23 +197,23 @@ impl Db {
             if rows.is_empty() {
                 break;
             }
-            for (k, _) in &rows {
-                let suffix = &k[prefix.len()..];
-                let id = std::str::from_utf8(suffix.get(8..).unwrap_or_default()).unwrap_or("");
-                let last_seen = keys::read_descending_i64(suffix).map(keys::sortable_i64);
-                self.kv.transact(&|txn| {
+            // One transaction per page. A pointer goes only if it still names this record
+            // (analysis may have moved the alert to a newer time meanwhile).
+            self.kv.transact(&|txn| {
+                for (k, _) in &rows {
+                    let suffix = &k[prefix.len()..];
+                    let id = std::str::from_utf8(suffix.get(8..).unwrap_or_default()).unwrap_or("");
+                    let last_seen = keys::read_descending_i64(suffix).map(keys::sortable_i64);
                     txn.delete(Tree::AlertsByTime, k)?;
-                    // The pointer goes only if it still names this record (analysis may have
-                    // moved the alert to a newer time meanwhile).
                     let ptr_key = keys::by_id(tenant, id);
                     if txn.get(Tree::Alerts, &ptr_key)?.as_deref()
                         == last_seen.as_ref().map(|b| &b[..])
                     {
                         txn.delete(Tree::Alerts, &ptr_key)?;
                     }
-                    Ok(())
-                })?;
-            }
+                }
+                Ok(())
+            })?;
             alerts += rows.len();
         }
         Ok((alerts, self.purge_alert_log(tenant, cutoff_ms)?))
