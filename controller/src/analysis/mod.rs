@@ -28,9 +28,13 @@ pub const ANALYSIS_BOUNDS: &[f64] = &[
 /// Analysis counters, read at scrape time by `metrics`.
 #[derive(Debug)]
 pub struct AnalysisStats {
+    /// Log entries analyzed and stored.
     pub batches_analyzed: AtomicU64,
+    /// `Raised` changes the engine emitted.
     pub alerts_raised: AtomicU64,
+    /// `Updated` changes the engine emitted.
     pub alerts_updated: AtomicU64,
+    /// Alerts suppression rules swallowed.
     pub alerts_suppressed: AtomicU64,
     /// Log entries that could not be analyzed (undecodable, unknown tenant) and were skipped.
     pub entries_skipped: AtomicU64,

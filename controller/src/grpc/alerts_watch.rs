@@ -5,6 +5,12 @@
 //! and status changes update without ever blocking) or the bookmark interval. Because every
 //! change is read from the log, never from the announcement, a watcher that is slow or misses
 //! announcements misses no change, and a slow watcher holds up only its own queue.
+//!
+//! Positions: `after_cursor` 0 starts at the current end; otherwise the stream resumes
+//! strictly after it (`OUT_OF_RANGE` when retention removed what follows it, or when it is
+//! beyond the newest cursor). With `snapshot`, the tenant's active alerts come first (kind
+//! SNAPSHOT, all at the end cursor read before them, so nothing committed meanwhile is
+//! skipped) and the stream continues from that end, whatever `after_cursor` said.
 
 use super::alerts_wire::{alert_pb, change_pb, marker_pb};
 use super::blocking;

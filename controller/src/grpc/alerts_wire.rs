@@ -37,6 +37,7 @@ pub fn catalogue(kind: Option<AlertType>) -> CatalogueWire {
     }
 }
 
+/// A severity on the wire (`None`: unspecified).
 pub fn severity_pb(s: Option<Severity>) -> pb::Severity {
     match s {
         None => pb::Severity::Unspecified,
@@ -58,6 +59,7 @@ fn severity_from_pb(v: i32) -> Result<Option<Severity>> {
     }
 }
 
+/// A status on the wire.
 pub fn status_pb(s: AlertStatus) -> pb::AlertStatus {
     match s {
         AlertStatus::Active => pb::AlertStatus::Active,
@@ -221,6 +223,7 @@ pub fn suppression_from_pb(r: pb::Suppression) -> Result<Suppression> {
     })
 }
 
+/// A stored rule on the wire, with its hits.
 pub fn suppression_pb(rec: &SuppressionRecord) -> pb::Suppression {
     let r = &rec.rule;
     pb::Suppression {

@@ -16,7 +16,9 @@ use serde::{Deserialize, Serialize};
 /// A budget threshold the batch crossed, to be announced on the tenant's alert stream.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BillingNotice {
+    /// Start of the billing cycle (Unix ms).
     pub cycle_start_ms: i64,
+    /// The threshold crossed, in percent of the included calls.
     pub threshold_pct: u32,
 }
 
