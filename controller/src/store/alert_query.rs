@@ -78,8 +78,21 @@ impl AlertFilter {
     }
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
+/// Whether `needle` occurs in `haystack`: a byte search for its first byte, then a compare
+/// (several times faster than comparing every window; this runs once per scanned record).
+pub(super) fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    let Some((&first, rest)) = needle.split_first() else {
+        return true;
+    };
+    let mut from = 0;
+    while let Some(p) = haystack[from..].iter().position(|b| *b == first) {
+        let at = from + p + 1;
+        if haystack.get(at..at + rest.len()) == Some(rest) {
+            return true;
+        }
+        from = at;
+    }
+    false
 }
 
 /// A page of alerts and the token to continue after, when more may follow.

@@ -281,3 +281,18 @@ fn the_log_reads_strictly_after_a_cursor() {
     let other = TenantId::new("other").unwrap();
     assert!(db.alert_log_after(&other, 0, 100).unwrap().is_empty());
 }
+
+#[test]
+fn the_raw_prefilter_finds_exactly_the_substrings() {
+    use super::alert_query::contains;
+    for (h, n, want) in [
+        ("abcabd", "abd", true),
+        ("abcab", "abd", false),
+        ("aaab", "aab", true),
+        ("x", "", true),
+        ("", "a", false),
+        ("ab", "abc", false),
+    ] {
+        assert_eq!(contains(h.as_bytes(), n.as_bytes()), want, "{h} {n}");
+    }
+}
