@@ -19,6 +19,92 @@ pub struct ControllerConfig {
     pub limits: Limits,
     pub billing: BillingConfig,
     pub telemetry: TelemetryConfig,
+    pub detection: DetectionConfig,
+}
+
+/// Threat detection (`[detection]`): the engine's settings, alert retention and the
+/// threat-intelligence files.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DetectionConfig {
+    /// How long (event time, seconds) an endpoint's baseline learns before baseline detectors
+    /// may fire on it.
+    pub learning_period_secs: u64,
+    /// How late (event time, seconds) data may arrive behind a sensor's newest event and still
+    /// count in baselines and windows.
+    pub lateness_secs: u64,
+    /// An alert whose dedup key recurs within this many seconds (event time) of its last
+    /// occurrence is updated instead of raised anew.
+    pub dedup_window_secs: u64,
+    /// Days an alert is kept after it was last seen; its change-log entries go with it.
+    pub alert_retention_days: u32,
+    /// Threat-intelligence list files, read at start and reloaded when they change.
+    pub threat_intel: Vec<PathBuf>,
+}
+
+/// Longest duration a detection setting may name: 10 years, in seconds.
+pub const MAX_DETECTION_SECS: u64 = 10 * 366 * 24 * 3600;
+/// Most threat-intelligence files.
+pub const MAX_THREAT_INTEL_FILES: usize = 64;
+
+impl Default for DetectionConfig {
+    fn default() -> Self {
+        let d = picket_detect::DetectConfig::default();
+        Self {
+            learning_period_secs: (d.learning_period_ms / 1000) as u64,
+            lateness_secs: (d.lateness_ms / 1000) as u64,
+            dedup_window_secs: (d.dedup_window_ms / 1000) as u64,
+            alert_retention_days: 90,
+            threat_intel: Vec::new(),
+        }
+    }
+}
+
+impl DetectionConfig {
+    /// The engine's settings (validated bounds make the conversions exact).
+    pub fn engine(&self) -> picket_detect::DetectConfig {
+        let ms = |s: u64| (s.min(MAX_DETECTION_SECS) * 1000) as i64;
+        picket_detect::DetectConfig {
+            learning_period_ms: ms(self.learning_period_secs),
+            lateness_ms: ms(self.lateness_secs),
+            dedup_window_ms: ms(self.dedup_window_secs),
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        for (key, v) in [
+            ("detection.learning_period_secs", self.learning_period_secs),
+            ("detection.lateness_secs", self.lateness_secs),
+            ("detection.dedup_window_secs", self.dedup_window_secs),
+            (
+                "detection.alert_retention_days",
+                u64::from(self.alert_retention_days) * 86_400,
+            ),
+        ] {
+            if v > MAX_DETECTION_SECS {
+                return Err(ConfigError::Detection(format!(
+                    "{key} is more than 10 years"
+                )));
+            }
+        }
+        if self.dedup_window_secs == 0 {
+            return Err(ConfigError::Zero {
+                key: "detection.dedup_window_secs",
+            });
+        }
+        if self.alert_retention_days == 0 {
+            return Err(ConfigError::Zero {
+                key: "detection.alert_retention_days",
+            });
+        }
+        if self.threat_intel.len() > MAX_THREAT_INTEL_FILES {
+            return Err(ConfigError::Detection(format!(
+                "detection.threat_intel names {} files, the limit is {MAX_THREAT_INTEL_FILES}",
+                self.threat_intel.len()
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// How the controller is observed: the admin listener (`/metrics`, `/healthz`, `/readyz`)
@@ -145,6 +231,7 @@ impl Default for ControllerConfig {
             limits: Limits::default(),
             billing: BillingConfig::default(),
             telemetry: TelemetryConfig::default(),
+            detection: DetectionConfig::default(),
         }
     }
 }
@@ -176,6 +263,8 @@ pub enum ConfigError {
     Catalogue(CatalogueError),
     #[error("{0}")]
     Billing(String),
+    #[error("{0}")]
+    Detection(String),
     #[error(transparent)]
     Telemetry(#[from] picket_runtime::otel::OtelError),
 }
@@ -213,6 +302,7 @@ impl ControllerConfig {
             picket_runtime::otel::validate_endpoint(url)?;
         }
         self.telemetry.otlp.validate()?;
+        self.detection.validate()?;
         Ok(())
     }
 }
@@ -238,6 +328,17 @@ mod tests {
         assert!(toml::from_str::<ControllerConfig>("[telemetry]\nadmin_listen = \"x\"").is_err());
         let zero: ControllerConfig = toml::from_str("[limits]\nmax_page_size = 0").unwrap();
         assert!(zero.validate().is_err());
+        let d: ControllerConfig = toml::from_str(
+            "[detection]\nlearning_period_secs = 60\nthreat_intel = [\"/x/tor.txt\"]",
+        )
+        .unwrap();
+        assert_eq!(d.detection.engine().learning_period_ms, 60_000);
+        assert_eq!(d.detection.alert_retention_days, 90);
+        assert_eq!(d.detection.threat_intel.len(), 1);
+        assert!(toml::from_str::<ControllerConfig>("[detection]\nlearning = 1").is_err());
+        let bad: ControllerConfig =
+            toml::from_str("[detection]\nalert_retention_days = 0").unwrap();
+        assert!(bad.validate().is_err());
     }
 }
 
@@ -278,6 +379,7 @@ mod example_tests {
             (t.admin_listen, t.log_format),
             (dt.admin_listen, dt.log_format)
         );
+        assert_eq!(cfg.detection, d.detection);
         // The example spells out the default catalogue.
         assert_eq!(b.policy().unwrap().catalogue, Catalogue::defaults());
     }

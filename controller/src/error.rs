@@ -29,6 +29,12 @@ pub enum Error {
     /// The peer went away.
     #[error("{0}")]
     Cancelled(String),
+    /// A per-tenant or per-installation limit is reached (watch streams, suppression rules).
+    #[error("{0}")]
+    ResourceExhausted(String),
+    /// A position outside what is kept (an alert-log cursor older than retention).
+    #[error("{0}")]
+    OutOfRange(String),
     /// A bug or an environment failure (no randomness, a panicked task).
     #[error("{0}")]
     Internal(String),
@@ -65,6 +71,8 @@ impl From<Error> for Status {
             Error::Unavailable(m) => Status::unavailable(m),
             Error::DeadlineExceeded(m) => Status::deadline_exceeded(m),
             Error::Cancelled(m) => Status::cancelled(m),
+            Error::ResourceExhausted(m) => Status::resource_exhausted(m),
+            Error::OutOfRange(m) => Status::out_of_range(m),
             Error::Internal(m) => {
                 tracing::error!(error = %m, "internal error");
                 Status::internal(m)
@@ -97,6 +105,11 @@ mod tests {
                 tonic::Code::DeadlineExceeded,
             ),
             (Error::Cancelled("x".into()), tonic::Code::Cancelled),
+            (
+                Error::ResourceExhausted("x".into()),
+                tonic::Code::ResourceExhausted,
+            ),
+            (Error::OutOfRange("x".into()), tonic::Code::OutOfRange),
             (Error::Internal("x".into()), tonic::Code::Internal),
         ];
         for (e, code) in cases {

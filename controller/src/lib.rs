@@ -1,8 +1,9 @@
 //! Picket controller: ingests sensor batches, keeps the API inventory in sled, meters API calls
-//! against plan entitlements and answers inventory, fleet, usage and admin RPCs.
+//! against plan entitlements, hosts threat analysis (`picket-detect`) exactly once per
+//! committed batch, and answers inventory, alerts, fleet, usage and admin RPCs.
 //!
-//! Layers: `grpc` (the only tonic-aware code) → `inventory`, `metering`, `auth` (domain logic)
-//! → `store` (`Db` over the `Store` trait: sled in production, memory in unit tests).
+//! Layers: `grpc` (the only tonic-aware code) → `inventory`, `metering`, `auth`, `analysis`
+//! (domain logic) → `store` (`Db` over the `Store` trait: sled in production, memory in unit tests).
 
 pub mod analysis;
 pub mod auth;

@@ -1,21 +1,34 @@
 //! Background upkeep: re-evaluates analysis pauses (a new cycle lifts a cap without any
-//! traffic) and prunes usage history beyond the retention window.
+//! traffic), reloads changed threat-intelligence files, and prunes usage history, notable
+//! events and alerts beyond their retention windows.
 
-use crate::metering::cycle::{Cycle, day_of};
+use crate::analysis::intel::IntelFiles;
+use crate::metering::cycle::{Cycle, DAY_MS, day_of};
 use crate::state::State;
 use std::sync::Arc;
 use std::time::Duration;
 
 /// How often pause states are re-evaluated.
 pub const PAUSE_CHECK_INTERVAL: Duration = Duration::from_secs(15);
+/// How often threat-intelligence files are checked for changes (modification time, length).
+pub const INTEL_CHECK_INTERVAL: Duration = Duration::from_secs(5);
 /// How often usage history is pruned.
 pub const PRUNE_INTERVAL: Duration = Duration::from_secs(3600);
 
-pub async fn run(state: Arc<State>) {
+pub async fn run(state: Arc<State>, intel: IntelFiles) {
     let mut pause_tick = tokio::time::interval(PAUSE_CHECK_INTERVAL);
     let mut prune_tick = tokio::time::interval(PRUNE_INTERVAL);
+    let mut intel_tick = tokio::time::interval(INTEL_CHECK_INTERVAL);
+    let intel = Arc::new(std::sync::Mutex::new(intel));
     loop {
         tokio::select! {
+            _ = intel_tick.tick() => {
+                let (st, files) = (state.clone(), intel.clone());
+                let _ = tokio::task::spawn_blocking(move || {
+                    let mut f = files.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    reload_intel(&st, &mut f);
+                }).await;
+            }
             _ = pause_tick.tick() => {
                 let st = state.clone();
                 let _ = tokio::task::spawn_blocking(move || refresh_pauses(&st)).await;
@@ -38,6 +51,34 @@ pub fn refresh_pauses(state: &State) {
     }
 }
 
+/// Reloads the threat-intelligence files when one changed; on failure the lists in force stay.
+pub fn reload_intel(state: &State, files: &mut IntelFiles) {
+    match files.reload() {
+        None => {}
+        Some(Ok(intel)) => {
+            state.analysis.set_intel(intel);
+            tracing::info!("threat-intelligence files reloaded");
+        }
+        Some(Err(e)) => {
+            tracing::warn!(error = %e, "threat-intelligence reload failed; keeping the lists in force");
+        }
+    }
+}
+
+/// Deletes a tenant's alerts not seen within the alert retention, and their log entries.
+fn prune_alerts(state: &State, tenant: &picket_shared::TenantId) {
+    let cutoff = state
+        .now_ms()
+        .saturating_sub(i64::from(state.detection.alert_retention_days) * DAY_MS);
+    match state.db.purge_alerts(tenant, cutoff) {
+        Ok((0, 0)) => {}
+        Ok((alerts, changes)) => {
+            tracing::info!(tenant = %tenant, alerts, changes, "pruned alerts past retention");
+        }
+        Err(e) => tracing::warn!(tenant = %tenant, error = %e, "pruning alerts failed"),
+    }
+}
+
 /// Deletes usage records older than the retention window, for every tenant.
 pub fn prune(state: &State) {
     let keep_from =
@@ -49,10 +90,11 @@ pub fn prune(state: &State) {
             return;
         }
     };
-    let keep_notables_from = state.now_ms().saturating_sub(
-        i64::from(state.limits.notable_retention_days) * crate::metering::cycle::DAY_MS,
-    );
+    let keep_notables_from = state
+        .now_ms()
+        .saturating_sub(i64::from(state.limits.notable_retention_days) * DAY_MS);
     for t in tenants {
+        prune_alerts(state, &t.name);
         match state.db.prune_notables(&t.name, keep_notables_from) {
             Ok(0) => {}
             Ok(n) => tracing::info!(tenant = %t.name, removed = n, "pruned notable events"),

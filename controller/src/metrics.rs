@@ -55,6 +55,45 @@ pub const COMMIT_SECONDS: Desc = Desc::histogram(
     "picket_controller_batch_commit_seconds",
     "Time to apply one ingest batch and flush the store, in seconds",
 );
+pub const ANALYSIS_LAG: Desc = Desc::gauge(
+    "picket_controller_analysis_lag_entries",
+    "Committed batches waiting for threat analysis (analysis-log entries behind the worker's cursor)",
+    &[],
+);
+pub const BATCHES_ANALYZED: Desc = Desc::counter(
+    "picket_controller_batches_analyzed_total",
+    "Analysis-log entries analyzed and stored",
+    &[],
+);
+pub const ANALYSIS_SKIPPED: Desc = Desc::counter(
+    "picket_controller_analysis_skipped_total",
+    "Analysis-log entries skipped because they could not be decoded or named no valid tenant",
+    &[],
+);
+pub const ANALYSIS_FAILURES: Desc = Desc::counter(
+    "picket_controller_analysis_failures_total",
+    "Failed analysis passes (store errors); the worker retries",
+    &[],
+);
+pub const ALERTS_RAISED: Desc = Desc::counter(
+    "picket_controller_alerts_raised_total",
+    "Alerts the engine raised",
+    &[],
+);
+pub const ALERTS_UPDATED: Desc = Desc::counter(
+    "picket_controller_alerts_updated_total",
+    "Alert updates the engine made (more occurrences of a raised alert)",
+    &[],
+);
+pub const ALERTS_SUPPRESSED: Desc = Desc::counter(
+    "picket_controller_alerts_suppressed_total",
+    "Alerts swallowed by suppression rules",
+    &[],
+);
+pub const ANALYSIS_SECONDS: Desc = Desc::histogram(
+    "picket_controller_analysis_seconds",
+    "Time to analyze one committed batch and store the result, in seconds",
+);
 pub const RPCS: Desc = Desc::counter(
     "picket_controller_rpcs_total",
     "gRPC calls by method and status code, counted when the call ends",
@@ -64,6 +103,7 @@ pub const RPCS: Desc = Desc::counter(
 /// Registers the controller's scrape-time collectors and its commit histogram.
 pub fn register(registry: &Registry, state: &Arc<State>) {
     registry.histogram(COMMIT_SECONDS, state.ingest.commit_seconds.clone());
+    registry.histogram(ANALYSIS_SECONDS, state.analysis.stats.seconds.clone());
     let st = state.clone();
     registry.collect(move |c| {
         let i = &st.ingest;
@@ -74,8 +114,28 @@ pub fn register(registry: &Registry, state: &Arc<State>) {
         c.counter(&SUMMARIES_REJECTED, &[], i.entries_rejected.load(Relaxed));
         c.counter(&STREAMS_REJECTED, &[], i.streams_rejected.load(Relaxed));
         c.gauge(&SENSORS_CONNECTED, &[], st.connected_count() as i64);
+        analysis(&st, c);
         cycle_calls(&st, c);
     });
+}
+
+/// The analysis worker's counters and its lag (two store reads).
+fn analysis(st: &State, c: &mut picket_runtime::metrics::Collector) {
+    let a = &st.analysis.stats;
+    c.counter(&BATCHES_ANALYZED, &[], a.batches_analyzed.load(Relaxed));
+    c.counter(&ANALYSIS_SKIPPED, &[], a.entries_skipped.load(Relaxed));
+    c.counter(&ANALYSIS_FAILURES, &[], a.failures.load(Relaxed));
+    c.counter(&ALERTS_RAISED, &[], a.alerts_raised.load(Relaxed));
+    c.counter(&ALERTS_UPDATED, &[], a.alerts_updated.load(Relaxed));
+    c.counter(&ALERTS_SUPPRESSED, &[], a.alerts_suppressed.load(Relaxed));
+    match (st.db.analysis_appended(), st.db.analysis_done()) {
+        (Ok(appended), Ok(done)) => {
+            c.gauge(&ANALYSIS_LAG, &[], appended.saturating_sub(done) as i64);
+        }
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::warn!(error = %e, "metrics: reading the analysis cursor failed")
+        }
+    }
 }
 
 /// Each tenant's billed calls this cycle, read from the store: one read per tenant, at most

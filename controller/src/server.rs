@@ -1,22 +1,24 @@
 //! Assembles and runs the controller: opens the store, bootstraps the first admin token,
 //! layers the gRPC stack and serves it.
 
+use crate::analysis::intel::IntelFiles;
+use crate::analysis::worker::WorkerHandle;
 use crate::auth::mint;
 use crate::config::ControllerConfig;
 use crate::grpc::auth_layer::AuthLayer;
 use crate::grpc::rpc_metrics::RpcMetricsLayer;
 use crate::grpc::trace_layer::TraceLayer;
 use crate::grpc::{
-    admin::AdminService, fleet::FleetService, ingest::IngestService, inventory::InventoryService,
-    usage::UsageService,
+    admin::AdminService, alerts::AlertsService, fleet::FleetService, ingest::IngestService,
+    inventory::InventoryService, usage::UsageService,
 };
 use crate::metering::{Clock, SystemClock};
 use crate::state::State;
 use crate::store::sled_store::SledStore;
 use crate::store::{Db, TenantRecord};
 use picket_proto::v1::{
-    admin_server::AdminServer, fleet_server::FleetServer, ingest_server::IngestServer,
-    inventory_server::InventoryServer, usage_server::UsageServer,
+    admin_server::AdminServer, alerts_server::AlertsServer, fleet_server::FleetServer,
+    ingest_server::IngestServer, inventory_server::InventoryServer, usage_server::UsageServer,
 };
 use picket_runtime::admin::AdminListen;
 use picket_runtime::metrics::Registry;
@@ -39,6 +41,10 @@ pub enum ServeError {
     DataDir(PathBuf, std::io::Error),
     #[error("opening the store: {0}")]
     Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Intel(#[from] crate::analysis::intel::IntelError),
+    #[error("starting the analysis worker: {0}")]
+    Worker(std::io::Error),
     #[error("bootstrapping the admin token: {0}")]
     Bootstrap(String),
     #[error("binding {0}: {1}")]
@@ -67,6 +73,7 @@ pub struct Controller {
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<(), tonic::transport::Error>>,
     maintenance: JoinHandle<()>,
+    worker: Option<WorkerHandle>,
 }
 
 impl Controller {
@@ -76,6 +83,10 @@ impl Controller {
             let _ = tx.send(());
         }
         self.maintenance.abort();
+        if let Some(w) = self.worker.take() {
+            // Finishes its current pass (which flushes) and stops.
+            let _ = tokio::task::spawn_blocking(move || w.stop()).await;
+        }
         let served = match tokio::time::timeout(Duration::from_secs(10), &mut self.task).await {
             Ok(Ok(r)) => r,
             Ok(Err(_)) | Err(_) => {
@@ -165,6 +176,7 @@ async fn standard_services() -> Result<
         "picket.v1.Fleet",
         "picket.v1.Admin",
         "picket.v1.Usage",
+        "picket.v1.Alerts",
         "",
     ] {
         health_reporter
@@ -197,8 +209,16 @@ pub async fn start_with_clock(
     if let Some(p) = &admin_token_file {
         tracing::info!(path = %p.display(), "created the bootstrap installation-admin token (mode 0600)");
     }
-    let state = Arc::new(State::new(db.clone(), cfg.limits.clone(), policy, clock));
-    let maintenance = tokio::spawn(crate::maintenance::run(state.clone()));
+    let (intel_files, intel) = IntelFiles::open(cfg.detection.threat_intel.clone())?;
+    let state = Arc::new(
+        State::new(db.clone(), cfg.limits.clone(), policy, clock)
+            .with_detection(cfg.detection.clone()),
+    );
+    state.analysis.set_intel(intel);
+    // Started after the store opened: it picks up every batch committed but not analyzed
+    // before a restart.
+    let worker = WorkerHandle::spawn(state.clone()).map_err(ServeError::Worker)?;
+    let maintenance = tokio::spawn(crate::maintenance::run(state.clone(), intel_files));
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .map_err(|e| ServeError::Bind(cfg.listen, e))?;
@@ -246,6 +266,9 @@ pub async fn start_with_clock(
         )
         .add_service(
             UsageServer::new(UsageService::new(state.clone())).max_decoding_message_size(max),
+        )
+        .add_service(
+            AlertsServer::new(AlertsService::new(state.clone())).max_decoding_message_size(max),
         );
 
     let (tx, rx) = oneshot::channel::<()>();
@@ -283,5 +306,6 @@ pub async fn start_with_clock(
         shutdown: Some(tx),
         task,
         maintenance,
+        worker: Some(worker),
     })
 }

@@ -1,7 +1,7 @@
 //! State shared by the controller's gRPC services.
 
-use crate::analysis::AnalysisInput;
-use crate::config::Limits;
+use crate::analysis::Analysis;
+use crate::config::{DetectionConfig, Limits};
 use crate::metering::{Clock, Cycle, MeterPolicy};
 use crate::store::Db;
 use picket_runtime::metrics::Histogram;
@@ -58,7 +58,9 @@ pub struct State {
     pub policy: MeterPolicy,
     pub clock: Arc<dyn Clock>,
     pub ingest: IngestStats,
-    pub analysis: AnalysisInput,
+    pub analysis: Analysis,
+    /// Detection settings (engine settings, alert retention, threat-intelligence files).
+    pub detection: DetectionConfig,
     /// Open ingest streams per (tenant, sensor id).
     connected: Mutex<HashMap<(TenantId, String), u32>>,
     /// Analysis pause state per tenant, watched by that tenant's ingest streams.
@@ -73,10 +75,17 @@ impl State {
             policy,
             clock,
             ingest: IngestStats::default(),
-            analysis: AnalysisInput::default(),
+            analysis: Analysis::default(),
+            detection: DetectionConfig::default(),
             connected: Mutex::new(HashMap::new()),
             pauses: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Sets the detection settings (before the state is shared).
+    pub fn with_detection(mut self, detection: DetectionConfig) -> Self {
+        self.detection = detection;
+        self
     }
 
     pub fn now_ms(&self) -> i64 {

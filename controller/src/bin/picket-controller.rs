@@ -32,6 +32,14 @@ struct Args {
     /// http://127.0.0.1:4317 (default: off; `[telemetry] otlp_endpoint`).
     #[arg(long, env = "PICKET_OTLP_ENDPOINT")]
     otlp_endpoint: Option<String>,
+    /// Seconds (event time) an endpoint's baseline learns before baseline detectors may fire
+    /// on it [default: 604800, 7 days; `[detection] learning_period_secs`].
+    #[arg(long)]
+    learning_period_secs: Option<u64>,
+    /// Threat-intelligence list file, reloaded when it changes; repeat for more. Given at
+    /// least once, replaces `[detection] threat_intel`.
+    #[arg(long = "threat-intel", value_name = "FILE")]
+    threat_intel: Vec<PathBuf>,
 }
 
 #[tokio::main]
@@ -52,6 +60,12 @@ async fn main() -> anyhow::Result<()> {
     }
     if let Some(f) = args.log_format {
         cfg.telemetry.log_format = f;
+    }
+    if let Some(s) = args.learning_period_secs {
+        cfg.detection.learning_period_secs = s;
+    }
+    if !args.threat_intel.is_empty() {
+        cfg.detection.threat_intel = args.threat_intel;
     }
     let cfg_log_format = cfg.telemetry.log_format;
     picket_runtime::init_logging("info", cfg_log_format);

@@ -290,7 +290,9 @@ async fn apply_batch(
                 .filter(|(_, a)| **a)
                 .map(|(e, _)| e)
                 .collect();
+            // The batch's log entry is durable with it; the worker analyzes it from there.
             st.analysis.submit(&tenant, &analyzed);
+            st.analysis.wake();
             for pct in &metering.crossed_pct {
                 tracing::warn!(tenant = %tenant, threshold_pct = pct, "billing budget threshold reached");
             }

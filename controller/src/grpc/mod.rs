@@ -1,6 +1,9 @@
 //! The gRPC edge of the controller: the only modules that know tonic and `picket.v1` types.
 
 pub mod admin;
+pub mod alerts;
+pub mod alerts_watch;
+pub mod alerts_wire;
 pub mod auth_layer;
 pub mod convert;
 pub mod fleet;
@@ -24,3 +27,6 @@ where
         Err(e) => Err(Error::Internal(format!("store task failed: {e}")).into()),
     }
 }
+
+#[cfg(test)]
+mod alerts_tests;

@@ -1,6 +1,7 @@
 //! Applying a sensor batch (endpoints, sensor record, notable events, watermark and metered
 //! usage in one transaction) and reading the notable events it stored.
 
+use super::analysis_log::{BillingNotice, LogEntryRef};
 use super::db::{Db, read_u64};
 use super::keys;
 use super::records::{EndpointRecord, NotableRecord, SensorRecord, decode, encode};
@@ -21,6 +22,50 @@ pub enum Applied {
     },
     /// The batch was at or below the watermark: a replay, nothing changed.
     Duplicate,
+}
+
+/// The part of a committed batch that goes on to threat analysis: the endpoint summaries
+/// metering lets through and, when it lets any through (or, for a batch without summaries,
+/// when the tenant is not capped), the batch's actor summaries and notable events. A capped
+/// tenant's batch thus hands nothing on ("no new alerts until the cap lifts"), except the
+/// budget thresholds it crossed, which travel on the alert stream as billing notices.
+fn analysis_entry<'a>(
+    tenant: &'a TenantId,
+    sensor: &'a SensorId,
+    batch: &'a BatchSummary,
+    now_ms: i64,
+    metering: &MeterOutcome,
+) -> LogEntryRef<'a> {
+    let endpoints: Vec<_> = batch
+        .endpoints
+        .iter()
+        .zip(&metering.analyze)
+        .filter(|(_, a)| **a)
+        .map(|(e, _)| e)
+        .collect();
+    let analyzed = if batch.endpoints.is_empty() {
+        !metering.paused_after
+    } else {
+        !endpoints.is_empty()
+    };
+    let cycle_start_ms = crate::metering::Cycle::containing(now_ms).start_ms;
+    LogEntryRef {
+        tenant: tenant.as_str(),
+        sensor: sensor.as_str(),
+        arrival_ms: now_ms,
+        window_ms: batch.window_ms,
+        endpoints,
+        actors: if analyzed { &batch.actors } else { &[] },
+        notables: if analyzed { &batch.notables } else { &[] },
+        billing: metering
+            .crossed_pct
+            .iter()
+            .map(|pct| BillingNotice {
+                cycle_start_ms,
+                threshold_pct: *pct,
+            })
+            .collect(),
+    }
 }
 
 impl Db {
@@ -90,6 +135,10 @@ impl Db {
             }
             txn.put(Tree::Watermarks, &wm_key, &batch.seq.to_be_bytes())?;
             let metering = super::billing::meter_in_txn(txn, tenant, batch, now_ms, policy)?;
+            let entry = analysis_entry(tenant, sensor, batch, now_ms, &metering);
+            if !entry.is_empty() {
+                super::analysis_log::append_in_txn(txn, &entry)?;
+            }
             *outcome.borrow_mut() = Applied::Committed {
                 requests: batch.requests(),
                 metering,

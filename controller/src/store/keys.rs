@@ -117,6 +117,83 @@ pub fn read_sortable_i64(suffix: &[u8]) -> Option<i64> {
     Some((u64::from_be_bytes(raw) ^ (1 << 63)) as i64)
 }
 
+// --- analysis and alerts ---------------------------------------------------------------
+
+/// `meta` key: the sequence of the newest entry appended to `analysis_log` (be64).
+pub const META_ANALYSIS_APPENDED: &[u8] = b"analysis.appended";
+/// `meta` key: the sequence of the newest `analysis_log` entry analyzed (be64).
+pub const META_ANALYSIS_DONE: &[u8] = b"analysis.done";
+
+/// `meta` key `tenant 0 alert_log.last`: the tenant's newest alert-log cursor (be64). Global
+/// `meta` keys hold no 0 byte, so they never collide with a tenant's.
+pub fn meta_alert_log_last(tenant: &TenantId) -> Vec<u8> {
+    let mut k = tenant_prefix(tenant);
+    k.extend_from_slice(b"alert_log.last");
+    k
+}
+
+/// `meta` key `tenant 0 alert_log.purged`: the newest alert-log cursor retention removed
+/// (be64); the oldest cursor kept is one more.
+pub fn meta_alert_log_purged(tenant: &TenantId) -> Vec<u8> {
+    let mut k = tenant_prefix(tenant);
+    k.extend_from_slice(b"alert_log.purged");
+    k
+}
+
+/// `analysis_log` key: the global sequence (be64).
+pub fn analysis_log(seq: u64) -> [u8; 8] {
+    seq.to_be_bytes()
+}
+
+/// `tenant 0 engine key`: one detection-state record.
+pub fn detect_state(tenant: &TenantId, key: &[u8]) -> Vec<u8> {
+    let mut k = tenant_prefix(tenant);
+    k.extend_from_slice(key);
+    k
+}
+
+/// `tenant 0 id`: an alert's pointer, or a suppression rule.
+pub fn by_id(tenant: &TenantId, id: &str) -> Vec<u8> {
+    let mut k = tenant_prefix(tenant);
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
+/// An `i64` as 8 bytes that sort in the opposite order of the numbers (newest first).
+pub fn descending_i64(v: i64) -> [u8; 8] {
+    sortable_i64(v).map(|b| !b)
+}
+
+/// `tenant 0 last_seen(descending) id`: an alert in newest-first order.
+pub fn alert_by_time(tenant: &TenantId, last_seen_ms: i64, id: &str) -> Vec<u8> {
+    let mut k = tenant_prefix(tenant);
+    k.extend_from_slice(&descending_i64(last_seen_ms));
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
+/// A scan position in `alerts_by_time` after every alert last seen at or after `ms` (alert ids
+/// are printable, so no key of that time sorts above `0xff`).
+pub fn alerts_older_than(tenant: &TenantId, ms: i64) -> Vec<u8> {
+    let mut k = tenant_prefix(tenant);
+    k.extend_from_slice(&descending_i64(ms));
+    k.push(0xff);
+    k
+}
+
+/// Decodes the last-seen time of an `alerts_by_time` key suffix.
+pub fn read_descending_i64(suffix: &[u8]) -> Option<i64> {
+    let raw: [u8; 8] = suffix.get(..8)?.try_into().ok()?;
+    read_sortable_i64(&raw.map(|b| !b))
+}
+
+/// `tenant 0 cursor(be64)`: one alert-log entry.
+pub fn alert_log(tenant: &TenantId, cursor: u64) -> Vec<u8> {
+    let mut k = tenant_prefix(tenant);
+    k.extend_from_slice(&cursor.to_be_bytes());
+    k
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -126,6 +203,10 @@ mod tests {
             assert!(sortable_i64(w[0]) < sortable_i64(w[1]));
         }
         assert_eq!(read_sortable_i64(&sortable_i64(-42)), Some(-42));
+        for w in vals.windows(2) {
+            assert!(descending_i64(w[0]) > descending_i64(w[1]));
+        }
+        assert_eq!(read_descending_i64(&descending_i64(-42)), Some(-42));
     }
 
     use super::*;

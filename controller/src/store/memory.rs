@@ -20,7 +20,8 @@ impl MemoryStore {
 
 struct MemTxn<'a> {
     trees: &'a HashMap<Tree, Map>,
-    writes: Vec<(Tree, Vec<u8>, Vec<u8>)>,
+    /// `None` deletes.
+    writes: Vec<(Tree, Vec<u8>, Option<Vec<u8>>)>,
 }
 
 impl Txn for MemTxn<'_> {
@@ -31,13 +32,18 @@ impl Txn for MemTxn<'_> {
             .rev()
             .find(|(t, k, _)| *t == tree && k == key)
         {
-            return Ok(Some(v.clone()));
+            return Ok(v.clone());
         }
         Ok(self.trees.get(&tree).and_then(|m| m.get(key)).cloned())
     }
 
     fn put(&mut self, tree: Tree, key: &[u8], value: &[u8]) -> Result<()> {
-        self.writes.push((tree, key.to_vec(), value.to_vec()));
+        self.writes.push((tree, key.to_vec(), Some(value.to_vec())));
+        Ok(())
+    }
+
+    fn delete(&mut self, tree: Tree, key: &[u8]) -> Result<()> {
+        self.writes.push((tree, key.to_vec(), None));
         Ok(())
     }
 }
@@ -94,7 +100,11 @@ impl Store for MemoryStore {
         f(&mut txn)?;
         let writes = txn.writes;
         for (tree, k, v) in writes {
-            trees.entry(tree).or_default().insert(k, v);
+            let map = trees.entry(tree).or_default();
+            match v {
+                Some(v) => map.insert(k, v),
+                None => map.remove(&k),
+            };
         }
         Ok(())
     }

@@ -3,6 +3,9 @@
 //! ([`memory::MemoryStore`]) — and [`Db`], the typed, tenant-scoped layer every other module
 //! uses. All record logic lives in `Db`, once, whatever the backend.
 
+pub mod alert_query;
+pub mod alerts;
+pub mod analysis_log;
 pub mod batch;
 pub mod billing;
 pub mod db;
@@ -10,6 +13,7 @@ pub mod keys;
 pub mod memory;
 pub mod records;
 pub mod sled_store;
+pub mod suppressions;
 
 pub use batch::Applied;
 pub use db::Db;
@@ -28,11 +32,26 @@ pub enum Tree {
     DayUsage,
     Notifications,
     Notables,
+    /// Global counters and per-tenant markers (analysis sequence and cursor, alert-log
+    /// cursors); see `keys::meta_*`.
+    Meta,
+    /// Committed batches waiting for threat analysis, by global sequence.
+    AnalysisLog,
+    /// The detection engines' persisted state, per tenant.
+    DetectState,
+    /// Alert id → its last-seen time (the pointer into `AlertsByTime`).
+    Alerts,
+    /// Alert records, newest last-seen first.
+    AlertsByTime,
+    /// Each tenant's alert change stream, by cursor.
+    AlertLog,
+    /// Suppression rules, per tenant.
+    Suppressions,
 }
 
 impl Tree {
     /// Every tree, in discriminant order (backends index by `tree as usize`).
-    pub const ALL: [Tree; 10] = [
+    pub const ALL: [Tree; 17] = [
         Tree::Tenants,
         Tree::Tokens,
         Tree::Sensors,
@@ -43,6 +62,13 @@ impl Tree {
         Tree::DayUsage,
         Tree::Notifications,
         Tree::Notables,
+        Tree::Meta,
+        Tree::AnalysisLog,
+        Tree::DetectState,
+        Tree::Alerts,
+        Tree::AlertsByTime,
+        Tree::AlertLog,
+        Tree::Suppressions,
     ];
 
     pub fn name(self) -> &'static str {
@@ -57,6 +83,13 @@ impl Tree {
             Tree::DayUsage => "day_usage",
             Tree::Notifications => "notifications",
             Tree::Notables => "notables",
+            Tree::Meta => "meta",
+            Tree::AnalysisLog => "analysis_log",
+            Tree::DetectState => "detect_state",
+            Tree::Alerts => "alerts",
+            Tree::AlertsByTime => "alerts_by_time",
+            Tree::AlertLog => "alert_log",
+            Tree::Suppressions => "suppressions",
         }
     }
 }
@@ -79,6 +112,7 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub trait Txn {
     fn get(&mut self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>>;
     fn put(&mut self, tree: Tree, key: &[u8], value: &[u8]) -> Result<()>;
+    fn delete(&mut self, tree: Tree, key: &[u8]) -> Result<()>;
 }
 
 /// Ordered key-value storage with multi-tree transactions.
@@ -101,3 +135,6 @@ pub trait Store: Send + Sync + 'static {
     /// Makes every completed write durable.
     fn flush(&self) -> Result<()>;
 }
+
+#[cfg(test)]
+mod alert_tests;

@@ -67,6 +67,13 @@ impl Txn for SledTxn<'_> {
             Err(e) => Err(self.fail(e)),
         }
     }
+
+    fn delete(&mut self, tree: Tree, key: &[u8]) -> Result<()> {
+        match self.trees[tree as usize].remove(key) {
+            Ok(_) => Ok(()),
+            Err(e) => Err(self.fail(e)),
+        }
+    }
 }
 
 impl Store for SledStore {

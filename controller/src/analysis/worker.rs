@@ -1,0 +1,275 @@
+//! The analysis worker: one thread per controller that consumes the analysis log in sequence
+//! order and stores each result in one transaction (engine state writes, alert changes and
+//! their log entries, billing notices, suppression hits, the cursor, the consumed entry).
+//!
+//! Exactly once: the engine's in-memory state always equals its persisted state plus nothing
+//! (it advances only together with a committed transaction; when a transaction fails or finds
+//! the entry already analyzed, the tenant's engine is dropped and restored from the store on
+//! next use). After a crash the worker restores each engine from `detect_state` and continues
+//! after the durable cursor, so every committed batch is analyzed, none twice.
+//!
+//! Flush policy: the worker analyzes up to [`MAX_ENTRIES_PER_FLUSH`] entries, flushes the store
+//! once, then announces the new cursors to watchers. A crash before that flush loses those
+//! analyses and their entries' deletion together; the restarted worker redoes them from the
+//! same restored state, producing the same changes under the same cursors (the per-tenant
+//! cursor counter rolls back with them).
+
+use crate::state::State;
+use crate::store::alerts::{AnalysisCommit, Committed};
+use crate::store::analysis_log::{LogEntry, entry_tenant};
+use picket_detect::{AlertChange, Context, DetectConfig, Engine, Input, Output, StateError};
+use picket_shared::TenantId;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+/// Most log entries analyzed between two flushes.
+pub const MAX_ENTRIES_PER_FLUSH: usize = 64;
+/// How long the worker sleeps when nothing wakes it (it also polls the log then).
+pub const IDLE_POLL: Duration = Duration::from_secs(1);
+/// Pause after a failed pass before retrying.
+pub const RETRY_PAUSE: Duration = Duration::from_secs(1);
+
+/// What the worker needs of a detection engine: `picket_detect::Engine` in production; tests
+/// substitute deterministic stand-ins through the same seam.
+pub trait Detector: Sized + Send + 'static {
+    fn fresh(config: DetectConfig) -> Self;
+    fn restore(config: DetectConfig, state: Vec<(Vec<u8>, Vec<u8>)>) -> Result<Self, StateError>;
+    fn analyze(&mut self, input: &Input<'_>, ctx: &Context<'_>) -> Output;
+}
+
+impl Detector for Engine {
+    fn fresh(config: DetectConfig) -> Self {
+        Engine::new(config)
+    }
+    fn restore(config: DetectConfig, state: Vec<(Vec<u8>, Vec<u8>)>) -> Result<Self, StateError> {
+        Engine::restore(config, state)
+    }
+    fn analyze(&mut self, input: &Input<'_>, ctx: &Context<'_>) -> Output {
+        Engine::analyze(self, input, ctx)
+    }
+}
+
+/// The worker's state: the engines of the tenants it has seen.
+pub struct Worker<D: Detector = Engine> {
+    state: Arc<State>,
+    config: DetectConfig,
+    engines: HashMap<TenantId, D>,
+}
+
+impl<D: Detector> Worker<D> {
+    pub fn new(state: Arc<State>) -> Self {
+        let config = state.detection.engine();
+        Self {
+            state,
+            config,
+            engines: HashMap::new(),
+        }
+    }
+
+    /// Analyzes up to `max` pending entries, flushes, and announces the new cursors. Returns
+    /// how many entries it consumed.
+    pub fn pass(&mut self, max: usize) -> crate::error::Result<usize> {
+        let db = self.state.db.clone();
+        let done = db.analysis_done()?;
+        let pending = db.analysis_pending(done, max)?;
+        let mut announce: HashMap<TenantId, u64> = HashMap::new();
+        for (seq, entry) in &pending {
+            match entry {
+                Ok(e) => match entry_tenant(e) {
+                    Some(tenant) => {
+                        if let Some(c) = self.analyze_one(*seq, &tenant, e)? {
+                            announce.insert(tenant, c);
+                        }
+                    }
+                    None => self.skip(*seq, "names an invalid tenant")?,
+                },
+                Err(err) => self.skip(*seq, &err.to_string())?,
+            }
+        }
+        if !pending.is_empty() {
+            db.flush()?;
+        }
+        for (tenant, cursor) in announce {
+            self.state.analysis.publish(&tenant, cursor);
+        }
+        Ok(pending.len())
+    }
+
+    fn skip(&self, seq: u64, why: &str) -> crate::error::Result<()> {
+        tracing::error!(
+            seq,
+            why,
+            "skipping an analysis-log entry that cannot be analyzed"
+        );
+        self.state
+            .analysis
+            .stats
+            .entries_skipped
+            .fetch_add(1, Relaxed);
+        self.state.db.skip_analysis(seq)?;
+        Ok(())
+    }
+
+    /// The tenant's engine, restored from the store on first use.
+    fn engine(&mut self, tenant: &TenantId) -> crate::error::Result<&mut D> {
+        if !self.engines.contains_key(tenant) {
+            let saved = self.state.db.detect_state(tenant)?;
+            let engine = match D::restore(self.config.clone(), saved) {
+                Ok(e) => e,
+                Err(e) => {
+                    // Baselines start over rather than analysis stopping for the tenant; the
+                    // engine's next writes replace the unreadable state.
+                    tracing::error!(tenant = %tenant, error = %e, "detection state unreadable; starting fresh");
+                    D::fresh(self.config.clone())
+                }
+            };
+            self.engines.insert(tenant.clone(), engine);
+        }
+        self.engines
+            .get_mut(tenant)
+            .ok_or_else(|| crate::error::Error::Internal("engine vanished".into()))
+    }
+
+    /// Analyzes one entry and stores the result; returns the tenant's new newest cursor when
+    /// the entry changed its alert log.
+    fn analyze_one(
+        &mut self,
+        seq: u64,
+        tenant: &TenantId,
+        e: &LogEntry,
+    ) -> crate::error::Result<Option<u64>> {
+        let started = Instant::now();
+        let now = self.state.now_ms();
+        let rules: Vec<_> = self
+            .state
+            .db
+            .suppressions(tenant)?
+            .into_iter()
+            .map(|r| r.rule)
+            .filter(|r| !r.expired(now))
+            .collect();
+        let intel = self.state.analysis.intel();
+        let input = Input {
+            sensor: &e.sensor,
+            arrival_ms: e.arrival_ms,
+            window_ms: e.window_ms,
+            endpoints: &e.endpoints,
+            actors: &e.actors,
+            notables: &e.notables,
+        };
+        let ctx = Context {
+            intel: &intel,
+            suppressions: &rules,
+            now_ms: now,
+        };
+        let out = self.engine(tenant)?.analyze(&input, &ctx);
+        let commit = AnalysisCommit {
+            seq,
+            tenant,
+            writes: &out.writes,
+            changes: &out.changes,
+            suppressed: &out.suppressed,
+            billing: &e.billing,
+            now_ms: now,
+        };
+        let stored = match self.state.db.commit_analysis(&commit) {
+            Ok(Committed::Stored(last)) => last,
+            Ok(Committed::AlreadyDone) => {
+                self.engines.remove(tenant);
+                return Ok(None);
+            }
+            Err(err) => {
+                // The engine advanced past what the store holds: rebuild it from the store.
+                self.engines.remove(tenant);
+                return Err(err.into());
+            }
+        };
+        self.count(&out, started);
+        Ok(stored)
+    }
+
+    fn count(&self, out: &Output, started: Instant) {
+        let s = &self.state.analysis.stats;
+        let raised = out
+            .changes
+            .iter()
+            .filter(|c| matches!(c, AlertChange::Raised(_)))
+            .count() as u64;
+        s.batches_analyzed.fetch_add(1, Relaxed);
+        s.alerts_raised.fetch_add(raised, Relaxed);
+        s.alerts_updated
+            .fetch_add(out.changes.len() as u64 - raised, Relaxed);
+        s.alerts_suppressed
+            .fetch_add(out.suppressed.len() as u64, Relaxed);
+        s.seconds.observe(started.elapsed().as_secs_f64());
+    }
+
+    /// Runs passes until `stop` is set, sleeping when the log is empty.
+    pub fn run(mut self, stop: &AtomicBool) {
+        let mut seen = self.state.analysis.wake_count();
+        while !stop.load(Relaxed) {
+            match self.pass(MAX_ENTRIES_PER_FLUSH) {
+                Ok(0) => seen = self.state.analysis.wait(seen, IDLE_POLL),
+                Ok(_) => {}
+                Err(e) => {
+                    self.state.analysis.stats.failures.fetch_add(1, Relaxed);
+                    tracing::warn!(error = %e, "analysis pass failed; retrying");
+                    std::thread::sleep(RETRY_PAUSE);
+                }
+            }
+        }
+    }
+}
+
+/// The running worker thread.
+pub struct WorkerHandle {
+    stop: Arc<AtomicBool>,
+    state: Arc<State>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl WorkerHandle {
+    /// Starts the worker on its own thread (store work is blocking).
+    pub fn spawn(state: Arc<State>) -> std::io::Result<Self> {
+        Self::spawn_with::<Engine>(state)
+    }
+
+    /// Like [`WorkerHandle::spawn`], with another detector (tests).
+    pub fn spawn_with<D: Detector>(state: Arc<State>) -> std::io::Result<Self> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let worker: Worker<D> = Worker::new(state.clone());
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("picket-analysis".into())
+            .spawn(move || worker.run(&flag))?;
+        Ok(Self {
+            stop,
+            state,
+            thread: Some(thread),
+        })
+    }
+
+    /// Stops the worker after its current pass and waits for it.
+    pub fn stop(mut self) {
+        self.stop.store(true, Relaxed);
+        self.state.analysis.wake();
+        if let Some(t) = self.thread.take()
+            && t.join().is_err()
+        {
+            tracing::error!("the analysis worker panicked");
+        }
+    }
+}
+
+impl Drop for WorkerHandle {
+    fn drop(&mut self) {
+        self.stop.store(true, Relaxed);
+        self.state.analysis.wake();
+    }
+}
+
+#[cfg(test)]
+#[path = "worker_tests.rs"]
+mod tests;

@@ -1,0 +1,243 @@
+//! Wire ⇄ domain conversion for `picket.v1.Alerts` (the alert record, changes, filters,
+//! suppression rules). Kept apart from `convert` (ingest and inventory) so each service's
+//! conversions live in one place.
+
+use crate::error::{Error, Result};
+use crate::store::alert_query::AlertFilter;
+use crate::store::alerts::{AlertLogRecord, AlertRecord, ChangeKind};
+use crate::store::suppressions::SuppressionRecord;
+use picket_detect::{Actor, AlertStatus, AlertType, Severity, Suppression};
+use picket_proto::v1 as pb;
+
+/// What the catalogue says about an alert type, as the wire carries it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CatalogueWire {
+    pub title: String,
+    pub tactic: String,
+    pub technique: String,
+    pub remediation: String,
+    pub defender_alert: String,
+}
+
+/// The catalogue entry of an alert type.
+///
+/// STAND-IN until `picket_detect::catalogue` exists: the title is derived from the type id and
+/// the other fields are empty. At merge this one function switches to the catalogue.
+pub fn catalogue(kind: Option<AlertType>) -> CatalogueWire {
+    let Some(kind) = kind else {
+        return CatalogueWire::default();
+    };
+    let mut title = kind.id().replace('_', " ");
+    if let Some(first) = title.get_mut(..1) {
+        first.make_ascii_uppercase();
+    }
+    CatalogueWire {
+        title,
+        ..CatalogueWire::default()
+    }
+}
+
+/// A severity on the wire (`None`: unspecified).
+pub fn severity_pb(s: Option<Severity>) -> pb::Severity {
+    match s {
+        None => pb::Severity::Unspecified,
+        Some(Severity::Informational) => pb::Severity::Informational,
+        Some(Severity::Low) => pb::Severity::Low,
+        Some(Severity::Medium) => pb::Severity::Medium,
+        Some(Severity::High) => pb::Severity::High,
+    }
+}
+
+fn severity_from_pb(v: i32) -> Result<Option<Severity>> {
+    match pb::Severity::try_from(v) {
+        Ok(pb::Severity::Unspecified) => Ok(None),
+        Ok(pb::Severity::Informational) => Ok(Some(Severity::Informational)),
+        Ok(pb::Severity::Low) => Ok(Some(Severity::Low)),
+        Ok(pb::Severity::Medium) => Ok(Some(Severity::Medium)),
+        Ok(pb::Severity::High) => Ok(Some(Severity::High)),
+        Err(_) => Err(Error::invalid(format!("severity {v} is not a known value"))),
+    }
+}
+
+/// A status on the wire.
+pub fn status_pb(s: AlertStatus) -> pb::AlertStatus {
+    match s {
+        AlertStatus::Active => pb::AlertStatus::Active,
+        AlertStatus::Acknowledged => pb::AlertStatus::Acknowledged,
+        AlertStatus::Resolved => pb::AlertStatus::Resolved,
+        AlertStatus::Dismissed => pb::AlertStatus::Dismissed,
+    }
+}
+
+/// A status from the wire; unspecified is `None`.
+pub fn status_from_pb(v: i32) -> Result<Option<AlertStatus>> {
+    match pb::AlertStatus::try_from(v) {
+        Ok(pb::AlertStatus::Unspecified) => Ok(None),
+        Ok(pb::AlertStatus::Active) => Ok(Some(AlertStatus::Active)),
+        Ok(pb::AlertStatus::Acknowledged) => Ok(Some(AlertStatus::Acknowledged)),
+        Ok(pb::AlertStatus::Resolved) => Ok(Some(AlertStatus::Resolved)),
+        Ok(pb::AlertStatus::Dismissed) => Ok(Some(AlertStatus::Dismissed)),
+        Err(_) => Err(Error::invalid(format!("status {v} is not a known value"))),
+    }
+}
+
+fn actor_pb(a: &Actor) -> pb::Actor {
+    pb::Actor {
+        ip: a.ip.map(|ip| ip.to_string()).unwrap_or_default(),
+        principal: a.principal.clone().unwrap_or_default(),
+        user_agent: a.user_agent.clone().unwrap_or_default(),
+    }
+}
+
+/// An alert as the wire shows it.
+pub fn alert_pb(tenant: &str, r: &AlertRecord) -> pb::Alert {
+    let f = &r.facts;
+    let cat = catalogue(f.kind);
+    pb::Alert {
+        id: f.id.clone(),
+        tenant: tenant.to_owned(),
+        r#type: f.kind.map(|k| k.id().to_owned()).unwrap_or_default(),
+        title: cat.title,
+        severity: severity_pb(f.severity) as i32,
+        status: status_pb(r.status) as i32,
+        mitre_tactic: cat.tactic,
+        mitre_technique: cat.technique,
+        host: f.host.clone(),
+        method: f.method.clone(),
+        template: f.template.clone(),
+        actor: Some(actor_pb(&f.actor)),
+        actors: f.actors.iter().map(actor_pb).collect(),
+        sensors: f.sensors.iter().cloned().collect(),
+        count: f.count,
+        first_seen_ms: f.first_seen_ms,
+        last_seen_ms: f.last_seen_ms,
+        figures: f
+            .figures
+            .iter()
+            .map(|x| pb::Figure {
+                name: x.name.clone(),
+                observed: x.observed,
+                baseline: x.baseline,
+                unit: x.unit.clone(),
+            })
+            .collect(),
+        evidence: f.evidence.clone(),
+        remediation: cat.remediation,
+        defender_alert: cat.defender_alert,
+        status_by: r.status_by.clone(),
+        status_at_ms: r.status_at_ms,
+        status_comment: r.status_comment.clone(),
+        raised_at_ms: r.raised_at_ms,
+        incident_id: String::new(),
+    }
+}
+
+/// One alert-log entry as a stream message.
+pub fn change_pb(tenant: &str, cursor: u64, rec: &AlertLogRecord) -> pb::AlertChange {
+    use pb::alert_change::Kind;
+    let kind = match rec.kind {
+        ChangeKind::Raised => Kind::Raised,
+        ChangeKind::Updated => Kind::Updated,
+        ChangeKind::Status => Kind::Status,
+        ChangeKind::Billing => Kind::Billing,
+    };
+    pb::AlertChange {
+        kind: kind as i32,
+        cursor,
+        alert: rec.alert.as_ref().map(|a| alert_pb(tenant, a)),
+        notice: rec.notice.clone(),
+        at_ms: rec.at_ms,
+    }
+}
+
+/// A snapshot or bookmark message.
+pub fn marker_pb(
+    kind: pb::alert_change::Kind,
+    cursor: u64,
+    alert: Option<pb::Alert>,
+    at_ms: i64,
+) -> pb::AlertChange {
+    pb::AlertChange {
+        kind: kind as i32,
+        cursor,
+        alert,
+        notice: String::new(),
+        at_ms,
+    }
+}
+
+fn non_empty(s: String) -> Option<String> {
+    Some(s).filter(|s| !s.is_empty())
+}
+
+fn kind_from(id: &str) -> Result<Option<AlertType>> {
+    if id.is_empty() {
+        return Ok(None);
+    }
+    AlertType::parse(id)
+        .map(Some)
+        .ok_or_else(|| Error::invalid(format!("type {id:?} is not an alert type id")))
+}
+
+/// The filters of a listing request.
+pub fn filter_from_pb(r: &pb::ListAlertsRequest) -> Result<AlertFilter> {
+    if r.since_ms < 0 || r.until_ms < 0 {
+        return Err(Error::invalid("since_ms and until_ms must not be negative"));
+    }
+    if r.since_ms > 0 && r.until_ms > 0 && r.since_ms >= r.until_ms {
+        return Err(Error::invalid(format!(
+            "since_ms {} must be before until_ms {}",
+            r.since_ms, r.until_ms
+        )));
+    }
+    Ok(AlertFilter {
+        min_severity: severity_from_pb(r.min_severity)?,
+        status: status_from_pb(r.status)?,
+        kind: kind_from(&r.r#type)?,
+        host: non_empty(r.host.to_ascii_lowercase()),
+        method: non_empty(r.method.to_ascii_uppercase()),
+        template: non_empty(r.template.clone()),
+        actor: non_empty(r.actor.clone()),
+        since_ms: r.since_ms,
+        until_ms: r.until_ms,
+    })
+}
+
+/// A rule as an operator asks for it (id and creation fields are the server's).
+pub fn suppression_from_pb(r: pb::Suppression) -> Result<Suppression> {
+    if r.expires_ms < 0 {
+        return Err(Error::invalid("expires_ms must not be negative"));
+    }
+    Ok(Suppression {
+        id: String::new(),
+        cidr: non_empty(r.cidr),
+        principal: non_empty(r.principal),
+        host: non_empty(r.host.to_ascii_lowercase()),
+        method: non_empty(r.method.to_ascii_uppercase()),
+        template: non_empty(r.template),
+        kind: kind_from(&r.r#type)?,
+        expires_ms: Some(r.expires_ms).filter(|e| *e > 0),
+        comment: r.comment,
+        created_by: String::new(),
+        created_ms: 0,
+    })
+}
+
+/// A stored rule on the wire, with its hits.
+pub fn suppression_pb(rec: &SuppressionRecord) -> pb::Suppression {
+    let r = &rec.rule;
+    pb::Suppression {
+        id: r.id.clone(),
+        cidr: r.cidr.clone().unwrap_or_default(),
+        principal: r.principal.clone().unwrap_or_default(),
+        host: r.host.clone().unwrap_or_default(),
+        method: r.method.clone().unwrap_or_default(),
+        template: r.template.clone().unwrap_or_default(),
+        r#type: r.kind.map(|k| k.id().to_owned()).unwrap_or_default(),
+        expires_ms: r.expires_ms.unwrap_or(0),
+        comment: r.comment.clone(),
+        created_by: r.created_by.clone(),
+        created_ms: r.created_ms,
+        hits: rec.hits,
+    }
+}

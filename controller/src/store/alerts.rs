@@ -1,0 +1,317 @@
+//! Alerts in the store: the record (engine facts beside the operator-owned lifecycle), the
+//! merge of engine changes, operator status changes, and the tenant's alert change log —
+//! every write of an alert appends its change to the log in the same transaction, under the
+//! tenant's next cursor.
+//!
+//! Layout: `alerts` maps `tenant 0 id` to the alert's last-seen time (sortable i64), the
+//! pointer into `alerts_by_time`, which holds the record under `tenant 0 last_seen(descending)
+//! id` so listings read newest first without a sort. `alert_log` holds the changes under
+//! `tenant 0 cursor(be64)`; `meta` keeps each tenant's newest cursor and the newest cursor
+//! retention removed.
+
+use super::analysis_log::BillingNotice;
+use super::db::{Db, read_u64};
+use super::records::{decode, encode};
+use super::{Result, StoreError, Tree, Txn, keys};
+use picket_detect::{AlertChange, AlertFacts, AlertStatus, StateWrite};
+use picket_shared::TenantId;
+use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
+
+/// An alert as stored: the engine's facts and the operator's lifecycle.
+///
+/// Ownership: the engine owns `facts` (an engine change replaces them whole); operators own
+/// `status`, `status_by`, `status_at_ms` and `status_comment`, which no engine change ever
+/// touches. An engine update of an acknowledged, resolved or dismissed alert therefore keeps
+/// that status (the facts grow; the operator's decision stands until an operator reopens it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AlertRecord {
+    pub facts: AlertFacts,
+    pub status: AlertStatus,
+    pub status_by: String,
+    pub status_at_ms: i64,
+    pub status_comment: String,
+    /// Controller clock when the alert was first stored.
+    pub raised_at_ms: i64,
+}
+
+impl Default for AlertRecord {
+    fn default() -> Self {
+        AlertRecord {
+            facts: AlertFacts::default(),
+            status: AlertStatus::Active,
+            status_by: String::new(),
+            status_at_ms: 0,
+            status_comment: String::new(),
+            raised_at_ms: 0,
+        }
+    }
+}
+
+/// What an alert-log entry records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeKind {
+    Raised,
+    Updated,
+    Status,
+    Billing,
+}
+
+/// One entry of a tenant's alert change log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertLogRecord {
+    pub kind: ChangeKind,
+    /// Controller clock at commit.
+    pub at_ms: i64,
+    /// The alert as of the change; `None` for billing notices.
+    pub alert: Option<AlertRecord>,
+    pub notice: String,
+}
+
+/// What one analyzed log entry writes, in one transaction.
+#[derive(Debug, Clone, Copy)]
+pub struct AnalysisCommit<'a> {
+    /// The analysis-log entry consumed.
+    pub seq: u64,
+    pub tenant: &'a TenantId,
+    pub writes: &'a [StateWrite],
+    pub changes: &'a [AlertChange],
+    /// (rule id, alert id) pairs: each adds one hit to its rule.
+    pub suppressed: &'a [(String, String)],
+    pub billing: &'a [BillingNotice],
+    pub now_ms: i64,
+}
+
+/// Takes the tenant's next alert-log cursor and appends `rec` under it.
+pub(super) fn append_log(
+    txn: &mut dyn Txn,
+    tenant: &TenantId,
+    rec: &AlertLogRecord,
+) -> Result<u64> {
+    let key = keys::meta_alert_log_last(tenant);
+    let cursor = txn.get(Tree::Meta, &key)?.map_or(0, |raw| read_u64(&raw)) + 1;
+    txn.put(Tree::Meta, &key, &cursor.to_be_bytes())?;
+    txn.put(
+        Tree::AlertLog,
+        &keys::alert_log(tenant, cursor),
+        &encode(rec),
+    )?;
+    Ok(cursor)
+}
+
+/// Reads an alert inside a transaction: its record, if stored.
+fn read_alert(txn: &mut dyn Txn, tenant: &TenantId, id: &str) -> Result<Option<AlertRecord>> {
+    let Some(ptr) = txn.get(Tree::Alerts, &keys::by_id(tenant, id))? else {
+        return Ok(None);
+    };
+    let last_seen = keys::read_sortable_i64(&ptr).ok_or_else(|| corrupt("alert pointer"))?;
+    match txn.get(
+        Tree::AlertsByTime,
+        &keys::alert_by_time(tenant, last_seen, id),
+    )? {
+        Some(raw) => Ok(Some(decode(Tree::AlertsByTime, &raw)?)),
+        None => Err(corrupt("alert pointer names no record")),
+    }
+}
+
+/// Writes an alert and its pointer, moving its index entry when its last-seen time changed.
+fn write_alert(
+    txn: &mut dyn Txn,
+    tenant: &TenantId,
+    old_last_seen: Option<i64>,
+    rec: &AlertRecord,
+) -> Result<()> {
+    let id = &rec.facts.id;
+    let last_seen = rec.facts.last_seen_ms;
+    if let Some(old) = old_last_seen
+        && old != last_seen
+    {
+        txn.delete(Tree::AlertsByTime, &keys::alert_by_time(tenant, old, id))?;
+    }
+    txn.put(
+        Tree::AlertsByTime,
+        &keys::alert_by_time(tenant, last_seen, id),
+        &encode(rec),
+    )?;
+    txn.put(
+        Tree::Alerts,
+        &keys::by_id(tenant, id),
+        &keys::sortable_i64(last_seen),
+    )
+}
+
+fn corrupt(detail: &str) -> StoreError {
+    StoreError::Corrupt {
+        tree: Tree::Alerts.name(),
+        detail: detail.into(),
+    }
+}
+
+/// Merges one engine change into the stored alert (see [`AlertRecord`] for who owns what)
+/// and logs it. A `Raised` of an alert already stored, or an `Updated` of one no longer
+/// stored (retention removed it), is stored as what it now is: an update, or a new alert.
+fn apply_change(
+    txn: &mut dyn Txn,
+    tenant: &TenantId,
+    change: &AlertChange,
+    now_ms: i64,
+) -> Result<u64> {
+    let facts = change.facts();
+    let old = read_alert(txn, tenant, &facts.id)?;
+    let old_last_seen = old.as_ref().map(|r| r.facts.last_seen_ms);
+    let (kind, rec) = match old {
+        Some(prev) => (
+            ChangeKind::Updated,
+            AlertRecord {
+                facts: facts.clone(),
+                ..prev
+            },
+        ),
+        None => (
+            ChangeKind::Raised,
+            AlertRecord {
+                facts: facts.clone(),
+                raised_at_ms: now_ms,
+                ..AlertRecord::default()
+            },
+        ),
+    };
+    write_alert(txn, tenant, old_last_seen, &rec)?;
+    let entry = AlertLogRecord {
+        kind,
+        at_ms: now_ms,
+        alert: Some(rec),
+        notice: String::new(),
+    };
+    append_log(txn, tenant, &entry)
+}
+
+/// The text of a billing notice on the alert stream.
+pub fn billing_notice_text(n: &BillingNotice) -> String {
+    format!(
+        "billing: {}% of the plan's included calls used in the cycle starting {} (unix ms)",
+        n.threshold_pct, n.cycle_start_ms
+    )
+}
+
+/// Adds one hit to a suppression rule, if it still exists.
+fn add_hit(txn: &mut dyn Txn, tenant: &TenantId, rule: &str) -> Result<()> {
+    let key = keys::by_id(tenant, rule);
+    if let Some(raw) = txn.get(Tree::Suppressions, &key)? {
+        let mut rec: super::suppressions::SuppressionRecord = decode(Tree::Suppressions, &raw)?;
+        rec.hits = rec.hits.saturating_add(1);
+        txn.put(Tree::Suppressions, &key, &encode(&rec))?;
+    }
+    Ok(())
+}
+
+fn commit_in_txn(txn: &mut dyn Txn, c: &AnalysisCommit<'_>) -> Result<Committed> {
+    let done = txn
+        .get(Tree::Meta, keys::META_ANALYSIS_DONE)?
+        .map_or(0, |raw| read_u64(&raw));
+    if c.seq <= done {
+        // Already applied: analysis of this entry committed before.
+        return Ok(Committed::AlreadyDone);
+    }
+    for w in c.writes {
+        let key = keys::detect_state(c.tenant, &w.key);
+        match &w.value {
+            Some(v) => txn.put(Tree::DetectState, &key, v)?,
+            None => txn.delete(Tree::DetectState, &key)?,
+        }
+    }
+    let mut last = None;
+    for change in c.changes {
+        last = Some(apply_change(txn, c.tenant, change, c.now_ms)?);
+    }
+    for notice in c.billing {
+        let entry = AlertLogRecord {
+            kind: ChangeKind::Billing,
+            at_ms: c.now_ms,
+            alert: None,
+            notice: billing_notice_text(notice),
+        };
+        last = Some(append_log(txn, c.tenant, &entry)?);
+    }
+    for (rule, _) in c.suppressed {
+        add_hit(txn, c.tenant, rule)?;
+    }
+    txn.put(Tree::Meta, keys::META_ANALYSIS_DONE, &c.seq.to_be_bytes())?;
+    txn.delete(Tree::AnalysisLog, &keys::analysis_log(c.seq))?;
+    Ok(Committed::Stored(last))
+}
+
+/// Result of storing one analysis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Committed {
+    /// Stored; the tenant's newest cursor is now this (`None`: the entry changed no alert).
+    Stored(Option<u64>),
+    /// The entry had been analyzed and stored before; nothing changed.
+    AlreadyDone,
+}
+
+impl Db {
+    /// Stores one analysis atomically: the engine's state writes, the alert changes with
+    /// their log entries, billing notices, suppression hits, the analysis cursor, and the
+    /// deletion of the consumed analysis-log entry. An entry at or below the cursor changes
+    /// nothing (it was stored before), so a retried or replayed analysis cannot double.
+    pub fn commit_analysis(&self, c: &AnalysisCommit<'_>) -> Result<Committed> {
+        let out = RefCell::new(Committed::AlreadyDone);
+        self.kv.transact(&|txn| {
+            *out.borrow_mut() = commit_in_txn(txn, c)?;
+            Ok(())
+        })?;
+        Ok(out.into_inner())
+    }
+
+    /// Sets an alert's status as an operator, logging the change. `None` when no such alert.
+    pub fn update_alert_status(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        status: AlertStatus,
+        by: &str,
+        comment: &str,
+        now_ms: i64,
+    ) -> Result<Option<(AlertRecord, u64)>> {
+        let out = RefCell::new(None);
+        self.kv.transact(&|txn| {
+            *out.borrow_mut() = None;
+            let Some(mut rec) = read_alert(txn, tenant, id)? else {
+                return Ok(());
+            };
+            rec.status = status;
+            rec.status_by = by.to_owned();
+            rec.status_at_ms = now_ms;
+            rec.status_comment = comment.to_owned();
+            write_alert(txn, tenant, Some(rec.facts.last_seen_ms), &rec)?;
+            let entry = AlertLogRecord {
+                kind: ChangeKind::Status,
+                at_ms: now_ms,
+                alert: Some(rec.clone()),
+                notice: String::new(),
+            };
+            let cursor = append_log(txn, tenant, &entry)?;
+            *out.borrow_mut() = Some((rec, cursor));
+            Ok(())
+        })?;
+        Ok(out.into_inner())
+    }
+
+    /// One alert of a tenant.
+    pub fn get_alert(&self, tenant: &TenantId, id: &str) -> Result<Option<AlertRecord>> {
+        let Some(ptr) = self.kv.get(Tree::Alerts, &keys::by_id(tenant, id))? else {
+            return Ok(None);
+        };
+        let last_seen = keys::read_sortable_i64(&ptr).ok_or_else(|| corrupt("alert pointer"))?;
+        self.kv
+            .get(
+                Tree::AlertsByTime,
+                &keys::alert_by_time(tenant, last_seen, id),
+            )?
+            .map(|raw| decode(Tree::AlertsByTime, &raw))
+            .transpose()
+    }
+}
