@@ -108,8 +108,10 @@ impl Severity {
     }
 }
 
-/// Where an alert stands in its lifecycle. Only operators change it (the engine raises
-/// alerts `Active`; an update of a resolved alert by the engine reopens it as a new alert).
+/// Where an alert stands in its lifecycle. Only operators change it: the engine raises
+/// alerts `Active`, and its updates never touch the status (an acknowledged, resolved or
+/// dismissed alert keeps it while the same actor goes on; a recurrence after the dedup window
+/// is a new alert).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AlertStatus {

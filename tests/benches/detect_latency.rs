@@ -76,7 +76,9 @@ fn writer(path: std::path::PathBuf, rate: u64, stop: Arc<AtomicBool>, probes: Pr
         }
         f.write_all(buf.as_bytes()).expect("append");
         if let Some(ip) = probe_ip {
-            let mut p = probes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut p = probes
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             p.insert(ip, Instant::now());
         }
         written += per_slice + 1;
@@ -134,7 +136,8 @@ async fn main() -> anyhow::Result<()> {
         flush_interval_ms: flush_ms,
         ..Default::default()
     };
-    cfg.files.push(FileSourceConfig::new(log.clone(), LogFormat::Json));
+    cfg.files
+        .push(FileSourceConfig::new(log.clone(), LogFormat::Json));
     let sensor = picket_sensor::Sensor::start(cfg).await?;
 
     let (stop, probes): (Arc<AtomicBool>, Probes) = Default::default();
@@ -157,7 +160,9 @@ async fn main() -> anyhow::Result<()> {
             continue;
         }
         let ip = alert.actor.map(|a| a.ip).unwrap_or_default();
-        let p = probes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let p = probes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         match p.get(&ip) {
             Some(t) => latencies.push(arrived.duration_since(*t).as_secs_f64() * 1e3),
             None => _ = unmatched.fetch_add(1, Relaxed),
@@ -177,7 +182,10 @@ async fn main() -> anyhow::Result<()> {
         "cores        {}",
         std::thread::available_parallelism().map_or(0, |c| c.get())
     );
-    println!("background   {:.0} lines/s for {elapsed:.0} s", lines as f64 / elapsed);
+    println!(
+        "background   {:.0} lines/s for {elapsed:.0} s",
+        lines as f64 / elapsed
+    );
     println!("flush        {flush_ms} ms (sensor flush interval)");
     println!(
         "probes       {} matched, {} unmatched",

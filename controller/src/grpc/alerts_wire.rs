@@ -19,21 +19,18 @@ pub struct CatalogueWire {
     pub defender_alert: String,
 }
 
-/// The catalogue entry of an alert type.
-///
-/// STAND-IN until `picket_detect::catalogue` exists: the title is derived from the type id and
-/// the other fields are empty. At merge this one function switches to the catalogue.
+/// The catalogue entry of an alert type (`picket_detect::catalogue`), as the wire carries it.
 pub fn catalogue(kind: Option<AlertType>) -> CatalogueWire {
     let Some(kind) = kind else {
         return CatalogueWire::default();
     };
-    let mut title = kind.id().replace('_', " ");
-    if let Some(first) = title.get_mut(..1) {
-        first.make_ascii_uppercase();
-    }
+    let e = picket_detect::catalogue::entry(kind);
     CatalogueWire {
-        title,
-        ..CatalogueWire::default()
+        title: e.title.to_owned(),
+        tactic: e.tactic.to_owned(),
+        technique: e.technique.to_owned(),
+        remediation: e.remediation.to_owned(),
+        defender_alert: e.defender.to_owned(),
     }
 }
 
