@@ -9,7 +9,7 @@ use picket_shared::limits;
 use picket_shared::shape::Shape;
 use picket_shared::sketch::LogHistogram;
 use picket_shared::{
-    BatchSummary, ClientActivity, EndpointKey, EndpointSummary, NotableEvent, NotableKind,
+    ActorSummary, BatchSummary, ClientActivity, EndpointKey, EndpointSummary, NotableEvent, NotableKind,
     ParamStats, Role, SensorCounters, SourceCounters,
 };
 use std::collections::BTreeMap;
@@ -88,9 +88,63 @@ fn top_clients(clients: &[pb::ClientActivity]) -> Vec<ClientActivity> {
             auth_failures: c.auth_failures,
             errors: c.errors,
             distinct_object_refs: c.distinct_object_refs,
-            ref_sample: Vec::new(),
+            ref_sample: ref_sample(&c.ref_sample),
         })
         .collect()
+}
+
+/// A client's object-reference sample: ascending, distinct, at most
+/// [`limits::MAX_REF_SAMPLE`] (the smallest, as the sensor keeps them).
+fn ref_sample(sample: &[u32]) -> Vec<u32> {
+    // Cap before sorting: a hostile sensor may send a long list (the message size bounds it).
+    let mut v: Vec<u32> = sample.iter().take(limits::MAX_REF_SAMPLE * 4).copied().collect();
+    v.sort_unstable();
+    v.dedup();
+    v.truncate(limits::MAX_REF_SAMPLE);
+    v
+}
+
+/// A client address as it may arrive: empty (unknown) or an address; `Err` otherwise.
+fn optional_ip(raw: &str) -> Result<Option<std::net::IpAddr>, ()> {
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    raw.parse().map(Some).map_err(|_| ())
+}
+
+/// Validates one actor summary; `None` means it is invalid (bad address or principal, or
+/// neither). An agent that is not printable text of at most
+/// [`limits::MAX_AGENT_PRODUCT_BYTES`] is dropped, the actor kept.
+fn actor(a: pb::ActorSummary) -> Option<ActorSummary> {
+    let client_ip = optional_ip(&a.client_ip).ok()?;
+    let principal = (!a.principal.is_empty()).then_some(a.principal);
+    if principal
+        .as_deref()
+        .is_some_and(|p| !limits::valid_principal(p))
+    {
+        return None;
+    }
+    if client_ip.is_none() && principal.is_none() {
+        return None;
+    }
+    let agent = Some(a.agent).filter(|g| limits::valid_text(g, limits::MAX_AGENT_PRODUCT_BYTES));
+    Some(ActorSummary {
+        window_start_ms: a.window_start_ms,
+        client_ip,
+        principal,
+        agent,
+        requests: a.requests,
+        distinct_endpoints: a.distinct_endpoints,
+        unauthorized: a.unauthorized,
+        forbidden: a.forbidden,
+        not_found: a.not_found,
+        method_not_allowed: a.method_not_allowed,
+        server_errors: a.server_errors,
+        rate_limited: a.rate_limited,
+        auth_present: a.auth_present,
+        distinct_object_refs: a.distinct_object_refs,
+        auth_failure_endpoints: a.auth_failure_endpoints,
+    })
 }
 
 /// Parameters of a summary at known locations with printable names, bounded.
@@ -245,7 +299,15 @@ pub fn batch(b: pb::Batch) -> (BatchSummary, u64) {
         .take(limits::MAX_NOTABLES_PER_BATCH)
         .filter_map(notable)
         .collect();
-    let rejected = (total - endpoints.len() + notables_total - notables.len()) as u64;
+    let actors_total = b.actors.len().min(limits::MAX_ACTORS_PER_BATCH);
+    let actors: Vec<_> = b
+        .actors
+        .into_iter()
+        .take(limits::MAX_ACTORS_PER_BATCH)
+        .filter_map(actor)
+        .collect();
+    let rejected = (total - endpoints.len() + notables_total - notables.len() + actors_total
+        - actors.len()) as u64;
     let summary = BatchSummary {
         window_ms,
         stream_epoch: b.stream_epoch,
@@ -255,7 +317,7 @@ pub fn batch(b: pb::Batch) -> (BatchSummary, u64) {
         endpoints,
         counters: counters(b.counters),
         notables,
-        actors: Vec::new(),
+        actors,
     };
     (summary, rejected)
 }

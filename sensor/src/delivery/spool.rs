@@ -6,7 +6,7 @@
 
 use crate::aggregate::Sealed;
 use crate::sources::FilePosition;
-use picket_shared::{EndpointKey, EndpointSummary, NotableEvent};
+use picket_shared::{ActorSummary, EndpointKey, EndpointSummary, NotableEvent};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -27,6 +27,9 @@ pub struct SpoolRecord {
     pub positions: BTreeMap<String, FilePosition>,
     #[serde(default)]
     pub notables: Vec<NotableEvent>,
+    /// Absent from spool files written before actor summaries existed.
+    #[serde(default)]
+    pub actors: Vec<ActorSummary>,
 }
 
 impl SpoolRecord {
@@ -40,6 +43,7 @@ impl SpoolRecord {
             requests: s.requests,
             endpoints: s.endpoints.clone(),
             notables: s.notables.clone(),
+            actors: s.actors.clone(),
             positions: s
                 .positions
                 .iter()
@@ -53,6 +57,7 @@ impl SpoolRecord {
             window_ms: self.window_ms,
             endpoints: self.endpoints,
             notables: self.notables,
+            actors: self.actors,
             positions: self
                 .positions
                 .into_iter()
