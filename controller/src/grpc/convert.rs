@@ -9,8 +9,8 @@ use picket_shared::limits;
 use picket_shared::shape::Shape;
 use picket_shared::sketch::LogHistogram;
 use picket_shared::{
-    ActorSummary, BatchSummary, ClientActivity, EndpointKey, EndpointSummary, NotableEvent, NotableKind,
-    ParamStats, Role, SensorCounters, SourceCounters,
+    ActorSummary, BatchSummary, ClientActivity, EndpointKey, EndpointSummary, NotableEvent,
+    NotableKind, ParamStats, Role, SensorCounters, SourceCounters,
 };
 use std::collections::BTreeMap;
 
@@ -96,8 +96,13 @@ fn top_clients(clients: &[pb::ClientActivity]) -> Vec<ClientActivity> {
 /// A client's object-reference sample: ascending, distinct, at most
 /// [`limits::MAX_REF_SAMPLE`] (the smallest, as the sensor keeps them).
 fn ref_sample(sample: &[u32]) -> Vec<u32> {
-    // Cap before sorting: a hostile sensor may send a long list (the message size bounds it).
-    let mut v: Vec<u32> = sample.iter().take(limits::MAX_REF_SAMPLE * 4).copied().collect();
+    // A sensor sends at most MAX_REF_SAMPLE; of a longer (hostile) list only a bounded
+    // prefix is looked at, so sorting stays cheap whatever arrives.
+    let mut v: Vec<u32> = sample
+        .iter()
+        .take(limits::MAX_REF_SAMPLE * 4)
+        .copied()
+        .collect();
     v.sort_unstable();
     v.dedup();
     v.truncate(limits::MAX_REF_SAMPLE);
@@ -453,5 +458,106 @@ mod tests {
             count: 1,
         }];
         assert!(endpoint(bad_status).is_none());
+    }
+
+    fn wire_actor(ip: &str, principal: &str, agent: &str) -> pb::ActorSummary {
+        pb::ActorSummary {
+            window_start_ms: 1_000,
+            client_ip: ip.into(),
+            principal: principal.into(),
+            agent: agent.into(),
+            requests: 3,
+            unauthorized: 1,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn hostile_actors_are_dropped_and_counted() {
+        let hex = "ab".repeat(16);
+        let b = pb::Batch {
+            endpoints: vec![entry("api", "GET", "/ok")],
+            actors: vec![
+                wire_actor("81.2.69.1", "", "curl/8.5.0"),
+                wire_actor("", &hex, ""),
+                wire_actor("::1", &hex, "Mozilla/5.0"),
+                // Invalid: no address nor principal, a bad address, bad principals.
+                wire_actor("", "", "curl/8.5.0"),
+                wire_actor("81.2.69.999", "", ""),
+                wire_actor("not an ip", "", ""),
+                wire_actor("81.2.69.1", "xyz", ""),
+                wire_actor("81.2.69.1", &"a".repeat(65), ""),
+                // Valid, but their agents do not travel.
+                wire_actor("81.2.69.2", "", &"A".repeat(65)),
+                wire_actor("81.2.69.3", "", "curl\u{0}/8"),
+                wire_actor("81.2.69.4", "", "curl/8\r\nX: 1"),
+            ],
+            ..Default::default()
+        };
+        let (summary, rejected) = batch(b);
+        assert_eq!(rejected, 5);
+        let agents: Vec<Option<&str>> = summary.actors.iter().map(|a| a.agent.as_deref()).collect();
+        assert_eq!(
+            agents,
+            [
+                Some("curl/8.5.0"),
+                None,
+                Some("Mozilla/5.0"),
+                None,
+                None,
+                None
+            ]
+        );
+        let a = &summary.actors[0];
+        assert_eq!(
+            (a.window_start_ms, a.client_ip, a.requests, a.unauthorized),
+            (1_000, "81.2.69.1".parse().ok(), 3, 1)
+        );
+        assert_eq!(summary.actors[1].principal.as_deref(), Some(hex.as_str()));
+    }
+
+    #[test]
+    fn actors_are_capped_per_batch() {
+        let actors = (0..limits::MAX_ACTORS_PER_BATCH + 10)
+            .map(|i| wire_actor(&std::net::Ipv4Addr::from(i as u32).to_string(), "", ""))
+            .collect();
+        let (summary, rejected) = batch(pb::Batch {
+            actors,
+            ..Default::default()
+        });
+        assert_eq!(summary.actors.len(), limits::MAX_ACTORS_PER_BATCH);
+        // What lies past the cap is not looked at, like notables past theirs.
+        assert_eq!(rejected, 0);
+    }
+
+    #[test]
+    fn ref_samples_are_sorted_distinct_and_capped() {
+        let mut e = entry("api", "GET", "/items/{id}");
+        let client = |sample: Vec<u32>| pb::ClientActivity {
+            client_ip: "81.2.69.1".into(),
+            requests: 1,
+            ref_sample: sample,
+            ..Default::default()
+        };
+        e.top_clients = vec![
+            client(vec![9, 3, 3, 7]),
+            client((0..1_000).rev().collect()),
+            client(Vec::new()),
+        ];
+        let (_, s) = endpoint(e).unwrap();
+        assert_eq!(s.top_clients[0].ref_sample, [3, 7, 9]);
+        let long = &s.top_clients[1].ref_sample;
+        assert_eq!(long.len(), limits::MAX_REF_SAMPLE);
+        assert!(long.is_sorted() && long.windows(2).all(|w| w[0] < w[1]));
+        assert!(s.top_clients[2].ref_sample.is_empty());
+    }
+
+    #[test]
+    fn counters_carry_actors_dropped() {
+        let c = pb::SensorCounters {
+            actors_dropped: 7,
+            ..Default::default()
+        };
+        assert_eq!(counters(Some(c)).actors_dropped, 7);
     }
 }

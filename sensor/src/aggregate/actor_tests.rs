@@ -192,7 +192,11 @@ fn full_actor_table_seals_and_direct_adds_are_counted() {
     }
     batches.push(a.seal());
     assert!(batches.iter().all(|b| b.actors.len() <= 3));
-    let summarized: u64 = batches.iter().flat_map(|b| &b.actors).map(|a| a.requests).sum();
+    let summarized: u64 = batches
+        .iter()
+        .flat_map(|b| &b.actors)
+        .map(|a| a.requests)
+        .sum();
     assert_eq!(summarized, 10, "every request of every client summarized");
     assert_eq!(a.actors_dropped, 0);
     // Past the limit without sealing: new actors are refused and counted once each.
@@ -217,7 +221,11 @@ fn actor_memory_is_accounted() {
         a.add(&rec("GET", "/a", 1, &ip, 200));
     }
     // A slot client entry (~60 bytes) and an actor entry (~160 bytes) per client at least.
-    assert!(a.approx_bytes() - one >= 2_000 * 200, "{}", a.approx_bytes());
+    assert!(
+        a.approx_bytes() - one >= 2_000 * 200,
+        "{}",
+        a.approx_bytes()
+    );
     let small = AggregateLimits {
         max_batch_bytes: 64 * 1024,
         ..Default::default()

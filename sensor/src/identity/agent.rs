@@ -107,7 +107,10 @@ mod tests {
         );
         check("python-requests/2.31", "python-requests/2.31");
         check("  Go-http-client/1.1", "Go-http-client/1.1");
-        check("sqlmap/1.7#stable (https://sqlmap.org)", "sqlmap/1.7#stable");
+        check(
+            "sqlmap/1.7#stable (https://sqlmap.org)",
+            "sqlmap/1.7#stable",
+        );
         check("okhttp/4.9(extra)", "okhttp/4.9");
         check("Wget", "Wget");
     }

@@ -4,8 +4,8 @@
 pub mod agent;
 pub mod principal;
 
-pub use picket_shared::net::Cidr;
 pub use agent::AgentProduct;
+pub use picket_shared::net::Cidr;
 pub use principal::{AuthScheme, KEY_FILE, Principal, PrincipalKey, jwt_sub};
 use std::collections::HashMap;
 use std::net::IpAddr;
