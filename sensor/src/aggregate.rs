@@ -86,7 +86,7 @@ pub struct Sealed {
     pub requests: u64,
     /// Flagged requests of this batch, redacted.
     pub notables: Vec<NotableEvent>,
-    /// One summary per client and window, ordered by window, address and principal.
+    /// One summary per client and window, in no particular order.
     pub actors: Vec<ActorSummary>,
 }
 

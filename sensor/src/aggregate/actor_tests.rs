@@ -106,11 +106,12 @@ fn principals_are_actors_of_their_own_and_anonymous_unknowns_none() {
             rec("GET", "/a", 4, "81.2.69.1", 200),
         ],
     );
-    let keys: Vec<_> = s
+    let mut keys: Vec<_> = s
         .actors
         .iter()
         .map(|a| (a.client_ip, a.principal.clone(), a.requests))
         .collect();
+    keys.sort();
     let ip = "81.2.69.1".parse().ok();
     let hex = Some(p.to_hex());
     assert_eq!(
@@ -131,7 +132,7 @@ fn windows_are_separate_actors() {
             rec("GET", "/a", 2_000, ip, 200),
         ],
     );
-    let windows: Vec<(i64, u64, u64, u64)> = s
+    let mut windows: Vec<(i64, u64, u64, u64)> = s
         .actors
         .iter()
         .map(|a| {
@@ -143,6 +144,7 @@ fn windows_are_separate_actors() {
             )
         })
         .collect();
+    windows.sort();
     assert_eq!(
         windows,
         vec![(0, 1, 1, 1), (1_000, 2, 2, 1), (2_000, 1, 1, 0)]

@@ -114,15 +114,14 @@ impl Actors {
         false
     }
 
-    /// Takes the actor summaries, ordered by window, address and principal, leaving the table
-    /// empty.
+    /// Takes the actor summaries, in no particular order (sorting thousands of them per batch
+    /// would cost more than counting them did), leaving the table empty.
     pub(super) fn drain(&mut self) -> Vec<ActorSummary> {
         self.refs = HashSet64::default();
         self.refused = HashSet64::default();
         // Taken, not drained: the next batch starts small and its growth is accounted again.
-        let mut actors: Vec<WindowActor> = std::mem::take(&mut self.table).into_iter().collect();
-        actors.sort_unstable_by(|a, b| a.window.cmp(&b.window).then_with(|| a.key.cmp(&b.key)));
-        actors.into_iter().map(WindowActor::summary).collect()
+        let table = std::mem::take(&mut self.table);
+        table.into_iter().map(WindowActor::summary).collect()
     }
 }
 

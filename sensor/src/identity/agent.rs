@@ -30,26 +30,39 @@ impl std::fmt::Debug for AgentProduct {
     }
 }
 
+/// The bytes of a product token: RFC 9110 `tchar`, and `/` (between name and version).
+const PRODUCT: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'!' | b'#'
+                    | b'$'
+                    | b'%'
+                    | b'&'
+                    | b'\''
+                    | b'*'
+                    | b'+'
+                    | b'-'
+                    | b'.'
+                    | b'^'
+                    | b'_'
+                    | b'`'
+                    | b'|'
+                    | b'~'
+                    | b'/'
+            );
+        c += 1;
+    }
+    t
+};
+
 /// RFC 9110 `tchar`: the characters of a token.
 fn tchar(c: u8) -> bool {
-    c.is_ascii_alphanumeric()
-        || matches!(
-            c,
-            b'!' | b'#'
-                | b'$'
-                | b'%'
-                | b'&'
-                | b'\''
-                | b'*'
-                | b'+'
-                | b'-'
-                | b'.'
-                | b'^'
-                | b'_'
-                | b'`'
-                | b'|'
-                | b'~'
-        )
+    c != b'/' && PRODUCT[usize::from(c)]
 }
 
 impl AgentProduct {
@@ -64,7 +77,7 @@ impl AgentProduct {
             .trim_ascii_start()
             .get(..MAX_AGENT_PRODUCT_BYTES + 1);
         let b = b.unwrap_or(user_agent.as_bytes().trim_ascii_start());
-        let run = b.iter().take_while(|c| tchar(**c) || **c == b'/').count();
+        let run = b.iter().take_while(|c| PRODUCT[usize::from(**c)]).count();
         let ends_well = matches!(b.get(run), None | Some(b' ' | b'\t' | b'('));
         // A long token is cut, however it continues past the cut.
         let long = run > MAX_AGENT_PRODUCT_BYTES;
