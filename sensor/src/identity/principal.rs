@@ -60,7 +60,8 @@ impl Principal {
             pair[0] = DIGITS[usize::from(b >> 4)];
             pair[1] = DIGITS[usize::from(b & 15)];
         }
-        let out: String = buf.iter().copied().map(char::from).collect();
+        // Hex digits are ASCII, so this never falls back to the empty string.
+        let out = String::from_utf8(buf.to_vec()).unwrap_or_default();
         debug_assert_eq!(out, hex::encode(self.0));
         out
     }
