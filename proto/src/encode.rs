@@ -4,7 +4,7 @@
 
 use crate::v1 as pb;
 use picket_shared::sketch::LogHistogram;
-use picket_shared::{NotableEvent, ParamStats, SensorCounters};
+use picket_shared::{ActorSummary, ClientActivity, NotableEvent, ParamStats, SensorCounters};
 use std::collections::{BTreeMap, HashMap};
 
 /// A notable event.
@@ -19,6 +19,40 @@ pub fn notable(n: &NotableEvent) -> pb::NotableEvent {
         client_ip: n.client_ip.map(|ip| ip.to_string()).unwrap_or_default(),
         principal: n.principal.clone().unwrap_or_default(),
         status: u32::from(n.status),
+    }
+}
+
+/// An actor summary (one client across the endpoints of one window).
+pub fn actor(a: &ActorSummary) -> pb::ActorSummary {
+    pb::ActorSummary {
+        window_start_ms: a.window_start_ms,
+        client_ip: a.client_ip.map(|ip| ip.to_string()).unwrap_or_default(),
+        principal: a.principal.clone().unwrap_or_default(),
+        agent: a.agent.clone().unwrap_or_default(),
+        requests: a.requests,
+        distinct_endpoints: a.distinct_endpoints,
+        unauthorized: a.unauthorized,
+        forbidden: a.forbidden,
+        not_found: a.not_found,
+        method_not_allowed: a.method_not_allowed,
+        server_errors: a.server_errors,
+        rate_limited: a.rate_limited,
+        auth_present: a.auth_present,
+        distinct_object_refs: a.distinct_object_refs,
+        auth_failure_endpoints: a.auth_failure_endpoints,
+    }
+}
+
+/// One client's activity on one endpoint.
+pub fn client_activity(c: &ClientActivity) -> pb::ClientActivity {
+    pb::ClientActivity {
+        client_ip: c.client_ip.map(|ip| ip.to_string()).unwrap_or_default(),
+        principal: c.principal.clone().unwrap_or_default(),
+        requests: c.requests,
+        auth_failures: c.auth_failures,
+        errors: c.errors,
+        distinct_object_refs: c.distinct_object_refs,
+        ref_sample: c.ref_sample.clone(),
     }
 }
 

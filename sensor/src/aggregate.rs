@@ -1,11 +1,17 @@
 //! Folds normalized requests into per-endpoint summaries and seals them into batches.
 //! Raw values (targets, client addresses) stop here: a sealed batch holds templates and counts.
 //!
-//! The batch under construction is bounded by endpoints (`max_batch_endpoints`) and by its
-//! approximate size in memory (`max_batch_bytes`): a busy second with many clients seals early
-//! instead of growing the sensor's footprint.
+//! The batch under construction is bounded by endpoints (`max_batch_endpoints`), by actors
+//! (`max_batch_actors`) and by its approximate size in memory (`max_batch_bytes`): a busy
+//! second with many clients seals early instead of growing the sensor's footprint.
+//!
+//! Besides one summary per endpoint and window it keeps one [`ActorSummary`] per client and
+//! window ([`actors`]), and for the busiest clients of each endpoint a sample of their object
+//! references ([`kmv`]).
 
+mod actors;
 mod evidence;
+mod kmv;
 mod slot;
 
 use crate::identity::Principal;
@@ -14,7 +20,7 @@ use crate::sources::{Chunk, FilePosition};
 use hashbrown::HashTable;
 use picket_shared::inject::{self, Verdict};
 use picket_shared::learn::{Evidence, LearnerLimits, TemplateLearner};
-use picket_shared::{EndpointKey, EndpointSummary, NotableEvent};
+use picket_shared::{ActorSummary, EndpointKey, EndpointSummary, NotableEvent};
 use slot::{SLOT_BASE_BYTES, Slot, table_bytes};
 use std::collections::BTreeMap;
 use std::hash::BuildHasher;
@@ -30,6 +36,9 @@ pub struct AggregateLimits {
     pub max_batch_bytes: usize,
     /// Distinct client addresses remembered per endpoint per batch; more are not counted.
     pub max_clients_per_endpoint: usize,
+    /// Actors (client and window) in one batch, at most [`MAX_ACTORS_PER_BATCH`]; reaching
+    /// it seals the batch early, so every client of a window gets its summary.
+    pub max_batch_actors: usize,
     /// Path-template learning.
     pub learner: LearnerLimits,
     /// Width of the event-time windows, in milliseconds.
@@ -47,6 +56,8 @@ pub const TOP_CLIENTS: usize = 32;
 const _: () = assert!(TOP_CLIENTS <= picket_shared::limits::MAX_TOP_CLIENTS);
 /// Distinct object references remembered per client per endpoint and window.
 pub const MAX_REFS_PER_CLIENT: usize = 1_024;
+pub use actors::MAX_REFS_PER_ACTOR;
+pub use picket_shared::limits::MAX_ACTORS_PER_BATCH;
 
 impl Default for AggregateLimits {
     fn default() -> Self {
@@ -54,6 +65,7 @@ impl Default for AggregateLimits {
             max_batch_endpoints: 5_000,
             max_batch_bytes: 2 * 1024 * 1024,
             max_clients_per_endpoint: 4_096,
+            max_batch_actors: MAX_ACTORS_PER_BATCH,
             learner: LearnerLimits::default(),
             window_ms: 1_000,
             classify_injections: true,
@@ -74,6 +86,8 @@ pub struct Sealed {
     pub requests: u64,
     /// Flagged requests of this batch, redacted.
     pub notables: Vec<NotableEvent>,
+    /// One summary per client and window, in no particular order.
+    pub actors: Vec<ActorSummary>,
 }
 
 /// The batch under construction.
@@ -88,6 +102,8 @@ pub struct Aggregator {
     /// One slot per endpoint and window, and their index by `(window, key)` hash.
     slots: Vec<Slot>,
     slot_ids: HashTable<u32>,
+    /// One entry per client and window.
+    actors: actors::Actors,
     /// Approximate heap bytes held by the batch under construction.
     bytes: usize,
     positions: BTreeMap<Arc<str>, FilePosition>,
@@ -98,6 +114,8 @@ pub struct Aggregator {
     template: String,
     name: String,
     refs: Vec<u64>,
+    /// The request's object references that were new for its client on its endpoint.
+    new_refs: Vec<u64>,
     /// Sensitive-data labels (`query:email`) of the request's URL.
     url_sensitive: Vec<String>,
     /// Client addresses not counted because an endpoint's client set was full.
@@ -105,6 +123,10 @@ pub struct Aggregator {
     notables: Vec<NotableEvent>,
     /// Notable events not kept because the batch already held its maximum (cumulative).
     pub notables_dropped: u64,
+    /// Actors (client and window) that got no summary because the batch already held
+    /// `max_batch_actors` (cumulative). `fill` seals a batch as soon as it reaches the limit,
+    /// so through `fill` nothing is dropped; this counts what direct callers of `add` lose.
+    pub actors_dropped: u64,
     /// Batches sealed early because they reached `max_batch_bytes`.
     pub sealed_for_bytes: u64,
     /// Turns request targets into endpoint templates; lives as long as the sensor.
@@ -112,7 +134,9 @@ pub struct Aggregator {
 }
 
 impl Aggregator {
-    pub fn new(limits: AggregateLimits) -> Self {
+    /// An empty aggregator; `max_batch_actors` is clamped to `1..=MAX_ACTORS_PER_BATCH`.
+    pub fn new(mut limits: AggregateLimits) -> Self {
+        limits.max_batch_actors = limits.max_batch_actors.clamp(1, MAX_ACTORS_PER_BATCH);
         Self {
             limits,
             hasher: foldhash::quality::RandomState::default(),
@@ -120,6 +144,7 @@ impl Aggregator {
             key_ids: HashTable::new(),
             slots: Vec::new(),
             slot_ids: HashTable::new(),
+            actors: actors::Actors::default(),
             bytes: 0,
             positions: BTreeMap::new(),
             positions_moved: false,
@@ -128,10 +153,12 @@ impl Aggregator {
             template: String::new(),
             name: String::new(),
             refs: Vec::new(),
+            new_refs: Vec::new(),
             url_sensitive: Vec::new(),
             clients_over_cap: 0,
             notables: Vec::new(),
             notables_dropped: 0,
+            actors_dropped: 0,
             sealed_for_bytes: 0,
             learner: TemplateLearner::new(limits.learner),
         }
@@ -158,10 +185,12 @@ impl Aggregator {
         self.is_full()
     }
 
-    /// Whether the batch reached `max_batch_endpoints` or `max_batch_bytes` (counted in
-    /// `sealed_for_bytes` when the bytes did it).
+    /// Whether the batch reached `max_batch_endpoints`, `max_batch_actors` or
+    /// `max_batch_bytes` (counted in `sealed_for_bytes` when the bytes did it).
     fn is_full(&mut self) -> bool {
-        if self.slots.len() >= self.limits.max_batch_endpoints {
+        if self.slots.len() >= self.limits.max_batch_endpoints
+            || self.actors.len() >= self.limits.max_batch_actors
+        {
             return true;
         }
         if self.bytes >= self.limits.max_batch_bytes {
@@ -338,6 +367,8 @@ impl Aggregator {
             requests,
             endpoints.iter().map(|(_, s)| s.requests).sum::<u64>()
         );
+        let actors = self.actors.drain();
+        debug_assert!(actors.iter().map(|a| a.requests).sum::<u64>() <= requests);
         Sealed {
             window_ms: self.limits.window_ms,
             endpoints,
@@ -346,6 +377,7 @@ impl Aggregator {
             window_end_ms: end,
             requests,
             notables: std::mem::take(&mut self.notables),
+            actors,
         }
     }
 }
@@ -375,3 +407,6 @@ pub(super) fn principal_hash(p: Principal) -> u64 {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod actor_tests;

@@ -94,26 +94,14 @@ pub fn batch(
                 response_bytes_hist: encode::histogram(&s.response_bytes_hist),
                 params: encode::params(&s.params),
                 window_ms: sealed.window_ms,
-                top_clients: s
-                    .top_clients
-                    .iter()
-                    .map(|c| pb::ClientActivity {
-                        client_ip: c.client_ip.map(|ip| ip.to_string()).unwrap_or_default(),
-                        principal: c.principal.clone().unwrap_or_default(),
-                        requests: c.requests,
-                        auth_failures: c.auth_failures,
-                        errors: c.errors,
-                        distinct_object_refs: c.distinct_object_refs,
-                        ref_sample: c.ref_sample.clone(),
-                    })
-                    .collect(),
+                top_clients: s.top_clients.iter().map(encode::client_activity).collect(),
             })
             .collect(),
         counters: Some(encode::counters(counters)),
         window_start_ms: sealed.window_start_ms,
         window_end_ms: sealed.window_end_ms,
         notables: sealed.notables.iter().map(encode::notable).collect(),
-        actors: Vec::new(),
+        actors: sealed.actors.iter().map(encode::actor).collect(),
         traceparent,
     }
 }

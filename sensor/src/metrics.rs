@@ -79,6 +79,11 @@ pub const NOTABLES_DROPPED: Desc = Desc::counter(
     "Notable events not sent because their batch already held the maximum",
     &[],
 );
+pub const ACTORS_DROPPED: Desc = Desc::counter(
+    "picket_sensor_actors_dropped_total",
+    "Actor summaries (client and window) not sent because their batch already held the maximum",
+    &[],
+);
 pub const OUTBOX_BATCHES: Desc = Desc::gauge(
     "picket_sensor_outbox_batches",
     "Batches sealed and not yet acknowledged",
@@ -135,6 +140,7 @@ pub fn register(registry: &Registry, s: Sources) {
         let dropped = snap(&st.requests_dropped) + snap(&st.queue_full_drops);
         c.counter(&REQUESTS_DROPPED, &[], dropped);
         c.counter(&NOTABLES_DROPPED, &[], snap(&st.notables_dropped));
+        c.counter(&ACTORS_DROPPED, &[], snap(&st.actors_dropped));
         c.gauge(&OUTBOX_BATCHES, &[], s.outbox.len() as i64);
         c.gauge(&SPOOL_BYTES, &[], snap(&st.spool_bytes) as i64);
         c.gauge(&CONNECTED, &[], i64::from(*s.connected.borrow()));

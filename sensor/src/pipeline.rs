@@ -72,9 +72,9 @@ async fn fill(
     while agg.fill(&mut chunk) {
         push(outbox, agg.seal(), traces).await;
     }
-    stats
-        .notables_dropped
-        .store(agg.notables_dropped, std::sync::atomic::Ordering::Relaxed);
+    let relaxed = std::sync::atomic::Ordering::Relaxed;
+    stats.notables_dropped.store(agg.notables_dropped, relaxed);
+    stats.actors_dropped.store(agg.actors_dropped, relaxed);
 }
 
 /// Resolves once `stop` turns true (without holding the watch's lock across awaits).

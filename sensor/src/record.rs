@@ -46,6 +46,9 @@ pub struct RequestRecord {
     pub response_sensitive: Vec<picket_shared::sensitive::Sensitive>,
     /// Label of a suspicious user agent (`scanner:sqlmap`, `payload:jndi`).
     pub agent: Option<&'static str>,
+    /// First product token of the user agent (`curl/8.5.0`), for actor summaries; the rest
+    /// of the header is never kept.
+    pub agent_product: crate::identity::AgentProduct,
     pub scheme: Option<Scheme>,
 }
 

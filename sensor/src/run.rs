@@ -351,6 +351,7 @@ fn aggregate_limits(cfg: &SensorConfig) -> AggregateLimits {
         max_batch_endpoints: cfg.max_batch_endpoints,
         max_batch_bytes: cfg.max_batch_bytes,
         max_clients_per_endpoint: cfg.max_clients_per_endpoint,
+        max_batch_actors: crate::aggregate::MAX_ACTORS_PER_BATCH,
         window_ms: cfg.window_ms,
         classify_injections: cfg.classify_injections,
         learner: picket_shared::learn::LearnerLimits {

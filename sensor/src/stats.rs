@@ -87,6 +87,8 @@ pub struct SensorStats {
     pub spool_errors: AtomicU64,
     /// Notable events not sent because their batch was full.
     pub notables_dropped: AtomicU64,
+    /// Actors (client and window) that got no summary because their batch held the maximum.
+    pub actors_dropped: AtomicU64,
     /// Set while the controller has paused threat analysis for this tenant (plan cap).
     pub analysis_paused: std::sync::atomic::AtomicBool,
 }
@@ -172,7 +174,7 @@ impl SensorStats {
             spool_bytes: self.spool_bytes.load(Relaxed),
             analysis_paused: self.analysis_paused.load(Relaxed),
             notables_dropped: self.notables_dropped.load(Relaxed),
-            actors_dropped: 0,
+            actors_dropped: self.actors_dropped.load(Relaxed),
             sources,
             rejected_by_reason,
         }

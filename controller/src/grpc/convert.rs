@@ -9,8 +9,8 @@ use picket_shared::limits;
 use picket_shared::shape::Shape;
 use picket_shared::sketch::LogHistogram;
 use picket_shared::{
-    BatchSummary, ClientActivity, EndpointKey, EndpointSummary, NotableEvent, NotableKind,
-    ParamStats, Role, SensorCounters, SourceCounters,
+    ActorSummary, BatchSummary, ClientActivity, EndpointKey, EndpointSummary, NotableEvent,
+    NotableKind, ParamStats, Role, SensorCounters, SourceCounters,
 };
 use std::collections::BTreeMap;
 
@@ -88,9 +88,68 @@ fn top_clients(clients: &[pb::ClientActivity]) -> Vec<ClientActivity> {
             auth_failures: c.auth_failures,
             errors: c.errors,
             distinct_object_refs: c.distinct_object_refs,
-            ref_sample: Vec::new(),
+            ref_sample: ref_sample(&c.ref_sample),
         })
         .collect()
+}
+
+/// A client's object-reference sample: ascending, distinct, at most
+/// [`limits::MAX_REF_SAMPLE`] (the smallest, as the sensor keeps them).
+fn ref_sample(sample: &[u32]) -> Vec<u32> {
+    // A sensor sends at most MAX_REF_SAMPLE; of a longer (hostile) list only a bounded
+    // prefix is looked at, so sorting stays cheap whatever arrives.
+    let mut v: Vec<u32> = sample
+        .iter()
+        .take(limits::MAX_REF_SAMPLE * 4)
+        .copied()
+        .collect();
+    v.sort_unstable();
+    v.dedup();
+    v.truncate(limits::MAX_REF_SAMPLE);
+    v
+}
+
+/// A client address as it may arrive: empty (unknown) or an address; `Err` otherwise.
+fn optional_ip(raw: &str) -> Result<Option<std::net::IpAddr>, ()> {
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    raw.parse().map(Some).map_err(|_| ())
+}
+
+/// Validates one actor summary; `None` means it is invalid (bad address or principal, or
+/// neither). An agent that is not printable text of at most
+/// [`limits::MAX_AGENT_PRODUCT_BYTES`] is dropped, the actor kept.
+fn actor(a: pb::ActorSummary) -> Option<ActorSummary> {
+    let client_ip = optional_ip(&a.client_ip).ok()?;
+    let principal = (!a.principal.is_empty()).then_some(a.principal);
+    if principal
+        .as_deref()
+        .is_some_and(|p| !limits::valid_principal(p))
+    {
+        return None;
+    }
+    if client_ip.is_none() && principal.is_none() {
+        return None;
+    }
+    let agent = Some(a.agent).filter(|g| limits::valid_text(g, limits::MAX_AGENT_PRODUCT_BYTES));
+    Some(ActorSummary {
+        window_start_ms: a.window_start_ms,
+        client_ip,
+        principal,
+        agent,
+        requests: a.requests,
+        distinct_endpoints: a.distinct_endpoints,
+        unauthorized: a.unauthorized,
+        forbidden: a.forbidden,
+        not_found: a.not_found,
+        method_not_allowed: a.method_not_allowed,
+        server_errors: a.server_errors,
+        rate_limited: a.rate_limited,
+        auth_present: a.auth_present,
+        distinct_object_refs: a.distinct_object_refs,
+        auth_failure_endpoints: a.auth_failure_endpoints,
+    })
 }
 
 /// Parameters of a summary at known locations with printable names, bounded.
@@ -245,7 +304,15 @@ pub fn batch(b: pb::Batch) -> (BatchSummary, u64) {
         .take(limits::MAX_NOTABLES_PER_BATCH)
         .filter_map(notable)
         .collect();
-    let rejected = (total - endpoints.len() + notables_total - notables.len()) as u64;
+    let actors_total = b.actors.len().min(limits::MAX_ACTORS_PER_BATCH);
+    let actors: Vec<_> = b
+        .actors
+        .into_iter()
+        .take(limits::MAX_ACTORS_PER_BATCH)
+        .filter_map(actor)
+        .collect();
+    let rejected = (total - endpoints.len() + notables_total - notables.len() + actors_total
+        - actors.len()) as u64;
     let summary = BatchSummary {
         window_ms,
         stream_epoch: b.stream_epoch,
@@ -255,7 +322,7 @@ pub fn batch(b: pb::Batch) -> (BatchSummary, u64) {
         endpoints,
         counters: counters(b.counters),
         notables,
-        actors: Vec::new(),
+        actors,
     };
     (summary, rejected)
 }
@@ -391,5 +458,106 @@ mod tests {
             count: 1,
         }];
         assert!(endpoint(bad_status).is_none());
+    }
+
+    fn wire_actor(ip: &str, principal: &str, agent: &str) -> pb::ActorSummary {
+        pb::ActorSummary {
+            window_start_ms: 1_000,
+            client_ip: ip.into(),
+            principal: principal.into(),
+            agent: agent.into(),
+            requests: 3,
+            unauthorized: 1,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn hostile_actors_are_dropped_and_counted() {
+        let hex = "ab".repeat(16);
+        let b = pb::Batch {
+            endpoints: vec![entry("api", "GET", "/ok")],
+            actors: vec![
+                wire_actor("81.2.69.1", "", "curl/8.5.0"),
+                wire_actor("", &hex, ""),
+                wire_actor("::1", &hex, "Mozilla/5.0"),
+                // Invalid: no address nor principal, a bad address, bad principals.
+                wire_actor("", "", "curl/8.5.0"),
+                wire_actor("81.2.69.999", "", ""),
+                wire_actor("not an ip", "", ""),
+                wire_actor("81.2.69.1", "xyz", ""),
+                wire_actor("81.2.69.1", &"a".repeat(65), ""),
+                // Valid, but their agents do not travel.
+                wire_actor("81.2.69.2", "", &"A".repeat(65)),
+                wire_actor("81.2.69.3", "", "curl\u{0}/8"),
+                wire_actor("81.2.69.4", "", "curl/8\r\nX: 1"),
+            ],
+            ..Default::default()
+        };
+        let (summary, rejected) = batch(b);
+        assert_eq!(rejected, 5);
+        let agents: Vec<Option<&str>> = summary.actors.iter().map(|a| a.agent.as_deref()).collect();
+        assert_eq!(
+            agents,
+            [
+                Some("curl/8.5.0"),
+                None,
+                Some("Mozilla/5.0"),
+                None,
+                None,
+                None
+            ]
+        );
+        let a = &summary.actors[0];
+        assert_eq!(
+            (a.window_start_ms, a.client_ip, a.requests, a.unauthorized),
+            (1_000, "81.2.69.1".parse().ok(), 3, 1)
+        );
+        assert_eq!(summary.actors[1].principal.as_deref(), Some(hex.as_str()));
+    }
+
+    #[test]
+    fn actors_are_capped_per_batch() {
+        let actors = (0..limits::MAX_ACTORS_PER_BATCH + 10)
+            .map(|i| wire_actor(&std::net::Ipv4Addr::from(i as u32).to_string(), "", ""))
+            .collect();
+        let (summary, rejected) = batch(pb::Batch {
+            actors,
+            ..Default::default()
+        });
+        assert_eq!(summary.actors.len(), limits::MAX_ACTORS_PER_BATCH);
+        // What lies past the cap is not looked at, like notables past theirs.
+        assert_eq!(rejected, 0);
+    }
+
+    #[test]
+    fn ref_samples_are_sorted_distinct_and_capped() {
+        let mut e = entry("api", "GET", "/items/{id}");
+        let client = |sample: Vec<u32>| pb::ClientActivity {
+            client_ip: "81.2.69.1".into(),
+            requests: 1,
+            ref_sample: sample,
+            ..Default::default()
+        };
+        e.top_clients = vec![
+            client(vec![9, 3, 3, 7]),
+            client((0..1_000).rev().collect()),
+            client(Vec::new()),
+        ];
+        let (_, s) = endpoint(e).unwrap();
+        assert_eq!(s.top_clients[0].ref_sample, [3, 7, 9]);
+        let long = &s.top_clients[1].ref_sample;
+        assert_eq!(long.len(), limits::MAX_REF_SAMPLE);
+        assert!(long.is_sorted() && long.windows(2).all(|w| w[0] < w[1]));
+        assert!(s.top_clients[2].ref_sample.is_empty());
+    }
+
+    #[test]
+    fn counters_carry_actors_dropped() {
+        let c = pb::SensorCounters {
+            actors_dropped: 7,
+            ..Default::default()
+        };
+        assert_eq!(counters(Some(c)).actors_dropped, 7);
     }
 }

@@ -1,9 +1,9 @@
 //! The evidence of one request beyond its counts: parameters with their shapes and
 //! sensitive-data classes, the client's activity (auth failures, errors, distinct object
-//! references) and, for flagged requests, a redacted notable event.
+//! references and their sample, per endpoint and across the window) and, for flagged
+//! requests, a redacted notable event.
 
-use super::slot::{self, table_bytes};
-use super::{Aggregator, MAX_REFS_PER_CLIENT};
+use super::Aggregator;
 use crate::identity::Principal;
 use crate::record::RequestRecord;
 use picket_shared::inject::Verdict;
@@ -116,45 +116,36 @@ impl Aggregator {
         }
     }
 
-    /// The client's activity: requests, failures, errors and distinct object references.
+    /// The client's activity on the endpoint of slot `i` (requests, failures, errors,
+    /// distinct object references and their sample) and across the window (its actor
+    /// summary, for a client with an address or a principal; counted in `actors_dropped`
+    /// when the batch's actor table is full).
     pub(super) fn add_client(&mut self, i: usize, r: &RequestRecord) {
         let Self {
             slots,
+            actors,
             hasher,
             bytes,
             refs,
+            new_refs,
             limits,
             ..
         } = self;
         let slot = &mut slots[i];
         let key = (r.client_ip, r.principal);
         let h = hasher.hash_one(key);
-        let before = slot.actors_capacity();
-        let Some(actor) = slot.actor(key, h, hasher, limits.max_clients_per_endpoint) else {
+        new_refs.clear();
+        let max = limits.max_clients_per_endpoint;
+        let step = slot.add_client((key, h), hasher, max, r.status, refs, new_refs, bytes);
+        if key == (None, None) {
+            // Neither address nor principal: no one to summarize.
             return;
-        };
-        actor.requests = actor.requests.saturating_add(1);
-        actor.auth_failures = actor
-            .auth_failures
-            .saturating_add(u32::from(matches!(r.status, 401 | 403)));
-        actor.errors = actor.errors.saturating_add(u32::from(r.status >= 400));
-        let mut known = actor.refs as usize;
-        let mut added = 0;
-        for &rf in refs.iter() {
-            if known >= MAX_REFS_PER_CLIENT {
-                break;
-            }
-            if slot.add_ref(h, rf, bytes) {
-                known += 1;
-                added += 1;
-            }
         }
-        if added > 0
-            && let Some(actor) = slot.actor(key, h, hasher, usize::MAX)
-        {
-            actor.refs += added;
+        let window = slot.window;
+        let max = limits.max_batch_actors;
+        if actors.add(window, (key, h), r, step, new_refs, max, bytes) {
+            self.actors_dropped += 1;
         }
-        *bytes += table_bytes::<slot::Actor>(slot.actors_capacity().saturating_sub(before));
     }
 
     /// Records a flagged request (injection, sensitive data in the URL, suspicious agent) as a

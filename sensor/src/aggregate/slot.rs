@@ -3,6 +3,7 @@
 //! entry per client of each), so its tables hold fixed-size entries and keyed 64-bit hashes
 //! rather than maps of maps, and report how many bytes they grew by.
 
+use super::kmv::{RefSample, ref_value};
 use super::{MAX_REFS_PER_CLIENT, TOP_CLIENTS};
 use crate::identity::{AuthScheme, Principal};
 use hashbrown::HashTable;
@@ -53,11 +54,26 @@ impl HashSet64 {
 /// is sealed at least every flush interval, long before one client sends 4 billion requests.
 pub(super) struct Actor {
     key: ActorKey,
-    pub(super) requests: u32,
-    pub(super) auth_failures: u32,
-    pub(super) errors: u32,
+    requests: u32,
+    auth_failures: u32,
+    errors: u32,
     /// Distinct object references (at most [`MAX_REFS_PER_CLIENT`]).
-    pub(super) refs: u32,
+    refs: u32,
+    /// Index of the client's reference sample in [`Slot::samples`], or [`NO_SAMPLE`] while it
+    /// sent no object reference (most endpoints have none: no sample is allocated for them).
+    sample: u32,
+}
+
+const NO_SAMPLE: u32 = u32::MAX;
+
+/// What one request changed in its client's record on the endpoint, for the client's window
+/// summary ([`super::actors`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct ClientStep {
+    /// First request of the client on this endpoint in this window.
+    pub(super) new_endpoint: bool,
+    /// First 401 or 403 of the client on this endpoint in this window.
+    pub(super) first_auth_failure: bool,
 }
 
 /// One endpoint in one event-time window.
@@ -76,6 +92,8 @@ pub(super) struct Slot {
     actors: HashTable<Actor>,
     /// Distinct `(actor, object reference)` pairs, as one mixed hash each.
     refs: HashSet64,
+    /// Reference samples of the clients that sent object references.
+    samples: Vec<RefSample>,
 }
 
 /// Heap bytes of a new slot besides its tables: the summary's maps (statuses, three
@@ -96,47 +114,77 @@ impl Slot {
             principals: HashSet64::default(),
             actors: HashTable::new(),
             refs: HashSet64::default(),
+            samples: Vec::new(),
         }
     }
 
-    /// The client `key` (`hasher.hash_one(key) == hash`), added when fewer than `max` are
-    /// tracked; `None` when the slot is full and the client is new.
-    pub(super) fn actor(
+    /// Counts a request of the client `key` (`hasher.hash_one(key) == hash`) answered
+    /// `status` with object references `refs` (keyed hashes), adding the client when fewer than
+    /// `max` are tracked. References new for the client go to `new_refs`; every reference
+    /// goes through the client's sample. Adds to `bytes` what the tables grew by.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn add_client(
         &mut self,
-        key: ActorKey,
-        hash: u64,
+        (key, hash): (ActorKey, u64),
         hasher: &impl BuildHasher,
         max: usize,
-    ) -> Option<&mut Actor> {
-        let full = self.actors.len() >= max;
+        status: u16,
+        refs: &[u64],
+        new_refs: &mut Vec<u64>,
+        bytes: &mut usize,
+    ) -> ClientStep {
+        let Slot {
+            actors,
+            refs: pairs,
+            samples,
+            ..
+        } = self;
+        let before = (actors.capacity(), samples.capacity());
+        let full = actors.len() >= max;
         let rehash = |a: &Actor| hasher.hash_one(a.key);
-        let actor = match self.actors.entry(hash, |a| a.key == key, rehash) {
-            Entry::Occupied(e) => e.into_mut(),
-            Entry::Vacant(_) if full => return None,
-            Entry::Vacant(e) => e
-                .insert(Actor {
+        let (actor, new_endpoint) = match actors.entry(hash, |a| a.key == key, rehash) {
+            Entry::Occupied(e) => (e.into_mut(), false),
+            Entry::Vacant(_) if full => return ClientStep::default(),
+            Entry::Vacant(e) => {
+                let a = Actor {
                     key,
                     requests: 0,
                     auth_failures: 0,
                     errors: 0,
                     refs: 0,
-                })
-                .into_mut(),
+                    sample: NO_SAMPLE,
+                };
+                (e.insert(a).into_mut(), true)
+            }
         };
-        Some(actor)
-    }
-
-    /// Entries the client table holds without growing (for byte accounting).
-    pub(super) fn actors_capacity(&self) -> usize {
-        self.actors.capacity()
-    }
-
-    /// Counts object reference `r` for the client hashed `actor_hash`; returns whether it was
-    /// new for that client.
-    pub(super) fn add_ref(&mut self, actor_hash: u64, r: u64, bytes: &mut usize) -> bool {
-        // Both are keyed hashes; an odd multiplier keeps the mix a bijection per actor.
-        let h = r ^ actor_hash.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        self.refs.insert(h, bytes)
+        let auth_failure = matches!(status, 401 | 403);
+        let first_auth_failure = auth_failure && actor.auth_failures == 0;
+        actor.requests = actor.requests.saturating_add(1);
+        actor.auth_failures = actor.auth_failures.saturating_add(u32::from(auth_failure));
+        actor.errors = actor.errors.saturating_add(u32::from(status >= 400));
+        if !refs.is_empty() {
+            if actor.sample == NO_SAMPLE {
+                // At most one sample per tracked client: fewer than u32::MAX.
+                actor.sample = samples.len() as u32;
+                samples.push(RefSample::default());
+            }
+            let sample = &mut samples[actor.sample as usize];
+            // Both are keyed hashes; an odd multiplier keeps the mix a bijection per actor.
+            let mix = hash.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            for &r in refs {
+                sample.insert(ref_value(r));
+                if (actor.refs as usize) < MAX_REFS_PER_CLIENT && pairs.insert(r ^ mix, bytes) {
+                    actor.refs += 1;
+                    new_refs.push(r);
+                }
+            }
+        }
+        *bytes += table_bytes::<Actor>(actors.capacity().saturating_sub(before.0));
+        *bytes += size_of::<RefSample>() * samples.capacity().saturating_sub(before.1);
+        ClientStep {
+            new_endpoint,
+            first_auth_failure,
+        }
     }
 
     /// The busiest clients, most requests first (ties broken by address and principal).
@@ -158,7 +206,10 @@ impl Slot {
                 auth_failures: u64::from(a.auth_failures),
                 errors: u64::from(a.errors),
                 distinct_object_refs: u64::from(a.refs),
-                ref_sample: Vec::new(),
+                ref_sample: match self.samples.get(a.sample as usize) {
+                    Some(sample) => sample.values().to_vec(),
+                    None => Vec::new(),
+                },
             })
             .collect()
     }

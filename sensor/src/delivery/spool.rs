@@ -6,7 +6,7 @@
 
 use crate::aggregate::Sealed;
 use crate::sources::FilePosition;
-use picket_shared::{EndpointKey, EndpointSummary, NotableEvent};
+use picket_shared::{ActorSummary, EndpointKey, EndpointSummary, NotableEvent};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -27,6 +27,9 @@ pub struct SpoolRecord {
     pub positions: BTreeMap<String, FilePosition>,
     #[serde(default)]
     pub notables: Vec<NotableEvent>,
+    /// Absent from spool files written before actor summaries existed.
+    #[serde(default)]
+    pub actors: Vec<ActorSummary>,
 }
 
 impl SpoolRecord {
@@ -40,6 +43,7 @@ impl SpoolRecord {
             requests: s.requests,
             endpoints: s.endpoints.clone(),
             notables: s.notables.clone(),
+            actors: s.actors.clone(),
             positions: s
                 .positions
                 .iter()
@@ -53,6 +57,7 @@ impl SpoolRecord {
             window_ms: self.window_ms,
             endpoints: self.endpoints,
             notables: self.notables,
+            actors: self.actors,
             positions: self
                 .positions
                 .into_iter()
@@ -240,5 +245,40 @@ mod tests {
                 .with_extension("corrupt")
                 .exists()
         );
+    }
+
+    #[test]
+    fn spool_files_from_before_actor_summaries_still_load() {
+        // As written before actor summaries and reference samples existed: no `actors`, no
+        // `ref_sample` in the clients.
+        let old = r#"{"window_ms":1000,"epoch":4,"seq":7,"window_start_ms":1000,
+            "window_end_ms":1999,"requests":2,"endpoints":[[{"host":"h","method":"GET",
+            "template":"/users/{id}"},{"requests":2,"window_start_ms":1000,"top_clients":[
+            {"client_ip":"81.2.69.1","principal":null,"requests":2,"auth_failures":0,
+            "errors":0,"distinct_object_refs":2}]}]],"positions":{"f":{"inode":3,
+            "offset":10}},"notables":[]}"#;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(file_name(4, 7)), old).unwrap();
+        let (spool, found) = Spool::open(dir.path(), 1 << 20).unwrap();
+        assert_eq!(found.len(), 1);
+        let sealed = spool.read(4, 7).unwrap().into_sealed();
+        assert!(sealed.actors.is_empty());
+        let client = &sealed.endpoints[0].1.top_clients[0];
+        assert_eq!(client.distinct_object_refs, 2);
+        assert!(client.ref_sample.is_empty());
+        // And the new fields survive the round trip.
+        let mut s = sealed.clone();
+        s.actors.push(picket_shared::ActorSummary {
+            client_ip: "81.2.69.1".parse().ok(),
+            agent: Some("curl/8.5.0".into()),
+            requests: 2,
+            ..Default::default()
+        });
+        s.endpoints[0].1.top_clients[0].ref_sample = vec![3, 9];
+        let mut spool = spool;
+        spool.write(&SpoolRecord::new(4, 8, &s)).unwrap();
+        let back = spool.read(4, 8).unwrap().into_sealed();
+        assert_eq!(back.actors, s.actors);
+        assert_eq!(back.endpoints[0].1.top_clients[0].ref_sample, [3, 9]);
     }
 }

@@ -1,8 +1,10 @@
 //! Who sent a request: the client address (through trusted proxies) and the principal
 //! ([`principal`]), resolved once per credential and cached; user agents judged once per value.
 
+pub mod agent;
 pub mod principal;
 
+pub use agent::AgentProduct;
 pub use picket_shared::net::Cidr;
 pub use principal::{AuthScheme, KEY_FILE, Principal, PrincipalKey, jwt_sub};
 use std::collections::HashMap;
@@ -18,7 +20,8 @@ pub struct Credentials<'a> {
     pub user: Option<&'a str>,
     pub peer: Option<IpAddr>,
     pub forwarded_for: Option<&'a str>,
-    /// The `User-Agent`, judged for scanners and payloads (only the label is kept).
+    /// The `User-Agent`, judged for scanners and payloads (only the label and the first
+    /// product token are kept).
     pub user_agent: Option<&'a str>,
 }
 
@@ -127,7 +130,8 @@ impl Identifier {
         found
     }
 
-    /// Fills `client_ip`, `auth`, `principal` and `auth_present` of a record.
+    /// Fills `client_ip`, `auth`, `principal`, `auth_present` and the agent's label and
+    /// product of a record.
     pub fn apply(&self, rec: &mut crate::record::RequestRecord, c: Credentials<'_>) {
         rec.client_ip = client_ip(c.peer, c.forwarded_for, &self.trusted);
         let (mut scheme, mut principal) = self.identify_cached(&c);
@@ -142,6 +146,7 @@ impl Identifier {
         if let Some(ua) = c.user_agent.filter(|ua| !ua.is_empty() && *ua != "-") {
             let (label, findings) = self.judge_agent(ua);
             rec.agent = label;
+            rec.agent_product = AgentProduct::of(ua);
             rec.injections.extend(findings);
         }
         rec.auth_present = scheme != AuthScheme::None;

@@ -53,11 +53,15 @@ pub struct Principal(pub [u8; 16]);
 impl Principal {
     pub fn to_hex(self) -> String {
         const DIGITS: &[u8; 16] = b"0123456789abcdef";
-        let mut out = String::with_capacity(32);
-        for b in self.0 {
-            out.push(char::from(DIGITS[usize::from(b >> 4)]));
-            out.push(char::from(DIGITS[usize::from(b & 15)]));
+        // Digits into a fixed buffer, then one allocation (every actor summary with a
+        // principal makes one of these at seal).
+        let mut buf = [0u8; 32];
+        for (pair, b) in buf.chunks_exact_mut(2).zip(self.0) {
+            pair[0] = DIGITS[usize::from(b >> 4)];
+            pair[1] = DIGITS[usize::from(b & 15)];
         }
+        // Hex digits are ASCII, so this never falls back to the empty string.
+        let out = String::from_utf8(buf.to_vec()).unwrap_or_default();
         debug_assert_eq!(out, hex::encode(self.0));
         out
     }
