@@ -77,6 +77,13 @@ pub struct Controller {
 }
 
 impl Controller {
+    /// Committed batches threat analysis has not consumed yet (0: alerts are up to date with
+    /// everything acknowledged).
+    pub fn analysis_lag(&self) -> crate::error::Result<u64> {
+        let db = &self.state.db;
+        Ok(db.analysis_appended()?.saturating_sub(db.analysis_done()?))
+    }
+
     /// Stops accepting calls, lets running ones finish and flushes the store.
     pub async fn shutdown(mut self) -> Result<(), ServeError> {
         if let Some(tx) = self.shutdown.take() {

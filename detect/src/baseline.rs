@@ -5,7 +5,10 @@
 //! - [`Level`]: a decayed mean and deviation (weighted Welford) of one number observed once
 //!   per period (requests per minute, a client's requests per minute, distinct object ids per
 //!   5 minutes), and its decayed peak: the peak only falls by the decay, so bursts that recur
-//!   during learning (a partner sync every 10 minutes) are known highs, not anomalies.
+//!   during learning (a partner sync every 10 minutes) are known highs, not anomalies. After
+//!   the first [`PEAK_FREE_OBSERVATIONS`] periods one observation lifts the peak by at most
+//!   [`PEAK_RISE`] × (or to mean + 3 deviations): a high is earned by recurring, so the first
+//!   partial minute of an attack cannot raise the bar for the minutes that follow it.
 //! - [`DecayedHist`]: a [`LogHistogram`] whose bucket weights decay, for sizes and latency
 //!   quantiles (≤ 6.25 % bucket error), at most [`MAX_HIST_BUCKETS`] buckets.
 
@@ -28,6 +31,11 @@ pub fn decay(dt_ms: i64) -> f64 {
     0.5f64.powf(dt_ms as f64 / HALF_LIFE_MS as f64)
 }
 
+/// Periods during which the peak follows every observation freely.
+pub const PEAK_FREE_OBSERVATIONS: f64 = 10.0;
+/// Most one observation may lift the peak by, after the free periods.
+pub const PEAK_RISE: f64 = 1.5;
+
 /// A decayed mean, deviation and peak of a per-period number.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Level {
@@ -42,13 +50,18 @@ impl Level {
     /// Adds one observation `x`, after decaying the past by `d` (see [`decay`]).
     pub fn observe(&mut self, x: f64, d: f64) {
         let w = self.weight * d;
+        let rise_cap = if w < PEAK_FREE_OBSERVATIONS {
+            f64::INFINITY
+        } else {
+            (self.peak * d * PEAK_RISE).max(self.mean + 3.0 * self.sd())
+        };
         let w_new = w + 1.0;
         let delta = x - self.mean;
         let mean = self.mean + delta / w_new;
         self.var = (w * self.var + delta * (x - mean)) / w_new;
         self.mean = mean;
         self.weight = w_new;
-        self.peak = (self.peak * d).max(x);
+        self.peak = (self.peak * d).max(x.min(rise_cap));
     }
 
     /// Adds `n` observations of zero, one period `d` apart (idle minutes), at most `cap` of
@@ -132,6 +145,20 @@ mod tests {
         assert_eq!(l.peak, 100.0);
         l.observe_zeros(10, decay(HALF_LIFE_MS), 5);
         assert!(l.peak < 1.0 && l.mean < 32.5);
+    }
+
+    #[test]
+    fn one_outlier_lifts_the_peak_only_so_far_but_recurring_bursts_climb() {
+        let mut l = Level::default();
+        for _ in 0..20 {
+            l.observe(25.0, 1.0);
+        }
+        l.observe(132.0, 1.0);
+        assert!(l.peak < 60.0, "peak {}", l.peak);
+        for _ in 0..6 {
+            l.observe(132.0, 1.0);
+        }
+        assert_eq!(l.peak, 132.0, "a recurring burst becomes a known high");
     }
 
     #[test]

@@ -150,6 +150,11 @@ pub struct ActorEndpoint {
     pub horizon_ms: i64,
     pub kmv: Vec<u32>,
     pub h_fired: bool,
+    /// Requests and answers ≥ 400 (errors, 401/403) of the horizon, for the enumeration gate.
+    #[serde(default)]
+    pub h_requests: u64,
+    #[serde(default)]
+    pub h_errors: u64,
 }
 
 /// Merges the ascending sketch `b` into `a`, keeping the `k` smallest distinct hashes.

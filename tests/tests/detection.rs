@@ -101,6 +101,27 @@ async fn every_attack_raises_its_alert_live_and_replayed() {
         describe(&alerts)
     );
 
+    // No medium or high alert blames a benign client or a benign-only endpoint.
+    let attackers: BTreeSet<String> = truth
+        .iter()
+        .flat_map(|t| t.clients.iter().map(|c| c.to_string()))
+        .collect();
+    let attacked: BTreeSet<&str> = truth.iter().filter_map(|t| t.template).collect();
+    let blamed: Vec<pb::Alert> = alerts
+        .iter()
+        .filter(|a| a.severity >= pb::Severity::Medium as i32)
+        .filter(|a| match a.actor.as_ref().map(|x| x.ip.as_str()) {
+            Some(ip) if !ip.is_empty() => !attackers.contains(ip),
+            _ => !attacked.contains(a.template.as_str()),
+        })
+        .cloned()
+        .collect();
+    assert!(
+        blamed.is_empty(),
+        "medium/high alerts on benign clients:\n{}",
+        describe(&blamed)
+    );
+
     // The same recorded traffic tailed live: the same alerts.
     let live = detecting_stack(tmp.path()).await;
     let lines = std::fs::read_to_string(&file).unwrap().lines().count() as u64;
@@ -226,18 +247,21 @@ async fn controller_kill9_while_analyzing_keeps_every_alert_once() {
     );
 }
 
-/// Reads changes from a watch stream until `quiet` passes without an alert change.
+/// Reads changes from a watch stream until `quiet` passes without an alert change
+/// (bookmarks do not count), or `max` changes arrived.
 async fn drain(
     stream: &mut tonic::Streaming<pb::AlertChange>,
     quiet: Duration,
     max: usize,
 ) -> Vec<pb::AlertChange> {
     let mut out = Vec::new();
+    let mut deadline = tokio::time::Instant::now() + quiet;
     while out.len() < max {
-        match tokio::time::timeout(quiet, stream.message()).await {
+        match tokio::time::timeout_at(deadline, stream.message()).await {
             Ok(Ok(Some(c))) => {
                 if c.kind != pb::alert_change::Kind::Bookmark as i32 {
                     out.push(c);
+                    deadline = tokio::time::Instant::now() + quiet;
                 }
             }
             Ok(Ok(None)) | Err(_) => break,

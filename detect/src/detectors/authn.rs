@@ -20,7 +20,7 @@ use picket_shared::{EndpointKey, EndpointSummary};
 pub const STUFF_MIN_FAILURES: u64 = 50;
 pub const STUFF_MIN_RATIO: f64 = 0.5;
 pub const STUFF_MIN_FAILERS: usize = 10;
-pub const AUTH_MIN_LEARNED: f64 = 500.0;
+pub const AUTH_MIN_LEARNED: f64 = 50.0;
 pub const AUTH_LEARNED_RATIO: f64 = 0.99;
 pub const BYPASS_MIN: u64 = 5;
 

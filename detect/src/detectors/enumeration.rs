@@ -5,9 +5,13 @@
 //!
 //! - `parameter_enumeration`: one actor's distinct references on one endpoint in the horizon
 //!   ≥ [`ENUM_MIN_DISTINCT`] and above [`ENUM_MEAN_FACTOR`] × the endpoint's per-actor mean and
-//!   its mean + [`ENUM_SIGMAS`] deviations (the level learns every closed actor horizon). A
-//!   user reloading one object (1 reference) or support staff opening a few hundred pages an
-//!   hour (~25 per 5 minutes) stay far below. High. Dedup per (actor, endpoint).
+//!   its mean + [`ENUM_SIGMAS`] deviations (the level learns every closed actor horizon), and
+//!   either at least [`ENUM_ERROR_SHARE`] of the actor's requests there in the horizon were
+//!   answered ≥ 400 (walking ids hits missing and forbidden objects: high) or the count is
+//!   [`ENUM_CLEAN_FACTOR`] times that need (an all-200 walk through many objects: medium). A
+//!   user reloading one object (1 reference), support staff opening a few hundred pages an hour
+//!   (~25 per 5 minutes) and a partner syncing a catalogue of ~80 pages with 200s (a sketch
+//!   estimate may read it as 100) stay below. Dedup per (actor, endpoint).
 //! - `distributed_parameter_enumeration`: in the endpoint's horizon, ≥ [`DIST_MIN_ACTORS`]
 //!   actors whose window was mostly errors (errors or auth failures ≥ half their requests) and
 //!   who sent references together reach ≥ [`DIST_MIN_DISTINCT`] distinct references. Many users
@@ -26,6 +30,10 @@ use picket_shared::EndpointKey;
 pub const ENUM_MIN_DISTINCT: f64 = 100.0;
 pub const ENUM_MEAN_FACTOR: f64 = 10.0;
 pub const ENUM_SIGMAS: f64 = 6.0;
+/// Share of the horizon's requests answered ≥ 400 that makes a walk an attack on its own.
+pub const ENUM_ERROR_SHARE: f64 = 0.2;
+/// How far above the need an all-success walk must go.
+pub const ENUM_CLEAN_FACTOR: f64 = 3.0;
 pub const DIST_MIN_ACTORS: usize = 10;
 pub const DIST_MIN_DISTINCT: f64 = 200.0;
 
@@ -48,9 +56,13 @@ pub fn single(
         ae.horizon_ms = h;
         ae.kmv.clear();
         ae.h_fired = false;
+        ae.h_requests = 0;
+        ae.h_errors = 0;
     } else if h < ae.horizon_ms {
         return None;
     }
+    ae.h_requests += c.requests;
+    ae.h_errors += c.errors.max(c.auth_failures);
     if c.sample.is_empty() {
         return None;
     }
@@ -60,11 +72,17 @@ pub fn single(
     let need = ENUM_MIN_DISTINCT
         .max(ENUM_MEAN_FACTOR * base.mean)
         .max(base.mean + ENUM_SIGMAS * base.sd());
-    if !armed || ae.h_fired || est < need {
+    let failing = ae.h_errors as f64 >= ENUM_ERROR_SHARE * ae.h_requests as f64;
+    if !armed || ae.h_fired || est < need || (!failing && est < ENUM_CLEAN_FACTOR * need) {
         return None;
     }
     ae.h_fired = true;
-    let mut a = Candidate::new(AlertType::ParameterEnumeration, Severity::High, key, ts).figure(
+    let severity = if failing {
+        Severity::High
+    } else {
+        Severity::Medium
+    };
+    let mut a = Candidate::new(AlertType::ParameterEnumeration, severity, key, ts).figure(
         "distinct_refs_per_5min",
         est.round(),
         base.mean,
@@ -73,6 +91,8 @@ pub fn single(
     a.actor = c.actor();
     a.dedup = format!("{}\u{1}{}", c.key, super::volume::endpoint_id(key));
     a.evidence.push(format!("window_refs:{}", c.distinct_refs));
+    a.evidence
+        .push(format!("errors:{}/{}", ae.h_errors, ae.h_requests));
     Some(a)
 }
 

@@ -75,13 +75,28 @@ pub fn check(
             "requests",
         );
         c.evidence.push(format!("param:{name}"));
-        if let Some(d) = sole(clients, st.count) {
-            c.actor = d.actor();
-        }
+        attribute(&mut c, clients, st.count);
         c.dedup = format!("{}\u{1}{name}", super::volume::endpoint_id(key));
         out.push(c);
     }
     out
+}
+
+/// Names who sent the `n` values: the sole client able to, or else every client of the window
+/// able to as a suspect (`actors`, at most [`crate::alerts::MAX_ACTORS`]), so an operator (and
+/// correlation) can follow the actor even when the summary cannot tell which one it was.
+fn attribute(c: &mut Candidate, clients: &[Client], n: u64) {
+    if let Some(d) = sole(clients, n) {
+        c.actor = d.actor();
+        return;
+    }
+    let able: Vec<&Client> = clients.iter().filter(|c| c.requests >= n).collect();
+    c.evidence.push(format!("suspects:{}", able.len()));
+    c.actors.extend(
+        able.iter()
+            .take(crate::alerts::MAX_ACTORS)
+            .map(|d| d.actor()),
+    );
 }
 
 /// The only client with at least `n` requests (so the only one that can have sent all `n`
@@ -171,9 +186,7 @@ fn anomalous(
         bad.as_str(),
         names.join(",")
     ));
-    if let Some(d) = sole(clients, *n) {
-        c.actor = d.actor();
-    }
+    attribute(&mut c, clients, *n);
     c.dedup = format!("{}\u{1}{name}", super::volume::endpoint_id(key));
     Some(c)
 }

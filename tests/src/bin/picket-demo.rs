@@ -1,8 +1,11 @@
 //! `cargo demo`: Picket's main job end to end on embedded defaults. Starts a controller and a
 //! sensor in this process (real gRPC over loopback, real sled on disk in a temporary
 //! directory), feeds the sensor the bundled sample nginx traffic, waits until the controller
-//! has acknowledged every request, and prints the discovered inventory, the sensor fleet and
-//! the metered usage of the current billing cycle.
+//! has acknowledged and analyzed every request, and prints the discovered inventory, the
+//! alerts the detection engine raised (the sample stages several attacks after a benign
+//! stretch; the demo's controller learns for 5 minutes of event time and loads the bundled
+//! threat-intelligence list), the sensor fleet and the metered usage of the current billing
+//! cycle.
 //!
 //! `--keep DIR` keeps the data in DIR instead of a temporary directory.
 
@@ -19,6 +22,14 @@ use std::time::{Duration, Instant};
 /// Bundled sample traffic: nginx JSON lines with attacks after a benign stretch (written by
 /// `picket-gen-sample`; what was staged is in tests/data/sample-truth.json).
 const SAMPLE: &str = include_str!("../../data/sample-access.json");
+
+/// Bundled threat-intelligence list (one documentation-range address the sample's
+/// malicious-IP attacker uses).
+const INTEL: &str = include_str!("../../data/threat-intel.txt");
+
+/// The demo's learning period, in seconds of event time: the sample's benign stretch is 6
+/// minutes (production default: 7 days).
+const LEARNING_SECS: u64 = 300;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -43,9 +54,14 @@ async fn main() -> anyhow::Result<()> {
     let root = args.keep.clone().unwrap_or_else(|| temp.path().to_owned());
     std::fs::create_dir_all(&root)?;
 
-    let ip = picket_tests::InProcess::start(&root.join("controller"))
-        .await
-        .context("starting the controller")?;
+    let intel = root.join("threat-intel.txt");
+    std::fs::write(&intel, INTEL)?;
+    let ip = picket_tests::InProcess::start_with(&root.join("controller"), |cfg| {
+        cfg.detection.learning_period_secs = LEARNING_SECS;
+        cfg.detection.threat_intel = vec![intel.clone()];
+    })
+    .await
+    .context("starting the controller")?;
     let (url, admin_token) = (ip.url.clone(), ip.admin_token.clone());
     let controller = ip.controller;
     println!(
@@ -97,12 +113,28 @@ async fn main() -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
+    let started = Instant::now();
+    while controller.analysis_lag()? > 0 {
+        if started.elapsed() > Duration::from_secs(60) {
+            bail!("threat analysis did not catch up within 60 s");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    println!(
+        "threat analysis caught up in {} ms\n",
+        started.elapsed().as_millis()
+    );
+
     let output = if args.json { "json" } else { "table" };
     for (title, cmd) in [
         ("APIs (picketctl apis list)", &["apis", "list"][..]),
         (
             "Endpoints (picketctl endpoints list)",
             &["endpoints", "list"][..],
+        ),
+        (
+            "Alerts (picketctl alerts list)",
+            &["alerts", "list", "--limit", "0"][..],
         ),
         ("Sensors (picketctl sensors list)", &["sensors", "list"][..]),
         ("Usage (picketctl usage show)", &["usage", "show"][..]),
