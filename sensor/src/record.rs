@@ -48,7 +48,7 @@ pub struct RequestRecord {
     pub agent: Option<&'static str>,
     /// First product token of the user agent (`curl/8.5.0`), for actor summaries; the rest
     /// of the header is never kept.
-    pub agent_product: crate::identity::AgentProduct,
+    pub agent_product: crate::identity::agent::AgentProduct,
     pub scheme: Option<Scheme>,
 }
 
