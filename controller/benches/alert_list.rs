@@ -46,6 +46,7 @@ fn fill(db: &Db, tenant: &TenantId, n: u64) {
             .map(|i| AlertChange::Raised(facts(i)))
             .collect();
         db.commit_analysis(&AnalysisCommit {
+            first_seq: seq as u64 + 1,
             seq: seq as u64 + 1,
             tenant,
             writes: &[],

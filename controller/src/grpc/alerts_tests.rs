@@ -47,6 +47,7 @@ fn raise(db: &crate::store::Db, seq: u64, id: &str) {
         ..Default::default()
     };
     db.commit_analysis(&AnalysisCommit {
+        first_seq: seq,
         seq,
         tenant: &TenantId::default_tenant(),
         writes: &[],

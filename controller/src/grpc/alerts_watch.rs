@@ -237,6 +237,7 @@ mod tests {
         };
         st.db
             .commit_analysis(&AnalysisCommit {
+                first_seq: seq,
                 seq,
                 tenant: &TenantId::new("acme").unwrap(),
                 writes: &[],

@@ -35,6 +35,7 @@ fn facts(id: &str, last_seen_ms: i64) -> AlertFacts {
 /// Stores changes as if analysis-log entry `seq` produced them (the entry need not exist).
 fn commit(db: &Db, seq: u64, changes: &[AlertChange], now_ms: i64) -> Committed {
     db.commit_analysis(&AnalysisCommit {
+        first_seq: seq,
         seq,
         tenant: &tenant(),
         writes: &[],
@@ -213,6 +214,7 @@ fn retention_purges_alerts_and_their_log_and_keeps_the_oldest_cursor() {
         threshold_pct: 80,
     }];
     db.commit_analysis(&AnalysisCommit {
+        first_seq: 3,
         seq: 3,
         tenant: &t,
         writes: &[],

@@ -73,7 +73,8 @@ pub struct AlertLogRecord {
 /// What one analyzed log entry writes, in one transaction.
 #[derive(Debug, Clone, Copy)]
 pub struct AnalysisCommit<'a> {
-    /// The analysis-log entry consumed.
+    /// The analysis-log entries consumed: `first_seq..=seq`, consecutive, one tenant's.
+    pub first_seq: u64,
     pub seq: u64,
     pub tenant: &'a TenantId,
     pub writes: &'a [StateWrite],
@@ -211,8 +212,8 @@ fn commit_in_txn(txn: &mut dyn Txn, c: &AnalysisCommit<'_>) -> Result<Committed>
     let done = txn
         .get(Tree::Meta, keys::META_ANALYSIS_DONE)?
         .map_or(0, |raw| read_u64(&raw));
-    if c.seq <= done {
-        // Already applied: analysis of this entry committed before.
+    if c.first_seq <= done {
+        // Already applied: analysis of these entries committed before.
         return Ok(Committed::AlreadyDone);
     }
     for w in c.writes {
@@ -239,7 +240,9 @@ fn commit_in_txn(txn: &mut dyn Txn, c: &AnalysisCommit<'_>) -> Result<Committed>
         add_hit(txn, c.tenant, rule)?;
     }
     txn.put(Tree::Meta, keys::META_ANALYSIS_DONE, &c.seq.to_be_bytes())?;
-    txn.delete(Tree::AnalysisLog, &keys::analysis_log(c.seq))?;
+    for seq in c.first_seq..=c.seq {
+        txn.delete(Tree::AnalysisLog, &keys::analysis_log(seq))?;
+    }
     Ok(Committed::Stored(last))
 }
 
