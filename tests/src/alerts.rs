@@ -63,29 +63,25 @@ pub async fn wait_analyzed(controller: &ControllerProc) {
     .await;
 }
 
-/// `picket-sensor replay FILE` against the stack (exits once everything is acknowledged).
-pub fn replay_file(stack: &Stack, file: &Path, id: &str) {
+/// `picket-sensor replay FILE` against the stack (exits once everything is acknowledged);
+/// returns its stdout.
+pub fn replay_file(stack: &Stack, file: &Path, id: &str) -> String {
     let data = stack.path(&format!("{id}-data"));
     let out = Command::new(bin("picket-sensor"))
         .args(["--controller", &stack.url(), "--token", &stack.sensor_token])
         .args(["--id", id, "--data-dir", data.to_str().unwrap()])
-        .args([
-            "--flush-interval-ms",
-            "100",
-            "--admin-listen",
-            "off",
-            "replay",
-        ])
+        .args(["--flush-interval-ms", "100", "replay"])
         .arg(file)
         .env("RUST_LOG", "warn")
         .output()
         .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
-        "replay failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
+        "replay failed: {stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    stdout
 }
 
 /// An alert's identity for comparisons across runs: type, endpoint and actor address.

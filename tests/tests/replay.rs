@@ -7,33 +7,6 @@ use picket_tests::*;
 use std::collections::BTreeMap;
 use std::process::Command;
 
-fn replay(stack: &Stack, file: &std::path::Path, id: &str) -> String {
-    let data = stack.path(&format!("{id}-data"));
-    let out = Command::new(bin("picket-sensor"))
-        .args([
-            "--controller",
-            &stack.url(),
-            "--token",
-            &stack.sensor_token,
-            "--id",
-            id,
-            "--data-dir",
-            data.to_str().unwrap(),
-        ])
-        .args(["--flush-interval-ms", "100", "replay"])
-        .arg(file)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "replay failed: {stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn har_and_json_lines_replay_then_query_immediately() {
     let stack = Stack::start().await;
@@ -64,7 +37,7 @@ async fn har_and_json_lines_replay_then_query_immediately() {
         ),
     ];
     std::fs::write(&har, format!(r#"{{"log":{{"version":"1.2","creator":{{"name":"test","version":"1"}},"entries":[{}]}}}}"#, entries.join(","))).unwrap();
-    let out = replay(&stack, &har, "har-replay");
+    let out = replay_file(&stack, &har, "har-replay");
     assert!(out.contains("replayed 3 requests"), "{out}");
     // No waiting: the replay exited only after the controller acknowledged everything.
     let got = calls_by_endpoint(&all_endpoints(&stack.url(), &stack.reader_token).await);
@@ -90,7 +63,7 @@ async fn har_and_json_lines_replay_then_query_immediately() {
         .join("\n"),
     )
     .unwrap();
-    let out = replay(&stack, &jsonl, "jsonl-replay");
+    let out = replay_file(&stack, &jsonl, "jsonl-replay");
     assert!(
         out.contains("replayed 3 requests (1 lines rejected)"),
         "{out}"

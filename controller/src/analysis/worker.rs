@@ -23,7 +23,7 @@ use crate::state::State;
 use crate::store::alerts::{AnalysisCommit, Committed};
 use crate::store::analysis_log::{BillingNotice, LogEntry, entry_tenant};
 use picket_detect::{
-    AlertChange, Context, DetectConfig, Engine, Input, Output, StateError, StateWrite,
+    AlertChange, Context, DetectConfig, Engine, Input, Output, StateError, StateWrite, Suppression,
 };
 use picket_shared::TenantId;
 use std::collections::HashMap;
@@ -70,6 +70,8 @@ struct Group {
     index: HashMap<Vec<u8>, usize>,
     out: Output,
     billing: Vec<BillingNotice>,
+    /// The tenant's unexpired suppression rules, read by the group's first analysis.
+    rules: Option<Vec<Suppression>>,
     started: Instant,
 }
 
@@ -84,6 +86,7 @@ impl Group {
             index: HashMap::new(),
             out: Output::default(),
             billing: Vec::new(),
+            rules: None,
             started: Instant::now(),
         }
     }
@@ -207,14 +210,18 @@ impl<D: Detector> Worker<D> {
     /// Analyzes one entry of the group's tenant and adds its output to the group.
     fn analyze_into(&mut self, seq: u64, e: &LogEntry, g: &mut Group) -> crate::error::Result<()> {
         let now = self.state.now_ms();
-        let rules: Vec<_> = self
-            .state
-            .db
-            .suppressions(&g.tenant)?
-            .into_iter()
-            .map(|r| r.rule)
-            .filter(|r| !r.expired(now))
-            .collect();
+        // The tenant's rules are read once per group, not once per entry.
+        let rules = match g.rules.take() {
+            Some(rules) => rules,
+            None => self
+                .state
+                .db
+                .suppressions(&g.tenant)?
+                .into_iter()
+                .map(|r| r.rule)
+                .filter(|r| !r.expired(now))
+                .collect(),
+        };
         let intel = self.state.analysis.intel();
         let input = Input {
             sensor: &e.sensor,
@@ -230,6 +237,7 @@ impl<D: Detector> Worker<D> {
             now_ms: now,
         };
         let out = self.engine(&g.tenant)?.analyze(&input, &ctx);
+        g.rules = Some(rules);
         g.add(seq, out, &e.billing);
         Ok(())
     }
