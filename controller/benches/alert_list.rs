@@ -49,7 +49,6 @@ fn fill(db: &Db, tenant: &TenantId, n: u64) {
             first_seq: seq as u64 + 1,
             seq: seq as u64 + 1,
             tenant,
-            writes: &[],
             changes: &changes,
             suppressed: &[],
             billing: &[],

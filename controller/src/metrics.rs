@@ -75,6 +75,11 @@ pub const ANALYSIS_FAILURES: Desc = Desc::counter(
     "Failed analysis passes (store errors); the worker retries",
     &[],
 );
+pub const ANALYSIS_CHECKPOINTS: Desc = Desc::counter(
+    "picket_controller_analysis_checkpoints_total",
+    "Detection-state checkpoints stored (engine state written, covered log entries deleted)",
+    &[],
+);
 pub const ALERTS_RAISED: Desc = Desc::counter(
     "picket_controller_alerts_raised_total",
     "Alerts the engine raised",
@@ -125,6 +130,7 @@ fn analysis(st: &State, c: &mut picket_runtime::metrics::Collector) {
     c.counter(&BATCHES_ANALYZED, &[], a.batches_analyzed.load(Relaxed));
     c.counter(&ANALYSIS_SKIPPED, &[], a.entries_skipped.load(Relaxed));
     c.counter(&ANALYSIS_FAILURES, &[], a.failures.load(Relaxed));
+    c.counter(&ANALYSIS_CHECKPOINTS, &[], a.checkpoints.load(Relaxed));
     c.counter(&ALERTS_RAISED, &[], a.alerts_raised.load(Relaxed));
     c.counter(&ALERTS_UPDATED, &[], a.alerts_updated.load(Relaxed));
     c.counter(&ALERTS_SUPPRESSED, &[], a.alerts_suppressed.load(Relaxed));

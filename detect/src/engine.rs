@@ -79,7 +79,7 @@ impl Engine {
             }
         }
         self.housekeeping();
-        self.flush(&mut out);
+        self.meta_dirty = true;
         out
     }
 

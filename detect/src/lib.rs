@@ -26,6 +26,7 @@ mod detectors;
 mod engine;
 pub mod intel;
 pub mod model;
+mod sharded;
 mod state;
 pub mod suppress;
 mod table;
@@ -198,9 +199,11 @@ impl StateSize {
 pub struct Engine {
     config: DetectConfig,
     meta: Meta,
+    /// Whether an analysis ran since the last `take_writes` (the meta entry changes with each).
+    meta_dirty: bool,
     endpoints: table::Table<state::EndpointState>,
-    actors: table::Table<state::ActorState>,
-    actor_eps: table::Table<state::ActorEndpoint>,
+    actors: sharded::Sharded<state::ActorState>,
+    actor_eps: sharded::Sharded<state::ActorEndpoint>,
     open: table::Table<alerts::Open>,
 }
 
@@ -210,9 +213,10 @@ impl Engine {
         Engine {
             config,
             meta: Meta::default(),
+            meta_dirty: false,
             endpoints: table::Table::new("e"),
-            actors: table::Table::new("a"),
-            actor_eps: table::Table::new("x"),
+            actors: sharded::Sharded::new("A"),
+            actor_eps: sharded::Sharded::new("X"),
             open: table::Table::new("d"),
         }
     }
@@ -226,10 +230,7 @@ impl Engine {
         let mut e = Engine::new(config);
         for (k, v) in state {
             if k == META_KEY {
-                e.meta = serde_json::from_slice(&v).map_err(|err| StateError {
-                    key: "meta".into(),
-                    detail: err.to_string(),
-                })?;
+                e.meta = table::decode("meta", &v)?;
                 continue;
             }
             let taken = e.endpoints.restore(&k, &v)?
@@ -281,9 +282,37 @@ impl Engine {
         }
     }
 
-    /// Analyzes one committed batch.
+    /// Analyzes one committed batch; `Output.writes` holds the state it changed.
     pub fn analyze(&mut self, input: &Input<'_>, ctx: &Context<'_>) -> Output {
+        let mut out = self.run(input, ctx);
+        out.writes = self.take_writes();
+        out
+    }
+
+    /// Analyzes one committed batch without encoding state: `Output.writes` stays empty and
+    /// the changed state accumulates until [`Engine::take_writes`]. A host that stores several
+    /// analyses in one transaction encodes each touched state entry once, not once per batch.
+    pub fn analyze_deferred(&mut self, input: &Input<'_>, ctx: &Context<'_>) -> Output {
         self.run(input, ctx)
+    }
+
+    /// The writes of every state entry changed since the last call (the engine-wide entry
+    /// first, then per table in key order); empty when nothing was analyzed since.
+    pub fn take_writes(&mut self) -> Vec<StateWrite> {
+        let mut writes = Vec::new();
+        if !self.meta_dirty {
+            return writes;
+        }
+        self.meta_dirty = false;
+        writes.push(StateWrite {
+            key: META_KEY.to_vec(),
+            value: table::encode(&self.meta),
+        });
+        self.endpoints.flush(&mut writes);
+        self.actors.flush(&mut writes);
+        self.actor_eps.flush(&mut writes);
+        self.open.flush(&mut writes);
+        writes
     }
 
     /// Applies the caps and sweeps expired open alerts.
@@ -310,20 +339,6 @@ impl Engine {
             );
             self.meta.swept_ms = self.meta.event_ms;
         }
-    }
-
-    /// The writes of everything touched.
-    fn flush(&mut self, out: &mut Output) {
-        // Plain data; serialization cannot fail (see `table::Table::flush`).
-        let meta = serde_json::to_vec(&self.meta).ok();
-        out.writes.push(StateWrite {
-            key: META_KEY.to_vec(),
-            value: meta,
-        });
-        self.endpoints.flush(&mut out.writes);
-        self.actors.flush(&mut out.writes);
-        self.actor_eps.flush(&mut out.writes);
-        self.open.flush(&mut out.writes);
     }
 }
 

@@ -40,6 +40,8 @@ pub struct AnalysisStats {
     pub entries_skipped: AtomicU64,
     /// Failed analysis transactions (retried after a pause).
     pub failures: AtomicU64,
+    /// Engine-state checkpoints stored.
+    pub checkpoints: AtomicU64,
     /// Seconds to analyze one log entry and store the result (before the flush).
     pub seconds: Histogram,
 }
@@ -53,6 +55,7 @@ impl Default for AnalysisStats {
             alerts_suppressed: AtomicU64::new(0),
             entries_skipped: AtomicU64::new(0),
             failures: AtomicU64::new(0),
+            checkpoints: AtomicU64::new(0),
             seconds: Histogram::new(ANALYSIS_BOUNDS),
         }
     }

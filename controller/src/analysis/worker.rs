@@ -35,6 +35,11 @@ use std::time::{Duration, Instant};
 pub const MAX_ENTRIES_PER_FLUSH: usize = 64;
 /// How long the worker sleeps when nothing wakes it (it also polls the log then).
 pub const IDLE_POLL: Duration = Duration::from_secs(1);
+/// Most log entries analyzed between two checkpoints of the engine state (a checkpoint is
+/// also stored whenever analysis catches up with the log).
+pub const CHECKPOINT_ENTRIES: u64 = 1_024;
+/// Longest time between two checkpoints while entries are being analyzed.
+pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(5);
 /// Pause after a failed pass before retrying.
 pub const RETRY_PAUSE: Duration = Duration::from_secs(1);
 
@@ -43,7 +48,10 @@ pub const RETRY_PAUSE: Duration = Duration::from_secs(1);
 pub trait Detector: Sized + Send + 'static {
     fn fresh(config: DetectConfig) -> Self;
     fn restore(config: DetectConfig, state: Vec<(Vec<u8>, Vec<u8>)>) -> Result<Self, StateError>;
+    /// Analyzes one entry; its state changes wait for [`Detector::take_writes`].
     fn analyze(&mut self, input: &Input<'_>, ctx: &Context<'_>) -> Output;
+    /// The state writes of everything analyzed since the last call.
+    fn take_writes(&mut self) -> Vec<StateWrite>;
 }
 
 impl Detector for Engine {
@@ -54,20 +62,21 @@ impl Detector for Engine {
         Engine::restore(config, state)
     }
     fn analyze(&mut self, input: &Input<'_>, ctx: &Context<'_>) -> Output {
-        Engine::analyze(self, input, ctx)
+        Engine::analyze_deferred(self, input, ctx)
+    }
+    fn take_writes(&mut self) -> Vec<StateWrite> {
+        Engine::take_writes(self)
     }
 }
 
-/// Consecutive analyses of one tenant stored in one transaction: the engine's state writes
-/// merged (each key once, newest value, first-write order), changes, suppression hits and
-/// billing notices in order.
+/// Consecutive analyses of one tenant stored in one transaction: their changes, suppression
+/// hits and billing notices in order; the engine's state writes are taken once, when the group
+/// is stored (each touched key once, with its newest value).
 struct Group {
     tenant: TenantId,
     first_seq: u64,
     last_seq: u64,
     entries: u64,
-    writes: Vec<StateWrite>,
-    index: HashMap<Vec<u8>, usize>,
     out: Output,
     billing: Vec<BillingNotice>,
     /// The tenant's unexpired suppression rules, read by the group's first analysis.
@@ -82,8 +91,6 @@ impl Group {
             first_seq,
             last_seq: first_seq,
             entries: 0,
-            writes: Vec::new(),
-            index: HashMap::new(),
             out: Output::default(),
             billing: Vec::new(),
             rules: None,
@@ -95,15 +102,7 @@ impl Group {
         debug_assert!(self.entries == 0 || seq == self.last_seq + 1);
         self.last_seq = seq;
         self.entries += 1;
-        for w in out.writes {
-            match self.index.get(&w.key) {
-                Some(&i) => self.writes[i].value = w.value,
-                None => {
-                    self.index.insert(w.key.clone(), self.writes.len());
-                    self.writes.push(w);
-                }
-            }
-        }
+        debug_assert!(out.writes.is_empty(), "state writes are taken per group");
         self.out.changes.extend(out.changes);
         self.out.suppressed.extend(out.suppressed);
         self.out.late += out.late;
@@ -111,11 +110,17 @@ impl Group {
     }
 }
 
-/// The worker's state: the engines of the tenants it has seen.
+/// The worker's state: the engines of the tenants it has seen, and the checkpoint their
+/// stored state reflects.
 pub struct Worker<D: Detector = Engine> {
     state: Arc<State>,
     config: DetectConfig,
     engines: HashMap<TenantId, D>,
+    /// The analysis-log sequence the stored engine state reflects; `None` until the engines
+    /// are recovered (at start, and after any failure).
+    checkpoint: Option<u64>,
+    /// When the last checkpoint was stored.
+    checkpointed_at: Instant,
 }
 
 impl<D: Detector> Worker<D> {
@@ -125,13 +130,30 @@ impl<D: Detector> Worker<D> {
             state,
             config,
             engines: HashMap::new(),
+            checkpoint: None,
+            checkpointed_at: Instant::now(),
         }
     }
 
-    /// Analyzes up to `max` pending entries, flushes, and announces the new cursors. Returns
-    /// how many entries it consumed.
+    /// Analyzes up to `max` pending entries, stores a checkpoint when one is due, flushes, and
+    /// announces the new cursors. Returns how many entries it consumed.
     pub fn pass(&mut self, max: usize) -> crate::error::Result<usize> {
+        let done = self.pass_inner(max);
+        if done.is_err() {
+            // An engine may have advanced past what the store holds (an analysis whose result
+            // or checkpoint was never stored): recover every engine before the next analysis.
+            self.engines.clear();
+            self.checkpoint = None;
+        }
+        done
+    }
+
+    fn pass_inner(&mut self, max: usize) -> crate::error::Result<usize> {
         let db = self.state.db.clone();
+        let checkpoint = match self.checkpoint {
+            Some(c) => c,
+            None => self.recover()?,
+        };
         let done = db.analysis_done()?;
         let pending = db.analysis_pending(done, max)?;
         let mut announce: HashMap<TenantId, u64> = HashMap::new();
@@ -163,6 +185,13 @@ impl<D: Detector> Worker<D> {
             }
         }
         self.store(group.take(), &mut announce)?;
+        let analyzed = pending.last().map_or(done, |(seq, _)| *seq);
+        let due = pending.len() < max
+            || analyzed - checkpoint >= CHECKPOINT_ENTRIES
+            || self.checkpointed_at.elapsed() >= CHECKPOINT_INTERVAL;
+        if analyzed > checkpoint && due {
+            self.save_checkpoint(checkpoint, analyzed)?;
+        }
         if !pending.is_empty() {
             db.flush()?;
         }
@@ -187,6 +216,110 @@ impl<D: Detector> Worker<D> {
         Ok(())
     }
 
+    /// Stores every engine's state changed since the last checkpoint, marked as reflecting
+    /// `upto`, and deletes the log entries it covers.
+    fn save_checkpoint(&mut self, after: u64, upto: u64) -> crate::error::Result<()> {
+        let writes: Vec<(TenantId, Vec<StateWrite>)> = self
+            .engines
+            .iter_mut()
+            .map(|(t, e)| (t.clone(), e.take_writes()))
+            .filter(|(_, w)| !w.is_empty())
+            .collect();
+        self.state.db.save_checkpoint(&writes, after, upto)?;
+        self.checkpoint = Some(upto);
+        self.checkpointed_at = Instant::now();
+        self.state.analysis.stats.checkpoints.fetch_add(1, Relaxed);
+        Ok(())
+    }
+
+    /// Rebuilds the engines as of the analysis cursor: the checkpointed state, then the
+    /// entries analyzed after the checkpoint re-run with their output discarded (it was
+    /// stored when they were first analyzed). Returns the checkpoint.
+    fn recover(&mut self) -> crate::error::Result<u64> {
+        self.engines.clear();
+        let db = self.state.db.clone();
+        let done = db.analysis_done()?;
+        let from = match db.detect_checkpoint()? {
+            Some(c) => c.min(done),
+            None => {
+                // No checkpoint yet: a new store (cursor 0), or one whose state was written
+                // with every analysis, so reflecting the cursor. Record that before analyzing.
+                db.save_checkpoint(&[], done, done)?;
+                done
+            }
+        };
+        db.purge_analysis_log(from)?;
+        let mut after = from;
+        let mut replayed = 0u64;
+        while after < done {
+            let page = db.analysis_pending(after, MAX_ENTRIES_PER_FLUSH)?;
+            let Some((last, _)) = page.last() else {
+                break;
+            };
+            after = (*last).min(done);
+            for (seq, entry) in &page {
+                let Ok(e) = entry else { continue };
+                let Some(tenant) = entry_tenant(e) else {
+                    continue;
+                };
+                if *seq > done {
+                    break;
+                }
+                let rules = self.rules(&tenant)?;
+                self.analyze_entry(&tenant, e, &rules)?;
+                replayed += 1;
+            }
+        }
+        if replayed > 0 {
+            tracing::info!(
+                checkpoint = from,
+                cursor = done,
+                replayed,
+                "detection state recovered from its checkpoint"
+            );
+        }
+        self.checkpoint = Some(from);
+        self.checkpointed_at = Instant::now();
+        Ok(from)
+    }
+
+    /// The tenant's unexpired suppression rules.
+    fn rules(&self, tenant: &TenantId) -> crate::error::Result<Vec<Suppression>> {
+        let now = self.state.now_ms();
+        Ok(self
+            .state
+            .db
+            .suppressions(tenant)?
+            .into_iter()
+            .map(|r| r.rule)
+            .filter(|r| !r.expired(now))
+            .collect())
+    }
+
+    /// Runs one entry through its tenant's engine.
+    fn analyze_entry(
+        &mut self,
+        tenant: &TenantId,
+        e: &LogEntry,
+        rules: &[Suppression],
+    ) -> crate::error::Result<Output> {
+        let intel = self.state.analysis.intel();
+        let input = Input {
+            sensor: &e.sensor,
+            arrival_ms: e.arrival_ms,
+            window_ms: e.window_ms,
+            endpoints: &e.endpoints,
+            actors: &e.actors,
+            notables: &e.notables,
+        };
+        let ctx = Context {
+            intel: &intel,
+            suppressions: rules,
+            now_ms: self.state.now_ms(),
+        };
+        Ok(self.engine(tenant)?.analyze(&input, &ctx))
+    }
+
     /// The tenant's engine, restored from the store on first use.
     fn engine(&mut self, tenant: &TenantId) -> crate::error::Result<&mut D> {
         if !self.engines.contains_key(tenant) {
@@ -209,34 +342,13 @@ impl<D: Detector> Worker<D> {
 
     /// Analyzes one entry of the group's tenant and adds its output to the group.
     fn analyze_into(&mut self, seq: u64, e: &LogEntry, g: &mut Group) -> crate::error::Result<()> {
-        let now = self.state.now_ms();
         // The tenant's rules are read once per group, not once per entry.
         let rules = match g.rules.take() {
             Some(rules) => rules,
-            None => self
-                .state
-                .db
-                .suppressions(&g.tenant)?
-                .into_iter()
-                .map(|r| r.rule)
-                .filter(|r| !r.expired(now))
-                .collect(),
+            None => self.rules(&g.tenant)?,
         };
-        let intel = self.state.analysis.intel();
-        let input = Input {
-            sensor: &e.sensor,
-            arrival_ms: e.arrival_ms,
-            window_ms: e.window_ms,
-            endpoints: &e.endpoints,
-            actors: &e.actors,
-            notables: &e.notables,
-        };
-        let ctx = Context {
-            intel: &intel,
-            suppressions: &rules,
-            now_ms: now,
-        };
-        let out = self.engine(&g.tenant)?.analyze(&input, &ctx);
+        let tenant = g.tenant.clone();
+        let out = self.analyze_entry(&tenant, e, &rules)?;
         g.rules = Some(rules);
         g.add(seq, out, &e.billing);
         Ok(())
@@ -255,7 +367,6 @@ impl<D: Detector> Worker<D> {
             first_seq: g.first_seq,
             seq: g.last_seq,
             tenant: &g.tenant,
-            writes: &g.writes,
             changes: &g.out.changes,
             suppressed: &g.out.suppressed,
             billing: &g.billing,
@@ -268,14 +379,13 @@ impl<D: Detector> Worker<D> {
                 }
             }
             Ok(Committed::AlreadyDone) => {
-                self.engines.remove(&g.tenant);
+                // Another analysis stored these entries: the engines are not what the store
+                // reflects; recover them before the next analysis.
+                self.engines.clear();
+                self.checkpoint = None;
                 return Ok(());
             }
-            Err(err) => {
-                // The engine advanced past what the store holds: rebuild it from the store.
-                self.engines.remove(&g.tenant);
-                return Err(err.into());
-            }
+            Err(err) => return Err(err.into()),
         }
         self.count(&g.out, g.entries, g.started);
         Ok(())

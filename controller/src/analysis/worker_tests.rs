@@ -9,12 +9,14 @@ use crate::store::memory::MemoryStore;
 use crate::store::{Db, Store, StoreError, Tree, Txn};
 use picket_detect::{AlertFacts, AlertType, Severity, StateWrite, Suppression};
 use picket_shared::{BatchSummary, EndpointKey, EndpointSummary, SensorId};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::AtomicBool;
 
 /// Counts requests per endpoint; raises on first sight, updates after.
 struct Counting {
     counts: BTreeMap<Vec<u8>, u64>,
+    /// Keys changed since the last `take_writes`.
+    dirty: BTreeSet<Vec<u8>>,
 }
 
 fn endpoint_key(k: &EndpointKey) -> Vec<u8> {
@@ -25,6 +27,7 @@ impl Detector for Counting {
     fn fresh(_: DetectConfig) -> Self {
         Counting {
             counts: BTreeMap::new(),
+            dirty: BTreeSet::new(),
         }
     }
     fn restore(_: DetectConfig, state: Vec<(Vec<u8>, Vec<u8>)>) -> Result<Self, StateError> {
@@ -32,7 +35,10 @@ impl Detector for Counting {
             .into_iter()
             .map(|(k, v)| (k, u64::from_be_bytes(v.try_into().unwrap())))
             .collect();
-        Ok(Counting { counts })
+        Ok(Counting {
+            counts,
+            dirty: BTreeSet::new(),
+        })
     }
     fn analyze(&mut self, input: &Input<'_>, ctx: &Context<'_>) -> Output {
         let mut out = Output::default();
@@ -41,10 +47,7 @@ impl Detector for Counting {
             let prev = self.counts.get(&key).copied();
             let count = prev.unwrap_or(0) + s.requests;
             self.counts.insert(key.clone(), count);
-            out.writes.push(StateWrite {
-                key,
-                value: Some(count.to_be_bytes().to_vec()),
-            });
+            self.dirty.insert(key);
             let facts = AlertFacts {
                 id: format!("a-{}-{}", k.host, k.template.trim_start_matches('/')),
                 kind: Some(AlertType::PopulationTrafficSpike),
@@ -71,6 +74,15 @@ impl Detector for Counting {
             });
         }
         out
+    }
+    fn take_writes(&mut self) -> Vec<StateWrite> {
+        std::mem::take(&mut self.dirty)
+            .into_iter()
+            .map(|key| {
+                let value = self.counts.get(&key).map(|c| c.to_be_bytes().to_vec());
+                StateWrite { key, value }
+            })
+            .collect()
     }
 }
 
@@ -108,6 +120,12 @@ impl Store for Flaky {
             return Err(StoreError::Backend("injected failure".into()));
         }
         self.inner.transact(f)
+    }
+    fn apply(&self, t: Tree, w: &[(Vec<u8>, Option<Vec<u8>>)]) -> crate::store::Result<()> {
+        if self.fail.load(Relaxed) {
+            return Err(StoreError::Backend("injected failure".into()));
+        }
+        self.inner.apply(t, w)
     }
     fn flush(&self) -> crate::store::Result<()> {
         Ok(())
@@ -222,6 +240,31 @@ fn a_crash_anywhere_analyzes_every_batch_exactly_once() {
         );
         assert_eq!(second.pass(100).unwrap(), 0, "nothing is analyzed twice");
     }
+}
+
+#[test]
+fn a_crash_between_checkpoints_rebuilds_the_engines_from_the_last_one() {
+    let expected = uninterrupted();
+    let st = state(Arc::new(MemoryStore::new()));
+    ingest(&st, 0..3);
+    let mut first = Worker::<Counting>::new(st.clone());
+    // Catching up stores a checkpoint and deletes the entries it covers.
+    assert_eq!(first.pass(100).unwrap(), 3);
+    assert_eq!(st.db.detect_checkpoint().unwrap(), Some(3));
+    assert!(st.db.analysis_pending(0, 100).unwrap().is_empty());
+    let checkpoints = st.analysis.stats.checkpoints.load(Relaxed);
+    ingest(&st, 3..BATCHES.len());
+    // Two more analyses stored, without a checkpoint: the state in the store is behind.
+    first.pass(1).unwrap();
+    first.pass(1).unwrap();
+    assert_eq!(st.db.analysis_done().unwrap(), 5);
+    assert_eq!(st.db.detect_checkpoint().unwrap(), Some(3));
+    assert_eq!(st.analysis.stats.checkpoints.load(Relaxed), checkpoints);
+    drop(first); // kill -9
+    let mut second = Worker::<Counting>::new(st.clone());
+    second.pass(100).unwrap();
+    assert_eq!(outcome(&st), expected);
+    assert_eq!(second.pass(100).unwrap(), 0, "nothing is analyzed twice");
 }
 
 #[test]

@@ -50,7 +50,6 @@ fn raise(db: &crate::store::Db, seq: u64, id: &str) {
         first_seq: seq,
         seq,
         tenant: &TenantId::default_tenant(),
-        writes: &[],
         changes: &[AlertChange::Raised(facts)],
         suppressed: &[],
         billing: &[],

@@ -240,7 +240,6 @@ mod tests {
                 first_seq: seq,
                 seq,
                 tenant: &TenantId::new("acme").unwrap(),
-                writes: &[],
                 changes: &[AlertChange::Raised(facts)],
                 suppressed: &[],
                 billing: &[],

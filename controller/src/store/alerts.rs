@@ -13,7 +13,7 @@ use super::analysis_log::BillingNotice;
 use super::db::{Db, read_u64};
 use super::records::{decode, encode};
 use super::{Result, StoreError, Tree, Txn, keys};
-use picket_detect::{AlertChange, AlertFacts, AlertStatus, StateWrite};
+use picket_detect::{AlertChange, AlertFacts, AlertStatus};
 use picket_shared::TenantId;
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
@@ -70,14 +70,13 @@ pub struct AlertLogRecord {
     pub notice: String,
 }
 
-/// What one analyzed log entry writes, in one transaction.
+/// What consecutive analyzed log entries of one tenant write, in one transaction.
 #[derive(Debug, Clone, Copy)]
 pub struct AnalysisCommit<'a> {
     /// The analysis-log entries consumed: `first_seq..=seq`, consecutive, one tenant's.
     pub first_seq: u64,
     pub seq: u64,
     pub tenant: &'a TenantId,
-    pub writes: &'a [StateWrite],
     pub changes: &'a [AlertChange],
     /// (rule id, alert id) pairs: each adds one hit to its rule.
     pub suppressed: &'a [(String, String)],
@@ -216,13 +215,6 @@ fn commit_in_txn(txn: &mut dyn Txn, c: &AnalysisCommit<'_>) -> Result<Committed>
         // Already applied: analysis of these entries committed before.
         return Ok(Committed::AlreadyDone);
     }
-    for w in c.writes {
-        let key = keys::detect_state(c.tenant, &w.key);
-        match &w.value {
-            Some(v) => txn.put(Tree::DetectState, &key, v)?,
-            None => txn.delete(Tree::DetectState, &key)?,
-        }
-    }
     let mut last = None;
     for change in c.changes {
         last = Some(apply_change(txn, c.tenant, change, c.now_ms)?);
@@ -240,9 +232,6 @@ fn commit_in_txn(txn: &mut dyn Txn, c: &AnalysisCommit<'_>) -> Result<Committed>
         add_hit(txn, c.tenant, rule)?;
     }
     txn.put(Tree::Meta, keys::META_ANALYSIS_DONE, &c.seq.to_be_bytes())?;
-    for seq in c.first_seq..=c.seq {
-        txn.delete(Tree::AnalysisLog, &keys::analysis_log(seq))?;
-    }
     Ok(Committed::Stored(last))
 }
 
@@ -256,10 +245,11 @@ pub enum Committed {
 }
 
 impl Db {
-    /// Stores one analysis atomically: the engine's state writes, the alert changes with
-    /// their log entries, billing notices, suppression hits, the analysis cursor, and the
-    /// deletion of the consumed analysis-log entry. An entry at or below the cursor changes
-    /// nothing (it was stored before), so a retried or replayed analysis cannot double.
+    /// Stores the results of consecutive analyses atomically: the alert changes with their
+    /// log entries, billing notices, suppression hits and the analysis cursor. Engine state
+    /// and the consumed log entries are not part of it: they move with checkpoints
+    /// ([`Db::save_checkpoint`]). Entries at or below the cursor change nothing (they were
+    /// stored before), so a retried or replayed analysis cannot double.
     pub fn commit_analysis(&self, c: &AnalysisCommit<'_>) -> Result<Committed> {
         let out = RefCell::new(Committed::AlreadyDone);
         self.kv.transact(&|txn| {

@@ -140,6 +140,10 @@ pub fn meta_alert_log_purged(tenant: &TenantId) -> Vec<u8> {
     k
 }
 
+/// `detect_state` key: the analysis-log sequence (be64) the stored engine state reflects (a
+/// checkpoint). Tenant keys hold a 0 byte, so they never collide with it.
+pub const DETECT_CHECKPOINT: &[u8] = b"checkpoint";
+
 /// `analysis_log` key: the global sequence (be64).
 pub fn analysis_log(seq: u64) -> [u8; 8] {
     seq.to_be_bytes()

@@ -109,6 +109,18 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    fn apply(&self, tree: Tree, writes: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<()> {
+        let mut trees = self.trees.lock().unwrap_or_else(PoisonError::into_inner);
+        let map = trees.entry(tree).or_default();
+        for (k, v) in writes {
+            match v {
+                Some(v) => map.insert(k.clone(), v.clone()),
+                None => map.remove(k),
+            };
+        }
+        Ok(())
+    }
+
     fn flush(&self) -> Result<()> {
         Ok(())
     }

@@ -132,6 +132,10 @@ pub trait Store: Send + Sync + 'static {
     /// Runs `f` atomically across trees; the backend may run it more than once on conflict,
     /// so `f` must have no side effects besides the transaction.
     fn transact(&self, f: &dyn Fn(&mut dyn Txn) -> Result<()>) -> Result<()>;
+    /// Applies puts (`Some`) and deletions (`None`) to one tree atomically: all or none
+    /// survive a crash. Cheaper than a transaction (no reads, no conflict tracking), for bulk
+    /// writes that need atomicity within one tree only.
+    fn apply(&self, tree: Tree, writes: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<()>;
     /// Makes every completed write durable.
     fn flush(&self) -> Result<()>;
 }

@@ -144,6 +144,17 @@ impl Store for SledStore {
         })
     }
 
+    fn apply(&self, tree: Tree, writes: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<()> {
+        let mut batch = sled::Batch::default();
+        for (k, v) in writes {
+            match v {
+                Some(v) => batch.insert(k.as_slice(), v.as_slice()),
+                None => batch.remove(k.as_slice()),
+            }
+        }
+        self.tree(tree).apply_batch(batch).map_err(backend)
+    }
+
     fn flush(&self) -> Result<()> {
         self.db.flush().map_err(backend)?;
         Ok(())
