@@ -10,7 +10,7 @@ use crate::pointer;
 pub type Result<T, E = ImportError> = std::result::Result<T, E>;
 
 /// A place in an imported document: file and JSON pointer (`petstore.yaml#/paths/~1pets`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Location {
     /// File name relative to the imported folder (`/`-separated).
     pub file: String,

@@ -205,6 +205,8 @@ pub(crate) fn build<'d>(
     }
     let operations = operation::paths(&mut cx, &at, root)?;
     let webhooks = operation::webhooks(&mut cx, &at, root)?;
+    let mut cycles = cx.res.cycles;
+    cycles.sort();
     Ok(Spec {
         title: info_text("title").unwrap_or_default(),
         version: info_text("version").unwrap_or_default(),
@@ -214,7 +216,7 @@ pub(crate) fn build<'d>(
         operations,
         webhooks,
         security_schemes: cx.schemes,
-        cycles: cx.res.cycles,
+        cycles,
         problems: cx.problems.list,
         problems_dropped: cx.problems.dropped,
     })
