@@ -29,9 +29,14 @@ impl Location {
 
     /// This location extended by one key or index (escaped as a pointer token).
     pub fn child(&self, token: impl fmt::Display) -> Self {
-        let mut pointer = self.pointer.clone();
+        use fmt::Write;
+        let mut pointer = String::with_capacity(self.pointer.len() + 16);
+        pointer.push_str(&self.pointer);
         pointer.push('/');
-        pointer::push_escaped(&mut pointer, &token.to_string());
+        let mut raw = String::new();
+        // Writing into a String cannot fail.
+        let _ = write!(raw, "{token}");
+        pointer::push_escaped(&mut pointer, &raw);
         Self {
             file: self.file.clone(),
             pointer,

@@ -18,11 +18,11 @@ pub fn push_escaped(out: &mut String, token: &str) {
 }
 
 /// Undoes [`push_escaped`] for one token (`~1` before `~0`, as RFC 6901 says).
-fn unescape(token: &str) -> String {
+fn unescape(token: &str) -> std::borrow::Cow<'_, str> {
     if token.contains('~') {
-        token.replace("~1", "/").replace("~0", "~")
+        token.replace("~1", "/").replace("~0", "~").into()
     } else {
-        token.to_owned()
+        token.into()
     }
 }
 
@@ -36,7 +36,7 @@ pub fn get<'a>(root: &'a Value, pointer: &str) -> Option<&'a Value> {
     for raw in rest.split('/') {
         let token = unescape(raw);
         cur = match cur {
-            Value::Object(map) => map.get(&token)?,
+            Value::Object(map) => map.get(&*token)?,
             Value::Array(items) => {
                 let valid = !token.is_empty()
                     && token.bytes().all(|b| b.is_ascii_digit())

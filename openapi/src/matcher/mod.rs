@@ -13,8 +13,6 @@
 
 mod trie;
 
-use std::collections::HashMap;
-
 use crate::model::Spec;
 use trie::{MAX_LOOKUP_SEGMENTS, Trie};
 
@@ -34,7 +32,7 @@ struct Entry {
 pub struct Matcher {
     apis: Vec<String>,
     entries: Vec<Entry>,
-    by_host: HashMap<String, Trie>,
+    by_host: foldhash::HashMap<String, Trie>,
     any_host: Trie,
     duplicates: usize,
 }
@@ -123,7 +121,7 @@ impl Matcher {
         let mut m = Self {
             apis: Vec::with_capacity(specs.len()),
             entries: Vec::new(),
-            by_host: HashMap::new(),
+            by_host: foldhash::HashMap::default(),
             any_host: Trie::new(),
             duplicates: 0,
         };

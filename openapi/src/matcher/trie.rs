@@ -1,5 +1,5 @@
 //! A segment trie of path templates, one per host. A node's children are literal segments
-//! (sorted, binary-searched), segments mixing text and parameters (`{name}.json`), and one
+//! (listed, or hashed when many), segments mixing text and parameters (`{name}.json`), and one
 //! parameter child. Lookups try them in that order, so the first match is the most specific:
 //! `/pets/mine` before `/pets/{id}`.
 
@@ -65,9 +65,51 @@ impl Pattern {
     }
 }
 
+/// Most literal children kept in a list (compared one by one); a node with more hashes them.
+const MAX_LISTED_LITERALS: usize = 8;
+
+/// The literal children of a node: a short list (most nodes), or a hash map (wide nodes,
+/// e.g. hundreds of resources under `/api/v1`), so a lookup costs one hash per segment.
+#[derive(Debug)]
+enum Literals {
+    Few(Vec<(Box<str>, u32)>),
+    Many(foldhash::HashMap<Box<str>, u32>),
+}
+
+impl Default for Literals {
+    fn default() -> Self {
+        Literals::Few(Vec::new())
+    }
+}
+
+impl Literals {
+    fn get(&self, seg: &str) -> Option<u32> {
+        match self {
+            Literals::Few(list) => list.iter().find(|(l, _)| &**l == seg).map(|(_, c)| *c),
+            Literals::Many(map) => map.get(seg).copied(),
+        }
+    }
+
+    fn insert(&mut self, seg: &str, child: u32) {
+        match self {
+            Literals::Few(list) if list.len() < MAX_LISTED_LITERALS => {
+                list.push((seg.into(), child))
+            }
+            Literals::Few(list) => {
+                let mut map: foldhash::HashMap<Box<str>, u32> = list.drain(..).collect();
+                map.insert(seg.into(), child);
+                *self = Literals::Many(map);
+            }
+            Literals::Many(map) => {
+                map.insert(seg.into(), child);
+            }
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct Node {
-    literals: Vec<(Box<str>, u32)>,
+    literals: Literals,
     patterns: Vec<(Pattern, u32)>,
     param: Option<u32>,
     /// Methods documented at this path, each with its entry index.
@@ -116,10 +158,10 @@ impl Trie {
                 }
             }
         } else {
-            match n.literals.binary_search_by(|(l, _)| (**l).cmp(seg)) {
-                Ok(i) => n.literals[i].1,
-                Err(i) => {
-                    n.literals.insert(i, (seg.into(), fresh));
+            match n.literals.get(seg) {
+                Some(c) => c,
+                None => {
+                    n.literals.insert(seg, fresh);
                     fresh
                 }
             }
@@ -167,8 +209,8 @@ impl Trie {
         };
         let placeholder = is_param(seg) || *seg == "{...}";
         if !placeholder
-            && let Ok(i) = n.literals.binary_search_by(|(l, _)| (**l).cmp(seg))
-            && self.walk(n.literals[i].1 as usize, rest, method, found)
+            && let Some(child) = n.literals.get(seg)
+            && self.walk(child as usize, rest, method, found)
         {
             return true;
         }
