@@ -4,10 +4,19 @@
 
 use std::fmt;
 
-use crate::pointer;
-
 /// Result of the importer.
 pub type Result<T, E = ImportError> = std::result::Result<T, E>;
+
+/// Appends `token` to a pointer, escaping `~` as `~0` and `/` as `~1`.
+pub(crate) fn push_escaped(out: &mut String, token: &str) {
+    for c in token.chars() {
+        match c {
+            '~' => out.push_str("~0"),
+            '/' => out.push_str("~1"),
+            c => out.push(c),
+        }
+    }
+}
 
 /// A place in an imported document: file and JSON pointer (`petstore.yaml#/paths/~1pets`).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -36,7 +45,7 @@ impl Location {
         let mut raw = String::new();
         // Writing into a String cannot fail.
         let _ = write!(raw, "{token}");
-        pointer::push_escaped(&mut pointer, &raw);
+        push_escaped(&mut pointer, &raw);
         Self {
             file: self.file.clone(),
             pointer,

@@ -6,18 +6,7 @@ use serde_json::Value;
 
 use crate::error::{ImportError, Location};
 
-/// Appends `token` to a pointer, escaping `~` as `~0` and `/` as `~1`.
-pub fn push_escaped(out: &mut String, token: &str) {
-    for c in token.chars() {
-        match c {
-            '~' => out.push_str("~0"),
-            '/' => out.push_str("~1"),
-            c => out.push(c),
-        }
-    }
-}
-
-/// Undoes [`push_escaped`] for one token (`~1` before `~0`, as RFC 6901 says).
+/// Undoes [`crate::error::push_escaped`] for one token (`~1` before `~0`, as RFC 6901 says).
 fn unescape(token: &str) -> std::borrow::Cow<'_, str> {
     if token.contains('~') {
         token.replace("~1", "/").replace("~0", "~").into()
@@ -170,6 +159,7 @@ pub fn target(reference: &str, from_file: &str, at: &Location) -> Result<Target,
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::push_escaped;
 
     fn check(reference: &str, from: &str, want: Result<(&str, &str), &str>) {
         let at = Location::file(from);

@@ -107,6 +107,22 @@ fn opt_bool(at: &Location, map: &Map<String, Value>, key: &str) -> Result<bool> 
     }
 }
 
+/// An array of strings.
+fn strings(at: &Location, v: &Value) -> Result<Vec<String>> {
+    let Some(items) = v.as_array() else {
+        return Err(ImportError::wrong_type(at, "an array of strings", v));
+    };
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            s.as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| ImportError::wrong_type(&at.child(i), "a string", s))
+        })
+        .collect()
+}
+
 /// A string, or a number written where a string belongs (`version: 1.0` in YAML).
 fn text_of(v: &Value) -> Option<String> {
     match v {
@@ -198,7 +214,7 @@ pub(crate) fn build<'d>(
         }
     }
     if let Some(v) = root.get("consumes") {
-        match operation::strings(&at.child("consumes"), v) {
+        match strings(&at.child("consumes"), v) {
             Ok(types) => cx.root_consumes = types,
             Err(e) => cx.problems.push(e, Effect::PartIgnored),
         }

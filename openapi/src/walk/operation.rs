@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value};
 
-use super::{Ctx, object, opt_bool, opt_str, params, security, servers};
+use super::{Ctx, object, opt_bool, opt_str, params, security, servers, strings};
 use crate::error::{Effect, ImportError, Location, Result};
 use crate::model::{Operation, Param, ParamIn, Version};
 
@@ -243,22 +243,6 @@ fn body_v3(cx: &Ctx<'_>, at: &Location, v: Option<&Value>) -> Result<(Vec<String
         None => Vec::new(),
     };
     Ok((types, opt_bool(&body_at, body, "required")?))
-}
-
-/// An array of strings.
-pub(super) fn strings(at: &Location, v: &Value) -> Result<Vec<String>> {
-    let Some(items) = v.as_array() else {
-        return Err(ImportError::wrong_type(at, "an array of strings", v));
-    };
-    items
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            s.as_str()
-                .map(str::to_owned)
-                .ok_or_else(|| ImportError::wrong_type(&at.child(i), "a string", s))
-        })
-        .collect()
 }
 
 /// Operations under 3.1 `webhooks`, counted (they are not traffic endpoints).

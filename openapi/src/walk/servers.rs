@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value};
 
-use super::{Ctx, object, operation::strings, opt_str, text_of};
+use super::{Ctx, object, opt_str, strings, text_of};
 use crate::error::{Effect, ImportError, Location, Result};
 use crate::model::{Server, Version, normalize_host};
 
