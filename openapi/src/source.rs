@@ -135,37 +135,48 @@ fn parse_yaml(file: &str, bytes: &[u8], limits: &Limits) -> Result<Value> {
 
 /// Fails when `value` nests deeper than `max_depth`, naming the first node too deep.
 fn check_depth(file: &str, value: &Value, max_depth: usize) -> Result<()> {
-    fn deepest(v: &Value, depth: usize, max: usize, path: &mut Vec<String>) -> bool {
+    /// Whether `v` (at `depth`) holds a node deeper than `max`; `path` receives the keys
+    /// leading to it when asked for (only on the slow path, after a first pass said yes).
+    fn deeper(v: &Value, depth: usize, max: usize, path: &mut Option<Vec<String>>) -> bool {
         if depth > max {
             return true;
         }
-        let children: Box<dyn Iterator<Item = (String, &Value)>> = match v {
-            Value::Object(m) => Box::new(m.iter().map(|(k, v)| (k.clone(), v))),
-            Value::Array(a) => Box::new(a.iter().enumerate().map(|(i, v)| (i.to_string(), v))),
-            _ => return false,
-        };
-        for (key, child) in children {
-            if matches!(child, Value::Object(_) | Value::Array(_)) {
-                path.push(key);
-                if deepest(child, depth + 1, max, path) {
-                    return true;
-                }
-                path.pop();
+        let mut descend = |key: &dyn Fn() -> String, child: &Value| {
+            if !matches!(child, Value::Object(_) | Value::Array(_)) {
+                return false;
             }
+            if let Some(p) = path.as_mut() {
+                p.push(key());
+            }
+            if deeper(child, depth + 1, max, path) {
+                return true;
+            }
+            if let Some(p) = path.as_mut() {
+                p.pop();
+            }
+            false
+        };
+        match v {
+            Value::Object(m) => m.iter().any(|(k, c)| descend(&|| k.clone(), c)),
+            Value::Array(a) => a
+                .iter()
+                .enumerate()
+                .any(|(i, c)| descend(&|| i.to_string(), c)),
+            _ => false,
         }
-        false
     }
-    let mut path = Vec::new();
     // The parsers already bound the depth (serde_json at 128 levels, YAML by its budget), so
     // this recursion is bounded too.
-    if deepest(value, 1, max_depth, &mut path) {
-        let mut at = Location::file(file);
-        for key in &path {
-            at = at.child(key);
-        }
-        return Err(ImportError::TooDeep { at, max_depth });
+    if !deeper(value, 1, max_depth, &mut None) {
+        return Ok(());
     }
-    Ok(())
+    let mut path = Some(Vec::new());
+    deeper(value, 1, max_depth, &mut path);
+    let mut at = Location::file(file);
+    for key in path.unwrap_or_default() {
+        at = at.child(key);
+    }
+    Err(ImportError::TooDeep { at, max_depth })
 }
 
 /// The parsed files of one import.
