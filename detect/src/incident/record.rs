@@ -10,9 +10,13 @@ use crate::table::stable_hash;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
+/// An incident's 64-bit handle: the number its 16-hex-digit id spells.
+pub type Handle = u64;
+
 /// An open incident.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Record {
+    pub handle: Handle,
     pub facts: IncidentFacts,
     /// The index keys (addresses, `p:<principal>`, or the target key) that point here, at
     /// most `max_keys_per_incident`.
@@ -36,18 +40,16 @@ impl Record {
     /// a closed incident (see `MAX_CLOSED_ALERTS`) that changes again opens an incident with
     /// a new id.
     pub fn new(key: IncidentKey, key_text: &str, first: &AlertFacts) -> Record {
-        let id = format!(
-            "{:016x}",
-            stable_hash(&[
-                b"incident",
-                key_text.as_bytes(),
-                first.id.as_bytes(),
-                &first.last_seen_ms.to_be_bytes()
-            ])
-        );
+        let handle = stable_hash(&[
+            b"incident",
+            key_text.as_bytes(),
+            first.id.as_bytes(),
+            &first.last_seen_ms.to_be_bytes(),
+        ]);
         Record {
+            handle,
             facts: IncidentFacts {
-                id,
+                id: format!("{handle:016x}"),
                 key,
                 severity: Severity::Informational,
                 alert_severity: Severity::Informational,
@@ -127,6 +129,7 @@ impl Record {
             e.severity = e.severity.max(severity);
             if moved {
                 timeline.sort_by(|a, b| order(a).cmp(&order(b)));
+                self.facts.alert_ids = timeline.iter().map(|e| e.alert_id.clone()).collect();
             }
             return Joined::Listed;
         }
@@ -146,14 +149,19 @@ impl Record {
         };
         let at = timeline.partition_point(|e| order(e) < order(&entry));
         timeline.insert(at, entry);
+        self.facts.alert_ids.insert(at, f.id.clone());
         Joined::Listed
     }
 
     /// Counts a distinct actor (by address and principal); lists it while there is room.
     fn count_actor(&mut self, a: &Actor, cap: usize) {
-        let ip = a.ip.map(|ip| ip.to_string()).unwrap_or_default();
+        let ip: &[u8] = match &a.ip {
+            Some(std::net::IpAddr::V4(v4)) => &v4.octets(),
+            Some(std::net::IpAddr::V6(v6)) => &v6.octets(),
+            None => &[],
+        };
         let principal = a.principal.as_deref().unwrap_or_default();
-        let h = stable_hash(&[ip.as_bytes(), principal.as_bytes()]);
+        let h = stable_hash(&[ip, principal.as_bytes()]);
         if self.actor_hashes.contains(&h) || self.actor_hashes.len() >= MAX_COUNTED_ACTORS {
             return;
         }
@@ -208,18 +216,21 @@ impl Record {
                 .facts
                 .timeline
                 .partition_point(|x| order(x) < order(&e));
+            self.facts.alert_ids.insert(at, e.alert_id.clone());
             self.facts.timeline.insert(at, e);
         }
         self.facts.alerts_more += dropped;
         dropped - o.alerts_more
     }
 
-    /// Recomputes what follows from the alerts: listed ids, severity and reason.
+    /// Recomputes what follows from the alerts: severity and reason.
     pub fn refresh(&mut self) {
         let f = &mut self.facts;
-        f.alert_ids.clear();
-        f.alert_ids
-            .extend(f.timeline.iter().map(|e| e.alert_id.clone()));
+        debug_assert!(
+            f.alert_ids
+                .iter()
+                .eq(f.timeline.iter().map(|e| &e.alert_id))
+        );
         let (severity, reason) = stages::judge(&Judged {
             key: &f.key,
             timeline: &f.timeline,

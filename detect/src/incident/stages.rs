@@ -184,27 +184,35 @@ pub fn progression(timeline: &[TimelineEntry]) -> Vec<(Stage, AlertType)> {
     order.sort_by(|a, b| {
         (a.first_seen_ms, a.stage, &a.alert_id).cmp(&(b.first_seen_ms, b.stage, &b.alert_id))
     });
-    // best[s]: the longest chain found so far that ends at stage s.
-    let mut best: [Vec<(Stage, AlertType)>; Stage::ALL.len()] = Default::default();
+    // best[s]: the longest chain found so far that ends at stage s (fixed size: a chain
+    // holds at most one step per stage).
+    let mut best = [Chain::default(); Stage::ALL.len()];
     for e in order {
         let s = e.stage as usize;
-        let longest_before = best[..s]
-            .iter()
-            .fold(
-                &Vec::new(),
-                |acc, c| if c.len() > acc.len() { c } else { acc },
-            )
-            .clone();
-        if longest_before.len() + 1 > best[s].len() {
-            let mut c = longest_before;
-            c.push((e.stage, e.kind));
+        let before =
+            best[..s].iter().fold(
+                Chain::default(),
+                |acc, c| if c.len > acc.len { *c } else { acc },
+            );
+        if before.len + 1 > best[s].len {
+            let mut c = before;
+            c.steps[c.len] = Some((e.stage, e.kind));
+            c.len += 1;
             best[s] = c;
         }
     }
-    best.into_iter().fold(
-        Vec::new(),
-        |acc, c| if c.len() >= acc.len() { c } else { acc },
-    )
+    let longest = best.into_iter().fold(
+        Chain::default(),
+        |acc, c| if c.len >= acc.len { c } else { acc },
+    );
+    longest.steps.into_iter().flatten().collect()
+}
+
+/// A forward chain of at most one step per stage.
+#[derive(Debug, Clone, Copy, Default)]
+struct Chain {
+    steps: [Option<(Stage, AlertType)>; Stage::ALL.len()],
+    len: usize,
 }
 
 /// "3 alerts (brute_force, injection, …)": the count and the first distinct types.

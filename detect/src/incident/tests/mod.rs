@@ -135,6 +135,25 @@ pub fn play(c: &mut Correlator, steps: &[Step], run: &mut Run) {
     }
 }
 
+/// Runs `steps` through `c`, alert changes in batches of up to `batch` (a tick ends one).
+pub fn play_batched(c: &mut Correlator, steps: &[Step], batch: usize, run: &mut Run) {
+    let mut pending: Vec<AlertChange> = Vec::new();
+    for s in steps {
+        match s {
+            Step::Raise(f) => pending.push(AlertChange::Raised(f.clone())),
+            Step::Update(f) => pending.push(AlertChange::Updated(f.clone())),
+            Step::Tick(_) => {}
+        }
+        if pending.len() >= batch || matches!(s, Step::Tick(_)) {
+            run.absorb(c.apply_batch(&std::mem::take(&mut pending)));
+        }
+        if let Step::Tick(wm) = s {
+            run.absorb(c.tick(*wm));
+        }
+    }
+    run.absorb(c.apply_batch(&pending));
+}
+
 pub fn run(steps: &[Step]) -> (Correlator, Run) {
     let mut c = Correlator::new(IncidentConfig::default()).expect("default config");
     let mut r = Run::default();

@@ -1,7 +1,7 @@
 //! Property tests: random alert streams (raises, updates within the engine's dedup window,
 //! ticks) keep the correlator's invariants, with the default config and with tiny caps.
 
-use super::{MIN, Run, Step, T0, alert, play};
+use super::{MIN, Run, Step, T0, alert, play, play_batched};
 use crate::incident::{Correlator, IncidentConfig, IncidentFacts, MAX_SENSORS_PER_INCIDENT};
 use crate::model::{Actor, AlertFacts, AlertType};
 use proptest::prelude::*;
@@ -159,7 +159,11 @@ proptest! {
     }
 
     #[test]
-    fn invariants_with_tiny_caps(ops in prop::collection::vec(op(), 1..80), cut in any::<usize>()) {
+    fn invariants_with_tiny_caps(
+        ops in prop::collection::vec(op(), 1..80),
+        cut in any::<usize>(),
+        batch in 1..8usize,
+    ) {
         let steps = steps(&ops);
         let config = tiny();
         let whole = check(&steps, &config, false);
@@ -170,6 +174,12 @@ proptest! {
         play(&mut c, &steps[..cut], &mut run);
         let mut c = Correlator::from_json(config, &c.to_json()).expect("restore");
         play(&mut c, &steps[cut..], &mut run);
-        prop_assert_eq!(run, whole);
+        prop_assert_eq!(&run, &whole);
+        // In batches: the same incidents in the end.
+        let mut c = Correlator::new(tiny()).expect("config");
+        let mut batched = Run::default();
+        play_batched(&mut c, &steps, batch, &mut batched);
+        prop_assert_eq!(batched.incidents, whole.incidents);
+        prop_assert_eq!(batched.closed, whole.closed);
     }
 }

@@ -1,6 +1,6 @@
 //! Replay and restore determinism over a long mixed stream.
 
-use super::{MIN, Step, T0, alert, play, pool, run};
+use super::{MIN, Run, Step, T0, alert, play, play_batched, pool, run};
 use crate::incident::*;
 use crate::model::{Actor, AlertFacts, AlertType};
 
@@ -70,5 +70,20 @@ fn replay_and_restore_are_deterministic() {
         play(&mut restored, tail, &mut r);
         assert_eq!(r, r1, "cut at {cut}");
         assert_eq!(restored.state(), c1.state());
+    }
+}
+
+#[test]
+fn batches_end_like_single_changes() {
+    let steps = stream(3_000);
+    let (one, single) = run(&steps);
+    for batch in [2, 17, 500] {
+        let mut c = Correlator::new(IncidentConfig::default()).expect("config");
+        let mut r = Run::default();
+        play_batched(&mut c, &steps, batch, &mut r);
+        assert_eq!(r.incidents, single.incidents, "batch {batch}");
+        assert_eq!(r.closed, single.closed, "batch {batch}");
+        assert_eq!(c.state(), one.state(), "batch {batch}");
+        assert!(r.changes.len() < single.changes.len(), "batch {batch}");
     }
 }
