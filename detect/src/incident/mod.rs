@@ -27,6 +27,10 @@
 //!   below); what a cap turns away is counted in [`IncidentStats`].
 //! - **State**: [`Correlator`] serializes with serde; the host persists it with the alert
 //!   changes and restores it with [`Correlator::restore`].
+//!
+//! Known limits of joining by address and principal: everyone behind one NAT address, or
+//! every user of one credential shared by an application, is one actor to the correlator
+//! (as to the detectors); `max_keys_per_incident` bounds what such an incident indexes.
 
 mod correlate;
 mod model;
@@ -146,8 +150,11 @@ pub enum IncidentError {
     /// A config key out of its range.
     #[error("incident config {key}: expected {expected}, found {found}")]
     Config {
+        /// The config key.
         key: &'static str,
+        /// The range it must be in.
         expected: String,
+        /// The value it has.
         found: i64,
     },
     /// Persisted state that does not decode.

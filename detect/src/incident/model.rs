@@ -98,12 +98,19 @@ impl Pattern {
 pub enum IncidentKey {
     /// One actor: alerts sharing an address or a principal (transitively). `actor` is the
     /// actor key of the incident's first alert: its address, else `p:<principal>`.
-    Actor { actor: String },
+    Actor {
+        /// The first alert's actor key.
+        actor: String,
+    },
     /// One target and pattern: distributed alerts (many actors) and alerts without any actor.
     Target {
+        /// The host of the alerts.
         host: String,
+        /// Empty for alerts about a whole host.
         method: String,
+        /// The endpoint's path template; empty for alerts about a whole host.
         template: String,
+        /// The family of the alerts.
         pattern: Pattern,
     },
 }
@@ -118,17 +125,23 @@ impl IncidentKey {
 /// One alert in an incident's timeline.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TimelineEntry {
+    /// The alert's id.
     pub alert_id: String,
+    /// The alert's type.
     pub kind: AlertType,
+    /// The kill-chain stage of the type.
     pub stage: Stage,
     /// Event time, ms.
     pub first_seen_ms: i64,
     /// Event time, ms.
     pub last_seen_ms: i64,
+    /// The alert's severity (its worst so far).
     pub severity: Severity,
+    /// The alert's host.
     pub host: String,
     /// Empty for alerts about a whole host or actor.
     pub method: String,
+    /// The alert's path template; empty for alerts about a whole host or actor.
     pub template: String,
 }
 
@@ -137,7 +150,9 @@ pub struct TimelineEntry {
 /// correlator yields the same incidents and ids.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IncidentFacts {
+    /// 16 hex digits, stable across replays.
     pub id: String,
+    /// What holds the incident together.
     pub key: IncidentKey,
     /// The worst alert severity, raised one level when the incident escalates (see
     /// [`reason`](Self::reason)).
@@ -179,7 +194,12 @@ pub enum IncidentChange {
     Updated(IncidentFacts),
     /// An alert bridged two open incidents: `absorbed` is gone, its alerts now belong to
     /// `into` (an `Updated` of `into` follows).
-    Merged { into: String, absorbed: String },
+    Merged {
+        /// The surviving incident's id.
+        into: String,
+        /// The absorbed incident's id (gone from now on).
+        absorbed: String,
+    },
     /// An incident closed: quiet for `quiet_close_ms`, or evicted by the open-incident cap.
     /// Its facts are final; a later alert from the same actor opens a new incident.
     Closed(IncidentFacts),

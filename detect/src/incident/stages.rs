@@ -107,14 +107,19 @@ pub fn raise(s: Severity) -> Severity {
 
 /// What an incident's severity and reason are computed from.
 pub struct Judged<'a> {
+    /// The incident's key (actor incidents escalate, target incidents do not).
     pub key: &'a IncidentKey,
+    /// The listed alerts, in timeline order.
     pub timeline: &'a [TimelineEntry],
     /// Alerts in all, listed or not.
     pub alerts: u64,
     /// The worst alert severity.
     pub worst: Severity,
+    /// Sensors the alerts came through.
     pub sensors: usize,
+    /// The listed actors.
     pub actors: &'a [Actor],
+    /// Actors counted beyond the listed ones.
     pub actors_more: u64,
 }
 

@@ -184,6 +184,7 @@ pub const P: &str = "5e3a0c1f9b2d4e6a8c0b1d3f5a7c9e1b3d5f7a9c1e3b5d7f9a1c3e5b7d9
 /// (name, steps, the alert ids of each incident).
 type Scenario<'a> = (&'a str, Vec<Step>, Vec<&'a [&'a str]>);
 
+/// The scenario table (long by nature: one entry per scenario).
 #[test]
 fn scenarios() {
     use AlertType as T;
