@@ -164,7 +164,10 @@ impl Correlator {
     /// of the incidents they name. The incidents end up as with [`Correlator::apply`] one
     /// change at a time; only fewer intermediate facts are reported.
     pub fn apply_batch(&mut self, changes: &[AlertChange]) -> Vec<IncidentChange> {
-        let mut b = Batch::default();
+        let mut b = Batch {
+            out: Vec::with_capacity(changes.len()),
+            ..Batch::default()
+        };
         for c in changes {
             self.one(c, &mut b);
         }
