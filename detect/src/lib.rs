@@ -12,7 +12,9 @@
 //! `table` (dirty-tracked persistence: one state key per record, JSON values), `alerts`
 //! (deterministic ids, dedup, suppression), `detectors::*` (one module per family; each
 //! module's doc states its rules and thresholds), [`catalogue`] (titles, severities, MITRE,
-//! Defender counterparts, remediation; rendered to `detect/CATALOGUE.md`) and [`intel`].
+//! Defender counterparts, remediation; rendered to `detect/CATALOGUE.md`), [`intel`] and
+//! [`incident`] (alerts correlated into incidents: actors, targets, kill-chain stages,
+//! escalation).
 //!
 //! State keys (tenant-relative; the host prefixes them): `m` (watermarks, counters),
 //! `e\0<host>\x01<method>\x01<template>` (endpoint), `a\0<actor>` (actor minute),
@@ -24,6 +26,7 @@ mod baseline;
 pub mod catalogue;
 mod detectors;
 mod engine;
+pub mod incident;
 pub mod intel;
 pub mod model;
 mod sharded;
@@ -31,6 +34,7 @@ mod state;
 pub mod suppress;
 mod table;
 
+pub use incident::{Correlator, IncidentChange, IncidentConfig, IncidentFacts, IncidentKey, Stage};
 pub use intel::Intel;
 pub use model::{Actor, AlertChange, AlertFacts, AlertStatus, AlertType, Figure, Severity};
 pub use suppress::Suppression;
