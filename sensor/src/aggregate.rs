@@ -88,6 +88,8 @@ pub struct Sealed {
     pub notables: Vec<NotableEvent>,
     /// One summary per client and window, in no particular order.
     pub actors: Vec<ActorSummary>,
+    /// Holds records of a source that can wait (see `Chunk::can_wait`).
+    pub can_wait: bool,
 }
 
 /// The batch under construction.
@@ -129,6 +131,8 @@ pub struct Aggregator {
     pub actors_dropped: u64,
     /// Batches sealed early because they reached `max_batch_bytes`.
     pub sealed_for_bytes: u64,
+    /// Whether the batch under construction holds records of a source that can wait.
+    can_wait: bool,
     /// Turns request targets into endpoint templates; lives as long as the sensor.
     pub learner: TemplateLearner,
 }
@@ -160,6 +164,7 @@ impl Aggregator {
             notables_dropped: 0,
             actors_dropped: 0,
             sealed_for_bytes: 0,
+            can_wait: false,
             learner: TemplateLearner::new(limits.learner),
         }
     }
@@ -168,6 +173,7 @@ impl Aggregator {
     /// is: seal it, then call again while `chunk` has records left. The chunk's position is
     /// taken with its last record, so it only ever lands in the batch that completes it.
     pub fn fill(&mut self, chunk: &mut Chunk) -> bool {
+        self.can_wait |= chunk.can_wait && !chunk.records.is_empty();
         let mut used = 0;
         while used < chunk.records.len() {
             self.add(&chunk.records[used]);
@@ -378,6 +384,7 @@ impl Aggregator {
             requests,
             notables: std::mem::take(&mut self.notables),
             actors,
+            can_wait: std::mem::take(&mut self.can_wait),
         }
     }
 }

@@ -64,6 +64,11 @@ pub const BATCHES_DROPPED: Desc = Desc::counter(
     "Batches dropped unacknowledged because the outbox or spool was full",
     &[],
 );
+pub const OUTBOX_WAITS: Desc = Desc::counter(
+    "picket_sensor_outbox_waits_total",
+    "Batches of file or replay sources that waited for room in a full outbox (back-pressure)",
+    &[],
+);
 pub const REQUESTS_ACKED: Desc = Desc::counter(
     "picket_sensor_requests_acked_total",
     "Requests in batches the controller acknowledged",
@@ -136,6 +141,7 @@ pub fn register(registry: &Registry, s: Sources) {
         c.counter(&BATCHES_SENT, &[], snap(&st.batches_sent));
         c.counter(&BATCHES_ACKED, &[], snap(&st.batches_acked));
         c.counter(&BATCHES_DROPPED, &[], snap(&st.batches_dropped));
+        c.counter(&OUTBOX_WAITS, &[], snap(&st.outbox_waits));
         c.counter(&REQUESTS_ACKED, &[], snap(&st.requests_acked));
         let dropped = snap(&st.requests_dropped) + snap(&st.queue_full_drops);
         c.counter(&REQUESTS_DROPPED, &[], dropped);

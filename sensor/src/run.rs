@@ -170,6 +170,8 @@ impl Sensor {
         self.stop_sources
             .store(true, std::sync::atomic::Ordering::Relaxed);
         self.stop_tx.send_replace(true);
+        // A batch waiting for room must not hold the shutdown: drop-oldest from here on.
+        self.outbox.close();
         let _ = self.aggregator.await;
         let drained = async {
             while !self.outbox.is_empty() {

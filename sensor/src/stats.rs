@@ -79,6 +79,9 @@ pub struct SensorStats {
     pub requests_acked: AtomicU64,
     /// Records the aggregator could not take because its input queue was full.
     pub queue_full_drops: AtomicU64,
+    /// Batches of files or replays that waited for room in a full outbox (instead of
+    /// pushing the oldest out).
+    pub outbox_waits: AtomicU64,
     /// Batches written to the on-disk spool.
     pub batches_spooled: AtomicU64,
     /// Bytes the spool holds now.

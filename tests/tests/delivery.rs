@@ -150,7 +150,7 @@ async fn full_spool_drops_oldest_and_counts_exactly() {
                 let n = std::fs::read_dir(&spool)
                     .ok()?
                     .flatten()
-                    .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "bin"))
                     .count();
                 (n == 5).then_some(())
             }

@@ -19,6 +19,7 @@ fn rec(method: &str, target: &str, ts: i64, ip: &str, status: u16) -> RequestRec
 
 fn chunk(records: Vec<RequestRecord>) -> Chunk {
     Chunk {
+        can_wait: false,
         source: "f".into(),
         records,
         position: None,

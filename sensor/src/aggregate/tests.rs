@@ -27,6 +27,7 @@ fn fill_from(a: &mut Aggregator, mut c: Chunk) -> bool {
 
 fn chunk(records: Vec<RequestRecord>, offset: Option<u64>) -> Chunk {
     Chunk {
+        can_wait: false,
         source: "f".into(),
         records,
         position: offset.map(|o| FilePosition {

@@ -7,12 +7,16 @@ use crate::aggregate::Sealed;
 use crate::sources::FilePosition;
 use crate::stats::SensorStats;
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::Duration;
 use tokio::sync::Notify;
 
 /// Batches kept in memory besides their spool copy.
 pub const MAX_RESIDENT_BATCHES: usize = 2;
+/// How often a push waiting for room re-checks whether the outbox is closing.
+const ROOM_POLL: Duration = Duration::from_millis(200);
 
 type Positions = Arc<BTreeMap<Arc<str>, FilePosition>>;
 
@@ -49,10 +53,14 @@ pub struct Committed {
     pub seqs: Vec<u64>,
 }
 
-/// Unacknowledged batches, oldest first. When full (batches or spool bytes), the oldest is
-/// dropped and counted.
+/// Unacknowledged batches, oldest first. When full (batches or spool bytes), a batch of a
+/// source that can wait waits for room; otherwise the oldest is dropped and counted.
 pub struct Outbox {
     inner: Mutex<Inner>,
+    /// Signalled when acknowledgements release batches.
+    room: Condvar,
+    /// Set at shutdown: pushes stop waiting for room.
+    closing: AtomicBool,
     max_batches: usize,
     stats: Arc<SensorStats>,
     /// The numbering run of every batch in this outbox.
@@ -101,6 +109,8 @@ impl Outbox {
                 next_seq,
                 spool,
             }),
+            room: Condvar::new(),
+            closing: AtomicBool::new(false),
             max_batches,
             stats,
             epoch,
@@ -119,12 +129,40 @@ impl Outbox {
         self.lock().next_seq
     }
 
+    /// Whether one more batch would push the oldest out.
+    fn is_full(&self, inner: &Inner) -> bool {
+        inner.queue.len() >= self.max_batches || inner.spool.as_ref().is_some_and(Spool::is_over)
+    }
+
+    /// Stops pushes from waiting for room (shutdown): from now on a full outbox drops its
+    /// oldest batch, whatever the source.
+    pub fn close(&self) {
+        self.closing.store(true, Relaxed);
+        self.room.notify_all();
+    }
+
     /// Spools and queues a sealed batch under the next sequence number; returns that number.
-    /// Blocks on the spool's fsync: call it from a blocking context.
+    /// A batch of a source that can wait (files, replays) first waits while the outbox is
+    /// full, so a fast reader is slowed to the controller's pace instead of losing batches.
+    /// Blocks on the spool's fsync (and on room): call it from a blocking context.
     pub fn push(&self, sealed: Sealed) -> u64 {
         self.stats.batches_sealed.fetch_add(1, Relaxed);
         (self.stats.batch_requests.0).observe(sealed.requests as f64);
         let mut inner = self.lock();
+        if sealed.can_wait {
+            let mut waited = false;
+            while self.is_full(&inner) && !inner.queue.is_empty() && !self.closing.load(Relaxed) {
+                waited = true;
+                inner = self
+                    .room
+                    .wait_timeout(inner, ROOM_POLL)
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0;
+            }
+            if waited {
+                self.stats.outbox_waits.fetch_add(1, Relaxed);
+            }
+        }
         let seq = inner.next_seq;
         inner.next_seq += 1;
         let mut spooled = false;
@@ -247,6 +285,10 @@ impl Outbox {
                 out.positions = Some((*p.positions).clone());
             }
         }
+        drop(inner);
+        if !out.seqs.is_empty() {
+            self.room.notify_all();
+        }
         out
     }
 
@@ -263,6 +305,8 @@ impl Outbox {
             .store(inner.spool.as_ref().map_or(0, Spool::total_bytes), Relaxed);
         let empty = inner.queue.is_empty();
         drop(inner);
+        // Removing spool files may bring the spool back under its byte bound.
+        self.room.notify_all();
         if empty {
             self.drained.notify_waiters();
         }
@@ -338,16 +382,22 @@ mod tests {
     fn spool_bound_evicts_from_disk_and_restores_after_restart() {
         let dir = tempfile::tempdir().unwrap();
         let stats = Arc::new(SensorStats::default());
-        let (spool, _) = Spool::open(dir.path(), 700).unwrap();
+        // Room for three and a half of these batches.
+        let probe = tempfile::tempdir().unwrap();
+        let (mut one, _) = Spool::open(probe.path(), u64::MAX).unwrap();
+        one.write(&super::super::spool::SpoolRecord::new(7, 1, &sealed(10, 0)))
+            .unwrap();
+        let bound = one.total_bytes() * 7 / 2;
+        let (spool, _) = Spool::open(dir.path(), bound).unwrap();
         let o = Outbox::new(100, stats.clone(), 7, Some(spool), Vec::new());
         for i in 0..6 {
             o.push(sealed(10, i));
         }
         let kept = o.len();
-        assert!(kept < 6, "byte bound must evict");
+        assert!((1..6).contains(&kept), "byte bound must evict, kept {kept}");
         assert_eq!(stats.batches_dropped.load(Relaxed), (6 - kept) as u64);
         assert_eq!(stats.requests_dropped.load(Relaxed), 10 * (6 - kept) as u64);
-        let (spool, restored) = Spool::open(dir.path(), 700).unwrap();
+        let (spool, restored) = Spool::open(dir.path(), bound).unwrap();
         assert_eq!(restored.len(), kept);
         let again = Outbox::new(100, stats, 7, Some(spool), restored);
         assert_eq!(
@@ -381,5 +431,68 @@ mod tests {
                 .all(|(i, p)| p.sealed.requests == i as u64 + 1),
             "paged-out batches read back intact"
         );
+    }
+}
+
+#[cfg(test)]
+mod wait_tests {
+    use super::*;
+
+    fn waiting(requests: u64) -> Sealed {
+        Sealed {
+            requests,
+            can_wait: true,
+            ..Default::default()
+        }
+    }
+
+    /// A file's batch waits for an acknowledgement to make room instead of dropping the
+    /// oldest; a network source's batch in the same spot drops the oldest.
+    #[test]
+    fn a_batch_that_can_wait_waits_for_room_and_drops_nothing() {
+        let stats = Arc::new(SensorStats::default());
+        let o = Arc::new(Outbox::new(2, stats.clone(), 1, None, Vec::new()));
+        o.push(waiting(1));
+        o.push(waiting(2));
+        let pusher = {
+            let o = o.clone();
+            std::thread::spawn(move || o.push(waiting(3)))
+        };
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(
+            !pusher.is_finished(),
+            "the third batch waits while the outbox is full"
+        );
+        assert_eq!(o.len(), 2);
+        let released = o.commit_through(1);
+        assert_eq!(released.seqs, vec![1]);
+        assert_eq!(pusher.join().unwrap(), 3);
+        assert_eq!(o.len(), 2);
+        assert_eq!(stats.batches_dropped.load(Relaxed), 0);
+        assert_eq!(stats.outbox_waits.load(Relaxed), 1);
+        // Without a waiting source, the oldest goes.
+        o.push(Sealed {
+            requests: 4,
+            ..Default::default()
+        });
+        assert_eq!(stats.batches_dropped.load(Relaxed), 1);
+        assert_eq!(stats.requests_dropped.load(Relaxed), 2);
+    }
+
+    /// At shutdown a waiting push gives up waiting (drop-oldest), so the sensor can stop.
+    #[test]
+    fn closing_releases_a_waiting_push() {
+        let stats = Arc::new(SensorStats::default());
+        let o = Arc::new(Outbox::new(1, stats.clone(), 1, None, Vec::new()));
+        o.push(waiting(1));
+        let pusher = {
+            let o = o.clone();
+            std::thread::spawn(move || o.push(waiting(2)))
+        };
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(!pusher.is_finished());
+        o.close();
+        assert_eq!(pusher.join().unwrap(), 2);
+        assert_eq!(stats.batches_dropped.load(Relaxed), 1);
     }
 }

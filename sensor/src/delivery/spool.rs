@@ -66,6 +66,8 @@ impl SpoolRecord {
             window_start_ms: self.window_start_ms,
             window_end_ms: self.window_end_ms,
             requests: self.requests,
+            // Already in the outbox.
+            can_wait: false,
         }
     }
 }
@@ -83,20 +85,49 @@ pub struct SpoolMeta {
 #[derive(Debug)]
 pub struct Spool {
     dir: PathBuf,
-    /// Bytes on disk per spooled seq.
-    sizes: BTreeMap<u64, u64>,
+    /// Bytes on disk and encoding per spooled seq.
+    sizes: BTreeMap<u64, (u64, Format)>,
     total_bytes: u64,
     pub max_bytes: u64,
 }
 
-fn file_name(epoch: u64, seq: u64) -> String {
-    format!("{epoch:020}-{seq:020}.json")
+/// How a spool file is encoded. New batches are written in postcard (`.bin`): a sparse batch
+/// holds hundreds of summaries and actor summaries, and encoding and decoding them as JSON was
+/// a large part of the sensor's cost per request. Files written as JSON by earlier versions
+/// (`.json`) are still read, sent and deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Format {
+    Json,
+    Postcard,
 }
 
-fn parse_name(name: &str) -> Option<(u64, u64)> {
-    let stem = name.strip_suffix(".json")?;
+impl Format {
+    fn extension(self) -> &'static str {
+        match self {
+            Format::Json => "json",
+            Format::Postcard => "bin",
+        }
+    }
+
+    fn decode(self, bytes: &[u8]) -> Option<SpoolRecord> {
+        match self {
+            Format::Json => serde_json::from_slice(bytes).ok(),
+            Format::Postcard => postcard::from_bytes(bytes).ok(),
+        }
+    }
+}
+
+fn file_name(epoch: u64, seq: u64, format: Format) -> String {
+    format!("{epoch:020}-{seq:020}.{}", format.extension())
+}
+
+fn parse_name(name: &str) -> Option<(u64, u64, Format)> {
+    let (stem, format) = match name.strip_suffix(".bin") {
+        Some(stem) => (stem, Format::Postcard),
+        None => (name.strip_suffix(".json")?, Format::Json),
+    };
     let (e, s) = stem.split_once('-')?;
-    Some((e.parse().ok()?, s.parse().ok()?))
+    Some((e.parse().ok()?, s.parse().ok()?, format))
 }
 
 impl Spool {
@@ -114,8 +145,8 @@ impl Spool {
                 let _ = std::fs::remove_file(entry.path());
                 continue;
             }
-            if let Some((epoch, seq)) = parse_name(&name) {
-                found.push((epoch, seq, entry.path()));
+            if let Some((epoch, seq, format)) = parse_name(&name) {
+                found.push((epoch, seq, format, entry.path()));
             }
         }
         found.sort();
@@ -126,15 +157,13 @@ impl Spool {
             max_bytes,
         };
         let mut records = Vec::new();
-        for (epoch, seq, path) in found {
-            let parsed = std::fs::read(&path).ok().and_then(|b| {
-                serde_json::from_slice::<SpoolRecord>(&b)
-                    .ok()
-                    .map(|r| (r, b.len() as u64))
-            });
+        for (epoch, seq, format, path) in found {
+            let parsed = std::fs::read(&path)
+                .ok()
+                .and_then(|b| format.decode(&b).map(|r| (r, b.len() as u64)));
             match parsed {
                 Some((rec, size)) if rec.epoch == epoch && rec.seq == seq => {
-                    spool.sizes.insert(seq, size);
+                    spool.sizes.insert(seq, (size, format));
                     spool.total_bytes += size;
                     records.push(SpoolMeta {
                         epoch,
@@ -154,31 +183,39 @@ impl Spool {
 
     /// Reads back a spooled batch.
     pub fn read(&self, epoch: u64, seq: u64) -> std::io::Result<SpoolRecord> {
-        let bytes = std::fs::read(self.dir.join(file_name(epoch, seq)))?;
-        serde_json::from_slice(&bytes)
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+        let format = self.sizes.get(&seq).map_or(Format::Postcard, |(_, f)| *f);
+        let bytes = std::fs::read(self.dir.join(file_name(epoch, seq, format)))?;
+        format.decode(&bytes).ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("spooled batch {epoch}-{seq} is not valid {format:?}"),
+            )
+        })
     }
 
     /// Writes a batch durably: temporary file, fsync, rename, fsync of the directory.
     pub fn write(&mut self, rec: &SpoolRecord) -> std::io::Result<()> {
-        let bytes = serde_json::to_vec(rec).map_err(std::io::Error::other)?;
-        let path = self.dir.join(file_name(rec.epoch, rec.seq));
+        let bytes = postcard::to_stdvec(rec).map_err(std::io::Error::other)?;
+        let path = self
+            .dir
+            .join(file_name(rec.epoch, rec.seq, Format::Postcard));
         let tmp = path.with_extension("tmp");
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(&bytes)?;
         f.sync_all()?;
         std::fs::rename(&tmp, &path)?;
         std::fs::File::open(&self.dir)?.sync_all()?;
-        self.sizes.insert(rec.seq, bytes.len() as u64);
+        self.sizes
+            .insert(rec.seq, (bytes.len() as u64, Format::Postcard));
         self.total_bytes += bytes.len() as u64;
         Ok(())
     }
 
     /// Deletes the batch `seq` of `epoch`.
     pub fn remove(&mut self, epoch: u64, seq: u64) {
-        if let Some(size) = self.sizes.remove(&seq) {
+        if let Some((size, format)) = self.sizes.remove(&seq) {
             self.total_bytes -= size;
-            if let Err(e) = std::fs::remove_file(self.dir.join(file_name(epoch, seq))) {
+            if let Err(e) = std::fs::remove_file(self.dir.join(file_name(epoch, seq, format))) {
                 tracing::warn!(seq, error = %e, "could not delete an acknowledged spool file");
             }
         }
@@ -230,7 +267,7 @@ mod tests {
             .write(&SpoolRecord::new(9, 2, &sealed(3, 20)))
             .unwrap();
         spool.remove(9, 1);
-        std::fs::write(dir.path().join(file_name(9, 3)), b"{torn").unwrap();
+        std::fs::write(dir.path().join(file_name(9, 3, Format::Postcard)), b"\x09").unwrap();
         std::fs::write(dir.path().join("x.tmp"), b"partial").unwrap();
         let (spool, found) = Spool::open(dir.path(), 1 << 20).unwrap();
         assert_eq!(found.len(), 1);
@@ -241,7 +278,7 @@ mod tests {
         assert!(!dir.path().join("x.tmp").exists());
         assert!(
             dir.path()
-                .join(file_name(9, 3))
+                .join(file_name(9, 3, Format::Postcard))
                 .with_extension("corrupt")
                 .exists()
         );
@@ -258,7 +295,7 @@ mod tests {
             "errors":0,"distinct_object_refs":2}]}]],"positions":{"f":{"inode":3,
             "offset":10}},"notables":[]}"#;
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join(file_name(4, 7)), old).unwrap();
+        std::fs::write(dir.path().join(file_name(4, 7, Format::Json)), old).unwrap();
         let (spool, found) = Spool::open(dir.path(), 1 << 20).unwrap();
         assert_eq!(found.len(), 1);
         let sealed = spool.read(4, 7).unwrap().into_sealed();
@@ -280,5 +317,13 @@ mod tests {
         let back = spool.read(4, 8).unwrap().into_sealed();
         assert_eq!(back.actors, s.actors);
         assert_eq!(back.endpoints[0].1.top_clients[0].ref_sample, [3, 9]);
+        // Old and new files live side by side, and both delete.
+        assert!(dir.path().join(file_name(4, 8, Format::Postcard)).exists());
+        let (mut spool, found) = Spool::open(dir.path(), 1 << 20).unwrap();
+        assert_eq!(found.len(), 2);
+        spool.remove(4, 7);
+        spool.remove(4, 8);
+        assert_eq!(spool.total_bytes(), 0);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 }

@@ -243,6 +243,7 @@ async fn chunker(
             if !batch.is_empty()
                 && out
                     .try_send(Chunk {
+                        can_wait: false,
                         source: name.clone(),
                         records: batch,
                         position: None,

@@ -27,6 +27,10 @@ pub struct Chunk {
     pub records: Vec<RequestRecord>,
     /// For file sources: the position after the last line of this chunk.
     pub position: Option<FilePosition>,
+    /// Whether the source can wait (files, replays): a batch holding its records waits for
+    /// room in the outbox instead of pushing the oldest batch out. Network sources cannot
+    /// wait (Envoy and mirrors would stall) and are shed at the hand-off instead.
+    pub can_wait: bool,
 }
 
 /// Most records a source puts in one chunk.

@@ -261,6 +261,7 @@ impl Tailer {
             return;
         }
         let chunk = Chunk {
+            can_wait: true,
             source: self.name.clone(),
             records,
             position,

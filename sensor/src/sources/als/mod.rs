@@ -127,6 +127,7 @@ impl AlsSink {
         let records = std::mem::replace(records, Vec::with_capacity(MAX_CHUNK_RECORDS));
         let n = records.len() as u64;
         let chunk = Chunk {
+            can_wait: false,
             source: self.name.clone(),
             records,
             position: None,

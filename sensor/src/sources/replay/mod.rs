@@ -154,6 +154,7 @@ impl Replayer {
         self.stats.record(&self.src, tally);
         if !records.is_empty() {
             let _ = self.out.blocking_send(Chunk {
+                can_wait: true,
                 source: self.name.clone(),
                 records,
                 position: None,
