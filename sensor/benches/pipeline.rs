@@ -92,6 +92,7 @@ fn run(input: &[String], classify_injections: bool) -> f64 {
         }
         if records.len() == 1024 {
             let mut chunk = Chunk {
+                can_wait: true,
                 source: "bench".into(),
                 records: std::mem::take(&mut records),
                 position: None,
@@ -106,6 +107,7 @@ fn run(input: &[String], classify_injections: bool) -> f64 {
         }
     }
     let mut chunk = Chunk {
+        can_wait: true,
         source: "bench".into(),
         records,
         position: None,
