@@ -221,6 +221,9 @@ pub struct Limits {
     pub max_scan_per_request: usize,
     /// Days notable events are kept (by event time) before the hourly pruning deletes them.
     pub notable_retention_days: u32,
+    /// Capacity of the store's page cache (sled), in MiB: the controller's largest single
+    /// memory use besides the detection state.
+    pub store_cache_mib: u64,
 }
 
 impl Default for ControllerConfig {
@@ -247,6 +250,7 @@ impl Default for Limits {
             max_page_size: 1_000,
             max_scan_per_request: 100_000,
             notable_retention_days: 30,
+            store_cache_mib: 256,
         }
     }
 }
@@ -292,6 +296,7 @@ impl ControllerConfig {
                 "limits.notable_retention_days",
                 u64::from(l.notable_retention_days),
             ),
+            ("limits.store_cache_mib", l.store_cache_mib),
         ] {
             if v == 0 {
                 return Err(ConfigError::Zero { key });

@@ -210,7 +210,10 @@ pub async fn start_with_clock(
     let policy = cfg.billing.policy()?;
     std::fs::create_dir_all(&cfg.data_dir)
         .map_err(|e| ServeError::DataDir(cfg.data_dir.clone(), e))?;
-    let store = SledStore::open(&cfg.data_dir.join("db"))?;
+    let store = SledStore::open_with_cache(
+        &cfg.data_dir.join("db"),
+        cfg.limits.store_cache_mib.saturating_mul(1 << 20),
+    )?;
     let db = Db::new(Arc::new(store));
     let admin_token_file = bootstrap(&db, &cfg.data_dir, clock.now_ms())?;
     if let Some(p) = &admin_token_file {

@@ -9,7 +9,7 @@
 //! which [`SHARDS`] keeps small (a few KiB at the entry caps).
 
 use crate::StateError;
-use crate::table::{decode, encode, stable_hash};
+use crate::table::{decode, encode};
 use foldhash::HashMap;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -29,9 +29,12 @@ pub struct Sharded<V> {
     is_dirty: Vec<bool>,
 }
 
-/// The shard of a key.
+/// The shard of a key. A fast hash with a fixed seed: the assignment must hold within a
+/// process, not across versions (`restore` re-shards what it reads).
 fn shard_of(key: &str) -> usize {
-    (stable_hash(&[key.as_bytes()]) % SHARDS as u64) as usize
+    use std::hash::BuildHasher;
+    const SHARDING: foldhash::fast::FixedState = foldhash::fast::FixedState::with_seed(0x5eed);
+    (SHARDING.hash_one(key) % SHARDS as u64) as usize
 }
 
 impl<V: Serialize + DeserializeOwned> Sharded<V> {
@@ -111,9 +114,17 @@ impl<V: Serialize + DeserializeOwned> Sharded<V> {
         }
         let name = String::from_utf8_lossy(key).into_owned();
         let entries: Vec<(String, V)> = decode(&name, value)?;
+        let from = usize::from(u16::from_be_bytes([key[p.len() + 1], key[p.len() + 2]]));
         for (k, v) in entries {
-            // Entries land in the shard their key hashes to, whatever shard held them.
-            if self.shards[shard_of(&k)].insert(k, v).is_none() {
+            // Entries land in the shard their key hashes to, whatever shard held them (another
+            // version may shard differently): then both shards are rewritten at the next
+            // flush, so the store never keeps a stale copy.
+            let to = shard_of(&k);
+            if to != from && from < SHARDS {
+                self.mark(from);
+                self.mark(to);
+            }
+            if self.shards[to].insert(k, v).is_none() {
                 self.len += 1;
             }
         }
@@ -198,6 +209,30 @@ mod tests {
         }
         assert_eq!(back.shards[shard_of("k5")].get("k5"), Some(&500));
         assert_eq!(back.len(), 10_000);
+    }
+
+    /// A shard written under another assignment is re-sharded and both shards are rewritten.
+    #[test]
+    fn entries_under_a_foreign_shard_move_and_both_shards_rewrite() {
+        let k = "moved";
+        let home = shard_of(k);
+        let other = (home + 1) % SHARDS;
+        let mut key = b"x\0".to_vec();
+        key.extend_from_slice(&(other as u16).to_be_bytes());
+        let value = encode(&vec![(k.to_owned(), 7u64)]).unwrap();
+        let mut t: Sharded<u64> = Sharded::new("x");
+        assert!(t.restore(&key, &value).unwrap());
+        assert_eq!(t.shards[home].get(k), Some(&7));
+        let mut writes = Vec::new();
+        t.flush(&mut writes);
+        let keys: Vec<&[u8]> = writes.iter().map(|w| &w.key[2..]).collect();
+        assert_eq!(writes.len(), 2);
+        assert!(keys.contains(&&(home as u16).to_be_bytes()[..]));
+        let stale = writes
+            .iter()
+            .find(|w| w.key == key)
+            .expect("the foreign shard is rewritten");
+        assert_eq!(stale.value, None, "it held only the moved entry");
     }
 
     #[test]

@@ -15,15 +15,24 @@ pub struct SledStore {
     trees: Vec<sled::Tree>,
 }
 
+/// Page-cache capacity of [`SledStore::open`]: the controller's default (`limits.store_cache_mib`).
+pub const DEFAULT_CACHE_BYTES: u64 = 256 << 20;
+
 fn backend(e: sled::Error) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
 impl SledStore {
-    /// Opens (or creates) the store under `dir`.
+    /// Opens (or creates) the store under `dir` with sled's default page cache.
     pub fn open(dir: &Path) -> Result<Self> {
+        Self::open_with_cache(dir, DEFAULT_CACHE_BYTES)
+    }
+
+    /// Opens (or creates) the store under `dir` with a page cache of `cache_bytes`.
+    pub fn open_with_cache(dir: &Path, cache_bytes: u64) -> Result<Self> {
         let db = sled::Config::new()
             .path(dir)
+            .cache_capacity(cache_bytes)
             .mode(sled::Mode::HighThroughput)
             .open()
             .map_err(backend)?;
