@@ -10,6 +10,7 @@ const PROTOS: &[&str] = &[
     "picket/v1/admin.proto",
     "picket/v1/usage.proto",
     "picket/v1/alerts.proto",
+    "picket/v1/specs.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

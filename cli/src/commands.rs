@@ -90,6 +90,7 @@ pub async fn execute(cli: &Cli) -> Result<String, CliError> {
         Command::Plans(cmd) => crate::billing::plans(svc, fmt, cmd).await,
         Command::Alerts(cmd) => crate::alerts::alerts(svc, fmt, cmd, &mut std::io::stdout()).await,
         Command::Suppressions(cmd) => crate::alerts::suppressions(svc, fmt, cmd).await,
+        Command::Specs(cmd) => crate::specs::specs(svc, fmt, cmd).await,
     }
 }
 
@@ -147,7 +148,20 @@ fn endpoint_listing() -> Listing {
         "FIRST SEEN",
         "LAST SEEN",
         "SENSORS",
+        "SPEC",
     ])
+}
+
+/// The spec status of an endpoint: `documented`, `zombie`, `drift`, `shadow`, or `-` when
+/// the tenant has no specs.
+pub fn spec_class(e: &pb::Endpoint) -> &'static str {
+    match e.spec_status.as_ref().map(|s| s.class()) {
+        None | Some(pb::SpecClass::Unspecified) => "-",
+        Some(pb::SpecClass::Documented) => "documented",
+        Some(pb::SpecClass::Shadow) => "shadow",
+        Some(pb::SpecClass::Zombie) => "zombie",
+        Some(pb::SpecClass::Drift) => "drift",
+    }
 }
 
 fn push_endpoint(l: &mut Listing, e: &pb::Endpoint) {
@@ -177,8 +191,14 @@ fn push_endpoint(l: &mut Listing, e: &pb::Endpoint) {
             when(e.first_seen_ms),
             when(e.last_seen_ms),
             e.sensors.join(","),
+            match e.spec_status.as_ref() {
+                Some(s) if !s.api.is_empty() => format!("{} ({})", spec_class(e), s.api),
+                _ => spec_class(e).to_owned(),
+            },
         ],
         j!({"host": e.host, "method": e.method, "path": e.path, "calls": e.calls,
+            "spec_status": e.spec_status.as_ref().map(|s| j!({"class": spec_class(e), "api": s.api,
+                "operation_id": s.operation_id, "template": s.template})),
             "first_seen": when(e.first_seen_ms), "last_seen": when(e.last_seen_ms),
             "first_seen_ms": e.first_seen_ms, "last_seen_ms": e.last_seen_ms,
             "statuses": status_obj, "sensors": e.sensors,

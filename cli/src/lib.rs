@@ -6,6 +6,7 @@ pub mod billing;
 pub mod client;
 pub mod commands;
 pub mod output;
+pub mod specs;
 
 use clap::{Parser, Subcommand};
 use output::Format;
@@ -80,6 +81,33 @@ pub enum Command {
     /// Suppression rules: alerts they match are never raised.
     #[command(subcommand)]
     Suppressions(SuppressionsCmd),
+    /// API specs (OpenAPI 2.0, 3.0, 3.1): import, list, show (operations, unused ones,
+    /// problems), delete.
+    #[command(subcommand)]
+    Specs(SpecsCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SpecsCmd {
+    /// Imports an OpenAPI document as the spec of API NAME (replacing its previous one).
+    Import {
+        /// A document (sent with the spec files of its folder, for `$ref`s to them) or a folder
+        /// holding one root document.
+        path: PathBuf,
+        /// The API name the spec is kept under.
+        #[arg(long)]
+        api: String,
+        /// Host for servers the document names none of (relative server URLs, 2.0 without
+        /// `host`).
+        #[arg(long)]
+        host: Option<String>,
+    },
+    /// The tenant's specs.
+    List,
+    /// One spec's operations (seen or unused) and import problems.
+    Show { api: String },
+    /// Deletes a spec.
+    Delete { api: String },
 }
 
 /// `picketctl alerts …`.

@@ -15,6 +15,7 @@ pub mod maintenance;
 pub mod metering;
 pub mod metrics;
 pub mod server;
+pub mod specs;
 pub mod state;
 pub mod store;
 pub mod telemetry;

@@ -10,7 +10,7 @@ use crate::grpc::rpc_metrics::RpcMetricsLayer;
 use crate::grpc::trace_layer::TraceLayer;
 use crate::grpc::{
     admin::AdminService, alerts::AlertsService, fleet::FleetService, ingest::IngestService,
-    inventory::InventoryService, usage::UsageService,
+    inventory::InventoryService, specs::SpecsService, usage::UsageService,
 };
 use crate::metering::{Clock, SystemClock};
 use crate::state::State;
@@ -18,7 +18,8 @@ use crate::store::sled_store::SledStore;
 use crate::store::{Db, TenantRecord};
 use picket_proto::v1::{
     admin_server::AdminServer, alerts_server::AlertsServer, fleet_server::FleetServer,
-    ingest_server::IngestServer, inventory_server::InventoryServer, usage_server::UsageServer,
+    ingest_server::IngestServer, inventory_server::InventoryServer, specs_server::SpecsServer,
+    usage_server::UsageServer,
 };
 use picket_runtime::admin::AdminListen;
 use picket_runtime::metrics::Registry;
@@ -184,6 +185,7 @@ async fn standard_services() -> Result<
         "picket.v1.Admin",
         "picket.v1.Usage",
         "picket.v1.Alerts",
+        "picket.v1.Specs",
         "",
     ] {
         health_reporter
@@ -279,6 +281,9 @@ pub async fn start_with_clock(
         )
         .add_service(
             AlertsServer::new(AlertsService::new(state.clone())).max_decoding_message_size(max),
+        )
+        .add_service(
+            SpecsServer::new(SpecsService::new(state.clone())).max_decoding_message_size(max),
         );
 
     let (tx, rx) = oneshot::channel::<()>();

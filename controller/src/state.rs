@@ -61,6 +61,8 @@ pub struct State {
     pub analysis: Analysis,
     /// Detection settings (engine settings, alert retention, threat-intelligence files).
     pub detection: DetectionConfig,
+    /// Imported API specs per tenant, parsed, with their sensor templates.
+    pub specs: crate::specs::SpecRegistry,
     /// Open ingest streams per (tenant, sensor id).
     connected: Mutex<HashMap<(TenantId, String), u32>>,
     /// Analysis pause state per tenant, watched by that tenant's ingest streams.
@@ -77,6 +79,7 @@ impl State {
             ingest: IngestStats::default(),
             analysis: Analysis::default(),
             detection: DetectionConfig::default(),
+            specs: crate::specs::SpecRegistry::default(),
             connected: Mutex::new(HashMap::new()),
             pauses: Mutex::new(HashMap::new()),
         }

@@ -9,6 +9,7 @@
 //! - [`Matcher`]: observed `(host, method, path)` → documented operation, method drift,
 //!   shadow (undocumented) or zombie (deprecated) endpoint, through a segment trie.
 //! - [`sensor_templates`]: the `(host, template)` hints the sensor's templater takes.
+//! - [`bundle_root`]: the root document of a bundle sent without naming it (a folder's files).
 //!
 //! Remote references are never fetched, and references never leave the imported folder.
 
@@ -114,4 +115,40 @@ pub fn import_bundle(root: &str, files: &[(&str, &[u8])], opts: &ImportOptions) 
     let root = source::normalize(root);
     docs.load_closure(&Loader::Memory(files), &root, &opts.limits)?;
     walk::build(&docs, &root, opts)
+}
+
+/// The root document of a bundle (`/`-separated names, as [`import_bundle`] takes them): the
+/// one file with a top-level `swagger` or `openapi` field, found as [`import_path`] finds it in
+/// a folder. Errors when there is none or more than one; `shown` names the bundle in errors.
+pub fn bundle_root(shown: &str, files: &[(&str, &[u8])], limits: &Limits) -> Result<String> {
+    let loader = Loader::Memory(files);
+    let mut docs = Documents::new();
+    let mut names: Vec<String> = files.iter().map(|(n, _)| source::normalize(n)).collect();
+    names.sort();
+    names.dedup();
+    for name in &names {
+        docs.load(&loader, name, limits)?;
+    }
+    let roots: Vec<&String> = names
+        .iter()
+        .filter(|f| docs.docs.get(*f).is_some_and(source::is_root))
+        .collect();
+    match roots.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => match names.iter().find_map(|f| docs.failed.get(f)) {
+            Some(e) => Err(e.clone()),
+            None => Err(ImportError::RootDocument {
+                folder: shown.to_owned(),
+                found: "none".to_owned(),
+            }),
+        },
+        many => Err(ImportError::RootDocument {
+            folder: shown.to_owned(),
+            found: many
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        }),
+    }
 }

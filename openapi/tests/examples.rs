@@ -306,3 +306,33 @@ fn sensor_templates_for_the_petstore() {
     let pinned = sensor_templates(&hostless, Some("Bitbucket.example.COM"));
     assert!(pinned.iter().all(|(h, _)| h == "bitbucket.example.com"));
 }
+
+#[test]
+fn a_bundle_finds_its_root_and_imports_like_the_folder() {
+    let dir = data("oai-examples/v2.0/yaml/petstore-separate");
+    let names = [
+        "spec/swagger.yaml",
+        "spec/NewPet.yaml",
+        "spec/parameters.yaml",
+        "spec/Pet.yaml",
+        "common/Error.yaml",
+    ];
+    let contents: Vec<Vec<u8>> = names
+        .iter()
+        .map(|n| std::fs::read(dir.join(n)).unwrap())
+        .collect();
+    let files: Vec<(&str, &[u8])> = names
+        .iter()
+        .zip(&contents)
+        .map(|(n, c)| (*n, c.as_slice()))
+        .collect();
+    let opts = ImportOptions::default();
+    let root = picket_openapi::bundle_root("bundle", &files, &opts.limits).unwrap();
+    assert_eq!(root, "spec/swagger.yaml");
+    let spec = picket_openapi::import_bundle(&root, &files, &opts).unwrap();
+    assert_eq!(spec, import("oai-examples/v2.0/yaml/petstore-separate"));
+    let e = picket_openapi::bundle_root("bundle", &files[1..], &opts.limits).unwrap_err();
+    assert!(e.to_string().contains("bundle"), "{e}");
+    let two = [files[0], ("copy.yaml", files[0].1)];
+    assert!(picket_openapi::bundle_root("bundle", &two, &opts.limits).is_err());
+}

@@ -219,10 +219,37 @@ fn crate_dependencies_flow_one_way() {
         ),
         (
             "sensor",
-            &["picket-controller", "picket-cli", "picket-detect", "sled"],
+            &[
+                "picket-controller",
+                "picket-cli",
+                "picket-detect",
+                "picket-openapi",
+                "sled",
+            ],
+        ),
+        (
+            "openapi",
+            &[
+                "picket-proto",
+                "picket-sensor",
+                "picket-controller",
+                "picket-cli",
+                "tonic",
+                "prost",
+                "sled",
+                "tokio",
+            ],
         ),
         ("controller", &["picket-sensor", "picket-cli"]),
-        ("cli", &["picket-sensor", "picket-controller", "sled"]),
+        (
+            "cli",
+            &[
+                "picket-sensor",
+                "picket-controller",
+                "picket-openapi",
+                "sled",
+            ],
+        ),
     ];
     for (krate, forbidden) in rules {
         let deps = dependencies(krate);

@@ -356,6 +356,8 @@ pub fn endpoint_to_pb(key: EndpointKey, rec: EndpointRecord) -> pb::Endpoint {
         host: key.host,
         method: key.method,
         path: key.template,
+        // Filled by the inventory service from the tenant's specs.
+        spec_status: None,
     }
 }
 

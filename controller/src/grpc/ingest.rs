@@ -6,6 +6,7 @@ use crate::auth::AuthContext;
 use crate::error::Error;
 use crate::grpc::auth_layer::caller;
 use crate::metering::cycle::Cycle;
+use crate::specs::Templates;
 use crate::state::{PauseState, State};
 use crate::store::{Applied, SensorRecord};
 use crate::telemetry::{BatchCost, BatchSpan};
@@ -99,12 +100,16 @@ async fn session(
         controller_version: env!("CARGO_PKG_VERSION").to_owned(),
     };
     let mut pause = state.watch_pause(&ctx.tenant);
+    let mut templates = watch_templates(state, ctx).await?;
     let result = async {
         tx.send(msg(pb::controller_message::Msg::Welcome(welcome)))
             .await
             .map_err(|_| Error::Cancelled("sensor went away".into()))?;
         let initial = *pause.borrow_and_update();
         send_directive(tx, initial).await?;
+        // Always sent on connect, even empty: specs deleted while the sensor was away go.
+        let known = templates.borrow_and_update().clone();
+        send_templates(tx, &known).await?;
         loop {
             let m = tokio::select! {
                 m = inbound.message() => match m? {
@@ -115,6 +120,13 @@ async fn session(
                     if changed.is_ok() {
                         let now = *pause.borrow_and_update();
                         send_directive(tx, now).await?;
+                    }
+                    continue;
+                }
+                changed = templates.changed() => {
+                    if changed.is_ok() {
+                        let now = templates.borrow_and_update().clone();
+                        send_templates(tx, &now).await?;
                     }
                     continue;
                 }
@@ -159,7 +171,38 @@ async fn send_directive(
         notice: String::new(),
         analysis_paused: p.paused,
         paused_until_ms: if p.paused { p.until_ms } else { 0 },
-        // Template hints come with spec import; this directive leaves them as they are.
+        // Template hints travel in their own directive (`send_templates`).
+        ..Default::default()
+    };
+    tx.send(msg(pb::controller_message::Msg::Directive(d)))
+        .await
+        .map_err(|_| Error::Cancelled("sensor went away".into()).into())
+}
+
+/// Subscribes to the templates of the tenant's API specs (parsing them on first use).
+async fn watch_templates(
+    state: &Arc<State>,
+    ctx: &AuthContext,
+) -> Result<tokio::sync::watch::Receiver<Templates>, Status> {
+    let (st, tenant) = (state.clone(), ctx.tenant.clone());
+    blocking(move || st.specs.watch_templates(&st.db, &tenant)).await
+}
+
+/// Sends the whole set of spec templates (`templates_set`: an empty set clears them); the
+/// sensor's templating follows them from its next request on.
+async fn send_templates(
+    tx: &mpsc::Sender<Result<pb::ControllerMessage, Status>>,
+    templates: &Templates,
+) -> Result<(), Status> {
+    let d = pb::Directive {
+        templates: templates
+            .iter()
+            .map(|(host, template)| pb::TemplateHint {
+                host: host.clone(),
+                template: template.clone(),
+            })
+            .collect(),
+        templates_set: true,
         ..Default::default()
     };
     tx.send(msg(pb::controller_message::Msg::Directive(d)))

@@ -1,11 +1,13 @@
-//! `picket.v1.Inventory`: APIs and endpoints of the caller's tenant.
+//! `picket.v1.Inventory`: APIs and endpoints of the caller's tenant; endpoints carry their
+//! status against the tenant's API specs (`crate::specs`).
 
 use super::{blocking, convert};
 use crate::error::Error;
 use crate::grpc::auth_layer::caller;
 use crate::inventory::{EndpointFilter, list_apis, list_endpoints};
+use crate::specs::TenantSpecs;
 use crate::state::State;
-use crate::store::NotableRecord;
+use crate::store::{EndpointRecord, NotableRecord};
 use picket_proto::v1 as pb;
 use picket_proto::v1::inventory_server::Inventory;
 use picket_shared::template::template_path;
@@ -127,26 +129,24 @@ impl Inventory for InventoryService {
             path_prefix: non_empty(r.path_prefix),
             seen_since_ms: r.seen_since_ms,
         };
-        let (db, max_scan) = (
-            self.state.db.clone(),
-            self.state.limits.max_scan_per_request,
-        );
-        let result = blocking(move || {
-            list_endpoints(
-                &db,
+        let (st, max_scan) = (self.state.clone(), self.state.limits.max_scan_per_request);
+        let (result, specs) = blocking(move || {
+            let page = list_endpoints(
+                &st.db,
                 &ctx.tenant,
                 &filter,
                 size,
                 Some(&page.page_token),
                 max_scan,
-            )
+            )?;
+            Ok((page, st.specs.tenant(&st.db, &ctx.tenant)?))
         })
         .await?;
         Ok(Response::new(pb::ListEndpointsResponse {
             endpoints: result
                 .items
                 .into_iter()
-                .map(|(k, r)| convert::endpoint_to_pb(k, r))
+                .map(|(k, r)| with_status(&specs, k, r))
                 .collect(),
             page: Some(pb::PageResponse {
                 next_page_token: result.next_cursor.unwrap_or_default(),
@@ -169,10 +169,11 @@ impl Inventory for InventoryService {
             method: r.method.to_ascii_uppercase(),
             template: r.path,
         };
-        let db = self.state.db.clone();
-        let found = blocking(move || {
+        let st = self.state.clone();
+        let (found, specs) = blocking(move || {
+            let (db, specs) = (&st.db, st.specs.tenant(&st.db, &ctx.tenant)?);
             if let Some(rec) = db.get_endpoint(&ctx.tenant, &key)? {
-                return Ok((key, rec));
+                return Ok(((key, rec), specs));
             }
             // A concrete path ("/users/42") finds its template ("/users/{id}").
             let templated = EndpointKey {
@@ -180,7 +181,7 @@ impl Inventory for InventoryService {
                 ..key.clone()
             };
             match db.get_endpoint(&ctx.tenant, &templated)? {
-                Some(rec) => Ok((templated, rec)),
+                Some(rec) => Ok(((templated, rec), specs)),
                 None => Err(Error::NotFound(format!(
                     "no endpoint {} {} {}",
                     key.method, key.host, key.template
@@ -188,6 +189,15 @@ impl Inventory for InventoryService {
             }
         })
         .await?;
-        Ok(Response::new(convert::endpoint_to_pb(found.0, found.1)))
+        Ok(Response::new(with_status(&specs, found.0, found.1)))
+    }
+}
+
+/// An endpoint on the wire with its spec status.
+fn with_status(specs: &TenantSpecs, key: EndpointKey, rec: EndpointRecord) -> pb::Endpoint {
+    let status = super::specs::status_pb(specs, &key);
+    pb::Endpoint {
+        spec_status: status,
+        ..convert::endpoint_to_pb(key, rec)
     }
 }

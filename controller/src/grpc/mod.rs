@@ -10,6 +10,7 @@ pub mod fleet;
 pub mod ingest;
 pub mod inventory;
 pub mod rpc_metrics;
+pub mod specs;
 pub mod trace_layer;
 pub mod usage;
 

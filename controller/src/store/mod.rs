@@ -13,6 +13,7 @@ pub mod keys;
 pub mod memory;
 pub mod records;
 pub mod sled_store;
+pub mod specs;
 pub mod suppressions;
 
 pub use batch::Applied;
@@ -47,11 +48,15 @@ pub enum Tree {
     AlertLog,
     /// Suppression rules, per tenant.
     Suppressions,
+    /// Imported API specs' metadata, `tenant 0 api` (see `specs`).
+    Specs,
+    /// Imported API specs' files, `tenant 0 api`, written with their `Specs` entry.
+    SpecBundles,
 }
 
 impl Tree {
     /// Every tree, in discriminant order (backends index by `tree as usize`).
-    pub const ALL: [Tree; 17] = [
+    pub const ALL: [Tree; 19] = [
         Tree::Tenants,
         Tree::Tokens,
         Tree::Sensors,
@@ -69,6 +74,8 @@ impl Tree {
         Tree::AlertsByTime,
         Tree::AlertLog,
         Tree::Suppressions,
+        Tree::Specs,
+        Tree::SpecBundles,
     ];
 
     pub fn name(self) -> &'static str {
@@ -90,6 +97,8 @@ impl Tree {
             Tree::AlertsByTime => "alerts_by_time",
             Tree::AlertLog => "alert_log",
             Tree::Suppressions => "suppressions",
+            Tree::Specs => "specs",
+            Tree::SpecBundles => "spec_bundles",
         }
     }
 }

@@ -5,7 +5,9 @@
 //! alerts the detection engine raised (the sample stages several attacks after a benign
 //! stretch; the demo's controller learns for 5 minutes of event time and loads the bundled
 //! threat-intelligence list), the sensor fleet and the metered usage of the current billing
-//! cycle.
+//! cycle. Before the traffic it imports the bundled OpenAPI spec of the sample shop
+//! (`tests/data/openapi/shop.yaml`), so the sensor templates by it and every endpoint gets its
+//! spec status (documented, shadow, zombie, drift).
 //!
 //! `--keep DIR` keeps the data in DIR instead of a temporary directory.
 
@@ -26,6 +28,9 @@ const SAMPLE: &str = include_str!("../../data/sample-access.json");
 /// Bundled threat-intelligence list (one documentation-range address the sample's
 /// malicious-IP attacker uses).
 const INTEL: &str = include_str!("../../data/threat-intel.txt");
+
+/// Bundled OpenAPI 3.0 spec of the sample shop: most endpoints, one deprecated, some left out.
+const SHOP_SPEC: &str = include_str!("../../data/openapi/shop.yaml");
 
 /// The demo's learning period, in seconds of event time: the sample's benign stretch is 6
 /// minutes (production default: 7 days).
@@ -69,9 +74,25 @@ async fn main() -> anyhow::Result<()> {
         root.join("controller").display()
     );
 
+    let spec_dir = root.join("openapi");
+    std::fs::create_dir_all(&spec_dir)?;
+    std::fs::write(spec_dir.join("shop.yaml"), SHOP_SPEC)?;
+    let spec_path = spec_dir.join("shop.yaml");
+    let import = [
+        "specs",
+        "import",
+        spec_path.to_str().context("a non-UTF-8 data directory")?,
+        "--api",
+        "shop",
+    ];
+    print!("{}", picketctl(&url, &admin_token, "table", &import).await?);
+    println!();
+
     let sensor_token = create_token(&url, &admin_token, pb::Role::Sensor).await?;
     let log = root.join("sample-access.json");
-    std::fs::write(&log, SAMPLE)?;
+    // Empty until the sensor is connected, so it templates the sample by the spec from the
+    // first line (the spec's templates follow the controller's welcome).
+    std::fs::write(&log, "")?;
     let lines = SAMPLE.lines().count() as u64;
     let mut cfg = SensorConfig {
         controller: url.clone(),
@@ -86,6 +107,11 @@ async fn main() -> anyhow::Result<()> {
     let sensor = picket_sensor::Sensor::start(cfg)
         .await
         .context("starting the sensor")?;
+    let mut connected = sensor.connected.clone();
+    tokio::time::timeout(Duration::from_secs(30), connected.wait_for(|c| *c))
+        .await
+        .context("the sensor did not connect within 30 s")??;
+    std::fs::write(&log, SAMPLE)?;
     println!(
         "sensor demo-edge reading {} ({lines} lines of nginx JSON)",
         log.display()
@@ -137,23 +163,20 @@ async fn main() -> anyhow::Result<()> {
             "Alerts (picketctl alerts list)",
             &["alerts", "list", "--limit", "0"][..],
         ),
+        (
+            "The shop spec: operations seen and unused (picketctl specs show shop)",
+            &["specs", "show", "shop"][..],
+        ),
         ("Sensors (picketctl sensors list)", &["sensors", "list"][..]),
         ("Usage (picketctl usage show)", &["usage", "show"][..]),
     ] {
-        let mut argv = vec![
-            "picketctl",
-            "--controller",
-            &url,
-            "--token",
-            &admin_token,
-            "-o",
-            output,
-        ];
-        argv.extend_from_slice(cmd);
-        let cli = Cli::try_parse_from(argv)?;
         println!("== {title}");
-        print!("{}", commands::execute(&cli).await?);
+        print!("{}", picketctl(&url, &admin_token, output, cmd).await?);
         println!();
+        if cmd[0] == "endpoints" {
+            println!("== Spec status of every endpoint");
+            println!("{}\n", spec_status_counts(&url, &admin_token).await?);
+        }
     }
     sensor.shutdown().await;
     controller.shutdown().await?;
@@ -174,4 +197,50 @@ async fn create_token(url: &str, admin: &str, role: pb::Role) -> anyhow::Result<
         })
         .await?;
     Ok(r.into_inner().secret)
+}
+
+/// Runs a `picketctl` command in this process and returns what it prints.
+async fn picketctl(url: &str, token: &str, output: &str, cmd: &[&str]) -> anyhow::Result<String> {
+    let mut argv = vec![
+        "picketctl",
+        "--controller",
+        url,
+        "--token",
+        token,
+        "-o",
+        output,
+    ];
+    argv.extend_from_slice(cmd);
+    let cli = Cli::try_parse_from(argv)?;
+    Ok(commands::execute(&cli).await?)
+}
+
+/// How many endpoints of the inventory are documented, shadow, zombie or drift.
+async fn spec_status_counts(url: &str, token: &str) -> anyhow::Result<String> {
+    let channel =
+        picket_cli::client::connect_url(url, Some(token), Duration::from_secs(10)).await?;
+    let mut c = pb::inventory_client::InventoryClient::new(channel);
+    let mut counts = std::collections::BTreeMap::<&str, u64>::new();
+    let mut page_token = String::new();
+    loop {
+        let r = c
+            .list_endpoints(pb::ListEndpointsRequest {
+                page: Some(pb::PageRequest {
+                    page_size: 1000,
+                    page_token,
+                }),
+                ..Default::default()
+            })
+            .await?
+            .into_inner();
+        for e in &r.endpoints {
+            *counts.entry(commands::spec_class(e)).or_default() += 1;
+        }
+        page_token = r.page.unwrap_or_default().next_page_token;
+        if page_token.is_empty() {
+            break;
+        }
+    }
+    let parts: Vec<String> = counts.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+    Ok(parts.join(", "))
 }

@@ -1,0 +1,245 @@
+use super::*;
+use crate::store::Db;
+use crate::store::memory::MemoryStore;
+use crate::store::specs::SpecFileRecord;
+use picket_shared::TenantId;
+
+const PETS: &str = r#"
+openapi: 3.0.3
+info: {title: Pets, version: "1"}
+servers: [{url: "https://pets.example/v1"}]
+paths:
+  /pets:
+    get: {operationId: listPets, responses: {"200": {description: ok}}}
+  /pets/{petId}:
+    get: {operationId: getPet, parameters: [{name: petId, in: path, required: true, schema: {type: integer}}], responses: {"200": {description: ok}}}
+  /pets/{petId}/legacy:
+    get: {operationId: legacyPet, deprecated: true, responses: {"200": {description: ok}}}
+"#;
+
+const RELATIVE: &str = r#"
+openapi: 3.0.3
+info: {title: Shop, version: "1"}
+servers: [{url: "/api"}]
+paths:
+  /cart:
+    get: {operationId: getCart, responses: {"200": {description: ok}}}
+"#;
+
+fn meta(api: &str, host: Option<&str>) -> SpecMeta {
+    SpecMeta {
+        api: api.into(),
+        host: host.map(Into::into),
+        root: "openapi.yaml".into(),
+        files: 1,
+        bytes: 100,
+        ..Default::default()
+    }
+}
+
+fn bundle(text: &str) -> SpecBundle {
+    SpecBundle {
+        files: vec![SpecFileRecord {
+            name: "openapi.yaml".into(),
+            content: text.into(),
+        }],
+    }
+}
+
+fn key(host: &str, method: &str, template: &str) -> EndpointKey {
+    EndpointKey {
+        host: host.into(),
+        method: method.into(),
+        template: template.into(),
+    }
+}
+
+fn check(specs: &TenantSpecs, k: (&str, &str, &str), want: Class, api: &str, template: &str) {
+    let got = specs.classify(&key(k.0, k.1, k.2)).unwrap();
+    assert_eq!(
+        (got.class, got.api.as_str(), got.template.as_str()),
+        (want, api, template),
+        "{k:?}"
+    );
+}
+
+#[test]
+fn endpoints_are_classified_whatever_name_they_were_learned_under() {
+    let pets = LoadedSpec::load(meta("pets", None), &bundle(PETS));
+    let shop = LoadedSpec::load(meta("shop", Some("shop.example")), &bundle(RELATIVE));
+    let specs = TenantSpecs::build(vec![shop, pets]);
+    let h = "pets.example";
+    check(
+        &specs,
+        (h, "GET", "/v1/pets"),
+        Class::Documented,
+        "pets",
+        "/v1/pets",
+    );
+    for learned in ["/v1/pets/{petId}", "/v1/pets/{id}", "/v1/pets/123"] {
+        check(
+            &specs,
+            (h, "GET", learned),
+            Class::Documented,
+            "pets",
+            "/v1/pets/{petId}",
+        );
+    }
+    check(
+        &specs,
+        (h, "GET", "/v1/pets/{id}/legacy"),
+        Class::Zombie,
+        "pets",
+        "/v1/pets/{petId}/legacy",
+    );
+    check(
+        &specs,
+        (h, "DELETE", "/v1/pets/{id}"),
+        Class::Drift,
+        "pets",
+        "/v1/pets/{petId}",
+    );
+    check(&specs, (h, "GET", "/v1/admin"), Class::Shadow, "", "");
+    // Served on its own host only; the relative server got the import's host.
+    check(
+        &specs,
+        ("other.example", "GET", "/v1/pets"),
+        Class::Shadow,
+        "",
+        "",
+    );
+    check(
+        &specs,
+        ("shop.example", "GET", "/api/cart"),
+        Class::Documented,
+        "shop",
+        "/api/cart",
+    );
+    let got = specs.classify(&key(h, "GET", "/v1/pets/7")).unwrap();
+    assert_eq!(got.operation_id, "getPet");
+    assert_eq!(
+        specs.operation_of(&key(h, "GET", "/v1/pets/7")),
+        Some((0, 1))
+    );
+    assert_eq!(
+        *specs.templates,
+        [
+            ("pets.example".to_owned(), "/v1/pets".to_owned()),
+            ("pets.example".to_owned(), "/v1/pets/{petId}".to_owned()),
+            (
+                "pets.example".to_owned(),
+                "/v1/pets/{petId}/legacy".to_owned()
+            ),
+            ("shop.example".to_owned(), "/api/cart".to_owned()),
+        ]
+    );
+    assert!(
+        TenantSpecs::build(vec![])
+            .classify(&key(h, "GET", "/"))
+            .is_none()
+    );
+}
+
+#[test]
+fn a_stored_spec_that_no_longer_imports_documents_nothing() {
+    let broken = LoadedSpec::load(meta("bad", None), &bundle("openapi: 9.0\npaths: {}"));
+    assert!(broken.parsed.is_err());
+    let specs = TenantSpecs::build(vec![broken]);
+    assert!(specs.templates.is_empty());
+    check(&specs, ("x", "GET", "/"), Class::Shadow, "", "");
+}
+
+#[test]
+fn templates_beyond_the_directive_limit_are_dropped_and_counted() {
+    let long = "/x".repeat(500);
+    let all: Vec<_> = (0..5_000)
+        .map(|i| ("h".to_owned(), format!("{long}/{i}")))
+        .collect();
+    let (kept, dropped) = cap_templates(all);
+    assert!(kept.len() < 5_000);
+    assert_eq!(kept.len() + dropped, 5_000);
+    let bytes: usize = kept.iter().map(|(h, t)| h.len() + t.len() + 8).sum();
+    assert!(bytes <= MAX_DIRECTIVE_TEMPLATE_BYTES);
+}
+
+#[test]
+fn imports_and_deletes_reach_the_template_watchers_and_survive_a_reload() {
+    let db = Db::new(std::sync::Arc::new(MemoryStore::new()));
+    let t = TenantId::new("acme").unwrap();
+    let reg = SpecRegistry::default();
+    let mut rx = reg.watch_templates(&db, &t).unwrap();
+    assert!(rx.borrow_and_update().is_empty());
+    let spec = parse(&meta("pets", None), &bundle(PETS)).unwrap();
+    let done = reg
+        .import(&db, &t, meta("pets", None), &bundle(PETS), spec.clone())
+        .unwrap();
+    assert!(!done.replaced);
+    assert_eq!(done.specs.specs[done.index].meta.api, "pets");
+    assert!(rx.has_changed().unwrap());
+    assert_eq!(rx.borrow_and_update().len(), 3);
+    let again = reg
+        .import(&db, &t, meta("pets", None), &bundle(PETS), spec)
+        .unwrap();
+    assert!(again.replaced);
+    assert!(
+        !rx.has_changed().unwrap(),
+        "the same templates are not sent again"
+    );
+
+    // A new registry (a restart) parses the stored files.
+    let fresh = SpecRegistry::default();
+    let loaded = fresh.tenant(&db, &t).unwrap();
+    assert_eq!(loaded.specs.len(), 1);
+    assert_eq!(loaded.templates, done.specs.templates);
+    assert!(
+        fresh
+            .tenant(&db, &TenantId::new("other").unwrap())
+            .unwrap()
+            .is_empty()
+    );
+
+    assert!(reg.delete(&db, &t, "pets").unwrap());
+    assert!(!reg.delete(&db, &t, "pets").unwrap());
+    assert!(rx.has_changed().unwrap());
+    assert!(rx.borrow_and_update().is_empty());
+    assert!(reg.tenant(&db, &t).unwrap().is_empty());
+    assert!(db.spec_metas(&t).unwrap().is_empty());
+}
+
+#[test]
+fn usage_marks_the_operations_the_inventory_reached() {
+    use crate::store::records::{EndpointRecord, encode};
+    use crate::store::{Tree, keys};
+    let store = std::sync::Arc::new(MemoryStore::new());
+    let db = Db::new(store.clone());
+    let t = TenantId::new("acme").unwrap();
+    for (template, calls) in [("/v1/pets/{id}", 3), ("/v1/pets/9", 2), ("/v1/zzz", 1)] {
+        let k = key("pets.example", "GET", template);
+        let mut rec = EndpointRecord::default();
+        rec.summary.requests = calls;
+        rec.summary.last_seen_ms = calls as i64;
+        crate::store::Store::put(
+            &*store,
+            Tree::Endpoints,
+            &keys::endpoint(&t, &k),
+            &encode(&rec),
+        )
+        .unwrap();
+    }
+    let specs = TenantSpecs::build(vec![LoadedSpec::load(meta("pets", None), &bundle(PETS))]);
+    let u = usage(&db, &t, &specs, 0, 100).unwrap();
+    assert!(u.complete);
+    assert_eq!(
+        u.operations,
+        [
+            None,
+            Some(OperationUse {
+                calls: 5,
+                last_seen_ms: 3
+            }),
+            None
+        ]
+    );
+    let partial = usage(&db, &t, &specs, 0, 1).unwrap();
+    assert!(!partial.complete);
+}
