@@ -90,6 +90,7 @@ pub async fn execute(cli: &Cli) -> Result<String, CliError> {
         Command::Plans(cmd) => crate::billing::plans(svc, fmt, cmd).await,
         Command::Alerts(cmd) => crate::alerts::alerts(svc, fmt, cmd, &mut std::io::stdout()).await,
         Command::Suppressions(cmd) => crate::alerts::suppressions(svc, fmt, cmd).await,
+        Command::Incidents(cmd) => crate::incidents::incidents(svc, fmt, cmd).await,
     }
 }
 

@@ -5,6 +5,7 @@ pub mod alerts;
 pub mod billing;
 pub mod client;
 pub mod commands;
+pub mod incidents;
 pub mod output;
 
 use clap::{Parser, Subcommand};
@@ -80,6 +81,9 @@ pub enum Command {
     /// Suppression rules: alerts they match are never raised.
     #[command(subcommand)]
     Suppressions(SuppressionsCmd),
+    /// Incidents: alerts correlated by actor across endpoints and sensors.
+    #[command(subcommand)]
+    Incidents(incidents::IncidentsCmd),
 }
 
 /// `picketctl alerts …`.

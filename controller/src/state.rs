@@ -1,7 +1,7 @@
 //! State shared by the controller's gRPC services.
 
 use crate::analysis::Analysis;
-use crate::config::{DetectionConfig, Limits};
+use crate::config::{DetectionConfig, IncidentsConfig, Limits};
 use crate::metering::{Clock, Cycle, MeterPolicy};
 use crate::store::Db;
 use picket_runtime::metrics::Histogram;
@@ -61,6 +61,8 @@ pub struct State {
     pub analysis: Analysis,
     /// Detection settings (engine settings, alert retention, threat-intelligence files).
     pub detection: DetectionConfig,
+    /// Incident correlation settings.
+    pub incidents: IncidentsConfig,
     /// Open ingest streams per (tenant, sensor id).
     connected: Mutex<HashMap<(TenantId, String), u32>>,
     /// Analysis pause state per tenant, watched by that tenant's ingest streams.
@@ -77,6 +79,7 @@ impl State {
             ingest: IngestStats::default(),
             analysis: Analysis::default(),
             detection: DetectionConfig::default(),
+            incidents: IncidentsConfig::default(),
             connected: Mutex::new(HashMap::new()),
             pauses: Mutex::new(HashMap::new()),
         }
@@ -85,6 +88,12 @@ impl State {
     /// Sets the detection settings (before the state is shared).
     pub fn with_detection(mut self, detection: DetectionConfig) -> Self {
         self.detection = detection;
+        self
+    }
+
+    /// Sets the incident correlation settings (before the state is shared).
+    pub fn with_incidents(mut self, incidents: IncidentsConfig) -> Self {
+        self.incidents = incidents;
         self
     }
 

@@ -5,10 +5,13 @@
 
 pub mod alert_query;
 pub mod alerts;
+pub mod analysis_commit;
 pub mod analysis_log;
 pub mod batch;
 pub mod billing;
 pub mod db;
+pub mod incident_records;
+pub mod incidents;
 pub mod keys;
 pub mod memory;
 pub mod records;
@@ -47,11 +50,15 @@ pub enum Tree {
     AlertLog,
     /// Suppression rules, per tenant.
     Suppressions,
+    /// Incident id → its last-seen time (the pointer into `IncidentsByTime`).
+    Incidents,
+    /// Incident records, newest last-seen first.
+    IncidentsByTime,
 }
 
 impl Tree {
     /// Every tree, in discriminant order (backends index by `tree as usize`).
-    pub const ALL: [Tree; 17] = [
+    pub const ALL: [Tree; 19] = [
         Tree::Tenants,
         Tree::Tokens,
         Tree::Sensors,
@@ -69,6 +76,8 @@ impl Tree {
         Tree::AlertsByTime,
         Tree::AlertLog,
         Tree::Suppressions,
+        Tree::Incidents,
+        Tree::IncidentsByTime,
     ];
 
     pub fn name(self) -> &'static str {
@@ -90,6 +99,8 @@ impl Tree {
             Tree::AlertsByTime => "alerts_by_time",
             Tree::AlertLog => "alert_log",
             Tree::Suppressions => "suppressions",
+            Tree::Incidents => "incidents",
+            Tree::IncidentsByTime => "incidents_by_time",
         }
     }
 }
@@ -142,3 +153,5 @@ pub trait Store: Send + Sync + 'static {
 
 #[cfg(test)]
 mod alert_tests;
+#[cfg(test)]
+mod incident_tests;
