@@ -467,6 +467,7 @@ mod example_tests {
             (dt.admin_listen, dt.log_format)
         );
         assert_eq!(cfg.detection, d.detection);
+        assert_eq!(cfg.incidents, d.incidents);
         // The example spells out the default catalogue.
         assert_eq!(b.policy().unwrap().catalogue, Catalogue::defaults());
     }

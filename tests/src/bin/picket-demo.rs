@@ -4,8 +4,8 @@
 //! has acknowledged and analyzed every request, and prints the discovered inventory, the
 //! alerts the detection engine raised (the sample stages several attacks after a benign
 //! stretch; the demo's controller learns for 5 minutes of event time and loads the bundled
-//! threat-intelligence list), the sensor fleet and the metered usage of the current billing
-//! cycle.
+//! threat-intelligence list), the incidents they form (alerts correlated by actor), the sensor
+//! fleet and the metered usage of the current billing cycle.
 //!
 //! `--keep DIR` keeps the data in DIR instead of a temporary directory.
 
@@ -136,6 +136,10 @@ async fn main() -> anyhow::Result<()> {
         (
             "Alerts (picketctl alerts list)",
             &["alerts", "list", "--limit", "0"][..],
+        ),
+        (
+            "Incidents: the alerts correlated by actor (picketctl incidents list)",
+            &["incidents", "list", "--limit", "0"][..],
         ),
         ("Sensors (picketctl sensors list)", &["sensors", "list"][..]),
         ("Usage (picketctl usage show)", &["usage", "show"][..]),
