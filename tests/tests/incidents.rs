@@ -121,13 +121,21 @@ async fn one_attacker_across_two_sensors_is_one_incident() {
             .collect()
     };
     let (sprays, injections) = (by_type("endpoint_spray"), by_type("injection"));
-    assert!(!sprays.is_empty() && !injections.is_empty(), "both alerts raised");
+    assert!(
+        !sprays.is_empty() && !injections.is_empty(),
+        "both alerts raised"
+    );
 
     let incidents = all_incidents(&s.url(), &s.reader_token).await;
     let mine = of(&incidents, &attacker);
     assert_eq!(mine.len(), 1, "one incident:\n{}", describe(&incidents));
     let i = mine[0];
-    assert_eq!(i.sensors, ["gateway-a", "gateway-b"], "{}", describe(&incidents));
+    assert_eq!(
+        i.sensors,
+        ["gateway-a", "gateway-b"],
+        "{}",
+        describe(&incidents)
+    );
     for id in sprays.iter().chain(&injections) {
         assert!(i.alert_ids.contains(id), "{id} in {}", describe(&incidents));
     }
@@ -195,7 +203,10 @@ async fn two_attackers_are_two_incidents_with_the_same_ids_on_replay() {
     assert_ne!(a[0].id, b[0].id, "unrelated attackers, two incidents");
     assert!(!a[0].actors.iter().any(|x| x.ip == injector));
     let ids = |r: &[pb::Incident]| -> Vec<(String, Vec<String>)> {
-        let mut v: Vec<_> = r.iter().map(|i| (i.id.clone(), i.alert_ids.clone())).collect();
+        let mut v: Vec<_> = r
+            .iter()
+            .map(|i| (i.id.clone(), i.alert_ids.clone()))
+            .collect();
         v.sort();
         v
     };

@@ -314,4 +314,13 @@ fn merged_and_closed_incidents_are_recorded() {
     .unwrap();
     let rec = db.get_incident(&t, &all[0].facts.id).unwrap().unwrap();
     assert_eq!((rec.state, rec.closed_at_ms), (IncidentState::Closed, 9));
+    // Retention removes both records (the merged one and the survivor) and their pointers.
+    assert_eq!(
+        db.purge_incidents(&t, 12_000).unwrap(),
+        0,
+        "last seen 12.5 s"
+    );
+    assert_eq!(db.purge_incidents(&t, 13_000).unwrap(), 2);
+    assert!(db.get_incident(&t, &rec.facts.id).unwrap().is_none());
+    assert!(db.get_incident(&t, &gone.facts.id).unwrap().is_none());
 }

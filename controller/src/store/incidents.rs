@@ -312,4 +312,37 @@ impl Db {
             }
         }
     }
+
+    /// Deletes a tenant's incidents last seen (event time) before `cutoff_ms`, with the
+    /// alerts' retention; their change-log entries go with the alert log's. Returns how many.
+    pub fn purge_incidents(&self, tenant: &TenantId, cutoff_ms: i64) -> Result<usize> {
+        let prefix = keys::tenant_prefix(tenant);
+        let old_from = keys::alerts_older_than(tenant, cutoff_ms);
+        let mut gone = 0;
+        loop {
+            let rows = self
+                .kv
+                .scan(Tree::IncidentsByTime, &prefix, Some(&old_from), SCAN_PAGE)?;
+            if rows.is_empty() {
+                return Ok(gone);
+            }
+            // One transaction per page; a pointer goes only if it still names this record.
+            self.kv.transact(&|txn| {
+                for (k, _) in &rows {
+                    let suffix = &k[prefix.len()..];
+                    let id = std::str::from_utf8(suffix.get(8..).unwrap_or_default()).unwrap_or("");
+                    let last_seen = keys::read_descending_i64(suffix).map(keys::sortable_i64);
+                    txn.delete(Tree::IncidentsByTime, k)?;
+                    let ptr_key = keys::by_id(tenant, id);
+                    if txn.get(Tree::Incidents, &ptr_key)?.as_deref()
+                        == last_seen.as_ref().map(|b| &b[..])
+                    {
+                        txn.delete(Tree::Incidents, &ptr_key)?;
+                    }
+                }
+                Ok(())
+            })?;
+            gone += rows.len();
+        }
+    }
 }
