@@ -1,6 +1,7 @@
 //! `picketctl alerts …` and `picketctl suppressions …`: the Alerts service.
 
 pub mod filter;
+pub mod incident_render;
 pub mod render;
 #[cfg(test)]
 mod tests;
@@ -105,7 +106,7 @@ async fn set_status(
     })
 }
 
-/// `alerts watch`: one line per change until the controller ends the stream, which is an
+/// `alerts watch`: one line per change (alert, billing notice or incident) until the controller ends the stream, which is an
 /// error naming the cursor to resume from.
 async fn watch(
     c: &mut Client,
@@ -127,7 +128,12 @@ async fn watch(
         if change.cursor > 0 {
             last = Some(change.cursor);
         }
-        if let Some(line) = change_line(&change, fmt == Format::Json) {
+        let line = if change.incident.is_some() {
+            incident_render::change_line(&change, fmt == Format::Json)
+        } else {
+            change_line(&change, fmt == Format::Json)
+        };
+        if let Some(line) = line {
             writeln!(out, "{line}")?;
             out.flush()?;
         }

@@ -5,6 +5,7 @@ pub mod alerts;
 pub mod billing;
 pub mod client;
 pub mod commands;
+pub mod incidents;
 pub mod output;
 pub mod specs;
 
@@ -81,6 +82,9 @@ pub enum Command {
     /// Suppression rules: alerts they match are never raised.
     #[command(subcommand)]
     Suppressions(SuppressionsCmd),
+    /// Incidents: alerts correlated by actor across endpoints and sensors.
+    #[command(subcommand)]
+    Incidents(incidents::IncidentsCmd),
     /// API specs (OpenAPI 2.0, 3.0, 3.1): import, list, show (operations, unused ones,
     /// problems), delete.
     #[command(subcommand)]

@@ -50,6 +50,7 @@ fn fill(db: &Db, tenant: &TenantId, n: u64) {
             seq: seq as u64 + 1,
             tenant,
             changes: &changes,
+            incidents: &[],
             suppressed: &[],
             billing: &[],
             now_ms: 1,

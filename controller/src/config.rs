@@ -20,6 +20,64 @@ pub struct ControllerConfig {
     pub billing: BillingConfig,
     pub telemetry: TelemetryConfig,
     pub detection: DetectionConfig,
+    pub incidents: IncidentsConfig,
+}
+
+/// Incident correlation (`[incidents]`): alerts sharing an actor within the window form one
+/// incident; an incident closes once event time passes its last alert by the quiet period.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IncidentsConfig {
+    /// An alert joins an open incident when its event-time range is within this many seconds
+    /// of the incident's. Default 3600.
+    pub window_secs: u64,
+    /// An incident closes once event time passes its last alert by this many seconds.
+    /// Default: `window_secs`.
+    pub quiet_close_secs: Option<u64>,
+}
+
+/// Longest incident window or quiet period: 30 days, in seconds (the correlator's bound).
+pub const MAX_INCIDENT_SECS: u64 = 30 * 24 * 3600;
+
+impl Default for IncidentsConfig {
+    fn default() -> Self {
+        Self {
+            window_secs: 3600,
+            quiet_close_secs: None,
+        }
+    }
+}
+
+impl IncidentsConfig {
+    /// The correlator's settings (validated bounds make the conversions exact).
+    pub fn correlator(&self) -> picket_detect::incident::IncidentConfig {
+        let ms = |s: u64| (s.min(MAX_INCIDENT_SECS) * 1000) as i64;
+        picket_detect::incident::IncidentConfig {
+            window_ms: ms(self.window_secs),
+            quiet_close_ms: ms(self.quiet_close_secs.unwrap_or(self.window_secs)),
+            ..Default::default()
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        for (key, v) in [
+            ("incidents.window_secs", self.window_secs),
+            (
+                "incidents.quiet_close_secs",
+                self.quiet_close_secs.unwrap_or(self.window_secs),
+            ),
+        ] {
+            if v == 0 {
+                return Err(ConfigError::Zero { key });
+            }
+            if v > MAX_INCIDENT_SECS {
+                return Err(ConfigError::Detection(format!(
+                    "{key} must be at most {MAX_INCIDENT_SECS} (30 days), found {v}"
+                )));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Threat detection (`[detection]`): the engine's settings, alert retention and the
@@ -235,6 +293,7 @@ impl Default for ControllerConfig {
             billing: BillingConfig::default(),
             telemetry: TelemetryConfig::default(),
             detection: DetectionConfig::default(),
+            incidents: IncidentsConfig::default(),
         }
     }
 }
@@ -308,6 +367,7 @@ impl ControllerConfig {
         }
         self.telemetry.otlp.validate()?;
         self.detection.validate()?;
+        self.incidents.validate()?;
         Ok(())
     }
 }
@@ -315,6 +375,33 @@ impl ControllerConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn incident_settings_default_validate_and_convert() {
+        let d = ControllerConfig::default();
+        assert_eq!(d.incidents.correlator().window_ms, 3_600_000);
+        assert_eq!(d.incidents.correlator().quiet_close_ms, 3_600_000);
+        let c: ControllerConfig = toml::from_str("[incidents]\nwindow_secs = 600").unwrap();
+        assert_eq!(
+            c.incidents.correlator().quiet_close_ms,
+            600_000,
+            "quiet close follows the window"
+        );
+        let c: ControllerConfig =
+            toml::from_str("[incidents]\nwindow_secs = 600\nquiet_close_secs = 60").unwrap();
+        assert_eq!(c.incidents.correlator().quiet_close_ms, 60_000);
+        c.validate().unwrap();
+        c.incidents.correlator().validate().unwrap();
+        assert!(toml::from_str::<ControllerConfig>("[incidents]\nwindow = 1").is_err());
+        for bad in [
+            "window_secs = 0",
+            "quiet_close_secs = 0",
+            "window_secs = 2592001",
+        ] {
+            let c: ControllerConfig = toml::from_str(&format!("[incidents]\n{bad}")).unwrap();
+            assert!(c.validate().is_err(), "{bad} is rejected");
+        }
+    }
 
     #[test]
     fn defaults_parse_and_unknown_keys_fail() {
@@ -385,6 +472,7 @@ mod example_tests {
             (dt.admin_listen, dt.log_format)
         );
         assert_eq!(cfg.detection, d.detection);
+        assert_eq!(cfg.incidents, d.incidents);
         // The example spells out the default catalogue.
         assert_eq!(b.policy().unwrap().catalogue, Catalogue::defaults());
     }

@@ -65,7 +65,8 @@ pub fn reload_intel(state: &State, files: &mut IntelFiles) {
     }
 }
 
-/// Deletes a tenant's alerts not seen within the alert retention, and their log entries.
+/// Deletes a tenant's alerts and incidents not seen within the alert retention, and their
+/// log entries.
 fn prune_alerts(state: &State, tenant: &picket_shared::TenantId) {
     let cutoff = state
         .now_ms()
@@ -76,6 +77,13 @@ fn prune_alerts(state: &State, tenant: &picket_shared::TenantId) {
             tracing::info!(tenant = %tenant, alerts, changes, "pruned alerts past retention");
         }
         Err(e) => tracing::warn!(tenant = %tenant, error = %e, "pruning alerts failed"),
+    }
+    match state.db.purge_incidents(tenant, cutoff) {
+        Ok(0) => {}
+        Ok(incidents) => {
+            tracing::info!(tenant = %tenant, incidents, "pruned incidents past retention");
+        }
+        Err(e) => tracing::warn!(tenant = %tenant, error = %e, "pruning incidents failed"),
     }
 }
 

@@ -224,7 +224,8 @@ pub async fn start_with_clock(
     let (intel_files, intel) = IntelFiles::open(cfg.detection.threat_intel.clone())?;
     let state = Arc::new(
         State::new(db.clone(), cfg.limits.clone(), policy, clock)
-            .with_detection(cfg.detection.clone()),
+            .with_detection(cfg.detection.clone())
+            .with_incidents(cfg.incidents.clone()),
     );
     state.analysis.set_intel(intel);
     // Started after the store opened: it picks up every batch committed but not analyzed

@@ -1,7 +1,7 @@
 //! State shared by the controller's gRPC services.
 
 use crate::analysis::Analysis;
-use crate::config::{DetectionConfig, Limits};
+use crate::config::{DetectionConfig, IncidentsConfig, Limits};
 use crate::metering::{Clock, Cycle, MeterPolicy};
 use crate::store::Db;
 use picket_runtime::metrics::Histogram;
@@ -63,6 +63,8 @@ pub struct State {
     pub detection: DetectionConfig,
     /// Imported API specs per tenant, parsed, with their sensor templates.
     pub specs: crate::specs::SpecRegistry,
+    /// Incident correlation settings.
+    pub incidents: IncidentsConfig,
     /// Open ingest streams per (tenant, sensor id).
     connected: Mutex<HashMap<(TenantId, String), u32>>,
     /// Analysis pause state per tenant, watched by that tenant's ingest streams.
@@ -80,6 +82,7 @@ impl State {
             analysis: Analysis::default(),
             detection: DetectionConfig::default(),
             specs: crate::specs::SpecRegistry::default(),
+            incidents: IncidentsConfig::default(),
             connected: Mutex::new(HashMap::new()),
             pauses: Mutex::new(HashMap::new()),
         }
@@ -88,6 +91,12 @@ impl State {
     /// Sets the detection settings (before the state is shared).
     pub fn with_detection(mut self, detection: DetectionConfig) -> Self {
         self.detection = detection;
+        self
+    }
+
+    /// Sets the incident correlation settings (before the state is shared).
+    pub fn with_incidents(mut self, incidents: IncidentsConfig) -> Self {
+        self.incidents = incidents;
         self
     }
 

@@ -256,6 +256,11 @@ impl Engine {
         &self.config
     }
 
+    /// The newest event time seen from any sensor (ms): the engine's event-time watermark.
+    pub fn event_ms(&self) -> i64 {
+        self.meta.event_ms
+    }
+
     /// Counters since the engine was created (survive restore).
     pub fn stats(&self) -> &Stats {
         &self.meta.stats

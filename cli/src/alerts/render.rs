@@ -36,22 +36,23 @@ pub fn kind_name(raw: i32) -> &'static str {
         Ok(Kind::Snapshot) => "snapshot",
         Ok(Kind::Bookmark) => "bookmark",
         Ok(Kind::Billing) => "billing",
+        Ok(Kind::Incident) => "incident",
         _ => "unspecified",
     }
 }
 
 /// A text field that is null when empty.
-fn opt(s: &str) -> Value {
+pub(crate) fn opt(s: &str) -> Value {
     if s.is_empty() { Value::Null } else { j!(s) }
 }
 
 /// An actor with only its known fields (the others null).
-fn actor_json(a: &pb::Actor) -> Value {
+pub(crate) fn actor_json(a: &pb::Actor) -> Value {
     j!({"ip": opt(&a.ip), "principal": opt(&a.principal), "user_agent": opt(&a.user_agent)})
 }
 
 /// The actor as one table cell: the address, else the principal (shortened), else `-`.
-fn actor_cell(a: Option<&pb::Actor>) -> String {
+pub(crate) fn actor_cell(a: Option<&pb::Actor>) -> String {
     match a {
         Some(a) if !a.ip.is_empty() => a.ip.clone(),
         Some(a) if !a.principal.is_empty() => a.principal.chars().take(12).collect(),

@@ -328,6 +328,7 @@ fn watch_lines() {
         alert: Some(sample_alert()),
         notice: String::new(),
         at_ms: NOW,
+        incident: None,
     };
     let line: serde_json::Value =
         serde_json::from_str(&change_line(&change, true).unwrap()).unwrap();

@@ -22,11 +22,12 @@
 use crate::state::State;
 use crate::store::alerts::{AnalysisCommit, Committed};
 use crate::store::analysis_log::{BillingNotice, LogEntry, entry_tenant};
+use picket_detect::incident::{Correlator, IncidentChange, IncidentConfig};
 use picket_detect::{
     AlertChange, Context, DetectConfig, Engine, Input, Output, StateError, StateWrite, Suppression,
 };
 use picket_shared::TenantId;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::{Duration, Instant};
@@ -52,6 +53,11 @@ pub trait Detector: Sized + Send + 'static {
     fn analyze(&mut self, input: &Input<'_>, ctx: &Context<'_>) -> Output;
     /// The state writes of everything analyzed since the last call.
     fn take_writes(&mut self) -> Vec<StateWrite>;
+    /// The event-time watermark (ms) incidents close by; `None` when the detector keeps
+    /// none (the newest alert's last-seen time stands in).
+    fn event_ms(&self) -> Option<i64> {
+        None
+    }
 }
 
 impl Detector for Engine {
@@ -67,6 +73,9 @@ impl Detector for Engine {
     fn take_writes(&mut self) -> Vec<StateWrite> {
         Engine::take_writes(self)
     }
+    fn event_ms(&self) -> Option<i64> {
+        Some(Engine::event_ms(self))
+    }
 }
 
 /// Consecutive analyses of one tenant stored in one transaction: their changes, suppression
@@ -78,6 +87,9 @@ struct Group {
     last_seq: u64,
     entries: u64,
     out: Output,
+    /// What the tenant's correlator made of the group's alert changes, entry by entry, each
+    /// with the number of `out.changes` before it (see `AnalysisCommit::incidents`).
+    incidents: Vec<(usize, IncidentChange)>,
     billing: Vec<BillingNotice>,
     /// The tenant's unexpired suppression rules, read by the group's first analysis.
     rules: Option<Vec<Suppression>>,
@@ -92,30 +104,51 @@ impl Group {
             last_seq: first_seq,
             entries: 0,
             out: Output::default(),
+            incidents: Vec::new(),
             billing: Vec::new(),
             rules: None,
             started: Instant::now(),
         }
     }
 
-    fn add(&mut self, seq: u64, out: Output, billing: &[BillingNotice]) {
+    fn add(
+        &mut self,
+        seq: u64,
+        out: Output,
+        incidents: Vec<IncidentChange>,
+        billing: &[BillingNotice],
+    ) {
         debug_assert!(self.entries == 0 || seq == self.last_seq + 1);
         self.last_seq = seq;
         self.entries += 1;
         debug_assert!(out.writes.is_empty(), "state writes are taken per group");
         self.out.changes.extend(out.changes);
+        let before = self.out.changes.len();
         self.out.suppressed.extend(out.suppressed);
         self.out.late += out.late;
+        self.incidents
+            .extend(incidents.into_iter().map(|c| (before, c)));
         self.billing.extend_from_slice(billing);
     }
 }
 
-/// The worker's state: the engines of the tenants it has seen, and the checkpoint their
-/// stored state reflects.
+/// The worker's state: the engines and incident correlators of the tenants it has seen, and
+/// the checkpoint their stored state reflects.
+///
+/// Correlators follow the engines exactly: each entry's alert changes are fed to the tenant's
+/// correlator right after the entry is analyzed (then a tick with the engine's event time),
+/// both during normal analysis and when recovery re-runs entries; a correlator's state is
+/// stored with the engine state at each checkpoint and restored with it. Feeding per entry,
+/// not per group, keeps the correlator's output independent of how entries are grouped, so a
+/// re-run rebuilds exactly the state the stored incident changes came from.
 pub struct Worker<D: Detector = Engine> {
     state: Arc<State>,
     config: DetectConfig,
     engines: HashMap<TenantId, D>,
+    incident_config: IncidentConfig,
+    correlators: HashMap<TenantId, Correlator>,
+    /// Tenants whose correlator changed since the last checkpoint.
+    correlators_dirty: HashSet<TenantId>,
     /// The analysis-log sequence the stored engine state reflects; `None` until the engines
     /// are recovered (at start, and after any failure).
     checkpoint: Option<u64>,
@@ -126,10 +159,14 @@ pub struct Worker<D: Detector = Engine> {
 impl<D: Detector> Worker<D> {
     pub fn new(state: Arc<State>) -> Self {
         let config = state.detection.engine();
+        let incident_config = state.incidents.correlator();
         Self {
             state,
             config,
             engines: HashMap::new(),
+            incident_config,
+            correlators: HashMap::new(),
+            correlators_dirty: HashSet::new(),
             checkpoint: None,
             checkpointed_at: Instant::now(),
         }
@@ -142,7 +179,7 @@ impl<D: Detector> Worker<D> {
         if done.is_err() {
             // An engine may have advanced past what the store holds (an analysis whose result
             // or checkpoint was never stored): recover every engine before the next analysis.
-            self.engines.clear();
+            self.forget_tenants();
             self.checkpoint = None;
         }
         done
@@ -225,7 +262,15 @@ impl<D: Detector> Worker<D> {
             .map(|(t, e)| (t.clone(), e.take_writes()))
             .filter(|(_, w)| !w.is_empty())
             .collect();
-        self.state.db.save_checkpoint(&writes, after, upto)?;
+        let incidents: Vec<(TenantId, Vec<u8>)> = self
+            .correlators_dirty
+            .iter()
+            .filter_map(|t| Some((t.clone(), self.correlators.get(t)?.to_json())))
+            .collect();
+        self.state
+            .db
+            .save_checkpoint(&writes, &incidents, after, upto)?;
+        self.correlators_dirty.clear();
         self.checkpoint = Some(upto);
         self.checkpointed_at = Instant::now();
         self.state.analysis.stats.checkpoints.fetch_add(1, Relaxed);
@@ -236,7 +281,7 @@ impl<D: Detector> Worker<D> {
     /// entries analyzed after the checkpoint re-run with their output discarded (it was
     /// stored when they were first analyzed). Returns the checkpoint.
     fn recover(&mut self) -> crate::error::Result<u64> {
-        self.engines.clear();
+        self.forget_tenants();
         let db = self.state.db.clone();
         let done = db.analysis_done()?;
         let from = match db.detect_checkpoint()? {
@@ -244,7 +289,7 @@ impl<D: Detector> Worker<D> {
             None => {
                 // No checkpoint yet: a new store (cursor 0), or one whose state was written
                 // with every analysis, so reflecting the cursor. Record that before analyzing.
-                db.save_checkpoint(&[], done, done)?;
+                db.save_checkpoint(&[], &[], done, done)?;
                 done
             }
         };
@@ -296,8 +341,72 @@ impl<D: Detector> Worker<D> {
             .collect())
     }
 
-    /// Runs one entry through its tenant's engine.
+    /// Drops every tenant's engine and correlator (they are restored from the store).
+    fn forget_tenants(&mut self) {
+        self.engines.clear();
+        self.correlators.clear();
+        self.correlators_dirty.clear();
+    }
+
+    /// Runs one entry through its tenant's engine, then its alert changes through the
+    /// tenant's incident correlator.
     fn analyze_entry(
+        &mut self,
+        tenant: &TenantId,
+        e: &LogEntry,
+        rules: &[Suppression],
+    ) -> crate::error::Result<(Output, Vec<IncidentChange>)> {
+        let out = self.detect_entry(tenant, e, rules)?;
+        let incidents = self.correlate(tenant, &out.changes)?;
+        Ok((out, incidents))
+    }
+
+    /// Feeds one entry's alert changes to the tenant's correlator, then advances it to the
+    /// engine's event time (closing quiet incidents).
+    fn correlate(
+        &mut self,
+        tenant: &TenantId,
+        changes: &[AlertChange],
+    ) -> crate::error::Result<Vec<IncidentChange>> {
+        let newest_alert = changes.iter().map(|c| c.facts().last_seen_ms).max();
+        let event_ms = self.engine(tenant)?.event_ms().or(newest_alert);
+        let c = self.correlator(tenant)?;
+        let mut out = c.apply_batch(changes);
+        if let Some(wm) = event_ms {
+            out.extend(c.tick(wm));
+        }
+        if !changes.is_empty() || event_ms.is_some() {
+            self.correlators_dirty.insert(tenant.clone());
+        }
+        Ok(out)
+    }
+
+    /// The tenant's incident correlator, restored from the checkpoint on first use.
+    fn correlator(&mut self, tenant: &TenantId) -> crate::error::Result<&mut Correlator> {
+        if !self.correlators.contains_key(tenant) {
+            let config = self.incident_config.clone();
+            let restored = match self.state.db.incident_state(tenant)? {
+                Some(raw) => Correlator::from_json(config.clone(), &raw),
+                None => Correlator::new(config.clone()),
+            };
+            let c = match restored {
+                Ok(c) => c,
+                Err(e) => {
+                    // Incidents start over rather than analysis stopping for the tenant.
+                    tracing::error!(tenant = %tenant, error = %e, "incident state unreadable; starting fresh");
+                    Correlator::new(config)
+                        .map_err(|e| crate::error::Error::Internal(e.to_string()))?
+                }
+            };
+            self.correlators.insert(tenant.clone(), c);
+        }
+        self.correlators
+            .get_mut(tenant)
+            .ok_or_else(|| crate::error::Error::Internal("correlator vanished".into()))
+    }
+
+    /// Runs one entry through its tenant's engine.
+    fn detect_entry(
         &mut self,
         tenant: &TenantId,
         e: &LogEntry,
@@ -348,9 +457,9 @@ impl<D: Detector> Worker<D> {
             None => self.rules(&g.tenant)?,
         };
         let tenant = g.tenant.clone();
-        let out = self.analyze_entry(&tenant, e, &rules)?;
+        let (out, incidents) = self.analyze_entry(&tenant, e, &rules)?;
         g.rules = Some(rules);
-        g.add(seq, out, &e.billing);
+        g.add(seq, out, incidents, &e.billing);
         Ok(())
     }
 
@@ -368,6 +477,7 @@ impl<D: Detector> Worker<D> {
             seq: g.last_seq,
             tenant: &g.tenant,
             changes: &g.out.changes,
+            incidents: &g.incidents,
             suppressed: &g.out.suppressed,
             billing: &g.billing,
             now_ms: self.state.now_ms(),
@@ -381,7 +491,7 @@ impl<D: Detector> Worker<D> {
             Ok(Committed::AlreadyDone) => {
                 // Another analysis stored these entries: the engines are not what the store
                 // reflects; recover them before the next analysis.
-                self.engines.clear();
+                self.forget_tenants();
                 self.checkpoint = None;
                 return Ok(());
             }

@@ -1,6 +1,8 @@
 //! Exactly-once analysis under crashes, with a deterministic stand-in engine: every batch's
 //! endpoints are counted in persisted state; the first sight of an endpoint raises an alert,
-//! later ones update it; a matching suppression rule swallows it.
+//! later ones update it; a matching suppression rule swallows it. Each alert names an actor
+//! (`/a`, `/b` one address, `/c`, `/d` another), so the incident correlator fed by the worker
+//! opens, updates and (with the one-second quiet period of these tests) closes incidents.
 
 use super::*;
 use crate::config::Limits;
@@ -48,9 +50,18 @@ impl Detector for Counting {
             let count = prev.unwrap_or(0) + s.requests;
             self.counts.insert(key.clone(), count);
             self.dirty.insert(key);
+            let ip = if k.template.as_str() < "/c" {
+                "203.0.113.1"
+            } else {
+                "203.0.113.2"
+            };
             let facts = AlertFacts {
                 id: format!("a-{}-{}", k.host, k.template.trim_start_matches('/')),
-                kind: Some(AlertType::PopulationTrafficSpike),
+                kind: Some(AlertType::EndpointSpray),
+                actor: picket_detect::Actor {
+                    ip: ip.parse().ok(),
+                    ..Default::default()
+                },
                 severity: Some(Severity::Medium),
                 host: k.host.clone(),
                 method: k.method.clone(),
@@ -134,12 +145,20 @@ impl Store for Flaky {
 
 fn state(store: Arc<dyn Store>) -> Arc<State> {
     let clock = Arc::new(ManualClock::new(1_700_000_000_000));
-    Arc::new(State::new(
-        Db::new(store),
-        Limits::default(),
-        MeterPolicy::default(),
-        clock,
-    ))
+    // Batches are three seconds apart: a one-second window closes incidents in the scenario.
+    let incidents = crate::config::IncidentsConfig {
+        window_secs: 1,
+        quiet_close_secs: Some(1),
+    };
+    Arc::new(
+        State::new(
+            Db::new(store),
+            Limits::default(),
+            MeterPolicy::default(),
+            clock,
+        )
+        .with_incidents(incidents),
+    )
 }
 
 fn batch(seq: u64, templates: &[&str], t_ms: i64) -> BatchSummary {
@@ -181,14 +200,16 @@ fn ingest(st: &State, range: std::ops::Range<usize>) {
     let tenant = TenantId::new("acme").unwrap();
     let sensor = SensorId::new("s1").unwrap();
     for i in range {
-        let b = batch(i as u64 + 1, BATCHES[i], 1_000 * i as i64);
+        // Three seconds apart: with the one-second incident window, incidents close.
+        let b = batch(i as u64 + 1, BATCHES[i], 3_000 * i as i64);
         st.db
             .apply_batch(&tenant, &sensor, &b, st.now_ms(), &st.policy)
             .unwrap();
     }
 }
 
-/// Everything analysis produced: alerts, the alert log, engine state, analysis cursor.
+/// Everything analysis produced: alerts, incidents, the alert log (with the incident
+/// changes), engine and correlator state, analysis cursor.
 fn outcome(st: &State) -> String {
     let t = TenantId::new("acme").unwrap();
     let alerts = st
@@ -198,9 +219,21 @@ fn outcome(st: &State) -> String {
     let log = st.db.alert_log_after(&t, 0, 1_000).unwrap();
     let state = st.db.detect_state(&t).unwrap();
     let pending = st.db.analysis_pending(0, 100).unwrap().len();
+    let incidents = st
+        .db
+        .list_incidents(&t, &Default::default(), None, 1_000, 1_000_000)
+        .unwrap();
+    // The correlator as checkpointed, compared by its open incidents and counters (its
+    // serialized maps have no fixed order).
+    let correlator = st.db.incident_state(&t).unwrap().map(|raw| {
+        let c = Correlator::from_json(st.incidents.correlator(), &raw).unwrap();
+        let open: Vec<_> = c.open_incidents().cloned().collect();
+        format!("{open:?} {:?} {}", c.stats(), c.watermark_ms())
+    });
     format!(
-        "{:?}\n{:?}\n{:?}\n{} {pending}",
+        "{:?}\n{:?}\n{:?}\n{:?}\n{correlator:?}\n{} {pending}",
         alerts.alerts,
+        incidents.incidents,
         log,
         state,
         st.db.analysis_done().unwrap()
@@ -214,10 +247,28 @@ fn uninterrupted() -> String {
     outcome(&st)
 }
 
+/// The incident changes on the alert log, in order: (change, incident id).
+fn incident_log(st: &State) -> Vec<(String, String)> {
+    let t = TenantId::new("acme").unwrap();
+    st.db
+        .alert_log_after(&t, 0, 1_000)
+        .unwrap()
+        .into_iter()
+        .filter_map(|(_, r)| r.incident)
+        .map(|i| (format!("{:?}", i.change), i.incident.facts.id))
+        .collect()
+}
+
 #[test]
 fn a_crash_anywhere_analyzes_every_batch_exactly_once() {
     let expected = uninterrupted();
     assert!(expected.contains("Updated"), "the scenario updates alerts");
+    for change in ["Opened", "Closed"] {
+        assert!(
+            expected.contains(change),
+            "the scenario's incidents are {change}"
+        );
+    }
     // Crash after each possible number of analyzed entries, with ingest racing ahead.
     for analyzed_before_crash in 0..=BATCHES.len() {
         let st = state(Arc::new(MemoryStore::new()));
@@ -265,6 +316,54 @@ fn a_crash_between_checkpoints_rebuilds_the_engines_from_the_last_one() {
     second.pass(100).unwrap();
     assert_eq!(outcome(&st), expected);
     assert_eq!(second.pass(100).unwrap(), 0, "nothing is analyzed twice");
+}
+
+#[test]
+fn a_crash_between_checkpoints_stores_each_incident_change_once() {
+    let reference = state(Arc::new(MemoryStore::new()));
+    ingest(&reference, 0..BATCHES.len());
+    Worker::<Counting>::new(reference.clone())
+        .pass(100)
+        .unwrap();
+    let expected = incident_log(&reference);
+    // Two actors' incidents open; the first closes once the second's alerts move event
+    // time on, then a new alert of the first actor opens a new incident.
+    let opened = expected.iter().filter(|(c, _)| c == "Opened").count();
+    let closed = expected.iter().filter(|(c, _)| c == "Closed").count();
+    assert!(opened >= 3 && closed >= 1, "{expected:?}");
+
+    let st = state(Arc::new(MemoryStore::new()));
+    ingest(&st, 0..2);
+    let mut first = Worker::<Counting>::new(st.clone());
+    assert_eq!(first.pass(100).unwrap(), 2);
+    assert_eq!(st.db.detect_checkpoint().unwrap(), Some(2));
+    ingest(&st, 2..BATCHES.len());
+    for _ in 2..BATCHES.len() {
+        first.pass(1).unwrap(); // stored, not checkpointed
+    }
+    assert_eq!(st.db.detect_checkpoint().unwrap(), Some(2));
+    drop(first); // kill -9: the correlator's state in the store is the checkpoint's
+    let mut second = Worker::<Counting>::new(st.clone());
+    assert_eq!(second.pass(100).unwrap(), 0, "nothing is left to analyze");
+    assert_eq!(
+        incident_log(&st),
+        expected,
+        "each incident change stored once"
+    );
+    // What the recovered correlator does next matches an uninterrupted one.
+    let more = |st: &Arc<State>, w: &mut Worker<Counting>| {
+        let t = TenantId::new("acme").unwrap();
+        let s = SensorId::new("s1").unwrap();
+        let b = batch(6, &["/a", "/c"], 30_000);
+        st.db
+            .apply_batch(&t, &s, &b, st.now_ms(), &st.policy)
+            .unwrap();
+        w.pass(100).unwrap();
+        incident_log(st)
+    };
+    let mut again = Worker::<Counting>::new(reference.clone());
+    assert_eq!(more(&st, &mut second), more(&reference, &mut again));
+    assert_eq!(outcome(&st), outcome(&reference));
 }
 
 #[test]
@@ -319,15 +418,16 @@ fn the_thread_analyzes_what_was_committed_before_it_started() {
     let mut feed = st.analysis.subscribe(&t);
     let handle = WorkerHandle::spawn_with::<Counting>(st.clone()).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
-    while st.db.analysis_done().unwrap() < 2 {
-        assert!(Instant::now() < deadline, "the worker analyzed nothing");
+    // Watchers are told after the flush that follows the commit.
+    while !feed.has_changed().unwrap() {
+        assert!(Instant::now() < deadline, "watchers were never told");
         std::thread::sleep(Duration::from_millis(10));
     }
-    assert!(feed.has_changed().unwrap(), "watchers were told");
+    assert_eq!(st.db.analysis_done().unwrap(), 2);
     assert_eq!(
         *feed.borrow_and_update(),
-        3,
-        "two alerts raised, one updated"
+        5,
+        "two alerts raised and their incident opened, one alert and the incident updated"
     );
     handle.stop();
 }
@@ -380,8 +480,10 @@ fn a_capped_tenant_gets_billing_notices_but_no_analysis() {
         kinds,
         [
             ChangeKind::Raised,
+            ChangeKind::Incident,
             ChangeKind::Billing,
             ChangeKind::Updated,
+            ChangeKind::Incident,
             ChangeKind::Billing
         ]
     );

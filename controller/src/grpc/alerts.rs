@@ -1,6 +1,6 @@
 //! `picket.v1.Alerts`: listing, reading and triaging alerts, suppression rules, and the
-//! resumable change stream (`alerts_watch`). Readers list, get and watch; operators change
-//! statuses and manage suppression rules.
+//! resumable change stream (`alerts_watch`), and incidents (`incidents`). Readers list, get
+//! and watch; operators change statuses and manage suppression rules.
 
 use super::alerts_wire::{
     alert_pb, filter_from_pb, status_from_pb, suppression_from_pb, suppression_pb,
@@ -195,5 +195,26 @@ impl Alerts for AlertsService {
         })
         .await?;
         Ok(Response::new(pb::DeleteSuppressionResponse {}))
+    }
+
+    async fn list_incidents(
+        &self,
+        req: Request<pb::ListIncidentsRequest>,
+    ) -> Result<Response<pb::ListIncidentsResponse>, Status> {
+        super::incidents::list(&self.state, req).await
+    }
+
+    async fn get_incident(
+        &self,
+        req: Request<pb::GetIncidentRequest>,
+    ) -> Result<Response<pb::GetIncidentResponse>, Status> {
+        super::incidents::get(&self.state, req).await
+    }
+
+    async fn update_incident_status(
+        &self,
+        req: Request<pb::UpdateIncidentStatusRequest>,
+    ) -> Result<Response<pb::Incident>, Status> {
+        super::incidents::update_status(&self.state, req).await
     }
 }

@@ -51,6 +51,7 @@ fn raise(db: &crate::store::Db, seq: u64, id: &str) {
         seq,
         tenant: &TenantId::default_tenant(),
         changes: &[AlertChange::Raised(facts)],
+        incidents: &[],
         suppressed: &[],
         billing: &[],
         now_ms: now,

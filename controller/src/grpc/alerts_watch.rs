@@ -241,6 +241,7 @@ mod tests {
                 seq,
                 tenant: &TenantId::new("acme").unwrap(),
                 changes: &[AlertChange::Raised(facts)],
+                incidents: &[],
                 suppressed: &[],
                 billing: &[],
                 now_ms: 1,

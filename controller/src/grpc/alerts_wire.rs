@@ -1,11 +1,15 @@
 //! Wire ⇄ domain conversion for `picket.v1.Alerts` (the alert record, changes, filters,
-//! suppression rules). Kept apart from `convert` (ingest and inventory) so each service's
+//! suppression rules, incidents). Kept apart from `convert` (ingest and inventory) so each service's
 //! conversions live in one place.
 
 use crate::error::{Error, Result};
 use crate::store::alert_query::AlertFilter;
 use crate::store::alerts::{AlertLogRecord, AlertRecord, ChangeKind};
+use crate::store::incidents::{
+    IncidentChangeKind, IncidentFilter, IncidentLogEntry, IncidentRecord, IncidentState,
+};
 use crate::store::suppressions::SuppressionRecord;
+use picket_detect::incident::IncidentKey;
 use picket_detect::{Actor, AlertStatus, AlertType, Severity, Suppression};
 use picket_proto::v1 as pb;
 
@@ -137,6 +141,7 @@ pub fn change_pb(tenant: &str, cursor: u64, rec: &AlertLogRecord) -> pb::AlertCh
         ChangeKind::Updated => Kind::Updated,
         ChangeKind::Status => Kind::Status,
         ChangeKind::Billing => Kind::Billing,
+        ChangeKind::Incident => Kind::Incident,
     };
     pb::AlertChange {
         kind: kind as i32,
@@ -144,6 +149,7 @@ pub fn change_pb(tenant: &str, cursor: u64, rec: &AlertLogRecord) -> pb::AlertCh
         alert: rec.alert.as_ref().map(|a| alert_pb(tenant, a)),
         notice: rec.notice.clone(),
         at_ms: rec.at_ms,
+        incident: rec.incident.as_ref().map(|e| incident_change_pb(tenant, e)),
     }
 }
 
@@ -160,6 +166,7 @@ pub fn marker_pb(
         alert,
         notice: String::new(),
         at_ms,
+        incident: None,
     }
 }
 
@@ -237,4 +244,128 @@ pub fn suppression_pb(rec: &SuppressionRecord) -> pb::Suppression {
         created_ms: r.created_ms,
         hits: rec.hits,
     }
+}
+
+// --- incidents -------------------------------------------------------------------------
+
+fn incident_state_pb(s: IncidentState) -> pb::IncidentState {
+    match s {
+        IncidentState::Open => pb::IncidentState::Open,
+        IncidentState::Closed => pb::IncidentState::Closed,
+        IncidentState::Merged => pb::IncidentState::Merged,
+    }
+}
+
+fn incident_state_from_pb(v: i32) -> Result<Option<IncidentState>> {
+    match pb::IncidentState::try_from(v) {
+        Ok(pb::IncidentState::Unspecified) => Ok(None),
+        Ok(pb::IncidentState::Open) => Ok(Some(IncidentState::Open)),
+        Ok(pb::IncidentState::Closed) => Ok(Some(IncidentState::Closed)),
+        Ok(pb::IncidentState::Merged) => Ok(Some(IncidentState::Merged)),
+        Err(_) => Err(Error::invalid(format!(
+            "incident state {v} is not a known value"
+        ))),
+    }
+}
+
+/// An incident as the wire shows it.
+pub fn incident_pb(tenant: &str, r: &IncidentRecord) -> pb::Incident {
+    let f = &r.facts;
+    let (kind, actor, host, method, template, pattern) = match &f.key {
+        IncidentKey::Actor { actor } => ("actor", actor.as_str(), "", "", "", ""),
+        IncidentKey::Target {
+            host,
+            method,
+            template,
+            pattern,
+        } => (
+            "target",
+            "",
+            host.as_str(),
+            method.as_str(),
+            template.as_str(),
+            pattern.id(),
+        ),
+    };
+    pb::Incident {
+        id: f.id.clone(),
+        tenant: tenant.to_owned(),
+        key_kind: kind.to_owned(),
+        key_actor: actor.to_owned(),
+        key_host: host.to_owned(),
+        key_method: method.to_owned(),
+        key_template: template.to_owned(),
+        key_pattern: pattern.to_owned(),
+        severity: severity_pb(Some(f.severity)) as i32,
+        alert_severity: severity_pb(Some(f.alert_severity)) as i32,
+        status: status_pb(r.status) as i32,
+        state: incident_state_pb(r.state) as i32,
+        merged_into: r.merged_into.clone(),
+        actors: f.actors.iter().map(actor_pb).collect(),
+        actors_more: f.actors_more,
+        sensors: f.sensors.iter().cloned().collect(),
+        alert_ids: f.alert_ids.clone(),
+        alerts_more: f.alerts_more,
+        stages: f.stages.iter().map(|s| s.id().to_owned()).collect(),
+        timeline: f
+            .timeline
+            .iter()
+            .map(|e| pb::IncidentTimelineEntry {
+                alert_id: e.alert_id.clone(),
+                r#type: e.kind.id().to_owned(),
+                stage: e.stage.id().to_owned(),
+                severity: severity_pb(Some(e.severity)) as i32,
+                first_seen_ms: e.first_seen_ms,
+                last_seen_ms: e.last_seen_ms,
+                host: e.host.clone(),
+                method: e.method.clone(),
+                template: e.template.clone(),
+            })
+            .collect(),
+        first_seen_ms: f.first_seen_ms,
+        last_seen_ms: f.last_seen_ms,
+        reason: f.reason.clone(),
+        status_by: r.status_by.clone(),
+        status_at_ms: r.status_at_ms,
+        status_comment: r.status_comment.clone(),
+        opened_at_ms: r.opened_at_ms,
+        closed_at_ms: r.closed_at_ms,
+    }
+}
+
+fn incident_change_pb(tenant: &str, e: &IncidentLogEntry) -> pb::IncidentChange {
+    use pb::incident_change::Kind;
+    let kind = match e.change {
+        IncidentChangeKind::Opened => Kind::Opened,
+        IncidentChangeKind::Updated => Kind::Updated,
+        IncidentChangeKind::Merged => Kind::Merged,
+        IncidentChangeKind::Closed => Kind::Closed,
+        IncidentChangeKind::Status => Kind::Status,
+    };
+    pb::IncidentChange {
+        kind: kind as i32,
+        incident: Some(incident_pb(tenant, &e.incident)),
+    }
+}
+
+/// The filters of an incident listing request.
+pub fn incident_filter_from_pb(r: &pb::ListIncidentsRequest) -> Result<IncidentFilter> {
+    if r.since_ms < 0 || r.until_ms < 0 {
+        return Err(Error::invalid("since_ms and until_ms must not be negative"));
+    }
+    if r.since_ms > 0 && r.until_ms > 0 && r.since_ms >= r.until_ms {
+        return Err(Error::invalid(format!(
+            "since_ms {} must be before until_ms {}",
+            r.since_ms, r.until_ms
+        )));
+    }
+    Ok(IncidentFilter {
+        min_severity: severity_from_pb(r.min_severity)?,
+        status: status_from_pb(r.status)?,
+        state: incident_state_from_pb(r.state)?,
+        actor: non_empty(r.actor.clone()),
+        sensor: non_empty(r.sensor.clone()),
+        since_ms: r.since_ms,
+        until_ms: r.until_ms,
+    })
 }

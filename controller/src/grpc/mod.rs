@@ -7,6 +7,7 @@ pub mod alerts_wire;
 pub mod auth_layer;
 pub mod convert;
 pub mod fleet;
+pub mod incidents;
 pub mod ingest;
 pub mod inventory;
 pub mod rpc_metrics;

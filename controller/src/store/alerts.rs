@@ -11,8 +11,10 @@
 
 use super::analysis_log::BillingNotice;
 use super::db::{Db, read_u64};
+use super::incident_records::IncidentLogEntry;
 use super::records::{decode, encode};
 use super::{Result, StoreError, Tree, Txn, keys};
+use picket_detect::incident::IncidentChange;
 use picket_detect::{AlertChange, AlertFacts, AlertStatus};
 use picket_shared::TenantId;
 use serde::{Deserialize, Serialize};
@@ -57,6 +59,8 @@ pub enum ChangeKind {
     Updated,
     Status,
     Billing,
+    /// An incident change (`incident` says which).
+    Incident,
 }
 
 /// One entry of a tenant's alert change log.
@@ -65,9 +69,12 @@ pub struct AlertLogRecord {
     pub kind: ChangeKind,
     /// Controller clock at commit.
     pub at_ms: i64,
-    /// The alert as of the change; `None` for billing notices.
+    /// The alert as of the change; `None` for billing notices and incident changes.
     pub alert: Option<AlertRecord>,
     pub notice: String,
+    /// The incident change, for [`ChangeKind::Incident`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incident: Option<IncidentLogEntry>,
 }
 
 /// What consecutive analyzed log entries of one tenant write, in one transaction.
@@ -78,6 +85,10 @@ pub struct AnalysisCommit<'a> {
     pub seq: u64,
     pub tenant: &'a TenantId,
     pub changes: &'a [AlertChange],
+    /// What the tenant's incident correlator made of `changes`, each with how many of
+    /// `changes` precede it on the alert log (an entry's incident changes follow its own
+    /// alert changes, however entries are grouped).
+    pub incidents: &'a [(usize, IncidentChange)],
     /// (rule id, alert id) pairs: each adds one hit to its rule.
     pub suppressed: &'a [(String, String)],
     pub billing: &'a [BillingNotice],
@@ -152,7 +163,7 @@ fn corrupt(detail: &str) -> StoreError {
 /// Merges one engine change into the stored alert (see [`AlertRecord`] for who owns what)
 /// and logs it. A `Raised` of an alert already stored, or an `Updated` of one no longer
 /// stored (retention removed it), is stored as what it now is: an update, or a new alert.
-fn apply_change(
+pub(super) fn apply_change(
     txn: &mut dyn Txn,
     tenant: &TenantId,
     change: &AlertChange,
@@ -184,6 +195,7 @@ fn apply_change(
         at_ms: now_ms,
         alert: Some(rec),
         notice: String::new(),
+        incident: None,
     };
     append_log(txn, tenant, &entry)
 }
@@ -197,7 +209,7 @@ pub fn billing_notice_text(n: &BillingNotice) -> String {
 }
 
 /// Adds one hit to a suppression rule, if it still exists.
-fn add_hit(txn: &mut dyn Txn, tenant: &TenantId, rule: &str) -> Result<()> {
+pub(super) fn add_hit(txn: &mut dyn Txn, tenant: &TenantId, rule: &str) -> Result<()> {
     let key = keys::by_id(tenant, rule);
     if let Some(raw) = txn.get(Tree::Suppressions, &key)? {
         let mut rec: super::suppressions::SuppressionRecord = decode(Tree::Suppressions, &raw)?;
@@ -205,34 +217,6 @@ fn add_hit(txn: &mut dyn Txn, tenant: &TenantId, rule: &str) -> Result<()> {
         txn.put(Tree::Suppressions, &key, &encode(&rec))?;
     }
     Ok(())
-}
-
-fn commit_in_txn(txn: &mut dyn Txn, c: &AnalysisCommit<'_>) -> Result<Committed> {
-    let done = txn
-        .get(Tree::Meta, keys::META_ANALYSIS_DONE)?
-        .map_or(0, |raw| read_u64(&raw));
-    if c.first_seq <= done {
-        // Already applied: analysis of these entries committed before.
-        return Ok(Committed::AlreadyDone);
-    }
-    let mut last = None;
-    for change in c.changes {
-        last = Some(apply_change(txn, c.tenant, change, c.now_ms)?);
-    }
-    for notice in c.billing {
-        let entry = AlertLogRecord {
-            kind: ChangeKind::Billing,
-            at_ms: c.now_ms,
-            alert: None,
-            notice: billing_notice_text(notice),
-        };
-        last = Some(append_log(txn, c.tenant, &entry)?);
-    }
-    for (rule, _) in c.suppressed {
-        add_hit(txn, c.tenant, rule)?;
-    }
-    txn.put(Tree::Meta, keys::META_ANALYSIS_DONE, &c.seq.to_be_bytes())?;
-    Ok(Committed::Stored(last))
 }
 
 /// Result of storing one analysis.
@@ -245,20 +229,6 @@ pub enum Committed {
 }
 
 impl Db {
-    /// Stores the results of consecutive analyses atomically: the alert changes with their
-    /// log entries, billing notices, suppression hits and the analysis cursor. Engine state
-    /// and the consumed log entries are not part of it: they move with checkpoints
-    /// ([`Db::save_checkpoint`]). Entries at or below the cursor change nothing (they were
-    /// stored before), so a retried or replayed analysis cannot double.
-    pub fn commit_analysis(&self, c: &AnalysisCommit<'_>) -> Result<Committed> {
-        let out = RefCell::new(Committed::AlreadyDone);
-        self.kv.transact(&|txn| {
-            *out.borrow_mut() = commit_in_txn(txn, c)?;
-            Ok(())
-        })?;
-        Ok(out.into_inner())
-    }
-
     /// Sets an alert's status as an operator, logging the change. `None` when no such alert.
     pub fn update_alert_status(
         &self,
@@ -285,6 +255,7 @@ impl Db {
                 at_ms: now_ms,
                 alert: Some(rec.clone()),
                 notice: String::new(),
+                incident: None,
             };
             let cursor = append_log(txn, tenant, &entry)?;
             *out.borrow_mut() = Some((rec, cursor));

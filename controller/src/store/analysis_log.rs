@@ -133,21 +133,27 @@ impl Db {
             .map(|raw| read_u64(&raw)))
     }
 
-    /// Stores a checkpoint: the engine state writes of every tenant and the sequence `upto`
+    /// Stores a checkpoint: the engine state writes of every tenant, the incident
+    /// correlators' states (`incidents`: tenant and serialized state) and the sequence `upto`
     /// they reflect, atomically (one tree); then deletes the log entries it covers
     /// (`after+1..=upto`; a crash before that leaves them for [`Db::purge_analysis_log`]).
     pub fn save_checkpoint(
         &self,
         writes: &[(TenantId, Vec<StateWrite>)],
+        incidents: &[(TenantId, Vec<u8>)],
         after: u64,
         upto: u64,
     ) -> Result<()> {
-        let mut batch: Vec<(Vec<u8>, Option<Vec<u8>>)> =
-            Vec::with_capacity(writes.iter().map(|(_, w)| w.len()).sum::<usize>() + 1);
+        let mut batch: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::with_capacity(
+            writes.iter().map(|(_, w)| w.len()).sum::<usize>() + incidents.len() + 1,
+        );
         for (tenant, ws) in writes {
             for w in ws {
                 batch.push((keys::detect_state(tenant, &w.key), w.value.clone()));
             }
+        }
+        for (tenant, state) in incidents {
+            batch.push((keys::incident_state(tenant), Some(state.clone())));
         }
         batch.push((
             keys::DETECT_CHECKPOINT.to_vec(),
@@ -182,6 +188,12 @@ impl Db {
                 return Ok(gone);
             }
         }
+    }
+
+    /// The tenant's incident-correlator state as of the checkpoint, when one was stored.
+    pub fn incident_state(&self, tenant: &TenantId) -> Result<Option<Vec<u8>>> {
+        self.kv
+            .get(Tree::DetectState, &keys::incident_state(tenant))
     }
 
     /// Engine state of a tenant, tenant-relative keys, in key order.

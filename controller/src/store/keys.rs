@@ -144,6 +144,15 @@ pub fn meta_alert_log_purged(tenant: &TenantId) -> Vec<u8> {
 /// checkpoint). Tenant keys hold a 0 byte, so they never collide with it.
 pub const DETECT_CHECKPOINT: &[u8] = b"checkpoint";
 
+/// `detect_state` key `incidents.<tenant>`: the tenant's incident-correlator state at the
+/// checkpoint. It holds no 0 byte, so it never collides with a tenant's engine keys (and no
+/// engine restore reads it).
+pub fn incident_state(tenant: &TenantId) -> Vec<u8> {
+    let mut k = b"incidents.".to_vec();
+    k.extend_from_slice(tenant.as_str().as_bytes());
+    k
+}
+
 /// `analysis_log` key: the global sequence (be64).
 pub fn analysis_log(seq: u64) -> [u8; 8] {
     seq.to_be_bytes()

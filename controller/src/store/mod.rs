@@ -5,10 +5,13 @@
 
 pub mod alert_query;
 pub mod alerts;
+pub mod analysis_commit;
 pub mod analysis_log;
 pub mod batch;
 pub mod billing;
 pub mod db;
+pub mod incident_records;
+pub mod incidents;
 pub mod keys;
 pub mod memory;
 pub mod records;
@@ -52,11 +55,15 @@ pub enum Tree {
     Specs,
     /// Imported API specs' files, `tenant 0 api`, written with their `Specs` entry.
     SpecBundles,
+    /// Incident id → its last-seen time (the pointer into `IncidentsByTime`).
+    Incidents,
+    /// Incident records, newest last-seen first.
+    IncidentsByTime,
 }
 
 impl Tree {
     /// Every tree, in discriminant order (backends index by `tree as usize`).
-    pub const ALL: [Tree; 19] = [
+    pub const ALL: [Tree; 21] = [
         Tree::Tenants,
         Tree::Tokens,
         Tree::Sensors,
@@ -76,6 +83,8 @@ impl Tree {
         Tree::Suppressions,
         Tree::Specs,
         Tree::SpecBundles,
+        Tree::Incidents,
+        Tree::IncidentsByTime,
     ];
 
     pub fn name(self) -> &'static str {
@@ -99,6 +108,8 @@ impl Tree {
             Tree::Suppressions => "suppressions",
             Tree::Specs => "specs",
             Tree::SpecBundles => "spec_bundles",
+            Tree::Incidents => "incidents",
+            Tree::IncidentsByTime => "incidents_by_time",
         }
     }
 }
@@ -151,3 +162,5 @@ pub trait Store: Send + Sync + 'static {
 
 #[cfg(test)]
 mod alert_tests;
+#[cfg(test)]
+mod incident_tests;

@@ -4,10 +4,10 @@
 //! has acknowledged and analyzed every request, and prints the discovered inventory, the
 //! alerts the detection engine raised (the sample stages several attacks after a benign
 //! stretch; the demo's controller learns for 5 minutes of event time and loads the bundled
-//! threat-intelligence list), the sensor fleet and the metered usage of the current billing
-//! cycle. Before the traffic it imports the bundled OpenAPI spec of the sample shop
-//! (`tests/data/openapi/shop.yaml`), so the sensor templates by it and every endpoint gets its
-//! spec status (documented, shadow, zombie, drift).
+//! threat-intelligence list), the incidents they form (alerts correlated by actor), the sensor
+//! fleet and the metered usage of the current billing cycle. Before the traffic it imports the
+//! bundled OpenAPI spec of the sample shop (`tests/data/openapi/shop.yaml`), so the sensor
+//! templates by it and every endpoint gets its spec status (documented, shadow, zombie, drift).
 //!
 //! `--keep DIR` keeps the data in DIR instead of a temporary directory.
 
@@ -162,6 +162,10 @@ async fn main() -> anyhow::Result<()> {
         (
             "Alerts (picketctl alerts list)",
             &["alerts", "list", "--limit", "0"][..],
+        ),
+        (
+            "Incidents: the alerts correlated by actor (picketctl incidents list)",
+            &["incidents", "list", "--limit", "0"][..],
         ),
         (
             "The shop spec: operations seen and unused (picketctl specs show shop)",
