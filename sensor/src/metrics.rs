@@ -160,7 +160,8 @@ pub fn register(registry: &Registry, s: Sources) {
 
 /// The readiness rule: ready while connected to the controller, or while spooling within
 /// bounds; not ready once disconnected with a full outbox (`max_pending_batches` batches or
-/// `spool_max_bytes` bytes waiting), because from then on each new batch pushes out the oldest.
+/// `spool_max_bytes` bytes waiting), because from then on files and replays stop being read
+/// and each new batch of a network source pushes out the oldest.
 pub fn readiness(s: Sources, max_pending_batches: usize, spool_max_bytes: u64) -> ReadyCheck {
     Arc::new(move || {
         if *s.connected.borrow() {
@@ -169,7 +170,7 @@ pub fn readiness(s: Sources, max_pending_batches: usize, spool_max_bytes: u64) -
         let (pending, bytes) = (s.outbox.len(), s.stats.spool_bytes.load(Relaxed));
         if pending >= max_pending_batches || bytes >= spool_max_bytes {
             return Err(format!(
-                "not connected to the controller and the outbox is full ({pending} of {max_pending_batches} batches, {bytes} of {spool_max_bytes} spool bytes); the oldest batches are being dropped"
+                "not connected to the controller and the outbox is full ({pending} of {max_pending_batches} batches, {bytes} of {spool_max_bytes} spool bytes); files wait, network sources drop their oldest batches"
             ));
         }
         Ok(())

@@ -102,13 +102,18 @@ impl RawSensor {
         }
     }
 
-    /// The next directive (one that already arrived, or the next to arrive).
+    /// The next analysis-state directive (one that already arrived, or the next to arrive);
+    /// spec-template directives (`templates_set`) are skipped.
     pub async fn directive(&mut self) -> pb::Directive {
-        if let Some(d) = self.directives.pop_front() {
-            return d;
+        while let Some(d) = self.directives.pop_front() {
+            if !d.templates_set {
+                return d;
+            }
         }
         loop {
-            if let pb::controller_message::Msg::Directive(d) = self.next().await {
+            if let pb::controller_message::Msg::Directive(d) = self.next().await
+                && !d.templates_set
+            {
                 return d;
             }
         }

@@ -265,15 +265,17 @@ async fn sensor_is_not_ready_when_cut_off_with_a_full_outbox() {
         })
         .collect();
     append(&log, &lines);
-    // Batches beyond the bound push out the oldest: dropped, counted, and not ready.
+    // Batches beyond the bound: the file's batch waits for room (back-pressure, nothing
+    // dropped), and the sensor is not ready.
     let (body, fams) = eventually(
         Duration::from_secs(30),
-        "readyz 503 and batches dropped",
+        "readyz 503 and a batch waiting for room",
         || {
             let (status, body) = http_get(&admin, "/readyz");
             let fams = scrape(&admin);
-            let dropped = value(&fams, "picket_sensor_batches_dropped_total", &[]);
-            async move { (status == 503 && dropped > 0).then_some((body, fams)) }
+            let waits = value(&fams, "picket_sensor_outbox_waits_total", &[]);
+            let outbox = value(&fams, "picket_sensor_outbox_batches", &[]);
+            async move { (status == 503 && outbox == 2 && waits >= 1).then_some((body, fams)) }
         },
     )
     .await;
@@ -284,7 +286,8 @@ async fn sensor_is_not_ready_when_cut_off_with_a_full_outbox() {
     assert_eq!(body.lines().count(), 1);
     assert_eq!(value(&fams, "picket_sensor_controller_connected", &[]), 0);
     assert_eq!(value(&fams, "picket_sensor_outbox_batches", &[]), 2);
-    assert!(value(&fams, "picket_sensor_requests_dropped_total", &[]) > 0);
+    assert_eq!(value(&fams, "picket_sensor_batches_dropped_total", &[]), 0);
+    assert_eq!(value(&fams, "picket_sensor_requests_dropped_total", &[]), 0);
     assert_eq!(http_get(&admin, "/healthz").0, 200);
 }
 

@@ -63,13 +63,14 @@ async fn planted_secrets_never_leave_the_sensor() {
     eventually(Duration::from_secs(30), "the batch in the spool", || {
         let spool = spool.clone();
         async move {
-            let requests: u64 = std::fs::read_dir(&spool)
-                .ok()?
-                .flatten()
-                .filter_map(|e| std::fs::read(e.path()).ok())
-                .filter_map(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-                .map(|v| v["requests"].as_u64().unwrap_or(0))
-                .sum();
+            // Read with a copy of the spool, so the sensor's own files stay untouched.
+            let copy = tempfile::tempdir().ok()?;
+            for e in std::fs::read_dir(&spool).ok()?.flatten() {
+                std::fs::copy(e.path(), copy.path().join(e.file_name())).ok()?;
+            }
+            let (_, found) =
+                picket_sensor::delivery::spool::Spool::open(copy.path(), u64::MAX).ok()?;
+            let requests: u64 = found.iter().map(|m| m.requests).sum();
             (requests == 3).then_some(())
         }
     })

@@ -149,18 +149,18 @@ impl Outbox {
         self.stats.batches_sealed.fetch_add(1, Relaxed);
         (self.stats.batch_requests.0).observe(sealed.requests as f64);
         let mut inner = self.lock();
-        if sealed.can_wait {
-            let mut waited = false;
-            while self.is_full(&inner) && !inner.queue.is_empty() && !self.closing.load(Relaxed) {
-                waited = true;
+        let must_wait = |inner: &Inner| {
+            self.is_full(inner) && !inner.queue.is_empty() && !self.closing.load(Relaxed)
+        };
+        if sealed.can_wait && must_wait(&inner) {
+            // Counted as the wait starts, so a stalled reader shows in the metrics.
+            self.stats.outbox_waits.fetch_add(1, Relaxed);
+            while must_wait(&inner) {
                 inner = self
                     .room
                     .wait_timeout(inner, ROOM_POLL)
                     .unwrap_or_else(PoisonError::into_inner)
                     .0;
-            }
-            if waited {
-                self.stats.outbox_waits.fetch_add(1, Relaxed);
             }
         }
         let seq = inner.next_seq;
