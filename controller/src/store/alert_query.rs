@@ -7,9 +7,10 @@
 //! most `max_scan` records are examined per call: a selective filter over many alerts returns
 //! a partial (possibly empty) page with a continuation token rather than scanning on.
 
-use super::alerts::{AlertLogRecord, AlertRecord};
+use super::alerts::{ALERTS, AlertLogRecord, AlertRecord};
 use super::db::{Db, read_u64};
 use super::records::decode;
+use super::time_index::Window;
 use super::{Result, Tree, keys};
 use picket_detect::{AlertStatus, AlertType, Severity};
 use picket_shared::TenantId;
@@ -78,23 +79,6 @@ impl AlertFilter {
     }
 }
 
-/// Whether `needle` occurs in `haystack`: a byte search for its first byte, then a compare
-/// (several times faster than comparing every window; this runs once per scanned record).
-pub(super) fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    let Some((&first, rest)) = needle.split_first() else {
-        return true;
-    };
-    let mut from = 0;
-    while let Some(p) = haystack[from..].iter().position(|b| *b == first) {
-        let at = from + p + 1;
-        if haystack.get(at..at + rest.len()) == Some(rest) {
-            return true;
-        }
-        from = at;
-    }
-    false
-}
-
 /// A page of alerts and the token to continue after, when more may follow.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AlertPage {
@@ -124,49 +108,18 @@ impl Db {
         limit: usize,
         max_scan: usize,
     ) -> Result<AlertPage> {
-        let prefix = keys::tenant_prefix(tenant);
-        let mut cursor: Option<Vec<u8>> = match after {
-            Some(suffix) => Some([prefix.as_slice(), suffix].concat()),
-            None if filter.until_ms > 0 => Some(keys::alerts_older_than(tenant, filter.until_ms)),
-            None => None,
+        let window = Window {
+            since_ms: filter.since_ms,
+            until_ms: filter.until_ms,
+            after,
+            limit,
+            max_scan,
         };
-        if let (Some(c), true) = (&cursor, filter.until_ms > 0) {
-            let from = keys::alerts_older_than(tenant, filter.until_ms);
-            if *c < from {
-                cursor = Some(from);
-            }
-        }
-        let needles = filter.needles();
-        let mut page = AlertPage::default();
-        let mut scanned = 0;
-        loop {
-            let rows = self
-                .kv
-                .scan(Tree::AlertsByTime, &prefix, cursor.as_deref(), SCAN_PAGE)?;
-            let exhausted = rows.len() < SCAN_PAGE;
-            for (k, v) in rows {
-                let last_seen = keys::read_descending_i64(&k[prefix.len()..]).unwrap_or(0);
-                if filter.since_ms > 0 && last_seen < filter.since_ms {
-                    return Ok(page);
-                }
-                scanned += 1;
-                let token = k[prefix.len()..].to_vec();
-                cursor = Some(k);
-                if needles.iter().all(|n| contains(&v, n)) {
-                    let rec: AlertRecord = decode(Tree::AlertsByTime, &v)?;
-                    if filter.matches(&rec) {
-                        page.alerts.push(rec);
-                    }
-                }
-                if page.alerts.len() >= limit || scanned >= max_scan {
-                    page.next_token = Some(token);
-                    return Ok(page);
-                }
-            }
-            if exhausted {
-                return Ok(page);
-            }
-        }
+        let (alerts, next_token) =
+            ALERTS.list(self.kv.as_ref(), tenant, window, &filter.needles(), |r| {
+                filter.matches(r)
+            })?;
+        Ok(AlertPage { alerts, next_token })
     }
 
     /// Changes of a tenant's alert log strictly after `after`, in cursor order, at most `limit`.
@@ -200,35 +153,7 @@ impl Db {
     /// committed before it, recording the newest purged cursor. Returns (alerts, log entries)
     /// removed.
     pub fn purge_alerts(&self, tenant: &TenantId, cutoff_ms: i64) -> Result<(usize, usize)> {
-        let prefix = keys::tenant_prefix(tenant);
-        let old_from = keys::alerts_older_than(tenant, cutoff_ms);
-        let mut alerts = 0;
-        loop {
-            let rows = self
-                .kv
-                .scan(Tree::AlertsByTime, &prefix, Some(&old_from), SCAN_PAGE)?;
-            if rows.is_empty() {
-                break;
-            }
-            // One transaction per page. A pointer goes only if it still names this record
-            // (analysis may have moved the alert to a newer time meanwhile).
-            self.kv.transact(&|txn| {
-                for (k, _) in &rows {
-                    let suffix = &k[prefix.len()..];
-                    let id = std::str::from_utf8(suffix.get(8..).unwrap_or_default()).unwrap_or("");
-                    let last_seen = keys::read_descending_i64(suffix).map(keys::sortable_i64);
-                    txn.delete(Tree::AlertsByTime, k)?;
-                    let ptr_key = keys::by_id(tenant, id);
-                    if txn.get(Tree::Alerts, &ptr_key)?.as_deref()
-                        == last_seen.as_ref().map(|b| &b[..])
-                    {
-                        txn.delete(Tree::Alerts, &ptr_key)?;
-                    }
-                }
-                Ok(())
-            })?;
-            alerts += rows.len();
-        }
+        let alerts = ALERTS.purge(self.kv.as_ref(), tenant, cutoff_ms)?;
         Ok((alerts, self.purge_alert_log(tenant, cutoff_ms)?))
     }
 

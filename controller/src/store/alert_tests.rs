@@ -286,7 +286,7 @@ fn the_log_reads_strictly_after_a_cursor() {
 
 #[test]
 fn the_raw_prefilter_finds_exactly_the_substrings() {
-    use super::alert_query::contains;
+    use super::time_index::contains;
     for (h, n, want) in [
         ("abcabd", "abd", true),
         ("abcab", "abd", false),

@@ -13,7 +13,8 @@ use super::analysis_log::BillingNotice;
 use super::db::{Db, read_u64};
 use super::incident_records::IncidentLogEntry;
 use super::records::{decode, encode};
-use super::{Result, StoreError, Tree, Txn, keys};
+use super::time_index::TimeIndex;
+use super::{Result, Tree, Txn, keys};
 use picket_detect::incident::IncidentChange;
 use picket_detect::{AlertChange, AlertFacts, AlertStatus};
 use picket_shared::TenantId;
@@ -112,19 +113,16 @@ pub(super) fn append_log(
     Ok(cursor)
 }
 
+/// Where alerts are kept: `alerts` points into `alerts_by_time`.
+pub(super) const ALERTS: TimeIndex = TimeIndex {
+    ptr: Tree::Alerts,
+    by_time: Tree::AlertsByTime,
+    what: "alert",
+};
+
 /// Reads an alert inside a transaction: its record, if stored.
 fn read_alert(txn: &mut dyn Txn, tenant: &TenantId, id: &str) -> Result<Option<AlertRecord>> {
-    let Some(ptr) = txn.get(Tree::Alerts, &keys::by_id(tenant, id))? else {
-        return Ok(None);
-    };
-    let last_seen = keys::read_sortable_i64(&ptr).ok_or_else(|| corrupt("alert pointer"))?;
-    match txn.get(
-        Tree::AlertsByTime,
-        &keys::alert_by_time(tenant, last_seen, id),
-    )? {
-        Some(raw) => Ok(Some(decode(Tree::AlertsByTime, &raw)?)),
-        None => Err(corrupt("alert pointer names no record")),
-    }
+    ALERTS.read(txn, tenant, id)
 }
 
 /// Writes an alert and its pointer, moving its index entry when its last-seen time changed.
@@ -134,30 +132,8 @@ fn write_alert(
     old_last_seen: Option<i64>,
     rec: &AlertRecord,
 ) -> Result<()> {
-    let id = &rec.facts.id;
     let last_seen = rec.facts.last_seen_ms;
-    if let Some(old) = old_last_seen
-        && old != last_seen
-    {
-        txn.delete(Tree::AlertsByTime, &keys::alert_by_time(tenant, old, id))?;
-    }
-    txn.put(
-        Tree::AlertsByTime,
-        &keys::alert_by_time(tenant, last_seen, id),
-        &encode(rec),
-    )?;
-    txn.put(
-        Tree::Alerts,
-        &keys::by_id(tenant, id),
-        &keys::sortable_i64(last_seen),
-    )
-}
-
-fn corrupt(detail: &str) -> StoreError {
-    StoreError::Corrupt {
-        tree: Tree::Alerts.name(),
-        detail: detail.into(),
-    }
+    ALERTS.write(txn, tenant, &rec.facts.id, (old_last_seen, last_seen), rec)
 }
 
 /// Merges one engine change into the stored alert (see [`AlertRecord`] for who owns what)
@@ -266,16 +242,6 @@ impl Db {
 
     /// One alert of a tenant.
     pub fn get_alert(&self, tenant: &TenantId, id: &str) -> Result<Option<AlertRecord>> {
-        let Some(ptr) = self.kv.get(Tree::Alerts, &keys::by_id(tenant, id))? else {
-            return Ok(None);
-        };
-        let last_seen = keys::read_sortable_i64(&ptr).ok_or_else(|| corrupt("alert pointer"))?;
-        self.kv
-            .get(
-                Tree::AlertsByTime,
-                &keys::alert_by_time(tenant, last_seen, id),
-            )?
-            .map(|raw| decode(Tree::AlertsByTime, &raw))
-            .transpose()
+        ALERTS.get(self.kv.as_ref(), tenant, id)
     }
 }

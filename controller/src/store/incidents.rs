@@ -10,14 +10,13 @@
 //! correlator's own state is not here: it moves with the engine checkpoint
 //! (`analysis_log`).
 
-use super::alert_query::contains;
 use super::alerts::{AlertLogRecord, ChangeKind, append_log};
 use super::db::Db;
 pub use super::incident_records::{
     IncidentChangeKind, IncidentLogEntry, IncidentRecord, IncidentState,
 };
-use super::records::{decode, encode};
-use super::{Result, StoreError, Tree, Txn, keys};
+use super::time_index::{TimeIndex, Window};
+use super::{Result, Tree, Txn};
 use picket_detect::incident::IncidentChange;
 use picket_detect::{AlertStatus, Severity};
 use picket_shared::TenantId;
@@ -78,30 +77,17 @@ pub struct IncidentPage {
 
 /// Most incident records one listing examines (with `limits.max_scan_per_request`).
 pub const MAX_INCIDENT_SCAN: usize = 10_000;
-/// Most records one scan page reads from the store.
-const SCAN_PAGE: usize = 256;
 
-fn corrupt(detail: &str) -> StoreError {
-    StoreError::Corrupt {
-        tree: Tree::Incidents.name(),
-        detail: detail.into(),
-    }
-}
+/// Where incidents are kept: `incidents` points into `incidents_by_time`.
+const INCIDENTS: TimeIndex = TimeIndex {
+    ptr: Tree::Incidents,
+    by_time: Tree::IncidentsByTime,
+    what: "incident",
+};
 
 /// Reads an incident inside a transaction.
 fn read_incident(txn: &mut dyn Txn, tenant: &TenantId, id: &str) -> Result<Option<IncidentRecord>> {
-    let Some(ptr) = txn.get(Tree::Incidents, &keys::by_id(tenant, id))? else {
-        return Ok(None);
-    };
-    let last_seen = keys::read_sortable_i64(&ptr).ok_or_else(|| corrupt("incident pointer"))?;
-    // `incidents_by_time` has the layout of `alerts_by_time`.
-    match txn.get(
-        Tree::IncidentsByTime,
-        &keys::alert_by_time(tenant, last_seen, id),
-    )? {
-        Some(raw) => Ok(Some(decode(Tree::IncidentsByTime, &raw)?)),
-        None => Err(corrupt("incident pointer names no record")),
-    }
+    INCIDENTS.read(txn, tenant, id)
 }
 
 /// Writes an incident and its pointer, moving its index entry when its last-seen time moved.
@@ -111,23 +97,8 @@ fn write_incident(
     old_last_seen: Option<i64>,
     rec: &IncidentRecord,
 ) -> Result<()> {
-    let id = &rec.facts.id;
     let last_seen = rec.facts.last_seen_ms;
-    if let Some(old) = old_last_seen
-        && old != last_seen
-    {
-        txn.delete(Tree::IncidentsByTime, &keys::alert_by_time(tenant, old, id))?;
-    }
-    txn.put(
-        Tree::IncidentsByTime,
-        &keys::alert_by_time(tenant, last_seen, id),
-        &encode(rec),
-    )?;
-    txn.put(
-        Tree::Incidents,
-        &keys::by_id(tenant, id),
-        &keys::sortable_i64(last_seen),
-    )
+    INCIDENTS.write(txn, tenant, &rec.facts.id, (old_last_seen, last_seen), rec)
 }
 
 /// Appends an incident entry to the tenant's alert log.
@@ -218,17 +189,7 @@ pub(super) fn apply_incident_change(
 impl Db {
     /// One incident of a tenant.
     pub fn get_incident(&self, tenant: &TenantId, id: &str) -> Result<Option<IncidentRecord>> {
-        let Some(ptr) = self.kv.get(Tree::Incidents, &keys::by_id(tenant, id))? else {
-            return Ok(None);
-        };
-        let last_seen = keys::read_sortable_i64(&ptr).ok_or_else(|| corrupt("incident pointer"))?;
-        self.kv
-            .get(
-                Tree::IncidentsByTime,
-                &keys::alert_by_time(tenant, last_seen, id),
-            )?
-            .map(|raw| decode(Tree::IncidentsByTime, &raw))
-            .transpose()
+        INCIDENTS.get(self.kv.as_ref(), tenant, id)
     }
 
     /// Sets an incident's status as an operator, logging the change. `None` when no such
@@ -271,78 +232,26 @@ impl Db {
         limit: usize,
         max_scan: usize,
     ) -> Result<IncidentPage> {
-        let prefix = keys::tenant_prefix(tenant);
-        let from_until =
-            (filter.until_ms > 0).then(|| keys::alerts_older_than(tenant, filter.until_ms));
-        let mut cursor: Option<Vec<u8>> = after.map(|s| [prefix.as_slice(), s].concat());
-        if let Some(from) = from_until
-            && cursor.as_ref().is_none_or(|c| *c < from)
-        {
-            cursor = Some(from);
-        }
-        let needles = filter.needles();
-        let mut page = IncidentPage::default();
-        let mut scanned = 0;
-        loop {
-            let rows =
-                self.kv
-                    .scan(Tree::IncidentsByTime, &prefix, cursor.as_deref(), SCAN_PAGE)?;
-            let exhausted = rows.len() < SCAN_PAGE;
-            for (k, v) in rows {
-                let last_seen = keys::read_descending_i64(&k[prefix.len()..]).unwrap_or(0);
-                if filter.since_ms > 0 && last_seen < filter.since_ms {
-                    return Ok(page);
-                }
-                scanned += 1;
-                let token = k[prefix.len()..].to_vec();
-                cursor = Some(k);
-                if needles.iter().all(|n| contains(&v, n)) {
-                    let rec: IncidentRecord = decode(Tree::IncidentsByTime, &v)?;
-                    if filter.matches(&rec) {
-                        page.incidents.push(rec);
-                    }
-                }
-                if page.incidents.len() >= limit || scanned >= max_scan {
-                    page.next_token = Some(token);
-                    return Ok(page);
-                }
-            }
-            if exhausted {
-                return Ok(page);
-            }
-        }
+        let window = Window {
+            since_ms: filter.since_ms,
+            until_ms: filter.until_ms,
+            after,
+            limit,
+            max_scan,
+        };
+        let (incidents, next_token) =
+            INCIDENTS.list(self.kv.as_ref(), tenant, window, &filter.needles(), |r| {
+                filter.matches(r)
+            })?;
+        Ok(IncidentPage {
+            incidents,
+            next_token,
+        })
     }
 
     /// Deletes a tenant's incidents last seen (event time) before `cutoff_ms`, with the
     /// alerts' retention; their change-log entries go with the alert log's. Returns how many.
     pub fn purge_incidents(&self, tenant: &TenantId, cutoff_ms: i64) -> Result<usize> {
-        let prefix = keys::tenant_prefix(tenant);
-        let old_from = keys::alerts_older_than(tenant, cutoff_ms);
-        let mut gone = 0;
-        loop {
-            let rows = self
-                .kv
-                .scan(Tree::IncidentsByTime, &prefix, Some(&old_from), SCAN_PAGE)?;
-            if rows.is_empty() {
-                return Ok(gone);
-            }
-            // One transaction per page; a pointer goes only if it still names this record.
-            self.kv.transact(&|txn| {
-                for (k, _) in &rows {
-                    let suffix = &k[prefix.len()..];
-                    let id = std::str::from_utf8(suffix.get(8..).unwrap_or_default()).unwrap_or("");
-                    let last_seen = keys::read_descending_i64(suffix).map(keys::sortable_i64);
-                    txn.delete(Tree::IncidentsByTime, k)?;
-                    let ptr_key = keys::by_id(tenant, id);
-                    if txn.get(Tree::Incidents, &ptr_key)?.as_deref()
-                        == last_seen.as_ref().map(|b| &b[..])
-                    {
-                        txn.delete(Tree::Incidents, &ptr_key)?;
-                    }
-                }
-                Ok(())
-            })?;
-            gone += rows.len();
-        }
+        INCIDENTS.purge(self.kv.as_ref(), tenant, cutoff_ms)
     }
 }

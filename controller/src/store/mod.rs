@@ -18,6 +18,7 @@ pub mod records;
 pub mod sled_store;
 pub mod specs;
 pub mod suppressions;
+mod time_index;
 
 pub use batch::Applied;
 pub use db::Db;
