@@ -6,7 +6,7 @@ pub mod render;
 #[cfg(test)]
 mod tests;
 
-use crate::client::Authed;
+use crate::client::{Authed, paged};
 use crate::output::{Format, json};
 use crate::{AlertFilterArgs, AlertsCmd, CliError, StatusArgs, SuppressionsCmd};
 use picket_proto::v1 as pb;
@@ -14,9 +14,6 @@ use render::{alert_json, alert_listing, alert_row, alert_text, change_line};
 use std::io::Write;
 
 type Client = pb::alerts_client::AlertsClient<Authed>;
-
-/// Largest page asked for (the controller caps pages at 1000).
-const PAGE_SIZE_MAX: usize = 1000;
 
 /// Runs an `alerts` command and returns what to print; `watch` writes its lines to `out` as
 /// they arrive and returns only when the stream ends.
@@ -57,13 +54,7 @@ fn one(a: &pb::Alert, fmt: Format) -> String {
 async fn list(c: &mut Client, fmt: Format, f: &AlertFilterArgs) -> Result<String, CliError> {
     let req = filter::list_request(f, filter::now_ms())?;
     let limit = if f.limit == 0 { usize::MAX } else { f.limit };
-    let mut alerts = Vec::new();
-    let mut page_token = String::new();
-    loop {
-        let page = pb::PageRequest {
-            page_size: (limit - alerts.len()).min(PAGE_SIZE_MAX) as u32,
-            page_token,
-        };
+    let mut alerts = paged(limit, async |page| {
         let r = c
             .list_alerts(pb::ListAlertsRequest {
                 page: Some(page),
@@ -71,12 +62,9 @@ async fn list(c: &mut Client, fmt: Format, f: &AlertFilterArgs) -> Result<String
             })
             .await?
             .into_inner();
-        alerts.extend(r.alerts);
-        page_token = r.page.unwrap_or_default().next_page_token;
-        if page_token.is_empty() || alerts.len() >= limit {
-            break;
-        }
-    }
+        Ok((r.alerts, r.page.unwrap_or_default().next_page_token))
+    })
+    .await?;
     alerts.truncate(limit);
     let mut l = alert_listing();
     for a in &alerts {

@@ -2,6 +2,7 @@
 //! demo and the end-to-end tests.
 
 use crate::CliError;
+use picket_proto::v1 as pb;
 use std::time::Duration;
 use tonic::metadata::MetadataValue;
 use tonic::service::interceptor::InterceptedService;
@@ -51,4 +52,29 @@ pub async fn connect_url(
         .await
         .map_err(|e| CliError::Connect(url.to_owned(), e))?;
     Ok(InterceptedService::new(channel, bearer))
+}
+
+/// Largest page the CLI asks for (the controller clamps to its own `max_page_size`).
+const PAGE_SIZE_MAX: usize = 1000;
+
+/// Fetches pages until `limit` items or the last page; `fetch` answers one page request with
+/// its items and the next page token.
+pub async fn paged<T>(
+    limit: usize,
+    mut fetch: impl AsyncFnMut(pb::PageRequest) -> Result<(Vec<T>, String), CliError>,
+) -> Result<Vec<T>, CliError> {
+    let mut out = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let page = pb::PageRequest {
+            page_size: (limit - out.len()).min(PAGE_SIZE_MAX) as u32,
+            page_token,
+        };
+        let (items, next) = fetch(page).await?;
+        out.extend(items);
+        if next.is_empty() || out.len() >= limit {
+            return Ok(out);
+        }
+        page_token = next;
+    }
 }

@@ -1,6 +1,6 @@
 //! Executes `picketctl` commands against a controller and renders their results.
 
-use crate::client::{Authed, connect_url};
+use crate::client::{Authed, connect_url, paged};
 use crate::output::{Format, Listing, json, when};
 use crate::{
     ApisCmd, Cli, CliError, Command, EndpointsCmd, EventsCmd, SensorsCmd, TenantsCmd, TokensCmd,
@@ -210,28 +210,6 @@ fn push_endpoint(l: &mut Listing, e: &pb::Endpoint) {
             "p99_latency_ms": e.latency_p99_us as f64 / 1000.0, "p95_response_bytes": e.response_bytes_p95,
             "response_bytes": e.response_bytes_sum, "request_bytes": e.request_bytes_sum}),
     );
-}
-
-/// Fetches pages until `limit` items or the last page; `fetch` answers one page request with
-/// its items and the next page token.
-async fn paged<T>(
-    limit: usize,
-    mut fetch: impl AsyncFnMut(pb::PageRequest) -> Result<(Vec<T>, String), CliError>,
-) -> Result<Vec<T>, CliError> {
-    let mut out = Vec::new();
-    let mut page_token = String::new();
-    loop {
-        let page = pb::PageRequest {
-            page_size: (limit - out.len()).min(1000) as u32,
-            page_token,
-        };
-        let (items, next) = fetch(page).await?;
-        out.extend(items);
-        if next.is_empty() || out.len() >= limit {
-            return Ok(out);
-        }
-        page_token = next;
-    }
 }
 
 async fn list_endpoints(

@@ -5,16 +5,13 @@ use crate::alerts::incident_render::{
     incident_json, incident_listing, incident_row, incident_text,
 };
 use crate::alerts::render::{alert_json, status_name};
-use crate::client::Authed;
+use crate::client::{Authed, paged};
 use crate::output::{Format, json};
 use crate::{CliError, StatusArgs};
 use clap::Subcommand;
 use picket_proto::v1 as pb;
 
 type Client = pb::alerts_client::AlertsClient<Authed>;
-
-/// Largest page asked for (the controller caps pages at 1000).
-const PAGE_SIZE_MAX: usize = 1000;
 
 /// `picketctl incidents …`.
 #[derive(Debug, Subcommand)]
@@ -143,13 +140,7 @@ pub async fn incidents(svc: Authed, fmt: Format, cmd: &IncidentsCmd) -> Result<S
 async fn list(c: &mut Client, fmt: Format, f: &IncidentFilterArgs) -> Result<String, CliError> {
     let req = list_request(f, now_ms())?;
     let limit = if f.limit == 0 { usize::MAX } else { f.limit };
-    let mut incidents = Vec::new();
-    let mut page_token = String::new();
-    loop {
-        let page = pb::PageRequest {
-            page_size: (limit - incidents.len()).min(PAGE_SIZE_MAX) as u32,
-            page_token,
-        };
+    let mut incidents = paged(limit, async |page| {
         let r = c
             .list_incidents(pb::ListIncidentsRequest {
                 page: Some(page),
@@ -157,12 +148,9 @@ async fn list(c: &mut Client, fmt: Format, f: &IncidentFilterArgs) -> Result<Str
             })
             .await?
             .into_inner();
-        incidents.extend(r.incidents);
-        page_token = r.page.unwrap_or_default().next_page_token;
-        if page_token.is_empty() || incidents.len() >= limit {
-            break;
-        }
-    }
+        Ok((r.incidents, r.page.unwrap_or_default().next_page_token))
+    })
+    .await?;
     incidents.truncate(limit);
     let mut l = incident_listing();
     for i in &incidents {
