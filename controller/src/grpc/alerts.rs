@@ -5,7 +5,7 @@
 use super::alerts_wire::{
     alert_pb, filter_from_pb, status_from_pb, suppression_from_pb, suppression_pb,
 };
-use super::blocking;
+use super::{blocking, page_cursor};
 use crate::error::Error;
 use crate::grpc::auth_layer::caller;
 use crate::state::State;
@@ -41,14 +41,7 @@ impl Alerts for AlertsService {
         let filter = filter_from_pb(&r)?;
         let page = r.page.unwrap_or_default();
         let size = self.state.page_size(page.page_size);
-        let after = if page.page_token.is_empty() {
-            None
-        } else {
-            Some(
-                hex::decode(&page.page_token)
-                    .map_err(|_| Error::invalid("page_token is not a cursor this server issued"))?,
-            )
-        };
+        let after = page_cursor(&page.page_token)?;
         let db = self.state.db.clone();
         let max_scan = self.state.limits.max_scan_per_request.min(MAX_ALERT_SCAN);
         let tenant = ctx.tenant.clone();

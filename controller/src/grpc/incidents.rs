@@ -3,7 +3,7 @@
 //! list and get, operators change statuses.
 
 use super::alerts_wire::{alert_pb, incident_filter_from_pb, incident_pb, status_from_pb};
-use super::blocking;
+use super::{blocking, page_cursor};
 use crate::error::Error;
 use crate::grpc::auth_layer::caller;
 use crate::state::State;
@@ -26,14 +26,7 @@ pub async fn list(
     let filter = incident_filter_from_pb(&r)?;
     let page = r.page.unwrap_or_default();
     let size = state.page_size(page.page_size);
-    let after = if page.page_token.is_empty() {
-        None
-    } else {
-        Some(
-            hex::decode(&page.page_token)
-                .map_err(|_| Error::invalid("page_token is not a cursor this server issued"))?,
-        )
-    };
+    let after = page_cursor(&page.page_token)?;
     let db = state.db.clone();
     let max_scan = state.limits.max_scan_per_request.min(MAX_INCIDENT_SCAN);
     let tenant = ctx.tenant.clone();

@@ -1,7 +1,7 @@
 //! `picket.v1.Inventory`: APIs and endpoints of the caller's tenant; endpoints carry their
 //! status against the tenant's API specs (`crate::specs`).
 
-use super::{blocking, convert};
+use super::{blocking, convert, page_cursor};
 use crate::error::Error;
 use crate::grpc::auth_layer::caller;
 use crate::inventory::{EndpointFilter, list_apis, list_endpoints};
@@ -48,14 +48,7 @@ impl Inventory for InventoryService {
                 ))
             })?),
         };
-        let after = if page.page_token.is_empty() {
-            None
-        } else {
-            Some(
-                hex::decode(&page.page_token)
-                    .map_err(|_| Error::invalid("page_token is not a cursor this server issued"))?,
-            )
-        };
+        let after = page_cursor(&page.page_token)?;
         let host = non_empty(r.host.to_ascii_lowercase());
         let (db, max_scan) = (
             self.state.db.clone(),

@@ -18,6 +18,17 @@ pub mod usage;
 use crate::error::Error;
 use tonic::Status;
 
+/// The store cursor a list request's `page_token` names (hex of the last key returned);
+/// `None` for the first page.
+pub fn page_cursor(token: &str) -> Result<Option<Vec<u8>>, Error> {
+    if token.is_empty() {
+        return Ok(None);
+    }
+    hex::decode(token)
+        .map(Some)
+        .map_err(|_| Error::invalid("page_token is not a cursor this server issued"))
+}
+
 /// Runs blocking store work off the async executor and maps its error.
 pub async fn blocking<T, F>(f: F) -> Result<T, Status>
 where
