@@ -269,7 +269,7 @@ impl<D: Detector> Worker<D> {
             .collect();
         self.state
             .db
-            .save_checkpoint(&writes, &incidents, after, upto)?;
+            .save_checkpoint(writes, incidents, after, upto)?;
         self.correlators_dirty.clear();
         self.checkpoint = Some(upto);
         self.checkpointed_at = Instant::now();
@@ -289,13 +289,15 @@ impl<D: Detector> Worker<D> {
             None => {
                 // No checkpoint yet: a new store (cursor 0), or one whose state was written
                 // with every analysis, so reflecting the cursor. Record that before analyzing.
-                db.save_checkpoint(&[], &[], done, done)?;
+                db.save_checkpoint(Vec::new(), Vec::new(), done, done)?;
                 done
             }
         };
         db.purge_analysis_log(from)?;
         let mut after = from;
         let mut replayed = 0u64;
+        // Each tenant's rules are read once per recovery, not once per re-run entry.
+        let mut rules: HashMap<TenantId, Vec<Suppression>> = HashMap::new();
         while after < done {
             let page = db.analysis_pending(after, MAX_ENTRIES_PER_FLUSH)?;
             let Some((last, _)) = page.last() else {
@@ -310,8 +312,11 @@ impl<D: Detector> Worker<D> {
                 if *seq > done {
                     break;
                 }
-                let rules = self.rules(&tenant)?;
-                self.analyze_entry(&tenant, e, &rules)?;
+                if !rules.contains_key(&tenant) {
+                    rules.insert(tenant.clone(), self.rules(&tenant)?);
+                }
+                let tenant_rules = rules.get(&tenant).map_or(&[][..], Vec::as_slice);
+                self.analyze_entry(&tenant, e, tenant_rules)?;
                 replayed += 1;
             }
         }

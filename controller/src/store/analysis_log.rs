@@ -139,21 +139,22 @@ impl Db {
     /// (`after+1..=upto`; a crash before that leaves them for [`Db::purge_analysis_log`]).
     pub fn save_checkpoint(
         &self,
-        writes: &[(TenantId, Vec<StateWrite>)],
-        incidents: &[(TenantId, Vec<u8>)],
+        writes: Vec<(TenantId, Vec<StateWrite>)>,
+        incidents: Vec<(TenantId, Vec<u8>)>,
         after: u64,
         upto: u64,
     ) -> Result<()> {
         let mut batch: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::with_capacity(
             writes.iter().map(|(_, w)| w.len()).sum::<usize>() + incidents.len() + 1,
         );
+        // Moved, not copied: a checkpoint after a burst carries megabytes of state.
         for (tenant, ws) in writes {
             for w in ws {
-                batch.push((keys::detect_state(tenant, &w.key), w.value.clone()));
+                batch.push((keys::detect_state(&tenant, &w.key), w.value));
             }
         }
         for (tenant, state) in incidents {
-            batch.push((keys::incident_state(tenant), Some(state.clone())));
+            batch.push((keys::incident_state(&tenant), Some(state)));
         }
         batch.push((
             keys::DETECT_CHECKPOINT.to_vec(),
