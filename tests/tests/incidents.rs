@@ -5,6 +5,9 @@
 //! - one attacker's reconnaissance (endpoint spray) through sensor A and injection through
 //!   sensor B form ONE incident naming both sensors and both alerts, escalated;
 //! - two unrelated attackers form two incidents;
+//! - a distributed attack (many addresses, one target, one pattern) forms one incident
+//!   listing its actors;
+//! - every alert names the incident it belongs to (`Alert.incident_id`);
 //! - the same recorded traffic replayed into two fresh controllers gives the same incident
 //!   ids.
 
@@ -139,6 +142,10 @@ async fn one_attacker_across_two_sensors_is_one_incident() {
     for id in sprays.iter().chain(&injections) {
         assert!(i.alert_ids.contains(id), "{id} in {}", describe(&incidents));
     }
+    // Each alert names its incident (on listings and on the watch stream's records alike).
+    for a in alerts.iter().filter(|a| i.alert_ids.contains(&a.id)) {
+        assert_eq!(a.incident_id, i.id, "alert {} names its incident", a.id);
+    }
     assert_eq!(i.stages[..2], ["reconnaissance", "exploitation"]);
     assert_eq!(i.severity, pb::Severity::High as i32);
     assert!(i.severity >= i.alert_severity);
@@ -211,4 +218,62 @@ async fn two_attackers_are_two_incidents_with_the_same_ids_on_replay() {
         v
     };
     assert_eq!(ids(&runs[0]), ids(&runs[1]), "the same incidents on replay");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_distributed_attack_is_one_incident_listing_its_actors() {
+    let mut cfg = Config::new(23);
+    cfg.attacks = vec![Attack::DistributedParameterEnumeration];
+    let (lines, truth) = nginx_scenario(&cfg);
+    let t = truth
+        .iter()
+        .find(|t| t.attack == Attack::DistributedParameterEnumeration)
+        .unwrap();
+    let pool: Vec<String> = t.clients.iter().map(ToString::to_string).collect();
+    assert!(pool.len() >= 10, "a pool of addresses");
+    let s = stack().await;
+    // Half the pool reaches the API through gateway A, half through gateway B.
+    let (a, b): (Vec<String>, Vec<String>) = lines
+        .iter()
+        .cloned()
+        .partition(|l| !pool[pool.len() / 2..].iter().any(|ip| from(l, ip)));
+    write(&s.path("a.json"), &a);
+    write(&s.path("b.json"), &b);
+    replay_file(&s, &s.path("a.json"), "gateway-a");
+    replay_file(&s, &s.path("b.json"), "gateway-b");
+    wait_analyzed(&s.controller).await;
+
+    let alerts = all_alerts(&s.url(), &s.reader_token).await;
+    let distributed: Vec<&pb::Alert> = alerts
+        .iter()
+        .filter(|a| a.r#type == "distributed_parameter_enumeration")
+        .collect();
+    assert!(!distributed.is_empty(), "the distributed alert is raised");
+    let incidents = all_incidents(&s.url(), &s.reader_token).await;
+    let holding: Vec<&pb::Incident> = incidents
+        .iter()
+        .filter(|i| distributed.iter().any(|a| i.alert_ids.contains(&a.id)))
+        .collect();
+    assert_eq!(holding.len(), 1, "one incident:\n{}", describe(&incidents));
+    let i = holding[0];
+    for a in &distributed {
+        assert!(i.alert_ids.contains(&a.id), "{}", describe(&incidents));
+        assert_eq!(a.incident_id, i.id);
+    }
+    // It lists the pool's addresses (many actors) and nothing but attackers.
+    let listed: Vec<&str> = i.actors.iter().map(|a| a.ip.as_str()).collect();
+    assert!(
+        listed.len() >= 5,
+        "actors listed: {listed:?}\n{}",
+        describe(&incidents)
+    );
+    for ip in &listed {
+        assert!(pool.iter().any(|p| p == ip), "{ip} is not in the pool");
+    }
+    // No single attacker's incident swallowed it: the pool members have no incident apiece.
+    let per_actor = incidents
+        .iter()
+        .filter(|x| x.id != i.id && x.actors.iter().any(|a| pool.contains(&a.ip)))
+        .count();
+    assert_eq!(per_actor, 0, "{}", describe(&incidents));
 }

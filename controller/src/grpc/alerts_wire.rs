@@ -129,7 +129,7 @@ pub fn alert_pb(tenant: &str, r: &AlertRecord) -> pb::Alert {
         status_at_ms: r.status_at_ms,
         status_comment: r.status_comment.clone(),
         raised_at_ms: r.raised_at_ms,
-        incident_id: String::new(),
+        incident_id: r.incident_id.clone(),
     }
 }
 

@@ -37,6 +37,10 @@ pub struct AlertRecord {
     pub status_comment: String,
     /// Controller clock when the alert was first stored.
     pub raised_at_ms: i64,
+    /// The incident the alert belongs to (empty until the correlator places it). Set in the
+    /// analysis transaction from the correlator's changes; an incident that absorbs another
+    /// takes its alerts over.
+    pub incident_id: String,
 }
 
 impl Default for AlertRecord {
@@ -48,6 +52,7 @@ impl Default for AlertRecord {
             status_at_ms: 0,
             status_comment: String::new(),
             raised_at_ms: 0,
+            incident_id: String::new(),
         }
     }
 }
@@ -139,10 +144,12 @@ fn write_alert(
 /// Merges one engine change into the stored alert (see [`AlertRecord`] for who owns what)
 /// and logs it. A `Raised` of an alert already stored, or an `Updated` of one no longer
 /// stored (retention removed it), is stored as what it now is: an update, or a new alert.
+/// `incident` is the incident the same transaction places the alert in, if any.
 pub(super) fn apply_change(
     txn: &mut dyn Txn,
     tenant: &TenantId,
     change: &AlertChange,
+    incident: Option<&str>,
     now_ms: i64,
 ) -> Result<u64> {
     let facts = change.facts();
@@ -165,6 +172,10 @@ pub(super) fn apply_change(
             },
         ),
     };
+    let mut rec = rec;
+    if let Some(id) = incident {
+        id.clone_into(&mut rec.incident_id);
+    }
     write_alert(txn, tenant, old_last_seen, &rec)?;
     let entry = AlertLogRecord {
         kind,
@@ -174,6 +185,27 @@ pub(super) fn apply_change(
         incident: None,
     };
     append_log(txn, tenant, &entry)
+}
+
+/// Points the stored alerts `ids` at `incident` (no log entry: the incident change that
+/// lists them is logged). Alerts no longer stored are skipped.
+pub(super) fn link_incident(
+    txn: &mut dyn Txn,
+    tenant: &TenantId,
+    ids: &[&String],
+    incident: &str,
+) -> Result<()> {
+    for id in ids {
+        let Some(mut rec) = read_alert(txn, tenant, id)? else {
+            continue;
+        };
+        if rec.incident_id != incident {
+            incident.clone_into(&mut rec.incident_id);
+            let last_seen = rec.facts.last_seen_ms;
+            write_alert(txn, tenant, Some(last_seen), &rec)?;
+        }
+    }
+    Ok(())
 }
 
 /// The text of a billing notice on the alert stream.

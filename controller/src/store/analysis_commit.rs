@@ -11,6 +11,7 @@ use super::db::{Db, read_u64};
 use super::incidents::apply_incident_change;
 use super::{Result, Tree, Txn, keys};
 use std::cell::RefCell;
+use std::collections::HashMap;
 
 fn commit_in_txn(txn: &mut dyn Txn, c: &AnalysisCommit<'_>) -> Result<Committed> {
     let done = txn
@@ -20,13 +21,24 @@ fn commit_in_txn(txn: &mut dyn Txn, c: &AnalysisCommit<'_>) -> Result<Committed>
         // Already applied: analysis of these entries committed before.
         return Ok(Committed::AlreadyDone);
     }
+    // The incident each alert of this commit ends up in, so the alert's own log entry
+    // already names it (the incident change follows the alert change on the log).
+    let mut placed: HashMap<&str, &str> = HashMap::new();
+    for (_, inc) in c.incidents {
+        if let Some(f) = inc.facts() {
+            for id in &f.alert_ids {
+                placed.insert(id, &f.id);
+            }
+        }
+    }
     let mut last = None;
     let mut incidents = c.incidents.iter().peekable();
     for (i, change) in c.changes.iter().enumerate() {
         while let Some((_, inc)) = incidents.next_if(|(before, _)| *before <= i) {
             last = apply_incident_change(txn, c.tenant, inc, c.now_ms)?.or(last);
         }
-        last = Some(apply_change(txn, c.tenant, change, c.now_ms)?);
+        let incident = placed.get(change.facts().id.as_str()).copied();
+        last = Some(apply_change(txn, c.tenant, change, incident, c.now_ms)?);
     }
     for (_, inc) in incidents {
         last = apply_incident_change(txn, c.tenant, inc, c.now_ms)?.or(last);

@@ -111,6 +111,16 @@ fn incidents_are_stored_and_logged_with_the_alert_changes() {
         (IncidentState::Open, AlertStatus::Active)
     );
     assert_eq!(rec.opened_at_ms, 1_001);
+    // Each alert names its incident: its record, and its own log entry already.
+    for id in ["spray", "inj"] {
+        let a = db.get_alert(&t, id).unwrap().unwrap();
+        assert_eq!(a.incident_id, rec.facts.id, "{id}");
+    }
+    let raised = log[0].1.alert.as_ref().unwrap();
+    assert_eq!(
+        raised.incident_id, rec.facts.id,
+        "the raised entry names it"
+    );
     assert_eq!(
         db.get_incident(&t, &rec.facts.id).unwrap().as_ref(),
         Some(rec)
@@ -299,6 +309,11 @@ fn merged_and_closed_incidents_are_recorded() {
         .unwrap();
     assert_eq!(gone.state, IncidentState::Merged);
     assert_eq!(gone.merged_into, all[0].facts.id);
+    // The survivor took the absorbed incident's alerts over.
+    for id in ["a", "b", "c", "d"] {
+        let a = db.get_alert(&t, id).unwrap().unwrap();
+        assert_eq!(a.incident_id, all[0].facts.id, "{id}");
+    }
     // Quiet for longer than the quiet period: closed.
     let closed: Vec<_> = c.tick(200_000).into_iter().map(|i| (0, i)).collect();
     db.commit_analysis(&AnalysisCommit {

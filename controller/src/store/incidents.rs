@@ -10,7 +10,7 @@
 //! correlator's own state is not here: it moves with the engine checkpoint
 //! (`analysis_log`).
 
-use super::alerts::{AlertLogRecord, ChangeKind, append_log};
+use super::alerts::{AlertLogRecord, ChangeKind, append_log, link_incident};
 use super::db::Db;
 pub use super::incident_records::{
     IncidentChangeKind, IncidentLogEntry, IncidentRecord, IncidentState,
@@ -147,6 +147,15 @@ pub(super) fn apply_incident_change(
     };
     let old = read_incident(txn, tenant, &facts.id)?;
     let old_last_seen = old.as_ref().map(|r| r.facts.last_seen_ms);
+    // Alerts new to this incident (its own new ones, or those of an incident it absorbed)
+    // point at it; those it already listed do already.
+    let known = old.as_ref().map(|r| &r.facts.alert_ids);
+    let new: Vec<&String> = facts
+        .alert_ids
+        .iter()
+        .filter(|id| known.is_none_or(|k| !k.contains(id)))
+        .collect();
+    link_incident(txn, tenant, &new, &facts.id)?;
     let closed_at_ms = if state == IncidentState::Closed {
         now_ms
     } else {

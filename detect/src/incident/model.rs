@@ -215,6 +215,17 @@ impl IncidentChange {
             IncidentChange::Merged { into, .. } => into,
         }
     }
+
+    /// The incident's facts as of the change; `None` for a merge (the absorbing incident's
+    /// own change carries them).
+    pub fn facts(&self) -> Option<&IncidentFacts> {
+        match self {
+            IncidentChange::Opened(f) | IncidentChange::Updated(f) | IncidentChange::Closed(f) => {
+                Some(f)
+            }
+            IncidentChange::Merged { .. } => None,
+        }
+    }
 }
 
 /// Counters of a correlator since it was created (persisted with its state).
