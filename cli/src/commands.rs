@@ -26,6 +26,7 @@ pub async fn execute(cli: &Cli) -> Result<String, CliError> {
     let fmt = cli.output;
     match &cli.command {
         Command::Apis(ApisCmd::List) => list_apis(svc, fmt).await,
+        Command::Apis(cmd) => crate::posture::apis(svc, fmt, cmd).await,
         Command::Endpoints(EndpointsCmd::List {
             host,
             method,
@@ -92,6 +93,8 @@ pub async fn execute(cli: &Cli) -> Result<String, CliError> {
         Command::Suppressions(cmd) => crate::alerts::suppressions(svc, fmt, cmd).await,
         Command::Specs(cmd) => crate::specs::specs(svc, fmt, cmd).await,
         Command::Incidents(cmd) => crate::incidents::incidents(svc, fmt, cmd).await,
+        Command::Posture(cmd) => crate::posture::posture(svc, fmt, cmd).await,
+        Command::Findings(cmd) => crate::posture::findings(svc, fmt, cmd).await,
     }
 }
 
@@ -99,6 +102,7 @@ async fn list_apis(svc: Authed, fmt: Format) -> Result<String, CliError> {
     let mut c = pb::inventory_client::InventoryClient::new(svc);
     let mut l = Listing::new(&[
         "HOST",
+        "STATE",
         "ENDPOINTS",
         "CALLS",
         "METHODS",
@@ -120,6 +124,7 @@ async fn list_apis(svc: Authed, fmt: Format) -> Result<String, CliError> {
             l.push(
                 vec![
                     a.host.clone(),
+                    if a.state.is_empty() { "-".into() } else { a.state.clone() },
                     a.endpoints.to_string(),
                     a.calls.to_string(),
                     a.methods.join(","),
@@ -127,7 +132,7 @@ async fn list_apis(svc: Authed, fmt: Format) -> Result<String, CliError> {
                     when(a.last_seen_ms),
                     a.sensors.join(","),
                 ],
-                j!({"host": a.host, "endpoints": a.endpoints, "calls": a.calls, "methods": a.methods,
+                j!({"host": a.host, "state": a.state, "state_changed": when(a.state_changed_ms), "endpoints": a.endpoints, "calls": a.calls, "methods": a.methods,
                     "first_seen": when(a.first_seen_ms), "last_seen": when(a.last_seen_ms), "sensors": a.sensors}),
             );
         }

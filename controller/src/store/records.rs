@@ -56,14 +56,38 @@ pub struct EndpointRecord {
     pub summary: EndpointSummary,
     /// Sensors that saw the endpoint (at most [`MAX_SENSORS_PER_ENDPOINT`]).
     pub sensors: BTreeSet<String>,
+    /// The highest rate one client reached in one event-time window, in requests per
+    /// minute (from the windows' busiest clients; the posture's rate-limiting evidence).
+    #[serde(default)]
+    pub peak_client_rpm: u64,
 }
 
 impl EndpointRecord {
-    /// Folds one batch's summary from `sensor` into the record.
-    pub fn absorb(&mut self, summary: &EndpointSummary, sensor: &str) {
+    /// Folds one batch's summary from `sensor` into the record; `window_ms` is the width of
+    /// the summary's event-time window.
+    pub fn absorb(&mut self, summary: &EndpointSummary, sensor: &str, window_ms: u32) {
+        let window_ms = u64::from(window_ms.max(1));
+        for c in &summary.top_clients {
+            let rpm = c.requests.saturating_mul(60_000) / window_ms;
+            self.peak_client_rpm = self.peak_client_rpm.max(rpm);
+        }
         self.summary.merge(summary);
         if self.sensors.len() < MAX_SENSORS_PER_ENDPOINT || self.sensors.contains(sensor) {
             self.sensors.insert(sensor.to_owned());
+        }
+    }
+}
+
+impl EndpointRecord {
+    /// Folds another record of the same endpoint (learned under another name) into this one.
+    pub fn fold(&mut self, other: &EndpointRecord) {
+        self.summary.merge(&other.summary);
+        self.peak_client_rpm = self.peak_client_rpm.max(other.peak_client_rpm);
+        for s in &other.sensors {
+            if self.sensors.len() >= MAX_SENSORS_PER_ENDPOINT {
+                break;
+            }
+            self.sensors.insert(s.clone());
         }
     }
 }

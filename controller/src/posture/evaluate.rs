@@ -1,0 +1,164 @@
+//! The posture evaluator: pure functions from an endpoint's lifetime record (and its spec
+//! judgement) or an API's onboarding state to the findings that hold *now*. No store, no
+//! clock: the caller passes `now_ms`.
+
+use super::PostureConfig;
+use super::finding::{Finding, Kind};
+use crate::metering::ApiState;
+use crate::specs::drift::SpecJudgement;
+use crate::store::EndpointRecord;
+use picket_openapi::Class;
+use picket_shared::EndpointKey;
+
+const DAY_MS: i64 = 86_400_000;
+
+/// Requests answered with a 2xx status.
+fn answered_2xx(rec: &EndpointRecord) -> u64 {
+    rec.summary
+        .statuses
+        .range(200..300)
+        .fold(0u64, |n, (_, c)| n.saturating_add(*c))
+}
+
+/// Sensitive-data classes seen at locations accepted by `keep`, with their total.
+fn sensitive(rec: &EndpointRecord, keep: &dyn Fn(&str) -> bool) -> (Vec<String>, u64) {
+    let mut names = Vec::new();
+    let mut total = 0u64;
+    for (key, n) in &rec.summary.sensitive {
+        let location = key.split_once(':').map_or("", |(l, _)| l);
+        if *n > 0 && keep(location) {
+            names.push(key.clone());
+            total = total.saturating_add(*n);
+        }
+    }
+    (names, total)
+}
+
+/// The findings that hold for one endpoint.
+pub fn endpoint_findings(
+    tenant: &str,
+    key: &EndpointKey,
+    rec: &EndpointRecord,
+    spec: &SpecJudgement,
+    cfg: &PostureConfig,
+    now_ms: i64,
+) -> Vec<Finding> {
+    let s = &rec.summary;
+    let new = |kind| Finding::new(tenant, kind, &key.host, &key.method, &key.template);
+    let mut out = Vec::new();
+    // Requests without credentials that got a 2xx, at least: of the requests without
+    // credentials, at most the non-2xx answers can have been refused.
+    let without_credentials = s.requests.saturating_sub(s.auth_present);
+    let ok = answered_2xx(rec);
+    let unauthenticated_ok = without_credentials.saturating_sub(s.requests.saturating_sub(ok));
+    if unauthenticated_ok > 0 && !spec.documented_public {
+        out.push(
+            new(Kind::Unauthenticated)
+                .with("requests", s.requests)
+                .with("without_credentials", without_credentials)
+                .with("answered_2xx", ok)
+                .with("unauthenticated_2xx_at_least", unauthenticated_ok),
+        );
+    }
+    let idle_ms = now_ms.saturating_sub(s.last_seen_ms);
+    if s.requests > 0 && idle_ms > i64::from(cfg.inactive_days) * DAY_MS {
+        out.push(
+            new(Kind::Inactive)
+                .with("days_since_last_call", (idle_ms / DAY_MS) as u64)
+                .with("requests", s.requests),
+        );
+    }
+    if s.public_client_requests > 0 {
+        out.push(
+            new(Kind::ExternallyExposed)
+                .with("public_client_requests", s.public_client_requests)
+                .with("requests", s.requests),
+        );
+    }
+    let (classes, n) = sensitive(rec, &|l| l == "response");
+    if n > 0 {
+        out.push(
+            new(Kind::SensitiveResponse)
+                .with("values", n)
+                .with_details(classes),
+        );
+    }
+    let (classes, n) = sensitive(rec, &|l| l == "query" || l == "path");
+    if n > 0 {
+        out.push(
+            new(Kind::SensitiveUrl)
+                .with("values", n)
+                .with_details(classes),
+        );
+    }
+    let rate_limited = s.statuses.get(&429).copied().unwrap_or(0);
+    if rec.peak_client_rpm >= cfg.rate_limit_rpm && rate_limited == 0 {
+        out.push(
+            new(Kind::NoRateLimit)
+                .with("peak_client_rpm", rec.peak_client_rpm)
+                .with("threshold_rpm", cfg.rate_limit_rpm)
+                .with("answered_429", 0),
+        );
+    }
+    if s.plaintext_requests > 0 {
+        out.push(
+            new(Kind::Plaintext)
+                .with("plaintext_requests", s.plaintext_requests)
+                .with("requests", s.requests),
+        );
+    }
+    out.extend(spec_findings(spec, s.requests, &new));
+    out
+}
+
+/// Shadow, zombie and drift findings of one endpoint.
+fn spec_findings(
+    spec: &SpecJudgement,
+    requests: u64,
+    new: &dyn Fn(Kind) -> Finding,
+) -> Vec<Finding> {
+    let mut out = Vec::new();
+    match spec.class {
+        Some(Class::Shadow) => out.push(new(Kind::Shadow).with("requests", requests)),
+        Some(Class::Zombie) => out.push(new(Kind::Zombie).with("requests", requests)),
+        _ => {}
+    }
+    if spec.drifts() {
+        let mut details: Vec<String> = Vec::new();
+        if spec.class == Some(Class::Drift) {
+            details.push("method".into());
+        }
+        details.extend(spec.undocumented_params.iter().cloned());
+        details.extend(
+            spec.undocumented_statuses
+                .iter()
+                .map(|s| format!("status:{s}")),
+        );
+        out.push(
+            new(Kind::Drift)
+                .with(
+                    "undocumented_method",
+                    u64::from(spec.class == Some(Class::Drift)),
+                )
+                .with("undocumented_params", spec.undocumented_params_total as u64)
+                .with(
+                    "undocumented_statuses",
+                    spec.undocumented_statuses_total as u64,
+                )
+                .with("requests", requests)
+                .with_details(details),
+        );
+    }
+    out
+}
+
+/// The findings that hold for one API (host): "onboard this API" while it is discovered.
+pub fn api_findings(tenant: &str, host: &str, state: ApiState, requests: u64) -> Vec<Finding> {
+    match state {
+        ApiState::Discovered => vec![
+            Finding::new(tenant, Kind::OnboardApi, host, "", "")
+                .with("unprotected_requests_seen", requests),
+        ],
+        ApiState::Onboarded => Vec::new(),
+    }
+}

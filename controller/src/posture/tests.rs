@@ -1,0 +1,219 @@
+//! The evaluator, kind by kind: each finding raised by a synthetic endpoint record, and not
+//! raised by its benign look-alike; scores by the formula.
+
+use super::PostureConfig;
+use super::evaluate::{api_findings, endpoint_findings};
+use super::finding::{Finding, Kind};
+use super::score::{api_score, tenant_score};
+use crate::metering::ApiState;
+use crate::specs::drift::SpecJudgement;
+use crate::store::EndpointRecord;
+use picket_openapi::Class;
+use picket_shared::{EndpointKey, EndpointSummary};
+use std::collections::BTreeMap;
+
+const NOW: i64 = 1_800_000_000_000;
+const DAY: i64 = 86_400_000;
+
+fn key() -> EndpointKey {
+    EndpointKey {
+        host: "api.example".into(),
+        method: "GET".into(),
+        template: "/users/{id}".into(),
+    }
+}
+
+/// 100 authenticated requests answered 200, seen an hour ago: no finding at all.
+fn clean() -> EndpointRecord {
+    EndpointRecord {
+        summary: EndpointSummary {
+            requests: 100,
+            auth_present: 100,
+            statuses: [(200, 100)].into(),
+            first_seen_ms: NOW - 2 * DAY,
+            last_seen_ms: NOW - 3_600_000,
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+fn kinds_with(rec: &EndpointRecord, spec: &SpecJudgement) -> Vec<Kind> {
+    endpoint_findings("t", &key(), rec, spec, &PostureConfig::default(), NOW)
+        .into_iter()
+        .map(|f| f.kind)
+        .collect()
+}
+
+fn kinds(rec: &EndpointRecord) -> Vec<Kind> {
+    kinds_with(rec, &SpecJudgement::default())
+}
+
+fn find(rec: &EndpointRecord, spec: &SpecJudgement, kind: Kind) -> Finding {
+    endpoint_findings("t", &key(), rec, spec, &PostureConfig::default(), NOW)
+        .into_iter()
+        .find(|f| f.kind == kind)
+        .unwrap_or_else(|| panic!("no {kind:?}"))
+}
+
+/// One table row: a record raising `kind`, and a look-alike that must not.
+fn check(kind: Kind, raises: EndpointRecord, look_alike: EndpointRecord) {
+    assert!(kinds(&raises).contains(&kind), "{kind:?} not raised");
+    assert!(
+        !kinds(&look_alike).contains(&kind),
+        "{kind:?} raised by its look-alike: {:?}",
+        kinds(&look_alike)
+    );
+}
+
+#[test]
+fn a_clean_endpoint_has_no_finding() {
+    assert_eq!(kinds(&clean()), []);
+}
+
+#[test]
+fn unauthenticated_needs_2xx_answers_to_requests_without_credentials() {
+    let mut raises = clean();
+    raises.summary.auth_present = 60; // 40 without credentials, all 100 answered 200
+    // Look-alike: the 40 without credentials were all refused (401).
+    let mut refused = clean();
+    refused.summary.auth_present = 60;
+    refused.summary.statuses = [(200, 60), (401, 40)].into();
+    check(Kind::Unauthenticated, raises.clone(), refused);
+    let f = find(&raises, &SpecJudgement::default(), Kind::Unauthenticated);
+    assert_eq!(f.evidence["unauthenticated_2xx_at_least"], 40);
+    // Documented as public in the spec: not a finding.
+    let public = SpecJudgement {
+        class: Some(Class::Documented),
+        documented_public: true,
+        ..Default::default()
+    };
+    assert!(!kinds_with(&raises, &public).contains(&Kind::Unauthenticated));
+}
+
+#[test]
+fn inactive_after_the_configured_days() {
+    let mut raises = clean();
+    raises.summary.last_seen_ms = NOW - 31 * DAY;
+    let mut recent = clean();
+    recent.summary.last_seen_ms = NOW - 29 * DAY;
+    check(Kind::Inactive, raises.clone(), recent);
+    let f = find(&raises, &SpecJudgement::default(), Kind::Inactive);
+    assert_eq!(f.evidence["days_since_last_call"], 31);
+}
+
+#[test]
+fn externally_exposed_by_public_clients() {
+    let mut raises = clean();
+    raises.summary.public_client_requests = 3;
+    // Private addresses only (the default record): internal traffic is not exposure.
+    check(Kind::ExternallyExposed, raises, clean());
+}
+
+#[test]
+fn sensitive_data_by_location() {
+    let mut response = clean();
+    response.summary.sensitive = [("response:email".to_owned(), 5)].into();
+    let mut url = clean();
+    url.summary.sensitive = [("query:email".to_owned(), 2), ("path:us_ssn".to_owned(), 1)].into();
+    // In a request body: neither a response leak nor a URL leak.
+    let mut body = clean();
+    body.summary.sensitive = [("body:email".to_owned(), 9)].into();
+    check(Kind::SensitiveResponse, response.clone(), body.clone());
+    check(Kind::SensitiveUrl, url.clone(), body);
+    assert!(!kinds(&response).contains(&Kind::SensitiveUrl));
+    assert!(!kinds(&url).contains(&Kind::SensitiveResponse));
+    let f = find(&url, &SpecJudgement::default(), Kind::SensitiveUrl);
+    assert_eq!((f.evidence["values"], f.details.len()), (3, 2));
+}
+
+#[test]
+fn no_rate_limiting_needs_a_fast_client_and_no_429() {
+    let mut raises = clean();
+    raises.peak_client_rpm = 5_000;
+    let mut limited = raises.clone();
+    limited.summary.statuses.insert(429, 12);
+    let mut slow = clean();
+    slow.peak_client_rpm = 1_199;
+    check(Kind::NoRateLimit, raises.clone(), limited);
+    check(Kind::NoRateLimit, raises, slow);
+}
+
+#[test]
+fn plaintext_http() {
+    let mut raises = clean();
+    raises.summary.plaintext_requests = 1;
+    check(Kind::Plaintext, raises, clean());
+}
+
+#[test]
+fn spec_classes_raise_shadow_zombie_and_drift() {
+    let judged = |class, params: &[&str], statuses: &[u16]| SpecJudgement {
+        class: Some(class),
+        undocumented_params: params.iter().map(|p| p.to_string()).collect(),
+        undocumented_params_total: params.len(),
+        undocumented_statuses: statuses.to_vec(),
+        undocumented_statuses_total: statuses.len(),
+        ..Default::default()
+    };
+    let rec = clean();
+    assert_eq!(
+        kinds_with(&rec, &judged(Class::Shadow, &[], &[])),
+        [Kind::Shadow]
+    );
+    assert_eq!(
+        kinds_with(&rec, &judged(Class::Zombie, &[], &[])),
+        [Kind::Zombie]
+    );
+    assert_eq!(
+        kinds_with(&rec, &judged(Class::Drift, &[], &[])),
+        [Kind::Drift]
+    );
+    // Documented and in line with the spec: nothing; no spec at all: nothing either.
+    assert_eq!(kinds_with(&rec, &judged(Class::Documented, &[], &[])), []);
+    let drift = judged(Class::Documented, &["query:debug"], &[418]);
+    let f = find(&rec, &drift, Kind::Drift);
+    assert_eq!(
+        (
+            f.evidence["undocumented_params"],
+            f.evidence["undocumented_statuses"]
+        ),
+        (1, 1)
+    );
+    assert_eq!(f.details, ["query:debug", "status:418"]);
+}
+
+#[test]
+fn onboard_this_api_only_while_discovered() {
+    let f = api_findings("t", "api.example", ApiState::Discovered, 7);
+    assert_eq!(f.len(), 1);
+    assert_eq!(
+        (f[0].kind, f[0].evidence["unprotected_requests_seen"]),
+        (Kind::OnboardApi, 7)
+    );
+    assert!(api_findings("t", "api.example", ApiState::Onboarded, 7).is_empty());
+}
+
+#[test]
+fn scores_follow_the_formula() {
+    let f = |kind| Finding::new("t", kind, "h", "GET", "/");
+    // high 20 + medium 10 + low 4 + informational 1.
+    let open = [
+        f(Kind::Zombie),
+        f(Kind::Shadow),
+        f(Kind::Drift),
+        f(Kind::Inactive),
+    ];
+    assert_eq!(api_score(&open), 65);
+    assert_eq!(api_score(&[]), 100);
+    let many: Vec<Finding> = (0..6).map(|_| f(Kind::Unauthenticated)).collect();
+    assert_eq!(api_score(&many), 0, "floored at 0");
+    // Request-weighted mean: (100 × 300 + 40 × 100) / 400 = 85; an idle API weighs 1.
+    let apis: BTreeMap<String, (u32, u64)> =
+        [("a".to_owned(), (100, 300)), ("b".to_owned(), (40, 100))].into();
+    assert_eq!(tenant_score(&apis), 85);
+    let idle: BTreeMap<String, (u32, u64)> =
+        [("a".to_owned(), (100, 0)), ("b".to_owned(), (50, 0))].into();
+    assert_eq!(tenant_score(&idle), 75);
+    assert_eq!(tenant_score(&BTreeMap::new()), 100);
+}
