@@ -34,6 +34,17 @@ fn sensitive(rec: &EndpointRecord, keep: &dyn Fn(&str) -> bool) -> (Vec<String>,
     (names, total)
 }
 
+/// Whether some answer says the path exists: a status other than 400, 404, 405 and 501 (the
+/// answers the sensor's template learner does not learn from either). A path only ever
+/// answered "no such thing" — a scanner's probe — is not an endpoint of the API: it is never
+/// shadow, exposed, inactive or unthrottled.
+pub fn path_exists(rec: &EndpointRecord) -> bool {
+    rec.summary
+        .statuses
+        .iter()
+        .any(|(s, n)| *n > 0 && !matches!(s, 400 | 404 | 405 | 501))
+}
+
 /// The findings that hold for one endpoint.
 pub fn endpoint_findings(
     tenant: &str,
@@ -46,6 +57,7 @@ pub fn endpoint_findings(
     let s = &rec.summary;
     let new = |kind| Finding::new(tenant, kind, &key.host, &key.method, &key.template);
     let mut out = Vec::new();
+    let exists = path_exists(rec);
     // Requests without credentials that got a 2xx, at least: of the requests without
     // credentials, at most the non-2xx answers can have been refused.
     let without_credentials = s.requests.saturating_sub(s.auth_present);
@@ -61,14 +73,14 @@ pub fn endpoint_findings(
         );
     }
     let idle_ms = now_ms.saturating_sub(s.last_seen_ms);
-    if s.requests > 0 && idle_ms > i64::from(cfg.inactive_days) * DAY_MS {
+    if exists && idle_ms > i64::from(cfg.inactive_days) * DAY_MS {
         out.push(
             new(Kind::Inactive)
                 .with("days_since_last_call", (idle_ms / DAY_MS) as u64)
                 .with("requests", s.requests),
         );
     }
-    if s.public_client_requests > 0 {
+    if exists && s.public_client_requests > 0 {
         out.push(
             new(Kind::ExternallyExposed)
                 .with("public_client_requests", s.public_client_requests)
@@ -92,7 +104,7 @@ pub fn endpoint_findings(
         );
     }
     let rate_limited = s.statuses.get(&429).copied().unwrap_or(0);
-    if rec.peak_client_rpm >= cfg.rate_limit_rpm && rate_limited == 0 {
+    if exists && rec.peak_client_rpm >= cfg.rate_limit_rpm && rate_limited == 0 {
         out.push(
             new(Kind::NoRateLimit)
                 .with("peak_client_rpm", rec.peak_client_rpm)
@@ -107,7 +119,9 @@ pub fn endpoint_findings(
                 .with("requests", s.requests),
         );
     }
-    out.extend(spec_findings(spec, s.requests, &new));
+    if exists {
+        out.extend(spec_findings(spec, s.requests, &new));
+    }
     out
 }
 

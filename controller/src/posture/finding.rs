@@ -41,12 +41,13 @@ impl Severity {
         Self::ALL.into_iter().find(|v| v.as_str() == s)
     }
 
-    /// Points one open finding of this severity deducts from its API's score.
+    /// Points one open finding of this severity deducts from its endpoint's (or, API-wide, its
+    /// API's) score; see `score`.
     pub fn weight(self) -> u32 {
         match self {
-            Severity::High => 20,
-            Severity::Medium => 10,
-            Severity::Low => 4,
+            Severity::High => 40,
+            Severity::Medium => 20,
+            Severity::Low => 5,
             Severity::Informational => 1,
         }
     }

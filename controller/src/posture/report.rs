@@ -98,14 +98,14 @@ pub fn report(
             continue;
         }
         let mine = per_api.get(host).map(Vec::as_slice).unwrap_or_default();
-        let score = api_score(mine.iter().map(|r| &r.finding));
-        let (requests, state) = snapshot.apis.get(host).cloned().unwrap_or_default();
-        weights.insert(host.clone(), (score, requests));
+        let snap = snapshot.apis.get(host).cloned().unwrap_or_default();
+        let score = api_score(mine.iter().map(|r| &r.finding), snap.endpoints);
+        weights.insert(host.clone(), (score, snap.requests));
         out.apis.push(ApiPosture {
             api: host.clone(),
             score,
-            state,
-            requests,
+            state: snap.state,
+            requests: snap.requests,
             open_findings: mine.len() as u64,
         });
     }

@@ -1,7 +1,7 @@
 //! The posture task: re-evaluates every tenant every `evaluate_interval_secs`, and soon after
 //! a spec import or an onboarding change (`State::posture_changed`).
 
-use super::evaluate::{api_findings, endpoint_findings};
+use super::evaluate::{api_findings, endpoint_findings, path_exists};
 use super::{Finding, PostureConfig};
 use crate::error::Result;
 use crate::inventory::{EndpointFilter, list_endpoints};
@@ -87,16 +87,13 @@ pub fn evaluate_tenant(state: &State, tenant: &TenantId) -> Result<Reconciled> {
             }
             seen += 1;
             let judgement = specs.judge(key, &rec.summary);
-            findings.extend(endpoint_findings(
-                tenant.as_str(),
-                key,
-                rec,
-                &judgement,
-                cfg,
-                now,
-            ));
+            let found = endpoint_findings(tenant.as_str(), key, rec, &judgement, cfg, now);
             let api = snapshot.apis.entry(key.host.clone()).or_default();
-            api.0 = api.0.saturating_add(rec.summary.requests);
+            api.requests = api.requests.saturating_add(rec.summary.requests);
+            if path_exists(rec) || !found.is_empty() {
+                api.endpoints += 1;
+            }
+            findings.extend(found);
         }
         match page.next_cursor {
             Some(c) if seen < cfg.max_endpoints_evaluated => cursor = Some(c),
@@ -105,8 +102,13 @@ pub fn evaluate_tenant(state: &State, tenant: &TenantId) -> Result<Reconciled> {
     }
     for rec in state.db.api_records(tenant, MAX_APIS_PER_CHANGE)? {
         let api = snapshot.apis.entry(rec.host.clone()).or_default();
-        api.1 = rec.state.as_str().to_owned();
-        findings.extend(api_findings(tenant.as_str(), &rec.host, rec.state, api.0));
+        api.state = rec.state.as_str().to_owned();
+        findings.extend(api_findings(
+            tenant.as_str(),
+            &rec.host,
+            rec.state,
+            api.requests,
+        ));
     }
     let retention_ms = i64::from(cfg.resolved_retention_days) * DAY_MS;
     Ok(state.db.reconcile_findings(

@@ -4,7 +4,7 @@
 use super::PostureConfig;
 use super::evaluate::{api_findings, endpoint_findings};
 use super::finding::{Finding, Kind};
-use super::score::{api_score, tenant_score};
+use super::score::{api_score, endpoint_score, tenant_score};
 use crate::metering::ApiState;
 use crate::specs::drift::SpecJudgement;
 use crate::store::EndpointRecord;
@@ -196,18 +196,26 @@ fn onboard_this_api_only_while_discovered() {
 
 #[test]
 fn scores_follow_the_formula() {
-    let f = |kind| Finding::new("t", kind, "h", "GET", "/");
-    // high 20 + medium 10 + low 4 + informational 1.
+    let f = |kind, endpoint: &str| Finding::new("t", kind, "h", "GET", endpoint);
+    // One endpoint: high 40 + low 5 → 55; another: medium 20 + informational 1 → 79.
     let open = [
-        f(Kind::Zombie),
-        f(Kind::Shadow),
-        f(Kind::Drift),
-        f(Kind::Inactive),
+        f(Kind::Zombie, "/a"),
+        f(Kind::Drift, "/a"),
+        f(Kind::Shadow, "/b"),
+        f(Kind::Inactive, "/b"),
     ];
-    assert_eq!(api_score(&open), 65);
-    assert_eq!(api_score(&[]), 100);
-    let many: Vec<Finding> = (0..6).map(|_| f(Kind::Unauthenticated)).collect();
-    assert_eq!(api_score(&many), 0, "floored at 0");
+    assert_eq!(endpoint_score(&open[..2]), 55);
+    // Four endpoints scored, two clean: (55 + 79 + 100 + 100) / 4 = 83 (rounded down).
+    assert_eq!(api_score(&open, 4), 83);
+    // The API-wide "onboard this API" (medium) comes off the mean.
+    let mut with_onboard = open.to_vec();
+    with_onboard.push(Finding::new("t", Kind::OnboardApi, "h", "", ""));
+    assert_eq!(api_score(&with_onboard, 4), 63);
+    // Endpoints with findings always count, even if fewer endpoints were passed.
+    assert_eq!(api_score(&open, 0), (55 + 79) / 2);
+    assert_eq!(api_score(&[], 0), 100);
+    let many: Vec<Finding> = (0..3).map(|_| f(Kind::Unauthenticated, "/x")).collect();
+    assert_eq!(endpoint_score(&many), 0, "floored at 0");
     // Request-weighted mean: (100 × 300 + 40 × 100) / 400 = 85; an idle API weighs 1.
     let apis: BTreeMap<String, (u32, u64)> =
         [("a".to_owned(), (100, 300)), ("b".to_owned(), (40, 100))].into();
@@ -216,4 +224,23 @@ fn scores_follow_the_formula() {
         [("a".to_owned(), (100, 0)), ("b".to_owned(), (50, 0))].into();
     assert_eq!(tenant_score(&idle), 75);
     assert_eq!(tenant_score(&BTreeMap::new()), 100);
+}
+
+#[test]
+fn probes_of_paths_that_do_not_exist_are_not_endpoints() {
+    // A scanner's one-off path, answered 404 from a public address: no shadow, no exposure.
+    let mut probe = clean();
+    probe.summary.auth_present = 0;
+    probe.summary.statuses = [(404, 100)].into();
+    probe.summary.public_client_requests = 100;
+    probe.peak_client_rpm = 10_000;
+    let shadow = SpecJudgement {
+        class: Some(Class::Shadow),
+        ..Default::default()
+    };
+    assert_eq!(kinds_with(&probe, &shadow), []);
+    // The same path answering 200 once is an endpoint.
+    probe.summary.statuses.insert(200, 1);
+    let k = kinds_with(&probe, &shadow);
+    assert!(k.contains(&Kind::Shadow) && k.contains(&Kind::ExternallyExposed), "{k:?}");
 }

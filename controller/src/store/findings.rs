@@ -16,8 +16,21 @@ use std::collections::{BTreeMap, HashMap};
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PostureSnapshot {
     pub evaluated_ms: i64,
-    /// Per API (host): lifetime requests and onboarding state name.
-    pub apis: BTreeMap<String, (u64, String)>,
+    /// Per API (host).
+    pub apis: BTreeMap<String, ApiSnapshot>,
+}
+
+/// One API as the last evaluation saw it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ApiSnapshot {
+    /// Lifetime requests of its endpoints.
+    pub requests: u64,
+    /// Onboarding state name (empty without a record).
+    pub state: String,
+    /// Endpoints scored: those known to exist (some answer other than 400, 404, 405 or 501)
+    /// and those with a finding.
+    pub endpoints: u64,
 }
 
 /// What a reconciliation changed.
