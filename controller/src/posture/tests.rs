@@ -242,5 +242,8 @@ fn probes_of_paths_that_do_not_exist_are_not_endpoints() {
     // The same path answering 200 once is an endpoint.
     probe.summary.statuses.insert(200, 1);
     let k = kinds_with(&probe, &shadow);
-    assert!(k.contains(&Kind::Shadow) && k.contains(&Kind::ExternallyExposed), "{k:?}");
+    assert!(
+        k.contains(&Kind::Shadow) && k.contains(&Kind::ExternallyExposed),
+        "{k:?}"
+    );
 }
