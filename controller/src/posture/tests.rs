@@ -247,3 +247,90 @@ fn probes_of_paths_that_do_not_exist_are_not_endpoints() {
         "{k:?}"
     );
 }
+
+#[test]
+fn reports_filter_order_and_score_per_api() {
+    use super::finding::{FindingRecord, FindingStatus, Severity};
+    use super::report::{FindingFilter, report, select};
+    use crate::store::findings::{ApiSnapshot, PostureSnapshot};
+    let rec = |kind, host: &str, endpoint: &str, status| FindingRecord {
+        finding: Finding::new(
+            "t",
+            kind,
+            host,
+            if endpoint.is_empty() { "" } else { "GET" },
+            endpoint,
+        ),
+        status,
+        first_seen_ms: 1,
+        last_seen_ms: 2,
+        resolved_ms: 0,
+    };
+    let records = vec![
+        rec(Kind::Drift, "a", "/x", FindingStatus::Open),
+        rec(Kind::Zombie, "a", "/y", FindingStatus::Open),
+        rec(Kind::Shadow, "b", "/z", FindingStatus::Open),
+        rec(Kind::OnboardApi, "b", "", FindingStatus::Open),
+        rec(Kind::Plaintext, "b", "/z", FindingStatus::Resolved),
+    ];
+    // Most severe first; filters by API, kind, minimum severity and status.
+    let open = FindingFilter {
+        status: Some(FindingStatus::Open),
+        ..Default::default()
+    };
+    let kinds: Vec<Kind> = select(records.clone(), &open)
+        .iter()
+        .map(|r| r.finding.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        [Kind::Zombie, Kind::OnboardApi, Kind::Shadow, Kind::Drift]
+    );
+    let medium_b = FindingFilter {
+        api: Some("b".into()),
+        min_severity: Some(Severity::Medium),
+        status: None,
+        ..Default::default()
+    };
+    assert_eq!(select(records.clone(), &medium_b).len(), 3);
+    let resolved = FindingFilter {
+        kind: Some(Kind::Plaintext),
+        status: Some(FindingStatus::Resolved),
+        ..Default::default()
+    };
+    assert_eq!(select(records.clone(), &resolved).len(), 1);
+    let snap = |requests, endpoints| ApiSnapshot {
+        requests,
+        state: "onboarded".into(),
+        endpoints,
+    };
+    let snapshot = PostureSnapshot {
+        evaluated_ms: 9,
+        apis: [
+            ("a".to_owned(), snap(300, 4)),
+            ("b".to_owned(), snap(100, 1)),
+            ("c".to_owned(), snap(0, 2)),
+        ]
+        .into(),
+    };
+    let r = report(records.clone(), &snapshot, None, 2);
+    // a: (95 + 60 + 100 + 100) / 4 = 88; b: 80 − 20 = 60; c: 100.
+    let scores: Vec<(String, u32)> = r.apis.iter().map(|a| (a.api.clone(), a.score)).collect();
+    assert_eq!(
+        scores,
+        [("a".into(), 88), ("b".into(), 60), ("c".into(), 100)]
+    );
+    // (88 × 300 + 60 × 100 + 100 × 1) / 401 = 81.
+    assert_eq!(r.score, 81);
+    assert_eq!((r.top.len(), r.resolved, r.evaluated_ms), (2, 1, 9));
+    assert_eq!(
+        (r.by_severity["high"], r.by_kind["shadow_endpoint"]),
+        (1, 1)
+    );
+    // One API: its own score, its own findings.
+    let b = report(records, &snapshot, Some("b"), 10);
+    assert_eq!(
+        (b.score, b.apis.len(), b.top.len(), b.resolved),
+        (60, 1, 2, 1)
+    );
+}
