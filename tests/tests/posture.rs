@@ -56,6 +56,17 @@ async fn until_finding(
     .await
 }
 
+/// Runs `picketctl` expecting it to fail; returns its stderr.
+fn picketctl_fails(url: &str, token: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new(bin("picketctl"))
+        .args(["--controller", url, "--token", token])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "picketctl {args:?} succeeded");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 fn has(f: &Value, kind: &str, endpoint: &str) -> bool {
     f["kind"] == kind && f["host"] == SHOP && f["endpoint"] == endpoint
 }
@@ -204,8 +215,17 @@ async fn onboarding_gates_billing_and_analysis_and_posture_follows() {
         ["query:debug"]
     );
 
+    // Roles: a reader may not onboard, an operator may not change the tenant setting.
+    let err = picketctl_fails(&url, &reader, &["apis", "onboard", SHOP]);
+    assert!(err.contains("permission denied"), "{err}");
+    let operator = create_token(&url, &admin, "", picket_proto::v1::Role::Operator).await;
+    let err = picketctl_fails(&url, &operator, &["apis", "auto-onboard", "on"]);
+    assert!(err.contains("permission denied"), "{err}");
+    let err = picketctl_fails(&url, &operator, &["apis", "onboard"]);
+    assert!(err.contains("--all"), "{err}");
+
     // Phase 2: onboarded. New traffic is billed and analyzed; the finding resolves.
-    let changed = cli_json(&url, &admin, &["apis", "onboard", SHOP]);
+    let changed = cli_json(&url, &operator, &["apis", "onboard", SHOP]);
     assert_eq!(changed["changed"], serde_json::json!([SHOP]));
     append(&log, &lines(10, 3, "GET", SQLI, 500, "81.2.69.30"));
     stack.wait_total_calls(12).await;
@@ -271,4 +291,30 @@ async fn onboarding_gates_billing_and_analysis_and_posture_follows() {
         table.contains("posture score") && table.contains(SHOP),
         "{table}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_merges_endpoints_learned_before_the_spec() {
+    let stack = Stack::start().await;
+    let (url, admin) = (stack.url(), stack.admin_token.clone());
+    let log = stack.path("access.json");
+    append(&log, &[]);
+    let _sensor = stack.file_sensor("edge-1", &log);
+    let mut batch = lines(0, 2, "GET", "/api/v1/orders/1001", 200, "81.2.69.10");
+    batch.extend(lines(2, 3, "GET", "/api/v1/orders/1002", 200, "81.2.69.11"));
+    append(&log, &batch);
+    let eps = stack.wait_total_calls(5).await;
+    assert!(
+        eps.iter().any(|e| e.path == "/api/v1/orders/{id}"),
+        "{eps:?}"
+    );
+    let spec = repo("tests/data/openapi/shop.yaml");
+    let args = ["specs", "import", spec.to_str().unwrap(), "--api", "shop"];
+    let imported = cli_json(&url, &admin, &args);
+    assert_eq!(imported["merged_endpoints"], 1, "{imported}");
+    let eps = all_endpoints(&url, &stack.reader_token).await;
+    let paths: Vec<(&str, u64)> = eps.iter().map(|e| (e.path.as_str(), e.calls)).collect();
+    assert_eq!(paths, [("/api/v1/orders/{orderId}", 5)]);
+    // Importing again finds nothing left to merge.
+    assert_eq!(cli_json(&url, &admin, &args)["merged_endpoints"], 0);
 }
