@@ -7,24 +7,17 @@ use super::finding::{Finding, Kind};
 use crate::metering::ApiState;
 use crate::specs::drift::SpecJudgement;
 use crate::store::EndpointRecord;
+use crate::store::evidence::Evidence;
 use picket_openapi::Class;
 use picket_shared::EndpointKey;
 
 const DAY_MS: i64 = 86_400_000;
 
-/// Requests answered with a 2xx status.
-fn answered_2xx(rec: &EndpointRecord) -> u64 {
-    rec.summary
-        .statuses
-        .range(200..300)
-        .fold(0u64, |n, (_, c)| n.saturating_add(*c))
-}
-
 /// Sensitive-data classes seen at locations accepted by `keep`, with their total.
-fn sensitive(rec: &EndpointRecord, keep: &dyn Fn(&str) -> bool) -> (Vec<String>, u64) {
+fn sensitive(ev: &Evidence, keep: &dyn Fn(&str) -> bool) -> (Vec<String>, u64) {
     let mut names = Vec::new();
     let mut total = 0u64;
-    for (key, n) in &rec.summary.sensitive {
+    for (key, n) in &ev.sensitive {
         let location = key.split_once(':').map_or("", |(l, _)| l);
         if *n > 0 && keep(location) {
             names.push(key.clone());
@@ -54,40 +47,42 @@ pub fn endpoint_findings(
     cfg: &PostureConfig,
     now_ms: i64,
 ) -> Vec<Finding> {
-    let s = &rec.summary;
+    // Traffic evidence comes from the endpoint's newest traffic (`store::evidence`), so these
+    // findings end once it has served a while without the condition.
+    let ev = rec.posture_evidence();
     let new = |kind| Finding::new(tenant, kind, &key.host, &key.method, &key.template);
     let mut out = Vec::new();
     let exists = path_exists(rec);
     // Requests without credentials that got a 2xx, at least: of the requests without
     // credentials, at most the non-2xx answers can have been refused.
-    let without_credentials = s.requests.saturating_sub(s.auth_present);
-    let ok = answered_2xx(rec);
-    let unauthenticated_ok = without_credentials.saturating_sub(s.requests.saturating_sub(ok));
+    let without_credentials = ev.requests.saturating_sub(ev.auth_present);
+    let ok = ev.answered_2xx;
+    let unauthenticated_ok = without_credentials.saturating_sub(ev.requests.saturating_sub(ok));
     if unauthenticated_ok > 0 && !spec.documented_public {
         out.push(
             new(Kind::Unauthenticated)
-                .with("requests", s.requests)
+                .with("requests", ev.requests)
                 .with("without_credentials", without_credentials)
                 .with("answered_2xx", ok)
                 .with("unauthenticated_2xx_at_least", unauthenticated_ok),
         );
     }
-    let idle_ms = now_ms.saturating_sub(s.last_seen_ms);
+    let idle_ms = now_ms.saturating_sub(rec.summary.last_seen_ms);
     if exists && idle_ms > i64::from(cfg.inactive_days) * DAY_MS {
         out.push(
             new(Kind::Inactive)
                 .with("days_since_last_call", (idle_ms / DAY_MS) as u64)
-                .with("requests", s.requests),
+                .with("requests", rec.summary.requests),
         );
     }
-    if exists && s.public_client_requests > 0 {
+    if exists && ev.public_client_requests > 0 {
         out.push(
             new(Kind::ExternallyExposed)
-                .with("public_client_requests", s.public_client_requests)
-                .with("requests", s.requests),
+                .with("public_client_requests", ev.public_client_requests)
+                .with("requests", ev.requests),
         );
     }
-    let (classes, n) = sensitive(rec, &|l| l == "response");
+    let (classes, n) = sensitive(&ev, &|l| l == "response");
     if n > 0 {
         out.push(
             new(Kind::SensitiveResponse)
@@ -95,7 +90,7 @@ pub fn endpoint_findings(
                 .with_details(classes),
         );
     }
-    let (classes, n) = sensitive(rec, &|l| l == "query" || l == "path");
+    let (classes, n) = sensitive(&ev, &|l| l == "query" || l == "path");
     if n > 0 {
         out.push(
             new(Kind::SensitiveUrl)
@@ -103,24 +98,23 @@ pub fn endpoint_findings(
                 .with_details(classes),
         );
     }
-    let rate_limited = s.statuses.get(&429).copied().unwrap_or(0);
-    if exists && rec.peak_client_rpm >= cfg.rate_limit_rpm && rate_limited == 0 {
+    if exists && ev.peak_client_rpm >= cfg.rate_limit_rpm && ev.answered_429 == 0 {
         out.push(
             new(Kind::NoRateLimit)
-                .with("peak_client_rpm", rec.peak_client_rpm)
+                .with("peak_client_rpm", ev.peak_client_rpm)
                 .with("threshold_rpm", cfg.rate_limit_rpm)
                 .with("answered_429", 0),
         );
     }
-    if s.plaintext_requests > 0 {
+    if ev.plaintext_requests > 0 {
         out.push(
             new(Kind::Plaintext)
-                .with("plaintext_requests", s.plaintext_requests)
-                .with("requests", s.requests),
+                .with("plaintext_requests", ev.plaintext_requests)
+                .with("requests", ev.requests),
         );
     }
     if exists {
-        out.extend(spec_findings(spec, s.requests, &new));
+        out.extend(spec_findings(spec, rec.summary.requests, &new));
     }
     out
 }

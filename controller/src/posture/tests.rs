@@ -8,6 +8,7 @@ use super::score::{api_score, endpoint_score, tenant_score};
 use crate::metering::ApiState;
 use crate::specs::drift::SpecJudgement;
 use crate::store::EndpointRecord;
+use crate::store::evidence::{EVIDENCE_BUCKET_MS, Evidence};
 use picket_openapi::Class;
 use picket_shared::{EndpointKey, EndpointSummary};
 use std::collections::BTreeMap;
@@ -36,6 +37,14 @@ fn clean() -> EndpointRecord {
         },
         ..Default::default()
     }
+}
+
+/// The record with evidence of its summary's traffic and a client peak of `rpm`.
+fn with_peak(mut rec: EndpointRecord, rpm: u64) -> EndpointRecord {
+    let mut ev = Evidence::of(&rec.summary, 1);
+    ev.peak_client_rpm = rpm;
+    rec.evidence.add_at(rec.summary.last_seen_ms, &ev);
+    rec
 }
 
 fn kinds_with(rec: &EndpointRecord, spec: &SpecJudgement) -> Vec<Kind> {
@@ -129,12 +138,11 @@ fn sensitive_data_by_location() {
 
 #[test]
 fn no_rate_limiting_needs_a_fast_client_and_no_429() {
-    let mut raises = clean();
-    raises.peak_client_rpm = 5_000;
-    let mut limited = raises.clone();
+    let raises = with_peak(clean(), 5_000);
+    let mut limited = clean();
     limited.summary.statuses.insert(429, 12);
-    let mut slow = clean();
-    slow.peak_client_rpm = 1_199;
+    let limited = with_peak(limited, 5_000);
+    let slow = with_peak(clean(), 1_199);
     check(Kind::NoRateLimit, raises.clone(), limited);
     check(Kind::NoRateLimit, raises, slow);
 }
@@ -233,12 +241,11 @@ fn probes_of_paths_that_do_not_exist_are_not_endpoints() {
     probe.summary.auth_present = 0;
     probe.summary.statuses = [(404, 100)].into();
     probe.summary.public_client_requests = 100;
-    probe.peak_client_rpm = 10_000;
     let shadow = SpecJudgement {
         class: Some(Class::Shadow),
         ..Default::default()
     };
-    assert_eq!(kinds_with(&probe, &shadow), []);
+    assert_eq!(kinds_with(&with_peak(probe.clone(), 10_000), &shadow), []);
     // The same path answering 200 once is an endpoint.
     probe.summary.statuses.insert(200, 1);
     let k = kinds_with(&probe, &shadow);
@@ -332,5 +339,42 @@ fn reports_filter_order_and_score_per_api() {
     assert_eq!(
         (b.score, b.apis.len(), b.top.len(), b.resolved),
         (60, 1, 2, 1)
+    );
+}
+
+#[test]
+fn traffic_findings_end_once_newer_traffic_is_clean() {
+    // Two weeks of unauthenticated 200s over plain HTTP, then two clean weeks: the
+    // lifetime aggregate still holds the old requests, the findings do not.
+    let summary = |ts: i64, auth_present, plaintext| EndpointSummary {
+        requests: 10,
+        auth_present,
+        plaintext_requests: plaintext,
+        statuses: [(200, 10)].into(),
+        first_seen_ms: ts,
+        last_seen_ms: ts,
+        ..Default::default()
+    };
+    let start = NOW - 40 * DAY;
+    let mut rec = EndpointRecord::default();
+    rec.absorb(&summary(start, 0, 10), "s", 1_000);
+    rec.absorb(&summary(start + 7 * DAY, 0, 10), "s", 1_000);
+    let k = kinds(&rec);
+    assert!(
+        k.contains(&Kind::Unauthenticated) && k.contains(&Kind::Plaintext),
+        "{k:?}"
+    );
+    // One clean week later the previous week still counts.
+    rec.absorb(&summary(start + 14 * DAY, 10, 0), "s", 1_000);
+    assert!(kinds(&rec).contains(&Kind::Unauthenticated));
+    rec.absorb(
+        &summary(start + 21 * DAY + EVIDENCE_BUCKET_MS / 2, 10, 0),
+        "s",
+        1_000,
+    );
+    assert_eq!(kinds(&rec), [], "{:?}", rec.evidence);
+    assert_eq!(
+        rec.summary.plaintext_requests, 20,
+        "the lifetime aggregate keeps them"
     );
 }

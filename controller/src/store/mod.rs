@@ -11,6 +11,7 @@ pub mod apis;
 pub mod batch;
 pub mod billing;
 pub mod db;
+pub mod evidence;
 pub mod findings;
 pub mod incident_records;
 pub mod incidents;
