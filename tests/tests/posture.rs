@@ -285,6 +285,10 @@ async fn onboarding_gates_billing_and_analysis_and_posture_follows() {
     })
     .await;
     assert_eq!(reopened["id"], onboard["id"]);
+    let err = picketctl_fails(&url, &reader, &["posture", "show", "--api", "nope.example"]);
+    assert!(err.contains("not found"), "{err}");
+    let err = picketctl_fails(&url, &reader, &["findings", "list", "--kind", "nope"]);
+    assert!(err.contains("invalid argument"), "{err}");
     // The human table names the tenant score and the API.
     let table = picketctl(&url, &reader, &["posture", "show"]);
     assert!(

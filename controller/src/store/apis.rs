@@ -257,4 +257,86 @@ mod tests {
         let other = TenantId::new("other").unwrap();
         assert!(db.api_records(&other, 10).unwrap().is_empty());
     }
+
+    /// One step of the property test: a batch (host index, requests, replayed or not) or an
+    /// onboarding change (host index, onboard?).
+    #[derive(Debug, Clone)]
+    enum Step {
+        Batch(usize, u64, bool),
+        Change(usize, bool),
+    }
+
+    fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+        use proptest::prelude::*;
+        prop_oneof![
+            3 => (0usize..3, 1u64..500, any::<bool>()).prop_map(|(h, n, r)| Step::Batch(h, n, r)),
+            1 => (0usize..3, any::<bool>()).prop_map(|(h, on)| Step::Change(h, on)),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Whatever the order of batches, replays and onboarding changes, every committed
+        /// request is counted once — billed if its API was onboarded when its batch committed,
+        /// unprotected otherwise — and only billed summaries reach the analysis log.
+        #[test]
+        fn onboarding_state_decides_each_batch_exactly(
+            steps in proptest::collection::vec(step(), 1..40),
+            auto in proptest::prelude::any::<bool>(),
+        ) {
+            use crate::metering::{Cycle, MeterPolicy};
+            use crate::store::Applied;
+            use picket_shared::{BatchSummary, EndpointKey, EndpointSummary, SensorId};
+            let (db, t) = db();
+            let s = SensorId::new("s").unwrap();
+            let policy = MeterPolicy::default();
+            let now = 1_800_000_000_000;
+            db.set_auto_onboard(&t, auto).unwrap();
+            let hosts = ["a.example", "b.example", "c.example"];
+            let mut state: [Option<bool>; 3] = [None; 3];
+            let (mut seq, mut billed, mut unprotected, mut analyzed) = (0u64, 0u64, 0u64, 0u64);
+            let mut last: Option<BatchSummary> = None;
+            for st in steps {
+                match st {
+                    Step::Change(h, on) => {
+                        let target = if on { ApiState::Onboarded } else { ApiState::Discovered };
+                        db.set_api_state(&t, &ApiSelector::Hosts(vec![hosts[h].into()]), target, "op", now).unwrap();
+                        state[h] = Some(on);
+                    }
+                    Step::Batch(h, n, replay) => {
+                        let batch = match (&last, replay) {
+                            (Some(b), true) => b.clone(),
+                            _ => {
+                                seq += 1;
+                                BatchSummary {
+                                    stream_epoch: 1,
+                                    seq,
+                                    endpoints: vec![(
+                                        EndpointKey { host: hosts[h].into(), method: "GET".into(), template: "/".into() },
+                                        EndpointSummary { requests: n, first_seen_ms: now, last_seen_ms: now, ..Default::default() },
+                                    )],
+                                    ..Default::default()
+                                }
+                            }
+                        };
+                        let before = db.analysis_appended().unwrap();
+                        let applied = db.apply_batch(&t, &s, &batch, now, &policy).unwrap();
+                        let fresh = !(replay && last.is_some());
+                        proptest::prop_assert_eq!(applied == Applied::Duplicate, !fresh);
+                        if fresh {
+                            let i = hosts.iter().position(|x| *x == batch.endpoints[0].0.host).unwrap();
+                            let on = *state[i].get_or_insert(auto);
+                            let n = batch.endpoints[0].1.requests;
+                            if on { billed += n; analyzed += 1 } else { unprotected += n }
+                            let appended = db.analysis_appended().unwrap() - before;
+                            proptest::prop_assert_eq!(appended, u64::from(on));
+                        }
+                        last = Some(batch);
+                    }
+                }
+            }
+            let c = db.cycle_usage(&t, Cycle::containing(now).start_ms).unwrap();
+            proptest::prop_assert_eq!((c.calls, c.unprotected_calls), (billed, unprotected));
+            proptest::prop_assert_eq!(db.analysis_appended().unwrap(), analyzed);
+        }
+    }
 }
