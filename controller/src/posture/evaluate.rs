@@ -82,7 +82,22 @@ pub fn endpoint_findings(
                 .with("requests", ev.requests),
         );
     }
-    let (classes, n) = sensitive(&ev, &|l| l == "response");
+    out.extend(data_findings(&ev, exists, cfg, &new));
+    if exists {
+        out.extend(spec_findings(spec, rec.summary.requests, &new));
+    }
+    out
+}
+
+/// Sensitive-data, rate-limiting and plain-HTTP findings from the traffic evidence.
+fn data_findings(
+    ev: &Evidence,
+    exists: bool,
+    cfg: &PostureConfig,
+    new: &dyn Fn(Kind) -> Finding,
+) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let (classes, n) = sensitive(ev, &|l| l == "response");
     if n > 0 {
         out.push(
             new(Kind::SensitiveResponse)
@@ -90,7 +105,7 @@ pub fn endpoint_findings(
                 .with_details(classes),
         );
     }
-    let (classes, n) = sensitive(&ev, &|l| l == "query" || l == "path");
+    let (classes, n) = sensitive(ev, &|l| l == "query" || l == "path");
     if n > 0 {
         out.push(
             new(Kind::SensitiveUrl)
@@ -112,9 +127,6 @@ pub fn endpoint_findings(
                 .with("plaintext_requests", ev.plaintext_requests)
                 .with("requests", ev.requests),
         );
-    }
-    if exists {
-        out.extend(spec_findings(spec, rec.summary.requests, &new));
     }
     out
 }
