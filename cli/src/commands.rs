@@ -26,6 +26,7 @@ pub async fn execute(cli: &Cli) -> Result<String, CliError> {
     let fmt = cli.output;
     match &cli.command {
         Command::Apis(ApisCmd::List) => list_apis(svc, fmt).await,
+        Command::Apis(cmd) => crate::posture::apis(svc, fmt, cmd).await,
         Command::Endpoints(EndpointsCmd::List {
             host,
             method,
@@ -92,6 +93,8 @@ pub async fn execute(cli: &Cli) -> Result<String, CliError> {
         Command::Suppressions(cmd) => crate::alerts::suppressions(svc, fmt, cmd).await,
         Command::Specs(cmd) => crate::specs::specs(svc, fmt, cmd).await,
         Command::Incidents(cmd) => crate::incidents::incidents(svc, fmt, cmd).await,
+        Command::Posture(cmd) => crate::posture::posture(svc, fmt, cmd).await,
+        Command::Findings(cmd) => crate::posture::findings(svc, fmt, cmd).await,
     }
 }
 
@@ -99,6 +102,7 @@ async fn list_apis(svc: Authed, fmt: Format) -> Result<String, CliError> {
     let mut c = pb::inventory_client::InventoryClient::new(svc);
     let mut l = Listing::new(&[
         "HOST",
+        "STATE",
         "ENDPOINTS",
         "CALLS",
         "METHODS",
@@ -120,6 +124,7 @@ async fn list_apis(svc: Authed, fmt: Format) -> Result<String, CliError> {
             l.push(
                 vec![
                     a.host.clone(),
+                    if a.state.is_empty() { "-".into() } else { a.state.clone() },
                     a.endpoints.to_string(),
                     a.calls.to_string(),
                     a.methods.join(","),
@@ -127,7 +132,7 @@ async fn list_apis(svc: Authed, fmt: Format) -> Result<String, CliError> {
                     when(a.last_seen_ms),
                     a.sensors.join(","),
                 ],
-                j!({"host": a.host, "endpoints": a.endpoints, "calls": a.calls, "methods": a.methods,
+                j!({"host": a.host, "state": a.state, "state_changed": when(a.state_changed_ms), "endpoints": a.endpoints, "calls": a.calls, "methods": a.methods,
                     "first_seen": when(a.first_seen_ms), "last_seen": when(a.last_seen_ms), "sensors": a.sensors}),
             );
         }
@@ -199,7 +204,9 @@ fn push_endpoint(l: &mut Listing, e: &pb::Endpoint) {
         ],
         j!({"host": e.host, "method": e.method, "path": e.path, "calls": e.calls,
             "spec_status": e.spec_status.as_ref().map(|s| j!({"class": spec_class(e), "api": s.api,
-                "operation_id": s.operation_id, "template": s.template})),
+                "operation_id": s.operation_id, "template": s.template,
+                "undocumented_params": s.undocumented_params,
+                "undocumented_statuses": s.undocumented_statuses})),
             "first_seen": when(e.first_seen_ms), "last_seen": when(e.last_seen_ms),
             "first_seen_ms": e.first_seen_ms, "last_seen_ms": e.last_seen_ms,
             "statuses": status_obj, "sensors": e.sensors,

@@ -7,6 +7,7 @@ pub mod client;
 pub mod commands;
 pub mod incidents;
 pub mod output;
+pub mod posture;
 pub mod specs;
 
 use clap::{Parser, Subcommand};
@@ -89,6 +90,12 @@ pub enum Command {
     /// problems), delete.
     #[command(subcommand)]
     Specs(SpecsCmd),
+    /// Security posture: scores per API and tenant, with the most severe findings.
+    #[command(subcommand)]
+    Posture(posture::PostureCmd),
+    /// Posture findings (unauthenticated, shadow, zombie, drift, … endpoints).
+    #[command(subcommand)]
+    Findings(posture::FindingsCmd),
 }
 
 #[derive(Debug, Subcommand)]
@@ -264,8 +271,28 @@ pub enum PlansCmd {
 
 #[derive(Debug, Subcommand)]
 pub enum ApisCmd {
-    /// List APIs.
+    /// List APIs with their onboarding state.
     List,
+    /// Onboard APIs: only onboarded APIs are billed and analyzed (role operator).
+    Onboard {
+        /// Hosts of the APIs (an API not seen yet is onboarded ahead of its traffic).
+        hosts: Vec<String>,
+        /// Every API of the tenant.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Offboard APIs: their traffic becomes unprotected (counted, not billed or analyzed).
+    Offboard {
+        hosts: Vec<String>,
+        #[arg(long)]
+        all: bool,
+    },
+    /// Show, or set (role admin), whether APIs seen for the first time are onboarded
+    /// automatically (default on).
+    AutoOnboard {
+        #[arg(value_enum)]
+        value: Option<posture::OnOff>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -112,6 +112,7 @@ pub async fn specs(svc: Authed, fmt: Format, cmd: &SpecsCmd) -> Result<String, C
             let s = r.spec.unwrap_or_default();
             Ok(match fmt {
                 Format::Json => json(&j!({"spec": summary_json(&s), "replaced": r.replaced,
+                    "merged_endpoints": r.merged_endpoints,
                     "problems": r.problems.iter().map(problem_json).collect::<Vec<_>>()})),
                 Format::Table => {
                     let mut out = format!(
@@ -126,6 +127,12 @@ pub async fn specs(svc: Authed, fmt: Format, cmd: &SpecsCmd) -> Result<String, C
                         s.templates,
                         s.problems
                     );
+                    if r.merged_endpoints > 0 {
+                        out.push_str(&format!(
+                            "{} learned endpoints merged into the spec's templates\n",
+                            r.merged_endpoints
+                        ));
+                    }
                     out.push_str(&problems_table(&r.problems));
                     out
                 }

@@ -21,6 +21,7 @@ pub struct ControllerConfig {
     pub telemetry: TelemetryConfig,
     pub detection: DetectionConfig,
     pub incidents: IncidentsConfig,
+    pub posture: crate::posture::PostureConfig,
 }
 
 /// Incident correlation (`[incidents]`): alerts sharing an actor within the window form one
@@ -294,6 +295,7 @@ impl Default for ControllerConfig {
             telemetry: TelemetryConfig::default(),
             detection: DetectionConfig::default(),
             incidents: IncidentsConfig::default(),
+            posture: crate::posture::PostureConfig::default(),
         }
     }
 }
@@ -368,6 +370,7 @@ impl ControllerConfig {
         self.telemetry.otlp.validate()?;
         self.detection.validate()?;
         self.incidents.validate()?;
+        self.posture.validate().map_err(ConfigError::Detection)?;
         Ok(())
     }
 }
@@ -457,6 +460,7 @@ mod example_tests {
         assert_eq!(l.max_page_size, dl.max_page_size);
         assert_eq!(l.max_scan_per_request, dl.max_scan_per_request);
         assert_eq!(l.notable_retention_days, dl.notable_retention_days);
+        assert_eq!(cfg.posture, d.posture);
         let (b, db) = (&cfg.billing, &d.billing);
         assert_eq!(
             (&b.default_plan, b.default_enforcement),

@@ -14,6 +14,7 @@ pub mod inventory;
 pub mod maintenance;
 pub mod metering;
 pub mod metrics;
+pub mod posture;
 pub mod server;
 pub mod specs;
 pub mod state;

@@ -105,6 +105,27 @@ pub const RPCS: Desc = Desc::counter(
     &[LabelKey::Method, LabelKey::Code],
 );
 
+pub const POSTURE_EVALUATIONS: Desc = Desc::counter(
+    "picket_controller_posture_evaluations_total",
+    "Tenant posture evaluations completed",
+    &[],
+);
+pub const POSTURE_FAILURES: Desc = Desc::counter(
+    "picket_controller_posture_failures_total",
+    "Tenant posture evaluations that failed (retried at the next interval)",
+    &[],
+);
+pub const POSTURE_FINDINGS_DROPPED: Desc = Desc::counter(
+    "picket_controller_posture_findings_dropped_total",
+    "New posture findings not stored because the tenant held posture.max_findings_per_tenant",
+    &[],
+);
+pub const POSTURE_ENDPOINTS_SKIPPED: Desc = Desc::counter(
+    "picket_controller_posture_endpoints_skipped_total",
+    "Endpoints left out of a posture evaluation by posture.max_endpoints_evaluated",
+    &[],
+);
+
 /// Registers the controller's scrape-time collectors and its commit histogram.
 pub fn register(registry: &Registry, state: &Arc<State>) {
     registry.histogram(COMMIT_SECONDS, state.ingest.commit_seconds.clone());
@@ -119,6 +140,19 @@ pub fn register(registry: &Registry, state: &Arc<State>) {
         c.counter(&SUMMARIES_REJECTED, &[], i.entries_rejected.load(Relaxed));
         c.counter(&STREAMS_REJECTED, &[], i.streams_rejected.load(Relaxed));
         c.gauge(&SENSORS_CONNECTED, &[], st.connected_count() as i64);
+        let p = &st.posture_stats;
+        c.counter(&POSTURE_EVALUATIONS, &[], p.evaluations.load(Relaxed));
+        c.counter(&POSTURE_FAILURES, &[], p.failures.load(Relaxed));
+        c.counter(
+            &POSTURE_FINDINGS_DROPPED,
+            &[],
+            p.findings_dropped.load(Relaxed),
+        );
+        c.counter(
+            &POSTURE_ENDPOINTS_SKIPPED,
+            &[],
+            p.endpoints_skipped.load(Relaxed),
+        );
         analysis(&st, c);
         cycle_calls(&st, c);
     });

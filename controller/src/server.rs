@@ -74,6 +74,7 @@ pub struct Controller {
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<(), tonic::transport::Error>>,
     maintenance: JoinHandle<()>,
+    posture: JoinHandle<()>,
     worker: Option<WorkerHandle>,
 }
 
@@ -91,6 +92,7 @@ impl Controller {
             let _ = tx.send(());
         }
         self.maintenance.abort();
+        self.posture.abort();
         if let Some(w) = self.worker.take() {
             // Finishes its current pass (which flushes) and stops.
             let _ = tokio::task::spawn_blocking(move || w.stop()).await;
@@ -225,13 +227,15 @@ pub async fn start_with_clock(
     let state = Arc::new(
         State::new(db.clone(), cfg.limits.clone(), policy, clock)
             .with_detection(cfg.detection.clone())
-            .with_incidents(cfg.incidents.clone()),
+            .with_incidents(cfg.incidents.clone())
+            .with_posture(cfg.posture.clone()),
     );
     state.analysis.set_intel(intel);
     // Started after the store opened: it picks up every batch committed but not analyzed
     // before a restart.
     let worker = WorkerHandle::spawn(state.clone()).map_err(ServeError::Worker)?;
     let maintenance = tokio::spawn(crate::maintenance::run(state.clone(), intel_files));
+    let posture = tokio::spawn(crate::posture::task::run(state.clone()));
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .map_err(|e| ServeError::Bind(cfg.listen, e))?;
@@ -285,6 +289,12 @@ pub async fn start_with_clock(
         )
         .add_service(
             SpecsServer::new(SpecsService::new(state.clone())).max_decoding_message_size(max),
+        )
+        .add_service(
+            picket_proto::v1::posture_server::PostureServer::new(
+                crate::grpc::posture::PostureService::new(state.clone()),
+            )
+            .max_decoding_message_size(max),
         );
 
     let (tx, rx) = oneshot::channel::<()>();
@@ -322,6 +332,7 @@ pub async fn start_with_clock(
         shutdown: Some(tx),
         task,
         maintenance,
+        posture,
         worker: Some(worker),
     })
 }

@@ -69,6 +69,11 @@ pub struct State {
     connected: Mutex<HashMap<(TenantId, String), u32>>,
     /// Analysis pause state per tenant, watched by that tenant's ingest streams.
     pauses: Mutex<HashMap<TenantId, watch::Sender<PauseState>>>,
+    /// Posture settings and counters.
+    pub posture: crate::posture::PostureConfig,
+    pub posture_stats: crate::posture::PostureStats,
+    /// Wakes the posture task early (a spec import or an onboarding change).
+    pub posture_wake: tokio::sync::Notify,
 }
 
 impl State {
@@ -85,7 +90,15 @@ impl State {
             incidents: IncidentsConfig::default(),
             connected: Mutex::new(HashMap::new()),
             pauses: Mutex::new(HashMap::new()),
+            posture: crate::posture::PostureConfig::default(),
+            posture_stats: crate::posture::PostureStats::default(),
+            posture_wake: tokio::sync::Notify::new(),
         }
+    }
+
+    /// Asks the posture task to re-evaluate soon (what it judges by has changed).
+    pub fn posture_changed(&self) {
+        self.posture_wake.notify_one();
     }
 
     /// Sets the detection settings (before the state is shared).
@@ -97,6 +110,12 @@ impl State {
     /// Sets the incident correlation settings (before the state is shared).
     pub fn with_incidents(mut self, incidents: IncidentsConfig) -> Self {
         self.incidents = incidents;
+        self
+    }
+
+    /// Sets the posture settings (before the state is shared).
+    pub fn with_posture(mut self, posture: crate::posture::PostureConfig) -> Self {
+        self.posture = posture;
         self
     }
 

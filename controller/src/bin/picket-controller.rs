@@ -36,6 +36,10 @@ struct Args {
     /// on it [default: 604800, 7 days; `[detection] learning_period_secs`].
     #[arg(long)]
     learning_period_secs: Option<u64>,
+    /// Seconds between posture re-evaluations of every tenant
+    /// [default: 60; `[posture] evaluate_interval_secs`].
+    #[arg(long)]
+    posture_interval_secs: Option<u64>,
     /// Threat-intelligence list file, reloaded when it changes; repeat for more. Given at
     /// least once, replaces `[detection] threat_intel`.
     #[arg(long = "threat-intel", value_name = "FILE")]
@@ -60,6 +64,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if let Some(f) = args.log_format {
         cfg.telemetry.log_format = f;
+    }
+    if let Some(s) = args.posture_interval_secs {
+        cfg.posture.evaluate_interval_secs = s;
     }
     if let Some(s) = args.learning_period_secs {
         cfg.detection.learning_period_secs = s;

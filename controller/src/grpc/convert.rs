@@ -370,6 +370,8 @@ pub fn api_to_pb(a: ApiSummary) -> pb::Api {
         last_seen_ms: a.last_seen_ms,
         methods: a.methods.into_iter().collect(),
         sensors: a.sensors.into_iter().collect(),
+        state: String::new(),
+        state_changed_ms: 0,
     }
 }
 

@@ -31,6 +31,27 @@ fn non_empty(s: String) -> Option<String> {
 
 #[tonic::async_trait]
 impl Inventory for InventoryService {
+    async fn set_api_onboarding(
+        &self,
+        req: Request<pb::SetApiOnboardingRequest>,
+    ) -> Result<Response<pb::SetApiOnboardingResponse>, Status> {
+        super::onboarding::set_api_onboarding(&self.state, req).await
+    }
+
+    async fn get_onboarding_settings(
+        &self,
+        req: Request<pb::GetOnboardingSettingsRequest>,
+    ) -> Result<Response<pb::OnboardingSettings>, Status> {
+        super::onboarding::get_settings(&self.state, req).await
+    }
+
+    async fn set_onboarding_settings(
+        &self,
+        req: Request<pb::OnboardingSettings>,
+    ) -> Result<Response<pb::OnboardingSettings>, Status> {
+        super::onboarding::set_settings(&self.state, req).await
+    }
+
     async fn list_notables(
         &self,
         req: Request<pb::ListNotablesRequest>,
@@ -96,11 +117,30 @@ impl Inventory for InventoryService {
             self.state.db.clone(),
             self.state.limits.max_scan_per_request,
         );
-        let result =
-            blocking(move || list_apis(&db, &ctx.tenant, size, Some(&page.page_token), max_scan))
-                .await?;
+        let (result, records) = blocking(move || {
+            let page = list_apis(&db, &ctx.tenant, size, Some(&page.page_token), max_scan)?;
+            let mut records = Vec::with_capacity(page.items.len());
+            for api in &page.items {
+                records.push(db.api_record(&ctx.tenant, &api.host)?);
+            }
+            Ok((page, records))
+        })
+        .await?;
         Ok(Response::new(pb::ListApisResponse {
-            apis: result.items.into_iter().map(convert::api_to_pb).collect(),
+            apis: result
+                .items
+                .into_iter()
+                .zip(records)
+                .map(|(api, rec)| pb::Api {
+                    state: rec
+                        .as_ref()
+                        .map(|r| r.state.as_str())
+                        .unwrap_or_default()
+                        .into(),
+                    state_changed_ms: rec.map_or(0, |r| r.changed_ms),
+                    ..convert::api_to_pb(api)
+                })
+                .collect(),
             page: Some(pb::PageResponse {
                 next_page_token: result.next_cursor.unwrap_or_default(),
             }),
@@ -188,7 +228,7 @@ impl Inventory for InventoryService {
 
 /// An endpoint on the wire with its spec status.
 fn with_status(specs: &TenantSpecs, key: EndpointKey, rec: EndpointRecord) -> pb::Endpoint {
-    let status = super::specs::status_pb(specs, &key);
+    let status = super::specs::status_pb(specs, &key, &rec.summary);
     pb::Endpoint {
         spec_status: status,
         ..convert::endpoint_to_pb(key, rec)

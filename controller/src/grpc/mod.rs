@@ -10,6 +10,9 @@ pub mod fleet;
 pub mod incidents;
 pub mod ingest;
 pub mod inventory;
+pub mod onboarding;
+pub mod posture;
+
 pub mod rpc_metrics;
 pub mod specs;
 pub mod trace_layer;

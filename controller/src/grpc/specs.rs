@@ -40,7 +40,7 @@ impl Specs for SpecsService {
         let bundle = check_files(r.files.into_iter().map(|f| (f.name, f.content)).collect())?;
         let st = self.state.clone();
         let by = format!("token:{}", ctx.token_id);
-        let (specs, index, replaced) = blocking(move || {
+        let (specs, index, replaced, merged) = blocking(move || {
             let files: Vec<(&str, &[u8])> = bundle
                 .files
                 .iter()
@@ -66,9 +66,20 @@ impl Specs for SpecsService {
             };
             tracing::info!(tenant = %ctx.tenant, api = %meta.api, operations = spec.operations.len(), problems = spec.problems.len(), "spec imported");
             let done = st.specs.import(&st.db, &ctx.tenant, meta, &bundle, spec)?;
-            Ok((done.specs, done.index, done.replaced))
+            let merged = crate::specs::merge::merge_learned(
+                &st.db,
+                &ctx.tenant,
+                &done.specs,
+                st.limits.max_scan_per_request,
+            )?;
+            st.db.flush()?;
+            if merged.merged > 0 {
+                tracing::info!(tenant = %ctx.tenant, merged = merged.merged, scanned = merged.scanned, "learned endpoints merged into spec templates");
+            }
+            Ok((done.specs, done.index, done.replaced, merged.merged))
         })
         .await?;
+        self.state.posture_changed();
         let loaded = &specs.specs[index];
         Ok(Response::new(pb::ImportSpecResponse {
             spec: Some(summary_pb(loaded)),
@@ -78,6 +89,7 @@ impl Specs for SpecsService {
                 .map(|s| problems_pb(s))
                 .unwrap_or_default(),
             replaced,
+            merged_endpoints: merged as u64,
         }))
     }
 
@@ -131,6 +143,7 @@ impl Specs for SpecsService {
             Ok(())
         })
         .await?;
+        self.state.posture_changed();
         Ok(Response::new(pb::DeleteSpecResponse {}))
     }
 }
@@ -146,12 +159,24 @@ pub fn class_pb(c: Class) -> pb::SpecClass {
 }
 
 /// The spec status of an inventory endpoint (`None` when the tenant has no specs).
-pub fn status_pb(specs: &TenantSpecs, key: &picket_shared::EndpointKey) -> Option<pb::SpecStatus> {
-    specs.classify(key).map(|s| pb::SpecStatus {
+pub fn status_pb(
+    specs: &TenantSpecs,
+    key: &picket_shared::EndpointKey,
+    summary: &picket_shared::EndpointSummary,
+) -> Option<pb::SpecStatus> {
+    let s = specs.classify(key)?;
+    let drift = specs.judge(key, summary);
+    Some(pb::SpecStatus {
         class: class_pb(s.class) as i32,
         api: s.api,
         operation_id: s.operation_id,
         template: s.template,
+        undocumented_params: drift.undocumented_params,
+        undocumented_statuses: drift
+            .undocumented_statuses
+            .into_iter()
+            .map(u32::from)
+            .collect(),
     })
 }
 

@@ -28,8 +28,26 @@ pub use cycle::Cycle;
 pub use plans::{Catalogue, Plan};
 pub use policy::MeterPolicy;
 
-/// Whether requests to an API count as billable, analyzed calls. Every API counts as onboarded
-/// until onboarding exists; the inventory milestone switches this rule, here and only here.
-pub fn counts_as_call(_host: &str) -> bool {
-    true
+/// An API's onboarding state (Defender for APIs' two-step model): traffic of a *discovered*
+/// API is counted as unprotected, neither billed nor analyzed, until it is *onboarded*.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApiState {
+    Discovered,
+    Onboarded,
+}
+
+impl ApiState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApiState::Discovered => "discovered",
+            ApiState::Onboarded => "onboarded",
+        }
+    }
+}
+
+/// Whether requests to an API in `state` count as billable, analyzed calls: only onboarded
+/// APIs do. The state is read in the transaction that meters the batch.
+pub fn counts_as_call(state: ApiState) -> bool {
+    state == ApiState::Onboarded
 }

@@ -86,6 +86,8 @@ pub struct MeterOutcome {
     pub crossed_pct: Vec<u32>,
     /// Whether analysis is paused after this batch (cap reached).
     pub paused_after: bool,
+    /// Hosts of the batch whose APIs are not onboarded (their traffic is unprotected).
+    pub unprotected_hosts: std::collections::BTreeSet<String>,
 }
 
 /// Meters one batch into the cycle and day records.
@@ -109,6 +111,9 @@ pub fn meter(
         if !m.billable {
             cycle.unprotected_calls = cycle.unprotected_calls.saturating_add(m.requests);
             day.unprotected_calls = day.unprotected_calls.saturating_add(m.requests);
+            if !out.unprotected_hosts.contains(m.host) {
+                out.unprotected_hosts.insert(m.host.to_owned());
+            }
             out.analyze.push(false);
             continue;
         }

@@ -4,6 +4,8 @@
 //! (`grpc::specs`, `grpc::inventory`, `grpc::ingest`) converts to and from the wire.
 
 pub mod bundle;
+pub mod drift;
+pub mod merge;
 mod registry;
 mod usage;
 

@@ -2,7 +2,7 @@ use super::*;
 use crate::store::Db;
 use crate::store::memory::MemoryStore;
 use crate::store::specs::SpecFileRecord;
-use picket_shared::TenantId;
+use picket_shared::{EndpointSummary, TenantId};
 
 const PETS: &str = r#"
 openapi: 3.0.3
@@ -242,4 +242,135 @@ fn usage_marks_the_operations_the_inventory_reached() {
     );
     let partial = usage(&db, &t, &specs, 0, 1).unwrap();
     assert!(!partial.complete);
+}
+
+const USERS: &str = r#"
+openapi: 3.0.3
+info: {title: Users, version: "1"}
+servers: [{url: "https://users.example"}]
+security: [{key: []}]
+components:
+  securitySchemes: {key: {type: apiKey, in: header, name: X-Key}}
+paths:
+  /users/{userId}:
+    parameters: [{name: userId, in: path, required: true, schema: {type: integer}}]
+    get:
+      operationId: getUser
+      parameters: [{name: fields, in: query, schema: {type: string}}]
+      responses: {"200": {description: ok}, "4XX": {description: client error}}
+  /health:
+    get: {operationId: health, security: [], responses: {default: {description: any}}}
+"#;
+
+fn observed(params: &[&str], statuses: &[(u16, u64)]) -> EndpointSummary {
+    EndpointSummary {
+        requests: statuses.iter().map(|(_, n)| n).sum(),
+        params: params
+            .iter()
+            .map(|p| (p.to_string(), Default::default()))
+            .collect(),
+        statuses: statuses.iter().copied().collect(),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn drift_lists_undocumented_parameters_and_status_codes() {
+    let specs = TenantSpecs::build(vec![LoadedSpec::load(meta("users", None), &bundle(USERS))]);
+    let k = key("users.example", "GET", "/users/{id}");
+    // Declared query parameter, path parameter by position, 200 and a 4XX range: no drift.
+    let fine = specs.judge(
+        &k,
+        &observed(
+            &["query:fields", "path:users.id"],
+            &[(200, 5), (404, 1), (0, 1)],
+        ),
+    );
+    assert_eq!(fine.class, Some(Class::Documented));
+    assert!(!fine.drifts(), "{fine:?}");
+    assert!(!fine.documented_public);
+    let drifting = specs.judge(
+        &k,
+        &observed(
+            &["query:fields", "query:debug"],
+            &[(200, 5), (500, 2), (302, 1)],
+        ),
+    );
+    assert!(drifting.drifts());
+    assert_eq!(drifting.undocumented_params, ["query:debug"]);
+    assert_eq!(drifting.undocumented_statuses, [302, 500]);
+    // `default` covers every status; the operation is public by its empty security.
+    let health = specs.judge(
+        &key("users.example", "GET", "/health"),
+        &observed(&[], &[(503, 1)]),
+    );
+    assert!(!health.drifts() && health.documented_public, "{health:?}");
+    // A method the path does not document is drift of its own.
+    let del = specs.judge(
+        &key("users.example", "DELETE", "/users/7"),
+        &observed(&[], &[(204, 1)]),
+    );
+    assert!(del.drifts() && del.class == Some(Class::Drift));
+    // No spec: nothing to judge by.
+    let none = TenantSpecs::build(vec![]).judge(&k, &observed(&["query:x"], &[(200, 1)]));
+    assert_eq!(none, crate::specs::drift::SpecJudgement::default());
+}
+
+#[test]
+fn learned_endpoints_merge_into_spec_templates_once() {
+    use crate::metering::MeterPolicy;
+    use picket_shared::{BatchSummary, SensorId};
+    let db = Db::new(std::sync::Arc::new(MemoryStore::new()));
+    let t = TenantId::new("t").unwrap();
+    let batch = |seq, sensor: &str, template: &str, n: u64| {
+        let b = BatchSummary {
+            stream_epoch: 1,
+            seq,
+            endpoints: vec![(
+                key("users.example", "GET", template),
+                observed(&[], &[(200, n)]),
+            )],
+            ..Default::default()
+        };
+        db.apply_batch(
+            &t,
+            &SensorId::new(sensor).unwrap(),
+            &b,
+            1_000,
+            &MeterPolicy::default(),
+        )
+        .unwrap();
+    };
+    batch(1, "s1", "/users/{id}", 3);
+    batch(2, "s1", "/users/42", 2);
+    batch(1, "s2", "/users/{userId}", 1);
+    batch(3, "s1", "/admin", 4);
+    let specs = TenantSpecs::build(vec![LoadedSpec::load(meta("users", None), &bundle(USERS))]);
+    let m = merge::merge_learned(&db, &t, &specs, 10_000).unwrap();
+    assert_eq!((m.merged, m.scanned), (2, 4));
+    let merged = db
+        .get_endpoint(&t, &key("users.example", "GET", "/users/{userId}"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(merged.summary.requests, 6, "summaries add up");
+    assert_eq!(merged.sensors.len(), 2);
+    for gone in ["/users/{id}", "/users/42"] {
+        assert!(
+            db.get_endpoint(&t, &key("users.example", "GET", gone))
+                .unwrap()
+                .is_none()
+        );
+    }
+    // The shadow endpoint stays; a second merge finds nothing to move.
+    assert!(
+        db.get_endpoint(&t, &key("users.example", "GET", "/admin"))
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(
+        merge::merge_learned(&db, &t, &specs, 10_000)
+            .unwrap()
+            .merged,
+        0
+    );
 }

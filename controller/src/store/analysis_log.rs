@@ -50,7 +50,7 @@ pub struct LogEntryRef<'a> {
     pub window_ms: u32,
     pub endpoints: Vec<&'a (EndpointKey, EndpointSummary)>,
     pub actors: &'a [ActorSummary],
-    pub notables: &'a [NotableEvent],
+    pub notables: Vec<&'a NotableEvent>,
     pub billing: Vec<BillingNotice>,
 }
 
@@ -273,7 +273,7 @@ mod tests {
             window_ms: 10_000,
             endpoints: endpoints.iter().collect(),
             actors: &actors,
-            notables: &[],
+            notables: Vec::new(),
             billing: vec![BillingNotice {
                 cycle_start_ms: 1,
                 threshold_pct: 80,

@@ -48,6 +48,16 @@ fn analysis_entry<'a>(
     } else {
         !endpoints.is_empty()
     };
+    // Notable events of APIs not onboarded are not analyzed either (they stay stored).
+    let notables: Vec<_> = if analyzed {
+        batch
+            .notables
+            .iter()
+            .filter(|n| !metering.unprotected_hosts.contains(&n.endpoint.host))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let cycle_start_ms = crate::metering::Cycle::containing(now_ms).start_ms;
     LogEntryRef {
         tenant: tenant.as_str(),
@@ -56,7 +66,7 @@ fn analysis_entry<'a>(
         window_ms: batch.window_ms,
         endpoints,
         actors: if analyzed { &batch.actors } else { &[] },
-        notables: if analyzed { &batch.notables } else { &[] },
+        notables,
         billing: metering
             .crossed_pct
             .iter()
@@ -101,7 +111,7 @@ impl Db {
                     Some(raw) => decode(Tree::Endpoints, &raw)?,
                     None => EndpointRecord::default(),
                 };
-                rec.absorb(summary, sensor.as_str());
+                rec.absorb(summary, sensor.as_str(), batch.window_ms);
                 txn.put(Tree::Endpoints, key, &encode(&rec))?;
             }
             let mut srec: SensorRecord = match txn.get(Tree::Sensors, &sensor_key)? {

@@ -41,13 +41,21 @@ pub(super) fn meter_in_txn(
         Some(raw) => decode(Tree::DayUsage, &raw)?,
         None => DayUsage::default(),
     };
+    let (states, _) = super::apis::states_in_txn(
+        txn,
+        tenant,
+        batch.endpoints.iter().map(|(k, _)| k.host.as_str()),
+        now_ms,
+    )?;
     let metered: Vec<Metered<'_>> = batch
         .endpoints
         .iter()
         .map(|(k, s)| Metered {
             host: &k.host,
             requests: s.requests,
-            billable: counts_as_call(&k.host),
+            billable: states
+                .get(k.host.as_str())
+                .is_some_and(|state| counts_as_call(*state)),
         })
         .collect();
     let out = meter(
@@ -284,5 +292,59 @@ mod tests {
             notes.iter().map(|n| n.threshold_pct).collect::<Vec<_>>(),
             vec![80, 100]
         );
+    }
+
+    #[test]
+    fn only_onboarded_apis_are_billed_and_analyzed() {
+        use crate::metering::ApiState;
+        use crate::store::apis::ApiSelector;
+        let db = Db::new(Arc::new(MemoryStore::new()));
+        let t = TenantId::new("t").unwrap();
+        let s = SensorId::new("s").unwrap();
+        let policy = MeterPolicy::default();
+        let now = parse_rfc3339_ms("2026-05-10T00:00:00Z").unwrap();
+        db.set_auto_onboard(&t, false).unwrap();
+        let analyzed = |applied: Applied| match applied {
+            Applied::Committed { metering, .. } => metering.analyze,
+            Applied::Duplicate => panic!("duplicate"),
+        };
+        // First sight with auto-onboarding off: discovered, unprotected, nothing to analyze.
+        let before = db.analysis_appended().unwrap();
+        assert_eq!(
+            analyzed(db.apply_batch(&t, &s, &batch(1, 40), now, &policy).unwrap()),
+            [false]
+        );
+        assert_eq!(
+            db.analysis_appended().unwrap(),
+            before,
+            "no analysis-log entry"
+        );
+        assert_eq!(
+            db.api_record(&t, "api").unwrap().unwrap().state,
+            ApiState::Discovered
+        );
+        // Onboarded: billed and analyzed from the next batch on.
+        let hosts = ApiSelector::Hosts(vec!["api".into()]);
+        db.set_api_state(&t, &hosts, ApiState::Onboarded, "op", now)
+            .unwrap();
+        assert_eq!(
+            analyzed(db.apply_batch(&t, &s, &batch(2, 7), now, &policy).unwrap()),
+            [true]
+        );
+        // Offboarded again: unprotected again; a replay of batch 2 counts nothing.
+        db.set_api_state(&t, &hosts, ApiState::Discovered, "op", now)
+            .unwrap();
+        assert_eq!(
+            db.apply_batch(&t, &s, &batch(2, 7), now, &policy).unwrap(),
+            Applied::Duplicate
+        );
+        assert_eq!(
+            analyzed(db.apply_batch(&t, &s, &batch(3, 5), now, &policy).unwrap()),
+            [false]
+        );
+        let c = db.cycle_usage(&t, Cycle::containing(now).start_ms).unwrap();
+        assert_eq!((c.calls, c.unprotected_calls, c.analyzed_calls), (7, 45, 7));
+        let d = db.day_usage(&t, day_of(now), day_of(now)).unwrap();
+        assert_eq!((d[0].1.calls, d[0].1.unprotected_calls), (7, 45));
     }
 }

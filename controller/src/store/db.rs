@@ -166,6 +166,40 @@ impl Db {
             .transpose()
     }
 
+    /// Moves endpoint records to other keys in one transaction, folding each into the record
+    /// already at its destination; returns how many moved (sources already gone are skipped,
+    /// so a repeated move changes nothing).
+    pub fn move_endpoints(
+        &self,
+        tenant: &TenantId,
+        moves: &[(EndpointKey, EndpointKey)],
+    ) -> Result<usize> {
+        let moved = std::cell::Cell::new(0);
+        self.kv.transact(&|txn| {
+            moved.set(0);
+            for (from, to) in moves {
+                let (from_key, to_key) = (keys::endpoint(tenant, from), keys::endpoint(tenant, to));
+                if from_key == to_key {
+                    continue;
+                }
+                let Some(raw) = txn.get(Tree::Endpoints, &from_key)? else {
+                    continue;
+                };
+                let source: EndpointRecord = decode(Tree::Endpoints, &raw)?;
+                let mut dest: EndpointRecord = match txn.get(Tree::Endpoints, &to_key)? {
+                    Some(raw) => decode(Tree::Endpoints, &raw)?,
+                    None => EndpointRecord::default(),
+                };
+                dest.fold(&source);
+                txn.put(Tree::Endpoints, &to_key, &encode(&dest))?;
+                txn.delete(Tree::Endpoints, &from_key)?;
+                moved.set(moved.get() + 1);
+            }
+            Ok(())
+        })?;
+        Ok(moved.get())
+    }
+
     pub(super) fn scan_all<T: for<'de> serde::Deserialize<'de>>(
         &self,
         tree: Tree,

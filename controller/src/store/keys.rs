@@ -207,6 +207,23 @@ pub fn alert_log(tenant: &TenantId, cursor: u64) -> Vec<u8> {
     k
 }
 
+// --- onboarding and posture ------------------------------------------------------------
+
+/// `apis` key `tenant 0 host`: one API's onboarding record.
+pub fn api(tenant: &TenantId, host: &str) -> Vec<u8> {
+    let mut k = tenant_prefix(tenant);
+    k.extend_from_slice(host.as_bytes());
+    k
+}
+
+/// `meta` key `tenant 0 apis.auto_onboard`: the tenant's auto-onboarding setting (one byte,
+/// 0 or 1; absent means the default, on).
+pub fn meta_auto_onboard(tenant: &TenantId) -> Vec<u8> {
+    let mut k = tenant_prefix(tenant);
+    k.extend_from_slice(b"apis.auto_onboard");
+    k
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

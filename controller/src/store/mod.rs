@@ -7,9 +7,12 @@ pub mod alert_query;
 pub mod alerts;
 pub mod analysis_commit;
 pub mod analysis_log;
+pub mod apis;
 pub mod batch;
 pub mod billing;
 pub mod db;
+pub mod evidence;
+pub mod findings;
 pub mod incident_records;
 pub mod incidents;
 pub mod keys;
@@ -60,11 +63,15 @@ pub enum Tree {
     Incidents,
     /// Incident records, newest last-seen first.
     IncidentsByTime,
+    /// APIs' onboarding state, `tenant 0 host` (see `apis`).
+    Apis,
+    /// Posture findings, `tenant 0 finding id` (see `findings`).
+    Findings,
 }
 
 impl Tree {
     /// Every tree, in discriminant order (backends index by `tree as usize`).
-    pub const ALL: [Tree; 21] = [
+    pub const ALL: [Tree; 23] = [
         Tree::Tenants,
         Tree::Tokens,
         Tree::Sensors,
@@ -86,6 +93,8 @@ impl Tree {
         Tree::SpecBundles,
         Tree::Incidents,
         Tree::IncidentsByTime,
+        Tree::Apis,
+        Tree::Findings,
     ];
 
     pub fn name(self) -> &'static str {
@@ -111,6 +120,8 @@ impl Tree {
             Tree::SpecBundles => "spec_bundles",
             Tree::Incidents => "incidents",
             Tree::IncidentsByTime => "incidents_by_time",
+            Tree::Apis => "apis",
+            Tree::Findings => "findings",
         }
     }
 }

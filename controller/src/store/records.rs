@@ -56,15 +56,46 @@ pub struct EndpointRecord {
     pub summary: EndpointSummary,
     /// Sensors that saw the endpoint (at most [`MAX_SENSORS_PER_ENDPOINT`]).
     pub sensors: BTreeSet<String>,
+    /// The posture's evidence from the endpoint's newest traffic (records written before it
+    /// existed have none; the posture then judges the lifetime summary).
+    #[serde(default)]
+    pub evidence: super::evidence::EvidenceWindow,
 }
 
 impl EndpointRecord {
-    /// Folds one batch's summary from `sensor` into the record.
-    pub fn absorb(&mut self, summary: &EndpointSummary, sensor: &str) {
+    /// Folds one batch's summary from `sensor` into the record; `window_ms` is the width of
+    /// the summary's event-time window.
+    pub fn absorb(&mut self, summary: &EndpointSummary, sensor: &str, window_ms: u32) {
+        if summary.requests > 0 {
+            let ev = super::evidence::Evidence::of(summary, window_ms);
+            self.evidence.add_at(summary.last_seen_ms, &ev);
+        }
         self.summary.merge(summary);
         if self.sensors.len() < MAX_SENSORS_PER_ENDPOINT || self.sensors.contains(sensor) {
             self.sensors.insert(sensor.to_owned());
         }
+    }
+
+    /// Folds another record of the same endpoint (learned under another name) into this one.
+    pub fn fold(&mut self, other: &EndpointRecord) {
+        self.summary.merge(&other.summary);
+        self.evidence.fold(&other.evidence);
+        for s in &other.sensors {
+            if self.sensors.len() >= MAX_SENSORS_PER_ENDPOINT {
+                break;
+            }
+            self.sensors.insert(s.clone());
+        }
+    }
+
+    /// What the posture judges: the evidence window, or for a record written before it
+    /// existed, the lifetime summary.
+    pub fn posture_evidence(&self) -> super::evidence::Evidence {
+        let recent = self.evidence.total();
+        if recent.requests > 0 || self.summary.requests == 0 {
+            return recent;
+        }
+        super::evidence::Evidence::of(&self.summary, 1)
     }
 }
 

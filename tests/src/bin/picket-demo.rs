@@ -5,7 +5,8 @@
 //! alerts the detection engine raised (the sample stages several attacks after a benign
 //! stretch; the demo's controller learns for 5 minutes of event time and loads the bundled
 //! threat-intelligence list), the incidents they form (alerts correlated by actor), the sensor
-//! fleet and the metered usage of the current billing cycle. Before the traffic it imports the
+//! fleet, the metered usage of the current billing cycle and the security posture (scores and
+//! the most severe findings, evaluated once the analysis caught up). Before the traffic it imports the
 //! bundled OpenAPI spec of the sample shop (`tests/data/openapi/shop.yaml`), so the sensor
 //! templates by it and every endpoint gets its spec status (documented, shadow, zombie, drift).
 //!
@@ -151,6 +152,11 @@ async fn main() -> anyhow::Result<()> {
         started.elapsed().as_millis()
     );
 
+    // Posture is re-evaluated every minute; evaluate now so the demo shows it at once.
+    let st = controller.state.clone();
+    tokio::task::spawn_blocking(move || picket_controller::posture::task::evaluate_all(&st))
+        .await?;
+
     let output = if args.json { "json" } else { "table" };
     for (title, cmd) in [
         ("APIs (picketctl apis list)", &["apis", "list"][..]),
@@ -173,6 +179,10 @@ async fn main() -> anyhow::Result<()> {
         ),
         ("Sensors (picketctl sensors list)", &["sensors", "list"][..]),
         ("Usage (picketctl usage show)", &["usage", "show"][..]),
+        (
+            "Posture: scores and the most severe findings (picketctl posture show --top 8)",
+            &["posture", "show", "--top", "8"][..],
+        ),
     ] {
         println!("== {title}");
         print!("{}", picketctl(&url, &admin_token, output, cmd).await?);
