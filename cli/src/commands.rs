@@ -294,6 +294,7 @@ async fn list_sensors(svc: Authed, fmt: Format) -> Result<String, CliError> {
         "SPOOLED",
         "ACKED",
         "DROPPED",
+        "SET ASIDE",
         "COMMITTED",
         "SOURCES",
     ]);
@@ -321,6 +322,7 @@ async fn list_sensors(svc: Authed, fmt: Format) -> Result<String, CliError> {
                     c.batches_spooled.to_string(),
                     c.batches_acked.to_string(),
                     c.requests_dropped.to_string(),
+                    c.requests_rejected.to_string(),
                     s.requests_committed.to_string(),
                     s.sources.join(","),
                 ],
@@ -332,6 +334,7 @@ async fn list_sensors(svc: Authed, fmt: Format) -> Result<String, CliError> {
                     "counters": {"received": c.received, "parsed": c.parsed, "rejected": c.rejected,
                         "batches_sent": c.batches_sent, "batches_acked": c.batches_acked,
                         "batches_dropped": c.batches_dropped, "requests_dropped": c.requests_dropped,
+                        "batches_rejected": c.batches_rejected, "requests_rejected": c.requests_rejected,
                         "batches_spooled": c.batches_spooled, "spool_bytes": c.spool_bytes,
                         "analysis_paused": c.analysis_paused,
                         "rejected_by_reason": c.rejected_by_reason,
