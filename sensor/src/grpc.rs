@@ -26,7 +26,7 @@ pub fn hello(
 /// The controller's limits as its `Welcome` announced them (`None`: not announced, by a
 /// controller from before the announcement). The aggregator seals batches within them; a
 /// batch sealed before they were known and still too large is set aside, never sent.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct WireLimits {
     /// Most endpoint summaries the controller accepts in one batch.
     pub max_batch_endpoints: Option<usize>,

@@ -36,6 +36,9 @@ pub(crate) async fn run_aggregator(
         mut wire_limits,
     } = out;
     let mut agg = Aggregator::new(limits);
+    // The limits known at start (saved from the last Welcome); later Welcomes update them.
+    let known = *wire_limits.borrow_and_update();
+    agg.set_wire_limits(known.max_batch_endpoints, known.max_message_bytes);
     let mut tick = tokio::time::interval(flush);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

@@ -124,7 +124,8 @@ impl Sensor {
         let (stop_tx, stop_rx) = watch::channel(false);
         let traces = Arc::new(crate::telemetry::BatchTraces::default());
         let (templates_tx, templates_rx) = watch::channel(Arc::new(Vec::new()));
-        let (limits_tx, limits_rx) = watch::channel(crate::grpc::WireLimits::default());
+        let known_limits = crate::delivery::known_limits::KnownLimits::new(&cfg.data_dir);
+        let (limits_tx, limits_rx) = watch::channel(known_limits.load());
         let aggregator = tokio::spawn(pipeline::run_aggregator(
             chunk_rx,
             templates_rx,
@@ -148,6 +149,7 @@ impl Sensor {
             connected: connected_tx,
             templates: templates_tx,
             wire_limits: limits_tx,
+            known_limits,
             traces,
         };
         let delivery = tokio::spawn(delivery.run(stop_rx));

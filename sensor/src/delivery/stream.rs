@@ -100,6 +100,8 @@ pub struct Delivery {
     pub templates: watch::Sender<Arc<Vec<(String, String)>>>,
     /// The controller's limits from its last `Welcome`, for the aggregator and the sends.
     pub wire_limits: watch::Sender<grpc::WireLimits>,
+    /// Where those limits are kept for the next start.
+    pub known_limits: super::known_limits::KnownLimits,
     /// Spans of sealed batches (seal → ack), and the trace context each batch carries.
     pub traces: Arc<BatchTraces>,
 }
@@ -183,6 +185,11 @@ impl Delivery {
                 "the controller's limits; batches are sealed within them"
             );
             self.wire_limits.send_replace(limits);
+            let known = self.known_limits.clone();
+            let saved = tokio::task::spawn_blocking(move || known.save(&limits)).await;
+            if let Ok(Err(e)) = saved {
+                tracing::warn!(error = %e, "could not keep the controller's limits for the next start");
+            }
         }
         self.connected.send_replace(true);
         self.acked(welcome.committed_seq).await?;
