@@ -322,12 +322,15 @@ mod tests {
     /// Sums of sensor-supplied counts saturate: no overflow panic, no wrap to small numbers.
     #[test]
     fn hostile_counts_saturate() {
-        let mut a = summary(u64::MAX, 1, 2, 200);
+        let mut a = summary(1, 1, 2, 200);
+        a.requests = u64::MAX;
+        a.statuses.insert(200, u64::MAX);
         a.latency_us_hist.0.insert(3, u64::MAX);
         let mut b = summary(7, 1, 2, 200);
         b.latency_us_hist.0.insert(3, 7);
         a.merge(&b);
         assert_eq!(a.requests, u64::MAX);
+        assert_eq!(a.statuses.get(&200), Some(&u64::MAX));
         assert_eq!(a.latency_us_hist.count(), u64::MAX);
         assert!(a.latency_us_hist.quantile(0.99).is_some());
         let key = EndpointKey {
