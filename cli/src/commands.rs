@@ -296,6 +296,7 @@ async fn list_sensors(svc: Authed, fmt: Format) -> Result<String, CliError> {
         "DROPPED",
         "SET ASIDE",
         "COMMITTED",
+        "BAD FIELDS",
         "SOURCES",
     ]);
     let mut token = String::new();
@@ -324,13 +325,14 @@ async fn list_sensors(svc: Authed, fmt: Format) -> Result<String, CliError> {
                     c.requests_dropped.to_string(),
                     c.requests_rejected.to_string(),
                     s.requests_committed.to_string(),
+                    s.fields_dropped.to_string(),
                     s.sources.join(","),
                 ],
                 j!({"sensor_id": s.sensor_id, "version": s.version, "connected": s.connected,
                     "hostname": s.hostname, "sources": s.sources,
                     "first_seen": when(s.first_seen_ms), "last_seen": when(s.last_seen_ms),
                     "stream_epoch": s.stream_epoch, "committed_seq": s.committed_seq,
-                    "requests_committed": s.requests_committed,
+                    "requests_committed": s.requests_committed, "fields_dropped": s.fields_dropped,
                     "counters": {"received": c.received, "parsed": c.parsed, "rejected": c.rejected,
                         "batches_sent": c.batches_sent, "batches_acked": c.batches_acked,
                         "batches_dropped": c.batches_dropped, "requests_dropped": c.requests_dropped,

@@ -60,6 +60,8 @@ async fn a_bad_field_loses_only_that_field_and_billing_stays_exact() {
     let got = calls_by_endpoint(&all_endpoints(&stack.url(), &stack.reader_token).await);
     assert_eq!(got.get("api.example GET /raw/{id}"), Some(&12), "{got:?}");
     assert_eq!(got.get("invalid.picket GET /raw/{id}"), Some(&5), "{got:?}");
+    let s = stack.sensor("raw-bad").await.unwrap();
+    assert_eq!(s.fields_dropped, 3, "shown in `sensors list`");
     let admin = &stack.controller.admin_addr;
     for reason in ["status", "host", "seen_range"] {
         let n = metric(

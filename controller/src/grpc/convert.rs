@@ -464,6 +464,7 @@ pub fn sensor_to_pb(s: SensorRecord, connected: bool) -> pb::Sensor {
         stream_epoch: s.stream_epoch,
         committed_seq: s.committed_seq,
         requests_committed: s.requests_committed,
+        fields_dropped: s.fields_dropped,
     }
 }
 

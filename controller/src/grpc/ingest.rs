@@ -331,13 +331,16 @@ async fn apply_batch(
         state.ingest.fields_dropped.add(&drops);
         tracing::warn!(tenant = %ctx.tenant, sensor = %sensor, seq, dropped = ?drops.nonzero(), "dropped invalid fields of a batch (its summaries are kept)");
     }
+    let dropped = drops.total();
     let st = state.clone();
     let tenant = ctx.tenant.clone();
     let sensor = sensor.clone();
     let (applied, commit, analysis) = blocking(move || {
         let now = st.now_ms();
         let started = Instant::now();
-        let applied = st.db.apply_batch(&tenant, &sensor, &batch, now, &st.policy)?;
+        let applied =
+            st.db
+                .apply_batch_counting(&tenant, &sensor, &batch, now, &st.policy, dropped)?;
         // Durable before the ack: the sensor forgets the batch once acknowledged.
         st.db.flush()?;
         let committed = Instant::now();
