@@ -3,7 +3,9 @@
 //! A directory or file found more open than that is narrowed to its mode with a warning
 //! (a secret with an extra hint to rotate it, since it may have been read): refusing to
 //! start would take a sensor or the controller down for a mode an operator can see and the
-//! process can fix itself. Unix only; elsewhere these are plain creations without checks.
+//! process can fix itself. A directory is meant to be dedicated to one binary: a shared
+//! one (sticky bit, like `/tmp`) is left as it is with a warning, and so is one the process
+//! may not change (not its owner). Unix only; elsewhere plain creations without checks.
 
 use std::path::Path;
 
@@ -85,7 +87,19 @@ fn narrow(path: &Path, mode: u32, kind: Kind) -> std::io::Result<()> {
     if found & !mode == 0 {
         return Ok(());
     }
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(found & mode))?;
+    let sticky = meta.permissions().mode() & 0o1000 != 0;
+    if meta.is_dir() && sticky {
+        tracing::warn!(path = %path.display(), found = format!("{found:o}"), "a shared directory (sticky bit) holds this state; its mode is left alone: use a dedicated directory");
+        return Ok(());
+    }
+    match std::fs::set_permissions(path, std::fs::Permissions::from_mode(found & mode)) {
+        Ok(()) => {}
+        Err(e) if meta.is_dir() && e.kind() == std::io::ErrorKind::PermissionDenied => {
+            tracing::warn!(path = %path.display(), found = format!("{found:o}"), "mode too open and not ours to change; left alone");
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    }
     match kind {
         Kind::Secret => tracing::warn!(
             path = %path.display(),
@@ -124,6 +138,12 @@ mod tests {
         let nested = root.path().join("a/b");
         private_dir(&nested).unwrap();
         assert_eq!(mode(&nested), 0o700);
+        // A shared directory (sticky, like /tmp) is not narrowed.
+        let shared = root.path().join("shared");
+        std::fs::create_dir(&shared).unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        private_dir(&shared).unwrap();
+        assert_eq!(mode(&shared), 0o777);
 
         let key = dir.join("k");
         std::fs::write(&key, b"x").unwrap();
