@@ -78,16 +78,41 @@ async fn a_bad_field_loses_only_that_field_and_billing_stays_exact() {
 /// batches after it are delivered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_batch_is_set_aside_and_later_batches_are_delivered() {
+    set_aside_then_deliver(
+        "[limits]\nmax_batch_endpoints = 10\n",
+        30,
+        "the limit is 10",
+    )
+    .await;
+}
+
+/// A batch too large for the controller's message limit is never sent (the controller
+/// could not even decode it): the sensor sets it aside and delivers the later batches.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_over_the_message_limit_is_set_aside_unsent() {
+    set_aside_then_deliver(
+        "[limits]\nmax_message_bytes = 8192\n",
+        200,
+        "message limit of 8192 bytes",
+    )
+    .await;
+}
+
+/// The controller goes away, the sensor seals one batch of `endpoints` summaries, the
+/// controller comes back with `limits` that batch breaks: it is set aside (kept with a
+/// reason containing `why`) and 15 later requests are delivered.
+async fn set_aside_then_deliver(limits: &str, endpoints: usize, why: &str) {
     let mut stack = Stack::start().await;
-    let cfg = small_limits(stack.dir.path());
+    let cfg = stack.path("limits.toml");
+    std::fs::write(&cfg, limits).unwrap();
+    let cfg = cfg.display().to_string();
     let (addr, dir) = (
         stack.controller.addr.clone(),
         stack.controller.data_dir.clone(),
     );
-    // The controller goes away; the sensor seals a 30-endpoint batch meanwhile.
     stack.controller.proc.kill9();
     let log = stack.path("aside.json");
-    append(&log, &distinct(0, 30));
+    append(&log, &distinct(0, endpoints));
     let sensor = stack.file_sensor("aside", &log);
     let spool = stack.path("aside-data").join("spool");
     eventually(Duration::from_secs(60), "the batch is spooled", || {
@@ -109,11 +134,15 @@ async fn a_refused_batch_is_set_aside_and_later_batches_are_delivered() {
         async move { h.committed("aside").await.map(|_| ()) }
     })
     .await;
-    append(&log, &distinct(100, 15));
+    append(&log, &distinct(1000, 15));
     stack.wait_total_calls(15).await;
     let s = stack.sensor("aside").await.unwrap();
     let c = s.counters.unwrap();
-    assert_eq!((c.batches_rejected, c.requests_rejected), (1, 30), "{c:?}");
+    assert_eq!(
+        (c.batches_rejected, c.requests_rejected),
+        (1, endpoints as u64),
+        "{c:?}"
+    );
     let aside: Vec<String> = std::fs::read_dir(spool.join("rejected"))
         .unwrap()
         .filter_map(Result::ok)
@@ -121,8 +150,8 @@ async fn a_refused_batch_is_set_aside_and_later_batches_are_delivered() {
         .collect();
     assert_eq!(aside.len(), 2, "the batch and its reason: {aside:?}");
     let reason = aside.iter().find(|n| n.ends_with(".reason")).unwrap();
-    let why = std::fs::read_to_string(spool.join("rejected").join(reason)).unwrap();
-    assert!(why.contains("the limit is 10"), "{why}");
+    let text = std::fs::read_to_string(spool.join("rejected").join(reason)).unwrap();
+    assert!(text.contains(why), "{text}");
     drop(sensor);
 }
 
