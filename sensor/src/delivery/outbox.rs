@@ -354,22 +354,34 @@ impl Outbox {
     /// `rejected/` folder; [`Outbox::commit_through`] then releases it, counted as rejected.
     /// Disk work: call it from a blocking context.
     pub fn set_aside(&self, seq: u64, reason: &str) {
-        let mut inner = self.lock();
-        let inner = &mut *inner;
-        let Some(e) = inner.queue.iter_mut().find(|e| e.seq == seq) else {
+        let aside = {
+            let mut inner = self.lock();
+            let inner = &mut *inner;
+            let Some(e) = inner.queue.iter_mut().find(|e| e.seq == seq) else {
+                return;
+            };
+            e.rejected = true;
+            let requests = e.requests;
+            tracing::warn!(seq, requests, %reason, "batch set aside: the controller will never accept it");
+            inner
+                .spool
+                .as_mut()
+                .and_then(|spool| spool.detach(self.epoch, seq))
+        };
+        // The move (renames, fsyncs) happens outside the lock, like every spool write.
+        let Some(aside) = aside else {
+            tracing::error!(
+                seq,
+                "a rejected batch held only in memory cannot be kept on disk"
+            );
             return;
         };
-        e.rejected = true;
-        let requests = e.requests;
-        tracing::warn!(seq, requests, %reason, "batch set aside: the controller will never accept it");
-        if let Some(spool) = inner.spool.as_mut() {
-            match spool.set_aside(self.epoch, seq, reason) {
-                Ok(0) => {}
-                Ok(pruned) => {
-                    tracing::warn!(pruned, "deleted the oldest set-aside batches (folder full)");
-                }
-                Err(e) => tracing::error!(seq, error = %e, "could not move a rejected batch aside"),
+        match aside.move_with(reason) {
+            Ok(0) => {}
+            Ok(pruned) => {
+                tracing::warn!(pruned, "deleted the oldest set-aside batches (folder full)");
             }
+            Err(e) => tracing::error!(seq, error = %e, "could not move a rejected batch aside"),
         }
     }
 

@@ -122,6 +122,32 @@ pub const REJECTED_DIR: &str = "rejected";
 /// Most batches kept in `rejected/`; the oldest go first.
 pub const MAX_REJECTED_BATCHES: usize = 256;
 
+/// A spooled batch on its way into `rejected/` (see [`Spool::detach`]).
+#[derive(Debug)]
+pub struct Aside {
+    dir: PathBuf,
+    name: String,
+}
+
+impl Aside {
+    /// Moves the batch file into the `rejected/` folder of the spool, with a `.reason` file
+    /// beside it: the controller will never accept it, so it is no longer sent, but it is
+    /// kept for an operator. The folder keeps the newest [`MAX_REJECTED_BATCHES`] batches;
+    /// older ones are deleted (returned count).
+    pub fn move_with(&self, reason: &str) -> std::io::Result<usize> {
+        let aside = self.dir.join(REJECTED_DIR);
+        picket_runtime::files::private_dir(&aside)?;
+        std::fs::rename(self.dir.join(&self.name), aside.join(&self.name))?;
+        let reason_file = aside.join(format!("{}.reason", self.name));
+        let mut f = picket_runtime::files::create_private(&reason_file)?;
+        writeln!(f, "{reason}")?;
+        f.sync_all()?;
+        std::fs::File::open(&aside)?.sync_all()?;
+        std::fs::File::open(&self.dir)?.sync_all()?;
+        prune_rejected(&aside)
+    }
+}
+
 /// Deletes the oldest set-aside batches (and their reasons) beyond [`MAX_REJECTED_BATCHES`].
 fn prune_rejected(aside: &Path) -> std::io::Result<usize> {
     let mut batches: Vec<String> = std::fs::read_dir(aside)?
@@ -290,25 +316,24 @@ impl Spool {
         }
     }
 
-    /// Moves the batch `seq` of `epoch` into the `rejected/` folder of the spool, with a
-    /// `.reason` file beside it: the controller will never accept it, so it is no longer
-    /// sent, but it is kept for an operator. The folder keeps the newest
-    /// [`MAX_REJECTED_BATCHES`] batches; older ones are deleted (returned count).
+    /// Moves the batch `seq` of `epoch` into the `rejected/` folder of the spool (see
+    /// [`Aside::move_with`]); returns how many old set-aside batches were pruned.
     pub fn set_aside(&mut self, epoch: u64, seq: u64, reason: &str) -> std::io::Result<usize> {
-        let Some((size, format)) = self.sizes.remove(&seq) else {
-            return Ok(0);
-        };
+        match self.detach(epoch, seq) {
+            Some(aside) => aside.move_with(reason),
+            None => Ok(0),
+        }
+    }
+
+    /// Stops accounting for the batch `seq` of `epoch` and returns the move that sets it
+    /// aside, to be done without holding the spool; `None` when it is not spooled.
+    pub fn detach(&mut self, epoch: u64, seq: u64) -> Option<Aside> {
+        let (size, format) = self.sizes.remove(&seq)?;
         self.total_bytes -= size;
-        let aside = self.dir.join(REJECTED_DIR);
-        picket_runtime::files::private_dir(&aside)?;
-        let name = file_name(epoch, seq, format);
-        std::fs::rename(self.dir.join(&name), aside.join(&name))?;
-        let mut f = picket_runtime::files::create_private(&aside.join(format!("{name}.reason")))?;
-        writeln!(f, "{reason}")?;
-        f.sync_all()?;
-        std::fs::File::open(&aside)?.sync_all()?;
-        std::fs::File::open(&self.dir)?.sync_all()?;
-        prune_rejected(&aside)
+        Some(Aside {
+            dir: self.dir.clone(),
+            name: file_name(epoch, seq, format),
+        })
     }
 
     /// Deletes the batch `seq` of `epoch`.
@@ -353,6 +378,27 @@ mod tests {
         s.positions
             .insert("f".into(), FilePosition { inode: 3, offset });
         s
+    }
+
+    /// A batch set aside leaves the spool (not resent after a restart) and is kept in
+    /// `rejected/` with its reason.
+    #[test]
+    fn a_rejected_batch_moves_aside_with_its_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut spool, _) = Spool::open(dir.path(), 1 << 20).unwrap();
+        spool
+            .write(&SpoolRecord::new(9, 1, &sealed(2, 10)))
+            .unwrap();
+        assert!(spool.total_bytes() > 0);
+        assert_eq!(spool.set_aside(9, 1, "too many endpoints").unwrap(), 0);
+        assert_eq!(spool.total_bytes(), 0);
+        let (_, found) = Spool::open(dir.path(), 1 << 20).unwrap();
+        assert!(found.is_empty(), "not resent");
+        let aside = dir.path().join(REJECTED_DIR);
+        let name = file_name(9, 1, Format::Postcard);
+        assert!(aside.join(&name).exists());
+        let why = std::fs::read_to_string(aside.join(format!("{name}.reason"))).unwrap();
+        assert_eq!(why.trim(), "too many endpoints");
     }
 
     #[test]
