@@ -172,7 +172,7 @@ pub fn list_apis(
                 ..Default::default()
             });
             api.endpoints += 1;
-            api.calls += rec.summary.requests;
+            api.calls = api.calls.saturating_add(rec.summary.requests);
             api.first_seen_ms = api.first_seen_ms.min(rec.summary.first_seen_ms);
             api.last_seen_ms = api.last_seen_ms.max(rec.summary.last_seen_ms);
             api.methods.insert(key.method);

@@ -33,8 +33,18 @@ pub const REQUESTS_COMMITTED: Desc = Desc::counter(
 );
 pub const SUMMARIES_REJECTED: Desc = Desc::counter(
     "picket_controller_summaries_rejected_total",
-    "Endpoint summaries dropped from batches because a field was invalid",
+    "Fields, map entries and list items dropped from batches because they were invalid (summaries are kept)",
     &[],
+);
+pub const BATCHES_REFUSED: Desc = Desc::counter(
+    "picket_controller_batches_refused_total",
+    "Batches answered with a definite rejection (never acceptable, e.g. too many endpoints); the sensor sets them aside",
+    &[],
+);
+pub const FIELDS_DROPPED: Desc = Desc::counter(
+    "picket_controller_ingest_fields_dropped_total",
+    "Invalid fields, map entries and list items dropped from accepted batches, by reason",
+    &[LabelKey::Reason],
 );
 pub const STREAMS_REJECTED: Desc = Desc::counter(
     "picket_controller_streams_rejected_total",
@@ -138,6 +148,10 @@ pub fn register(registry: &Registry, state: &Arc<State>) {
         c.counter(&BATCHES_REJECTED, &[], i.batches_rejected.load(Relaxed));
         c.counter(&REQUESTS_COMMITTED, &[], i.requests_committed.load(Relaxed));
         c.counter(&SUMMARIES_REJECTED, &[], i.entries_rejected.load(Relaxed));
+        c.counter(&BATCHES_REFUSED, &[], i.batches_refused.load(Relaxed));
+        for r in crate::validation::DropReason::ALL {
+            c.counter(&FIELDS_DROPPED, &[r.as_str()], i.fields_dropped.get(r));
+        }
         c.counter(&STREAMS_REJECTED, &[], i.streams_rejected.load(Relaxed));
         c.gauge(&SENSORS_CONNECTED, &[], st.connected_count() as i64);
         let p = &st.posture_stats;

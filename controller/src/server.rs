@@ -212,7 +212,14 @@ pub async fn start_with_clock(
 ) -> Result<Controller, ServeError> {
     cfg.validate()?;
     let policy = cfg.billing.policy()?;
-    std::fs::create_dir_all(&cfg.data_dir)
+    // 0700 whatever the umask, the bootstrap token 0600: too-open modes are narrowed with a
+    // warning (`picket_runtime::files`).
+    picket_runtime::files::private_dir(&cfg.data_dir)
+        .and_then(|()| picket_runtime::files::private_dir(&cfg.data_dir.join("db")))
+        .and_then(|()| {
+            let token = cfg.data_dir.join(ADMIN_TOKEN_FILE);
+            picket_runtime::files::private_file(&token, picket_runtime::files::Kind::Secret)
+        })
         .map_err(|e| ServeError::DataDir(cfg.data_dir.clone(), e))?;
     let store = SledStore::open_with_cache(
         &cfg.data_dir.join("db"),

@@ -23,9 +23,14 @@ pub struct IngestStats {
     pub batches_duplicate: AtomicU64,
     /// Batches refused (invalid, or the commit failed); their stream ends.
     pub batches_rejected: AtomicU64,
+    /// Batches answered with a definite rejection (they can never be accepted); the sensor
+    /// sets them aside and the stream goes on.
+    pub batches_refused: AtomicU64,
     pub requests_committed: AtomicU64,
-    /// Endpoint summaries dropped because a field was invalid.
+    /// Fields, map entries and list items dropped from batches because they were invalid.
     pub entries_rejected: AtomicU64,
+    /// The same, per reason.
+    pub fields_dropped: crate::validation::DropCounters,
     pub streams_rejected: AtomicU64,
     /// Seconds to apply a batch and flush the store (observed once per batch).
     pub commit_seconds: Histogram,
@@ -37,8 +42,10 @@ impl Default for IngestStats {
             batches_committed: AtomicU64::new(0),
             batches_duplicate: AtomicU64::new(0),
             batches_rejected: AtomicU64::new(0),
+            batches_refused: AtomicU64::new(0),
             requests_committed: AtomicU64::new(0),
             entries_rejected: AtomicU64::new(0),
+            fields_dropped: Default::default(),
             streams_rejected: AtomicU64::new(0),
             commit_seconds: Histogram::new(COMMIT_BOUNDS),
         }

@@ -203,8 +203,8 @@ impl Engine {
         roll_actor(a, minute);
         a.last_ms = a.last_ms.max(ts);
         if a.minute == minute {
-            a.client_requests += c.requests;
-            a.client_errors += c.errors;
+            a.client_requests = a.client_requests.saturating_add(c.requests);
+            a.client_errors = a.client_errors.saturating_add(c.errors);
             if let Err(pos) = a.endpoints.binary_search(&ep_hash)
                 && a.endpoints.len() < MAX_ACTOR_ENDPOINTS_PER_MIN
             {
@@ -241,8 +241,8 @@ impl Engine {
             };
         }
         if minute == ae.minute {
-            ae.requests += c.requests;
-            ae.auth_failures += c.auth_failures;
+            ae.requests = ae.requests.saturating_add(c.requests);
+            ae.auth_failures = ae.auth_failures.saturating_add(c.auth_failures);
             out.extend(detectors::actor::brute_force(ae, principals, c, key, ts));
             if armed {
                 out.extend(detectors::volume::client_spike(ep, ae, c, key, ts));
@@ -284,8 +284,11 @@ impl Engine {
         roll_actor(st, minute);
         st.last_ms = st.last_ms.max(a.window_start_ms);
         if st.minute == minute {
-            st.requests += a.requests;
-            st.errors += a.forbidden + a.not_found + a.method_not_allowed;
+            st.requests = st.requests.saturating_add(a.requests);
+            st.errors = st
+                .errors
+                .saturating_add(a.forbidden.saturating_add(a.not_found))
+                .saturating_add(a.method_not_allowed);
             let actor = crate::Actor {
                 ip: a.client_ip,
                 principal: a.principal.clone(),
@@ -310,27 +313,28 @@ fn roll_actor(a: &mut ActorState, minute: i64) {
 
 /// Folds a summary into its minute bucket.
 fn add_to_bucket(b: &mut Bucket, s: &EndpointSummary, clients: &[Client]) {
-    b.requests += s.requests;
-    let mut ok = 0;
+    b.requests = b.requests.saturating_add(s.requests);
+    let mut ok = 0u64;
     for (status, n) in &s.statuses {
         if let Some(slot) = b.classes.get_mut(usize::from(status / 100).wrapping_sub(2)) {
-            *slot += n;
+            *slot = slot.saturating_add(*n);
         }
         if (200..300).contains(status) {
-            ok += n;
+            ok = ok.saturating_add(*n);
         }
         if matches!(status, 401 | 403) {
-            b.auth_fail += n;
+            b.auth_fail = b.auth_fail.saturating_add(*n);
         }
     }
     b.unauth_2xx += ok.saturating_sub(s.auth_present);
-    b.auth_present += s.auth_present;
+    b.auth_present = b.auth_present.saturating_add(s.auth_present);
     b.lat.merge(&s.latency_us_hist);
     b.req.merge(&s.request_bytes_hist);
     b.resp.merge(&s.response_bytes_hist);
     for c in clients {
         if b.clients.len() < MAX_BUCKET_CLIENTS || b.clients.contains_key(&c.key) {
-            *b.clients.entry(c.key.clone()).or_default() += c.requests;
+            let slot = b.clients.entry(c.key.clone()).or_default();
+            *slot = slot.saturating_add(c.requests);
         }
         if c.auth_failures > 0 {
             if b.fail_actors.len() < MAX_BUCKET_FAILERS {
@@ -347,7 +351,8 @@ fn add_to_bucket(b: &mut Bucket, s: &EndpointSummary, clients: &[Client]) {
         if k.starts_with("response:")
             && (b.sensitive.len() < MAX_SENSITIVE_CLASSES || b.sensitive.contains_key(k))
         {
-            *b.sensitive.entry(k.clone()).or_default() += n;
+            let slot = b.sensitive.entry(k.clone()).or_default();
+            *slot = slot.saturating_add(*n);
         }
     }
 }

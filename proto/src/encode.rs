@@ -71,6 +71,8 @@ pub fn counters(c: &SensorCounters) -> pb::SensorCounters {
         analysis_paused: c.analysis_paused,
         notables_dropped: c.notables_dropped,
         actors_dropped: c.actors_dropped,
+        batches_rejected: c.batches_rejected,
+        requests_rejected: c.requests_rejected,
         sources: c
             .sources
             .iter()

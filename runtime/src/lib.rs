@@ -5,6 +5,7 @@
 //! logic lives elsewhere. OpenTelemetry export over OTLP ([`otel`]) exports the same registry.
 
 pub mod admin;
+pub mod files;
 pub mod metrics;
 pub mod otel;
 

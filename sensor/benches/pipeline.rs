@@ -96,6 +96,7 @@ fn run(input: &[String], classify_injections: bool) -> f64 {
                 source: "bench".into(),
                 records: std::mem::take(&mut records),
                 position: None,
+                record_ends: Vec::new(),
             };
             // As the sensor's aggregator task does: seal whenever the batch reaches its bounds.
             while agg.fill(&mut chunk) {
@@ -111,6 +112,7 @@ fn run(input: &[String], classify_injections: bool) -> f64 {
         source: "bench".into(),
         records,
         position: None,
+        record_ends: Vec::new(),
     };
     while agg.fill(&mut chunk) {
         sealed_requests += sealer.seal(&mut agg);

@@ -133,6 +133,9 @@ pub struct Aggregator {
     pub sealed_for_bytes: u64,
     /// Whether the batch under construction holds records of a source that can wait.
     can_wait: bool,
+    /// The controller's bounds (from its `Welcome`), applied on top of `limits`.
+    wire_max_endpoints: usize,
+    wire_max_bytes: usize,
     /// Turns request targets into endpoint templates; lives as long as the sensor.
     pub learner: TemplateLearner,
 }
@@ -165,13 +168,17 @@ impl Aggregator {
             actors_dropped: 0,
             sealed_for_bytes: 0,
             can_wait: false,
+            wire_max_endpoints: usize::MAX,
+            wire_max_bytes: usize::MAX,
             learner: TemplateLearner::new(limits.learner),
         }
     }
 
     /// Adds records from the front of `chunk` until the batch is full. Returns true when it
     /// is: seal it, then call again while `chunk` has records left. The chunk's position is
-    /// taken with its last record, so it only ever lands in the batch that completes it.
+    /// taken with its last record, so it only ever lands in the batch that completes it; a
+    /// batch that takes only the front of a chunk gets the position after its last record
+    /// (from `record_ends`), so a restart from it re-reads none of its records.
     pub fn fill(&mut self, chunk: &mut Chunk) -> bool {
         self.can_wait |= chunk.can_wait && !chunk.records.is_empty();
         let mut used = 0;
@@ -179,11 +186,12 @@ impl Aggregator {
             self.add(&chunk.records[used]);
             used += 1;
             if used < chunk.records.len() && self.is_full() {
-                chunk.records.drain(..used);
+                self.split_chunk(chunk, used);
                 return true;
             }
         }
         chunk.records.clear();
+        chunk.record_ends.clear();
         if let Some(pos) = chunk.position.take() {
             self.positions.insert(chunk.source.clone(), pos);
             self.positions_moved = true;
@@ -191,15 +199,52 @@ impl Aggregator {
         self.is_full()
     }
 
+    /// Applies the controller's announced limits on top of the configured ones: at most
+    /// `max_endpoints` summaries per batch, and half of `max_message_bytes` of approximate
+    /// memory per batch (the in-memory estimate runs well above the encoded size, so a
+    /// batch within it encodes within the message limit). `None` lifts a bound.
+    pub fn set_wire_limits(
+        &mut self,
+        max_endpoints: Option<usize>,
+        max_message_bytes: Option<usize>,
+    ) {
+        self.wire_max_endpoints = max_endpoints.unwrap_or(usize::MAX).max(1);
+        self.wire_max_bytes = max_message_bytes.map_or(usize::MAX, |b| (b / 2).max(1));
+    }
+
+    /// Removes the `used` records the batch took from the front of `chunk`, moving the
+    /// source's position to just after the last of them when the chunk says where its records
+    /// end.
+    fn split_chunk(&mut self, chunk: &mut Chunk, used: usize) {
+        let exact = chunk.record_ends.len() == chunk.records.len();
+        if exact {
+            if let Some(pos) = chunk.position {
+                let offset = chunk.record_ends[used - 1];
+                debug_assert!(offset <= pos.offset, "record ends lie within the chunk");
+                let at = FilePosition {
+                    inode: pos.inode,
+                    offset,
+                };
+                self.positions.insert(chunk.source.clone(), at);
+                self.positions_moved = true;
+            }
+            chunk.record_ends.drain(..used);
+        } else {
+            chunk.record_ends.clear();
+        }
+        chunk.records.drain(..used);
+    }
+
     /// Whether the batch reached `max_batch_endpoints`, `max_batch_actors` or
-    /// `max_batch_bytes` (counted in `sealed_for_bytes` when the bytes did it).
+    /// `max_batch_bytes` (or the controller's bounds; counted in `sealed_for_bytes` when the
+    /// bytes did it).
     fn is_full(&mut self) -> bool {
-        if self.slots.len() >= self.limits.max_batch_endpoints
+        if self.slots.len() >= self.limits.max_batch_endpoints.min(self.wire_max_endpoints)
             || self.actors.len() >= self.limits.max_batch_actors
         {
             return true;
         }
-        if self.bytes >= self.limits.max_batch_bytes {
+        if self.bytes >= self.limits.max_batch_bytes.min(self.wire_max_bytes) {
             self.sealed_for_bytes += 1;
             return true;
         }

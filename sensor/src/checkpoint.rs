@@ -37,13 +37,23 @@ impl Checkpoints {
         }
     }
 
-    /// Replaces the saved positions atomically (write, fsync, rename).
+    /// Replaces the saved positions atomically (write, fsync, rename, fsync of the
+    /// directory), mode 0600.
     pub fn save(&self, positions: &BTreeMap<String, FilePosition>) -> std::io::Result<()> {
         let tmp = self.path.with_extension("json.tmp");
-        let mut f = std::fs::File::create(&tmp)?;
+        let mut f = picket_runtime::files::create_private(&tmp)?;
         f.write_all(&serde_json::to_vec(positions).map_err(std::io::Error::other)?)?;
         f.sync_all()?;
-        std::fs::rename(&tmp, &self.path)
+        std::fs::rename(&tmp, &self.path)?;
+        if let Some(dir) = self.path.parent() {
+            std::fs::File::open(dir)?.sync_all()?;
+        }
+        Ok(())
+    }
+
+    /// Narrows a too-open mode of the saved positions to 0600 (with a warning).
+    pub fn check_mode(&self) -> std::io::Result<()> {
+        picket_runtime::files::private_file(&self.path, picket_runtime::files::Kind::State)
     }
 }
 

@@ -23,6 +23,37 @@ pub fn hello(
     }
 }
 
+/// The controller's limits as its `Welcome` announced them (`None`: not announced, by a
+/// controller from before the announcement). The aggregator seals batches within them; a
+/// batch sealed before they were known and still too large is set aside, never sent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct WireLimits {
+    /// Most endpoint summaries the controller accepts in one batch.
+    pub max_batch_endpoints: Option<usize>,
+    /// Largest message the controller decodes, in bytes.
+    pub max_message_bytes: Option<usize>,
+}
+
+/// The limits a `Welcome` announces (0 means not announced).
+pub fn wire_limits(w: &pb::Welcome) -> WireLimits {
+    let some = |v: u64| (v > 0).then(|| usize::try_from(v).unwrap_or(usize::MAX));
+    WireLimits {
+        max_batch_endpoints: some(w.max_batch_endpoints),
+        max_message_bytes: some(w.max_message_bytes),
+    }
+}
+
+/// Why the controller refused a batch for good, when the ack is such a refusal.
+pub fn rejection(ack: &pb::Ack) -> Option<String> {
+    ack.rejected.then(|| {
+        if ack.reject_reason.is_empty() {
+            "rejected by the controller".to_owned()
+        } else {
+            ack.reject_reason.chars().take(512).collect()
+        }
+    })
+}
+
 /// A controller directive in domain form.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Directive {

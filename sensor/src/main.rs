@@ -325,13 +325,26 @@ async fn replay(cfg: SensorConfig, timeout: std::time::Duration) -> anyhow::Resu
                 anyhow::bail!("replay failed: {e}");
             }
             let c = sensor.stats.snapshot();
-            let acked = sensor
+            let relaxed = std::sync::atomic::Ordering::Relaxed;
+            // Settled: what this run read and what an interrupted run had spooled are all
+            // acknowledged (or set aside as never acceptable, or, for an unreadable spooled
+            // batch, dropped; both counted).
+            let settled = sensor
                 .stats
                 .requests_acked
-                .load(std::sync::atomic::Ordering::Relaxed);
-            if acked >= c.parsed && sensor.outbox.is_empty() {
+                .load(relaxed)
+                .saturating_add(sensor.stats.requests_dropped.load(relaxed))
+                .saturating_add(sensor.stats.requests_rejected.load(relaxed));
+            let expected = c.parsed.saturating_add(sensor.outbox.restored_requests);
+            if settled >= expected && sensor.outbox.is_empty() {
+                let resent = sensor.outbox.restored_requests;
+                let resent = if resent > 0 {
+                    format!(", {resent} more resent from an interrupted run")
+                } else {
+                    String::new()
+                };
                 println!(
-                    "replayed {} requests ({} lines rejected); all acknowledged by the controller",
+                    "replayed {} requests ({} lines rejected{resent}); all acknowledged by the controller",
                     c.parsed, c.rejected
                 );
                 for (reason, n) in &c.rejected_by_reason {

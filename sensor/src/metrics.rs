@@ -79,6 +79,16 @@ pub const REQUESTS_DROPPED: Desc = Desc::counter(
     "Requests lost: in dropped batches, or not taken because the aggregator queue was full",
     &[],
 );
+pub const BATCHES_REJECTED: Desc = Desc::counter(
+    "picket_sensor_batches_rejected_total",
+    "Batches the controller will never accept (or too large to send), set aside in the spool's rejected/ folder",
+    &[],
+);
+pub const REQUESTS_REJECTED: Desc = Desc::counter(
+    "picket_sensor_requests_rejected_total",
+    "Requests in batches set aside as rejected",
+    &[],
+);
 pub const NOTABLES_DROPPED: Desc = Desc::counter(
     "picket_sensor_notables_dropped_total",
     "Notable events not sent because their batch already held the maximum",
@@ -145,6 +155,8 @@ pub fn register(registry: &Registry, s: Sources) {
         c.counter(&REQUESTS_ACKED, &[], snap(&st.requests_acked));
         let dropped = snap(&st.requests_dropped) + snap(&st.queue_full_drops);
         c.counter(&REQUESTS_DROPPED, &[], dropped);
+        c.counter(&BATCHES_REJECTED, &[], snap(&st.batches_rejected));
+        c.counter(&REQUESTS_REJECTED, &[], snap(&st.requests_rejected));
         c.counter(&NOTABLES_DROPPED, &[], snap(&st.notables_dropped));
         c.counter(&ACTORS_DROPPED, &[], snap(&st.actors_dropped));
         c.gauge(&OUTBOX_BATCHES, &[], s.outbox.len() as i64);

@@ -3,6 +3,7 @@
 
 use crate::aggregate::{self, AggregateLimits, Aggregator};
 use crate::delivery::Outbox;
+use crate::grpc::WireLimits;
 use crate::sources::Chunk;
 use crate::stats::SensorStats;
 use crate::telemetry::BatchTraces;
@@ -15,6 +16,8 @@ use tokio::sync::{mpsc, watch};
 pub(crate) struct Outlet {
     pub outbox: Arc<Outbox>,
     pub traces: Arc<BatchTraces>,
+    /// The controller's limits (from its `Welcome`): batches are sealed within them.
+    pub wire_limits: watch::Receiver<WireLimits>,
 }
 
 /// Folds chunks into the batch under construction and seals it every `flush` (or when full).
@@ -27,8 +30,15 @@ pub(crate) async fn run_aggregator(
     mut stop: watch::Receiver<bool>,
     stats: Arc<SensorStats>,
 ) {
-    let Outlet { outbox, traces } = out;
+    let Outlet {
+        outbox,
+        traces,
+        mut wire_limits,
+    } = out;
     let mut agg = Aggregator::new(limits);
+    // The limits known at start (saved from the last Welcome); later Welcomes update them.
+    let known = *wire_limits.borrow_and_update();
+    agg.set_wire_limits(known.max_batch_endpoints, known.max_message_bytes);
     let mut tick = tokio::time::interval(flush);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -37,6 +47,10 @@ pub(crate) async fn run_aggregator(
                 Some(c) => {
                     if templates.has_changed().unwrap_or(false) {
                         agg.learner.set_known(&templates.borrow_and_update());
+                    }
+                    if wire_limits.has_changed().unwrap_or(false) {
+                        let l = *wire_limits.borrow_and_update();
+                        agg.set_wire_limits(l.max_batch_endpoints, l.max_message_bytes);
                     }
                     fill(&mut agg, c, &outbox, &stats, &traces).await;
                 }

@@ -124,6 +124,8 @@ impl Sensor {
         let (stop_tx, stop_rx) = watch::channel(false);
         let traces = Arc::new(crate::telemetry::BatchTraces::default());
         let (templates_tx, templates_rx) = watch::channel(Arc::new(Vec::new()));
+        let known_limits = crate::delivery::known_limits::KnownLimits::new(&cfg.data_dir);
+        let (limits_tx, limits_rx) = watch::channel(known_limits.load());
         let aggregator = tokio::spawn(pipeline::run_aggregator(
             chunk_rx,
             templates_rx,
@@ -131,6 +133,7 @@ impl Sensor {
             pipeline::Outlet {
                 outbox: outbox.clone(),
                 traces: traces.clone(),
+                wire_limits: limits_rx,
             },
             Duration::from_millis(cfg.flush_interval_ms),
             stop_rx.clone(),
@@ -145,6 +148,8 @@ impl Sensor {
             stats: stats.clone(),
             connected: connected_tx,
             templates: templates_tx,
+            wire_limits: limits_tx,
+            known_limits,
             traces,
         };
         let delivery = tokio::spawn(delivery.run(stop_rx));
@@ -194,9 +199,13 @@ impl Sensor {
 
 /// Opens the data directory: saved file positions, the spool and the numbering run to continue.
 fn restore(cfg: &SensorConfig) -> Result<Restored, StartError> {
-    std::fs::create_dir_all(&cfg.data_dir)
+    // 0700 whatever the umask; a more open directory is narrowed with a warning.
+    picket_runtime::files::private_dir(&cfg.data_dir)
         .map_err(|e| StartError::DataDir(cfg.data_dir.clone(), e))?;
     let checkpoints = Checkpoints::new(&cfg.data_dir);
+    checkpoints
+        .check_mode()
+        .map_err(|e| StartError::State("file positions", e))?;
     let mut saved = checkpoints
         .load()
         .map_err(|e| StartError::State("file positions", e))?;
@@ -242,7 +251,7 @@ async fn start_sources(
     saved: &BTreeMap<String, FilePosition>,
 ) -> Result<Started, StartError> {
     start_tailers(cfg, &mut kit, saved)?;
-    let replay_done = start_replay(cfg, &mut kit);
+    let replay_done = start_replay(cfg, &mut kit, saved);
     let als_addr = match &cfg.als {
         Some(als) => {
             let (addr, name) = sources::als::listen(
@@ -318,12 +327,19 @@ fn start_tailers(
     Ok(())
 }
 
-/// The replay thread, when a recording is to be replayed.
-fn start_replay(cfg: &SensorConfig, kit: &mut SourceKit) -> Option<ReplayDone> {
+/// The replay thread, when a recording is to be replayed, resuming from its saved position.
+fn start_replay(
+    cfg: &SensorConfig,
+    kit: &mut SourceKit,
+    saved: &BTreeMap<String, FilePosition>,
+) -> Option<ReplayDone> {
     let spec = cfg.replay.as_ref()?;
     let done: ReplayDone = Arc::new(OnceLock::new());
-    let name: Arc<str> = format!("replay:{}", spec.path.display()).into();
+    // Absolute, so the saved position survives a rerun from another directory.
+    let path = std::path::absolute(&spec.path).unwrap_or_else(|_| spec.path.clone());
+    let name: Arc<str> = format!("replay:{}", path.display()).into();
     kit.names.push(name.to_string());
+    let resume = saved.get(name.as_ref()).copied();
     let replayer = sources::replay::Replayer {
         src: kit.stats.add_source(name.to_string()),
         name,
@@ -331,6 +347,7 @@ fn start_replay(cfg: &SensorConfig, kit: &mut SourceKit) -> Option<ReplayDone> {
         stats: kit.stats.clone(),
         out: kit.chunks.clone(),
         ident: kit.ident.clone(),
+        resume,
     };
     let (spec, flag) = (spec.clone(), done.clone());
     let spawned = std::thread::Builder::new()

@@ -92,6 +92,11 @@ pub struct SensorStats {
     pub notables_dropped: AtomicU64,
     /// Actors (client and window) that got no summary because their batch held the maximum.
     pub actors_dropped: AtomicU64,
+    /// Batches set aside in the spool's `rejected/` folder: the controller will never accept
+    /// them (or they are too large to send).
+    pub batches_rejected: AtomicU64,
+    /// Requests in those batches.
+    pub requests_rejected: AtomicU64,
     /// Set while the controller has paused threat analysis for this tenant (plan cap).
     pub analysis_paused: std::sync::atomic::AtomicBool,
 }
@@ -178,6 +183,8 @@ impl SensorStats {
             analysis_paused: self.analysis_paused.load(Relaxed),
             notables_dropped: self.notables_dropped.load(Relaxed),
             actors_dropped: self.actors_dropped.load(Relaxed),
+            batches_rejected: self.batches_rejected.load(Relaxed),
+            requests_rejected: self.requests_rejected.load(Relaxed),
             sources,
             rejected_by_reason,
         }

@@ -47,7 +47,8 @@ impl LogHistogram {
     }
 
     pub fn count(&self) -> u64 {
-        self.0.values().sum()
+        // Saturating: bucket counts may come from a sensor.
+        self.0.values().fold(0u64, |a, n| a.saturating_add(*n))
     }
 
     /// The value below which a share `q` (0..=1) of the recorded values fall, to within a
@@ -58,9 +59,9 @@ impl LogHistogram {
             return None;
         }
         let rank = ((q.clamp(0.0, 1.0) * total as f64).ceil() as u64).max(1);
-        let mut seen = 0;
+        let mut seen = 0u64;
         for (b, n) in &self.0 {
-            seen += n;
+            seen = seen.saturating_add(*n);
             if seen >= rank {
                 return Some(lower_bound(*b));
             }

@@ -219,6 +219,10 @@ pub struct SensorCounters {
     pub notables_dropped: u64,
     /// Actor summaries not sent because a batch already carried its maximum.
     pub actors_dropped: u64,
+    /// Batches set aside because the controller will never accept them.
+    pub batches_rejected: u64,
+    /// Requests in those batches.
+    pub requests_rejected: u64,
     pub sources: Vec<SourceCounters>,
     pub rejected_by_reason: BTreeMap<String, u64>,
 }
@@ -293,7 +297,10 @@ pub struct BatchSummary {
 impl BatchSummary {
     /// Requests represented by the batch.
     pub fn requests(&self) -> u64 {
-        self.endpoints.iter().map(|(_, s)| s.requests).sum()
+        // Saturating: the counts come from a sensor.
+        self.endpoints
+            .iter()
+            .fold(0u64, |a, (_, s)| a.saturating_add(s.requests))
     }
 }
 
@@ -310,6 +317,32 @@ mod tests {
             latency_us_max: requests * 10,
             ..Default::default()
         }
+    }
+
+    /// Sums of sensor-supplied counts saturate: no overflow panic, no wrap to small numbers.
+    #[test]
+    fn hostile_counts_saturate() {
+        let mut a = summary(1, 1, 2, 200);
+        a.requests = u64::MAX;
+        a.statuses.insert(200, u64::MAX);
+        a.latency_us_hist.0.insert(3, u64::MAX);
+        let mut b = summary(7, 1, 2, 200);
+        b.latency_us_hist.0.insert(3, 7);
+        a.merge(&b);
+        assert_eq!(a.requests, u64::MAX);
+        assert_eq!(a.statuses.get(&200), Some(&u64::MAX));
+        assert_eq!(a.latency_us_hist.count(), u64::MAX);
+        assert!(a.latency_us_hist.quantile(0.99).is_some());
+        let key = EndpointKey {
+            host: "h".into(),
+            method: "GET".into(),
+            template: "/".into(),
+        };
+        let batch = BatchSummary {
+            endpoints: vec![(key.clone(), a.clone()), (key, a)],
+            ..Default::default()
+        };
+        assert_eq!(batch.requests(), u64::MAX);
     }
 
     #[test]

@@ -158,6 +158,26 @@ async fn full_spool_drops_oldest_and_counts_exactly() {
     )
     .await;
 
+    // All 20 batches sealed and 15 pushed out before the controller returns: otherwise a
+    // batch sealed after the reconnect is delivered instead of dropped (a race on a loaded
+    // machine, not what this test is about).
+    let admin = sensor.admin_addr.clone().unwrap();
+    eventually(
+        Duration::from_secs(30),
+        "every batch sealed and the overflow dropped",
+        || {
+            let admin = admin.clone();
+            async move {
+                let (_, body) = http_get(&admin, "/metrics");
+                let fams = parse_prometheus(&body).ok()?;
+                let v = |name| prom_value(&fams, name, &[]).unwrap_or(0.0);
+                (v("picket_sensor_batches_sealed_total") == sent as f64
+                    && v("picket_sensor_batches_dropped_total") == 15.0)
+                    .then_some(())
+            }
+        },
+    )
+    .await;
     stack.controller = ControllerProc::start(&dir, &addr);
     let s = eventually(
         Duration::from_secs(30),

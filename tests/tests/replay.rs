@@ -5,7 +5,9 @@
 
 use picket_tests::*;
 use std::collections::BTreeMap;
-use std::process::Command;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn har_and_json_lines_replay_then_query_immediately() {
@@ -92,4 +94,172 @@ fn replay_of_a_missing_file_fails_clearly() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("/nonexistent/file.har"), "{err}");
+}
+
+/// A recording of `n` Picket JSON lines over a few hosts and templated paths.
+fn recording(n: usize) -> String {
+    let mut out = String::with_capacity(n * 120);
+    for i in 0..n {
+        out.push_str(&format!(
+            r#"{{"ts_ms":{},"method":"GET","url":"https://h{}.example/api/items/{}","status":200,"client_ip":"81.2.69.{}"}}"#,
+            1_795_338_000_000u64 + i as u64 * 10,
+            i % 7,
+            i,
+            i % 200
+        ));
+        out.push('\n');
+    }
+    out
+}
+
+/// splitmix64, seeded from the clock (the seed is printed, so a failure can be rerun).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn ms(&mut self, lo: u64, hi: u64) -> Duration {
+        Duration::from_millis(lo + self.next() % (hi - lo))
+    }
+}
+
+/// `picket-sensor replay FILE EXTRA…` with the data directory `data`, not waited for.
+fn replay_cmd(url: &str, token: &str, data: &Path, file: &Path, extra: &[&str]) -> Command {
+    let mut cmd = Command::new(bin("picket-sensor"));
+    cmd.args(["--controller", url, "--token", token, "--id", "crashy"])
+        .arg("--data-dir")
+        .arg(data)
+        .args(["--flush-interval-ms", "50"])
+        .arg("replay")
+        .arg(file)
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .env("RUST_LOG", "warn");
+    cmd
+}
+
+/// Waits for a child up to `limit`; kills it when still running. Returns its exit status.
+fn wait_or_kill(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
+/// Replay is exactly once: a run with the controller absent (the replay times out), a
+/// controller killed mid-replay, repeated `kill -9` of the sensor at random points, then a
+/// run to completion: the controller billed each recorded request once. A rerun delivers
+/// nothing; a changed recording is a new one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_is_exactly_once_across_kills_outages_and_timeouts() {
+    const LINES: u64 = 60_000;
+    let mut stack = Stack::start().await;
+    let file = stack.path("big.jsonl");
+    std::fs::write(&file, recording(LINES as usize)).unwrap();
+    let data = stack.path("crashy-data");
+    // A small outbox, so a replay without a controller fills it and waits.
+    let cfg = stack.path("small-outbox.toml");
+    std::fs::write(&cfg, "max_pending_batches = 4\n").unwrap();
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    eprintln!("replay kill seed {seed}");
+    let mut rng = Rng(seed);
+    let (url, token) = (stack.url(), stack.sensor_token.clone());
+    let (addr, dir) = (
+        stack.controller.addr.clone(),
+        stack.controller.data_dir.clone(),
+    );
+
+    // 1. The controller is away for a whole run: the outbox fills, the replay waits and
+    //    times out, and what it read stays spooled.
+    stack.controller.proc.kill9();
+    let cfg_arg = cfg.to_str().unwrap();
+    let mut child = replay_cmd(
+        &url,
+        &token,
+        &data,
+        &file,
+        &["--config", cfg_arg, "--timeout-secs", "3"],
+    )
+    .spawn()
+    .unwrap();
+    let status = wait_or_kill(&mut child, Duration::from_secs(120));
+    assert!(
+        status.is_some_and(|s| s.code() == Some(1)),
+        "no controller: the replay times out ({status:?})"
+    );
+    stack.controller = ControllerProc::start(&dir, &addr);
+
+    // 2. The controller dies mid-replay; the replay gives up after its timeout (or had
+    //    finished before).
+    let mut child = replay_cmd(&url, &token, &data, &file, &["--timeout-secs", "6"])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(rng.ms(200, 1_500));
+    stack.controller.proc.kill9();
+    let status = wait_or_kill(&mut child, Duration::from_secs(120));
+    assert!(
+        status.is_some_and(|s| matches!(s.code(), Some(0 | 1))),
+        "the replay ends by itself: {status:?}"
+    );
+    stack.controller = ControllerProc::start(&dir, &addr);
+    let billed = usage(&url, &stack.reader_token).await.calls;
+    eprintln!("controller back after a mid-replay kill ({status:?}): billed so far {billed}");
+
+    // 3. kill -9 of the sensor at random points.
+    for _ in 0..4 {
+        let mut child = replay_cmd(&url, &token, &data, &file, &[]).spawn().unwrap();
+        let killed = wait_or_kill(&mut child, rng.ms(100, 2_500)).is_none();
+        let billed = usage(&url, &stack.reader_token).await.calls;
+        eprintln!("kill -9 round: killed {killed}, billed so far {billed}");
+    }
+
+    // 4. To completion.
+    let out = replay_cmd(&url, &token, &data, &file, &[])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "final replay failed: {stdout}");
+    let billed = usage(&url, &stack.reader_token).await.calls;
+    assert_eq!(billed, LINES, "billed calls (seed {seed})");
+    let eps = all_endpoints(&url, &stack.reader_token).await;
+    assert_eq!(total_calls(&eps), LINES, "inventory total (seed {seed})");
+
+    // 5. A rerun after completion delivers nothing new.
+    let out = replay_cmd(&url, &token, &data, &file, &[])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("replayed 0 requests"), "{stdout}");
+    assert_eq!(usage(&url, &stack.reader_token).await.calls, LINES);
+
+    // 6. A changed file is a new recording: replayed from its start.
+    let mut grown = std::fs::read_to_string(&file).unwrap();
+    grown.push_str(&recording(10));
+    std::fs::write(&file, grown).unwrap();
+    let out = replay_cmd(&url, &token, &data, &file, &[])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains(&format!("replayed {} requests", LINES + 10)),
+        "{stdout}"
+    );
 }

@@ -79,10 +79,13 @@ pub struct Analysis {
 impl Analysis {
     /// Counts summaries a committed batch handed on (the batch's log entry holds them).
     pub fn submit(&self, tenant: &TenantId, summaries: &[&(EndpointKey, EndpointSummary)]) {
-        let requests: u64 = summaries.iter().map(|(_, s)| s.requests).sum();
+        let requests = summaries
+            .iter()
+            .fold(0u64, |a, (_, s)| a.saturating_add(s.requests));
         if requests > 0 {
             let mut m = self.received.lock().unwrap_or_else(PoisonError::into_inner);
-            *m.entry(tenant.clone()).or_default() += requests;
+            let slot = m.entry(tenant.clone()).or_default();
+            *slot = slot.saturating_add(requests);
         }
     }
 

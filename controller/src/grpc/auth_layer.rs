@@ -81,17 +81,25 @@ where
         let header = req
             .headers()
             .get(http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok());
-        match verify(&self.db, header) {
-            Ok(ctx) => {
-                req.extensions_mut().insert(ctx);
-                Box::pin(inner.call(req))
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let db = self.db.clone();
+        Box::pin(async move {
+            // The token lookup reads sled: on the blocking pool, never on an async worker.
+            let verified = tokio::task::spawn_blocking(move || verify(&db, header.as_deref()))
+                .await
+                .unwrap_or_else(|e| Err(Error::Internal(format!("auth task failed: {e}"))));
+            match verified {
+                Ok(ctx) => {
+                    req.extensions_mut().insert(ctx);
+                    inner.call(req).await
+                }
+                Err(e) => {
+                    let status = Status::from(e);
+                    tracing::debug!(path = req.uri().path(), %status, "rejected unauthenticated call");
+                    Ok(status.into_http())
+                }
             }
-            Err(e) => {
-                let status = Status::from(e);
-                tracing::debug!(path = req.uri().path(), %status, "rejected unauthenticated call");
-                Box::pin(async move { Ok(status.into_http()) })
-            }
-        }
+        })
     }
 }

@@ -1,8 +1,11 @@
 //! Wire ⇄ domain conversions of the controller. Incoming summaries are validated here: an
-//! invalid entry is dropped and counted, never stored.
+//! invalid field, map entry or list item is dropped and counted (`validation::Drops`), never
+//! stored; an endpoint summary is always kept, under placeholder key parts where its own are
+//! invalid, so every request it counts is stored and billed.
 
 use crate::inventory::ApiSummary;
 use crate::store::{EndpointRecord, SensorRecord, TokenRecord};
+use crate::validation::{DropReason, Drops, INVALID_HOST, INVALID_METHOD, INVALID_TEMPLATE};
 use picket_proto::encode;
 use picket_proto::v1 as pb;
 use picket_shared::limits;
@@ -14,14 +17,15 @@ use picket_shared::{
 };
 use std::collections::BTreeMap;
 
-/// A wire histogram, with out-of-range buckets dropped.
-fn hist(h: &std::collections::HashMap<u32, u64>) -> LogHistogram {
-    LogHistogram(
-        h.iter()
-            .filter(|(b, _)| **b < limits::MAX_HISTOGRAM_BUCKET_EXCLUSIVE)
-            .map(|(b, n)| (*b as u16, *n))
-            .collect(),
-    )
+/// A wire histogram, with out-of-range buckets dropped and counted.
+fn hist(h: &std::collections::HashMap<u32, u64>, drops: &mut Drops) -> LogHistogram {
+    let kept: std::collections::BTreeMap<u16, u64> = h
+        .iter()
+        .filter(|(b, _)| **b < limits::MAX_HISTOGRAM_BUCKET_EXCLUSIVE)
+        .map(|(b, n)| (*b as u16, *n))
+        .collect();
+    drops.add(DropReason::HistogramBucket, (h.len() - kept.len()) as u64);
+    LogHistogram(kept.into_iter().collect())
 }
 
 fn valid_key(host: &str, method: &str, template: &str) -> bool {
@@ -76,8 +80,16 @@ fn notable(n: pb::NotableEvent) -> Option<NotableEvent> {
     })
 }
 
-/// The busiest clients of a summary, bounded; principals that are not hex are dropped.
-fn top_clients(clients: &[pb::ClientActivity]) -> Vec<ClientActivity> {
+/// The busiest clients of a summary, bounded; principals that are not hex are dropped (an
+/// empty one means none).
+fn top_clients(clients: &[pb::ClientActivity], drops: &mut Drops) -> Vec<ClientActivity> {
+    let over = clients.len().saturating_sub(limits::MAX_TOP_CLIENTS);
+    let bad_principals = clients
+        .iter()
+        .take(limits::MAX_TOP_CLIENTS)
+        .filter(|c| !c.principal.is_empty() && !limits::valid_principal(&c.principal))
+        .count();
+    drops.add(DropReason::Client, (over + bad_principals) as u64);
     clients
         .iter()
         .take(limits::MAX_TOP_CLIENTS)
@@ -153,8 +165,8 @@ fn actor(a: pb::ActorSummary) -> Option<ActorSummary> {
 }
 
 /// Parameters of a summary at known locations with printable names, bounded.
-fn params(params: &[pb::ParamSummary]) -> BTreeMap<String, ParamStats> {
-    params
+fn params(params: &[pb::ParamSummary], drops: &mut Drops) -> BTreeMap<String, ParamStats> {
+    let kept: BTreeMap<String, ParamStats> = params
         .iter()
         .filter(|p| {
             matches!(p.location.as_str(), "query" | "path" | "body")
@@ -175,50 +187,120 @@ fn params(params: &[pb::ParamSummary]) -> BTreeMap<String, ParamStats> {
                 },
             )
         })
-        .collect()
+        .collect();
+    drops.add(
+        DropReason::Param,
+        params.len().saturating_sub(kept.len()) as u64,
+    );
+    kept
 }
 
-/// A `label → count` map from a sensor: printable labels only, at most `max` of them.
-fn labelled(m: &std::collections::HashMap<String, u64>, max: usize) -> BTreeMap<String, u64> {
-    m.iter()
-        .filter(|(k, _)| limits::valid_text(k, limits::MAX_LABEL_BYTES))
+/// A `label → count` map from a sensor: printable labels of at most `max_bytes` only, at most
+/// `max` of them.
+fn labelled(
+    m: &std::collections::HashMap<String, u64>,
+    max_bytes: usize,
+    max: usize,
+    drops: &mut Drops,
+) -> BTreeMap<String, u64> {
+    let kept: BTreeMap<String, u64> = m
+        .iter()
+        .filter(|(k, _)| limits::valid_text(k, max_bytes))
         .take(max)
         .map(|(k, v)| (k.clone(), *v))
-        .collect()
+        .collect();
+    drops.add(DropReason::Label, (m.len() - kept.len()) as u64);
+    kept
 }
 
-/// Validates one endpoint summary; `None` means the entry is invalid.
-fn endpoint(e: pb::EndpointSummary) -> Option<(EndpointKey, EndpointSummary)> {
-    let valid = valid_key(&e.host, &e.method, &e.template) && e.first_seen_ms <= e.last_seen_ms;
-    if !valid {
-        return None;
+/// The summary's key; an invalid part is replaced by its placeholder (and counted), so the
+/// summary's requests are still stored and billed under the host, method or template that
+/// could be attributed.
+fn endpoint_key(host: String, method: String, template: String, drops: &mut Drops) -> EndpointKey {
+    let mut part = |valid: bool, value: String, placeholder: &str, reason| {
+        if valid {
+            value
+        } else {
+            drops.add(reason, 1);
+            placeholder.to_owned()
+        }
+    };
+    EndpointKey {
+        host: part(
+            limits::valid_host(&host),
+            host,
+            INVALID_HOST,
+            DropReason::Host,
+        ),
+        method: part(
+            limits::valid_method(&method),
+            method,
+            INVALID_METHOD,
+            DropReason::Method,
+        ),
+        template: part(
+            limits::valid_template(&template),
+            template,
+            INVALID_TEMPLATE,
+            DropReason::Template,
+        ),
     }
+}
+
+/// Status counts, out-of-range codes dropped (their requests stay in the summary's total).
+fn statuses(wire: &[pb::StatusCount], drops: &mut Drops) -> BTreeMap<u16, u64> {
     let mut statuses = BTreeMap::new();
-    for s in &e.statuses {
-        let code = u16::try_from(s.status)
+    for s in wire {
+        match u16::try_from(s.status)
             .ok()
-            .filter(|c| limits::valid_status(u32::from(*c)))?;
-        *statuses.entry(code).or_insert(0u64) += s.count;
+            .filter(|c| limits::valid_status(u32::from(*c)))
+        {
+            Some(code) => {
+                let slot: &mut u64 = statuses.entry(code).or_insert(0);
+                *slot = slot.saturating_add(s.count);
+            }
+            None => drops.add(DropReason::Status, 1),
+        }
     }
-    let top_clients = top_clients(&e.top_clients);
-    let params = params(&e.params);
-    let sensitive = labelled(&e.sensitive, limits::MAX_SENSITIVE_KEYS);
-    let suspicious_agents = labelled(&e.suspicious_agents, limits::MAX_AGENT_KEYS);
-    let injections = labelled(&e.injections, limits::MAX_INJECTION_KEYS);
+    statuses
+}
+
+/// Validates one endpoint summary: what is invalid in it is dropped (or, for its key and seen
+/// range, repaired) and counted in `drops`; the summary itself is always kept.
+fn endpoint(e: pb::EndpointSummary, drops: &mut Drops) -> (EndpointKey, EndpointSummary) {
+    let (mut first_seen_ms, mut last_seen_ms) = (e.first_seen_ms, e.last_seen_ms);
+    if first_seen_ms > last_seen_ms {
+        drops.add(DropReason::SeenRange, 1);
+        std::mem::swap(&mut first_seen_ms, &mut last_seen_ms);
+    }
+    let statuses = statuses(&e.statuses, drops);
+    let top_clients = top_clients(&e.top_clients, drops);
+    let params = params(&e.params, drops);
+    let label = limits::MAX_LABEL_BYTES;
+    let sensitive = labelled(&e.sensitive, label, limits::MAX_SENSITIVE_KEYS, drops);
+    let suspicious_agents = labelled(&e.suspicious_agents, label, limits::MAX_AGENT_KEYS, drops);
+    let injections = labelled(&e.injections, label, limits::MAX_INJECTION_KEYS, drops);
+    // Scheme names come from the sensor: keep a bounded, printable set.
+    let auth_schemes = labelled(
+        &e.auth_schemes,
+        limits::MAX_SCHEME_BYTES,
+        limits::MAX_AUTH_SCHEMES,
+        drops,
+    );
     let summary = EndpointSummary {
         suspicious_agents,
         injections,
         sensitive,
-        latency_us_hist: hist(&e.latency_us_hist),
-        request_bytes_hist: hist(&e.request_bytes_hist),
-        response_bytes_hist: hist(&e.response_bytes_hist),
+        latency_us_hist: hist(&e.latency_us_hist, drops),
+        request_bytes_hist: hist(&e.request_bytes_hist, drops),
+        response_bytes_hist: hist(&e.response_bytes_hist, drops),
         params,
         window_start_ms: e.window_start_ms,
         top_clients,
         requests: e.requests,
         statuses,
-        first_seen_ms: e.first_seen_ms,
-        last_seen_ms: e.last_seen_ms,
+        first_seen_ms,
+        last_seen_ms,
         request_bytes_sum: e.request_bytes_sum,
         response_bytes_sum: e.response_bytes_sum,
         latency_us_sum: e.latency_us_sum,
@@ -227,23 +309,10 @@ fn endpoint(e: pb::EndpointSummary) -> Option<(EndpointKey, EndpointSummary)> {
         distinct_clients: e.distinct_clients,
         public_client_requests: e.public_client_requests,
         plaintext_requests: e.plaintext_requests,
-        // Scheme names come from the sensor: keep a bounded, printable set.
-        auth_schemes: e
-            .auth_schemes
-            .into_iter()
-            .filter(|(k, _)| limits::valid_text(k, limits::MAX_SCHEME_BYTES))
-            .take(limits::MAX_AUTH_SCHEMES)
-            .collect(),
+        auth_schemes,
         distinct_principals: e.distinct_principals,
     };
-    Some((
-        EndpointKey {
-            host: e.host,
-            method: e.method,
-            template: e.template,
-        },
-        summary,
-    ))
+    (endpoint_key(e.host, e.method, e.template, drops), summary)
 }
 
 fn counters(c: Option<pb::SensorCounters>) -> SensorCounters {
@@ -259,6 +328,8 @@ fn counters(c: Option<pb::SensorCounters>) -> SensorCounters {
         batches_spooled: c.batches_spooled,
         spool_bytes: c.spool_bytes,
         actors_dropped: c.actors_dropped,
+        batches_rejected: c.batches_rejected,
+        requests_rejected: c.requests_rejected,
         analysis_paused: c.analysis_paused,
         notables_dropped: c.notables_dropped,
         sources: c
@@ -292,27 +363,34 @@ fn truncate(mut s: String) -> String {
     s
 }
 
-/// Converts a wire batch; returns the domain batch and how many entries were invalid.
-pub fn batch(b: pb::Batch) -> (BatchSummary, u64) {
-    let total = b.endpoints.len();
+/// Converts a wire batch; returns the domain batch and what validation dropped from it.
+pub fn batch(b: pb::Batch) -> (BatchSummary, Drops) {
+    let mut drops = Drops::default();
     let window_ms = b.endpoints.first().map_or(0, |e| e.window_ms);
-    let endpoints: Vec<_> = b.endpoints.into_iter().filter_map(endpoint).collect();
-    let notables_total = b.notables.len().min(limits::MAX_NOTABLES_PER_BATCH);
+    let endpoints: Vec<_> = b
+        .endpoints
+        .into_iter()
+        .map(|e| endpoint(e, &mut drops))
+        .collect();
+    let notables_total = b.notables.len();
     let notables: Vec<_> = b
         .notables
         .into_iter()
         .take(limits::MAX_NOTABLES_PER_BATCH)
         .filter_map(notable)
         .collect();
-    let actors_total = b.actors.len().min(limits::MAX_ACTORS_PER_BATCH);
+    let actors_total = b.actors.len();
     let actors: Vec<_> = b
         .actors
         .into_iter()
         .take(limits::MAX_ACTORS_PER_BATCH)
         .filter_map(actor)
         .collect();
-    let rejected = (total - endpoints.len() + notables_total - notables.len() + actors_total
-        - actors.len()) as u64;
+    drops.add(
+        DropReason::Notable,
+        (notables_total - notables.len()) as u64,
+    );
+    drops.add(DropReason::Actor, (actors_total - actors.len()) as u64);
     let summary = BatchSummary {
         window_ms,
         stream_epoch: b.stream_epoch,
@@ -324,7 +402,7 @@ pub fn batch(b: pb::Batch) -> (BatchSummary, u64) {
         notables,
         actors,
     };
-    (summary, rejected)
+    (summary, drops)
 }
 
 pub fn endpoint_to_pb(key: EndpointKey, rec: EndpointRecord) -> pb::Endpoint {
@@ -388,6 +466,7 @@ pub fn sensor_to_pb(s: SensorRecord, connected: bool) -> pb::Sensor {
         stream_epoch: s.stream_epoch,
         committed_seq: s.committed_seq,
         requests_committed: s.requests_committed,
+        fields_dropped: s.fields_dropped,
     }
 }
 
@@ -423,145 +502,5 @@ pub fn token_to_pb(t: TokenRecord) -> pb::Token {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn entry(host: &str, method: &str, template: &str) -> pb::EndpointSummary {
-        pb::EndpointSummary {
-            host: host.into(),
-            method: method.into(),
-            template: template.into(),
-            requests: 1,
-            statuses: vec![pb::StatusCount {
-                status: 200,
-                count: 1,
-            }],
-            ..Default::default()
-        }
-    }
-
-    #[test]
-    fn invalid_entries_are_dropped_and_counted() {
-        let b = pb::Batch {
-            endpoints: vec![
-                entry("api", "GET", "/ok"),
-                entry("", "GET", "/x"),
-                entry("api", "get", "/x"),
-                entry("api", "GET", "no-slash"),
-                entry("a\0b", "GET", "/x"),
-                entry("api", "GET", &format!("/{}", "a".repeat(5000))),
-            ],
-            ..Default::default()
-        };
-        let (summary, rejected) = batch(b);
-        assert_eq!(summary.endpoints.len(), 1);
-        assert_eq!(rejected, 5);
-        let mut bad_status = entry("api", "GET", "/s");
-        bad_status.statuses = vec![pb::StatusCount {
-            status: 70_000,
-            count: 1,
-        }];
-        assert!(endpoint(bad_status).is_none());
-    }
-
-    fn wire_actor(ip: &str, principal: &str, agent: &str) -> pb::ActorSummary {
-        pb::ActorSummary {
-            window_start_ms: 1_000,
-            client_ip: ip.into(),
-            principal: principal.into(),
-            agent: agent.into(),
-            requests: 3,
-            unauthorized: 1,
-            ..Default::default()
-        }
-    }
-
-    #[test]
-    fn hostile_actors_are_dropped_and_counted() {
-        let hex = "ab".repeat(16);
-        let b = pb::Batch {
-            endpoints: vec![entry("api", "GET", "/ok")],
-            actors: vec![
-                wire_actor("81.2.69.1", "", "curl/8.5.0"),
-                wire_actor("", &hex, ""),
-                wire_actor("::1", &hex, "Mozilla/5.0"),
-                // Invalid: no address nor principal, a bad address, bad principals.
-                wire_actor("", "", "curl/8.5.0"),
-                wire_actor("81.2.69.999", "", ""),
-                wire_actor("not an ip", "", ""),
-                wire_actor("81.2.69.1", "xyz", ""),
-                wire_actor("81.2.69.1", &"a".repeat(65), ""),
-                // Valid, but their agents do not travel.
-                wire_actor("81.2.69.2", "", &"A".repeat(65)),
-                wire_actor("81.2.69.3", "", "curl\u{0}/8"),
-                wire_actor("81.2.69.4", "", "curl/8\r\nX: 1"),
-            ],
-            ..Default::default()
-        };
-        let (summary, rejected) = batch(b);
-        assert_eq!(rejected, 5);
-        let agents: Vec<Option<&str>> = summary.actors.iter().map(|a| a.agent.as_deref()).collect();
-        assert_eq!(
-            agents,
-            [
-                Some("curl/8.5.0"),
-                None,
-                Some("Mozilla/5.0"),
-                None,
-                None,
-                None
-            ]
-        );
-        let a = &summary.actors[0];
-        assert_eq!(
-            (a.window_start_ms, a.client_ip, a.requests, a.unauthorized),
-            (1_000, "81.2.69.1".parse().ok(), 3, 1)
-        );
-        assert_eq!(summary.actors[1].principal.as_deref(), Some(hex.as_str()));
-    }
-
-    #[test]
-    fn actors_are_capped_per_batch() {
-        let actors = (0..limits::MAX_ACTORS_PER_BATCH + 10)
-            .map(|i| wire_actor(&std::net::Ipv4Addr::from(i as u32).to_string(), "", ""))
-            .collect();
-        let (summary, rejected) = batch(pb::Batch {
-            actors,
-            ..Default::default()
-        });
-        assert_eq!(summary.actors.len(), limits::MAX_ACTORS_PER_BATCH);
-        // What lies past the cap is not looked at, like notables past theirs.
-        assert_eq!(rejected, 0);
-    }
-
-    #[test]
-    fn ref_samples_are_sorted_distinct_and_capped() {
-        let mut e = entry("api", "GET", "/items/{id}");
-        let client = |sample: Vec<u32>| pb::ClientActivity {
-            client_ip: "81.2.69.1".into(),
-            requests: 1,
-            ref_sample: sample,
-            ..Default::default()
-        };
-        e.top_clients = vec![
-            client(vec![9, 3, 3, 7]),
-            client((0..1_000).rev().collect()),
-            client(Vec::new()),
-        ];
-        let (_, s) = endpoint(e).unwrap();
-        assert_eq!(s.top_clients[0].ref_sample, [3, 7, 9]);
-        let long = &s.top_clients[1].ref_sample;
-        assert_eq!(long.len(), limits::MAX_REF_SAMPLE);
-        assert!(long.is_sorted() && long.windows(2).all(|w| w[0] < w[1]));
-        assert!(s.top_clients[2].ref_sample.is_empty());
-    }
-
-    #[test]
-    fn counters_carry_actors_dropped() {
-        let c = pb::SensorCounters {
-            actors_dropped: 7,
-            ..Default::default()
-        };
-        assert_eq!(counters(Some(c)).actors_dropped, 7);
-    }
-}
+#[path = "convert_tests.rs"]
+mod tests;

@@ -98,6 +98,9 @@ async fn session(
         tenant: ctx.tenant.to_string(),
         committed_seq: committed,
         controller_version: env!("CARGO_PKG_VERSION").to_owned(),
+        // The sensor seals its batches within these, so none is refused for its size.
+        max_batch_endpoints: state.limits.max_batch_endpoints as u64,
+        max_message_bytes: state.limits.max_message_bytes as u64,
     };
     let mut pause = state.watch_pause(&ctx.tenant);
     let mut templates = watch_templates(state, ctx).await?;
@@ -300,26 +303,44 @@ async fn apply_batch(
         return Err(Error::invalid("batch seq must be greater than 0").into());
     }
     if b.endpoints.len() > state.limits.max_batch_endpoints {
-        return Err(Error::invalid(format!(
+        // Resending cannot change this: a definite rejection, so the sensor sets the batch
+        // aside and goes on, instead of an error that makes it resend the batch forever.
+        let reason = format!(
             "batch holds {} endpoint summaries, the limit is {}",
             b.endpoints.len(),
             state.limits.max_batch_endpoints
-        ))
-        .into());
+        );
+        state.ingest.batches_refused.fetch_add(1, Relaxed);
+        tracing::warn!(tenant = %ctx.tenant, sensor = %sensor, seq = b.seq, %reason, "refused a batch for good");
+        let ack = pb::Ack {
+            stream_epoch: epoch,
+            seq: b.seq,
+            duplicate: false,
+            rejected: true,
+            reject_reason: reason,
+        };
+        return Ok((ack, BatchCost::default()));
     }
     let seq = b.seq;
-    let (batch, rejected) = convert::batch(b);
-    if rejected > 0 {
-        state.ingest.entries_rejected.fetch_add(rejected, Relaxed);
-        tracing::warn!(tenant = %ctx.tenant, sensor = %sensor, rejected, "dropped invalid endpoint summaries");
+    let (batch, drops) = convert::batch(b);
+    if drops.total() > 0 {
+        state
+            .ingest
+            .entries_rejected
+            .fetch_add(drops.total(), Relaxed);
+        state.ingest.fields_dropped.add(&drops);
+        tracing::warn!(tenant = %ctx.tenant, sensor = %sensor, seq, dropped = ?drops.nonzero(), "dropped invalid fields of a batch (its summaries are kept)");
     }
+    let dropped = drops.total();
     let st = state.clone();
     let tenant = ctx.tenant.clone();
     let sensor = sensor.clone();
     let (applied, commit, analysis) = blocking(move || {
         let now = st.now_ms();
         let started = Instant::now();
-        let applied = st.db.apply_batch(&tenant, &sensor, &batch, now, &st.policy)?;
+        let applied =
+            st.db
+                .apply_batch_counting(&tenant, &sensor, &batch, now, &st.policy, dropped)?;
         // Durable before the ack: the sensor forgets the batch once acknowledged.
         st.db.flush()?;
         let committed = Instant::now();
@@ -365,6 +386,7 @@ async fn apply_batch(
         stream_epoch: epoch,
         seq,
         duplicate: cost.duplicate,
+        ..Default::default()
     };
     Ok((ack, cost))
 }

@@ -262,8 +262,7 @@ impl Usage for UsageService {
                 .db
                 .day_usage(&ctx.tenant, from, to)?
                 .iter()
-                .map(|(_, d)| d.calls)
-                .sum();
+                .fold(0u64, |a, (_, d)| a.saturating_add(d.calls));
             let acct = st.db.account(&ctx.tenant, &st.policy)?;
             let usage = st
                 .db

@@ -90,6 +90,20 @@ impl Db {
         now_ms: i64,
         policy: &MeterPolicy,
     ) -> Result<Applied> {
+        self.apply_batch_counting(tenant, sensor, batch, now_ms, policy, 0)
+    }
+
+    /// [`Db::apply_batch`], adding `fields_dropped` (what validation dropped from the batch)
+    /// to the sensor record in the same transaction.
+    pub fn apply_batch_counting(
+        &self,
+        tenant: &TenantId,
+        sensor: &SensorId,
+        batch: &BatchSummary,
+        now_ms: i64,
+        policy: &MeterPolicy,
+        fields_dropped: u64,
+    ) -> Result<Applied> {
         let wm_key = keys::watermark(tenant, sensor, batch.stream_epoch);
         let sensor_key = keys::sensor(tenant, sensor);
         let endpoint_keys: Vec<Vec<u8>> = batch
@@ -127,6 +141,7 @@ impl Db {
             srec.committed_seq = batch.seq;
             srec.counters = batch.counters.clone();
             srec.requests_committed = srec.requests_committed.saturating_add(batch.requests());
+            srec.fields_dropped = srec.fields_dropped.saturating_add(fields_dropped);
             txn.put(Tree::Sensors, &sensor_key, &encode(&srec))?;
             for (i, event) in batch.notables.iter().enumerate() {
                 let key = keys::notable(

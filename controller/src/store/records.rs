@@ -48,6 +48,10 @@ pub struct SensorRecord {
     pub committed_seq: u64,
     pub counters: SensorCounters,
     pub requests_committed: u64,
+    /// Invalid fields, map entries and list items validation dropped from this sensor's
+    /// committed batches (their summaries were kept).
+    #[serde(default)]
+    pub fields_dropped: u64,
 }
 
 /// An endpoint's lifetime aggregate.

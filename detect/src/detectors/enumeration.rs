@@ -61,8 +61,8 @@ pub fn single(
     } else if h < ae.horizon_ms {
         return None;
     }
-    ae.h_requests += c.requests;
-    ae.h_errors += c.errors.max(c.auth_failures);
+    ae.h_requests = ae.h_requests.saturating_add(c.requests);
+    ae.h_errors = ae.h_errors.saturating_add(c.errors.max(c.auth_failures));
     if c.sample.is_empty() {
         return None;
     }

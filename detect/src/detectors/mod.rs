@@ -82,10 +82,10 @@ pub fn clients(s: &picket_shared::EndpointSummary) -> Vec<Client> {
             }
         };
         let x = &mut out[i];
-        x.requests += c.requests;
-        x.auth_failures += c.auth_failures;
-        x.errors += c.errors;
-        x.distinct_refs += c.distinct_object_refs;
+        x.requests = x.requests.saturating_add(c.requests);
+        x.auth_failures = x.auth_failures.saturating_add(c.auth_failures);
+        x.errors = x.errors.saturating_add(c.errors);
+        x.distinct_refs = x.distinct_refs.saturating_add(c.distinct_object_refs);
         if let Some(p) = &c.principal
             && !x.principals.contains(p)
             && x.principals.len() < crate::state::MAX_ACTOR_PRINCIPALS

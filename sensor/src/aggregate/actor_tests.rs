@@ -23,6 +23,7 @@ fn chunk(records: Vec<RequestRecord>) -> Chunk {
         source: "f".into(),
         records,
         position: None,
+        record_ends: Vec::new(),
     }
 }
 

@@ -34,6 +34,7 @@ fn chunk(records: Vec<RequestRecord>, offset: Option<u64>) -> Chunk {
             inode: 1,
             offset: o,
         }),
+        record_ends: Vec::new(),
     }
 }
 
@@ -128,6 +129,34 @@ fn fill_stops_at_the_endpoint_bound_and_keeps_the_position_for_the_last_part() {
         .collect();
     assert_eq!(shape, vec![(2, None), (2, None), (1, Some(50))]);
     assert!(c.records.is_empty() && c.position.is_none());
+}
+
+/// With record ends, each part of a split chunk carries the position after its own last
+/// record: a restart from any sealed part re-reads none of the records it holds.
+#[test]
+fn a_split_chunk_gives_each_part_the_position_after_its_last_record() {
+    let limits = AggregateLimits {
+        max_batch_endpoints: 2,
+        ..Default::default()
+    };
+    let mut a = Aggregator::new(limits);
+    let records = ["/a", "/b", "/c", "/d", "/e"]
+        .iter()
+        .map(|p| rec(p, 1, "1.1.1.1", 200))
+        .collect();
+    let mut c = chunk(records, Some(50));
+    c.record_ends = vec![10, 20, 30, 40, 48];
+    let mut batches = Vec::new();
+    while a.fill(&mut c) {
+        batches.push(a.seal());
+    }
+    batches.push(a.seal());
+    let shape: Vec<(usize, Option<u64>)> = batches
+        .iter()
+        .map(|b| (b.endpoints.len(), b.positions.get("f").map(|p| p.offset)))
+        .collect();
+    assert_eq!(shape, vec![(2, Some(20)), (2, Some(40)), (1, Some(50))]);
+    assert!(c.records.is_empty() && c.record_ends.is_empty());
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! batches stay in memory; older ones are read back from the spool when they are (re)sent, so
 //! a long controller outage costs disk (bounded by `spool_max_bytes`), not memory.
 
-use super::spool::{Spool, SpoolMeta, SpoolRecord};
+use super::spool::{Spool, SpoolMeta, SpoolReader, SpoolRecord};
 use crate::aggregate::Sealed;
 use crate::sources::FilePosition;
 use crate::stats::SensorStats;
@@ -29,6 +29,16 @@ struct Entry {
     /// The batch itself while resident; `None` once only the spool holds it.
     sealed: Option<Arc<Sealed>>,
     spooled: bool,
+    /// Set aside: the controller will never accept it (released like an acknowledged batch,
+    /// counted apart).
+    rejected: bool,
+}
+
+/// Where a queued batch is held, as seen under the lock (read afterwards).
+enum Held {
+    Memory(Arc<Sealed>),
+    Disk(SpoolReader),
+    Nowhere,
 }
 
 /// A batch ready to send.
@@ -65,6 +75,8 @@ pub struct Outbox {
     stats: Arc<SensorStats>,
     /// The numbering run of every batch in this outbox.
     pub epoch: u64,
+    /// Requests in the batches restored from the spool at start (resent by this run).
+    pub restored_requests: u64,
     /// Woken when a batch is pushed.
     pub pushed: Notify,
     /// Woken when the outbox becomes empty.
@@ -84,6 +96,9 @@ impl Outbox {
         debug_assert!(max_batches > 0);
         debug_assert!(restored.iter().all(|r| r.epoch == epoch));
         let next_seq = restored.last().map_or(1, |r| r.seq + 1);
+        let restored_requests = restored
+            .iter()
+            .fold(0u64, |n, r| n.saturating_add(r.requests));
         debug_assert!(
             restored.is_empty() || spool.is_some(),
             "restored batches live in the spool"
@@ -101,6 +116,7 @@ impl Outbox {
                 ),
                 sealed: None,
                 spooled: true,
+                rejected: false,
             })
             .collect();
         Self {
@@ -114,6 +130,7 @@ impl Outbox {
             max_batches,
             stats,
             epoch,
+            restored_requests,
             pushed: Notify::new(),
             drained: Notify::new(),
         }
@@ -165,19 +182,27 @@ impl Outbox {
         }
         let seq = inner.next_seq;
         inner.next_seq += 1;
+        let writer = inner.spool.as_ref().map(Spool::writer);
+        // The fsync happens outside the lock, so delivery (acks, sends, reads of older
+        // batches) never waits on the disk behind it. The batch joins the queue only once
+        // durable, so it is never sent before it is spooled; the aggregator is the only
+        // producer, so batches still join in sequence order.
+        drop(inner);
+        let written = writer.map(|w| w.write(&SpoolRecord::new(self.epoch, seq, &sealed)));
+        let mut inner = self.lock();
         let mut spooled = false;
-        if let Some(spool) = inner.spool.as_mut() {
-            match spool.write(&SpoolRecord::new(self.epoch, seq, &sealed)) {
-                Ok(()) => {
-                    spooled = true;
-                    self.stats.batches_spooled.fetch_add(1, Relaxed);
-                }
-                Err(e) => {
-                    // Still deliverable from memory; only crash safety is lost for this batch.
-                    self.stats.spool_errors.fetch_add(1, Relaxed);
-                    tracing::error!(seq, error = %e, "spool write failed");
-                }
+        match (written, inner.spool.as_mut()) {
+            (Some(Ok(size)), Some(spool)) => {
+                spool.record_written(seq, size);
+                spooled = true;
+                self.stats.batches_spooled.fetch_add(1, Relaxed);
             }
+            (Some(Err(e)), _) => {
+                // Still deliverable from memory; only crash safety is lost for this batch.
+                self.stats.spool_errors.fetch_add(1, Relaxed);
+                tracing::error!(seq, error = %e, "spool write failed");
+            }
+            _ => {}
         }
         let positions = Arc::new(sealed.positions.clone());
         let requests = sealed.requests;
@@ -187,6 +212,7 @@ impl Outbox {
             positions,
             sealed: Some(Arc::new(sealed)),
             spooled,
+            rejected: false,
         });
         self.evict(&mut inner);
         self.page_out(&mut inner);
@@ -198,8 +224,14 @@ impl Outbox {
         seq
     }
 
-    /// Drops the oldest batches while over a bound (keeping at least the newest).
+    /// Drops the oldest batches while over a bound (keeping at least the newest). Not while
+    /// closing: the last batches sealed at shutdown go beyond the bound instead, so the spool
+    /// keeps everything read (the next run resends it) and a replay or file stopped with the
+    /// controller away loses nothing; the excess is bounded by the chunk queue drained then.
     fn evict(&self, inner: &mut Inner) {
+        if self.closing.load(Relaxed) {
+            return;
+        }
         loop {
             let over_spool = inner.spool.as_ref().is_some_and(Spool::is_over);
             if inner.queue.len() <= 1 || (inner.queue.len() <= self.max_batches && !over_spool) {
@@ -237,36 +269,57 @@ impl Outbox {
     }
 
     /// Batches with a sequence number above `after`, oldest first, at most `max`; batches
-    /// only on disk are read back (an unreadable one is dropped and counted).
+    /// only on disk are read back (an unreadable one is dropped and counted). Reads happen
+    /// outside the lock; call it from a blocking context.
     pub fn after(&self, after: u64, max: usize) -> Vec<Pending> {
-        let mut inner = self.lock();
-        let mut out = Vec::new();
+        let wanted: Vec<(u64, Held)> = {
+            let inner = self.lock();
+            inner
+                .queue
+                .iter()
+                .filter(|e| e.seq > after)
+                .take(max)
+                .map(|e| {
+                    let found = match (&e.sealed, inner.spool.as_ref()) {
+                        (Some(s), _) => Held::Memory(s.clone()),
+                        (None, Some(spool)) => Held::Disk(spool.reader(self.epoch, e.seq)),
+                        (None, None) => Held::Nowhere,
+                    };
+                    (e.seq, found)
+                })
+                .collect()
+        };
+        let mut out = Vec::with_capacity(wanted.len());
         let mut unreadable = Vec::new();
-        for e in inner.queue.iter().filter(|e| e.seq > after) {
-            if out.len() >= max {
-                break;
-            }
-            let sealed = match (&e.sealed, inner.spool.as_ref()) {
-                (Some(s), _) => Some(s.clone()),
-                (None, Some(spool)) => match spool.read(self.epoch, e.seq) {
+        for (seq, found) in wanted {
+            let sealed = match found {
+                Held::Memory(s) => Some(s),
+                Held::Disk(reader) => match reader.read() {
                     Ok(rec) => Some(Arc::new(rec.into_sealed())),
                     Err(err) => {
-                        tracing::error!(seq = e.seq, error = %err, "spooled batch unreadable");
+                        unreadable.push((seq, err));
                         None
                     }
                 },
-                (None, None) => None,
+                Held::Nowhere => {
+                    unreadable.push((seq, std::io::Error::other("not in memory and no spool")));
+                    None
+                }
             };
-            match sealed {
-                Some(sealed) => out.push(Pending { seq: e.seq, sealed }),
-                None => unreadable.push(e.seq),
+            if let Some(sealed) = sealed {
+                out.push(Pending { seq, sealed });
             }
         }
-        for seq in unreadable {
-            if let Some(i) = inner.queue.iter().position(|e| e.seq == seq)
-                && let Some(old) = inner.queue.remove(i)
-            {
-                self.drop_entry(&mut inner, &old, "dropped an unreadable spooled batch");
+        if !unreadable.is_empty() {
+            let mut inner = self.lock();
+            for (seq, err) in unreadable {
+                // Gone meanwhile (acknowledged or pushed out): not an unreadable batch.
+                if let Some(i) = inner.queue.iter().position(|e| e.seq == seq)
+                    && let Some(old) = inner.queue.remove(i)
+                {
+                    tracing::error!(seq, error = %err, "spooled batch unreadable");
+                    self.drop_entry(&mut inner, &old, "dropped an unreadable spooled batch");
+                }
             }
         }
         out
@@ -279,8 +332,13 @@ impl Outbox {
         let mut out = Committed::default();
         while inner.queue.front().is_some_and(|p| p.seq <= seq) {
             if let Some(p) = inner.queue.pop_front() {
-                self.stats.batches_acked.fetch_add(1, Relaxed);
-                self.stats.requests_acked.fetch_add(p.requests, Relaxed);
+                if p.rejected {
+                    self.stats.batches_rejected.fetch_add(1, Relaxed);
+                    self.stats.requests_rejected.fetch_add(p.requests, Relaxed);
+                } else {
+                    self.stats.batches_acked.fetch_add(1, Relaxed);
+                    self.stats.requests_acked.fetch_add(p.requests, Relaxed);
+                }
                 out.seqs.push(p.seq);
                 out.positions = Some((*p.positions).clone());
             }
@@ -290,6 +348,41 @@ impl Outbox {
             self.room.notify_all();
         }
         out
+    }
+
+    /// Marks the batch `seq` as never acceptable and moves its spool file into the spool's
+    /// `rejected/` folder; [`Outbox::commit_through`] then releases it, counted as rejected.
+    /// Disk work: call it from a blocking context.
+    pub fn set_aside(&self, seq: u64, reason: &str) {
+        let aside = {
+            let mut inner = self.lock();
+            let inner = &mut *inner;
+            let Some(e) = inner.queue.iter_mut().find(|e| e.seq == seq) else {
+                return;
+            };
+            e.rejected = true;
+            let requests = e.requests;
+            tracing::warn!(seq, requests, %reason, "batch set aside: the controller will never accept it");
+            inner
+                .spool
+                .as_mut()
+                .and_then(|spool| spool.detach(self.epoch, seq))
+        };
+        // The move (renames, fsyncs) happens outside the lock, like every spool write.
+        let Some(aside) = aside else {
+            tracing::error!(
+                seq,
+                "a rejected batch held only in memory cannot be kept on disk"
+            );
+            return;
+        };
+        match aside.move_with(reason) {
+            Ok(0) => {}
+            Ok(pruned) => {
+                tracing::warn!(pruned, "deleted the oldest set-aside batches (folder full)");
+            }
+            Err(e) => tracing::error!(seq, error = %e, "could not move a rejected batch aside"),
+        }
     }
 
     /// Deletes released batches from the spool and wakes waiters when nothing is pending.
@@ -435,64 +528,5 @@ mod tests {
 }
 
 #[cfg(test)]
-mod wait_tests {
-    use super::*;
-
-    fn waiting(requests: u64) -> Sealed {
-        Sealed {
-            requests,
-            can_wait: true,
-            ..Default::default()
-        }
-    }
-
-    /// A file's batch waits for an acknowledgement to make room instead of dropping the
-    /// oldest; a network source's batch in the same spot drops the oldest.
-    #[test]
-    fn a_batch_that_can_wait_waits_for_room_and_drops_nothing() {
-        let stats = Arc::new(SensorStats::default());
-        let o = Arc::new(Outbox::new(2, stats.clone(), 1, None, Vec::new()));
-        o.push(waiting(1));
-        o.push(waiting(2));
-        let pusher = {
-            let o = o.clone();
-            std::thread::spawn(move || o.push(waiting(3)))
-        };
-        std::thread::sleep(Duration::from_millis(300));
-        assert!(
-            !pusher.is_finished(),
-            "the third batch waits while the outbox is full"
-        );
-        assert_eq!(o.len(), 2);
-        let released = o.commit_through(1);
-        assert_eq!(released.seqs, vec![1]);
-        assert_eq!(pusher.join().unwrap(), 3);
-        assert_eq!(o.len(), 2);
-        assert_eq!(stats.batches_dropped.load(Relaxed), 0);
-        assert_eq!(stats.outbox_waits.load(Relaxed), 1);
-        // Without a waiting source, the oldest goes.
-        o.push(Sealed {
-            requests: 4,
-            ..Default::default()
-        });
-        assert_eq!(stats.batches_dropped.load(Relaxed), 1);
-        assert_eq!(stats.requests_dropped.load(Relaxed), 2);
-    }
-
-    /// At shutdown a waiting push gives up waiting (drop-oldest), so the sensor can stop.
-    #[test]
-    fn closing_releases_a_waiting_push() {
-        let stats = Arc::new(SensorStats::default());
-        let o = Arc::new(Outbox::new(1, stats.clone(), 1, None, Vec::new()));
-        o.push(waiting(1));
-        let pusher = {
-            let o = o.clone();
-            std::thread::spawn(move || o.push(waiting(2)))
-        };
-        std::thread::sleep(Duration::from_millis(100));
-        assert!(!pusher.is_finished());
-        o.close();
-        assert_eq!(pusher.join().unwrap(), 2);
-        assert_eq!(stats.batches_dropped.load(Relaxed), 1);
-    }
-}
+#[path = "outbox_wait_tests.rs"]
+mod wait_tests;

@@ -117,6 +117,104 @@ impl Format {
     }
 }
 
+/// Folder of the spool that keeps batches the controller will never accept.
+pub const REJECTED_DIR: &str = "rejected";
+/// Most batches kept in `rejected/`; the oldest go first.
+pub const MAX_REJECTED_BATCHES: usize = 256;
+
+/// A spooled batch on its way into `rejected/` (see [`Spool::detach`]).
+#[derive(Debug)]
+pub struct Aside {
+    dir: PathBuf,
+    name: String,
+}
+
+impl Aside {
+    /// Moves the batch file into the `rejected/` folder of the spool, with a `.reason` file
+    /// beside it: the controller will never accept it, so it is no longer sent, but it is
+    /// kept for an operator. The folder keeps the newest [`MAX_REJECTED_BATCHES`] batches;
+    /// older ones are deleted (returned count).
+    pub fn move_with(&self, reason: &str) -> std::io::Result<usize> {
+        let aside = self.dir.join(REJECTED_DIR);
+        picket_runtime::files::private_dir(&aside)?;
+        std::fs::rename(self.dir.join(&self.name), aside.join(&self.name))?;
+        let reason_file = aside.join(format!("{}.reason", self.name));
+        let mut f = picket_runtime::files::create_private(&reason_file)?;
+        writeln!(f, "{reason}")?;
+        f.sync_all()?;
+        std::fs::File::open(&aside)?.sync_all()?;
+        std::fs::File::open(&self.dir)?.sync_all()?;
+        prune_rejected(&aside)
+    }
+}
+
+/// Deletes the oldest set-aside batches (and their reasons) beyond [`MAX_REJECTED_BATCHES`].
+fn prune_rejected(aside: &Path) -> std::io::Result<usize> {
+    let mut batches: Vec<String> = std::fs::read_dir(aside)?
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| parse_name(n).is_some())
+        .collect();
+    if batches.len() <= MAX_REJECTED_BATCHES {
+        return Ok(0);
+    }
+    // Names are zero-padded epoch-seq: sorting by name is sorting by age.
+    batches.sort();
+    let excess = batches.len() - MAX_REJECTED_BATCHES;
+    for name in &batches[..excess] {
+        let _ = std::fs::remove_file(aside.join(name));
+        let _ = std::fs::remove_file(aside.join(format!("{name}.reason")));
+    }
+    Ok(excess)
+}
+
+/// Writes batch files into the spool directory (see [`Spool::writer`]).
+#[derive(Debug, Clone)]
+pub struct SpoolWriter {
+    dir: PathBuf,
+}
+
+impl SpoolWriter {
+    /// Writes a batch durably (temporary file, fsync, rename, fsync of the directory) and
+    /// returns its size in bytes.
+    pub fn write(&self, rec: &SpoolRecord) -> std::io::Result<u64> {
+        let bytes = postcard::to_stdvec(rec).map_err(std::io::Error::other)?;
+        let path = self
+            .dir
+            .join(file_name(rec.epoch, rec.seq, Format::Postcard));
+        let tmp = path.with_extension("tmp");
+        let mut f = picket_runtime::files::create_private(&tmp)?;
+        f.write_all(&bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &path)?;
+        std::fs::File::open(&self.dir)?.sync_all()?;
+        Ok(bytes.len() as u64)
+    }
+}
+
+/// Reads one spooled batch file (see [`Spool::reader`]).
+#[derive(Debug, Clone)]
+pub struct SpoolReader {
+    path: PathBuf,
+    format: Format,
+}
+
+impl SpoolReader {
+    pub fn read(&self) -> std::io::Result<SpoolRecord> {
+        let bytes = std::fs::read(&self.path)?;
+        self.format.decode(&bytes).ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "{} is not a valid {:?} batch",
+                    self.path.display(),
+                    self.format
+                ),
+            )
+        })
+    }
+}
+
 fn file_name(epoch: u64, seq: u64, format: Format) -> String {
     format!("{epoch:020}-{seq:020}.{}", format.extension())
 }
@@ -135,7 +233,8 @@ impl Spool {
     /// batches themselves stay on disk). Unreadable files are renamed `*.corrupt`, logged and
     /// skipped.
     pub fn open(dir: &Path, max_bytes: u64) -> std::io::Result<(Spool, Vec<SpoolMeta>)> {
-        std::fs::create_dir_all(dir)?;
+        use picket_runtime::files;
+        files::private_dir(dir)?;
         let mut found = Vec::new();
         for entry in std::fs::read_dir(dir)? {
             let entry = entry?;
@@ -146,6 +245,7 @@ impl Spool {
                 continue;
             }
             if let Some((epoch, seq, format)) = parse_name(&name) {
+                files::private_file(&entry.path(), files::Kind::State)?;
                 found.push((epoch, seq, format, entry.path()));
             }
         }
@@ -183,32 +283,57 @@ impl Spool {
 
     /// Reads back a spooled batch.
     pub fn read(&self, epoch: u64, seq: u64) -> std::io::Result<SpoolRecord> {
-        let format = self.sizes.get(&seq).map_or(Format::Postcard, |(_, f)| *f);
-        let bytes = std::fs::read(self.dir.join(file_name(epoch, seq, format)))?;
-        format.decode(&bytes).ok_or_else(|| {
-            std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                format!("spooled batch {epoch}-{seq} is not valid {format:?}"),
-            )
-        })
+        self.reader(epoch, seq).read()
     }
 
     /// Writes a batch durably: temporary file, fsync, rename, fsync of the directory.
     pub fn write(&mut self, rec: &SpoolRecord) -> std::io::Result<()> {
-        let bytes = postcard::to_stdvec(rec).map_err(std::io::Error::other)?;
-        let path = self
-            .dir
-            .join(file_name(rec.epoch, rec.seq, Format::Postcard));
-        let tmp = path.with_extension("tmp");
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(&bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, &path)?;
-        std::fs::File::open(&self.dir)?.sync_all()?;
-        self.sizes
-            .insert(rec.seq, (bytes.len() as u64, Format::Postcard));
-        self.total_bytes += bytes.len() as u64;
+        let size = self.writer().write(rec)?;
+        self.record_written(rec.seq, size);
         Ok(())
+    }
+
+    /// A handle that writes batch files without holding the spool (the outbox fsyncs
+    /// outside its lock, then records the file with [`Spool::record_written`]).
+    pub fn writer(&self) -> SpoolWriter {
+        SpoolWriter {
+            dir: self.dir.clone(),
+        }
+    }
+
+    /// Accounts for a batch file written by a [`SpoolWriter`].
+    pub fn record_written(&mut self, seq: u64, size: u64) {
+        self.sizes.insert(seq, (size, Format::Postcard));
+        self.total_bytes += size;
+    }
+
+    /// Where a spooled batch's file is (for reading it without holding the spool).
+    pub fn reader(&self, epoch: u64, seq: u64) -> SpoolReader {
+        let format = self.sizes.get(&seq).map_or(Format::Postcard, |(_, f)| *f);
+        SpoolReader {
+            path: self.dir.join(file_name(epoch, seq, format)),
+            format,
+        }
+    }
+
+    /// Moves the batch `seq` of `epoch` into the `rejected/` folder of the spool (see
+    /// [`Aside::move_with`]); returns how many old set-aside batches were pruned.
+    pub fn set_aside(&mut self, epoch: u64, seq: u64, reason: &str) -> std::io::Result<usize> {
+        match self.detach(epoch, seq) {
+            Some(aside) => aside.move_with(reason),
+            None => Ok(0),
+        }
+    }
+
+    /// Stops accounting for the batch `seq` of `epoch` and returns the move that sets it
+    /// aside, to be done without holding the spool; `None` when it is not spooled.
+    pub fn detach(&mut self, epoch: u64, seq: u64) -> Option<Aside> {
+        let (size, format) = self.sizes.remove(&seq)?;
+        self.total_bytes -= size;
+        Some(Aside {
+            dir: self.dir.clone(),
+            name: file_name(epoch, seq, format),
+        })
     }
 
     /// Deletes the batch `seq` of `epoch`.
@@ -253,6 +378,27 @@ mod tests {
         s.positions
             .insert("f".into(), FilePosition { inode: 3, offset });
         s
+    }
+
+    /// A batch set aside leaves the spool (not resent after a restart) and is kept in
+    /// `rejected/` with its reason.
+    #[test]
+    fn a_rejected_batch_moves_aside_with_its_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut spool, _) = Spool::open(dir.path(), 1 << 20).unwrap();
+        spool
+            .write(&SpoolRecord::new(9, 1, &sealed(2, 10)))
+            .unwrap();
+        assert!(spool.total_bytes() > 0);
+        assert_eq!(spool.set_aside(9, 1, "too many endpoints").unwrap(), 0);
+        assert_eq!(spool.total_bytes(), 0);
+        let (_, found) = Spool::open(dir.path(), 1 << 20).unwrap();
+        assert!(found.is_empty(), "not resent");
+        let aside = dir.path().join(REJECTED_DIR);
+        let name = file_name(9, 1, Format::Postcard);
+        assert!(aside.join(&name).exists());
+        let why = std::fs::read_to_string(aside.join(format!("{name}.reason"))).unwrap();
+        assert_eq!(why.trim(), "too many endpoints");
     }
 
     #[test]

@@ -18,6 +18,8 @@ use tonic::metadata::MetadataValue;
 
 /// Most endpoint templates accepted from one directive.
 pub const MAX_TEMPLATE_HINTS: usize = 100_000;
+/// Bytes kept free below the controller's message limit for the gRPC envelope.
+const ENVELOPE_BYTES: usize = 1024;
 
 /// Settings of the controller connection.
 #[derive(Debug, Clone)]
@@ -57,6 +59,8 @@ pub enum SessionError {
     Token,
     #[error("saving file positions failed: {0}")]
     Checkpoint(std::io::Error),
+    #[error("a disk task failed: {0}")]
+    Disk(std::io::Error),
 }
 
 /// Exponential backoff with full jitter.
@@ -94,6 +98,10 @@ pub struct Delivery {
     pub connected: watch::Sender<bool>,
     /// Endpoint templates from the controller (host, template), for the aggregator.
     pub templates: watch::Sender<Arc<Vec<(String, String)>>>,
+    /// The controller's limits from its last `Welcome`, for the aggregator and the sends.
+    pub wire_limits: watch::Sender<grpc::WireLimits>,
+    /// Where those limits are kept for the next start.
+    pub known_limits: super::known_limits::KnownLimits,
     /// Spans of sealed batches (seal → ack), and the trace context each batch carries.
     pub traces: Arc<BatchTraces>,
 }
@@ -170,8 +178,21 @@ impl Delivery {
         };
         tracing::info!(tenant = %welcome.tenant, committed_seq = welcome.committed_seq, "connected to controller");
         backoff.attempt = 0;
+        let limits = grpc::wire_limits(&welcome);
+        if *self.wire_limits.borrow() != limits {
+            tracing::info!(
+                ?limits,
+                "the controller's limits; batches are sealed within them"
+            );
+            self.wire_limits.send_replace(limits);
+            let known = self.known_limits.clone();
+            let saved = tokio::task::spawn_blocking(move || known.save(&limits)).await;
+            if let Ok(Err(e)) = saved {
+                tracing::warn!(error = %e, "could not keep the controller's limits for the next start");
+            }
+        }
         self.connected.send_replace(true);
-        self.acked(welcome.committed_seq)?;
+        self.acked(welcome.committed_seq).await?;
         self.pump(tx, inbound, welcome.committed_seq).await
     }
 
@@ -189,7 +210,13 @@ impl Delivery {
                 .cfg
                 .max_in_flight
                 .saturating_sub(sent_upto.saturating_sub(acked_upto) as usize);
-            for p in self.outbox.after(sent_upto, room) {
+            // Older batches are read back from the spool: on the blocking pool.
+            let outbox = self.outbox.clone();
+            let pending = tokio::task::spawn_blocking(move || outbox.after(sent_upto, room))
+                .await
+                .map_err(|e| SessionError::Disk(std::io::Error::other(e)))?;
+            let max_message = self.wire_limits.borrow().max_message_bytes;
+            for p in pending {
                 let counters = self.stats.snapshot();
                 let batch = grpc::batch(
                     &self.cfg.sensor_id,
@@ -202,6 +229,22 @@ impl Delivery {
                 let msg = pb::SensorMessage {
                     msg: Some(pb::sensor_message::Msg::Batch(batch)),
                 };
+                if let Some(max) = max_message
+                    && prost::Message::encoded_len(&msg) > max.saturating_sub(ENVELOPE_BYTES)
+                {
+                    // Sealed before the limit was known: it can never be sent. Set aside
+                    // once everything before it is settled, so releases stay in order.
+                    if sent_upto != acked_upto {
+                        break;
+                    }
+                    let why = format!(
+                        "batch of {} bytes is over the controller's message limit of {max} bytes",
+                        prost::Message::encoded_len(&msg)
+                    );
+                    self.set_aside(p.seq, why).await?;
+                    (sent_upto, acked_upto) = (p.seq, p.seq);
+                    continue;
+                }
                 if tx.send(msg).await.is_err() {
                     return Err(SessionError::Stream(tonic::Status::unavailable(
                         "request stream closed",
@@ -219,7 +262,10 @@ impl Delivery {
                     Some(m) => match m.msg {
                         Some(pb::controller_message::Msg::Ack(ack)) if ack.stream_epoch == self.cfg.stream_epoch => {
                             acked_upto = acked_upto.max(ack.seq);
-                            self.acked(ack.seq)?;
+                            match grpc::rejection(&ack) {
+                                Some(why) => self.set_aside(ack.seq, why).await?,
+                                None => self.acked(ack.seq).await?,
+                            }
                         }
                         Some(pb::controller_message::Msg::Directive(d)) => self.directive(&d),
                         other => tracing::debug!(?other, "ignored controller message"),
@@ -257,23 +303,45 @@ impl Delivery {
         }
     }
 
+    /// Sets the batch `seq` aside (moved to the spool's `rejected/` folder, counted) and
+    /// releases it and everything before it like an acknowledgement.
+    async fn set_aside(&mut self, seq: u64, why: String) -> Result<(), SessionError> {
+        let outbox = self.outbox.clone();
+        tokio::task::spawn_blocking(move || outbox.set_aside(seq, &why))
+            .await
+            .map_err(|e| SessionError::Disk(std::io::Error::other(e)))?;
+        self.acked(seq).await
+    }
+
     /// Releases acknowledged batches: positions are saved first, then the spool files go,
-    /// so a crash in between resends (harmlessly) rather than re-reads.
-    fn acked(&mut self, seq: u64) -> Result<(), SessionError> {
+    /// so a crash in between resends (harmlessly) rather than re-reads. The disk work (an
+    /// fsync, deletes) runs on the blocking pool; the session waits for it, so the order holds.
+    async fn acked(&mut self, seq: u64) -> Result<(), SessionError> {
         let committed = self.outbox.commit_through(seq);
         self.traces.on_ack(seq, &committed.seqs);
-        if let Some(positions) = committed.positions
-            && !positions.is_empty()
-        {
-            for (k, v) in positions {
-                self.saved.insert(k.to_string(), v);
+        let save = match committed.positions {
+            Some(positions) if !positions.is_empty() => {
+                for (k, v) in positions {
+                    self.saved.insert(k.to_string(), v);
+                }
+                Some(self.saved.clone())
             }
-            self.checkpoints
-                .save(&self.saved)
-                .map_err(SessionError::Checkpoint)?;
-        }
-        self.outbox.unspool(&committed.seqs);
-        Ok(())
+            _ => None,
+        };
+        let (checkpoints, outbox, seqs) = (
+            self.checkpoints.clone(),
+            self.outbox.clone(),
+            committed.seqs,
+        );
+        tokio::task::spawn_blocking(move || {
+            if let Some(saved) = save {
+                checkpoints.save(&saved).map_err(SessionError::Checkpoint)?;
+            }
+            outbox.unspool(&seqs);
+            Ok(())
+        })
+        .await
+        .map_err(|e| SessionError::Disk(std::io::Error::other(e)))?
     }
 }
 

@@ -86,6 +86,8 @@ impl PrincipalKey {
         use std::io::Write;
         use std::os::unix::fs::OpenOptionsExt;
         let path = data_dir.join(KEY_FILE);
+        // Checked when loaded: a key readable by others is narrowed to 0600, with a warning.
+        picket_runtime::files::private_file(&path, picket_runtime::files::Kind::Secret)?;
         match std::fs::read(&path) {
             Ok(bytes) => {
                 let key: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {

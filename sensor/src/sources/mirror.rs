@@ -247,6 +247,7 @@ async fn chunker(
                         source: name.clone(),
                         records: batch,
                         position: None,
+                        record_ends: Vec::new(),
                     })
                     .is_err()
             {

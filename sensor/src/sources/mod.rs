@@ -27,6 +27,11 @@ pub struct Chunk {
     pub records: Vec<RequestRecord>,
     /// For file sources: the position after the last line of this chunk.
     pub position: Option<FilePosition>,
+    /// For file sources: where each record's line (or entry) ends, in `position`'s unit, one
+    /// per record. A chunk split across batches gives the earlier batch the exact position
+    /// after its last record, so a restart never re-reads a record a spooled batch holds.
+    /// Empty for network sources.
+    pub record_ends: Vec<u64>,
     /// Whether the source can wait (files, replays): a batch holding its records waits for
     /// room in the outbox instead of pushing the oldest batch out. Network sources cannot
     /// wait (Envoy and mirrors would stall) and are shed at the hand-off instead.

@@ -172,20 +172,27 @@ impl Tailer {
         } else {
             &data[..0]
         };
-        // Byte offset just past the current line, so every chunk carries an exact position.
+        // Byte offset just past the current line, so every chunk (and every record in it)
+        // carries an exact position.
         let mut line_end = open.offset;
+        let mut ends = Vec::new();
         for line in complete.split(|b| *b == b'\n').take_while(|_| consumed > 0) {
             line_end += line.len() as u64 + 1;
             if std::mem::take(&mut open.skipping) {
                 continue; // the tail of an over-long line
             }
+            let before = records.len();
             self.parse_into(line, now, &mut records, &mut tally);
+            if records.len() > before {
+                ends.push(line_end);
+            }
             if records.len() >= MAX_CHUNK_RECORDS {
                 let pos = FilePosition {
                     inode: open.inode,
                     offset: line_end,
                 };
-                self.send(std::mem::take(&mut records), Some(pos), &tally);
+                let ends = std::mem::take(&mut ends);
+                self.send(std::mem::take(&mut records), Some(pos), &tally, ends);
                 tally = ChunkTally::default();
             }
         }
@@ -204,7 +211,7 @@ impl Tailer {
             inode: open.inode,
             offset: open.offset,
         };
-        self.send(records, Some(pos), &tally);
+        self.send(records, Some(pos), &tally, ends);
         Ok(true)
     }
 
@@ -247,7 +254,7 @@ impl Tailer {
         let mut records = Vec::new();
         self.parse_into(&line, picket_runtime::now_ms(), &mut records, &mut tally);
         open.offset += line.len() as u64;
-        self.send(records, None, &tally);
+        self.send(records, None, &tally, Vec::new());
     }
 
     fn send(
@@ -255,6 +262,7 @@ impl Tailer {
         records: Vec<crate::record::RequestRecord>,
         position: Option<FilePosition>,
         tally: &ChunkTally,
+        record_ends: Vec<u64>,
     ) {
         self.stats.record(&self.src, tally);
         if records.is_empty() && position.is_none() {
@@ -265,6 +273,7 @@ impl Tailer {
             source: self.name.clone(),
             records,
             position,
+            record_ends,
         };
         // Blocking send: a file can wait, so back-pressure instead of dropping.
         if self.out.blocking_send(chunk).is_err() {

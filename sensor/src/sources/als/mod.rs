@@ -131,6 +131,7 @@ impl AlsSink {
             source: self.name.clone(),
             records,
             position: None,
+            record_ends: Vec::new(),
         };
         // ALS is lossy by contract; when the aggregator is saturated, drop and count rather than
         // stall Envoy's stream.

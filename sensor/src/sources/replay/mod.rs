@@ -5,15 +5,16 @@
 
 mod har;
 mod jsonl;
+pub mod recording;
 
 use super::nginx::{self, LogFormat};
-use super::{Chunk, MAX_CHUNK_RECORDS};
+use super::{Chunk, FilePosition, MAX_CHUNK_RECORDS};
 use crate::identity::Identifier;
 use crate::record::{RequestRecord, Scheme};
 use crate::stats::{ChunkTally, SensorStats, SourceStats};
 use har::{Har, har_record};
 use jsonl::jsonl_record;
-use std::io::{BufRead, Read};
+use std::io::{BufRead, Read, Seek, SeekFrom};
 use std::path::Path;
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -139,7 +140,10 @@ pub(crate) fn split_url(url: &str) -> Option<(Option<Scheme>, &str, &str)> {
     ))
 }
 
-/// Feeds a replay file into the pipeline; returns when everything was read.
+/// Feeds a replay file into the pipeline; returns when everything was read. Every chunk
+/// carries the position after its last record (a byte offset for line formats, an entry
+/// count for HAR) under the recording's fingerprint, so a replay is checkpointed with the
+/// spool like a tailed file and a rerun resumes after what was already delivered.
 pub struct Replayer {
     pub name: Arc<str>,
     pub default_host: String,
@@ -147,25 +151,38 @@ pub struct Replayer {
     pub src: Arc<SourceStats>,
     pub out: mpsc::Sender<Chunk>,
     pub ident: Arc<Identifier>,
+    /// The saved position of this source (from `positions.json` or the newest spooled batch).
+    pub resume: Option<FilePosition>,
 }
 
 impl Replayer {
-    fn send(&self, records: Vec<RequestRecord>, tally: &ChunkTally) {
+    fn send(
+        &self,
+        records: Vec<RequestRecord>,
+        tally: &ChunkTally,
+        position: FilePosition,
+        record_ends: Vec<u64>,
+    ) {
         self.stats.record(&self.src, tally);
-        if !records.is_empty() {
-            let _ = self.out.blocking_send(Chunk {
-                can_wait: true,
-                source: self.name.clone(),
-                records,
-                position: None,
-            });
-        }
+        debug_assert_eq!(records.len(), record_ends.len());
+        let _ = self.out.blocking_send(Chunk {
+            can_wait: true,
+            source: self.name.clone(),
+            records,
+            position: Some(position),
+            record_ends,
+        });
     }
 
-    /// Reads the whole file (blocking).
+    /// Reads the whole file (blocking), from where an earlier replay of the same recording
+    /// stopped.
     pub fn run(&self, path: &Path, format: ReplayFormat) -> Result<(), ReplayError> {
         let shown = path.display().to_string();
-        let file = std::fs::File::open(path).map_err(|e| ReplayError::Read(shown.clone(), e))?;
+        let read_err = |e| ReplayError::Read(shown.clone(), e);
+        let mut file = std::fs::File::open(path).map_err(read_err)?;
+        let id = recording::fingerprint(&file).map_err(read_err)?;
+        let start = recording::start_at(&self.name, id, self.resume);
+        file.seek(SeekFrom::Start(0)).map_err(read_err)?;
         let mut reader = std::io::BufReader::new(file);
         let format = match format {
             ReplayFormat::Auto => {
@@ -182,8 +199,11 @@ impl Replayer {
             f => f,
         };
         if format == ReplayFormat::Har {
-            return self.run_har(path, &shown);
+            return self.run_har(path, &shown, id, start);
         }
+        reader.seek(SeekFrom::Start(start)).map_err(read_err)?;
+        let mut offset = start;
+        let at = |offset| FilePosition { inode: id, offset };
         let now = picket_runtime::now_ms();
         let ctx = nginx::LineContext {
             default_host: &self.default_host,
@@ -191,6 +211,7 @@ impl Replayer {
             ident: &self.ident,
         };
         let mut records = Vec::new();
+        let mut ends = Vec::new();
         let mut tally = ChunkTally::default();
         let mut line = Vec::new();
         loop {
@@ -203,13 +224,15 @@ impl Replayer {
             if n == 0 {
                 break;
             }
+            offset += n as u64;
             if line.len() > MAX_REPLAY_LINE_BYTES && !line.ends_with(b"\n") {
                 tally.reject("line_too_long");
                 // Skip the rest of the over-long line.
                 let mut sink = Vec::new();
-                reader
+                offset += reader
                     .read_until(b'\n', &mut sink)
-                    .map_err(|e| ReplayError::Read(shown.clone(), e))?;
+                    .map_err(|e| ReplayError::Read(shown.clone(), e))?
+                    as u64;
                 continue;
             }
             let l = line.strip_suffix(b"\n").unwrap_or(&line);
@@ -228,19 +251,24 @@ impl Replayer {
                 Ok(r) => {
                     tally.accept();
                     records.push(r);
+                    ends.push(offset);
                 }
                 Err(reason) => tally.reject(reason),
             }
             if records.len() >= MAX_CHUNK_RECORDS {
-                self.send(std::mem::take(&mut records), &tally);
+                let ends = std::mem::take(&mut ends);
+                self.send(std::mem::take(&mut records), &tally, at(offset), ends);
                 tally = ChunkTally::default();
             }
         }
-        self.send(records, &tally);
+        if offset > start {
+            self.send(records, &tally, at(offset), ends);
+        }
         Ok(())
     }
 
-    fn run_har(&self, path: &Path, shown: &str) -> Result<(), ReplayError> {
+    /// HAR is one document: read whole, then its entries after the first `start`.
+    fn run_har(&self, path: &Path, shown: &str, id: u64, start: u64) -> Result<(), ReplayError> {
         let size = std::fs::metadata(path)
             .map_err(|e| ReplayError::Read(shown.into(), e))?
             .len();
@@ -251,19 +279,34 @@ impl Replayer {
         let har: Har =
             serde_json::from_slice(&bytes).map_err(|e| ReplayError::Har(shown.into(), e))?;
         drop(bytes);
-        for entries in har.log.entries.chunks(MAX_CHUNK_RECORDS) {
+        let skip = usize::try_from(start).unwrap_or(usize::MAX);
+        let mut done = start;
+        for entries in har
+            .log
+            .entries
+            .get(skip..)
+            .unwrap_or_default()
+            .chunks(MAX_CHUNK_RECORDS)
+        {
             let mut tally = ChunkTally::default();
             let mut records = Vec::with_capacity(entries.len());
+            let mut ends = Vec::with_capacity(entries.len());
             for e in entries {
+                done += 1;
                 match har_record(e, &self.default_host, &self.ident) {
                     Ok(r) => {
                         tally.accept();
                         records.push(r);
+                        ends.push(done);
                     }
                     Err(reason) => tally.reject(reason),
                 }
             }
-            self.send(records, &tally);
+            let position = FilePosition {
+                inode: id,
+                offset: done,
+            };
+            self.send(records, &tally, position, ends);
         }
         Ok(())
     }
