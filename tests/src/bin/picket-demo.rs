@@ -1,6 +1,7 @@
-//! `cargo demo`: Picket's main job end to end on embedded defaults. Starts a controller and a
-//! sensor in this process (real gRPC over loopback, real sled on disk in a temporary
-//! directory), feeds the sensor the bundled sample nginx traffic, waits until the controller
+//! `cargo demo`: Picket's main job end to end on embedded defaults. Starts a controller and
+//! two sensors (gateways `edge-a` and `edge-b`) in this process (real gRPC over loopback, real
+//! sled on disk in a temporary directory), feeds each its part of the bundled sample nginx
+//! traffic (one attacker sprays endpoints through edge-a and injects through edge-b), waits until the controller
 //! has acknowledged and analyzed every request, and prints the discovered inventory, the
 //! alerts the detection engine raised (the sample stages several attacks after a benign
 //! stretch; the demo's controller learns for 5 minutes of event time and loads the bundled
@@ -25,6 +26,12 @@ use std::time::{Duration, Instant};
 /// Bundled sample traffic: nginx JSON lines with attacks after a benign stretch (written by
 /// `picket-gen-sample`; what was staged is in tests/data/sample-truth.json).
 const SAMPLE: &str = include_str!("../../data/sample-access.json");
+
+/// What the second gateway sees: the sprayer of gateway A coming back with an injection.
+const SAMPLE_B: &str = include_str!("../../data/sample-access-b.json");
+
+/// The demo's gateways: sensor id and the traffic its log receives.
+const GATEWAYS: [(&str, &str); 2] = [("edge-a", SAMPLE), ("edge-b", SAMPLE_B)];
 
 /// Bundled threat-intelligence list (one documentation-range address the sample's
 /// malicious-IP attacker uses).
@@ -90,55 +97,63 @@ async fn main() -> anyhow::Result<()> {
     println!();
 
     let sensor_token = create_token(&url, &admin_token, pb::Role::Sensor).await?;
-    let log = root.join("sample-access.json");
-    // Empty until the sensor is connected, so it templates the sample by the spec from the
-    // first line (the spec's templates follow the controller's welcome).
-    std::fs::write(&log, "")?;
-    let lines = SAMPLE.lines().count() as u64;
-    let mut cfg = SensorConfig {
-        controller: url.clone(),
-        token: Some(sensor_token),
-        id: Some("demo-edge".into()),
-        data_dir: root.join("sensor"),
-        flush_interval_ms: 200,
-        ..Default::default()
-    };
-    cfg.files
-        .push(FileSourceConfig::new(log.clone(), LogFormat::Json));
-    let sensor = picket_sensor::Sensor::start(cfg)
-        .await
-        .context("starting the sensor")?;
-    let mut connected = sensor.connected.clone();
-    tokio::time::timeout(Duration::from_secs(30), connected.wait_for(|c| *c))
-        .await
-        .context("the sensor did not connect within 30 s")??;
-    std::fs::write(&log, SAMPLE)?;
-    println!(
-        "sensor demo-edge reading {} ({lines} lines of nginx JSON)",
-        log.display()
-    );
-
-    let started = Instant::now();
-    loop {
-        let acked = sensor.stats.requests_acked.load(Relaxed);
-        let c = sensor.stats.snapshot();
-        if c.received == lines && acked == c.parsed && sensor.outbox.is_empty() {
-            println!(
-                "all {} requests acknowledged by the controller in {} ms ({} lines rejected)\n",
-                acked,
-                started.elapsed().as_millis(),
-                c.rejected
-            );
-            break;
-        }
-        if started.elapsed() > Duration::from_secs(60) {
-            bail!(
-                "the controller did not acknowledge the sample within 60 s (received {}, acked {acked})",
-                c.received
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut sensors = Vec::new();
+    for (id, sample) in GATEWAYS {
+        let log = root.join(format!("{id}-access.json"));
+        // Empty until the sensor is connected, so it templates the sample by the spec from
+        // the first line (the spec's templates follow the controller's welcome).
+        std::fs::write(&log, "")?;
+        let mut cfg = SensorConfig {
+            controller: url.clone(),
+            token: Some(sensor_token.clone()),
+            id: Some(id.into()),
+            data_dir: root.join(id),
+            flush_interval_ms: 200,
+            ..Default::default()
+        };
+        cfg.files
+            .push(FileSourceConfig::new(log.clone(), LogFormat::Json));
+        let sensor = picket_sensor::Sensor::start(cfg)
+            .await
+            .with_context(|| format!("starting sensor {id}"))?;
+        let mut connected = sensor.connected.clone();
+        tokio::time::timeout(Duration::from_secs(30), connected.wait_for(|c| *c))
+            .await
+            .with_context(|| format!("sensor {id} did not connect within 30 s"))??;
+        sensors.push((id, sensor, log, sample));
     }
+    // Gateway by gateway, as live traffic would arrive: the sample compresses 15 minutes into
+    // a second, and a gateway minutes ahead of another would put the detectors' per-actor
+    // horizons past the other's traffic (see README "Incidents").
+    let started = Instant::now();
+    for (id, sensor, log, sample) in &sensors {
+        std::fs::write(log, sample)?;
+        let lines = sample.lines().count() as u64;
+        println!(
+            "sensor {id} reading {} ({lines} lines of nginx JSON)",
+            log.display()
+        );
+        loop {
+            let acked = sensor.stats.requests_acked.load(Relaxed);
+            let c = sensor.stats.snapshot();
+            if c.received == lines && acked == c.parsed && sensor.outbox.is_empty() {
+                println!(
+                    "sensor {id}: all {acked} requests acknowledged by the controller after {} ms ({} lines rejected)",
+                    started.elapsed().as_millis(),
+                    c.rejected
+                );
+                break;
+            }
+            if started.elapsed() > Duration::from_secs(60) {
+                bail!(
+                    "the controller did not acknowledge sensor {id}'s sample within 60 s (received {}, acked {acked})",
+                    c.received
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    println!();
 
     let started = Instant::now();
     while controller.analysis_lag()? > 0 {
@@ -192,7 +207,9 @@ async fn main() -> anyhow::Result<()> {
             println!("{}\n", spec_status_counts(&url, &admin_token).await?);
         }
     }
-    sensor.shutdown().await;
+    for (_, sensor, _, _) in sensors {
+        sensor.shutdown().await;
+    }
     controller.shutdown().await?;
     if args.keep.is_some() {
         println!("data kept in {}", root.display());

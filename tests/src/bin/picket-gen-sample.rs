@@ -1,7 +1,9 @@
 //! Writes the demo's bundled sample traffic from the seeded scenario generator
-//! (`picket_tests::traffic::scenario::demo_config`): `tests/data/sample-access.json` (nginx
-//! JSON lines, event time in `msec`) and `tests/data/sample-truth.json` (what was staged:
-//! attack type, endpoint, addresses, time range, request count).
+//! (`picket_tests::traffic::scenario::demo_config`), as two gateways see it
+//! (`scenario::demo_gateways`): `tests/data/sample-access.json` (gateway A) and
+//! `sample-access-b.json` (gateway B, where the sprayer of A comes back with an injection),
+//! nginx JSON lines with event time in `msec`, and `tests/data/sample-truth.json` (what was
+//! staged: attack type, endpoint, addresses, time range, request count).
 //!
 //! Regenerate after changing the generator, from the repository root:
 //!
@@ -20,21 +22,27 @@ fn main() -> anyhow::Result<()> {
     let dir = std::env::args()
         .nth(1)
         .map_or_else(|| PathBuf::from("tests/data"), PathBuf::from);
-    let (lines, truth) = scenario::nginx_scenario(&demo_config());
+    let (all, truth) = scenario::nginx_scenario(&demo_config());
+    let (lines, b, truth) = scenario::demo_gateways(&all, &truth);
     let mut text = lines.join("\n");
     text.push('\n');
     let access = dir.join("sample-access.json");
     std::fs::write(&access, &text).with_context(|| format!("writing {}", access.display()))?;
+    let access_b = dir.join("sample-access-b.json");
+    std::fs::write(&access_b, b.join("\n") + "\n")
+        .with_context(|| format!("writing {}", access_b.display()))?;
     let mut truth_text = serde_json::to_string_pretty(&scenario::truth_json(&truth))?;
     truth_text.push('\n');
     let truth_path = dir.join("sample-truth.json");
     std::fs::write(&truth_path, truth_text)
         .with_context(|| format!("writing {}", truth_path.display()))?;
     eprintln!(
-        "wrote {} ({} lines, {} bytes) and {}",
+        "wrote {} ({} lines, {} bytes), {} ({} lines) and {}",
         access.display(),
         lines.len(),
         text.len(),
+        access_b.display(),
+        b.len(),
         truth_path.display()
     );
     for t in &truth {

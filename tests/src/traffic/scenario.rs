@@ -347,7 +347,8 @@ pub const DEMO_ATTACKS: [Attack; 7] = [
 /// Seed of the bundled demo sample.
 pub const DEMO_SEED: u64 = 0xde30_2026;
 
-/// The bundled demo sample (`tests/data/sample-access.json`, written by `picket-gen-sample`):
+/// The bundled demo sample (`tests/data/sample-access.json` and `sample-access-b.json`,
+/// written by `picket-gen-sample` through [`demo_gateways`]):
 /// 15 minutes of event time, benign only for the first 6 (a controller learning for 300 s
 /// has its baselines before the first attack), then [`DEMO_ATTACKS`] in one-minute slots.
 pub fn demo_config() -> Config {
@@ -362,6 +363,39 @@ pub fn demo_config() -> Config {
         attacks: DEMO_ATTACKS.to_vec(),
         ..Config::new(DEMO_SEED)
     }
+}
+
+/// The bundled demo sample as two gateways see it: gateway B (`sample-access-b.json`)
+/// carries the injection, sent by the endpoint sprayer of gateway A (`sample-access.json`),
+/// so one attacker crosses two sensors; everything else passes gateway A. Returns the lines
+/// of A, the lines of B and the truth with the injection's client rewritten.
+pub fn demo_gateways(lines: &[String], truth: &[Truth]) -> (Vec<String>, Vec<String>, Vec<Truth>) {
+    let client = |a: Attack| {
+        truth
+            .iter()
+            .find(|t| t.attack == a)
+            .and_then(|t| t.clients.first().copied())
+    };
+    let (Some(sprayer), Some(injector)) =
+        (client(Attack::EndpointSpray), client(Attack::Injection))
+    else {
+        return (lines.to_vec(), Vec::new(), truth.to_vec());
+    };
+    let field = |ip: Ipv4Addr| format!("\"remote_addr\":\"{ip}\"");
+    let (from_injector, to_sprayer) = (field(injector), field(sprayer));
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for l in lines {
+        if l.contains(&from_injector) {
+            b.push(l.replace(&from_injector, &to_sprayer));
+        } else {
+            a.push(l.clone());
+        }
+    }
+    let mut truth = truth.to_vec();
+    for t in truth.iter_mut().filter(|t| t.attack == Attack::Injection) {
+        t.clients = vec![sprayer];
+    }
+    (a, b, truth)
 }
 
 /// The ground truth as JSON (one object per attack), for people and for tests that check

@@ -192,12 +192,19 @@ fn nginx_lines_carry_event_time_and_credentials() {
 fn bundled_sample_is_current() {
     // Regenerate with `cargo run -q -p picket-tests --bin picket-gen-sample`.
     let (lines, truth) = nginx_scenario(&demo_config());
+    let (a, b, truth) = demo_gateways(&lines, &truth);
+    assert!(!b.is_empty() && a.len() + b.len() == lines.len());
     let bundled = include_str!("../../../data/sample-access.json");
     assert!(
-        bundled.lines().eq(lines.iter().map(String::as_str)),
+        bundled.lines().eq(a.iter().map(String::as_str)),
         "tests/data/sample-access.json is stale"
     );
     assert!(bundled.len() <= 3 << 20, "{} bytes", bundled.len());
+    let bundled_b = include_str!("../../../data/sample-access-b.json");
+    assert!(
+        bundled_b.lines().eq(b.iter().map(String::as_str)),
+        "tests/data/sample-access-b.json is stale"
+    );
     let truth_file: serde_json::Value =
         serde_json::from_str(include_str!("../../../data/sample-truth.json")).unwrap();
     assert_eq!(truth_file, truth_json(&truth));
