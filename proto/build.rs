@@ -11,6 +11,7 @@ const PROTOS: &[&str] = &[
     "picket/v1/usage.proto",
     "picket/v1/alerts.proto",
     "picket/v1/specs.proto",
+    "picket/v1/webhooks.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -92,6 +92,7 @@ pub async fn execute(cli: &Cli) -> Result<String, CliError> {
         Command::Suppressions(cmd) => crate::alerts::suppressions(svc, fmt, cmd).await,
         Command::Specs(cmd) => crate::specs::specs(svc, fmt, cmd).await,
         Command::Incidents(cmd) => crate::incidents::incidents(svc, fmt, cmd).await,
+        Command::Webhooks(cmd) => crate::webhooks::webhooks(svc, fmt, cmd).await,
     }
 }
 

@@ -8,6 +8,7 @@ pub mod commands;
 pub mod incidents;
 pub mod output;
 pub mod specs;
+pub mod webhooks;
 
 use clap::{Parser, Subcommand};
 use output::Format;
@@ -89,6 +90,10 @@ pub enum Command {
     /// problems), delete.
     #[command(subcommand)]
     Specs(SpecsCmd),
+    /// Webhook destinations: alert and incident changes POSTed as signed CloudEvents
+    /// (admin).
+    #[command(subcommand)]
+    Webhooks(webhooks::WebhooksCmd),
 }
 
 #[derive(Debug, Subcommand)]

@@ -21,6 +21,10 @@ pub struct ControllerConfig {
     pub telemetry: TelemetryConfig,
     pub detection: DetectionConfig,
     pub incidents: IncidentsConfig,
+    /// Webhook delivery (`[webhooks]`): plain-http policy, deadlines, backoff, event source.
+    pub webhooks: crate::export::config::WebhooksConfig,
+    /// The alert export file (`[export]`).
+    pub export: crate::export::config::ExportConfig,
 }
 
 /// Incident correlation (`[incidents]`): alerts sharing an actor within the window form one
@@ -294,6 +298,8 @@ impl Default for ControllerConfig {
             telemetry: TelemetryConfig::default(),
             detection: DetectionConfig::default(),
             incidents: IncidentsConfig::default(),
+            webhooks: Default::default(),
+            export: Default::default(),
         }
     }
 }
@@ -328,6 +334,8 @@ pub enum ConfigError {
     Billing(String),
     #[error("{0}")]
     Detection(String),
+    #[error("{0}")]
+    Export(String),
     #[error(transparent)]
     Telemetry(#[from] picket_runtime::otel::OtelError),
 }
@@ -368,6 +376,8 @@ impl ControllerConfig {
         self.telemetry.otlp.validate()?;
         self.detection.validate()?;
         self.incidents.validate()?;
+        self.webhooks.validate().map_err(ConfigError::Export)?;
+        self.export.validate().map_err(ConfigError::Export)?;
         Ok(())
     }
 }
@@ -473,6 +483,8 @@ mod example_tests {
         );
         assert_eq!(cfg.detection, d.detection);
         assert_eq!(cfg.incidents, d.incidents);
+        assert_eq!(cfg.webhooks, d.webhooks);
+        assert_eq!(cfg.export, d.export);
         // The example spells out the default catalogue.
         assert_eq!(b.policy().unwrap().catalogue, Catalogue::defaults());
     }

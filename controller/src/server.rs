@@ -11,6 +11,7 @@ use crate::grpc::trace_layer::TraceLayer;
 use crate::grpc::{
     admin::AdminService, alerts::AlertsService, fleet::FleetService, ingest::IngestService,
     inventory::InventoryService, specs::SpecsService, usage::UsageService,
+    webhooks::WebhooksService,
 };
 use crate::metering::{Clock, SystemClock};
 use crate::state::State;
@@ -19,7 +20,7 @@ use crate::store::{Db, TenantRecord};
 use picket_proto::v1::{
     admin_server::AdminServer, alerts_server::AlertsServer, fleet_server::FleetServer,
     ingest_server::IngestServer, inventory_server::InventoryServer, specs_server::SpecsServer,
-    usage_server::UsageServer,
+    usage_server::UsageServer, webhooks_server::WebhooksServer,
 };
 use picket_runtime::admin::AdminListen;
 use picket_runtime::metrics::Registry;
@@ -44,6 +45,8 @@ pub enum ServeError {
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
     Intel(#[from] crate::analysis::intel::IntelError),
+    #[error("starting the alert exports: {0}")]
+    Exports(crate::error::Error),
     #[error("starting the analysis worker: {0}")]
     Worker(std::io::Error),
     #[error("bootstrapping the admin token: {0}")]
@@ -75,6 +78,8 @@ pub struct Controller {
     task: JoinHandle<Result<(), tonic::transport::Error>>,
     maintenance: JoinHandle<()>,
     worker: Option<WorkerHandle>,
+    /// Webhook deliveries and the export file sink.
+    pub exports: Arc<crate::export::Exports>,
 }
 
 impl Controller {
@@ -91,6 +96,7 @@ impl Controller {
             let _ = tx.send(());
         }
         self.maintenance.abort();
+        self.exports.shutdown();
         if let Some(w) = self.worker.take() {
             // Finishes its current pass (which flushes) and stops.
             let _ = tokio::task::spawn_blocking(move || w.stop()).await;
@@ -186,6 +192,7 @@ async fn standard_services() -> Result<
         "picket.v1.Usage",
         "picket.v1.Alerts",
         "picket.v1.Specs",
+        "picket.v1.Webhooks",
         "",
     ] {
         health_reporter
@@ -239,8 +246,17 @@ pub async fn start_with_clock(
         .local_addr()
         .map_err(|e| ServeError::Bind(cfg.listen, e))?;
 
+    // Webhook deliveries resume from their stored cursors; the file sink from its own.
+    let exports = crate::export::Exports::start(
+        state.clone(),
+        cfg.webhooks.clone(),
+        &cfg.export,
+        crate::grpc::webhooks::event_data,
+    )
+    .map_err(ServeError::Exports)?;
     let registry = Arc::new(Registry::default());
     crate::metrics::register(&registry, &state);
+    crate::export::metrics::register(&registry, &exports);
     let rpcs = registry.counter_vec(crate::metrics::RPCS);
     let max = cfg.limits.max_message_bytes;
     let (health, reflection_v1, reflection_v1alpha) = standard_services().await?;
@@ -285,6 +301,10 @@ pub async fn start_with_clock(
         )
         .add_service(
             SpecsServer::new(SpecsService::new(state.clone())).max_decoding_message_size(max),
+        )
+        .add_service(
+            WebhooksServer::new(WebhooksService::new(exports.clone()))
+                .max_decoding_message_size(max),
         );
 
     let (tx, rx) = oneshot::channel::<()>();
@@ -323,5 +343,6 @@ pub async fn start_with_clock(
         task,
         maintenance,
         worker: Some(worker),
+        exports,
     })
 }

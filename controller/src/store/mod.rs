@@ -19,6 +19,7 @@ pub mod sled_store;
 pub mod specs;
 pub mod suppressions;
 mod time_index;
+pub mod webhooks;
 
 pub use batch::Applied;
 pub use db::Db;
@@ -60,11 +61,15 @@ pub enum Tree {
     Incidents,
     /// Incident records, newest last-seen first.
     IncidentsByTime,
+    /// Webhook destinations, `tenant 0 id` (see `webhooks`).
+    Webhooks,
+    /// Alert-export cursors: webhook delivery states and the file sink's, per tenant.
+    ExportCursors,
 }
 
 impl Tree {
     /// Every tree, in discriminant order (backends index by `tree as usize`).
-    pub const ALL: [Tree; 21] = [
+    pub const ALL: [Tree; 23] = [
         Tree::Tenants,
         Tree::Tokens,
         Tree::Sensors,
@@ -86,6 +91,8 @@ impl Tree {
         Tree::SpecBundles,
         Tree::Incidents,
         Tree::IncidentsByTime,
+        Tree::Webhooks,
+        Tree::ExportCursors,
     ];
 
     pub fn name(self) -> &'static str {
@@ -111,6 +118,8 @@ impl Tree {
             Tree::SpecBundles => "spec_bundles",
             Tree::Incidents => "incidents",
             Tree::IncidentsByTime => "incidents_by_time",
+            Tree::Webhooks => "webhooks",
+            Tree::ExportCursors => "export_cursors",
         }
     }
 }
