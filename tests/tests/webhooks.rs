@@ -557,7 +557,11 @@ async fn kill9_with_undelivered_events_loses_nothing() {
     let (addr, dir) = (s.controller.addr.clone(), s.controller.data_dir.clone());
     s.controller.proc.kill9();
     let rx = Receiver::start(&bind, 0).await;
-    s.controller = ControllerProc::start_with(&dir, &addr, &["--config", &cfg_arg]);
+    s.controller = ControllerProc::start_with(
+        &dir,
+        &addr,
+        &["--config", &cfg_arg, "--learning-period-secs", LEARNING],
+    );
     let last = wait_delivered(&s.url(), &s.admin_token, Duration::from_secs(120)).await;
     assert_eq!(
         last,

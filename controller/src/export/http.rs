@@ -212,3 +212,83 @@ impl Drop for AbortOnDrop {
         self.0.abort();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    fn target(port: u16, https: bool) -> Target {
+        Target {
+            https,
+            host: "127.0.0.1".into(),
+            port,
+            path: "/hook".into(),
+        }
+    }
+
+    const D: Deadlines = Deadlines {
+        connect: Duration::from_secs(5),
+        total: Duration::from_secs(10),
+    };
+
+    /// A one-connection server answering `answer` after reading the request head.
+    async fn server(answer: Vec<u8>, wait: Duration) -> u16 {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let (mut s, _) = l.accept().await.unwrap();
+            let mut buf = vec![0u8; 4096];
+            let _ = s.read(&mut buf).await;
+            tokio::time::sleep(wait).await;
+            let _ = s.write_all(&answer).await;
+        });
+        port
+    }
+
+    #[tokio::test]
+    async fn answers_are_read_with_a_cap() {
+        let big = "x".repeat(MAX_RESPONSE_BYTES * 2);
+        let answer = format!(
+            "HTTP/1.1 503 Busy\r\ncontent-length: {}\r\n\r\n{big}",
+            big.len()
+        );
+        let port = server(answer.into_bytes(), Duration::ZERO).await;
+        let a = post(&target(port, false), &[], b"{}".to_vec(), D)
+            .await
+            .unwrap();
+        assert_eq!(a.status, 503);
+        assert_eq!(
+            a.body_start.len(),
+            ERROR_BODY_BYTES,
+            "only the start is kept"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_silent_receiver_times_out_and_a_closed_port_fails_to_connect() {
+        let port = server(Vec::new(), Duration::from_secs(30)).await;
+        let short = Deadlines {
+            connect: Duration::from_millis(500),
+            total: Duration::from_millis(500),
+        };
+        let e = post(&target(port, false), &[], vec![], short)
+            .await
+            .unwrap_err();
+        assert_eq!(e.reason(), "timeout", "{e}");
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = closed.local_addr().unwrap().port();
+        drop(closed);
+        let e = post(&target(port, false), &[], vec![], D)
+            .await
+            .unwrap_err();
+        assert_eq!(e.reason(), "connect", "{e}");
+    }
+
+    #[tokio::test]
+    async fn https_speaks_tls_and_refuses_a_plain_server() {
+        let port = server(b"HTTP/1.1 200 OK\r\n\r\n".to_vec(), Duration::ZERO).await;
+        let e = post(&target(port, true), &[], vec![], D).await.unwrap_err();
+        assert_eq!(e.reason(), "tls", "{e}");
+    }
+}
