@@ -186,3 +186,6 @@ where
         Err(e) => Err(Error::Internal(format!("export task failed: {e}"))),
     }
 }
+
+#[cfg(test)]
+mod tests;
