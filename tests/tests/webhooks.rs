@@ -513,6 +513,21 @@ async fn signed_cloudevents_arrive_filtered_retried_and_exported() {
         .await
         .unwrap_err();
     assert_eq!(e.code(), tonic::Code::NotFound);
+
+    // At most 16 destinations per tenant.
+    for _ in 0..14 {
+        add(&mut c, &high.url(), pb::Severity::High, &[]).await;
+    }
+    let e = c
+        .add_webhook(pb::AddWebhookRequest {
+            url: high.url(),
+            min_severity: pb::Severity::High as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::ResourceExhausted, "{e:?}");
+    assert_eq!(list(&mut c).await.len(), 16);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
