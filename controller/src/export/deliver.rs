@@ -32,6 +32,7 @@ type Alive = bool;
 pub(super) async fn run(ex: Arc<Exports>, tenant: TenantId, rec: WebhookRecord) {
     let mut feed = ex.state.analysis.subscribe(&tenant);
     let mut jitter = Jitter::default();
+    let filter = filter_of(&rec);
     let (db, t, id) = (ex.state.db.clone(), tenant.clone(), rec.id.clone());
     let mut st = loop {
         let (db, t, id) = (db.clone(), t.clone(), id.clone());
@@ -59,7 +60,7 @@ pub(super) async fn run(ex: Arc<Exports>, tenant: TenantId, rec: WebhookRecord) 
                 continue;
             }
         };
-        skip_purged(
+        let mut dirty = skip_purged(
             &ex,
             &tenant,
             &rec,
@@ -68,13 +69,15 @@ pub(super) async fn run(ex: Arc<Exports>, tenant: TenantId, rec: WebhookRecord) 
             page.first().map(|(c, _)| *c),
         );
         if page.is_empty() {
+            if dirty && !save(&ex, &tenant, &rec.id, &st).await {
+                return;
+            }
             let _ = tokio::time::timeout(IDLE_POLL, feed.changed()).await;
             continue;
         }
-        let mut dirty = true;
         for (cursor, entry) in page {
             let meta = event::describe(&entry);
-            if !filter_of(&rec).passes(&meta) {
+            if !filter.passes(&meta) {
                 ex.stats.filtered.fetch_add(1, Relaxed);
                 st.cursor = cursor;
                 dirty = true;
@@ -92,7 +95,8 @@ pub(super) async fn run(ex: Arc<Exports>, tenant: TenantId, rec: WebhookRecord) 
 }
 
 /// Moves the cursor over entries retention removed before they were delivered (counted,
-/// logged): the oldest kept is `bounds.purged + 1`, or the first entry read.
+/// logged): the oldest kept is `bounds.purged + 1`, or the first entry read. Returns
+/// whether the cursor moved.
 fn skip_purged(
     ex: &Exports,
     tenant: &TenantId,
@@ -100,7 +104,7 @@ fn skip_purged(
     st: &mut DeliveryState,
     bounds: LogBounds,
     first_read: Option<u64>,
-) {
+) -> bool {
     let oldest_kept = first_read
         .unwrap_or(bounds.purged + 1)
         .max(bounds.purged + 1);
@@ -109,7 +113,9 @@ fn skip_purged(
         ex.stats.skipped_retention.fetch_add(lost, Relaxed);
         tracing::warn!(%tenant, id = %rec.id, from = st.cursor + 1, lost, "webhook: alert-log entries were purged by retention before delivery; skipping them");
         st.cursor = oldest_kept - 1;
+        return true;
     }
+    false
 }
 
 /// Delivers one entry until a 2xx answer, storing the outcome of each attempt. Returns
