@@ -450,6 +450,28 @@ async fn signed_cloudevents_arrive_filtered_retried_and_exported() {
         ));
     }
 
+    // The outcomes are counted on /metrics.
+    let (_, body) = http_get(&s.controller.admin_addr, "/metrics");
+    let fams = parse_prometheus(&body).unwrap();
+    let delivered = prom_value(&fams, "picket_controller_webhook_delivered_total", &[]).unwrap();
+    assert!(delivered >= (2 * last + 1) as f64, "{delivered}");
+    let failed = |r| {
+        prom_value(
+            &fams,
+            "picket_controller_webhook_failed_attempts_total",
+            &[("reason", r)],
+        )
+    };
+    assert_eq!(failed("status_5xx"), Some(3.0));
+    let filtered = prom_value(&fams, "picket_controller_webhook_filtered_total", &[]).unwrap();
+    assert_eq!(filtered as usize, got.len() - want.len());
+    let pending = prom_value(
+        &fams,
+        "picket_controller_webhook_pending_events",
+        &[("tenant", "default")],
+    );
+    assert_eq!(pending, Some(0.0));
+
     // Secrets never come back: not from the RPC, not from the CLI.
     let listed = list(&mut c).await;
     assert_eq!(listed.len(), 3);
@@ -567,6 +589,17 @@ async fn kill9_with_undelivered_events_loses_nothing() {
     })
     .await;
     assert_eq!(failing.last_success_ms, 0);
+    // A test event to the down receiver reports the failure synchronously.
+    let id = list(&mut c).await.remove(0).id;
+    let t = c
+        .test_webhook(pb::TestWebhookRequest { id })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        !t.ok && t.http_status == 0 && t.error.contains("connect"),
+        "{t:?}"
+    );
 
     // kill -9, then the receiver comes up, then the controller.
     let (addr, dir) = (s.controller.addr.clone(), s.controller.data_dir.clone());
