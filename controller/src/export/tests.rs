@@ -164,3 +164,79 @@ async fn exports_resume_from_stored_cursors_and_skip_what_retention_purged() {
     assert!(event::TYPES.contains(&"dev.picket.billing.threshold"));
     ex.shutdown();
 }
+
+fn exports(allow_plain_http: bool) -> (Db, Arc<Exports>) {
+    let db = Db::new(Arc::new(MemoryStore::new()));
+    let state = Arc::new(State::new(
+        db.clone(),
+        Limits::default(),
+        MeterPolicy::default(),
+        Arc::new(ManualClock::new(20_000)),
+    ));
+    let webhooks = WebhooksConfig {
+        allow_plain_http,
+        ..Default::default()
+    };
+    let ex = Exports::start(state, webhooks, &ExportConfig::default(), render).unwrap();
+    (db, ex)
+}
+
+#[tokio::test]
+async fn adds_are_validated_and_secrets_generated_or_checked() {
+    use super::webhooks::{MAX_DESCRIPTION_BYTES, NewWebhook};
+    use crate::error::Error;
+    let (db, ex) = exports(false);
+    let t = TenantId::default_tenant();
+    let new = |url: &str| NewWebhook {
+        url: url.into(),
+        min_severity: Severity::Low,
+        types: vec![],
+        secret: String::new(),
+        description: String::new(),
+    };
+    let rec = ex
+        .add_webhook(&t, "tok", new("http://127.0.0.1:9/h"), 1)
+        .unwrap();
+    assert_eq!(rec.secret.len(), 64, "a generated secret");
+    assert_eq!(
+        db.get_webhook(&t, &rec.id).unwrap().unwrap().secret,
+        rec.secret
+    );
+    let invalid =
+        |r: crate::error::Result<WebhookRecord>| matches!(r, Err(Error::InvalidArgument(_)));
+    assert!(invalid(ex.add_webhook(
+        &t,
+        "tok",
+        new("http://siem.example/h"),
+        1
+    )));
+    assert!(invalid(ex.add_webhook(
+        &t,
+        "tok",
+        new("https://169.254.169.254/"),
+        1
+    )));
+    let mut w = new("https://siem.example/h");
+    w.secret = "too-short".into();
+    assert!(invalid(ex.add_webhook(&t, "tok", w.clone(), 1)));
+    w.secret = "x".repeat(20);
+    w.description = "d".repeat(MAX_DESCRIPTION_BYTES + 1);
+    assert!(invalid(ex.add_webhook(&t, "tok", w.clone(), 1)));
+    w.description.clear();
+    w.types = vec!["dev.picket.alert.raised".into(), "bogus".into()];
+    assert!(invalid(ex.add_webhook(&t, "tok", w.clone(), 1)));
+    w.types.truncate(1);
+    assert_eq!(
+        ex.add_webhook(&t, "tok", w, 1).unwrap().secret,
+        "x".repeat(20)
+    );
+    assert_eq!(ex.list_webhooks(&t).unwrap().len(), 2);
+    ex.shutdown();
+    let (_, open) = exports(true);
+    assert!(
+        open.add_webhook(&t, "tok", new("http://siem.example/h"), 1)
+            .is_ok(),
+        "allowed by config"
+    );
+    open.shutdown();
+}
