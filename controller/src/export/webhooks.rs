@@ -187,7 +187,10 @@ impl Exports {
         body: Vec<u8>,
         now_ms: i64,
     ) -> std::result::Result<http::Answer, String> {
-        let target = url::parse(&rec.url, self.webhooks.allow_plain_http)?;
+        // Checked again at each attempt: the policy may have changed since the add.
+        let target = url::parse(&rec.url, self.webhooks.allow_plain_http).inspect_err(|_| {
+            self.stats.fail("refused_address");
+        })?;
         let headers = [
             ("content-type", event::CONTENT_TYPE.to_owned()),
             (
