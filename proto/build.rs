@@ -12,6 +12,7 @@ const PROTOS: &[&str] = &[
     "picket/v1/alerts.proto",
     "picket/v1/specs.proto",
     "picket/v1/posture.proto",
+    "picket/v1/webhooks.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

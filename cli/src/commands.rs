@@ -95,6 +95,7 @@ pub async fn execute(cli: &Cli) -> Result<String, CliError> {
         Command::Incidents(cmd) => crate::incidents::incidents(svc, fmt, cmd).await,
         Command::Posture(cmd) => crate::posture::posture(svc, fmt, cmd).await,
         Command::Findings(cmd) => crate::posture::findings(svc, fmt, cmd).await,
+        Command::Webhooks(cmd) => crate::webhooks::webhooks(svc, fmt, cmd).await,
     }
 }
 

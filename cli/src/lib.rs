@@ -9,6 +9,7 @@ pub mod incidents;
 pub mod output;
 pub mod posture;
 pub mod specs;
+pub mod webhooks;
 
 use clap::{Parser, Subcommand};
 use output::Format;
@@ -96,6 +97,10 @@ pub enum Command {
     /// Posture findings (unauthenticated, shadow, zombie, drift, … endpoints).
     #[command(subcommand)]
     Findings(posture::FindingsCmd),
+    /// Webhook destinations: alert and incident changes POSTed as signed CloudEvents
+    /// (admin).
+    #[command(subcommand)]
+    Webhooks(webhooks::WebhooksCmd),
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,6 +1,5 @@
 //! Human tables and JSON output for `picketctl`.
 
-use picket_shared::time::format_rfc3339_ms;
 use serde_json::Value;
 
 /// Output format chosen with `-o`.
@@ -10,14 +9,7 @@ pub enum Format {
     Json,
 }
 
-/// A time for humans: RFC 3339, or `-` for "never".
-pub fn when(ms: i64) -> String {
-    if ms <= 0 {
-        "-".into()
-    } else {
-        format_rfc3339_ms(ms)
-    }
-}
+pub use picket_proto::json::when;
 
 /// Micro-dollars for humans: `$1,234.56`, with more decimals only when they matter.
 pub fn money(micros: u64) -> String {

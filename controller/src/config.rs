@@ -22,6 +22,10 @@ pub struct ControllerConfig {
     pub detection: DetectionConfig,
     pub incidents: IncidentsConfig,
     pub posture: crate::posture::PostureConfig,
+    /// Webhook delivery (`[webhooks]`): plain-http policy, deadlines, backoff, event source.
+    pub webhooks: crate::export::config::WebhooksConfig,
+    /// The alert export file (`[export]`).
+    pub export: crate::export::config::ExportConfig,
 }
 
 /// Incident correlation (`[incidents]`): alerts sharing an actor within the window form one
@@ -296,6 +300,8 @@ impl Default for ControllerConfig {
             detection: DetectionConfig::default(),
             incidents: IncidentsConfig::default(),
             posture: crate::posture::PostureConfig::default(),
+            webhooks: Default::default(),
+            export: Default::default(),
         }
     }
 }
@@ -330,6 +336,8 @@ pub enum ConfigError {
     Billing(String),
     #[error("{0}")]
     Detection(String),
+    #[error("{0}")]
+    Export(String),
     #[error(transparent)]
     Telemetry(#[from] picket_runtime::otel::OtelError),
 }
@@ -371,6 +379,8 @@ impl ControllerConfig {
         self.detection.validate()?;
         self.incidents.validate()?;
         self.posture.validate().map_err(ConfigError::Detection)?;
+        self.webhooks.validate().map_err(ConfigError::Export)?;
+        self.export.validate().map_err(ConfigError::Export)?;
         Ok(())
     }
 }
@@ -477,6 +487,8 @@ mod example_tests {
         );
         assert_eq!(cfg.detection, d.detection);
         assert_eq!(cfg.incidents, d.incidents);
+        assert_eq!(cfg.webhooks, d.webhooks);
+        assert_eq!(cfg.export, d.export);
         // The example spells out the default catalogue.
         assert_eq!(b.policy().unwrap().catalogue, Catalogue::defaults());
     }

@@ -9,6 +9,7 @@ pub mod analysis;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod export;
 pub mod grpc;
 pub mod inventory;
 pub mod maintenance;

@@ -11,6 +11,7 @@ use crate::grpc::trace_layer::TraceLayer;
 use crate::grpc::{
     admin::AdminService, alerts::AlertsService, fleet::FleetService, ingest::IngestService,
     inventory::InventoryService, specs::SpecsService, usage::UsageService,
+    webhooks::WebhooksService,
 };
 use crate::metering::{Clock, SystemClock};
 use crate::state::State;
@@ -19,7 +20,7 @@ use crate::store::{Db, TenantRecord};
 use picket_proto::v1::{
     admin_server::AdminServer, alerts_server::AlertsServer, fleet_server::FleetServer,
     ingest_server::IngestServer, inventory_server::InventoryServer, specs_server::SpecsServer,
-    usage_server::UsageServer,
+    usage_server::UsageServer, webhooks_server::WebhooksServer,
 };
 use picket_runtime::admin::AdminListen;
 use picket_runtime::metrics::Registry;
@@ -44,6 +45,8 @@ pub enum ServeError {
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
     Intel(#[from] crate::analysis::intel::IntelError),
+    #[error("starting the alert exports: {0}")]
+    Exports(crate::error::Error),
     #[error("starting the analysis worker: {0}")]
     Worker(std::io::Error),
     #[error("bootstrapping the admin token: {0}")]
@@ -76,6 +79,8 @@ pub struct Controller {
     maintenance: JoinHandle<()>,
     posture: JoinHandle<()>,
     worker: Option<WorkerHandle>,
+    /// Webhook deliveries and the export file sink.
+    pub exports: Arc<crate::export::Exports>,
 }
 
 impl Controller {
@@ -93,6 +98,7 @@ impl Controller {
         }
         self.maintenance.abort();
         self.posture.abort();
+        self.exports.shutdown();
         if let Some(w) = self.worker.take() {
             // Finishes its current pass (which flushes) and stops.
             let _ = tokio::task::spawn_blocking(move || w.stop()).await;
@@ -188,6 +194,7 @@ async fn standard_services() -> Result<
         "picket.v1.Usage",
         "picket.v1.Alerts",
         "picket.v1.Specs",
+        "picket.v1.Webhooks",
         "",
     ] {
         health_reporter
@@ -250,8 +257,17 @@ pub async fn start_with_clock(
         .local_addr()
         .map_err(|e| ServeError::Bind(cfg.listen, e))?;
 
+    // Webhook deliveries resume from their stored cursors; the file sink from its own.
+    let exports = crate::export::Exports::start(
+        state.clone(),
+        cfg.webhooks.clone(),
+        &cfg.export,
+        crate::grpc::webhooks::event_data,
+    )
+    .map_err(ServeError::Exports)?;
     let registry = Arc::new(Registry::default());
     crate::metrics::register(&registry, &state);
+    crate::export::metrics::register(&registry, &exports);
     let rpcs = registry.counter_vec(crate::metrics::RPCS);
     let max = cfg.limits.max_message_bytes;
     let (health, reflection_v1, reflection_v1alpha) = standard_services().await?;
@@ -302,6 +318,10 @@ pub async fn start_with_clock(
                 crate::grpc::posture::PostureService::new(state.clone()),
             )
             .max_decoding_message_size(max),
+        )
+        .add_service(
+            WebhooksServer::new(WebhooksService::new(exports.clone()))
+                .max_decoding_message_size(max),
         );
 
     let (tx, rx) = oneshot::channel::<()>();
@@ -341,5 +361,6 @@ pub async fn start_with_clock(
         maintenance,
         posture,
         worker: Some(worker),
+        exports,
     })
 }

@@ -11,6 +11,7 @@ pub mod v1 {
 }
 
 pub mod encode;
+pub mod json;
 
 /// Encoded `FileDescriptorSet` of every `picket.v1` file, for server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =

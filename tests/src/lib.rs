@@ -13,6 +13,7 @@ mod logs;
 mod procs;
 mod prom;
 mod raw;
+mod receiver;
 mod stack;
 pub mod traffic;
 
@@ -22,4 +23,5 @@ pub use logs::*;
 pub use procs::*;
 pub use prom::*;
 pub use raw::*;
+pub use receiver::*;
 pub use stack::*;

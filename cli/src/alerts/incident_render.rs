@@ -1,87 +1,11 @@
 //! Incidents and incident changes as JSON objects, table rows and text, with the
 //! conventions of `render` (lower-case enum names, RFC 3339 UTC times, null for empty).
 
-use super::render::{actor_cell, actor_json, opt, severity_name, status_name};
+use super::render::{actor_cell, severity_name, status_name};
 use crate::output::{Listing, when};
+pub use picket_proto::json::{change_name, incident_json, state_name};
 use picket_proto::v1 as pb;
-use serde_json::{Value, json as j};
-
-/// The correlator's state of an incident, as the JSON output writes it.
-pub fn state_name(raw: i32) -> &'static str {
-    match pb::IncidentState::try_from(raw) {
-        Ok(pb::IncidentState::Open) => "open",
-        Ok(pb::IncidentState::Closed) => "closed",
-        Ok(pb::IncidentState::Merged) => "merged",
-        _ => "unspecified",
-    }
-}
-
-/// The kind of an incident change.
-pub fn change_name(raw: i32) -> &'static str {
-    use pb::incident_change::Kind;
-    match Kind::try_from(raw) {
-        Ok(Kind::Opened) => "opened",
-        Ok(Kind::Updated) => "updated",
-        Ok(Kind::Merged) => "merged",
-        Ok(Kind::Closed) => "closed",
-        Ok(Kind::Status) => "status",
-        _ => "unspecified",
-    }
-}
-
-/// What holds the incident together, as one object.
-fn key_json(i: &pb::Incident) -> Value {
-    if i.key_kind == "target" {
-        j!({"kind": "target", "host": i.key_host, "method": opt(&i.key_method),
-            "template": opt(&i.key_template), "pattern": i.key_pattern})
-    } else {
-        j!({"kind": i.key_kind, "actor": i.key_actor})
-    }
-}
-
-/// One incident as JSON.
-pub fn incident_json(i: &pb::Incident) -> Value {
-    let timeline: Vec<Value> = i
-        .timeline
-        .iter()
-        .map(|e| {
-            j!({"alert_id": e.alert_id, "type": e.r#type, "stage": e.stage,
-                "severity": severity_name(e.severity),
-                "host": opt(&e.host), "endpoint": {"method": opt(&e.method), "template": opt(&e.template)},
-                "first_seen": when(e.first_seen_ms), "last_seen": when(e.last_seen_ms)})
-        })
-        .collect();
-    let mut o = j!({
-        "id": i.id, "tenant": i.tenant, "key": key_json(i),
-        "severity": severity_name(i.severity), "alert_severity": severity_name(i.alert_severity),
-        "status": status_name(i.status), "state": state_name(i.state),
-        "actors": i.actors.iter().map(actor_json).collect::<Vec<_>>(),
-        "actors_more": i.actors_more,
-        "sensors": i.sensors, "alert_ids": i.alert_ids, "alerts_more": i.alerts_more,
-        "stages": i.stages, "timeline": timeline,
-        "first_seen": when(i.first_seen_ms), "last_seen": when(i.last_seen_ms),
-        "first_seen_ms": i.first_seen_ms, "last_seen_ms": i.last_seen_ms,
-        "reason": i.reason,
-    });
-    let extra = [
-        ("merged_into", opt(&i.merged_into)),
-        ("status_by", opt(&i.status_by)),
-        ("status_comment", opt(&i.status_comment)),
-    ];
-    for (k, v) in extra.into_iter().filter(|(_, v)| !v.is_null()) {
-        o[k] = v;
-    }
-    for (k, ms) in [
-        ("status_at", i.status_at_ms),
-        ("opened_at", i.opened_at_ms),
-        ("closed_at", i.closed_at_ms),
-    ] {
-        if ms > 0 {
-            o[k] = j!(when(ms));
-        }
-    }
-    o
-}
+use serde_json::json as j;
 
 /// The columns of an incident table.
 pub fn incident_listing() -> Listing {

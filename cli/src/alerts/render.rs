@@ -1,30 +1,9 @@
 //! Alerts, changes and suppression rules as JSON objects and table rows.
 
 use crate::output::{Listing, when};
+pub use picket_proto::json::{actor_json, alert_json, opt, severity_name, status_name};
 use picket_proto::v1 as pb;
-use serde_json::{Map, Value, json as j};
-
-/// Severity as the JSON output and the flags write it.
-pub fn severity_name(raw: i32) -> &'static str {
-    match pb::Severity::try_from(raw) {
-        Ok(pb::Severity::Informational) => "informational",
-        Ok(pb::Severity::Low) => "low",
-        Ok(pb::Severity::Medium) => "medium",
-        Ok(pb::Severity::High) => "high",
-        _ => "unspecified",
-    }
-}
-
-/// Status as the JSON output and the flags write it.
-pub fn status_name(raw: i32) -> &'static str {
-    match pb::AlertStatus::try_from(raw) {
-        Ok(pb::AlertStatus::Active) => "active",
-        Ok(pb::AlertStatus::Acknowledged) => "acknowledged",
-        Ok(pb::AlertStatus::Resolved) => "resolved",
-        Ok(pb::AlertStatus::Dismissed) => "dismissed",
-        _ => "unspecified",
-    }
-}
+use serde_json::{Value, json as j};
 
 /// Kind of a change in the watch stream.
 pub fn kind_name(raw: i32) -> &'static str {
@@ -39,16 +18,6 @@ pub fn kind_name(raw: i32) -> &'static str {
         Ok(Kind::Incident) => "incident",
         _ => "unspecified",
     }
-}
-
-/// A text field that is null when empty.
-pub(crate) fn opt(s: &str) -> Value {
-    if s.is_empty() { Value::Null } else { j!(s) }
-}
-
-/// An actor with only its known fields (the others null).
-pub(crate) fn actor_json(a: &pb::Actor) -> Value {
-    j!({"ip": opt(&a.ip), "principal": opt(&a.principal), "user_agent": opt(&a.user_agent)})
 }
 
 /// The actor as one table cell: the address, else the principal (shortened), else `-`.
@@ -67,53 +36,6 @@ fn endpoint_cell(a: &pb::Alert) -> String {
         ("", t) => t.to_owned(),
         (m, t) => format!("{m} {t}"),
     }
-}
-
-/// One alert as JSON: lower-case enum names, RFC 3339 UTC times, the figures both as a list
-/// with units and as `observed`/`baseline` maps by name.
-pub fn alert_json(a: &pb::Alert) -> Value {
-    let by_name = |pick: fn(&pb::Figure) -> f64| -> Map<String, Value> {
-        a.figures
-            .iter()
-            .map(|f| (f.name.clone(), j!(pick(f))))
-            .collect()
-    };
-    let figures: Vec<Value> = a
-        .figures
-        .iter()
-        .map(|f| j!({"name": f.name, "observed": f.observed, "baseline": f.baseline, "unit": f.unit}))
-        .collect();
-    // Always an object (fields null for whole-host or actor alerts), like `actor`.
-    let endpoint = j!({"method": opt(&a.method), "template": opt(&a.template)});
-    let mut o = j!({
-        "id": a.id, "tenant": a.tenant, "type": a.r#type, "title": a.title,
-        "severity": severity_name(a.severity), "status": status_name(a.status),
-        "mitre_tactic": a.mitre_tactic, "mitre_technique": a.mitre_technique,
-        "host": opt(&a.host), "endpoint": endpoint,
-        "actor": a.actor.as_ref().map_or(j!({"ip": null, "principal": null, "user_agent": null}), actor_json),
-        "actors": a.actors.iter().map(actor_json).collect::<Vec<_>>(),
-        "sensors": a.sensors, "count": a.count,
-        "first_seen": when(a.first_seen_ms), "last_seen": when(a.last_seen_ms),
-        "first_seen_ms": a.first_seen_ms, "last_seen_ms": a.last_seen_ms,
-        "observed": by_name(|f| f.observed), "baseline": by_name(|f| f.baseline),
-        "figures": figures, "evidence": a.evidence, "remediation": a.remediation,
-        "defender_alert": opt(&a.defender_alert),
-    });
-    let extra = [
-        ("status_by", opt(&a.status_by)),
-        ("status_comment", opt(&a.status_comment)),
-        ("incident_id", opt(&a.incident_id)),
-    ];
-    for (k, v) in extra.into_iter().filter(|(_, v)| !v.is_null()) {
-        o[k] = v;
-    }
-    if a.status_at_ms > 0 {
-        o["status_at"] = j!(when(a.status_at_ms));
-    }
-    if a.raised_at_ms > 0 {
-        o["raised_at"] = j!(when(a.raised_at_ms));
-    }
-    o
 }
 
 /// The columns of an alert table.

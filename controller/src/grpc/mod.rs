@@ -17,6 +17,7 @@ pub mod rpc_metrics;
 pub mod specs;
 pub mod trace_layer;
 pub mod usage;
+pub mod webhooks;
 
 use crate::error::Error;
 use tonic::Status;

@@ -22,6 +22,7 @@ pub mod sled_store;
 pub mod specs;
 pub mod suppressions;
 mod time_index;
+pub mod webhooks;
 
 pub use batch::Applied;
 pub use db::Db;
@@ -67,6 +68,10 @@ pub enum Tree {
     Apis,
     /// Posture findings, `tenant 0 finding id` (see `findings`).
     Findings,
+    /// Webhook destinations, `tenant 0 id` (see `webhooks`).
+    Webhooks,
+    /// Alert-export cursors: webhook delivery states and the file sink's, per tenant.
+    ExportCursors,
 }
 
 impl Tree {
@@ -95,6 +100,8 @@ impl Tree {
         Tree::IncidentsByTime,
         Tree::Apis,
         Tree::Findings,
+        Tree::Webhooks,
+        Tree::ExportCursors,
     ];
 
     pub fn name(self) -> &'static str {
@@ -122,6 +129,8 @@ impl Tree {
             Tree::IncidentsByTime => "incidents_by_time",
             Tree::Apis => "apis",
             Tree::Findings => "findings",
+            Tree::Webhooks => "webhooks",
+            Tree::ExportCursors => "export_cursors",
         }
     }
 }
