@@ -76,7 +76,7 @@ pub enum Tree {
 
 impl Tree {
     /// Every tree, in discriminant order (backends index by `tree as usize`).
-    pub const ALL: [Tree; 23] = [
+    pub const ALL: [Tree; 25] = [
         Tree::Tenants,
         Tree::Tokens,
         Tree::Sensors,
