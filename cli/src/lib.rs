@@ -8,6 +8,7 @@ pub mod commands;
 pub mod incidents;
 pub mod output;
 pub mod specs;
+pub mod tokens;
 
 use clap::{Parser, Subcommand};
 use output::Format;
@@ -338,14 +339,27 @@ pub enum TokensCmd {
         role: String,
         #[arg(long, default_value = "")]
         description: String,
+        /// Lifetime: a number with unit s, m, h or d (`30d`); at most 3650d. Default: no expiry.
+        #[arg(long)]
+        ttl: Option<String>,
     },
-    /// List tokens of a tenant.
+    /// List tokens of a tenant, with expiry and last use.
     List {
         #[arg(long)]
         tenant: Option<String>,
     },
-    /// Revoke a token by id.
+    /// Revoke a token by id; its open streams end within seconds. The installation-admin
+    /// token can be revoked only by itself.
     Revoke { id: String },
+    /// Give a token a new secret (shown once); the old secret keeps working for the grace
+    /// period.
+    Rotate {
+        id: String,
+        /// How long the old secret keeps working: a number with unit s, m, h or d; `0s` ends
+        /// it at once; at most 30d.
+        #[arg(long, default_value = "24h")]
+        grace: String,
+    },
 }
 
 /// Why a `picketctl` command failed.

@@ -19,6 +19,7 @@ pub mod specs;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod tokens;
 
 pub use config::ControllerConfig;
 pub use server::{Controller, start, start_with_clock};

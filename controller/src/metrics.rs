@@ -41,6 +41,11 @@ pub const STREAMS_REJECTED: Desc = Desc::counter(
     "Ingest streams ended by a protocol violation of the sensor",
     &[],
 );
+pub const STREAMS_UNAUTHENTICATED: Desc = Desc::counter(
+    "picket_controller_streams_unauthenticated_total",
+    "Open ingest streams ended because their token was revoked, rotated out or expired",
+    &[],
+);
 pub const SENSORS_CONNECTED: Desc = Desc::gauge(
     "picket_controller_sensors_connected",
     "Sensors with an open ingest stream",
@@ -118,6 +123,8 @@ pub fn register(registry: &Registry, state: &Arc<State>) {
         c.counter(&REQUESTS_COMMITTED, &[], i.requests_committed.load(Relaxed));
         c.counter(&SUMMARIES_REJECTED, &[], i.entries_rejected.load(Relaxed));
         c.counter(&STREAMS_REJECTED, &[], i.streams_rejected.load(Relaxed));
+        let unauthenticated = i.streams_unauthenticated.load(Relaxed);
+        c.counter(&STREAMS_UNAUTHENTICATED, &[], unauthenticated);
         c.gauge(&SENSORS_CONNECTED, &[], st.connected_count() as i64);
         analysis(&st, c);
         cycle_calls(&st, c);

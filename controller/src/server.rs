@@ -102,6 +102,9 @@ impl Controller {
                 Ok(())
             }
         };
+        if let Err(e) = self.state.tokens.persist(&self.state.db, true) {
+            tracing::warn!(error = %e, "saving token last-used times failed");
+        }
         self.state.db.flush()?;
         Ok(served?)
     }
@@ -133,6 +136,7 @@ fn bootstrap(db: &Db, data_dir: &Path, now_ms: i64) -> Result<Option<PathBuf>, S
         "bootstrap installation admin".into(),
         true,
         now_ms,
+        0,
     )
     .map_err(|e| ServeError::Bootstrap(e.to_string()))?;
     let path = data_dir.join(ADMIN_TOKEN_FILE);
@@ -257,7 +261,7 @@ pub async fn start_with_clock(
         // Count every call by method and code, refused ones included (so outermost).
         .layer(RpcMetricsLayer::new(rpcs))
         // Authenticate every call except health checks; services read the caller from here.
-        .layer(AuthLayer::new(db.clone()))
+        .layer(AuthLayer::new(db.clone(), state.tokens.clone()))
         // One OpenTelemetry span per authenticated RPC (inside auth, so it knows the tenant);
         // a pass-through when telemetry is off.
         .layer(TraceLayer)

@@ -27,6 +27,8 @@ pub struct IngestStats {
     /// Endpoint summaries dropped because a field was invalid.
     pub entries_rejected: AtomicU64,
     pub streams_rejected: AtomicU64,
+    /// Streams ended because their token was revoked, rotated out or expired.
+    pub streams_unauthenticated: AtomicU64,
     /// Seconds to apply a batch and flush the store (observed once per batch).
     pub commit_seconds: Histogram,
 }
@@ -40,6 +42,7 @@ impl Default for IngestStats {
             requests_committed: AtomicU64::new(0),
             entries_rejected: AtomicU64::new(0),
             streams_rejected: AtomicU64::new(0),
+            streams_unauthenticated: AtomicU64::new(0),
             commit_seconds: Histogram::new(COMMIT_BOUNDS),
         }
     }
@@ -65,6 +68,8 @@ pub struct State {
     pub specs: crate::specs::SpecRegistry,
     /// Incident correlation settings.
     pub incidents: IncidentsConfig,
+    /// Token last-used times and the revocation broadcast open streams watch.
+    pub tokens: Arc<crate::tokens::TokenLife>,
     /// Open ingest streams per (tenant, sensor id).
     connected: Mutex<HashMap<(TenantId, String), u32>>,
     /// Analysis pause state per tenant, watched by that tenant's ingest streams.
@@ -74,6 +79,7 @@ pub struct State {
 impl State {
     pub fn new(db: Db, limits: Limits, policy: MeterPolicy, clock: Arc<dyn Clock>) -> Self {
         Self {
+            tokens: Arc::new(crate::tokens::TokenLife::new(clock.clone())),
             db,
             limits,
             policy,

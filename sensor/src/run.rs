@@ -374,6 +374,13 @@ fn stream_config(
     StreamConfig {
         controller: cfg.controller.clone(),
         token,
+        // An explicit token wins (as at start); a token file is re-read on each connect.
+        token_file: cfg
+            .token
+            .as_deref()
+            .is_none_or(str::is_empty)
+            .then(|| cfg.token_file.clone())
+            .flatten(),
         sensor_id: id.to_owned(),
         sources,
         stream_epoch: epoch,

@@ -119,7 +119,10 @@ impl Alerts for AlertsService {
     ) -> Result<Response<Self::WatchAlertsStream>, Status> {
         let ctx = caller(&req)?;
         ctx.require(Role::Reader)?;
-        let stream = super::alerts_watch::start(&self.state, ctx.tenant, req.into_inner()).await?;
+        let guard = self.state.tokens.guard(self.state.db.clone(), ctx.clone());
+        let stream =
+            super::alerts_watch::start(&self.state, ctx.tenant, req.into_inner(), Some(guard))
+                .await?;
         Ok(Response::new(stream))
     }
 

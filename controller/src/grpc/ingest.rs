@@ -56,6 +56,9 @@ impl Ingest for IngestService {
                 // level (Unknown/Cancelled); only protocol violations are the sensor's fault.
                 if matches!(status.code(), tonic::Code::Unknown | tonic::Code::Cancelled) {
                     tracing::info!(tenant = %ctx.tenant, %status, "ingest stream closed by the transport");
+                } else if status.code() == tonic::Code::Unauthenticated {
+                    // Counted as `streams_unauthenticated` where it was found.
+                    tracing::warn!(tenant = %ctx.tenant, token = %ctx.token_id, %status, "ingest stream ended: its token no longer works");
                 } else {
                     state.ingest.streams_rejected.fetch_add(1, Relaxed);
                     tracing::warn!(tenant = %ctx.tenant, %status, "ingest stream ended with an error");
@@ -100,6 +103,9 @@ async fn session(
         controller_version: env!("CARGO_PKG_VERSION").to_owned(),
     };
     let mut pause = state.watch_pause(&ctx.tenant);
+    // A revoked, rotated-out or expired token ends the stream within seconds, and no batch
+    // is applied (or billed) once its token stopped working.
+    let mut guard = state.tokens.guard(state.db.clone(), ctx.clone());
     let mut templates = watch_templates(state, ctx).await?;
     let result = async {
         tx.send(msg(pb::controller_message::Msg::Welcome(welcome)))
@@ -130,9 +136,17 @@ async fn session(
                     }
                     continue;
                 }
+                e = guard.invalidated() => {
+                    state.ingest.streams_unauthenticated.fetch_add(1, Relaxed);
+                    return Err(e.into());
+                }
             };
             match m.msg {
                 Some(pb::sensor_message::Msg::Batch(b)) => {
+                    if let Err(e) = guard.check().await {
+                        state.ingest.streams_unauthenticated.fetch_add(1, Relaxed);
+                        return Err(e.into());
+                    }
                     let ack = match apply(state, ctx, &sensor, hello.stream_epoch, b).await {
                         Ok(ack) => ack,
                         Err(status) => {

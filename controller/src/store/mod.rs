@@ -60,11 +60,15 @@ pub enum Tree {
     Incidents,
     /// Incident records, newest last-seen first.
     IncidentsByTime,
+    /// Token id → when it was last used (sortable i64 ms), written at most once a minute.
+    TokenUse,
+    /// The audit log: `tenant 0 time(sortable) seq(be64)` → entry (see `audit_log`).
+    Audit,
 }
 
 impl Tree {
     /// Every tree, in discriminant order (backends index by `tree as usize`).
-    pub const ALL: [Tree; 21] = [
+    pub const ALL: [Tree; 23] = [
         Tree::Tenants,
         Tree::Tokens,
         Tree::Sensors,
@@ -86,6 +90,8 @@ impl Tree {
         Tree::SpecBundles,
         Tree::Incidents,
         Tree::IncidentsByTime,
+        Tree::TokenUse,
+        Tree::Audit,
     ];
 
     pub fn name(self) -> &'static str {
@@ -111,6 +117,8 @@ impl Tree {
             Tree::SpecBundles => "spec_bundles",
             Tree::Incidents => "incidents",
             Tree::IncidentsByTime => "incidents_by_time",
+            Tree::TokenUse => "token_use",
+            Tree::Audit => "audit",
         }
     }
 }

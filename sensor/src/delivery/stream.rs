@@ -24,6 +24,9 @@ pub const MAX_TEMPLATE_HINTS: usize = 100_000;
 pub struct StreamConfig {
     pub controller: String,
     pub token: String,
+    /// When set, the token is re-read from this file before every connection attempt (so a
+    /// new token takes effect without a restart); `token` is the fallback if it cannot be read.
+    pub token_file: Option<std::path::PathBuf>,
     pub sensor_id: String,
     pub sources: Vec<String>,
     pub stream_epoch: u64,
@@ -57,6 +60,41 @@ pub enum SessionError {
     Token,
     #[error("saving file positions failed: {0}")]
     Checkpoint(std::io::Error),
+}
+
+impl SessionError {
+    /// The status when the controller refused the credentials.
+    fn unauthenticated(&self) -> Option<&tonic::Status> {
+        match self {
+            SessionError::Refused(s) | SessionError::Stream(s)
+                if s.code() == tonic::Code::Unauthenticated =>
+            {
+                Some(s)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The token for the next connection: the token file's first line when it is set and
+/// readable, else the configured token.
+fn current_token(cfg: &StreamConfig) -> String {
+    let Some(path) = &cfg.token_file else {
+        return cfg.token.clone();
+    };
+    match std::fs::read_to_string(path) {
+        Ok(text) => match text.lines().next().map(str::trim) {
+            Some(t) if !t.is_empty() => t.to_owned(),
+            _ => {
+                tracing::warn!(path = %path.display(), "the token file is empty; using the last token read");
+                cfg.token.clone()
+            }
+        },
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "reading the token file failed; using the last token read");
+            cfg.token.clone()
+        }
+    }
 }
 
 /// Exponential backoff with full jitter.
@@ -112,7 +150,12 @@ impl Delivery {
             };
             self.connected.send_replace(false);
             if let Err(e) = result {
-                tracing::warn!(error = %e, pending = self.outbox.len(), "controller stream ended");
+                if let Some(status) = e.unauthenticated() {
+                    self.stats.set_auth_error(Some(status.message().to_owned()));
+                    tracing::error!(reason = %status.message(), pending = self.outbox.len(), "the controller refused this sensor's token; batches stay spooled, retrying with backoff (token_file is re-read on every attempt)");
+                } else {
+                    tracing::warn!(error = %e, pending = self.outbox.len(), "controller stream ended");
+                }
             }
             let delay = backoff.next_delay();
             tokio::select! {
@@ -131,7 +174,8 @@ impl Delivery {
             .keep_alive_timeout(Duration::from_secs(10))
             .keep_alive_while_idle(true);
         let channel = endpoint.connect().await.map_err(SessionError::Connect)?;
-        let auth: MetadataValue<_> = format!("Bearer {}", cfg.token)
+        let token = current_token(cfg);
+        let auth: MetadataValue<_> = format!("Bearer {token}")
             .parse()
             .map_err(|_| SessionError::Token)?;
         let mut client =
@@ -170,6 +214,7 @@ impl Delivery {
         };
         tracing::info!(tenant = %welcome.tenant, committed_seq = welcome.committed_seq, "connected to controller");
         backoff.attempt = 0;
+        self.stats.set_auth_error(None);
         self.connected.send_replace(true);
         self.acked(welcome.committed_seq)?;
         self.pump(tx, inbound, welcome.committed_seq).await
