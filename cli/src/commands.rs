@@ -88,6 +88,7 @@ pub async fn execute(cli: &Cli) -> Result<String, CliError> {
         Command::Alerts(cmd) => crate::alerts::alerts(svc, fmt, cmd, &mut std::io::stdout()).await,
         Command::Suppressions(cmd) => crate::alerts::suppressions(svc, fmt, cmd).await,
         Command::Specs(cmd) => crate::specs::specs(svc, fmt, cmd).await,
+        Command::Audit(cmd) => crate::audit::run(svc, fmt, cmd).await,
         Command::Incidents(cmd) => crate::incidents::incidents(svc, fmt, cmd).await,
     }
 }

@@ -2,6 +2,7 @@
 //! scripts (lists print as JSON arrays of objects).
 
 pub mod alerts;
+pub mod audit;
 pub mod billing;
 pub mod client;
 pub mod commands;
@@ -90,6 +91,35 @@ pub enum Command {
     /// problems), delete.
     #[command(subcommand)]
     Specs(SpecsCmd),
+    /// The audit log of administrative and operator actions (admin).
+    #[command(subcommand)]
+    Audit(AuditCmd),
+}
+
+/// `picketctl audit …`.
+#[derive(Debug, Subcommand)]
+pub enum AuditCmd {
+    /// Actions, newest first: who (token id), when, on what, what changed.
+    List {
+        /// Tenant (default: the caller's; another needs the installation admin).
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Every tenant's actions (installation admin).
+        #[arg(long, conflicts_with = "tenant")]
+        all_tenants: bool,
+        /// From this time: RFC 3339, Unix ms or a span back from now (`7d`).
+        #[arg(long)]
+        since: Option<String>,
+        /// Before this time (same forms).
+        #[arg(long)]
+        until: Option<String>,
+        /// An action (`token.revoke`) or a prefix ending in `.` (`token.`).
+        #[arg(long)]
+        action: Option<String>,
+        /// Most entries shown (0: all).
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
 }
 
 #[derive(Debug, Subcommand)]

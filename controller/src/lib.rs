@@ -6,6 +6,7 @@
 //! (domain logic) → `store` (`Db` over the `Store` trait: sled in production, memory in unit tests).
 
 pub mod analysis;
+pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod error;

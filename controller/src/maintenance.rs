@@ -98,8 +98,22 @@ fn prune_alerts(state: &State, tenant: &picket_shared::TenantId) {
     }
 }
 
-/// Deletes usage records older than the retention window, for every tenant.
+/// Deletes audit entries older than [`crate::audit::RETENTION_DAYS`].
+fn prune_audit(state: &State) {
+    let cutoff = state
+        .now_ms()
+        .saturating_sub(crate::audit::RETENTION_DAYS * DAY_MS);
+    match state.db.purge_audit(cutoff) {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(removed = n, "pruned audit entries past retention"),
+        Err(e) => tracing::warn!(error = %e, "pruning audit entries failed"),
+    }
+}
+
+/// Deletes usage records older than the retention window, for every tenant, and audit
+/// entries past theirs.
 pub fn prune(state: &State) {
+    prune_audit(state);
     let keep_from =
         Cycle::containing(state.now_ms()).back(state.policy.history_cycles.saturating_sub(1));
     let tenants = match state.db.list_tenants() {

@@ -46,6 +46,11 @@ pub const STREAMS_UNAUTHENTICATED: Desc = Desc::counter(
     "Open ingest streams ended because their token was revoked, rotated out or expired",
     &[],
 );
+pub const AUDIT_FAILURES: Desc = Desc::counter(
+    "picket_controller_audit_failures_total",
+    "Audit entries that could not be written (the action itself succeeded)",
+    &[],
+);
 pub const SENSORS_CONNECTED: Desc = Desc::gauge(
     "picket_controller_sensors_connected",
     "Sensors with an open ingest stream",
@@ -125,6 +130,8 @@ pub fn register(registry: &Registry, state: &Arc<State>) {
         c.counter(&STREAMS_REJECTED, &[], i.streams_rejected.load(Relaxed));
         let unauthenticated = i.streams_unauthenticated.load(Relaxed);
         c.counter(&STREAMS_UNAUTHENTICATED, &[], unauthenticated);
+        let audit_failures = crate::audit::FAILURES.load(Relaxed);
+        c.counter(&AUDIT_FAILURES, &[], audit_failures);
         c.gauge(&SENSORS_CONNECTED, &[], st.connected_count() as i64);
         analysis(&st, c);
         cycle_calls(&st, c);

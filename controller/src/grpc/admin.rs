@@ -1,6 +1,7 @@
 //! `picket.v1.Admin`: tenants and tokens. Tenant admins manage their own tenant's tokens; the
 //! installation admin (the bootstrap token) also creates tenants and manages any tenant.
 
+use super::audit::audited;
 use super::{blocking, convert};
 use crate::auth::{AuthContext, DEFAULT_ROTATION_GRACE_SECS, mint, rotate};
 use crate::error::Error;
@@ -61,6 +62,16 @@ impl Admin for AdminService {
         };
         created?;
         tracing::info!(tenant = %rec.name, by = %ctx.token_id, "tenant created");
+        let name = rec.name.to_string();
+        audited(
+            &self.state,
+            &ctx,
+            Some(&rec.name),
+            "tenant.create",
+            &name,
+            String::new(),
+        )
+        .await;
         Ok(Response::new(pb::Tenant {
             name: rec.name.to_string(),
             created_ms: rec.created_ms,
@@ -117,6 +128,13 @@ impl Admin for AdminService {
         })
         .await?;
         tracing::info!(token = %minted.record.id, tenant = %minted.record.tenant, role = %role, by = %ctx.token_id, "token created");
+        // The secret never enters the log: only the id, role, expiry and description.
+        let detail = format!(
+            "role={role} expires_ms={} description={:?}",
+            minted.record.expires_ms, minted.record.description
+        );
+        let (id, tenant) = (&minted.record.id, &minted.record.tenant);
+        audited(&self.state, &ctx, Some(tenant), "token.create", id, detail).await;
         Ok(Response::new(pb::CreateTokenResponse {
             token: Some(convert::token_to_pb(minted.record)),
             secret: minted.bearer,
@@ -158,8 +176,9 @@ impl Admin for AdminService {
         let id = req.into_inner().id;
         let db = self.state.db.clone();
         let now = self.state.now_ms();
+        let by = ctx.clone();
         let revoked = blocking(move || {
-            let mut rec = managed_token(&db, &ctx, &id, "revoke")?;
+            let mut rec = managed_token(&db, &by, &id, "revoke")?;
             if rec.revoked_ms == 0 {
                 rec.revoked_ms = now;
                 db.put_token(&rec)?;
@@ -171,7 +190,19 @@ impl Admin for AdminService {
         // Its open streams re-check their credentials and end.
         self.state.tokens.changed();
         tracing::info!(token = %revoked.id, tenant = %revoked.tenant, "token revoked");
+        let detail = format!("revoked_ms={}", revoked.revoked_ms);
+        let (id, tenant) = (&revoked.id, &revoked.tenant);
+        audited(&self.state, &ctx, Some(tenant), "token.revoke", id, detail).await;
         Ok(Response::new(convert::token_to_pb(revoked)))
+    }
+
+    async fn list_audit(
+        &self,
+        req: Request<pb::ListAuditRequest>,
+    ) -> Result<Response<pb::ListAuditResponse>, Status> {
+        let ctx = caller(&req)?;
+        ctx.require(Role::Admin)?;
+        super::audit::list(&self.state, &ctx, req.into_inner()).await
     }
 
     async fn rotate_token(
@@ -184,8 +215,9 @@ impl Admin for AdminService {
         let grace_secs = r.grace_secs.unwrap_or(DEFAULT_ROTATION_GRACE_SECS);
         let db = self.state.db.clone();
         let now = self.state.now_ms();
+        let by = ctx.clone();
         let minted = blocking(move || {
-            let rec = managed_token(&db, &ctx, &r.id, "rotate")?;
+            let rec = managed_token(&db, &by, &r.id, "rotate")?;
             let minted = rotate(rec, now, grace_secs)?;
             db.put_token(&minted.record)?;
             db.flush()?;
@@ -195,6 +227,12 @@ impl Admin for AdminService {
         // Streams opened with a secret rotated out without grace end now.
         self.state.tokens.changed();
         tracing::info!(token = %minted.record.id, tenant = %minted.record.tenant, grace_secs, "token rotated");
+        let detail = format!(
+            "grace_secs={grace_secs} previous_valid_until_ms={}",
+            minted.record.previous_valid_until_ms
+        );
+        let (id, tenant) = (&minted.record.id, &minted.record.tenant);
+        audited(&self.state, &ctx, Some(tenant), "token.rotate", id, detail).await;
         Ok(Response::new(pb::CreateTokenResponse {
             token: Some(convert::token_to_pb(minted.record)),
             secret: minted.bearer,

@@ -40,6 +40,7 @@ impl Specs for SpecsService {
         let bundle = check_files(r.files.into_iter().map(|f| (f.name, f.content)).collect())?;
         let st = self.state.clone();
         let by = format!("token:{}", ctx.token_id);
+        let (api, actor) = (r.api.clone(), ctx.clone());
         let (specs, index, replaced) = blocking(move || {
             let files: Vec<(&str, &[u8])> = bundle
                 .files
@@ -70,6 +71,8 @@ impl Specs for SpecsService {
         })
         .await?;
         let loaded = &specs.specs[index];
+        let detail = format!("replaced={replaced}");
+        super::audit::audited(&self.state, &actor, None, "spec.import", &api, detail).await;
         Ok(Response::new(pb::ImportSpecResponse {
             spec: Some(summary_pb(loaded)),
             problems: loaded
@@ -123,6 +126,7 @@ impl Specs for SpecsService {
         ctx.require(Role::Operator)?;
         let api = req.into_inner().api;
         let st = self.state.clone();
+        let (target, actor) = (api.clone(), ctx.clone());
         blocking(move || {
             if !st.specs.delete(&st.db, &ctx.tenant, &api)? {
                 return Err(Error::NotFound(format!("no spec for api {api:?}")));
@@ -131,6 +135,15 @@ impl Specs for SpecsService {
             Ok(())
         })
         .await?;
+        super::audit::audited(
+            &self.state,
+            &actor,
+            None,
+            "spec.delete",
+            &target,
+            String::new(),
+        )
+        .await;
         Ok(Response::new(pb::DeleteSpecResponse {}))
     }
 }

@@ -7,6 +7,7 @@ pub mod alert_query;
 pub mod alerts;
 pub mod analysis_commit;
 pub mod analysis_log;
+pub mod audit_log;
 pub mod batch;
 pub mod billing;
 pub mod db;
