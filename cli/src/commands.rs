@@ -1,6 +1,6 @@
 //! Executes `picketctl` commands against a controller and renders their results.
 
-use crate::client::{Authed, connect_url, paged};
+use crate::client::{Authed, ClientTls, connect_tls, paged};
 use crate::output::{Format, Listing, json, when};
 use crate::{ApisCmd, Cli, CliError, Command, EndpointsCmd, EventsCmd, SensorsCmd, TenantsCmd};
 use picket_proto::v1 as pb;
@@ -9,10 +9,16 @@ use std::time::Duration;
 
 async fn connect(cli: &Cli) -> Result<Authed, CliError> {
     let token = cli.resolve_token()?;
-    connect_url(
+    let tls = ClientTls {
+        ca: cli.tls_ca.clone(),
+        cert: cli.tls_cert.clone(),
+        key: cli.tls_key.clone(),
+    };
+    connect_tls(
         &cli.controller,
         Some(&token),
         Duration::from_secs(cli.timeout_secs),
+        &tls,
     )
     .await
 }

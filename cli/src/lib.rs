@@ -44,6 +44,15 @@ pub struct Cli {
     /// Output format.
     #[arg(short = 'o', long, global = true, value_enum, default_value = "table")]
     pub output: Format,
+    /// PEM CA that issued the controller's certificate (for `https://` controllers).
+    #[arg(long, global = true, env = "PICKET_TLS_CA")]
+    pub tls_ca: Option<PathBuf>,
+    /// PEM client certificate, for a controller that requires one (with --tls-key).
+    #[arg(long, global = true, env = "PICKET_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, global = true, env = "PICKET_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
     /// Per-call deadline, in seconds.
     #[arg(long, global = true, default_value_t = 30)]
     pub timeout_secs: u64,

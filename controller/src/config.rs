@@ -21,6 +21,39 @@ pub struct ControllerConfig {
     pub telemetry: TelemetryConfig,
     pub detection: DetectionConfig,
     pub incidents: IncidentsConfig,
+    pub tls: TlsConfig,
+}
+
+/// TLS for the gRPC listener (`[tls]`); all unset: plaintext. Files are PEM, re-read when
+/// they change (checked every 2 s) without dropping established streams.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// The listener's certificate chain. Default: none.
+    pub cert_file: Option<PathBuf>,
+    /// Its private key (PKCS#8, PKCS#1 or SEC1). Default: none.
+    pub key_file: Option<PathBuf>,
+    /// CA certificates that issue client certificates; when set, every client must present
+    /// one (mTLS). Default: none.
+    pub client_ca_file: Option<PathBuf>,
+}
+
+impl TlsConfig {
+    /// The files to serve TLS with, or `None` for plaintext.
+    pub fn files(&self) -> Result<Option<crate::tls::TlsFiles>, ConfigError> {
+        match (&self.cert_file, &self.key_file) {
+            (Some(cert), Some(key)) => Ok(Some(crate::tls::TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+                client_ca: self.client_ca_file.clone(),
+            })),
+            (None, None) if self.client_ca_file.is_none() => Ok(None),
+            _ => Err(ConfigError::Tls(
+                "tls.cert_file and tls.key_file go together, and tls.client_ca_file needs both"
+                    .into(),
+            )),
+        }
+    }
 }
 
 /// Incident correlation (`[incidents]`): alerts sharing an actor within the window form one
@@ -294,6 +327,7 @@ impl Default for ControllerConfig {
             telemetry: TelemetryConfig::default(),
             detection: DetectionConfig::default(),
             incidents: IncidentsConfig::default(),
+            tls: TlsConfig::default(),
         }
     }
 }
@@ -330,6 +364,8 @@ pub enum ConfigError {
     Detection(String),
     #[error(transparent)]
     Telemetry(#[from] picket_runtime::otel::OtelError),
+    #[error("{0}")]
+    Tls(String),
 }
 
 impl ControllerConfig {
@@ -339,6 +375,7 @@ impl ControllerConfig {
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.tls.files()?;
         let l = &self.limits;
         for (key, v) in [
             ("limits.max_message_bytes", l.max_message_bytes as u64),

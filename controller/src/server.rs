@@ -58,6 +58,8 @@ pub enum ServeError {
     Reflection(#[from] tonic_reflection::server::Error),
     #[error("serving: {0}")]
     Serve(#[from] tonic::transport::Error),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 /// A running controller.
@@ -292,19 +294,40 @@ pub async fn start_with_clock(
         );
 
     let (tx, rx) = oneshot::channel::<()>();
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    let tls = match cfg.tls.files()? {
+        Some(files) => Some(crate::tls::TlsServer::load(files)?),
+        None => None,
+    };
+    let reloader = tls.as_ref().map(crate::tls::TlsServer::spawn_reloader);
     let serving = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let flag = serving.clone();
     let task = tokio::spawn(async move {
-        let served = router
-            .serve_with_incoming_shutdown(incoming, async {
-                let _ = rx.await;
-            })
-            .await;
+        let stop = async {
+            let _ = rx.await;
+        };
+        let served = match &tls {
+            // TLS: handshakes complete off the accept loop; certificates reload in place.
+            Some(tls) => {
+                let incoming = tokio_stream::wrappers::ReceiverStream::new(tls.incoming(listener));
+                router.serve_with_incoming_shutdown(incoming, stop).await
+            }
+            None => {
+                let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+                router.serve_with_incoming_shutdown(incoming, stop).await
+            }
+        };
+        if let Some(r) = reloader {
+            r.abort();
+        }
         flag.store(false, std::sync::atomic::Ordering::Relaxed);
         served
     });
-    tracing::info!(%local_addr, data_dir = %cfg.data_dir.display(), "controller listening");
+    let tls_mode = match (&cfg.tls.cert_file, &cfg.tls.client_ca_file) {
+        (None, _) => "plaintext",
+        (Some(_), None) => "tls",
+        (Some(_), Some(_)) => "mtls",
+    };
+    tracing::info!(%local_addr, data_dir = %cfg.data_dir.display(), transport = tls_mode, "controller listening");
     let admin = match cfg.telemetry.admin_listen {
         AdminListen::Off => None,
         AdminListen::On(addr) => {

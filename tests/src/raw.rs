@@ -30,7 +30,16 @@ impl RawSensor {
         sensor_id: &str,
         epoch: u64,
     ) -> Result<RawSensor, tonic::Status> {
-        let mut client = pb::ingest_client::IngestClient::new(channel(url, Some(token)).await);
+        Self::try_connect_on(channel(url, Some(token)).await, sensor_id, epoch).await
+    }
+
+    /// Like [`RawSensor::try_connect`], over an existing authenticated channel (TLS tests).
+    pub async fn try_connect_on(
+        svc: Authed,
+        sensor_id: &str,
+        epoch: u64,
+    ) -> Result<RawSensor, tonic::Status> {
+        let mut client = pb::ingest_client::IngestClient::new(svc);
         let (tx, rx) = tokio::sync::mpsc::channel(16);
         let hello = pb::Hello {
             sensor_id: sensor_id.into(),

@@ -27,6 +27,10 @@ pub struct StreamConfig {
     /// When set, the token is re-read from this file before every connection attempt (so a
     /// new token takes effect without a restart); `token` is the fallback if it cannot be read.
     pub token_file: Option<std::path::PathBuf>,
+    /// PEM files for TLS: the controller's CA, and the client certificate and key (mTLS).
+    pub tls_ca_file: Option<std::path::PathBuf>,
+    pub tls_cert_file: Option<std::path::PathBuf>,
+    pub tls_key_file: Option<std::path::PathBuf>,
     pub sensor_id: String,
     pub sources: Vec<String>,
     pub stream_epoch: u64,
@@ -58,6 +62,8 @@ pub enum SessionError {
     Stream(tonic::Status),
     #[error("the token is not a valid header value")]
     Token,
+    #[error("TLS settings: {0}")]
+    Tls(String),
     #[error("saving file positions failed: {0}")]
     Checkpoint(std::io::Error),
 }
@@ -95,6 +101,49 @@ fn current_token(cfg: &StreamConfig) -> String {
             cfg.token.clone()
         }
     }
+}
+
+/// Largest PEM file read for TLS, in bytes.
+const MAX_PEM_BYTES: u64 = 1 << 20;
+
+fn read_pem(path: &std::path::Path) -> Result<Vec<u8>, SessionError> {
+    let bad = |e: String| SessionError::Tls(format!("{}: {e}", path.display()));
+    let len = std::fs::metadata(path)
+        .map_err(|e| bad(e.to_string()))?
+        .len();
+    if len > MAX_PEM_BYTES {
+        return Err(bad(format!("larger than {MAX_PEM_BYTES} bytes")));
+    }
+    std::fs::read(path).map_err(|e| bad(e.to_string()))
+}
+
+/// The TLS settings of the next connection, read from the files now (renewed certificates
+/// take effect on reconnect); `None` without any TLS file.
+fn client_tls(
+    cfg: &StreamConfig,
+) -> Result<Option<tonic::transport::ClientTlsConfig>, SessionError> {
+    if cfg.tls_ca_file.is_none() && cfg.tls_cert_file.is_none() {
+        return Ok(None);
+    }
+    let mut c = tonic::transport::ClientTlsConfig::new();
+    if let Some(ca) = &cfg.tls_ca_file {
+        c = c.ca_certificate(tonic::transport::Certificate::from_pem(read_pem(ca)?));
+    }
+    match (&cfg.tls_cert_file, &cfg.tls_key_file) {
+        (Some(cert), Some(key)) => {
+            c = c.identity(tonic::transport::Identity::from_pem(
+                read_pem(cert)?,
+                read_pem(key)?,
+            ));
+        }
+        (None, None) => {}
+        _ => {
+            return Err(SessionError::Tls(
+                "tls_cert_file and tls_key_file go together".into(),
+            ));
+        }
+    }
+    Ok(Some(c))
 }
 
 /// Exponential backoff with full jitter.
@@ -167,8 +216,14 @@ impl Delivery {
 
     async fn session(&mut self, backoff: &mut Backoff) -> Result<(), SessionError> {
         let cfg = &self.cfg;
-        let endpoint = tonic::transport::Endpoint::from_shared(cfg.controller.clone())
-            .map_err(|e| SessionError::Url(cfg.controller.clone(), e))?
+        let mut endpoint = tonic::transport::Endpoint::from_shared(cfg.controller.clone())
+            .map_err(|e| SessionError::Url(cfg.controller.clone(), e))?;
+        if let Some(tls) = client_tls(cfg)? {
+            endpoint = endpoint
+                .tls_config(tls)
+                .map_err(|e| SessionError::Tls(e.to_string()))?;
+        }
+        let endpoint = endpoint
             .connect_timeout(cfg.connect_timeout)
             .http2_keep_alive_interval(Duration::from_secs(20))
             .keep_alive_timeout(Duration::from_secs(10))
