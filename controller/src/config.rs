@@ -36,18 +36,26 @@ pub struct TlsConfig {
     /// CA certificates that issue client certificates; when set, every client must present
     /// one (mTLS). Default: none.
     pub client_ca_file: Option<PathBuf>,
+    /// With mTLS: a sensor's ingest stream is refused (`PERMISSION_DENIED`) unless its client
+    /// certificate names its sensor id as a DNS subject alternative name. Default: false.
+    pub bind_sensor_id: bool,
 }
 
 impl TlsConfig {
     /// The files to serve TLS with, or `None` for plaintext.
     pub fn files(&self) -> Result<Option<crate::tls::TlsFiles>, ConfigError> {
+        if self.bind_sensor_id && self.client_ca_file.is_none() {
+            return Err(ConfigError::Tls(
+                "tls.bind_sensor_id needs tls.client_ca_file".into(),
+            ));
+        }
         match (&self.cert_file, &self.key_file) {
             (Some(cert), Some(key)) => Ok(Some(crate::tls::TlsFiles {
                 cert: cert.clone(),
                 key: key.clone(),
                 client_ca: self.client_ca_file.clone(),
             })),
-            (None, None) if self.client_ca_file.is_none() => Ok(None),
+            (None, None) if self.client_ca_file.is_none() && !self.bind_sensor_id => Ok(None),
             _ => Err(ConfigError::Tls(
                 "tls.cert_file and tls.key_file go together, and tls.client_ca_file needs both"
                     .into(),

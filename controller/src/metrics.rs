@@ -51,6 +51,21 @@ pub const AUDIT_FAILURES: Desc = Desc::counter(
     "Audit entries that could not be written (the action itself succeeded)",
     &[],
 );
+pub const TLS_HANDSHAKES_FAILED: Desc = Desc::counter(
+    "picket_controller_tls_handshakes_failed_total",
+    "TLS handshakes refused or timed out (no or untrusted client certificate, plaintext clients)",
+    &[],
+);
+pub const TLS_RELOADS: Desc = Desc::counter(
+    "picket_controller_tls_reloads_total",
+    "TLS certificate files reloaded after a change",
+    &[],
+);
+pub const TLS_RELOADS_FAILED: Desc = Desc::counter(
+    "picket_controller_tls_reloads_failed_total",
+    "TLS reloads that failed (the previous files stayed in force)",
+    &[],
+);
 pub const SENSORS_CONNECTED: Desc = Desc::gauge(
     "picket_controller_sensors_connected",
     "Sensors with an open ingest stream",
@@ -195,4 +210,14 @@ pub fn readiness(
             .map(|_| ())
             .map_err(|e| format!("the store does not answer: {e}"))
     })
+}
+
+/// Registers the TLS listener's counters (only when the controller serves TLS).
+pub fn register_tls(registry: &Registry, tls: Arc<crate::tls::TlsServer>) {
+    registry.collect(move |c| {
+        let failed = tls.handshakes_failed.load(Relaxed);
+        c.counter(&TLS_HANDSHAKES_FAILED, &[], failed);
+        c.counter(&TLS_RELOADS, &[], tls.reloads.load(Relaxed));
+        c.counter(&TLS_RELOADS_FAILED, &[], tls.reloads_failed.load(Relaxed));
+    });
 }

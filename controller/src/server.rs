@@ -231,7 +231,8 @@ pub async fn start_with_clock(
     let state = Arc::new(
         State::new(db.clone(), cfg.limits.clone(), policy, clock)
             .with_detection(cfg.detection.clone())
-            .with_incidents(cfg.incidents.clone()),
+            .with_incidents(cfg.incidents.clone())
+            .with_tls_binding(cfg.tls.bind_sensor_id),
     );
     state.analysis.set_intel(intel);
     // Started after the store opened: it picks up every batch committed but not analyzed
@@ -247,6 +248,13 @@ pub async fn start_with_clock(
 
     let registry = Arc::new(Registry::default());
     crate::metrics::register(&registry, &state);
+    let tls = match cfg.tls.files()? {
+        Some(files) => Some(crate::tls::TlsServer::load(files)?),
+        None => None,
+    };
+    if let Some(t) = &tls {
+        crate::metrics::register_tls(&registry, t.clone());
+    }
     let rpcs = registry.counter_vec(crate::metrics::RPCS);
     let max = cfg.limits.max_message_bytes;
     let (health, reflection_v1, reflection_v1alpha) = standard_services().await?;
@@ -294,10 +302,6 @@ pub async fn start_with_clock(
         );
 
     let (tx, rx) = oneshot::channel::<()>();
-    let tls = match cfg.tls.files()? {
-        Some(files) => Some(crate::tls::TlsServer::load(files)?),
-        None => None,
-    };
     let reloader = tls.as_ref().map(crate::tls::TlsServer::spawn_reloader);
     let serving = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let flag = serving.clone();

@@ -68,6 +68,8 @@ pub struct State {
     pub specs: crate::specs::SpecRegistry,
     /// Incident correlation settings.
     pub incidents: IncidentsConfig,
+    /// `[tls] bind_sensor_id`: an ingest stream's client certificate must name its sensor id.
+    pub tls_bind_sensor_id: bool,
     /// Token last-used times and the revocation broadcast open streams watch.
     pub tokens: Arc<crate::tokens::TokenLife>,
     /// Open ingest streams per (tenant, sensor id).
@@ -79,6 +81,7 @@ pub struct State {
 impl State {
     pub fn new(db: Db, limits: Limits, policy: MeterPolicy, clock: Arc<dyn Clock>) -> Self {
         Self {
+            tls_bind_sensor_id: false,
             tokens: Arc::new(crate::tokens::TokenLife::new(clock.clone())),
             db,
             limits,
@@ -103,6 +106,12 @@ impl State {
     /// Sets the incident correlation settings (before the state is shared).
     pub fn with_incidents(mut self, incidents: IncidentsConfig) -> Self {
         self.incidents = incidents;
+        self
+    }
+
+    /// Requires sensors' client certificates to name their ids (before the state is shared).
+    pub fn with_tls_binding(mut self, bind_sensor_id: bool) -> Self {
+        self.tls_bind_sensor_id = bind_sensor_id;
         self
     }
 

@@ -244,3 +244,18 @@ impl TlsServer {
         rx
     }
 }
+
+/// Whether a client's leaf certificate names `sensor_id` as a DNS subject alternative name
+/// (the check behind `[tls] bind_sensor_id`). Ids that are not valid DNS names (`_`) never
+/// match.
+pub fn names_sensor(leaf: &CertificateDer<'_>, sensor_id: &str) -> bool {
+    let Ok(name) = rustls::pki_types::ServerName::try_from(sensor_id) else {
+        return false;
+    };
+    if !matches!(name, rustls::pki_types::ServerName::DnsName(_)) {
+        return false;
+    }
+    rustls::server::ParsedCertificate::try_from(leaf)
+        .and_then(|cert| rustls::client::verify_server_name(&cert, &name))
+        .is_ok()
+}

@@ -83,6 +83,11 @@ struct TlsStack {
 
 impl TlsStack {
     fn start() -> TlsStack {
+        Self::start_with(&[])
+    }
+
+    /// A controller with mTLS and `extra` flags.
+    fn start_with(extra: &[&str]) -> TlsStack {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().to_owned();
         let ca = Ca::new(&dir, "a");
@@ -91,18 +96,16 @@ impl TlsStack {
         let client_ca = dir.join("client-ca.pem");
         std::fs::copy(ca.ca_file(), &client_ca).unwrap();
         let (cert, key) = (server.0.to_str().unwrap(), server.1.to_str().unwrap());
-        let controller = ControllerProc::start_with(
-            &dir.join("controller"),
-            "127.0.0.1:0",
-            &[
-                "--tls-cert",
-                cert,
-                "--tls-key",
-                key,
-                "--tls-client-ca",
-                client_ca.to_str().unwrap(),
-            ],
-        );
+        let mut flags = vec![
+            "--tls-cert",
+            cert,
+            "--tls-key",
+            key,
+            "--tls-client-ca",
+            client_ca.to_str().unwrap(),
+        ];
+        flags.extend_from_slice(extra);
+        let controller = ControllerProc::start_with(&dir.join("controller"), "127.0.0.1:0", &flags);
         let url = format!("https://{}", controller.addr);
         let admin_token = controller.admin_token();
         TlsStack {
@@ -164,11 +167,21 @@ impl TlsStack {
     }
 
     async fn raw_sensor(&self, token: &str, id: &str) -> RawSensor {
+        self.try_raw_sensor(token, id).await.unwrap()
+    }
+
+    async fn try_raw_sensor(&self, token: &str, id: &str) -> Result<RawSensor, tonic::Status> {
         let tls = self.tls(&self.ca.ca_file(), Some(&self.client));
         let svc = connect_tls(&self.url, Some(token), Duration::from_secs(30), &tls)
             .await
             .unwrap();
-        RawSensor::try_connect_on(svc, id, 1).await.unwrap()
+        RawSensor::try_connect_on(svc, id, 1).await
+    }
+
+    /// A counter of the controller's `/metrics`.
+    fn metric(&self, name: &str) -> f64 {
+        let (_, text) = http_get(&self.controller.admin_addr, "/metrics");
+        prom_value(&parse_prometheus(&text).unwrap(), name, &[]).unwrap_or(0.0)
     }
 }
 
@@ -227,6 +240,8 @@ async fn mtls_admits_trusted_client_certificates_only() {
         let r = s.try_call(url, tls).await;
         assert!(r.is_err(), "{what} was accepted");
     }
+    let failed = s.metric("picket_controller_tls_handshakes_failed_total");
+    assert!(failed >= 3.0, "{failed} failed handshakes counted");
 
     // The real sensor binary over mTLS delivers a file exactly.
     let log = s.dir.join("access.log");
@@ -329,4 +344,22 @@ async fn replaced_certificates_serve_new_connections_and_open_streams_go_on() {
     // The stream opened before the reload was not dropped.
     let ack = raw.send(raw.batch(2, "api.example", 4)).await;
     assert_eq!((ack.seq, ack.duplicate), (2, false));
+    assert!(s.metric("picket_controller_tls_reloads_total") >= 1.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bound_sensor_id_must_match_the_client_certificate() {
+    // The client certificate names edge-1.
+    let s = TlsStack::start_with(&["--tls-bind-sensor-id"]);
+    let token = s.token(pb::Role::Sensor).await;
+    let mut own = s.raw_sensor(&token, "edge-1").await;
+    own.send(own.batch(1, "api.example", 2)).await;
+    for other in ["edge-2", "edge_1"] {
+        let err = s.try_raw_sensor(&token, other).await.err().unwrap();
+        assert_eq!(
+            err.code(),
+            tonic::Code::PermissionDenied,
+            "{other}: {err:?}"
+        );
+    }
 }

@@ -49,6 +49,9 @@ struct Args {
     /// Require client certificates issued by these PEM CAs (mTLS; `[tls] client_ca_file`).
     #[arg(long, value_name = "FILE")]
     tls_client_ca: Option<PathBuf>,
+    /// Refuse sensors whose client certificate does not name their id (`[tls] bind_sensor_id`).
+    #[arg(long)]
+    tls_bind_sensor_id: bool,
 }
 
 #[tokio::main]
@@ -81,6 +84,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if args.tls_client_ca.is_some() {
         cfg.tls.client_ca_file = args.tls_client_ca.take();
+    }
+    if args.tls_bind_sensor_id {
+        cfg.tls.bind_sensor_id = true;
     }
     if !args.threat_intel.is_empty() {
         cfg.detection.threat_intel = args.threat_intel;

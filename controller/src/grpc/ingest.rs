@@ -47,11 +47,13 @@ impl Ingest for IngestService {
     ) -> Result<Response<Outbound>, Status> {
         let ctx = caller(&req)?;
         ctx.require(Role::Sensor)?;
+        // The client certificate's leaf, when the connection is mTLS.
+        let leaf = req.peer_certs().and_then(|certs| certs.first().cloned());
         let inbound = req.into_inner();
         let (tx, rx) = mpsc::channel(OUTBOUND_QUEUE);
         let state = self.state.clone();
         tokio::spawn(async move {
-            if let Err(status) = session(&state, &ctx, inbound, &tx).await {
+            if let Err(status) = session(&state, &ctx, leaf, inbound, &tx).await {
                 // A sensor that stops or loses its connection ends the stream at the transport
                 // level (Unknown/Cancelled); only protocol violations are the sensor's fault.
                 if matches!(status.code(), tonic::Code::Unknown | tonic::Code::Cancelled) {
@@ -77,6 +79,7 @@ fn msg(m: pb::controller_message::Msg) -> Result<pb::ControllerMessage, Status> 
 async fn session(
     state: &Arc<State>,
     ctx: &AuthContext,
+    leaf: Option<rustls::pki_types::CertificateDer<'static>>,
     mut inbound: Streaming<pb::SensorMessage>,
     tx: &mpsc::Sender<Result<pb::ControllerMessage, Status>>,
 ) -> Result<(), Status> {
@@ -93,6 +96,16 @@ async fn session(
     let sensor = SensorId::new(&hello.sensor_id).map_err(|e| Error::invalid(e.to_string()))?;
     if hello.stream_epoch == 0 {
         return Err(Error::invalid("stream_epoch must be greater than 0").into());
+    }
+    if state.tls_bind_sensor_id
+        && !leaf
+            .as_ref()
+            .is_some_and(|c| crate::tls::names_sensor(c, sensor.as_str()))
+    {
+        return Err(Error::denied(format!(
+            "the client certificate does not name sensor {sensor} (tls.bind_sensor_id)"
+        ))
+        .into());
     }
     let committed = register(state, ctx, &sensor, &hello).await?;
     state.stream_opened(&ctx.tenant, sensor.as_str());
