@@ -43,14 +43,14 @@ pub struct TlsConfig {
 
 impl TlsConfig {
     /// The files to serve TLS with, or `None` for plaintext.
-    pub fn files(&self) -> Result<Option<crate::tls::TlsFiles>, ConfigError> {
+    pub fn files(&self) -> Result<Option<picket_runtime::tls::TlsFiles>, ConfigError> {
         if self.bind_sensor_id && self.client_ca_file.is_none() {
             return Err(ConfigError::Tls(
                 "tls.bind_sensor_id needs tls.client_ca_file".into(),
             ));
         }
         match (&self.cert_file, &self.key_file) {
-            (Some(cert), Some(key)) => Ok(Some(crate::tls::TlsFiles {
+            (Some(cert), Some(key)) => Ok(Some(picket_runtime::tls::TlsFiles {
                 cert: cert.clone(),
                 key: key.clone(),
                 client_ca: self.client_ca_file.clone(),

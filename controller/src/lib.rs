@@ -20,7 +20,6 @@ pub mod specs;
 pub mod state;
 pub mod store;
 pub mod telemetry;
-pub mod tls;
 pub mod tokens;
 
 pub use config::ControllerConfig;

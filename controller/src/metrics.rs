@@ -213,7 +213,7 @@ pub fn readiness(
 }
 
 /// Registers the TLS listener's counters (only when the controller serves TLS).
-pub fn register_tls(registry: &Registry, tls: Arc<crate::tls::TlsServer>) {
+pub fn register_tls(registry: &Registry, tls: Arc<picket_runtime::tls::TlsServer>) {
     registry.collect(move |c| {
         let failed = tls.handshakes_failed.load(Relaxed);
         c.counter(&TLS_HANDSHAKES_FAILED, &[], failed);

@@ -59,7 +59,7 @@ pub enum ServeError {
     #[error("serving: {0}")]
     Serve(#[from] tonic::transport::Error),
     #[error(transparent)]
-    Tls(#[from] crate::tls::TlsError),
+    Tls(#[from] picket_runtime::tls::TlsError),
 }
 
 /// A running controller.
@@ -249,7 +249,7 @@ pub async fn start_with_clock(
     let registry = Arc::new(Registry::default());
     crate::metrics::register(&registry, &state);
     let tls = match cfg.tls.files()? {
-        Some(files) => Some(crate::tls::TlsServer::load(files)?),
+        Some(files) => Some(picket_runtime::tls::TlsServer::load(files)?),
         None => None,
     };
     if let Some(t) = &tls {
@@ -302,7 +302,9 @@ pub async fn start_with_clock(
         );
 
     let (tx, rx) = oneshot::channel::<()>();
-    let reloader = tls.as_ref().map(crate::tls::TlsServer::spawn_reloader);
+    let reloader = tls
+        .as_ref()
+        .map(picket_runtime::tls::TlsServer::spawn_reloader);
     let serving = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let flag = serving.clone();
     let task = tokio::spawn(async move {

@@ -219,6 +219,13 @@ impl MirrorConfig {
 #[serde(deny_unknown_fields)]
 pub struct AlsConfig {
     pub listen: SocketAddr,
+    /// Serve TLS with this PEM certificate chain (with `tls_key_file`); reloaded when it
+    /// changes. Default: plaintext.
+    #[serde(default)]
+    pub tls_cert_file: Option<PathBuf>,
+    /// The certificate's PEM private key.
+    #[serde(default)]
+    pub tls_key_file: Option<PathBuf>,
     /// Host recorded when an entry has no authority.
     #[serde(default = "default_host")]
     pub default_host: String,

@@ -55,6 +55,12 @@ struct Args {
     /// Listen address of the Envoy gRPC access-log service, e.g. 0.0.0.0:9001.
     #[arg(long)]
     als_listen: Option<SocketAddr>,
+    /// Serve ALS over TLS with this PEM certificate (with --als-tls-key; `[als] tls_cert_file`).
+    #[arg(long, value_name = "FILE")]
+    als_tls_cert: Option<PathBuf>,
+    /// The ALS certificate's PEM key (`[als] tls_key_file`).
+    #[arg(long, value_name = "FILE")]
+    als_tls_key: Option<PathBuf>,
     /// Listen address of the HTTP mirror listener (nginx `mirror`, Envoy request mirroring).
     #[arg(long)]
     mirror_listen: Option<SocketAddr>,
@@ -171,7 +177,17 @@ fn build_config(args: &mut Args) -> anyhow::Result<SensorConfig> {
         cfg.als = Some(AlsConfig {
             listen,
             default_host,
+            tls_cert_file: None,
+            tls_key_file: None,
         });
+    }
+    if let Some(als) = cfg.als.as_mut() {
+        if args.als_tls_cert.is_some() {
+            als.tls_cert_file = args.als_tls_cert.take();
+        }
+        if args.als_tls_key.is_some() {
+            als.tls_key_file = args.als_tls_key.take();
+        }
     }
     Ok(cfg)
 }

@@ -363,3 +363,106 @@ async fn a_bound_sensor_id_must_match_the_client_certificate() {
         );
     }
 }
+
+fn als_entry(
+    path: &str,
+) -> envoy_types::pb::envoy::service::accesslog::v3::StreamAccessLogsMessage {
+    use envoy_types::pb::envoy::config::core::v3::RequestMethod;
+    use envoy_types::pb::envoy::data::accesslog::v3::{
+        AccessLogCommon, HttpAccessLogEntry, HttpRequestProperties, HttpResponseProperties,
+    };
+    use envoy_types::pb::envoy::service::accesslog::v3::stream_access_logs_message::{
+        HttpAccessLogEntries, Identifier, LogEntries,
+    };
+    use envoy_types::pb::google::protobuf::{Timestamp, UInt32Value};
+    let entry = HttpAccessLogEntry {
+        common_properties: Some(AccessLogCommon {
+            start_time: Some(Timestamp {
+                seconds: 1_795_219_200,
+                nanos: 0,
+            }),
+            ..Default::default()
+        }),
+        request: Some(HttpRequestProperties {
+            request_method: RequestMethod::Get as i32,
+            authority: "als-tls.example".into(),
+            path: path.into(),
+            ..Default::default()
+        }),
+        response: Some(HttpResponseProperties {
+            response_code: Some(UInt32Value { value: 200 }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    envoy_types::pb::envoy::service::accesslog::v3::StreamAccessLogsMessage {
+        identifier: Some(Identifier {
+            log_name: "tls".into(),
+            ..Default::default()
+        }),
+        log_entries: Some(LogEntries::HttpLogs(HttpAccessLogEntries {
+            log_entry: vec![entry],
+        })),
+    }
+}
+
+/// Streams one ALS message to `url` (with TLS settings `tls`), then closes the stream.
+async fn send_als(
+    url: &str,
+    tls: Option<tonic::transport::ClientTlsConfig>,
+    path: &str,
+) -> Result<(), String> {
+    use envoy_types::pb::envoy::service::accesslog::v3::access_log_service_client::AccessLogServiceClient;
+    let mut endpoint = tonic::transport::Endpoint::from_shared(url.to_owned()).unwrap();
+    if let Some(t) = tls {
+        endpoint = endpoint.tls_config(t).map_err(|e| e.to_string())?;
+    }
+    let channel = endpoint
+        .connect_timeout(Duration::from_secs(5))
+        .connect()
+        .await
+        .map_err(|e| e.to_string())?;
+    AccessLogServiceClient::new(channel)
+        .stream_access_logs(tokio_stream::iter(vec![als_entry(path)]))
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_als_listener_serves_tls() {
+    let stack = Stack::start().await;
+    let dir = stack.path("als-tls");
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca = Ca::new(&dir, "als");
+    let (cert, key) = ca.issue("sensor", true, "als");
+    let data = stack.path("sensor-data");
+    let sensor = SensorProc::start(
+        &stack.url(),
+        &stack.sensor_token,
+        &[
+            "--als-listen",
+            "127.0.0.1:0",
+            "--als-tls-cert",
+            cert.to_str().unwrap(),
+            "--als-tls-key",
+            key.to_str().unwrap(),
+            "--id",
+            "als-tls",
+            "--data-dir",
+            data.to_str().unwrap(),
+        ],
+    );
+    let addr = sensor.als_addr.clone().unwrap();
+    // Plaintext to the TLS listener delivers nothing.
+    let plain = send_als(&format!("http://{addr}"), None, "/plain").await;
+    assert!(plain.is_err(), "plaintext ALS accepted");
+    let pem = std::fs::read(ca.ca_file()).unwrap();
+    let tls = tonic::transport::ClientTlsConfig::new()
+        .ca_certificate(tonic::transport::Certificate::from_pem(pem));
+    send_als(&format!("https://{addr}"), Some(tls), "/over-tls")
+        .await
+        .unwrap();
+    let eps = stack.wait_total_calls(1).await;
+    assert_eq!(eps[0].path, "/over-tls");
+}

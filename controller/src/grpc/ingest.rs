@@ -100,7 +100,7 @@ async fn session(
     if state.tls_bind_sensor_id
         && !leaf
             .as_ref()
-            .is_some_and(|c| crate::tls::names_sensor(c, sensor.as_str()))
+            .is_some_and(|c| picket_runtime::tls::names_sensor(c, sensor.as_str()))
     {
         return Err(Error::denied(format!(
             "the client certificate does not name sensor {sensor} (tls.bind_sensor_id)"

@@ -1,5 +1,5 @@
-//! TLS for the controller's gRPC listener, with optional client certificates (mTLS), reloaded
-//! when the files change.
+//! TLS for a gRPC listener (the controller's, the sensor's ALS), with optional client
+//! certificates (mTLS), reloaded when the files change.
 //!
 //! Reload without dropping anything: every handshake reads the current `TlsAcceptor` (a
 //! rustls `ServerConfig`) under a lock; [`TlsServer::reload_if_changed`] builds a new one when
