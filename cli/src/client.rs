@@ -37,15 +37,84 @@ impl tonic::service::Interceptor for Bearer {
     }
 }
 
+/// TLS settings of a client: the CA to trust for the controller and, for mTLS, the client's
+/// certificate and key (PEM files). All unset: the channel's URL decides (`http://`).
+#[derive(Debug, Clone, Default)]
+pub struct ClientTls {
+    pub ca: Option<std::path::PathBuf>,
+    pub cert: Option<std::path::PathBuf>,
+    pub key: Option<std::path::PathBuf>,
+}
+
+/// Largest PEM file read for TLS, in bytes.
+const MAX_PEM_BYTES: u64 = 1 << 20;
+
+fn read_pem(path: &std::path::Path) -> Result<Vec<u8>, CliError> {
+    let len = std::fs::metadata(path)
+        .map_err(|e| CliError::TokenFile(path.to_owned(), e))?
+        .len();
+    if len > MAX_PEM_BYTES {
+        return Err(CliError::Usage(format!(
+            "{} is larger than {MAX_PEM_BYTES} bytes",
+            path.display()
+        )));
+    }
+    std::fs::read(path).map_err(|e| CliError::TokenFile(path.to_owned(), e))
+}
+
+impl ClientTls {
+    /// tonic's client TLS settings, or `None` when nothing is set.
+    pub fn config(&self) -> Result<Option<tonic::transport::ClientTlsConfig>, CliError> {
+        if self.ca.is_none() && self.cert.is_none() && self.key.is_none() {
+            return Ok(None);
+        }
+        let mut c = tonic::transport::ClientTlsConfig::new();
+        if let Some(ca) = &self.ca {
+            c = c.ca_certificate(tonic::transport::Certificate::from_pem(read_pem(ca)?));
+        }
+        match (&self.cert, &self.key) {
+            (Some(cert), Some(key)) => {
+                c = c.identity(tonic::transport::Identity::from_pem(
+                    read_pem(cert)?,
+                    read_pem(key)?,
+                ));
+            }
+            (None, None) => {}
+            _ => {
+                return Err(CliError::Usage(
+                    "--tls-cert and --tls-key go together".into(),
+                ));
+            }
+        }
+        Ok(Some(c))
+    }
+}
+
 /// Connects to `url` with a per-call deadline, authenticating with `token` when given.
 pub async fn connect_url(
     url: &str,
     token: Option<&str>,
     timeout: Duration,
 ) -> Result<Authed, CliError> {
+    connect_tls(url, token, timeout, &ClientTls::default()).await
+}
+
+/// Like [`connect_url`], over TLS (`https://` URLs) with `tls`.
+pub async fn connect_tls(
+    url: &str,
+    token: Option<&str>,
+    timeout: Duration,
+    tls: &ClientTls,
+) -> Result<Authed, CliError> {
     let bearer = Bearer::new(token)?;
-    let channel = tonic::transport::Endpoint::from_shared(url.to_owned())
-        .map_err(|e| CliError::Connect(url.to_owned(), e))?
+    let mut endpoint = tonic::transport::Endpoint::from_shared(url.to_owned())
+        .map_err(|e| CliError::Connect(url.to_owned(), e))?;
+    if let Some(t) = tls.config()? {
+        endpoint = endpoint
+            .tls_config(t)
+            .map_err(|e| CliError::Connect(url.to_owned(), e))?;
+    }
+    let channel = endpoint
         .connect_timeout(Duration::from_secs(5))
         .timeout(timeout)
         .connect()

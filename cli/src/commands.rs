@@ -1,21 +1,24 @@
 //! Executes `picketctl` commands against a controller and renders their results.
 
-use crate::client::{Authed, connect_url, paged};
+use crate::client::{Authed, ClientTls, connect_tls, paged};
 use crate::output::{Format, Listing, json, when};
-use crate::{
-    ApisCmd, Cli, CliError, Command, EndpointsCmd, EventsCmd, SensorsCmd, TenantsCmd, TokensCmd,
-};
+use crate::{ApisCmd, Cli, CliError, Command, EndpointsCmd, EventsCmd, SensorsCmd, TenantsCmd};
 use picket_proto::v1 as pb;
-use picket_shared::Role;
 use serde_json::json as j;
 use std::time::Duration;
 
 async fn connect(cli: &Cli) -> Result<Authed, CliError> {
     let token = cli.resolve_token()?;
-    connect_url(
+    let tls = ClientTls {
+        ca: cli.tls_ca.clone(),
+        cert: cli.tls_cert.clone(),
+        key: cli.tls_key.clone(),
+    };
+    connect_tls(
         &cli.controller,
         Some(&token),
         Duration::from_secs(cli.timeout_secs),
+        &tls,
     )
     .await
 }
@@ -86,12 +89,13 @@ pub async fn execute(cli: &Cli) -> Result<String, CliError> {
             list_notables(svc, fmt, req, *limit).await
         }
         Command::Tenants(cmd) => tenants(svc, fmt, cmd).await,
-        Command::Tokens(cmd) => tokens(svc, fmt, cmd).await,
+        Command::Tokens(cmd) => crate::tokens::run(svc, fmt, cmd).await,
         Command::Usage(cmd) => crate::billing::usage(svc, fmt, cmd).await,
         Command::Plans(cmd) => crate::billing::plans(svc, fmt, cmd).await,
         Command::Alerts(cmd) => crate::alerts::alerts(svc, fmt, cmd, &mut std::io::stdout()).await,
         Command::Suppressions(cmd) => crate::alerts::suppressions(svc, fmt, cmd).await,
         Command::Specs(cmd) => crate::specs::specs(svc, fmt, cmd).await,
+        Command::Audit(cmd) => crate::audit::run(svc, fmt, cmd).await,
         Command::Incidents(cmd) => crate::incidents::incidents(svc, fmt, cmd).await,
         Command::Posture(cmd) => crate::posture::posture(svc, fmt, cmd).await,
         Command::Findings(cmd) => crate::posture::findings(svc, fmt, cmd).await,
@@ -384,99 +388,4 @@ async fn tenants(svc: Authed, fmt: Format, cmd: &TenantsCmd) -> Result<String, C
         (TenantsCmd::Create { .. }, Format::Json) => json(&l.objects[0]),
         _ => l.render(fmt),
     })
-}
-
-fn role_name(raw: i32) -> &'static str {
-    match pb::Role::try_from(raw) {
-        Ok(pb::Role::Sensor) => "sensor",
-        Ok(pb::Role::Reader) => "reader",
-        Ok(pb::Role::Operator) => "operator",
-        Ok(pb::Role::Admin) => "admin",
-        _ => "unspecified",
-    }
-}
-
-fn token_object(t: &pb::Token) -> serde_json::Value {
-    j!({"id": t.id, "tenant": t.tenant, "role": role_name(t.role), "description": t.description,
-        "created": when(t.created_ms), "revoked": t.revoked_ms > 0, "installation_admin": t.installation_admin})
-}
-
-async fn tokens(svc: Authed, fmt: Format, cmd: &TokensCmd) -> Result<String, CliError> {
-    let mut c = pb::admin_client::AdminClient::new(svc);
-    match cmd {
-        TokensCmd::Create {
-            tenant,
-            role,
-            description,
-        } => {
-            let role = Role::parse(role).ok_or_else(|| {
-                CliError::Usage(format!(
-                    "role must be sensor, reader, operator or admin, found {role:?}"
-                ))
-            })?;
-            let pb_role = match role {
-                Role::Sensor => pb::Role::Sensor,
-                Role::Reader => pb::Role::Reader,
-                Role::Operator => pb::Role::Operator,
-                Role::Admin => pb::Role::Admin,
-            };
-            let r = c
-                .create_token(pb::CreateTokenRequest {
-                    tenant: tenant.clone().unwrap_or_default(),
-                    role: pb_role as i32,
-                    description: description.clone(),
-                })
-                .await?
-                .into_inner();
-            let t = r.token.unwrap_or_default();
-            Ok(match fmt {
-                Format::Json => {
-                    let mut obj = token_object(&t);
-                    obj["token"] = j!(r.secret);
-                    json(&obj)
-                }
-                Format::Table => format!(
-                    "created token {} (tenant {}, role {})\n{}\nstore it now: the secret is not shown again\n",
-                    t.id,
-                    t.tenant,
-                    role_name(t.role),
-                    r.secret
-                ),
-            })
-        }
-        TokensCmd::List { tenant } => {
-            let r = c
-                .list_tokens(pb::ListTokensRequest {
-                    tenant: tenant.clone().unwrap_or_default(),
-                })
-                .await?
-                .into_inner();
-            let mut l =
-                Listing::new(&["ID", "TENANT", "ROLE", "CREATED", "REVOKED", "DESCRIPTION"]);
-            for t in &r.tokens {
-                l.push(
-                    vec![
-                        t.id.clone(),
-                        t.tenant.clone(),
-                        role_name(t.role).into(),
-                        when(t.created_ms),
-                        when(t.revoked_ms),
-                        t.description.clone(),
-                    ],
-                    token_object(t),
-                );
-            }
-            Ok(l.render(fmt))
-        }
-        TokensCmd::Revoke { id } => {
-            let t = c
-                .revoke_token(pb::RevokeTokenRequest { id: id.clone() })
-                .await?
-                .into_inner();
-            Ok(match fmt {
-                Format::Json => json(&token_object(&t)),
-                Format::Table => format!("revoked token {} (tenant {})\n", t.id, t.tenant),
-            })
-        }
-    }
 }

@@ -2,6 +2,7 @@
 //! scripts (lists print as JSON arrays of objects).
 
 pub mod alerts;
+pub mod audit;
 pub mod billing;
 pub mod client;
 pub mod commands;
@@ -9,6 +10,7 @@ pub mod incidents;
 pub mod output;
 pub mod posture;
 pub mod specs;
+pub mod tokens;
 pub mod webhooks;
 
 use clap::{Parser, Subcommand};
@@ -44,6 +46,15 @@ pub struct Cli {
     /// Output format.
     #[arg(short = 'o', long, global = true, value_enum, default_value = "table")]
     pub output: Format,
+    /// PEM CA that issued the controller's certificate (for `https://` controllers).
+    #[arg(long, global = true, env = "PICKET_TLS_CA")]
+    pub tls_ca: Option<PathBuf>,
+    /// PEM client certificate, for a controller that requires one (with --tls-key).
+    #[arg(long, global = true, env = "PICKET_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, global = true, env = "PICKET_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
     /// Per-call deadline, in seconds.
     #[arg(long, global = true, default_value_t = 30)]
     pub timeout_secs: u64,
@@ -101,6 +112,35 @@ pub enum Command {
     /// (admin).
     #[command(subcommand)]
     Webhooks(webhooks::WebhooksCmd),
+    /// The audit log of administrative and operator actions (admin).
+    #[command(subcommand)]
+    Audit(AuditCmd),
+}
+
+/// `picketctl audit …`.
+#[derive(Debug, Subcommand)]
+pub enum AuditCmd {
+    /// Actions, newest first: who (token id), when, on what, what changed.
+    List {
+        /// Tenant (default: the caller's; another needs the installation admin).
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Every tenant's actions (installation admin).
+        #[arg(long, conflicts_with = "tenant")]
+        all_tenants: bool,
+        /// From this time: RFC 3339, Unix ms or a span back from now (`7d`).
+        #[arg(long)]
+        since: Option<String>,
+        /// Before this time (same forms).
+        #[arg(long)]
+        until: Option<String>,
+        /// An action (`token.revoke`) or a prefix ending in `.` (`token.`).
+        #[arg(long)]
+        action: Option<String>,
+        /// Most entries shown (0: all).
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -370,14 +410,27 @@ pub enum TokensCmd {
         role: String,
         #[arg(long, default_value = "")]
         description: String,
+        /// Lifetime: a number with unit s, m, h or d (`30d`); at most 3650d. Default: no expiry.
+        #[arg(long)]
+        ttl: Option<String>,
     },
-    /// List tokens of a tenant.
+    /// List tokens of a tenant, with expiry and last use.
     List {
         #[arg(long)]
         tenant: Option<String>,
     },
-    /// Revoke a token by id.
+    /// Revoke a token by id; its open streams end within seconds. The installation-admin
+    /// token can be revoked only by itself.
     Revoke { id: String },
+    /// Give a token a new secret (shown once); the old secret keeps working for the grace
+    /// period.
+    Rotate {
+        id: String,
+        /// How long the old secret keeps working: a number with unit s, m, h or d; `0s` ends
+        /// it at once; at most 30d.
+        #[arg(long, default_value = "24h")]
+        grace: String,
+    },
 }
 
 /// Why a `picketctl` command failed.

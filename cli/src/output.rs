@@ -100,6 +100,18 @@ pub fn table(columns: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
+/// A role's lower-case name.
+pub fn role_name(raw: i32) -> &'static str {
+    use picket_proto::v1 as pb;
+    match pb::Role::try_from(raw) {
+        Ok(pb::Role::Sensor) => "sensor",
+        Ok(pb::Role::Reader) => "reader",
+        Ok(pb::Role::Operator) => "operator",
+        Ok(pb::Role::Admin) => "admin",
+        _ => "unspecified",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

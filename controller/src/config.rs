@@ -26,6 +26,47 @@ pub struct ControllerConfig {
     pub webhooks: crate::export::config::WebhooksConfig,
     /// The alert export file (`[export]`).
     pub export: crate::export::config::ExportConfig,
+    pub tls: TlsConfig,
+}
+
+/// TLS for the gRPC listener (`[tls]`); all unset: plaintext. Files are PEM, re-read when
+/// they change (checked every 2 s) without dropping established streams.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// The listener's certificate chain. Default: none.
+    pub cert_file: Option<PathBuf>,
+    /// Its private key (PKCS#8, PKCS#1 or SEC1). Default: none.
+    pub key_file: Option<PathBuf>,
+    /// CA certificates that issue client certificates; when set, every client must present
+    /// one (mTLS). Default: none.
+    pub client_ca_file: Option<PathBuf>,
+    /// With mTLS: a sensor's ingest stream is refused (`PERMISSION_DENIED`) unless its client
+    /// certificate names its sensor id as a DNS subject alternative name. Default: false.
+    pub bind_sensor_id: bool,
+}
+
+impl TlsConfig {
+    /// The files to serve TLS with, or `None` for plaintext.
+    pub fn files(&self) -> Result<Option<picket_runtime::tls::TlsFiles>, ConfigError> {
+        if self.bind_sensor_id && self.client_ca_file.is_none() {
+            return Err(ConfigError::Tls(
+                "tls.bind_sensor_id needs tls.client_ca_file".into(),
+            ));
+        }
+        match (&self.cert_file, &self.key_file) {
+            (Some(cert), Some(key)) => Ok(Some(picket_runtime::tls::TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+                client_ca: self.client_ca_file.clone(),
+            })),
+            (None, None) if self.client_ca_file.is_none() && !self.bind_sensor_id => Ok(None),
+            _ => Err(ConfigError::Tls(
+                "tls.cert_file and tls.key_file go together, and tls.client_ca_file needs both"
+                    .into(),
+            )),
+        }
+    }
 }
 
 /// Incident correlation (`[incidents]`): alerts sharing an actor within the window form one
@@ -302,6 +343,7 @@ impl Default for ControllerConfig {
             posture: crate::posture::PostureConfig::default(),
             webhooks: Default::default(),
             export: Default::default(),
+            tls: TlsConfig::default(),
         }
     }
 }
@@ -340,6 +382,8 @@ pub enum ConfigError {
     Export(String),
     #[error(transparent)]
     Telemetry(#[from] picket_runtime::otel::OtelError),
+    #[error("{0}")]
+    Tls(String),
 }
 
 impl ControllerConfig {
@@ -349,6 +393,7 @@ impl ControllerConfig {
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.tls.files()?;
         let l = &self.limits;
         for (key, v) in [
             ("limits.max_message_bytes", l.max_message_bytes as u64),

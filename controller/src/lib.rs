@@ -6,6 +6,7 @@
 //! (domain logic) → `store` (`Db` over the `Store` trait: sled in production, memory in unit tests).
 
 pub mod analysis;
+pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod error;
@@ -21,6 +22,7 @@ pub mod specs;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod tokens;
 pub mod validation;
 
 pub use config::ControllerConfig;

@@ -12,6 +12,8 @@ use std::time::Duration;
 pub const PAUSE_CHECK_INTERVAL: Duration = Duration::from_secs(15);
 /// How often threat-intelligence files are checked for changes (modification time, length).
 pub const INTEL_CHECK_INTERVAL: Duration = Duration::from_secs(5);
+/// How often token last-used times are saved (each token at most once a minute anyway).
+pub const TOKEN_USE_INTERVAL: Duration = Duration::from_secs(60);
 /// How often usage history is pruned.
 pub const PRUNE_INTERVAL: Duration = Duration::from_secs(3600);
 
@@ -19,6 +21,7 @@ pub async fn run(state: Arc<State>, intel: IntelFiles) {
     let mut pause_tick = tokio::time::interval(PAUSE_CHECK_INTERVAL);
     let mut prune_tick = tokio::time::interval(PRUNE_INTERVAL);
     let mut intel_tick = tokio::time::interval(INTEL_CHECK_INTERVAL);
+    let mut token_use_tick = tokio::time::interval(TOKEN_USE_INTERVAL);
     let intel = Arc::new(std::sync::Mutex::new(intel));
     loop {
         tokio::select! {
@@ -32,6 +35,14 @@ pub async fn run(state: Arc<State>, intel: IntelFiles) {
             _ = pause_tick.tick() => {
                 let st = state.clone();
                 let _ = tokio::task::spawn_blocking(move || refresh_pauses(&st)).await;
+            }
+            _ = token_use_tick.tick() => {
+                let st = state.clone();
+                let _ = tokio::task::spawn_blocking(move || {
+                    if let Err(e) = st.tokens.persist(&st.db, false) {
+                        tracing::warn!(error = %e, "saving token last-used times failed");
+                    }
+                }).await;
             }
             _ = prune_tick.tick() => {
                 let st = state.clone();
@@ -87,8 +98,22 @@ fn prune_alerts(state: &State, tenant: &picket_shared::TenantId) {
     }
 }
 
-/// Deletes usage records older than the retention window, for every tenant.
+/// Deletes audit entries older than [`crate::audit::RETENTION_DAYS`].
+fn prune_audit(state: &State) {
+    let cutoff = state
+        .now_ms()
+        .saturating_sub(crate::audit::RETENTION_DAYS * DAY_MS);
+    match state.db.purge_audit(cutoff) {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(removed = n, "pruned audit entries past retention"),
+        Err(e) => tracing::warn!(error = %e, "pruning audit entries failed"),
+    }
+}
+
+/// Deletes usage records older than the retention window, for every tenant, and audit
+/// entries past theirs.
 pub fn prune(state: &State) {
+    prune_audit(state);
     let keep_from =
         Cycle::containing(state.now_ms()).back(state.policy.history_cycles.saturating_sub(1));
     let tenants = match state.db.list_tenants() {

@@ -51,6 +51,31 @@ pub const STREAMS_REJECTED: Desc = Desc::counter(
     "Ingest streams ended by a protocol violation of the sensor",
     &[],
 );
+pub const STREAMS_UNAUTHENTICATED: Desc = Desc::counter(
+    "picket_controller_streams_unauthenticated_total",
+    "Open ingest streams ended because their token was revoked, rotated out or expired",
+    &[],
+);
+pub const AUDIT_FAILURES: Desc = Desc::counter(
+    "picket_controller_audit_failures_total",
+    "Audit entries that could not be written (the action itself succeeded)",
+    &[],
+);
+pub const TLS_HANDSHAKES_FAILED: Desc = Desc::counter(
+    "picket_controller_tls_handshakes_failed_total",
+    "TLS handshakes refused or timed out (no or untrusted client certificate, plaintext clients)",
+    &[],
+);
+pub const TLS_RELOADS: Desc = Desc::counter(
+    "picket_controller_tls_reloads_total",
+    "TLS certificate files reloaded after a change",
+    &[],
+);
+pub const TLS_RELOADS_FAILED: Desc = Desc::counter(
+    "picket_controller_tls_reloads_failed_total",
+    "TLS reloads that failed (the previous files stayed in force)",
+    &[],
+);
 pub const SENSORS_CONNECTED: Desc = Desc::gauge(
     "picket_controller_sensors_connected",
     "Sensors with an open ingest stream",
@@ -153,6 +178,10 @@ pub fn register(registry: &Registry, state: &Arc<State>) {
             c.counter(&FIELDS_DROPPED, &[r.as_str()], i.fields_dropped.get(r));
         }
         c.counter(&STREAMS_REJECTED, &[], i.streams_rejected.load(Relaxed));
+        let unauthenticated = i.streams_unauthenticated.load(Relaxed);
+        c.counter(&STREAMS_UNAUTHENTICATED, &[], unauthenticated);
+        let audit_failures = crate::audit::FAILURES.load(Relaxed);
+        c.counter(&AUDIT_FAILURES, &[], audit_failures);
         c.gauge(&SENSORS_CONNECTED, &[], st.connected_count() as i64);
         let p = &st.posture_stats;
         c.counter(&POSTURE_EVALUATIONS, &[], p.evaluations.load(Relaxed));
@@ -229,4 +258,14 @@ pub fn readiness(
             .map(|_| ())
             .map_err(|e| format!("the store does not answer: {e}"))
     })
+}
+
+/// Registers the TLS listener's counters (only when the controller serves TLS).
+pub fn register_tls(registry: &Registry, tls: Arc<picket_runtime::tls::TlsServer>) {
+    registry.collect(move |c| {
+        let failed = tls.handshakes_failed.load(Relaxed);
+        c.counter(&TLS_HANDSHAKES_FAILED, &[], failed);
+        c.counter(&TLS_RELOADS, &[], tls.reloads.load(Relaxed));
+        c.counter(&TLS_RELOADS_FAILED, &[], tls.reloads_failed.load(Relaxed));
+    });
 }

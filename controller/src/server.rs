@@ -61,6 +61,8 @@ pub enum ServeError {
     Reflection(#[from] tonic_reflection::server::Error),
     #[error("serving: {0}")]
     Serve(#[from] tonic::transport::Error),
+    #[error(transparent)]
+    Tls(#[from] picket_runtime::tls::TlsError),
 }
 
 /// A running controller.
@@ -110,6 +112,9 @@ impl Controller {
                 Ok(())
             }
         };
+        if let Err(e) = self.state.tokens.persist(&self.state.db, true) {
+            tracing::warn!(error = %e, "saving token last-used times failed");
+        }
         self.state.db.flush()?;
         Ok(served?)
     }
@@ -141,6 +146,7 @@ fn bootstrap(db: &Db, data_dir: &Path, now_ms: i64) -> Result<Option<PathBuf>, S
         "bootstrap installation admin".into(),
         true,
         now_ms,
+        0,
     )
     .map_err(|e| ServeError::Bootstrap(e.to_string()))?;
     let path = data_dir.join(ADMIN_TOKEN_FILE);
@@ -242,7 +248,8 @@ pub async fn start_with_clock(
         State::new(db.clone(), cfg.limits.clone(), policy, clock)
             .with_detection(cfg.detection.clone())
             .with_incidents(cfg.incidents.clone())
-            .with_posture(cfg.posture.clone()),
+            .with_posture(cfg.posture.clone())
+            .with_tls_binding(cfg.tls.bind_sensor_id),
     );
     state.analysis.set_intel(intel);
     // Started after the store opened: it picks up every batch committed but not analyzed
@@ -268,6 +275,13 @@ pub async fn start_with_clock(
     let registry = Arc::new(Registry::default());
     crate::metrics::register(&registry, &state);
     crate::export::metrics::register(&registry, &exports);
+    let tls = match cfg.tls.files()? {
+        Some(files) => Some(picket_runtime::tls::TlsServer::load(files)?),
+        None => None,
+    };
+    if let Some(t) = &tls {
+        crate::metrics::register_tls(&registry, t.clone());
+    }
     let rpcs = registry.counter_vec(crate::metrics::RPCS);
     let max = cfg.limits.max_message_bytes;
     let (health, reflection_v1, reflection_v1alpha) = standard_services().await?;
@@ -284,7 +298,7 @@ pub async fn start_with_clock(
         // Count every call by method and code, refused ones included (so outermost).
         .layer(RpcMetricsLayer::new(rpcs))
         // Authenticate every call except health checks; services read the caller from here.
-        .layer(AuthLayer::new(db.clone()))
+        .layer(AuthLayer::new(db.clone(), state.tokens.clone()))
         // One OpenTelemetry span per authenticated RPC (inside auth, so it knows the tenant);
         // a pass-through when telemetry is off.
         .layer(TraceLayer)
@@ -325,19 +339,38 @@ pub async fn start_with_clock(
         );
 
     let (tx, rx) = oneshot::channel::<()>();
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    let reloader = tls
+        .as_ref()
+        .map(picket_runtime::tls::TlsServer::spawn_reloader);
     let serving = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let flag = serving.clone();
     let task = tokio::spawn(async move {
-        let served = router
-            .serve_with_incoming_shutdown(incoming, async {
-                let _ = rx.await;
-            })
-            .await;
+        let stop = async {
+            let _ = rx.await;
+        };
+        let served = match &tls {
+            // TLS: handshakes complete off the accept loop; certificates reload in place.
+            Some(tls) => {
+                let incoming = tokio_stream::wrappers::ReceiverStream::new(tls.incoming(listener));
+                router.serve_with_incoming_shutdown(incoming, stop).await
+            }
+            None => {
+                let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+                router.serve_with_incoming_shutdown(incoming, stop).await
+            }
+        };
+        if let Some(r) = reloader {
+            r.abort();
+        }
         flag.store(false, std::sync::atomic::Ordering::Relaxed);
         served
     });
-    tracing::info!(%local_addr, data_dir = %cfg.data_dir.display(), "controller listening");
+    let tls_mode = match (&cfg.tls.cert_file, &cfg.tls.client_ca_file) {
+        (None, _) => "plaintext",
+        (Some(_), None) => "tls",
+        (Some(_), Some(_)) => "mtls",
+    };
+    tracing::info!(%local_addr, data_dir = %cfg.data_dir.display(), transport = tls_mode, "controller listening");
     let admin = match cfg.telemetry.admin_listen {
         AdminListen::Off => None,
         AdminListen::On(addr) => {

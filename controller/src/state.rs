@@ -32,6 +32,8 @@ pub struct IngestStats {
     /// The same, per reason.
     pub fields_dropped: crate::validation::DropCounters,
     pub streams_rejected: AtomicU64,
+    /// Streams ended because their token was revoked, rotated out or expired.
+    pub streams_unauthenticated: AtomicU64,
     /// Seconds to apply a batch and flush the store (observed once per batch).
     pub commit_seconds: Histogram,
 }
@@ -47,6 +49,7 @@ impl Default for IngestStats {
             entries_rejected: AtomicU64::new(0),
             fields_dropped: Default::default(),
             streams_rejected: AtomicU64::new(0),
+            streams_unauthenticated: AtomicU64::new(0),
             commit_seconds: Histogram::new(COMMIT_BOUNDS),
         }
     }
@@ -72,6 +75,10 @@ pub struct State {
     pub specs: crate::specs::SpecRegistry,
     /// Incident correlation settings.
     pub incidents: IncidentsConfig,
+    /// `[tls] bind_sensor_id`: an ingest stream's client certificate must name its sensor id.
+    pub tls_bind_sensor_id: bool,
+    /// Token last-used times and the revocation broadcast open streams watch.
+    pub tokens: Arc<crate::tokens::TokenLife>,
     /// Open ingest streams per (tenant, sensor id).
     connected: Mutex<HashMap<(TenantId, String), u32>>,
     /// Analysis pause state per tenant, watched by that tenant's ingest streams.
@@ -86,6 +93,8 @@ pub struct State {
 impl State {
     pub fn new(db: Db, limits: Limits, policy: MeterPolicy, clock: Arc<dyn Clock>) -> Self {
         Self {
+            tls_bind_sensor_id: false,
+            tokens: Arc::new(crate::tokens::TokenLife::new(clock.clone())),
             db,
             limits,
             policy,
@@ -123,6 +132,12 @@ impl State {
     /// Sets the posture settings (before the state is shared).
     pub fn with_posture(mut self, posture: crate::posture::PostureConfig) -> Self {
         self.posture = posture;
+        self
+    }
+
+    /// Requires sensors' client certificates to name their ids (before the state is shared).
+    pub fn with_tls_binding(mut self, bind_sensor_id: bool) -> Self {
+        self.tls_bind_sensor_id = bind_sensor_id;
         self
     }
 

@@ -3,11 +3,14 @@
 //! name, and how it is observed: the metrics registry (`metrics`, rendered in the Prometheus
 //! text format) and the HTTP admin listener with `/metrics` and the probes (`admin`). Domain
 //! logic lives elsewhere. OpenTelemetry export over OTLP ([`otel`]) exports the same registry.
+//! [`tls`]: TLS listeners with certificates reloaded in place (the controller's gRPC port, the
+//! sensor's ALS port).
 
 pub mod admin;
 pub mod files;
 pub mod metrics;
 pub mod otel;
+pub mod tls;
 
 /// How log events are written to stderr.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]

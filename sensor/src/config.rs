@@ -17,6 +17,13 @@ pub struct SensorConfig {
     pub token: Option<String>,
     /// File holding the token (first line), as an alternative to `token`.
     pub token_file: Option<PathBuf>,
+    /// PEM CA that issued the controller's certificate (`https://` controllers). Files are
+    /// read on every connection attempt, so renewed ones take effect on reconnect.
+    pub tls_ca_file: Option<PathBuf>,
+    /// PEM client certificate for a controller that requires one (with `tls_key_file`).
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key of `tls_cert_file`.
+    pub tls_key_file: Option<PathBuf>,
     /// Stable sensor name, unique within the tenant; defaults to the host name.
     pub id: Option<String>,
     /// Where positions live.
@@ -98,6 +105,9 @@ impl Default for SensorConfig {
             controller: "http://127.0.0.1:50051".into(),
             token: None,
             token_file: None,
+            tls_ca_file: None,
+            tls_cert_file: None,
+            tls_key_file: None,
             id: None,
             data_dir: PathBuf::from("./picket-sensor-data"),
             flush_interval_ms: 1_000,
@@ -209,6 +219,13 @@ impl MirrorConfig {
 #[serde(deny_unknown_fields)]
 pub struct AlsConfig {
     pub listen: SocketAddr,
+    /// Serve TLS with this PEM certificate chain (with `tls_key_file`); reloaded when it
+    /// changes. Default: plaintext.
+    #[serde(default)]
+    pub tls_cert_file: Option<PathBuf>,
+    /// The certificate's PEM private key.
+    #[serde(default)]
+    pub tls_key_file: Option<PathBuf>,
     /// Host recorded when an entry has no authority.
     #[serde(default = "default_host")]
     pub default_host: String,

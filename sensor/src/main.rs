@@ -43,9 +43,24 @@ struct Args {
     /// Host recorded for lines without one (the combined format has none).
     #[arg(long, global = true)]
     default_host: Option<String>,
+    /// PEM CA of the controller's certificate (`tls_ca_file`).
+    #[arg(long, global = true)]
+    tls_ca: Option<PathBuf>,
+    /// PEM client certificate for mTLS (`tls_cert_file`).
+    #[arg(long, global = true)]
+    tls_cert: Option<PathBuf>,
+    /// PEM key of --tls-cert (`tls_key_file`).
+    #[arg(long, global = true)]
+    tls_key: Option<PathBuf>,
     /// Listen address of the Envoy gRPC access-log service, e.g. 0.0.0.0:9001.
     #[arg(long)]
     als_listen: Option<SocketAddr>,
+    /// Serve ALS over TLS with this PEM certificate (with --als-tls-key; `[als] tls_cert_file`).
+    #[arg(long, value_name = "FILE")]
+    als_tls_cert: Option<PathBuf>,
+    /// The ALS certificate's PEM key (`[als] tls_key_file`).
+    #[arg(long, value_name = "FILE")]
+    als_tls_key: Option<PathBuf>,
     /// Listen address of the HTTP mirror listener (nginx `mirror`, Envoy request mirroring).
     #[arg(long)]
     mirror_listen: Option<SocketAddr>,
@@ -106,6 +121,15 @@ fn build_config(args: &mut Args) -> anyhow::Result<SensorConfig> {
     if args.token_file.is_some() {
         cfg.token_file = args.token_file.take();
     }
+    if args.tls_ca.is_some() {
+        cfg.tls_ca_file = args.tls_ca.take();
+    }
+    if args.tls_cert.is_some() {
+        cfg.tls_cert_file = args.tls_cert.take();
+    }
+    if args.tls_key.is_some() {
+        cfg.tls_key_file = args.tls_key.take();
+    }
     if args.id.is_some() {
         cfg.id = args.id.take();
     }
@@ -153,7 +177,17 @@ fn build_config(args: &mut Args) -> anyhow::Result<SensorConfig> {
         cfg.als = Some(AlsConfig {
             listen,
             default_host,
+            tls_cert_file: None,
+            tls_key_file: None,
         });
+    }
+    if let Some(als) = cfg.als.as_mut() {
+        if args.als_tls_cert.is_some() {
+            als.tls_cert_file = args.als_tls_cert.take();
+        }
+        if args.als_tls_key.is_some() {
+            als.tls_key_file = args.als_tls_key.take();
+        }
     }
     Ok(cfg)
 }

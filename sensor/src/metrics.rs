@@ -119,6 +119,11 @@ pub const ANALYSIS_PAUSED: Desc = Desc::gauge(
     "1 while the controller has paused threat analysis for this tenant (plan cap), else 0",
     &[],
 );
+pub const AUTH_REFUSALS: Desc = Desc::counter(
+    "picket_sensor_auth_refusals_total",
+    "Controller sessions refused or ended because the token was revoked, expired or rotated out",
+    &[],
+);
 pub const BATCH_REQUESTS: Desc =
     Desc::histogram("picket_sensor_batch_requests", "Requests per sealed batch");
 
@@ -159,6 +164,7 @@ pub fn register(registry: &Registry, s: Sources) {
         c.counter(&REQUESTS_REJECTED, &[], snap(&st.requests_rejected));
         c.counter(&NOTABLES_DROPPED, &[], snap(&st.notables_dropped));
         c.counter(&ACTORS_DROPPED, &[], snap(&st.actors_dropped));
+        c.counter(&AUTH_REFUSALS, &[], snap(&st.auth_refusals));
         c.gauge(&OUTBOX_BATCHES, &[], s.outbox.len() as i64);
         c.gauge(&SPOOL_BYTES, &[], snap(&st.spool_bytes) as i64);
         c.gauge(&CONNECTED, &[], i64::from(*s.connected.borrow()));
@@ -178,6 +184,11 @@ pub fn readiness(s: Sources, max_pending_batches: usize, spool_max_bytes: u64) -
     Arc::new(move || {
         if *s.connected.borrow() {
             return Ok(());
+        }
+        if let Some(why) = s.stats.auth_error() {
+            return Err(format!(
+                "the controller refuses this sensor's token ({why}); batches stay spooled until a valid token is configured (token_file is re-read on every connection attempt)"
+            ));
         }
         let (pending, bytes) = (s.outbox.len(), s.stats.spool_bytes.load(Relaxed));
         if pending >= max_pending_batches || bytes >= spool_max_bytes {

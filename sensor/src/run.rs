@@ -391,6 +391,16 @@ fn stream_config(
     StreamConfig {
         controller: cfg.controller.clone(),
         token,
+        // An explicit token wins (as at start); a token file is re-read on each connect.
+        token_file: cfg
+            .token
+            .as_deref()
+            .is_none_or(str::is_empty)
+            .then(|| cfg.token_file.clone())
+            .flatten(),
+        tls_ca_file: cfg.tls_ca_file.clone(),
+        tls_cert_file: cfg.tls_cert_file.clone(),
+        tls_key_file: cfg.tls_key_file.clone(),
         sensor_id: id.to_owned(),
         sources,
         stream_epoch: epoch,

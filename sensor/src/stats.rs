@@ -99,9 +99,33 @@ pub struct SensorStats {
     pub requests_rejected: AtomicU64,
     /// Set while the controller has paused threat analysis for this tenant (plan cap).
     pub analysis_paused: std::sync::atomic::AtomicBool,
+    /// Sessions the controller refused or ended with `UNAUTHENTICATED` (token revoked,
+    /// expired or rotated out); batches stay spooled meanwhile.
+    pub auth_refusals: AtomicU64,
+    /// Why the controller last refused the token, until a session is welcomed again.
+    auth_error: Mutex<Option<String>>,
 }
 
 impl SensorStats {
+    /// Notes a token refusal (`Some(why)`) or that the controller accepted it (`None`).
+    pub fn set_auth_error(&self, why: Option<String>) {
+        if why.is_some() {
+            self.auth_refusals.fetch_add(1, Relaxed);
+        }
+        *self
+            .auth_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = why;
+    }
+
+    /// Why the controller refuses the token, while it does.
+    pub fn auth_error(&self) -> Option<String> {
+        self.auth_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
     /// Registers a source and returns its counters.
     pub fn add_source(&self, name: String) -> Arc<SourceStats> {
         let s = Arc::new(SourceStats {

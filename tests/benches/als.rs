@@ -127,6 +127,8 @@ async fn once(n: u64) -> anyhow::Result<f64> {
         als: Some(AlsConfig {
             listen: "127.0.0.1:0".parse()?,
             default_host: "default".into(),
+            tls_cert_file: None,
+            tls_key_file: None,
         }),
         ..Default::default()
     };

@@ -96,6 +96,7 @@ async fn token(url: &str, admin: &str, role: pb::Role) -> anyhow::Result<String>
         tenant: String::new(),
         role: role as i32,
         description: String::new(),
+        ttl_secs: 0,
     })
     .await?
     .into_inner()

@@ -93,6 +93,7 @@ async fn once(n: usize, sparse: bool) -> anyhow::Result<Run> {
             tenant: String::new(),
             role: pb::Role::Sensor as i32,
             description: String::new(),
+            ttl_secs: 0,
         })
         .await?
         .into_inner()

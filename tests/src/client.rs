@@ -31,6 +31,7 @@ pub async fn create_token(url: &str, admin_token: &str, tenant: &str, role: pb::
         tenant: tenant.into(),
         role: role as i32,
         description: "test".into(),
+        ttl_secs: 0,
     })
     .await
     .unwrap()

@@ -18,7 +18,28 @@ pub struct RawSensor {
 impl RawSensor {
     /// Opens a stream and waits for the welcome.
     pub async fn connect(url: &str, token: &str, sensor_id: &str, epoch: u64) -> RawSensor {
-        let mut client = pb::ingest_client::IngestClient::new(channel(url, Some(token)).await);
+        Self::try_connect(url, token, sensor_id, epoch)
+            .await
+            .unwrap()
+    }
+
+    /// Like [`RawSensor::connect`], returning the status if the controller refuses the stream.
+    pub async fn try_connect(
+        url: &str,
+        token: &str,
+        sensor_id: &str,
+        epoch: u64,
+    ) -> Result<RawSensor, tonic::Status> {
+        Self::try_connect_on(channel(url, Some(token)).await, sensor_id, epoch).await
+    }
+
+    /// Like [`RawSensor::try_connect`], over an existing authenticated channel (TLS tests).
+    pub async fn try_connect_on(
+        svc: Authed,
+        sensor_id: &str,
+        epoch: u64,
+    ) -> Result<RawSensor, tonic::Status> {
+        let mut client = pb::ingest_client::IngestClient::new(svc);
         let (tx, rx) = tokio::sync::mpsc::channel(16);
         let hello = pb::Hello {
             sensor_id: sensor_id.into(),
@@ -33,24 +54,23 @@ impl RawSensor {
         .unwrap();
         let mut inbound = client
             .stream(tokio_stream::wrappers::ReceiverStream::new(rx))
-            .await
-            .unwrap()
+            .await?
             .into_inner();
         let welcome = loop {
-            match inbound.message().await.unwrap().and_then(|m| m.msg) {
+            match inbound.message().await?.and_then(|m| m.msg) {
                 Some(pb::controller_message::Msg::Welcome(w)) => break w,
                 Some(_) => continue,
                 None => panic!("stream ended before the welcome"),
             }
         };
-        RawSensor {
+        Ok(RawSensor {
             tx,
             inbound,
             sensor_id: sensor_id.into(),
             epoch,
             welcome,
             directives: Default::default(),
-        }
+        })
     }
 
     /// A batch of `requests` calls to one endpoint.
@@ -98,6 +118,41 @@ impl RawSensor {
                 pb::controller_message::Msg::Ack(a) => return a,
                 pb::controller_message::Msg::Directive(d) => self.directives.push_back(d),
                 pb::controller_message::Msg::Welcome(_) => panic!("second welcome"),
+            }
+        }
+    }
+
+    /// Sends a batch and returns its ack, or the status the controller ended the stream with.
+    pub async fn try_send(&mut self, batch: pb::Batch) -> Result<pb::Ack, tonic::Status> {
+        let msg = pb::SensorMessage {
+            msg: Some(pb::sensor_message::Msg::Batch(batch)),
+        };
+        if self.tx.send(msg).await.is_err() {
+            return Err(self.ended(Duration::from_secs(30)).await);
+        }
+        loop {
+            let m = tokio::time::timeout(Duration::from_secs(30), self.inbound.message())
+                .await
+                .expect("no message from the controller within 30 s")?;
+            match m.and_then(|m| m.msg) {
+                Some(pb::controller_message::Msg::Ack(a)) => return Ok(a),
+                Some(pb::controller_message::Msg::Directive(d)) => self.directives.push_back(d),
+                Some(pb::controller_message::Msg::Welcome(_)) => panic!("second welcome"),
+                None => return Err(tonic::Status::cancelled("the controller ended the stream")),
+            }
+        }
+    }
+
+    /// Waits (at most `timeout`) for the controller to end the stream; returns its status
+    /// (`OK` for a clean end). Panics if the stream is still open after `timeout`.
+    pub async fn ended(&mut self, timeout: Duration) -> tonic::Status {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            match tokio::time::timeout_at(deadline, self.inbound.message()).await {
+                Err(_) => panic!("the stream is still open after {timeout:?}"),
+                Ok(Err(status)) => return status,
+                Ok(Ok(None)) => return tonic::Status::ok("stream ended"),
+                Ok(Ok(Some(_))) => continue,
             }
         }
     }

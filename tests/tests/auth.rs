@@ -32,6 +32,7 @@ async fn no_token_bad_token_and_revoked_token_are_unauthenticated() {
             tenant: String::new(),
             role: pb::Role::Reader as i32,
             description: "tmp".into(),
+            ttl_secs: 0,
         })
         .await
         .unwrap()
@@ -85,6 +86,7 @@ async fn wrong_role_is_permission_denied() {
             tenant: String::new(),
             role: pb::Role::Admin as i32,
             description: String::new(),
+            ttl_secs: 0,
         })
         .await
         .unwrap_err();
@@ -137,6 +139,7 @@ async fn wrong_role_is_permission_denied() {
             tenant: "default".into(),
             role: pb::Role::Reader as i32,
             description: String::new(),
+            ttl_secs: 0,
         })
         .await
         .unwrap_err();
@@ -146,6 +149,7 @@ async fn wrong_role_is_permission_denied() {
             tenant: String::new(),
             role: pb::Role::Sensor as i32,
             description: String::new(),
+            ttl_secs: 0,
         })
         .await
         .unwrap()

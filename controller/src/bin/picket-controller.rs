@@ -44,11 +44,23 @@ struct Args {
     /// least once, replaces `[detection] threat_intel`.
     #[arg(long = "threat-intel", value_name = "FILE")]
     threat_intel: Vec<PathBuf>,
+    /// Serve TLS with this PEM certificate chain (with --tls-key; `[tls] cert_file`).
+    #[arg(long, value_name = "FILE")]
+    tls_cert: Option<PathBuf>,
+    /// The certificate's PEM private key (`[tls] key_file`).
+    #[arg(long, value_name = "FILE")]
+    tls_key: Option<PathBuf>,
+    /// Require client certificates issued by these PEM CAs (mTLS; `[tls] client_ca_file`).
+    #[arg(long, value_name = "FILE")]
+    tls_client_ca: Option<PathBuf>,
+    /// Refuse sensors whose client certificate does not name their id (`[tls] bind_sensor_id`).
+    #[arg(long)]
+    tls_bind_sensor_id: bool,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+    let mut args = Args::parse();
     let mut cfg = match &args.config {
         Some(p) => ControllerConfig::from_file(p)?,
         None => ControllerConfig::default(),
@@ -70,6 +82,18 @@ async fn main() -> anyhow::Result<()> {
     }
     if let Some(s) = args.learning_period_secs {
         cfg.detection.learning_period_secs = s;
+    }
+    if args.tls_cert.is_some() {
+        cfg.tls.cert_file = args.tls_cert.take();
+    }
+    if args.tls_key.is_some() {
+        cfg.tls.key_file = args.tls_key.take();
+    }
+    if args.tls_client_ca.is_some() {
+        cfg.tls.client_ca_file = args.tls_client_ca.take();
+    }
+    if args.tls_bind_sensor_id {
+        cfg.tls.bind_sensor_id = true;
     }
     if !args.threat_intel.is_empty() {
         cfg.detection.threat_intel = args.threat_intel;

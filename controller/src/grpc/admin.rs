@@ -1,12 +1,13 @@
 //! `picket.v1.Admin`: tenants and tokens. Tenant admins manage their own tenant's tokens; the
 //! installation admin (the bootstrap token) also creates tenants and manages any tenant.
 
+use super::audit::audited;
 use super::{blocking, convert};
-use crate::auth::mint;
+use crate::auth::{AuthContext, DEFAULT_ROTATION_GRACE_SECS, mint, rotate};
 use crate::error::Error;
 use crate::grpc::auth_layer::caller;
 use crate::state::State;
-use crate::store::TenantRecord;
+use crate::store::{Db, TenantRecord, TokenRecord};
 use picket_proto::v1 as pb;
 use picket_proto::v1::admin_server::Admin;
 use picket_shared::{Role, TenantId};
@@ -61,6 +62,16 @@ impl Admin for AdminService {
         };
         created?;
         tracing::info!(tenant = %rec.name, by = %ctx.token_id, "tenant created");
+        let name = rec.name.to_string();
+        audited(
+            &self.state,
+            &ctx,
+            Some(&rec.name),
+            "tenant.create",
+            &name,
+            String::new(),
+        )
+        .await;
         Ok(Response::new(pb::Tenant {
             name: rec.name.to_string(),
             created_ms: rec.created_ms,
@@ -103,6 +114,7 @@ impl Admin for AdminService {
             description,
             false,
             self.state.now_ms(),
+            r.ttl_secs,
         )?;
         let record = minted.record.clone();
         let db = self.state.db.clone();
@@ -116,6 +128,13 @@ impl Admin for AdminService {
         })
         .await?;
         tracing::info!(token = %minted.record.id, tenant = %minted.record.tenant, role = %role, by = %ctx.token_id, "token created");
+        // The secret never enters the log: only the id, role, expiry and description.
+        let detail = format!(
+            "role={role} expires_ms={} description={:?}",
+            minted.record.expires_ms, minted.record.description
+        );
+        let (id, tenant) = (&minted.record.id, &minted.record.tenant);
+        audited(&self.state, &ctx, Some(tenant), "token.create", id, detail).await;
         Ok(Response::new(pb::CreateTokenResponse {
             token: Some(convert::token_to_pb(minted.record)),
             secret: minted.bearer,
@@ -129,13 +148,22 @@ impl Admin for AdminService {
         let ctx = caller(&req)?;
         ctx.require(Role::Admin)?;
         let tenant = ctx.target_tenant(&req.into_inner().tenant, "manage another tenant")?;
-        let db = self.state.db.clone();
-        let all = blocking(move || Ok(db.list_tokens()?)).await?;
-        let tokens = all
-            .into_iter()
-            .filter(|t| t.tenant == tenant)
-            .map(convert::token_to_pb)
-            .collect();
+        let st = self.state.clone();
+        let tokens = blocking(move || {
+            let mut out = Vec::new();
+            for t in st.db.list_tokens()? {
+                if t.tenant != tenant {
+                    continue;
+                }
+                let last_used_ms = st.tokens.last_used_ms(&st.db, &t.id)?;
+                out.push(pb::Token {
+                    last_used_ms,
+                    ..convert::token_to_pb(t)
+                });
+            }
+            Ok(out)
+        })
+        .await?;
         Ok(Response::new(pb::ListTokensResponse { tokens }))
     }
 
@@ -148,14 +176,9 @@ impl Admin for AdminService {
         let id = req.into_inner().id;
         let db = self.state.db.clone();
         let now = self.state.now_ms();
+        let by = ctx.clone();
         let revoked = blocking(move || {
-            let mut rec = db
-                .get_token(&id)?
-                .ok_or_else(|| Error::NotFound(format!("no token {id:?}")))?;
-            if rec.tenant != ctx.tenant && !ctx.installation_admin {
-                // Do not reveal that another tenant's token exists.
-                return Err(Error::NotFound(format!("no token {id:?}")));
-            }
+            let mut rec = managed_token(&db, &by, &id, "revoke")?;
             if rec.revoked_ms == 0 {
                 rec.revoked_ms = now;
                 db.put_token(&rec)?;
@@ -164,7 +187,78 @@ impl Admin for AdminService {
             Ok(rec)
         })
         .await?;
+        // Its open streams re-check their credentials and end.
+        self.state.tokens.changed();
         tracing::info!(token = %revoked.id, tenant = %revoked.tenant, "token revoked");
+        let detail = format!("revoked_ms={}", revoked.revoked_ms);
+        let (id, tenant) = (&revoked.id, &revoked.tenant);
+        audited(&self.state, &ctx, Some(tenant), "token.revoke", id, detail).await;
         Ok(Response::new(convert::token_to_pb(revoked)))
     }
+
+    async fn list_audit(
+        &self,
+        req: Request<pb::ListAuditRequest>,
+    ) -> Result<Response<pb::ListAuditResponse>, Status> {
+        let ctx = caller(&req)?;
+        ctx.require(Role::Admin)?;
+        super::audit::list(&self.state, &ctx, req.into_inner()).await
+    }
+
+    async fn rotate_token(
+        &self,
+        req: Request<pb::RotateTokenRequest>,
+    ) -> Result<Response<pb::CreateTokenResponse>, Status> {
+        let ctx = caller(&req)?;
+        ctx.require(Role::Admin)?;
+        let r = req.into_inner();
+        let grace_secs = r.grace_secs.unwrap_or(DEFAULT_ROTATION_GRACE_SECS);
+        let db = self.state.db.clone();
+        let now = self.state.now_ms();
+        let by = ctx.clone();
+        let minted = blocking(move || {
+            let rec = managed_token(&db, &by, &r.id, "rotate")?;
+            let minted = rotate(rec, now, grace_secs)?;
+            db.put_token(&minted.record)?;
+            db.flush()?;
+            Ok(minted)
+        })
+        .await?;
+        // Streams opened with a secret rotated out without grace end now.
+        self.state.tokens.changed();
+        tracing::info!(token = %minted.record.id, tenant = %minted.record.tenant, grace_secs, "token rotated");
+        let detail = format!(
+            "grace_secs={grace_secs} previous_valid_until_ms={}",
+            minted.record.previous_valid_until_ms
+        );
+        let (id, tenant) = (&minted.record.id, &minted.record.tenant);
+        audited(&self.state, &ctx, Some(tenant), "token.rotate", id, detail).await;
+        Ok(Response::new(pb::CreateTokenResponse {
+            token: Some(convert::token_to_pb(minted.record)),
+            secret: minted.bearer,
+        }))
+    }
+}
+
+/// The token `id` if the caller may manage it: its own tenant's (or any, for the
+/// installation admin), and the installation-admin token only by itself.
+fn managed_token(
+    db: &Db,
+    ctx: &AuthContext,
+    id: &str,
+    action: &str,
+) -> crate::error::Result<TokenRecord> {
+    let rec = db
+        .get_token(id)?
+        .ok_or_else(|| Error::NotFound(format!("no token {id:?}")))?;
+    if rec.tenant != ctx.tenant && !ctx.installation_admin {
+        // Do not reveal that another tenant's token exists.
+        return Err(Error::NotFound(format!("no token {id:?}")));
+    }
+    if rec.installation_admin && rec.id != ctx.token_id {
+        return Err(Error::denied(format!(
+            "only the installation-admin token itself may {action} it"
+        )));
+    }
+    Ok(rec)
 }

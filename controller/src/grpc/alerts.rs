@@ -97,6 +97,10 @@ impl Alerts for AlertsService {
         let st = self.state.clone();
         let tenant = ctx.tenant.clone();
         let by = format!("token:{}", ctx.token_id);
+        let (target, detail) = (
+            r.id.clone(),
+            format!("status={status:?} comment={:?}", r.comment),
+        );
         let (rec, cursor) = blocking(move || {
             let now = st.now_ms();
             let updated = st
@@ -108,6 +112,7 @@ impl Alerts for AlertsService {
         })
         .await?;
         self.state.analysis.publish(&ctx.tenant, cursor);
+        super::audit::audited(&self.state, &ctx, None, "alert.status", &target, detail).await;
         Ok(Response::new(alert_pb(ctx.tenant.as_str(), &rec)))
     }
 
@@ -119,7 +124,10 @@ impl Alerts for AlertsService {
     ) -> Result<Response<Self::WatchAlertsStream>, Status> {
         let ctx = caller(&req)?;
         ctx.require(Role::Reader)?;
-        let stream = super::alerts_watch::start(&self.state, ctx.tenant, req.into_inner()).await?;
+        let guard = self.state.tokens.guard(self.state.db.clone(), ctx.clone());
+        let stream =
+            super::alerts_watch::start(&self.state, ctx.tenant, req.into_inner(), Some(guard))
+                .await?;
         Ok(Response::new(stream))
     }
 
@@ -143,6 +151,16 @@ impl Alerts for AlertsService {
             Ok(made)
         })
         .await?;
+        let detail = format!("rule={:?}", made);
+        super::audit::audited(
+            &self.state,
+            &ctx,
+            None,
+            "suppression.create",
+            &made.id,
+            detail,
+        )
+        .await;
         Ok(Response::new(suppression_pb(
             &crate::store::suppressions::SuppressionRecord {
                 rule: made,
@@ -179,14 +197,24 @@ impl Alerts for AlertsService {
         ctx.require(Role::Operator)?;
         let id = req.into_inner().id;
         let db = self.state.db.clone();
+        let (tenant, rule) = (ctx.tenant.clone(), id.clone());
         blocking(move || {
-            if !db.delete_suppression(&ctx.tenant, &id)? {
+            if !db.delete_suppression(&tenant, &id)? {
                 return Err(Error::NotFound(format!("no suppression rule {id:?}")));
             }
             db.flush()?;
             Ok(())
         })
         .await?;
+        super::audit::audited(
+            &self.state,
+            &ctx,
+            None,
+            "suppression.delete",
+            &rule,
+            String::new(),
+        )
+        .await;
         Ok(Response::new(pb::DeleteSuppressionResponse {}))
     }
 

@@ -77,6 +77,7 @@ async fn the_alerts_service_end_to_end() {
         "r".into(),
         false,
         1,
+        0,
     )
     .unwrap();
     ctl.state.db.put_token(&reader_token.record).unwrap();

@@ -17,6 +17,7 @@ use super::blocking;
 use crate::error::Error;
 use crate::state::State;
 use crate::store::alert_query::{AlertFilter, LogBounds, MAX_ALERT_SCAN};
+use crate::tokens::TokenGuard;
 use picket_detect::AlertStatus;
 use picket_proto::v1 as pb;
 use picket_proto::v1::alert_change::Kind;
@@ -75,10 +76,13 @@ pub fn check_cursor(after: u64, b: LogBounds) -> Result<(), Error> {
 }
 
 /// Validates the request, takes a watch slot and starts the stream.
+/// `guard` ends the stream with `UNAUTHENTICATED` once the caller's token stops working
+/// (`None` only in unit tests that drive the watcher without a token).
 pub async fn start(
     state: &Arc<State>,
     tenant: TenantId,
     r: pb::WatchAlertsRequest,
+    guard: Option<TokenGuard>,
 ) -> Result<ChangeStream, Status> {
     let interval = bookmark_interval(r.bookmark_interval_ms)?;
     let slot = state
@@ -95,11 +99,12 @@ pub async fn start(
     let bounds = blocking(move || Ok(db.alert_log_bounds(&t)?)).await?;
     check_cursor(r.after_cursor, bounds)?;
     let (tx, rx) = mpsc::channel(WATCH_QUEUE);
-    let w = Watcher {
+    let mut w = Watcher {
         state: state.clone(),
         tenant,
         tx,
         interval,
+        guard,
     };
     tokio::spawn(async move {
         let _slot = slot;
@@ -110,11 +115,20 @@ pub async fn start(
     Ok(Box::pin(ReceiverStream::new(rx)))
 }
 
+/// Resolves when the guarded token stops working; never without a guard.
+async fn invalidated(guard: Option<&mut TokenGuard>) -> Error {
+    match guard {
+        Some(g) => g.invalidated().await,
+        None => std::future::pending().await,
+    }
+}
+
 struct Watcher {
     state: Arc<State>,
     tenant: TenantId,
     tx: mpsc::Sender<Result<pb::AlertChange, Status>>,
     interval: Duration,
+    guard: Option<TokenGuard>,
 }
 
 /// The watcher went away: end quietly.
@@ -126,7 +140,7 @@ impl Watcher {
     }
 
     async fn run(
-        &self,
+        &mut self,
         r: &pb::WatchAlertsRequest,
         bounds: LogBounds,
         mut feed: watch::Receiver<u64>,
@@ -164,6 +178,7 @@ impl Watcher {
                 continue;
             }
             tokio::select! {
+                e = invalidated(self.guard.as_mut()) => return Err(e.into()),
                 changed = feed.changed() => if changed.is_err() { return Ok(()) },
                 () = tokio::time::sleep(self.interval) => {
                     let m = marker_pb(Kind::Bookmark, pos, None, self.state.now_ms());
@@ -276,7 +291,7 @@ mod tests {
         for seq in 1..=3 {
             raise(&st, seq);
         }
-        let mut s = start(&st, t.clone(), req(1, false)).await.unwrap();
+        let mut s = start(&st, t.clone(), req(1, false), None).await.unwrap();
         for want in [2, 3] {
             let m = next(&mut s).await.unwrap();
             assert_eq!((m.cursor, m.kind), (want, Kind::Raised as i32));
@@ -289,7 +304,7 @@ mod tests {
         let quiet = next(&mut s).await.unwrap();
         assert_eq!((quiet.cursor, quiet.kind), (4, Kind::Bookmark as i32));
 
-        let mut snap = start(&st, t.clone(), req(0, true)).await.unwrap();
+        let mut snap = start(&st, t.clone(), req(0, true), None).await.unwrap();
         let mut ids = Vec::new();
         for _ in 0..4 {
             let m = next(&mut snap).await.unwrap();
@@ -300,7 +315,10 @@ mod tests {
         let after = next(&mut snap).await.unwrap();
         assert_eq!((after.cursor, after.kind), (4, Kind::Bookmark as i32));
 
-        let e = start(&st, t.clone(), req(99, false)).await.err().unwrap();
+        let e = start(&st, t.clone(), req(99, false), None)
+            .await
+            .err()
+            .unwrap();
         assert_eq!(e.code(), tonic::Code::OutOfRange);
         let e = start(
             &st,
@@ -309,6 +327,7 @@ mod tests {
                 bookmark_interval_ms: 5,
                 ..req(0, false)
             },
+            None,
         )
         .await
         .err()

@@ -5,8 +5,10 @@
 use crate::auth::{AuthContext, verify};
 use crate::error::Error;
 use crate::store::Db;
+use crate::tokens::TokenLife;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use tonic::Status;
 
@@ -28,11 +30,12 @@ fn is_public(path: &str) -> bool {
 #[derive(Clone)]
 pub struct AuthLayer {
     db: Db,
+    tokens: Arc<TokenLife>,
 }
 
 impl AuthLayer {
-    pub fn new(db: Db) -> Self {
-        Self { db }
+    pub fn new(db: Db, tokens: Arc<TokenLife>) -> Self {
+        Self { db, tokens }
     }
 }
 
@@ -42,6 +45,7 @@ impl<S> tower::Layer<S> for AuthLayer {
         AuthService {
             inner,
             db: self.db.clone(),
+            tokens: self.tokens.clone(),
         }
     }
 }
@@ -50,6 +54,7 @@ impl<S> tower::Layer<S> for AuthLayer {
 pub struct AuthService<S> {
     inner: S,
     db: Db,
+    tokens: Arc<TokenLife>,
 }
 
 type BoxFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
@@ -83,14 +88,18 @@ where
             .get(http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let db = self.db.clone();
+        let now_ms = self.tokens.now_ms();
+        let (db, tokens) = (self.db.clone(), self.tokens.clone());
         Box::pin(async move {
             // The token lookup reads sled: on the blocking pool, never on an async worker.
-            let verified = tokio::task::spawn_blocking(move || verify(&db, header.as_deref()))
-                .await
-                .unwrap_or_else(|e| Err(Error::Internal(format!("auth task failed: {e}"))));
+            let verified =
+                tokio::task::spawn_blocking(move || verify(&db, header.as_deref(), now_ms))
+                    .await
+                    .unwrap_or_else(|e| Err(Error::Internal(format!("auth task failed: {e}"))));
             match verified {
                 Ok(ctx) => {
+                    // Memory only; written to the store at most once a minute per token.
+                    tokens.touch(&ctx.token_id, now_ms);
                     req.extensions_mut().insert(ctx);
                     inner.call(req).await
                 }

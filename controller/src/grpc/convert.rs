@@ -498,6 +498,11 @@ pub fn token_to_pb(t: TokenRecord) -> pb::Token {
         created_ms: t.created_ms,
         revoked_ms: t.revoked_ms,
         installation_admin: t.installation_admin,
+        expires_ms: t.expires_ms,
+        // Filled in by `ListTokens` (it lives outside the record).
+        last_used_ms: 0,
+        rotated_ms: t.rotated_ms,
+        previous_valid_until_ms: t.previous_valid_until_ms,
     }
 }
 

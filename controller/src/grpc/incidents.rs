@@ -95,6 +95,10 @@ pub async fn update_status(
     let st = state.clone();
     let tenant = ctx.tenant.clone();
     let by = format!("token:{}", ctx.token_id);
+    let (target, detail) = (
+        r.id.clone(),
+        format!("status={status:?} comment={:?}", r.comment),
+    );
     let (rec, cursor) = blocking(move || {
         let now = st.now_ms();
         let updated = st
@@ -106,5 +110,6 @@ pub async fn update_status(
     })
     .await?;
     state.analysis.publish(&ctx.tenant, cursor);
+    super::audit::audited(state, &ctx, None, "incident.status", &target, detail).await;
     Ok(Response::new(incident_pb(ctx.tenant.as_str(), &rec)))
 }

@@ -47,15 +47,20 @@ impl Ingest for IngestService {
     ) -> Result<Response<Outbound>, Status> {
         let ctx = caller(&req)?;
         ctx.require(Role::Sensor)?;
+        // The client certificate's leaf, when the connection is mTLS.
+        let leaf = req.peer_certs().and_then(|certs| certs.first().cloned());
         let inbound = req.into_inner();
         let (tx, rx) = mpsc::channel(OUTBOUND_QUEUE);
         let state = self.state.clone();
         tokio::spawn(async move {
-            if let Err(status) = session(&state, &ctx, inbound, &tx).await {
+            if let Err(status) = session(&state, &ctx, leaf, inbound, &tx).await {
                 // A sensor that stops or loses its connection ends the stream at the transport
                 // level (Unknown/Cancelled); only protocol violations are the sensor's fault.
                 if matches!(status.code(), tonic::Code::Unknown | tonic::Code::Cancelled) {
                     tracing::info!(tenant = %ctx.tenant, %status, "ingest stream closed by the transport");
+                } else if status.code() == tonic::Code::Unauthenticated {
+                    // Counted as `streams_unauthenticated` where it was found.
+                    tracing::warn!(tenant = %ctx.tenant, token = %ctx.token_id, %status, "ingest stream ended: its token no longer works");
                 } else {
                     state.ingest.streams_rejected.fetch_add(1, Relaxed);
                     tracing::warn!(tenant = %ctx.tenant, %status, "ingest stream ended with an error");
@@ -74,6 +79,7 @@ fn msg(m: pb::controller_message::Msg) -> Result<pb::ControllerMessage, Status> 
 async fn session(
     state: &Arc<State>,
     ctx: &AuthContext,
+    leaf: Option<rustls::pki_types::CertificateDer<'static>>,
     mut inbound: Streaming<pb::SensorMessage>,
     tx: &mpsc::Sender<Result<pb::ControllerMessage, Status>>,
 ) -> Result<(), Status> {
@@ -91,6 +97,16 @@ async fn session(
     if hello.stream_epoch == 0 {
         return Err(Error::invalid("stream_epoch must be greater than 0").into());
     }
+    if state.tls_bind_sensor_id
+        && !leaf
+            .as_ref()
+            .is_some_and(|c| picket_runtime::tls::names_sensor(c, sensor.as_str()))
+    {
+        return Err(Error::denied(format!(
+            "the client certificate does not name sensor {sensor} (tls.bind_sensor_id)"
+        ))
+        .into());
+    }
     let committed = register(state, ctx, &sensor, &hello).await?;
     state.stream_opened(&ctx.tenant, sensor.as_str());
     tracing::info!(tenant = %ctx.tenant, sensor = %sensor, epoch = hello.stream_epoch, committed, "sensor connected");
@@ -103,6 +119,9 @@ async fn session(
         max_message_bytes: state.limits.max_message_bytes as u64,
     };
     let mut pause = state.watch_pause(&ctx.tenant);
+    // A revoked, rotated-out or expired token ends the stream within seconds, and no batch
+    // is applied (or billed) once its token stopped working.
+    let mut guard = state.tokens.guard(state.db.clone(), ctx.clone());
     let mut templates = watch_templates(state, ctx).await?;
     let result = async {
         tx.send(msg(pb::controller_message::Msg::Welcome(welcome)))
@@ -133,9 +152,17 @@ async fn session(
                     }
                     continue;
                 }
+                e = guard.invalidated() => {
+                    state.ingest.streams_unauthenticated.fetch_add(1, Relaxed);
+                    return Err(e.into());
+                }
             };
             match m.msg {
                 Some(pb::sensor_message::Msg::Batch(b)) => {
+                    if let Err(e) = guard.check().await {
+                        state.ingest.streams_unauthenticated.fetch_add(1, Relaxed);
+                        return Err(e.into());
+                    }
                     let ack = match apply(state, ctx, &sensor, hello.stream_epoch, b).await {
                         Ok(ack) => ack,
                         Err(status) => {

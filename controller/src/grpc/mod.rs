@@ -4,6 +4,7 @@ pub mod admin;
 pub mod alerts;
 pub mod alerts_watch;
 pub mod alerts_wire;
+pub mod audit;
 pub mod auth_layer;
 pub mod convert;
 pub mod fleet;

@@ -16,6 +16,8 @@ pub const METHODS: &[&str] = &[
     "picket.v1.Admin/CreateToken",
     "picket.v1.Admin/ListTokens",
     "picket.v1.Admin/RevokeToken",
+    "picket.v1.Admin/RotateToken",
+    "picket.v1.Admin/ListAudit",
     "picket.v1.Alerts/ListAlerts",
     "picket.v1.Alerts/GetAlert",
     "picket.v1.Alerts/UpdateAlertStatus",

@@ -40,6 +40,7 @@ impl Specs for SpecsService {
         let bundle = check_files(r.files.into_iter().map(|f| (f.name, f.content)).collect())?;
         let st = self.state.clone();
         let by = format!("token:{}", ctx.token_id);
+        let (api, actor) = (r.api.clone(), ctx.clone());
         let (specs, index, replaced, merged) = blocking(move || {
             let files: Vec<(&str, &[u8])> = bundle
                 .files
@@ -81,6 +82,8 @@ impl Specs for SpecsService {
         .await?;
         self.state.posture_changed();
         let loaded = &specs.specs[index];
+        let detail = format!("replaced={replaced}");
+        super::audit::audited(&self.state, &actor, None, "spec.import", &api, detail).await;
         Ok(Response::new(pb::ImportSpecResponse {
             spec: Some(summary_pb(loaded)),
             problems: loaded
@@ -135,6 +138,7 @@ impl Specs for SpecsService {
         ctx.require(Role::Operator)?;
         let api = req.into_inner().api;
         let st = self.state.clone();
+        let (target, actor) = (api.clone(), ctx.clone());
         blocking(move || {
             if !st.specs.delete(&st.db, &ctx.tenant, &api)? {
                 return Err(Error::NotFound(format!("no spec for api {api:?}")));
@@ -144,6 +148,15 @@ impl Specs for SpecsService {
         })
         .await?;
         self.state.posture_changed();
+        super::audit::audited(
+            &self.state,
+            &actor,
+            None,
+            "spec.delete",
+            &target,
+            String::new(),
+        )
+        .await;
         Ok(Response::new(pb::DeleteSpecResponse {}))
     }
 }

@@ -119,6 +119,10 @@ impl Usage for UsageService {
         };
         let st = self.state.clone();
         let who = ctx.token_id.clone();
+        let (audit_tenant, detail) = (
+            tenant.clone(),
+            format!("plan={:?} enforcement={:?}", r.plan, enforcement),
+        );
         let result = blocking(move || {
             if st.db.get_tenant(&tenant)?.is_none() {
                 return Err(Error::NotFound(format!("no tenant {tenant}")));
@@ -139,6 +143,16 @@ impl Usage for UsageService {
             tenant_plan(&st, &tenant)
         })
         .await?;
+        let target = audit_tenant.to_string();
+        super::audit::audited(
+            &self.state,
+            &ctx,
+            Some(&audit_tenant),
+            "plan.set",
+            &target,
+            detail,
+        )
+        .await;
         Ok(Response::new(result))
     }
 

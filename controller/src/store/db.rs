@@ -68,6 +68,29 @@ impl Db {
         self.scan_all(Tree::Tokens, b"")
     }
 
+    /// Records when tokens were last used (`(id, ms)` pairs), in one atomic write.
+    pub fn put_token_uses(&self, uses: &[(String, i64)]) -> Result<()> {
+        let writes: Vec<_> = uses
+            .iter()
+            .map(|(id, ms)| {
+                (
+                    id.as_bytes().to_vec(),
+                    Some(keys::sortable_i64(*ms).to_vec()),
+                )
+            })
+            .collect();
+        self.kv.apply(Tree::TokenUse, &writes)
+    }
+
+    /// When a token was last used, as last recorded (0: never).
+    pub fn token_used_ms(&self, id: &str) -> Result<i64> {
+        Ok(self
+            .kv
+            .get(Tree::TokenUse, id.as_bytes())?
+            .and_then(|raw| keys::read_sortable_i64(&raw))
+            .unwrap_or(0))
+    }
+
     // --- sensors -------------------------------------------------------------------------
 
     pub fn put_sensor(&self, tenant: &TenantId, rec: &SensorRecord) -> Result<()> {

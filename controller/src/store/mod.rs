@@ -8,6 +8,7 @@ pub mod alerts;
 pub mod analysis_commit;
 pub mod analysis_log;
 pub mod apis;
+pub mod audit_log;
 pub mod batch;
 pub mod billing;
 pub mod db;
@@ -72,11 +73,15 @@ pub enum Tree {
     Webhooks,
     /// Alert-export cursors: webhook delivery states and the file sink's, per tenant.
     ExportCursors,
+    /// Token id → when it was last used (sortable i64 ms), written at most once a minute.
+    TokenUse,
+    /// The audit log: `tenant 0 time(sortable) seq(be64)` → entry (see `audit_log`).
+    Audit,
 }
 
 impl Tree {
     /// Every tree, in discriminant order (backends index by `tree as usize`).
-    pub const ALL: [Tree; 25] = [
+    pub const ALL: [Tree; 27] = [
         Tree::Tenants,
         Tree::Tokens,
         Tree::Sensors,
@@ -102,6 +107,8 @@ impl Tree {
         Tree::Findings,
         Tree::Webhooks,
         Tree::ExportCursors,
+        Tree::TokenUse,
+        Tree::Audit,
     ];
 
     pub fn name(self) -> &'static str {
@@ -131,6 +138,8 @@ impl Tree {
             Tree::Findings => "findings",
             Tree::Webhooks => "webhooks",
             Tree::ExportCursors => "export_cursors",
+            Tree::TokenUse => "token_use",
+            Tree::Audit => "audit",
         }
     }
 }

@@ -26,6 +26,18 @@ pub struct TokenRecord {
     pub installation_admin: bool,
     /// Hex SHA-256 of the whole bearer string.
     pub secret_sha256: String,
+    /// When the token stops working, in ms since the epoch; 0: never.
+    #[serde(default)]
+    pub expires_ms: i64,
+    /// When the secret was last rotated (0: never).
+    #[serde(default)]
+    pub rotated_ms: i64,
+    /// Hex SHA-256 of the secret replaced by the last rotation, accepted until
+    /// `previous_valid_until_ms`; empty when there is none.
+    #[serde(default)]
+    pub previous_sha256: String,
+    #[serde(default)]
+    pub previous_valid_until_ms: i64,
 }
 
 /// A notable event as stored: the event and the sensor that saw it.

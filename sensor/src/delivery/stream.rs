@@ -26,6 +26,13 @@ const ENVELOPE_BYTES: usize = 1024;
 pub struct StreamConfig {
     pub controller: String,
     pub token: String,
+    /// When set, the token is re-read from this file before every connection attempt (so a
+    /// new token takes effect without a restart); `token` is the fallback if it cannot be read.
+    pub token_file: Option<std::path::PathBuf>,
+    /// PEM files for TLS: the controller's CA, and the client certificate and key (mTLS).
+    pub tls_ca_file: Option<std::path::PathBuf>,
+    pub tls_cert_file: Option<std::path::PathBuf>,
+    pub tls_key_file: Option<std::path::PathBuf>,
     pub sensor_id: String,
     pub sources: Vec<String>,
     pub stream_epoch: u64,
@@ -57,10 +64,90 @@ pub enum SessionError {
     Stream(tonic::Status),
     #[error("the token is not a valid header value")]
     Token,
+    #[error("TLS settings: {0}")]
+    Tls(String),
     #[error("saving file positions failed: {0}")]
     Checkpoint(std::io::Error),
     #[error("a disk task failed: {0}")]
     Disk(std::io::Error),
+}
+
+impl SessionError {
+    /// The status when the controller refused the credentials.
+    fn unauthenticated(&self) -> Option<&tonic::Status> {
+        match self {
+            SessionError::Refused(s) | SessionError::Stream(s)
+                if s.code() == tonic::Code::Unauthenticated =>
+            {
+                Some(s)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The token for the next connection: the token file's first line when it is set and
+/// readable, else the configured token.
+fn current_token(cfg: &StreamConfig) -> String {
+    let Some(path) = &cfg.token_file else {
+        return cfg.token.clone();
+    };
+    match std::fs::read_to_string(path) {
+        Ok(text) => match text.lines().next().map(str::trim) {
+            Some(t) if !t.is_empty() => t.to_owned(),
+            _ => {
+                tracing::warn!(path = %path.display(), "the token file is empty; using the last token read");
+                cfg.token.clone()
+            }
+        },
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "reading the token file failed; using the last token read");
+            cfg.token.clone()
+        }
+    }
+}
+
+/// Largest PEM file read for TLS, in bytes.
+const MAX_PEM_BYTES: u64 = 1 << 20;
+
+fn read_pem(path: &std::path::Path) -> Result<Vec<u8>, SessionError> {
+    let bad = |e: String| SessionError::Tls(format!("{}: {e}", path.display()));
+    let len = std::fs::metadata(path)
+        .map_err(|e| bad(e.to_string()))?
+        .len();
+    if len > MAX_PEM_BYTES {
+        return Err(bad(format!("larger than {MAX_PEM_BYTES} bytes")));
+    }
+    std::fs::read(path).map_err(|e| bad(e.to_string()))
+}
+
+/// The TLS settings of the next connection, read from the files now (renewed certificates
+/// take effect on reconnect); `None` without any TLS file.
+fn client_tls(
+    cfg: &StreamConfig,
+) -> Result<Option<tonic::transport::ClientTlsConfig>, SessionError> {
+    if cfg.tls_ca_file.is_none() && cfg.tls_cert_file.is_none() {
+        return Ok(None);
+    }
+    let mut c = tonic::transport::ClientTlsConfig::new();
+    if let Some(ca) = &cfg.tls_ca_file {
+        c = c.ca_certificate(tonic::transport::Certificate::from_pem(read_pem(ca)?));
+    }
+    match (&cfg.tls_cert_file, &cfg.tls_key_file) {
+        (Some(cert), Some(key)) => {
+            c = c.identity(tonic::transport::Identity::from_pem(
+                read_pem(cert)?,
+                read_pem(key)?,
+            ));
+        }
+        (None, None) => {}
+        _ => {
+            return Err(SessionError::Tls(
+                "tls_cert_file and tls_key_file go together".into(),
+            ));
+        }
+    }
+    Ok(Some(c))
 }
 
 /// Exponential backoff with full jitter.
@@ -120,7 +207,12 @@ impl Delivery {
             };
             self.connected.send_replace(false);
             if let Err(e) = result {
-                tracing::warn!(error = %e, pending = self.outbox.len(), "controller stream ended");
+                if let Some(status) = e.unauthenticated() {
+                    self.stats.set_auth_error(Some(status.message().to_owned()));
+                    tracing::error!(reason = %status.message(), pending = self.outbox.len(), "the controller refused this sensor's token; batches stay spooled, retrying with backoff (token_file is re-read on every attempt)");
+                } else {
+                    tracing::warn!(error = %e, pending = self.outbox.len(), "controller stream ended");
+                }
             }
             let delay = backoff.next_delay();
             tokio::select! {
@@ -132,14 +224,21 @@ impl Delivery {
 
     async fn session(&mut self, backoff: &mut Backoff) -> Result<(), SessionError> {
         let cfg = &self.cfg;
-        let endpoint = tonic::transport::Endpoint::from_shared(cfg.controller.clone())
-            .map_err(|e| SessionError::Url(cfg.controller.clone(), e))?
+        let mut endpoint = tonic::transport::Endpoint::from_shared(cfg.controller.clone())
+            .map_err(|e| SessionError::Url(cfg.controller.clone(), e))?;
+        if let Some(tls) = client_tls(cfg)? {
+            endpoint = endpoint
+                .tls_config(tls)
+                .map_err(|e| SessionError::Tls(e.to_string()))?;
+        }
+        let endpoint = endpoint
             .connect_timeout(cfg.connect_timeout)
             .http2_keep_alive_interval(Duration::from_secs(20))
             .keep_alive_timeout(Duration::from_secs(10))
             .keep_alive_while_idle(true);
         let channel = endpoint.connect().await.map_err(SessionError::Connect)?;
-        let auth: MetadataValue<_> = format!("Bearer {}", cfg.token)
+        let token = current_token(cfg);
+        let auth: MetadataValue<_> = format!("Bearer {token}")
             .parse()
             .map_err(|_| SessionError::Token)?;
         let mut client =
@@ -178,6 +277,7 @@ impl Delivery {
         };
         tracing::info!(tenant = %welcome.tenant, committed_seq = welcome.committed_seq, "connected to controller");
         backoff.attempt = 0;
+        self.stats.set_auth_error(None);
         let limits = grpc::wire_limits(&welcome);
         if *self.wire_limits.borrow() != limits {
             tracing::info!(

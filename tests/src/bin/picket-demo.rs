@@ -225,6 +225,7 @@ async fn create_token(url: &str, admin: &str, role: pb::Role) -> anyhow::Result<
             tenant: String::new(),
             role: role as i32,
             description: "demo".into(),
+            ttl_secs: 0,
         })
         .await?;
     Ok(r.into_inner().secret)

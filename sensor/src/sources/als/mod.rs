@@ -36,18 +36,45 @@ pub async fn listen(
     out: mpsc::Sender<Chunk>,
     ident: Arc<Identifier>,
 ) -> std::io::Result<(std::net::SocketAddr, String)> {
+    let tls = match (&cfg.tls_cert_file, &cfg.tls_key_file) {
+        (Some(cert), Some(key)) => {
+            let files = picket_runtime::tls::TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+                client_ca: None,
+            };
+            let tls = picket_runtime::tls::TlsServer::load(files)
+                .map_err(|e| std::io::Error::other(format!("ALS TLS: {e}")))?;
+            // Runs for the life of the process: renewed certificates serve new connections.
+            tls.spawn_reloader();
+            Some(tls)
+        }
+        (None, None) => None,
+        _ => {
+            return Err(std::io::Error::other(
+                "als.tls_cert_file and als.tls_key_file go together",
+            ));
+        }
+    };
     let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
     let addr = listener.local_addr()?;
     let name: Arc<str> = format!("envoy-als:{addr}").into();
     let sink = AlsSink::new(name.clone(), &cfg.default_host, stats, out, ident);
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
     tokio::spawn(async move {
-        let served = tonic::transport::Server::builder()
+        let router = tonic::transport::Server::builder()
             // Envoy keeps one stream per worker; bound them anyway.
             .concurrency_limit_per_connection(64)
-            .add_service(sink.into_service())
-            .serve_with_incoming(incoming)
-            .await;
+            .add_service(sink.into_service());
+        let served = match &tls {
+            Some(tls) => {
+                let incoming = tokio_stream::wrappers::ReceiverStream::new(tls.incoming(listener));
+                router.serve_with_incoming(incoming).await
+            }
+            None => {
+                let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+                router.serve_with_incoming(incoming).await
+            }
+        };
         if let Err(e) = served {
             tracing::error!(error = %e, "ALS listener failed");
         }
