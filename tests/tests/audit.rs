@@ -104,6 +104,24 @@ async fn actions_are_recorded_with_their_actor_tenants_are_kept_apart_and_no_sec
         })
         .await
         .unwrap();
+    // Onboarding and webhook destinations (the secret never reaches the audit detail).
+    picketctl(&url, &root, &["apis", "onboard", "api.example.com"]);
+    let hook: Value = serde_json::from_str(&picketctl(
+        &url,
+        &root,
+        &[
+            "-o",
+            "json",
+            "webhooks",
+            "add",
+            "http://127.0.0.1:9/hook",
+            "--min-severity",
+            "high",
+        ],
+    ))
+    .unwrap();
+    let hook_id = hook["id"].as_str().unwrap().to_owned();
+    picketctl(&url, &root, &["webhooks", "delete", &hook_id]);
 
     let all = entries(&picketctl(
         &url,
@@ -136,6 +154,13 @@ async fn actions_are_recorded_with_their_actor_tenants_are_kept_apart_and_no_sec
         let e = find(&all, action, &rule.id);
         assert_eq!((by(e), tenant_of(e)), (root_id.clone(), "default".into()));
     }
+    let e = find(&all, "api.onboard", "hosts");
+    assert_eq!(e["detail"], "api.example.com", "{e}");
+    let e = find(&all, "webhook.add", &hook_id);
+    assert!(e["detail"].as_str().unwrap().contains("127.0.0.1:9"), "{e}");
+    let secret = hook["secret"].as_str().unwrap_or_default();
+    assert!(!secret.is_empty() && !e.to_string().contains(secret), "{e}");
+    find(&all, "webhook.delete", &hook_id);
     let e = find(&all, "plan.set", "acme");
     assert_eq!((by(e), tenant_of(e)), (root_id.clone(), "acme".into()));
     // Newest first.
@@ -160,8 +185,9 @@ async fn actions_are_recorded_with_their_actor_tenants_are_kept_apart_and_no_sec
     assert_eq!(tokens_only.len(), 6, "{tokens_only:#?}");
     let own = entries(&picketctl(&url, &root, &["-o", "json", "audit", "list"]));
     assert!(own.iter().all(|e| e["tenant"] == "default"), "{own:#?}");
-    // The stack's two tokens and the suppression rule's creation and deletion.
-    assert_eq!(own.len(), 4, "{own:#?}");
+    // The stack's two tokens, the suppression rule's creation and deletion, the onboarding,
+    // and the webhook's addition and deletion.
+    assert_eq!(own.len(), 7, "{own:#?}");
     let paged = entries(&picketctl(
         &url,
         &root,

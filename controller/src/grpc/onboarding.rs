@@ -53,7 +53,7 @@ pub async fn set_api_onboarding(
     } else {
         ApiState::Discovered
     };
-    let st = state.clone();
+    let (st, actor) = (state.clone(), ctx.clone());
     let changed = blocking(move || {
         let now = st.now_ms();
         let changed = st
@@ -64,9 +64,15 @@ pub async fn set_api_onboarding(
     })
     .await?;
     state.posture_changed();
-    Ok(Response::new(pb::SetApiOnboardingResponse {
-        changed: changed.into_iter().map(|r| r.host).collect(),
-    }))
+    let changed: Vec<String> = changed.into_iter().map(|r| r.host).collect();
+    let action = if r.onboard {
+        "api.onboard"
+    } else {
+        "api.offboard"
+    };
+    let target = if r.all { "all" } else { "hosts" };
+    super::audit::audited(state, &actor, None, action, target, changed.join(",")).await;
+    Ok(Response::new(pb::SetApiOnboardingResponse { changed }))
 }
 
 /// The tenant's onboarding settings (role reader).
@@ -89,12 +95,14 @@ pub async fn set_settings(
     let ctx = caller(&req)?;
     ctx.require(Role::Admin)?;
     let want = req.into_inner().auto_onboard;
-    let db = state.db.clone();
+    let (db, actor) = (state.db.clone(), ctx.clone());
     let auto_onboard = blocking(move || {
         db.set_auto_onboard(&ctx.tenant, want)?;
         db.flush()?;
         Ok(db.auto_onboard(&ctx.tenant)?)
     })
     .await?;
+    let detail = format!("auto_onboard={auto_onboard}");
+    super::audit::audited(state, &actor, None, "api.auto_onboard", "tenant", detail).await;
     Ok(Response::new(pb::OnboardingSettings { auto_onboard }))
 }

@@ -99,7 +99,7 @@ impl Webhooks for WebhooksService {
             secret: r.secret,
             description: r.description,
         };
-        let (ex, tenant) = (self.exports.clone(), ctx.tenant.clone());
+        let (ex, tenant, actor) = (self.exports.clone(), ctx.tenant.clone(), ctx.clone());
         let listed = run(move || {
             let now = ex.state.now_ms();
             let rec = ex.add_webhook(&tenant, &ctx.token_id, w, now)?;
@@ -111,6 +111,15 @@ impl Webhooks for WebhooksService {
             })
         })
         .await?;
+        // The URL and filter, never the secret.
+        let detail = format!(
+            "url={} min_severity={:?} types={}",
+            listed.rec.url,
+            listed.rec.min_severity,
+            listed.rec.types.join(",")
+        );
+        let st = &self.exports.state;
+        super::audit::audited(st, &actor, None, "webhook.add", &listed.rec.id, detail).await;
         Ok(Response::new(pb::AddWebhookResponse {
             webhook: Some(webhook_pb(&listed)),
             secret: listed.rec.secret,
@@ -136,8 +145,11 @@ impl Webhooks for WebhooksService {
     ) -> Result<Response<pb::DeleteWebhookResponse>, Status> {
         let ctx = caller(&req)?;
         ctx.require(Role::Admin)?;
-        let (ex, id) = (self.exports.clone(), req.into_inner().id);
+        let (ex, id, actor) = (self.exports.clone(), req.into_inner().id, ctx.clone());
+        let target = id.clone();
         run(move || ex.delete_webhook(&ctx.tenant, &id)).await?;
+        let st = &self.exports.state;
+        super::audit::audited(st, &actor, None, "webhook.delete", &target, String::new()).await;
         Ok(Response::new(pb::DeleteWebhookResponse {}))
     }
 
