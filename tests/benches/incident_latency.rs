@@ -93,9 +93,9 @@ fn producer(
     let per_slice = (rate / 100).max(1);
     let slice = Duration::from_millis(10);
     let start = Instant::now();
-    // Far above any sequence the (idle) analysis worker could have stored.
-    let mut seq = 1u64 << 40;
     for tick in 0u32.. {
+        // Far above any sequence the (idle) analysis worker could have stored.
+        let seq = (1u64 << 40) + u64::from(tick);
         if stop.load(Relaxed) {
             break;
         }
@@ -141,7 +141,6 @@ fn producer(
         if let Committed::Stored(Some(cursor)) = committed {
             state.analysis.publish(&tenant, cursor);
         }
-        seq += 1;
         out.alerts += per_slice;
         let next = start + slice * (tick + 1);
         std::thread::sleep(next.saturating_duration_since(Instant::now()));
