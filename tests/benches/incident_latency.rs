@@ -93,9 +93,11 @@ fn producer(
     let per_slice = (rate / 100).max(1);
     let slice = Duration::from_millis(10);
     let start = Instant::now();
+    // The analysis cursor is global: continue it (the worker, idle without traffic, then
+    // counts these entries as analyzed, as it would its own).
+    let first = state.db.analysis_done()? + 1;
     for tick in 0u32.. {
-        // Far above any sequence the (idle) analysis worker could have stored.
-        let seq = (1u64 << 40) + u64::from(tick);
+        let seq = first + u64::from(tick);
         if stop.load(Relaxed) {
             break;
         }
