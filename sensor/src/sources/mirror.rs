@@ -171,6 +171,7 @@ pub async fn serve(
                                 .headers
                                 .get("content-type")
                                 .and_then(|v| v.to_str().ok());
+                            r.content_type = ct.map(picket_shared::media::label);
                             r.body_params = picket_shared::params::body(ct, &kept);
                             if settings.classify_injections {
                                 let mut v = picket_shared::inject::Verdict::default();

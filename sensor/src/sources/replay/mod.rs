@@ -90,6 +90,7 @@ impl Exchange<'_> {
     pub(crate) fn judge_into(&self, rec: &mut RequestRecord) {
         let cut = |b: &[u8]| b.len().min(MAX_BODY_BYTES);
         let request_body = &self.request_body[..cut(self.request_body)];
+        rec.content_type = self.request_type.map(picket_shared::media::label);
         let mut v = picket_shared::inject::Verdict::default();
         // Smuggling signs need the whole header set.
         picket_shared::inject::scan_headers(self.headers, &mut v);
