@@ -34,6 +34,12 @@ pub fn label(content_type: &str) -> &'static str {
     }
 }
 
+/// The label of a request's `Content-Type` header, `None` when it has none or a blank one
+/// (nothing to count).
+pub fn header_label(value: Option<&str>) -> Option<&'static str> {
+    value.filter(|v| !v.trim().is_empty()).map(label)
+}
+
 /// Whether a documented media type or range (a spec's request-body key) covers `label`: its own
 /// label does, `*/*` covers every label, and `type/*` every label a media type of that type maps
 /// to. A malformed documented key covers only `other`.
@@ -167,6 +173,15 @@ mod tests {
         ] {
             assert_eq!(label(value), "other", "{value:?}");
         }
+    }
+
+    #[test]
+    fn a_missing_or_blank_header_has_no_label() {
+        assert_eq!(header_label(None), None);
+        assert_eq!(header_label(Some("")), None);
+        assert_eq!(header_label(Some(" \t")), None);
+        assert_eq!(header_label(Some(";")), Some("other"));
+        assert_eq!(header_label(Some("text/plain")), Some("text"));
     }
 
     #[test]

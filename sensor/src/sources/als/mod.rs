@@ -337,7 +337,7 @@ pub fn convert(
     // Logged only when Envoy is told to (`additional_request_headers_to_log`); a value that is
     // not UTF-8 is an unknown media type, not a reason to lose the request.
     rec.content_type = match header("content-type") {
-        Ok(v) => v.map(picket_shared::media::label),
+        Ok(v) => picket_shared::media::header_label(v),
         Err(_) => Some("other"),
     };
     ident.apply(&mut rec, creds);
