@@ -366,6 +366,16 @@ impl Aggregator {
                 }
             }
         }
+        if let Some(label) = r.content_type {
+            // Bounded by the vocabulary: at most `media::LABELS.len()` keys.
+            match s.request_content_types.get_mut(label) {
+                Some(n) => *n += 1,
+                None => {
+                    *bytes += label.len() + 64;
+                    s.request_content_types.insert(label.to_owned(), 1);
+                }
+            }
+        }
         s.request_bytes_hist.record(r.request_bytes);
         s.response_bytes_hist.record(r.response_bytes);
         s.auth_present += u64::from(r.auth_present);

@@ -120,6 +120,7 @@ pub fn batch(
                 sensitive: encode::counts(&s.sensitive),
                 injections: encode::counts(&s.injections),
                 suspicious_agents: encode::counts(&s.suspicious_agents),
+                request_content_types: encode::counts(&s.request_content_types),
                 latency_us_hist: encode::histogram(&s.latency_us_hist),
                 request_bytes_hist: encode::histogram(&s.request_bytes_hist),
                 response_bytes_hist: encode::histogram(&s.response_bytes_hist),

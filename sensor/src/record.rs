@@ -50,6 +50,9 @@ pub struct RequestRecord {
     /// of the header is never kept.
     pub agent_product: crate::identity::agent::AgentProduct,
     pub scheme: Option<Scheme>,
+    /// Media-type label of the request's `Content-Type` ([`picket_shared::media::label`]),
+    /// from sources that see request headers; the header's value is never kept.
+    pub content_type: Option<&'static str>,
 }
 
 pub use picket_shared::limits::{MAX_HOST_BYTES, MAX_METHOD_BYTES};

@@ -9,6 +9,7 @@ pub mod ids;
 pub mod inject;
 pub mod learn;
 pub mod limits;
+pub mod media;
 pub mod net;
 pub mod params;
 pub mod role;

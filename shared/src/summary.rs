@@ -49,6 +49,10 @@ pub struct EndpointSummary {
     /// `body:nosqli.operator`).
     #[serde(default)]
     pub injections: BTreeMap<String, u64>,
+    /// Requests per request media-type label ([`crate::media::LABELS`]: `json`, `xml`, `form`,
+    /// ...), from sources that see the `Content-Type` header; never the header's value.
+    #[serde(default)]
+    pub request_content_types: BTreeMap<String, u64>,
     /// Distributions (mergeable sketches) of latency and sizes.
     pub latency_us_hist: crate::sketch::LogHistogram,
     pub request_bytes_hist: crate::sketch::LogHistogram,
@@ -174,6 +178,10 @@ impl EndpointSummary {
         }
         for (rule, n) in &other.injections {
             let slot = self.injections.entry(rule.clone()).or_default();
+            *slot = slot.saturating_add(*n);
+        }
+        for (label, n) in &other.request_content_types {
+            let slot = self.request_content_types.entry(label.clone()).or_default();
             *slot = slot.saturating_add(*n);
         }
         self.latency_us_hist.merge(&other.latency_us_hist);

@@ -103,3 +103,96 @@ async fn mirrored_requests_become_endpoints() {
     );
     stack.wait_exact("mirror", 6, 6).await;
 }
+
+const ORDERS_SPEC: &str = r#"
+openapi: 3.0.3
+info: {title: Orders, version: "1"}
+servers: [{url: "https://shop.example"}]
+paths:
+  /api/orders:
+    post:
+      operationId: createOrder
+      requestBody:
+        content:
+          application/json: {schema: {type: object}}
+          application/vnd.api+json: {schema: {type: object}}
+      responses: {"200": {description: ok}}
+"#;
+
+/// Content-type drift end to end: the mirror sees the request's Content-Type, the summary
+/// carries only its label, and the controller lists labels the operation does not document
+/// (`application/json; charset=utf-8` and a `+json` type are json, documented; XML is not).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_undocumented_request_content_type_is_drift() {
+    let stack = Stack::start().await;
+    let spec = stack.path("orders.yaml");
+    std::fs::write(&spec, ORDERS_SPEC).unwrap();
+    picketctl(
+        &stack.url(),
+        &stack.admin_token,
+        &["specs", "import", spec.to_str().unwrap(), "--api", "orders"],
+    );
+    let data = stack.path("mirror-data");
+    let sensor = SensorProc::start(
+        &stack.url(),
+        &stack.sensor_token,
+        &[
+            "--mirror-listen",
+            "127.0.0.1:0",
+            "--id",
+            "mirror",
+            "--data-dir",
+            data.to_str().unwrap(),
+        ],
+    );
+    let addr = sensor.mirror_addr.clone().unwrap();
+    let post = |ct: &str, body: &[u8]| {
+        let resp = send(
+            &addr,
+            &format!(
+                "POST /api/orders HTTP/1.1\r\nHost: shop.example\r\nContent-Type: {ct}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            ),
+            body,
+        );
+        assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    };
+    post("application/json; charset=utf-8", br#"{"sku":"A-1"}"#);
+    post("application/vnd.api+json", br#"{"data":{}}"#);
+    let eps = stack.wait_total_calls(2).await;
+    let orders = eps.iter().find(|e| e.path == "/api/orders").unwrap();
+    let status = orders.spec_status.clone().unwrap();
+    assert_eq!(status.class(), picket_proto::v1::SpecClass::Documented);
+    assert!(status.undocumented_content_types.is_empty(), "{status:?}");
+    assert_eq!(orders.request_content_types.get("json"), Some(&2));
+
+    post("Application/XML", b"<order><sku>A-1</sku></order>");
+    let eps = stack.wait_total_calls(3).await;
+    let orders = eps.iter().find(|e| e.path == "/api/orders").unwrap();
+    let status = orders.spec_status.clone().unwrap();
+    assert_eq!(status.undocumented_content_types, ["xml"], "{status:?}");
+    assert_eq!(orders.request_content_types.get("xml"), Some(&1));
+    // The header's value never travels: only its label.
+    assert!(
+        !orders.request_content_types.keys().any(|k| k.contains('/')),
+        "{:?}",
+        orders.request_content_types
+    );
+
+    let out = picketctl(
+        &stack.url(),
+        &stack.reader_token,
+        &["-o", "json", "endpoints", "list", "--host", "shop.example"],
+    );
+    let list: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let row = list
+        .as_array()
+        .and_then(|a| a.iter().find(|e| e["path"] == "/api/orders"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert_eq!(
+        row["spec_status"]["undocumented_content_types"],
+        serde_json::json!(["xml"]),
+        "{out}"
+    );
+    assert_eq!(row["request_content_types"]["xml"], 1, "{out}");
+}

@@ -213,6 +213,21 @@ fn labelled(
     kept
 }
 
+/// Requests per media-type label: only the labels of [`picket_shared::media::LABELS`] are kept
+/// (so the map is bounded by the vocabulary); others are dropped and counted.
+fn content_types(
+    m: &std::collections::HashMap<String, u64>,
+    drops: &mut Drops,
+) -> BTreeMap<String, u64> {
+    let kept: BTreeMap<String, u64> = m
+        .iter()
+        .filter(|(k, _)| picket_shared::media::is_label(k))
+        .map(|(k, v)| (k.clone(), *v))
+        .collect();
+    drops.add(DropReason::Label, (m.len() - kept.len()) as u64);
+    kept
+}
+
 /// The summary's key; an invalid part is replaced by its placeholder (and counted), so the
 /// summary's requests are still stored and billed under the host, method or template that
 /// could be attributed.
@@ -280,6 +295,7 @@ fn endpoint(e: pb::EndpointSummary, drops: &mut Drops) -> (EndpointKey, Endpoint
     let sensitive = labelled(&e.sensitive, label, limits::MAX_SENSITIVE_KEYS, drops);
     let suspicious_agents = labelled(&e.suspicious_agents, label, limits::MAX_AGENT_KEYS, drops);
     let injections = labelled(&e.injections, label, limits::MAX_INJECTION_KEYS, drops);
+    let request_content_types = content_types(&e.request_content_types, drops);
     // Scheme names come from the sensor: keep a bounded, printable set.
     let auth_schemes = labelled(
         &e.auth_schemes,
@@ -288,6 +304,7 @@ fn endpoint(e: pb::EndpointSummary, drops: &mut Drops) -> (EndpointKey, Endpoint
         drops,
     );
     let summary = EndpointSummary {
+        request_content_types,
         suspicious_agents,
         injections,
         sensitive,
@@ -412,6 +429,7 @@ pub fn endpoint_to_pb(key: EndpointKey, rec: EndpointRecord) -> pb::Endpoint {
         sensitive: encode::counts(&s.sensitive),
         suspicious_agents: encode::counts(&s.suspicious_agents),
         injections: encode::counts(&s.injections),
+        request_content_types: encode::counts(&s.request_content_types),
         latency_p50_us: q(&s.latency_us_hist, 0.50),
         latency_p95_us: q(&s.latency_us_hist, 0.95),
         latency_p99_us: q(&s.latency_us_hist, 0.99),

@@ -217,3 +217,50 @@ fn counters_carry_actors_dropped() {
     };
     assert_eq!(counters(Some(c)).actors_dropped, 7);
 }
+
+/// Request content types arrive as labels of the fixed vocabulary only: anything else (a raw
+/// header value, another case, junk) is dropped and counted, the summary and its valid labels
+/// kept; absorbed into the endpoint record they add up (saturating) and reach the inventory.
+#[test]
+fn content_type_labels_outside_the_vocabulary_are_dropped_and_counted() {
+    let mut e = entry("api", "POST", "/orders");
+    e.requests = 9;
+    e.request_content_types = [
+        ("json".to_owned(), 6),
+        ("xml".to_owned(), 1),
+        ("JSON".to_owned(), 1),
+        ("application/json".to_owned(), 1),
+        ("x".repeat(10_000), 1),
+        (String::new(), 1),
+    ]
+    .into_iter()
+    .collect();
+    let (summary, drops) = batch(pb::Batch {
+        endpoints: vec![e],
+        ..Default::default()
+    });
+    let (k, s) = &summary.endpoints[0];
+    assert_eq!(s.requests, 9);
+    assert_eq!(
+        s.request_content_types,
+        BTreeMap::from([("json".to_owned(), 6), ("xml".to_owned(), 1)])
+    );
+    assert_eq!(drops.get(DropReason::Label), 4);
+    assert_eq!(drops.total(), 4);
+
+    let mut rec = EndpointRecord::default();
+    rec.absorb(s, "s1", 60_000);
+    rec.absorb(s, "s1", 60_000);
+    let mut huge = s.clone();
+    huge.request_content_types
+        .insert("xml".to_owned(), u64::MAX);
+    rec.absorb(&huge, "s2", 60_000);
+    assert_eq!(rec.summary.request_content_types.get("json"), Some(&18));
+    assert_eq!(
+        rec.summary.request_content_types.get("xml"),
+        Some(&u64::MAX)
+    );
+    let out = endpoint_to_pb(k.clone(), rec);
+    assert_eq!(out.request_content_types.get("json"), Some(&18));
+    assert_eq!(out.request_content_types.len(), 2);
+}

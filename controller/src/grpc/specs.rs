@@ -190,6 +190,7 @@ pub fn status_pb(
             .into_iter()
             .map(u32::from)
             .collect(),
+        undocumented_content_types: drift.undocumented_content_types,
     })
 }
 

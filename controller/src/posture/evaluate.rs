@@ -154,6 +154,11 @@ fn spec_findings(
                 .iter()
                 .map(|s| format!("status:{s}")),
         );
+        details.extend(
+            spec.undocumented_content_types
+                .iter()
+                .map(|t| format!("content_type:{t}")),
+        );
         out.push(
             new(Kind::Drift)
                 .with(
@@ -164,6 +169,10 @@ fn spec_findings(
                 .with(
                     "undocumented_statuses",
                     spec.undocumented_statuses_total as u64,
+                )
+                .with(
+                    "undocumented_content_types",
+                    spec.undocumented_content_types_total as u64,
                 )
                 .with("requests", requests)
                 .with_details(details),

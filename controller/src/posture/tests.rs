@@ -189,6 +189,16 @@ fn spec_classes_raise_shadow_zombie_and_drift() {
         (1, 1)
     );
     assert_eq!(f.details, ["query:debug", "status:418"]);
+    // An undocumented request content type alone is drift too.
+    let ctype = SpecJudgement {
+        class: Some(Class::Documented),
+        undocumented_content_types: vec!["xml".into()],
+        undocumented_content_types_total: 1,
+        ..Default::default()
+    };
+    let f = find(&rec, &ctype, Kind::Drift);
+    assert_eq!(f.evidence["undocumented_content_types"], 1);
+    assert_eq!(f.details, ["content_type:xml"]);
 }
 
 #[test]

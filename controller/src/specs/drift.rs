@@ -1,11 +1,12 @@
 //! Drift beyond methods: what an observed endpoint does that its documented operation does not
-//! declare — query parameters (and form fields of operations that take `formData`) and
-//! response status codes (honouring `default` and `2XX`-style ranges).
+//! declare — query parameters (and form fields of operations that take `formData`), response
+//! status codes (honouring `default` and `2XX`-style ranges) and request content types (as
+//! media-type labels, [`picket_shared::media`]).
 //!
 //! Not judged: path parameters (the sensor names them by position, the spec by template
 //! variable; the matcher already checked the template), header and cookie parameters and JSON
 //! body fields (summaries carry no header or cookie names, and the model keeps no body schema
-//! property names), and content types (summaries carry none: that needs a sensor field).
+//! property names).
 
 use super::TenantSpecs;
 use picket_openapi::{Class, Operation, ParamIn};
@@ -27,14 +28,20 @@ pub struct SpecJudgement {
     /// Observed status codes the operation's responses do not cover.
     pub undocumented_statuses: Vec<u16>,
     pub undocumented_statuses_total: usize,
+    /// Observed request media-type labels none of the operation's documented request content
+    /// types map to.
+    pub undocumented_content_types: Vec<String>,
+    pub undocumented_content_types_total: usize,
 }
 
 impl SpecJudgement {
-    /// Whether there is drift: an undocumented method, parameter or status code.
+    /// Whether there is drift: an undocumented method, parameter, status code or request
+    /// content type.
     pub fn drifts(&self) -> bool {
         self.class == Some(Class::Drift)
             || self.undocumented_params_total > 0
             || self.undocumented_statuses_total > 0
+            || self.undocumented_content_types_total > 0
     }
 }
 
@@ -70,9 +77,32 @@ pub fn undocumented_statuses(op: &Operation, summary: &EndpointSummary) -> Vec<u
         .collect()
 }
 
+/// Observed request media-type labels `op` does not document (none when it documents no
+/// request content types: nothing to compare with).
+pub fn undocumented_content_types<'s>(
+    op: &Operation,
+    summary: &'s EndpointSummary,
+) -> Vec<&'s str> {
+    if op.request_content_types.is_empty() {
+        return Vec::new();
+    }
+    summary
+        .request_content_types
+        .iter()
+        .filter(|(label, n)| {
+            **n > 0
+                && !op
+                    .request_content_types
+                    .iter()
+                    .any(|doc| picket_shared::media::covers(doc, label))
+        })
+        .map(|(label, _)| label.as_str())
+        .collect()
+}
+
 impl TenantSpecs {
     /// Judges an observed endpoint against the specs: its class and, for a documented
-    /// operation, the parameters and status codes it does not declare.
+    /// operation, the parameters, status codes and request content types it does not declare.
     pub fn judge(&self, key: &EndpointKey, summary: &EndpointSummary) -> SpecJudgement {
         let Some(status) = self.classify(key) else {
             return SpecJudgement::default();
@@ -95,6 +125,13 @@ impl TenantSpecs {
         let statuses = undocumented_statuses(op, summary);
         out.undocumented_statuses_total = statuses.len();
         out.undocumented_statuses = statuses.into_iter().take(MAX_DRIFT_ITEMS).collect();
+        let types = undocumented_content_types(op, summary);
+        out.undocumented_content_types_total = types.len();
+        out.undocumented_content_types = types
+            .into_iter()
+            .take(MAX_DRIFT_ITEMS)
+            .map(str::to_owned)
+            .collect();
         out
     }
 

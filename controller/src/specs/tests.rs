@@ -316,6 +316,69 @@ fn drift_lists_undocumented_parameters_and_status_codes() {
     assert_eq!(none, crate::specs::drift::SpecJudgement::default());
 }
 
+const ORDERS: &str = r#"
+openapi: 3.1.0
+info: {title: Orders, version: "1"}
+servers: [{url: "https://shop.example"}]
+paths:
+  /orders:
+    post:
+      operationId: createOrder
+      requestBody:
+        content:
+          "application/json; charset=utf-8": {schema: {type: object}}
+          application/vnd.api+json: {schema: {type: object}}
+      responses: {"201": {description: created}}
+    get:
+      operationId: listOrders
+      responses: {"200": {description: ok}}
+  /uploads:
+    put:
+      operationId: upload
+      requestBody: {content: {"multipart/*": {}, "application/octet-stream": {}}}
+      responses: {"204": {description: stored}}
+"#;
+
+fn typed(types: &[(&str, u64)]) -> EndpointSummary {
+    EndpointSummary {
+        requests: types.iter().map(|(_, n)| n).sum(),
+        statuses: [(201, 1)].into(),
+        request_content_types: types.iter().map(|(t, n)| (t.to_string(), *n)).collect(),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn drift_lists_undocumented_request_content_types() {
+    let specs = TenantSpecs::build(vec![LoadedSpec::load(meta("shop", None), &bundle(ORDERS))]);
+    let post = key("shop.example", "POST", "/orders");
+    // Documented as json (with parameters and a `+json` suffix): json traffic is no drift.
+    let fine = specs.judge(&post, &typed(&[("json", 40)]));
+    assert_eq!(fine.class, Some(Class::Documented));
+    assert!(!fine.drifts(), "{fine:?}");
+    // json and xml: xml is drift, json is not.
+    let drifting = specs.judge(&post, &typed(&[("json", 40), ("xml", 2)]));
+    assert!(drifting.drifts());
+    assert_eq!(drifting.undocumented_content_types, ["xml"]);
+    assert_eq!(drifting.undocumented_content_types_total, 1);
+    assert!(drifting.undocumented_params.is_empty());
+    let several = specs.judge(&post, &typed(&[("form", 1), ("other", 1), ("text", 1)]));
+    assert_eq!(
+        several.undocumented_content_types,
+        ["form", "other", "text"]
+    );
+    // An operation documenting no request body has nothing to compare with.
+    let get = specs.judge(
+        &key("shop.example", "GET", "/orders"),
+        &typed(&[("xml", 3)]),
+    );
+    assert!(get.undocumented_content_types.is_empty(), "{get:?}");
+    // Ranges: `multipart/*` covers multipart, not json.
+    let put = key("shop.example", "PUT", "/uploads");
+    let up = specs.judge(&put, &typed(&[("multipart", 2), ("octet", 1), ("json", 1)]));
+    assert_eq!(up.undocumented_content_types, ["json"]);
+}
+
 #[test]
 fn learned_endpoints_merge_into_spec_templates_once() {
     use crate::metering::MeterPolicy;

@@ -290,6 +290,42 @@ fn injection_hits_counted_by_location_and_rule() {
 }
 
 #[test]
+fn request_content_types_counted_by_label() {
+    let mut a = Aggregator::new(AggregateLimits::default());
+    let typed = |ts: i64, ct: Option<&str>| {
+        let mut r = rec("/orders", ts, "8.8.8.8", 201);
+        r.method = "POST".into();
+        r.content_type = ct.map(picket_shared::media::label);
+        r
+    };
+    fill_from(
+        &mut a,
+        chunk(
+            vec![
+                typed(1, Some("application/json")),
+                typed(2, Some("application/vnd.api+json; charset=utf-8")),
+                typed(3, Some("text/xml")),
+                typed(4, Some("\u{0}<script>")),
+                typed(5, None),
+            ],
+            None,
+        ),
+    );
+    let sealed = a.seal();
+    assert_eq!(sealed.endpoints.len(), 1);
+    let s = &sealed.endpoints[0].1;
+    assert_eq!(s.requests, 5);
+    assert_eq!(
+        s.request_content_types,
+        BTreeMap::from([
+            ("json".to_owned(), 2),
+            ("other".to_owned(), 1),
+            ("xml".to_owned(), 1)
+        ])
+    );
+}
+
+#[test]
 fn flagged_requests_become_bounded_redacted_notables() {
     let mut a = Aggregator::new(AggregateLimits::default());
     let mut scanner = rec("/ok", 5, "8.8.8.8", 200);

@@ -171,6 +171,11 @@ pub async fn serve(
                                 .headers
                                 .get("content-type")
                                 .and_then(|v| v.to_str().ok());
+                            // A value that is not visible ASCII is an unknown media type.
+                            r.content_type = match parts.headers.get("content-type") {
+                                Some(v) if v.to_str().is_err() => Some("other"),
+                                _ => picket_shared::media::header_label(ct),
+                            };
                             r.body_params = picket_shared::params::body(ct, &kept);
                             if settings.classify_injections {
                                 let mut v = picket_shared::inject::Verdict::default();

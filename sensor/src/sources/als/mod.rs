@@ -334,6 +334,12 @@ pub fn convert(
         forwarded_for,
         user_agent: non_empty(&req.user_agent)?,
     };
+    // Logged only when Envoy is told to (`additional_request_headers_to_log`); a value that is
+    // not UTF-8 is an unknown media type, not a reason to lose the request.
+    rec.content_type = match header("content-type") {
+        Ok(v) => picket_shared::media::header_label(v),
+        Err(_) => Some("other"),
+    };
     ident.apply(&mut rec, creds);
     Ok(rec)
 }

@@ -109,6 +109,7 @@ fn convert_envoy(
         forwarded_for,
         user_agent: Some(req.user_agent.as_str()).filter(|u| !u.is_empty()),
     };
+    rec.content_type = picket_shared::media::header_label(header("content-type"));
     ident.apply(&mut rec, creds);
     Ok(rec)
 }
@@ -318,7 +319,11 @@ fn fully_populated_entries_convert_as_before() {
         ),
         full_entry(
             full_common(1_795_219_201, socket("10.0.0.7")),
-            full_request(&[("X-Api-Key", "key-1"), ("x-forwarded-for", "203.0.113.9")]),
+            full_request(&[
+                ("X-Api-Key", "key-1"),
+                ("x-forwarded-for", "203.0.113.9"),
+                ("Content-Type", "application/soap+xml; charset=utf-8"),
+            ]),
         ),
     ];
     check_same(entries.clone());
@@ -348,6 +353,7 @@ fn fully_populated_entries_convert_as_before() {
     assert_eq!(rec.auth, crate::identity::AuthScheme::ApiKey);
     assert_eq!(rec.agent, Some("scanner:sqlmap"));
     assert_eq!(rec.scheme, Some(Scheme::Https));
+    assert_eq!(rec.content_type, Some("xml"));
 }
 
 #[test]
@@ -397,6 +403,19 @@ fn invalid_utf8_rejects_only_entries_that_use_it() {
     };
     let ident = ident();
     assert!(super::convert(&entry(7), "d", &ident).is_ok());
+    // A Content-Type that is not UTF-8 is an unknown media type, the request kept.
+    let header = |value: &'static [u8]| {
+        let mut e = entry(7);
+        if let Some(r) = e.request.as_mut() {
+            r.request_headers.push(wire::HeaderEntry {
+                key: bytes::Bytes::from_static(b"content-type"),
+                value: bytes::Bytes::from_static(value),
+            });
+        }
+        super::convert(&e, "d", &ident).map(|r| r.content_type)
+    };
+    assert_eq!(header(b"application/\xffjson"), Ok(Some("other")));
+    assert_eq!(header(b"Application/JSON"), Ok(Some("json")));
     for field in [3, 5, 6] {
         assert_eq!(
             super::convert(&entry(field), "d", &ident),
@@ -442,6 +461,7 @@ fn arb_request() -> impl Strategy<Value = HttpRequestProperties> {
         "cookie",
         "x-forwarded-for",
         "x-other",
+        "Content-Type",
     ];
     let values = &[
         "Bearer a.b.c",
@@ -449,6 +469,7 @@ fn arb_request() -> impl Strategy<Value = HttpRequestProperties> {
         "k1",
         "",
         "203.0.113.9, 10.0.0.1",
+        "application/json; charset=utf-8",
     ];
     (
         (0..11i32, pick(&["https", "http", "", "HTTPS", "ftp"])),

@@ -90,6 +90,7 @@ impl Exchange<'_> {
     pub(crate) fn judge_into(&self, rec: &mut RequestRecord) {
         let cut = |b: &[u8]| b.len().min(MAX_BODY_BYTES);
         let request_body = &self.request_body[..cut(self.request_body)];
+        rec.content_type = picket_shared::media::header_label(self.request_type);
         let mut v = picket_shared::inject::Verdict::default();
         // Smuggling signs need the whole header set.
         picket_shared::inject::scan_headers(self.headers, &mut v);
@@ -429,6 +430,8 @@ mod tests {
             "{r:?}"
         );
         assert_eq!(r.body_params.len(), 3);
+        // The request's media type travels as its label only.
+        assert_eq!(r.content_type, Some("json"));
     }
 
     #[test]
@@ -449,7 +452,9 @@ mod tests {
             "{r:?}"
         );
         assert_eq!(r.response_sensitive, vec![Sensitive::UsSsn]);
+        assert_eq!(r.content_type, Some("form"));
         let r = har_record(&h.log.entries[1], "d", &ident()).unwrap();
         assert!(r.response_sensitive.is_empty());
+        assert_eq!(r.content_type, None, "no body, no media type");
     }
 }
