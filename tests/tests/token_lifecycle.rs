@@ -149,12 +149,13 @@ async fn rotation_keeps_the_old_secret_for_the_grace_period_then_refuses_it() {
         .list_apis(pb::ListApisRequest::default())
         .await
         .unwrap();
+    // Taken before the call: the controller's rotation (and the grace period's start) is later.
+    let rotated_at = Instant::now();
     let rotated = picketctl(
         &url,
         &stack.admin_token,
         &["-o", "json", "tokens", "rotate", &id, "--grace", "4s"],
     );
-    let rotated_at = Instant::now();
     let rotated: serde_json::Value = serde_json::from_str(&rotated).unwrap();
     let new = rotated["token"].as_str().unwrap().to_owned();
     assert_ne!(new, old);
