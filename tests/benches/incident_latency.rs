@@ -150,21 +150,6 @@ fn producer(
     Ok(out)
 }
 
-async fn token(url: &str, admin: &str, role: pb::Role) -> anyhow::Result<String> {
-    let mut c = pb::admin_client::AdminClient::new(
-        connect_url(url, Some(admin), Duration::from_secs(10)).await?,
-    );
-    Ok(c.create_token(pb::CreateTokenRequest {
-        tenant: String::new(),
-        role: role as i32,
-        description: String::new(),
-        ttl_secs: 0,
-    })
-    .await?
-    .into_inner()
-    .secret)
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<u64> = std::env::args()
@@ -176,7 +161,7 @@ async fn main() -> anyhow::Result<()> {
     let actors = args.get(2).copied().unwrap_or(5_000).max(1);
     let dir = tempfile::tempdir()?;
     let ip = picket_tests::InProcess::start(&dir.path().join("controller")).await?;
-    let reader = token(&ip.url, &ip.admin_token, pb::Role::Reader).await?;
+    let reader = picket_tests::create_token(&ip.url, &ip.admin_token, "", pb::Role::Reader).await;
     let mut alerts = pb::alerts_client::AlertsClient::new(
         connect_url(&ip.url, Some(&reader), Duration::from_secs(10)).await?,
     );

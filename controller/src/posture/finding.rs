@@ -7,49 +7,17 @@ use std::collections::BTreeMap;
 /// Most detail strings (parameter names, status codes) one finding carries.
 pub const MAX_FINDING_DETAILS: usize = 16;
 
-/// How bad a finding is; ordered from least to most severe.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum Severity {
-    #[default]
-    Informational,
-    Low,
-    Medium,
-    High,
-}
+/// How bad a finding is: the alerts' scale (ordered from least to most severe).
+pub use picket_detect::Severity;
 
-impl Severity {
-    pub const ALL: [Severity; 4] = [
-        Severity::Informational,
-        Severity::Low,
-        Severity::Medium,
-        Severity::High,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Informational => "informational",
-            Severity::Low => "low",
-            Severity::Medium => "medium",
-            Severity::High => "high",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Severity> {
-        Self::ALL.into_iter().find(|v| v.as_str() == s)
-    }
-
-    /// Points one open finding of this severity deducts from its endpoint's (or, API-wide, its
-    /// API's) score; see `score`.
-    pub fn weight(self) -> u32 {
-        match self {
-            Severity::High => 40,
-            Severity::Medium => 20,
-            Severity::Low => 5,
-            Severity::Informational => 1,
-        }
+/// Points one open finding of `severity` deducts from its endpoint's (or, API-wide, its
+/// API's) score; see `score`.
+pub fn weight(severity: Severity) -> u32 {
+    match severity {
+        Severity::High => 40,
+        Severity::Medium => 20,
+        Severity::Low => 5,
+        Severity::Informational => 1,
     }
 }
 

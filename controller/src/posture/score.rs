@@ -13,14 +13,14 @@
 //! So a score reads as "how much of the API is in good shape": one unauthenticated endpoint
 //! among twenty costs two points, every endpoint unauthenticated costs forty.
 
-use super::finding::Finding;
+use super::finding::{Finding, weight};
 use std::collections::BTreeMap;
 
 /// The score of one endpoint from its open findings.
 pub fn endpoint_score<'a>(open: impl IntoIterator<Item = &'a Finding>) -> u32 {
     let deducted = open
         .into_iter()
-        .fold(0u32, |n, f| n.saturating_add(f.severity.weight()));
+        .fold(0u32, |n, f| n.saturating_add(weight(f.severity)));
     100u32.saturating_sub(deducted)
 }
 
@@ -31,7 +31,7 @@ pub fn api_score<'a>(open: impl IntoIterator<Item = &'a Finding>, endpoints: u64
     let mut api_wide = 0u32;
     for f in open {
         if f.endpoint.is_empty() {
-            api_wide = api_wide.saturating_add(f.severity.weight());
+            api_wide = api_wide.saturating_add(weight(f.severity));
         } else {
             per_endpoint
                 .entry((f.method.as_str(), f.endpoint.as_str()))
