@@ -122,8 +122,49 @@ pub fn record(
     Ok(rec)
 }
 
+/// Turns one mirrored request with the kept part of its body (`kept`, of `total` bytes) into a
+/// record with its evidence: media-type label, body parameters and, when enabled, injection
+/// findings in headers and body.
+pub fn judge(
+    parts: &hyper::http::request::Parts,
+    kept: &[u8],
+    total: u64,
+    peer: SocketAddr,
+    settings: &MirrorSettings,
+    now_ms: i64,
+) -> Result<RequestRecord, &'static str> {
+    let mut r = record(parts, total, peer, settings, now_ms)?;
+    let ct = parts
+        .headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok());
+    // A value that is not visible ASCII is an unknown media type.
+    r.content_type = match parts.headers.get("content-type") {
+        Some(v) if v.to_str().is_err() => Some("other"),
+        _ => picket_shared::media::header_label(ct),
+    };
+    r.body_params = picket_shared::params::body(ct, kept);
+    if settings.classify_injections {
+        let mut v = picket_shared::inject::Verdict::default();
+        for (name, value) in &parts.headers {
+            if name != "user-agent"
+                && let Ok(value) = value.to_str()
+            {
+                picket_shared::inject::scan_header(name.as_str(), value, &mut v);
+            }
+        }
+        let all: Vec<(&str, &str)> = (parts.headers.iter())
+            .filter_map(|(n, v)| Some((n.as_str(), v.to_str().ok()?)))
+            .collect();
+        picket_shared::inject::scan_headers(&all, &mut v);
+        picket_shared::inject::scan_body(ct, kept, &mut v);
+        r.injections.extend(v.findings);
+    }
+    Ok(r)
+}
+
 /// Reads the body up to the cap and counts the rest.
-async fn drain_body(mut body: Incoming, cap: usize) -> (Vec<u8>, u64) {
+pub async fn drain_body(mut body: Incoming, cap: usize) -> (Vec<u8>, u64) {
     let mut kept = Vec::new();
     let mut total = 0u64;
     while let Some(frame) = body.frame().await {
@@ -165,40 +206,13 @@ pub async fn serve(
                 async move {
                     let (parts, body) = req.into_parts();
                     let (kept, total) = drain_body(body, settings.max_body_bytes).await;
-                    let rec = record(&parts, total, peer, &settings, picket_runtime::now_ms()).map(
-                        |mut r| {
-                            let ct = parts
-                                .headers
-                                .get("content-type")
-                                .and_then(|v| v.to_str().ok());
-                            // A value that is not visible ASCII is an unknown media type.
-                            r.content_type = match parts.headers.get("content-type") {
-                                Some(v) if v.to_str().is_err() => Some("other"),
-                                _ => picket_shared::media::header_label(ct),
-                            };
-                            r.body_params = picket_shared::params::body(ct, &kept);
-                            if settings.classify_injections {
-                                let mut v = picket_shared::inject::Verdict::default();
-                                for (name, value) in &parts.headers {
-                                    if name != "user-agent"
-                                        && let Ok(value) = value.to_str()
-                                    {
-                                        picket_shared::inject::scan_header(
-                                            name.as_str(),
-                                            value,
-                                            &mut v,
-                                        );
-                                    }
-                                }
-                                let all: Vec<(&str, &str)> = (parts.headers.iter())
-                                    .filter_map(|(n, v)| Some((n.as_str(), v.to_str().ok()?)))
-                                    .collect();
-                                picket_shared::inject::scan_headers(&all, &mut v);
-                                picket_shared::inject::scan_body(ct, &kept, &mut v);
-                                r.injections.extend(v.findings);
-                            }
-                            r
-                        },
+                    let rec = judge(
+                        &parts,
+                        &kept,
+                        total,
+                        peer,
+                        &settings,
+                        picket_runtime::now_ms(),
                     );
                     if tx.try_send(rec).is_err() {
                         stats.queue_full_drops.fetch_add(1, Relaxed);

@@ -112,6 +112,32 @@ impl Exchange<'_> {
     }
 }
 
+/// Decodes one Picket JSON line as `replay` does (for tools and fuzzing).
+pub fn decode_jsonl(
+    line: &[u8],
+    default_host: &str,
+    now_ms: i64,
+    ident: &Identifier,
+) -> Result<RequestRecord, &'static str> {
+    jsonl_record(line, default_host, now_ms, ident)
+}
+
+/// Decodes a whole HAR document into one result per entry, as `replay` does (for tools and
+/// fuzzing).
+pub fn decode_har(
+    bytes: &[u8],
+    default_host: &str,
+    ident: &Identifier,
+) -> Result<Vec<Result<RequestRecord, &'static str>>, serde_json::Error> {
+    let har: Har = serde_json::from_slice(bytes)?;
+    Ok(har
+        .log
+        .entries
+        .iter()
+        .map(|e| har_record(e, default_host, ident))
+        .collect())
+}
+
 pub(crate) fn nonneg(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }

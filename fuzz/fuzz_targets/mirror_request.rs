@@ -1,0 +1,57 @@
+//! Raw HTTP/1 bytes sent to the mirror listener: parsed by hyper's server connection (as the
+//! listener serves it, over an in-memory stream) and judged by the mirror's own code.
+#![no_main]
+
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use libfuzzer_sys::fuzz_target;
+use picket_sensor::sources::mirror::{MirrorSettings, drain_body, judge};
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use tokio::io::AsyncWriteExt;
+
+fn settings() -> &'static MirrorSettings {
+    static S: OnceLock<MirrorSettings> = OnceLock::new();
+    S.get_or_init(|| MirrorSettings {
+        default_host: picket_fuzz::DEFAULT_HOST.into(),
+        max_body_bytes: 4096,
+        ident: Arc::new(picket_fuzz::ident().clone()),
+        classify_injections: true,
+    })
+}
+
+fn runtime() -> &'static tokio::runtime::Runtime {
+    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a runtime")
+    })
+}
+
+fuzz_target!(|data: &[u8]| {
+    let peer: SocketAddr = "10.1.2.3:40000".parse().expect("an address");
+    runtime().block_on(async {
+        let (mut client, server) = tokio::io::duplex(64 * 1024);
+        let input = data.to_vec();
+        let writer = tokio::spawn(async move {
+            let _ = client.write_all(&input).await;
+            let _ = client.shutdown().await;
+            // Drain responses so the server never blocks on a full pipe.
+            let mut sink = Vec::new();
+            let _ = tokio::io::AsyncReadExt::read_to_end(&mut client, &mut sink).await;
+        });
+        let service = hyper::service::service_fn(move |req: Request<Incoming>| async move {
+            let (parts, body) = req.into_parts();
+            let s = settings();
+            let (kept, total) = drain_body(body, s.max_body_bytes).await;
+            let _ = judge(&parts, &kept, total, peer, s, picket_fuzz::NOW_MS);
+            Ok::<_, Infallible>(Response::new(http_body_util::Empty::<bytes::Bytes>::new()))
+        });
+        let conn = hyper::server::conn::http1::Builder::new()
+            .serve_connection(hyper_util::rt::TokioIo::new(server), service);
+        let _ = conn.await;
+        let _ = writer.await;
+    });
+});
