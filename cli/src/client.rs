@@ -46,47 +46,25 @@ pub struct ClientTls {
     pub key: Option<std::path::PathBuf>,
 }
 
-/// Largest PEM file read for TLS, in bytes.
-const MAX_PEM_BYTES: u64 = 1 << 20;
-
-fn read_pem(path: &std::path::Path) -> Result<Vec<u8>, CliError> {
-    let len = std::fs::metadata(path)
-        .map_err(|e| CliError::TokenFile(path.to_owned(), e))?
-        .len();
-    if len > MAX_PEM_BYTES {
-        return Err(CliError::Usage(format!(
-            "{} is larger than {MAX_PEM_BYTES} bytes",
-            path.display()
-        )));
-    }
-    std::fs::read(path).map_err(|e| CliError::TokenFile(path.to_owned(), e))
-}
-
 impl ClientTls {
     /// tonic's client TLS settings, or `None` when nothing is set.
     pub fn config(&self) -> Result<Option<tonic::transport::ClientTlsConfig>, CliError> {
-        if self.ca.is_none() && self.cert.is_none() && self.key.is_none() {
-            return Ok(None);
-        }
-        let mut c = tonic::transport::ClientTlsConfig::new();
-        if let Some(ca) = &self.ca {
-            c = c.ca_certificate(tonic::transport::Certificate::from_pem(read_pem(ca)?));
-        }
-        match (&self.cert, &self.key) {
-            (Some(cert), Some(key)) => {
-                c = c.identity(tonic::transport::Identity::from_pem(
-                    read_pem(cert)?,
-                    read_pem(key)?,
-                ));
+        let pem = picket_runtime::tls::client_pem(
+            self.ca.as_deref(),
+            self.cert.as_deref(),
+            self.key.as_deref(),
+        )
+        .map_err(|e| CliError::Usage(format!("TLS: {e}")))?;
+        Ok(pem.map(|pem| {
+            let mut c = tonic::transport::ClientTlsConfig::new();
+            if let Some(ca) = pem.ca {
+                c = c.ca_certificate(tonic::transport::Certificate::from_pem(ca));
             }
-            (None, None) => {}
-            _ => {
-                return Err(CliError::Usage(
-                    "--tls-cert and --tls-key go together".into(),
-                ));
+            if let Some((cert, key)) = pem.identity {
+                c = c.identity(tonic::transport::Identity::from_pem(cert, key));
             }
-        }
-        Ok(Some(c))
+            c
+        }))
     }
 }
 

@@ -60,6 +60,41 @@ fn read_pem(path: &Path) -> Result<Vec<u8>, TlsError> {
     std::fs::read(path).map_err(|e| TlsError::Read(path.into(), e))
 }
 
+/// The PEM files a TLS client presents and trusts, read whole: the trust root for the server
+/// and, for mTLS, the client's own certificate chain and key.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientPem {
+    /// The CA certificates the server's chain must lead to; `None` uses the client's default.
+    pub ca: Option<Vec<u8>>,
+    /// The client's certificate chain and private key.
+    pub identity: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+/// Reads a client's TLS files (each at most [`MAX_PEM_FILE_BYTES`]); `None` when none is set.
+/// The certificate and key go together.
+pub fn client_pem(
+    ca: Option<&Path>,
+    cert: Option<&Path>,
+    key: Option<&Path>,
+) -> Result<Option<ClientPem>, TlsError> {
+    if ca.is_none() && cert.is_none() && key.is_none() {
+        return Ok(None);
+    }
+    let identity = match (cert, key) {
+        (Some(cert), Some(key)) => Some((read_pem(cert)?, read_pem(key)?)),
+        (None, None) => None,
+        _ => {
+            return Err(TlsError::Config(
+                "the client certificate and key go together".into(),
+            ));
+        }
+    };
+    Ok(Some(ClientPem {
+        ca: ca.map(read_pem).transpose()?,
+        identity,
+    }))
+}
+
 fn certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let pem = read_pem(path)?;
     let certs = CertificateDer::pem_slice_iter(&pem)
@@ -258,4 +293,40 @@ pub fn names_sensor(leaf: &CertificateDer<'_>, sensor_id: &str) -> bool {
     rustls::server::ParsedCertificate::try_from(leaf)
         .and_then(|cert| rustls::client::verify_server_name(&cert, &name))
         .is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_files_are_read_whole_and_paired() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.pem");
+        let cert = dir.path().join("c.pem");
+        let big = dir.path().join("big.pem");
+        std::fs::write(&ca, b"ca").unwrap();
+        std::fs::write(&cert, b"cert").unwrap();
+        std::fs::write(&big, vec![b'x'; MAX_PEM_FILE_BYTES as usize + 1]).unwrap();
+        assert_eq!(client_pem(None, None, None).unwrap(), None);
+        let only_ca = client_pem(Some(&ca), None, None).unwrap().unwrap();
+        assert_eq!(
+            (only_ca.ca.as_deref(), only_ca.identity),
+            (Some(&b"ca"[..]), None)
+        );
+        let both = client_pem(None, Some(&cert), Some(&ca)).unwrap().unwrap();
+        assert_eq!(both.identity, Some((b"cert".to_vec(), b"ca".to_vec())));
+        assert!(matches!(
+            client_pem(None, Some(&cert), None),
+            Err(TlsError::Config(_))
+        ));
+        assert!(matches!(
+            client_pem(Some(&big), None, None),
+            Err(TlsError::TooLarge(_))
+        ));
+        assert!(matches!(
+            client_pem(Some(&dir.path().join("missing")), None, None),
+            Err(TlsError::Read(..))
+        ));
+    }
 }

@@ -107,47 +107,27 @@ fn current_token(cfg: &StreamConfig) -> String {
     }
 }
 
-/// Largest PEM file read for TLS, in bytes.
-const MAX_PEM_BYTES: u64 = 1 << 20;
-
-fn read_pem(path: &std::path::Path) -> Result<Vec<u8>, SessionError> {
-    let bad = |e: String| SessionError::Tls(format!("{}: {e}", path.display()));
-    let len = std::fs::metadata(path)
-        .map_err(|e| bad(e.to_string()))?
-        .len();
-    if len > MAX_PEM_BYTES {
-        return Err(bad(format!("larger than {MAX_PEM_BYTES} bytes")));
-    }
-    std::fs::read(path).map_err(|e| bad(e.to_string()))
-}
-
 /// The TLS settings of the next connection, read from the files now (renewed certificates
 /// take effect on reconnect); `None` without any TLS file.
 fn client_tls(
     cfg: &StreamConfig,
 ) -> Result<Option<tonic::transport::ClientTlsConfig>, SessionError> {
-    if cfg.tls_ca_file.is_none() && cfg.tls_cert_file.is_none() {
-        return Ok(None);
-    }
-    let mut c = tonic::transport::ClientTlsConfig::new();
-    if let Some(ca) = &cfg.tls_ca_file {
-        c = c.ca_certificate(tonic::transport::Certificate::from_pem(read_pem(ca)?));
-    }
-    match (&cfg.tls_cert_file, &cfg.tls_key_file) {
-        (Some(cert), Some(key)) => {
-            c = c.identity(tonic::transport::Identity::from_pem(
-                read_pem(cert)?,
-                read_pem(key)?,
-            ));
+    let pem = picket_runtime::tls::client_pem(
+        cfg.tls_ca_file.as_deref(),
+        cfg.tls_cert_file.as_deref(),
+        cfg.tls_key_file.as_deref(),
+    )
+    .map_err(|e| SessionError::Tls(e.to_string()))?;
+    Ok(pem.map(|pem| {
+        let mut c = tonic::transport::ClientTlsConfig::new();
+        if let Some(ca) = pem.ca {
+            c = c.ca_certificate(tonic::transport::Certificate::from_pem(ca));
         }
-        (None, None) => {}
-        _ => {
-            return Err(SessionError::Tls(
-                "tls_cert_file and tls_key_file go together".into(),
-            ));
+        if let Some((cert, key)) = pem.identity {
+            c = c.identity(tonic::transport::Identity::from_pem(cert, key));
         }
-    }
-    Ok(Some(c))
+        c
+    }))
 }
 
 /// Exponential backoff with full jitter.
