@@ -701,6 +701,48 @@ mod example_tests {
             (m.max_body_bytes, &m.default_host),
             (dm.max_body_bytes, &dm.default_host)
         );
+        assert_eq!(
+            (
+                m.max_connections,
+                m.header_timeout_ms,
+                m.body_timeout_ms,
+                m.idle_timeout_ms,
+                &m.allow,
+                &m.trusted_proxies
+            ),
+            (
+                dm.max_connections,
+                dm.header_timeout_ms,
+                dm.body_timeout_ms,
+                dm.idle_timeout_ms,
+                &dm.allow,
+                &dm.trusted_proxies
+            )
+        );
+        let a = cfg.als.as_ref().unwrap();
+        let da = AlsConfig::new(a.listen, "default".into());
+        assert!(
+            a.listen.ip().is_loopback(),
+            "the example binds ALS to loopback"
+        );
+        assert_eq!(
+            (
+                a.max_connections,
+                a.idle_timeout_ms,
+                a.keepalive_interval_ms,
+                a.keepalive_timeout_ms,
+                &a.allow,
+                &a.tls_client_ca_file
+            ),
+            (
+                da.max_connections,
+                da.idle_timeout_ms,
+                da.keepalive_interval_ms,
+                da.keepalive_timeout_ms,
+                &da.allow,
+                &da.tls_client_ca_file
+            )
+        );
         assert_eq!(cfg.max_pending_batches, d.max_pending_batches);
         assert_eq!(cfg.max_in_flight_batches, d.max_in_flight_batches);
         assert_eq!(cfg.spool_max_bytes, d.spool_max_bytes);
