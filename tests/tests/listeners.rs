@@ -524,3 +524,79 @@ async fn als_caps_connections_and_ends_quiet_streams() {
     let eps = stack.wait_total_calls(2).await;
     assert!(eps.iter().all(|e| e.path != "/extra"));
 }
+
+/// Out of descriptors (EMFILE): the mirror's accept fails while connections wait in the
+/// backlog. It pauses with a growing backoff (counted, a handful per second rather than a
+/// spinning loop) and serves again once descriptors are free.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accept_errors_back_off_and_the_listener_recovers() {
+    let stack = Stack::start().await;
+    let data = stack.path("emfile-data");
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg(r#"ulimit -n 128 && exec "$0" "$@""#)
+        .arg(bin("picket-sensor"))
+        .args([
+            "--controller",
+            &stack.url(),
+            "--token",
+            &stack.sensor_token,
+            "--flush-interval-ms",
+            "100",
+            "--id",
+            "emfile",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--mirror-listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ])
+        .env("RUST_LOG", "warn");
+    let mut proc = Proc::spawn(cmd);
+    let addr = proc.wait_line("picket-sensor mirror listening on ");
+    let admin = proc.wait_line("picket-sensor admin listening on ");
+    proc.wait_line("picket-sensor ready");
+    let sensor = SensorProc {
+        proc,
+        als_addr: None,
+        mirror_addr: Some(addr.clone()),
+        admin_addr: Some(admin),
+    };
+    // More connections than the sensor has descriptors (128, about 15 in use): the rest wait
+    // in the listen backlog (at least 128 deep) and every accept of theirs fails.
+    let held: Vec<TcpStream> = (0..180).map(|_| connect(&addr)).collect();
+    let flood = Duration::from_secs(3);
+    std::thread::sleep(flood);
+    drop(held);
+    let source = format!("mirror:{addr}");
+    wait_metric(
+        &sensor,
+        "picket_sensor_listener_accept_errors_total",
+        &[("source", &source)],
+        1.0,
+    )
+    .await;
+    let errors = metric(
+        &sensor,
+        "picket_sensor_listener_accept_errors_total",
+        &[("source", &source)],
+    );
+    // 10 ms doubling to 1 s: about 10 failed accepts in 3 s (a spinning loop: millions).
+    assert!(
+        errors <= 50.0,
+        "{errors} failed accepts in {flood:?}: not backing off"
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut s = connect(&addr);
+        let resp = request(&mut s, "/after-emfile", "Connection: close\r\n");
+        if resp.starts_with("HTTP/1.1 200") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the listener did not recover");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let eps = stack.wait_total_calls(1).await;
+    assert_eq!(eps[0].path, "/after-emfile");
+}
