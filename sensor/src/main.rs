@@ -227,6 +227,19 @@ fn build_config(args: &mut Args) -> anyhow::Result<SensorConfig> {
             als.allow = Some(std::mem::take(&mut args.als_allow));
         }
     }
+    // Whatever is left had no listener to apply to: say so rather than ignore it.
+    if !args.mirror_allow.is_empty() || !args.mirror_trusted_proxy.is_empty() {
+        anyhow::bail!(
+            "--mirror-allow and --mirror-trusted-proxy need a mirror listener (--mirror-listen or [mirror])"
+        );
+    }
+    if !args.als_allow.is_empty()
+        || args.als_tls_cert.is_some()
+        || args.als_tls_key.is_some()
+        || args.als_tls_client_ca.is_some()
+    {
+        anyhow::bail!("--als-allow and --als-tls-* need an ALS listener (--als-listen or [als])");
+    }
     Ok(cfg)
 }
 
