@@ -5,10 +5,11 @@
 use hyper::body::Incoming;
 use hyper::{Request, Response};
 use libfuzzer_sys::fuzz_target;
-use picket_sensor::sources::mirror::{MirrorSettings, drain_body, judge};
+use picket_sensor::sources::mirror::{MirrorSettings, Timeouts, drain_body, judge};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 
 fn settings() -> &'static MirrorSettings {
@@ -18,6 +19,12 @@ fn settings() -> &'static MirrorSettings {
         max_body_bytes: 4096,
         ident: Arc::new(picket_fuzz::ident().clone()),
         classify_injections: true,
+        trusted_proxies: vec!["10.0.0.0/8".parse().expect("a valid CIDR")],
+        timeouts: Timeouts {
+            header: Duration::from_secs(1),
+            body: Duration::from_secs(1),
+            idle: Duration::from_secs(1),
+        },
     })
 }
 
@@ -25,6 +32,7 @@ fn runtime() -> &'static tokio::runtime::Runtime {
     static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
     RT.get_or_init(|| {
         tokio::runtime::Builder::new_current_thread()
+            .enable_time()
             .build()
             .expect("a runtime")
     })
@@ -45,8 +53,9 @@ fuzz_target!(|data: &[u8]| {
         let service = hyper::service::service_fn(move |req: Request<Incoming>| async move {
             let (parts, body) = req.into_parts();
             let s = settings();
-            let (kept, total) = drain_body(body, s.max_body_bytes).await;
-            let _ = judge(&parts, &kept, total, peer, s, picket_fuzz::NOW_MS);
+            let deadline = tokio::time::Instant::now() + settings().timeouts.body;
+            let body = drain_body(body, s.max_body_bytes, deadline).await;
+            let _ = judge(&parts, &body.kept, body.total, peer, s, picket_fuzz::NOW_MS);
             Ok::<_, Infallible>(Response::new(http_body_util::Empty::<bytes::Bytes>::new()))
         });
         let conn = hyper::server::conn::http1::Builder::new()

@@ -228,6 +228,28 @@ impl TlsServer {
         })
     }
 
+    /// Completes the server handshake of one connection the caller accepted (and, say,
+    /// filtered by peer) within [`HANDSHAKE_TIMEOUT`]. A failure or timeout is counted in
+    /// `handshakes_failed`, logged, and returned as `None`.
+    pub async fn handshake<IO>(&self, io: IO, peer: std::net::SocketAddr) -> Option<TlsStream<IO>>
+    where
+        IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    {
+        match tokio::time::timeout(HANDSHAKE_TIMEOUT, self.acceptor().accept(io)).await {
+            Ok(Ok(tls)) => Some(tls),
+            Ok(Err(e)) => {
+                self.handshakes_failed.fetch_add(1, Relaxed);
+                tracing::info!(%peer, error = %e, "TLS handshake refused");
+                None
+            }
+            Err(_) => {
+                self.handshakes_failed.fetch_add(1, Relaxed);
+                tracing::info!(%peer, "TLS handshake timed out");
+                None
+            }
+        }
+    }
+
     /// Accepts TCP connections and completes their handshakes concurrently (each within
     /// [`HANDSHAKE_TIMEOUT`], at most [`MAX_PENDING_HANDSHAKES`] at once), yielding the
     /// established TLS streams. Ends when the receiver is dropped.
@@ -257,21 +279,11 @@ impl TlsServer {
                     }
                 };
                 let _ = tcp.set_nodelay(true);
-                let (acceptor, tx, me) = (me.acceptor(), tx.clone(), me.clone());
+                let (tx, me) = (tx.clone(), me.clone());
                 tokio::spawn(async move {
                     let _permit = permit;
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                        Ok(Ok(tls)) => {
-                            let _ = tx.send(Ok(tls)).await;
-                        }
-                        Ok(Err(e)) => {
-                            me.handshakes_failed.fetch_add(1, Relaxed);
-                            tracing::info!(%peer, error = %e, "TLS handshake refused");
-                        }
-                        Err(_) => {
-                            me.handshakes_failed.fetch_add(1, Relaxed);
-                            tracing::info!(%peer, "TLS handshake timed out");
-                        }
+                    if let Some(tls) = me.handshake(tcp, peer).await {
+                        let _ = tx.send(Ok(tls)).await;
                     }
                 });
             }

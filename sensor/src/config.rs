@@ -191,6 +191,12 @@ pub struct FileSourceConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MirrorConfig {
+    /// `"ADDR:PORT"`, or a bare port (`9002` or `"9002"`) for loopback. Default
+    /// `127.0.0.1:9002`; any other interface is an explicit choice.
+    #[serde(
+        default = "default_mirror_listen",
+        deserialize_with = "deserialize_listen"
+    )]
     pub listen: SocketAddr,
     /// Host recorded when a request has no `Host` header.
     #[serde(default = "default_host")]
@@ -198,10 +204,85 @@ pub struct MirrorConfig {
     /// Request-body bytes read per request, in bytes; the rest is discarded.
     #[serde(default = "default_max_body_bytes")]
     pub max_body_bytes: usize,
+    /// Peers (addresses or CIDRs) allowed to connect; others are closed at once and counted.
+    /// Unset: loopback only (`127.0.0.0/8`, `::1`).
+    #[serde(default)]
+    pub allow: Option<Vec<String>>,
+    /// Peers (addresses or CIDRs) whose `X-Real-IP` / `X-Forwarded-For` name the client.
+    /// Unset: loopback only (a local gateway mirroring to the sensor).
+    #[serde(default)]
+    pub trusted_proxies: Option<Vec<String>>,
+    /// Most connections open at once; more are closed at once and counted.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Time a request's line and headers may take to arrive, in milliseconds.
+    #[serde(default = "default_header_timeout_ms")]
+    pub header_timeout_ms: u64,
+    /// Time a request's whole body may take to arrive, in milliseconds.
+    #[serde(default = "default_body_timeout_ms")]
+    pub body_timeout_ms: u64,
+    /// Time a kept-alive connection may wait for its next request, in milliseconds.
+    #[serde(default = "default_idle_timeout_ms")]
+    pub idle_timeout_ms: u64,
 }
 
 fn default_max_body_bytes() -> usize {
     64 * 1024
+}
+fn default_mirror_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 9002))
+}
+fn default_als_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 9001))
+}
+fn default_max_connections() -> usize {
+    1024
+}
+fn default_header_timeout_ms() -> u64 {
+    10_000
+}
+fn default_body_timeout_ms() -> u64 {
+    30_000
+}
+fn default_idle_timeout_ms() -> u64 {
+    60_000
+}
+fn default_als_idle_timeout_ms() -> u64 {
+    300_000
+}
+fn default_keepalive_interval_ms() -> u64 {
+    30_000
+}
+fn default_keepalive_timeout_ms() -> u64 {
+    10_000
+}
+
+/// Most connections a listener's `max_connections` may allow.
+pub const MAX_LISTENER_CONNECTIONS: usize = 65_536;
+
+/// A listen address: `ADDR:PORT`, or a bare port meaning `127.0.0.1:PORT` (loopback unless an
+/// interface is named).
+pub fn parse_listen(s: &str) -> Result<SocketAddr, String> {
+    let s = s.trim();
+    if let Ok(port) = s.parse::<u16>() {
+        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    s.parse().map_err(|_| {
+        format!("{s:?} is not a listen address (ADDR:PORT, [IPv6]:PORT, or a port for loopback)")
+    })
+}
+
+fn deserialize_listen<'de, D: serde::Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Listen {
+        Port(u16),
+        Text(String),
+    }
+    match Listen::deserialize(d)? {
+        Listen::Port(p) => Ok(SocketAddr::from(([127, 0, 0, 1], p))),
+        Listen::Text(t) => parse_listen(&t).map_err(serde::de::Error::custom),
+    }
 }
 
 impl MirrorConfig {
@@ -210,6 +291,12 @@ impl MirrorConfig {
             listen,
             default_host,
             max_body_bytes: default_max_body_bytes(),
+            allow: None,
+            trusted_proxies: None,
+            max_connections: default_max_connections(),
+            header_timeout_ms: default_header_timeout_ms(),
+            body_timeout_ms: default_body_timeout_ms(),
+            idle_timeout_ms: default_idle_timeout_ms(),
         }
     }
 }
@@ -218,6 +305,12 @@ impl MirrorConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AlsConfig {
+    /// `"ADDR:PORT"`, or a bare port (`9001` or `"9001"`) for loopback. Default
+    /// `127.0.0.1:9001`; any other interface is an explicit choice.
+    #[serde(
+        default = "default_als_listen",
+        deserialize_with = "deserialize_listen"
+    )]
     pub listen: SocketAddr,
     /// Serve TLS with this PEM certificate chain (with `tls_key_file`); reloaded when it
     /// changes. Default: plaintext.
@@ -226,9 +319,87 @@ pub struct AlsConfig {
     /// The certificate's PEM private key.
     #[serde(default)]
     pub tls_key_file: Option<PathBuf>,
+    /// PEM CA(s): when set (with TLS), Envoy must present a client certificate they issued.
+    #[serde(default)]
+    pub tls_client_ca_file: Option<PathBuf>,
     /// Host recorded when an entry has no authority.
     #[serde(default = "default_host")]
     pub default_host: String,
+    /// Peers (addresses or CIDRs) allowed to connect; others are closed at once and counted.
+    /// Unset: loopback only (`127.0.0.0/8`, `::1`).
+    #[serde(default)]
+    pub allow: Option<Vec<String>>,
+    /// Most connections open at once; more are closed at once and counted.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// A stream with no message for this long is ended (Envoy opens a new one when it next
+    /// logs), in milliseconds.
+    #[serde(default = "default_als_idle_timeout_ms")]
+    pub idle_timeout_ms: u64,
+    /// HTTP/2 keepalive pings to Envoy this often, in milliseconds.
+    #[serde(default = "default_keepalive_interval_ms")]
+    pub keepalive_interval_ms: u64,
+    /// A connection whose keepalive ping is not answered within this long is closed, in
+    /// milliseconds.
+    #[serde(default = "default_keepalive_timeout_ms")]
+    pub keepalive_timeout_ms: u64,
+}
+
+impl AlsConfig {
+    pub fn new(listen: SocketAddr, default_host: String) -> Self {
+        Self {
+            listen,
+            tls_cert_file: None,
+            tls_key_file: None,
+            tls_client_ca_file: None,
+            default_host,
+            allow: None,
+            max_connections: default_max_connections(),
+            idle_timeout_ms: default_als_idle_timeout_ms(),
+            keepalive_interval_ms: default_keepalive_interval_ms(),
+            keepalive_timeout_ms: default_keepalive_timeout_ms(),
+        }
+    }
+}
+
+/// A listener's allowlist or trusted proxies, parsed (loopback when unset).
+pub fn listener_cidrs(
+    key: &'static str,
+    list: Option<&Vec<String>>,
+) -> Result<Vec<crate::identity::Cidr>, ConfigError> {
+    let list = list
+        .cloned()
+        .unwrap_or_else(crate::sources::guard::loopback);
+    crate::sources::guard::parse_cidrs(key, &list).map_err(|(key, found)| ConfigError::Invalid {
+        key,
+        expected: "IP addresses or CIDRs",
+        found,
+    })
+}
+
+/// Checks a listener's connection cap and timeouts.
+fn check_listener(
+    cap_key: &'static str,
+    max_connections: usize,
+    timeouts: &[(&'static str, u64)],
+) -> Result<(), ConfigError> {
+    if max_connections == 0 || max_connections > MAX_LISTENER_CONNECTIONS {
+        return Err(ConfigError::Invalid {
+            key: cap_key,
+            expected: "between 1 and 65536",
+            found: max_connections.to_string(),
+        });
+    }
+    for (key, v) in timeouts {
+        if *v == 0 {
+            return Err(ConfigError::Invalid {
+                key,
+                expected: "greater than 0",
+                found: v.to_string(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The machine's host name, made a valid sensor id.
@@ -388,6 +559,38 @@ impl SensorConfig {
             }
             positive("file.poll_interval_ms", f.poll_interval_ms)?;
         }
+        if let Some(m) = &self.mirror {
+            listener_cidrs("mirror.allow", m.allow.as_ref())?;
+            listener_cidrs("mirror.trusted_proxies", m.trusted_proxies.as_ref())?;
+            check_listener(
+                "mirror.max_connections",
+                m.max_connections,
+                &[
+                    ("mirror.header_timeout_ms", m.header_timeout_ms),
+                    ("mirror.body_timeout_ms", m.body_timeout_ms),
+                    ("mirror.idle_timeout_ms", m.idle_timeout_ms),
+                ],
+            )?;
+        }
+        if let Some(a) = &self.als {
+            listener_cidrs("als.allow", a.allow.as_ref())?;
+            check_listener(
+                "als.max_connections",
+                a.max_connections,
+                &[
+                    ("als.idle_timeout_ms", a.idle_timeout_ms),
+                    ("als.keepalive_interval_ms", a.keepalive_interval_ms),
+                    ("als.keepalive_timeout_ms", a.keepalive_timeout_ms),
+                ],
+            )?;
+            if a.tls_client_ca_file.is_some() && a.tls_cert_file.is_none() {
+                return Err(ConfigError::Invalid {
+                    key: "als.tls_client_ca_file",
+                    expected: "set together with als.tls_cert_file and als.tls_key_file",
+                    found: "no certificate".into(),
+                });
+            }
+        }
         if self.files.is_empty()
             && self.als.is_none()
             && self.mirror.is_none()
@@ -416,6 +619,53 @@ mod tests {
         assert!(toml::from_str::<SensorConfig>("[[file]]\npath=\"/x\"\nformat=\"xml\"").is_err());
         let none = SensorConfig::default();
         assert!(matches!(none.validate(), Err(ConfigError::NoSource)));
+    }
+
+    #[test]
+    fn listeners_default_to_loopback_and_check_their_keys() {
+        let cfg: SensorConfig = toml::from_str("[als]\n[mirror]\nlisten = 9100\n").unwrap();
+        cfg.validate().unwrap();
+        let (als, mirror) = (cfg.als.unwrap(), cfg.mirror.unwrap());
+        assert_eq!(als.listen, "127.0.0.1:9001".parse().unwrap());
+        assert_eq!(mirror.listen, "127.0.0.1:9100".parse().unwrap());
+        assert_eq!(
+            (
+                mirror.max_connections,
+                mirror.header_timeout_ms,
+                mirror.body_timeout_ms,
+                mirror.idle_timeout_ms
+            ),
+            (1024, 10_000, 30_000, 60_000)
+        );
+        let lo = listener_cidrs("mirror.allow", None).unwrap();
+        assert!(lo.iter().any(|c| c.contains("127.0.0.1".parse().unwrap())));
+        assert!(!lo.iter().any(|c| c.contains("10.0.0.1".parse().unwrap())));
+        assert_eq!(
+            parse_listen("9002").unwrap(),
+            "127.0.0.1:9002".parse().unwrap()
+        );
+        assert_eq!(
+            parse_listen("0.0.0.0:9002").unwrap(),
+            "0.0.0.0:9002".parse().unwrap()
+        );
+        assert_eq!(
+            parse_listen("[::1]:9002").unwrap(),
+            "[::1]:9002".parse().unwrap()
+        );
+        assert!(parse_listen("nowhere").is_err());
+        let bad = |toml_text: &str| {
+            let cfg: SensorConfig = toml::from_str(toml_text).unwrap();
+            cfg.validate().unwrap_err().to_string()
+        };
+        assert!(bad("[mirror]\nallow = [\"10.0.0.0/40\"]").contains("mirror.allow"));
+        assert!(bad("[mirror]\ntrusted_proxies = [\"x\"]").contains("mirror.trusted_proxies"));
+        assert!(bad("[als]\nallow = [\"ten\"]").contains("als.allow"));
+        assert!(bad("[mirror]\nmax_connections = 0").contains("mirror.max_connections"));
+        assert!(bad("[mirror]\nbody_timeout_ms = 0").contains("mirror.body_timeout_ms"));
+        assert!(bad("[als]\nidle_timeout_ms = 0").contains("als.idle_timeout_ms"));
+        assert!(bad("[als]\ntls_client_ca_file = \"/ca.pem\"").contains("als.tls_client_ca_file"));
+        assert!(toml::from_str::<SensorConfig>("[mirror]\nlisten = \"here\"").is_err());
+        assert!(toml::from_str::<SensorConfig>("[als]\nallowed = []").is_err());
     }
 }
 
@@ -450,6 +700,48 @@ mod example_tests {
         assert_eq!(
             (m.max_body_bytes, &m.default_host),
             (dm.max_body_bytes, &dm.default_host)
+        );
+        assert_eq!(
+            (
+                m.max_connections,
+                m.header_timeout_ms,
+                m.body_timeout_ms,
+                m.idle_timeout_ms,
+                &m.allow,
+                &m.trusted_proxies
+            ),
+            (
+                dm.max_connections,
+                dm.header_timeout_ms,
+                dm.body_timeout_ms,
+                dm.idle_timeout_ms,
+                &dm.allow,
+                &dm.trusted_proxies
+            )
+        );
+        let a = cfg.als.as_ref().unwrap();
+        let da = AlsConfig::new(a.listen, "default".into());
+        assert!(
+            a.listen.ip().is_loopback(),
+            "the example binds ALS to loopback"
+        );
+        assert_eq!(
+            (
+                a.max_connections,
+                a.idle_timeout_ms,
+                a.keepalive_interval_ms,
+                a.keepalive_timeout_ms,
+                &a.allow,
+                &a.tls_client_ca_file
+            ),
+            (
+                da.max_connections,
+                da.idle_timeout_ms,
+                da.keepalive_interval_ms,
+                da.keepalive_timeout_ms,
+                &da.allow,
+                &da.tls_client_ca_file
+            )
         );
         assert_eq!(cfg.max_pending_batches, d.max_pending_batches);
         assert_eq!(cfg.max_in_flight_batches, d.max_in_flight_batches);

@@ -4,7 +4,9 @@ use anyhow::Context;
 use clap::Parser;
 use picket_runtime::admin::AdminListen;
 use picket_runtime::metrics::Registry;
-use picket_sensor::config::{AlsConfig, FileSourceConfig, ReplaySpec, SensorConfig};
+use picket_sensor::config::{
+    AlsConfig, FileSourceConfig, MirrorConfig, ReplaySpec, SensorConfig, parse_listen,
+};
 use picket_sensor::metrics;
 use picket_sensor::sources::nginx::LogFormat;
 use picket_sensor::sources::replay::ReplayFormat;
@@ -52,8 +54,9 @@ struct Args {
     /// PEM key of --tls-cert (`tls_key_file`).
     #[arg(long, global = true)]
     tls_key: Option<PathBuf>,
-    /// Listen address of the Envoy gRPC access-log service, e.g. 0.0.0.0:9001.
-    #[arg(long)]
+    /// Listen address of the Envoy gRPC access-log service: ADDR:PORT, or a port for loopback
+    /// (`[als] listen`, default 127.0.0.1:9001 when `[als]` is set).
+    #[arg(long, value_parser = parse_listen)]
     als_listen: Option<SocketAddr>,
     /// Serve ALS over TLS with this PEM certificate (with --als-tls-key; `[als] tls_cert_file`).
     #[arg(long, value_name = "FILE")]
@@ -61,8 +64,9 @@ struct Args {
     /// The ALS certificate's PEM key (`[als] tls_key_file`).
     #[arg(long, value_name = "FILE")]
     als_tls_key: Option<PathBuf>,
-    /// Listen address of the HTTP mirror listener (nginx `mirror`, Envoy request mirroring).
-    #[arg(long)]
+    /// Listen address of the HTTP mirror listener (nginx `mirror`, Envoy request mirroring):
+    /// ADDR:PORT, or a port for loopback (`[mirror] listen`).
+    #[arg(long, value_parser = parse_listen)]
     mirror_listen: Option<SocketAddr>,
     /// Seal and send a batch this often, in milliseconds.
     #[arg(long, global = true)]
@@ -78,6 +82,22 @@ struct Args {
     /// http://127.0.0.1:4317 (default: off; `[telemetry] otlp_endpoint`).
     #[arg(long, global = true, env = "PICKET_OTLP_ENDPOINT")]
     otlp_endpoint: Option<String>,
+    /// Require ALS clients (Envoy) to present a certificate issued by this PEM CA (with
+    /// --als-tls-cert; `[als] tls_client_ca_file`).
+    #[arg(long, value_name = "FILE")]
+    als_tls_client_ca: Option<PathBuf>,
+    /// Peers allowed to reach the ALS listener, an address or CIDR; repeatable (`[als] allow`,
+    /// default loopback only). Replaces the configured list.
+    #[arg(long, value_name = "CIDR")]
+    als_allow: Vec<String>,
+    /// Peers allowed to reach the mirror listener, an address or CIDR; repeatable
+    /// (`[mirror] allow`, default loopback only). Replaces the configured list.
+    #[arg(long, value_name = "CIDR")]
+    mirror_allow: Vec<String>,
+    /// Peers whose X-Real-IP / X-Forwarded-For the mirror believes, an address or CIDR;
+    /// repeatable (`[mirror] trusted_proxies`, default loopback). Replaces the configured list.
+    #[arg(long, value_name = "CIDR")]
+    mirror_trusted_proxy: Vec<String>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -159,27 +179,39 @@ fn build_config(args: &mut Args) -> anyhow::Result<SensorConfig> {
         }
         cfg.files.push(f);
     }
+    let default_host = args.default_host.clone();
     if let Some(listen) = args.mirror_listen {
-        let default_host = args
-            .default_host
-            .clone()
-            .unwrap_or_else(|| "default".into());
-        cfg.mirror = Some(picket_sensor::config::MirrorConfig::new(
-            listen,
-            default_host,
-        ));
+        // Flags adjust a configured [mirror]; its other keys stay.
+        let m = cfg.mirror.get_or_insert_with(|| {
+            MirrorConfig::new(
+                listen,
+                default_host.clone().unwrap_or_else(|| "default".into()),
+            )
+        });
+        m.listen = listen;
+        if let Some(h) = &default_host {
+            m.default_host = h.clone();
+        }
+    }
+    if let Some(m) = cfg.mirror.as_mut() {
+        if !args.mirror_allow.is_empty() {
+            m.allow = Some(std::mem::take(&mut args.mirror_allow));
+        }
+        if !args.mirror_trusted_proxy.is_empty() {
+            m.trusted_proxies = Some(std::mem::take(&mut args.mirror_trusted_proxy));
+        }
     }
     if let Some(listen) = args.als_listen {
-        let default_host = args
-            .default_host
-            .clone()
-            .unwrap_or_else(|| "default".into());
-        cfg.als = Some(AlsConfig {
-            listen,
-            default_host,
-            tls_cert_file: None,
-            tls_key_file: None,
+        let als = cfg.als.get_or_insert_with(|| {
+            AlsConfig::new(
+                listen,
+                default_host.clone().unwrap_or_else(|| "default".into()),
+            )
         });
+        als.listen = listen;
+        if let Some(h) = &default_host {
+            als.default_host = h.clone();
+        }
     }
     if let Some(als) = cfg.als.as_mut() {
         if args.als_tls_cert.is_some() {
@@ -188,6 +220,25 @@ fn build_config(args: &mut Args) -> anyhow::Result<SensorConfig> {
         if args.als_tls_key.is_some() {
             als.tls_key_file = args.als_tls_key.take();
         }
+        if args.als_tls_client_ca.is_some() {
+            als.tls_client_ca_file = args.als_tls_client_ca.take();
+        }
+        if !args.als_allow.is_empty() {
+            als.allow = Some(std::mem::take(&mut args.als_allow));
+        }
+    }
+    // Whatever is left had no listener to apply to: say so rather than ignore it.
+    if !args.mirror_allow.is_empty() || !args.mirror_trusted_proxy.is_empty() {
+        anyhow::bail!(
+            "--mirror-allow and --mirror-trusted-proxy need a mirror listener (--mirror-listen or [mirror])"
+        );
+    }
+    if !args.als_allow.is_empty()
+        || args.als_tls_cert.is_some()
+        || args.als_tls_key.is_some()
+        || args.als_tls_client_ca.is_some()
+    {
+        anyhow::bail!("--als-allow and --als-tls-* need an ALS listener (--als-listen or [als])");
     }
     Ok(cfg)
 }

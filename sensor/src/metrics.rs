@@ -124,6 +124,26 @@ pub const AUTH_REFUSALS: Desc = Desc::counter(
     "Controller sessions refused or ended because the token was revoked, expired or rotated out",
     &[],
 );
+pub const LISTENER_REFUSED: Desc = Desc::counter(
+    "picket_sensor_listener_refused_total",
+    "Connections a network listener (ALS, mirror) closed without serving, by reason: not_allowed (peer outside the allowlist), over_capacity (connection cap), tls_failed (TLS handshake or client certificate)",
+    &[LabelKey::Source, LabelKey::Reason],
+);
+pub const LISTENER_TIMEOUTS: Desc = Desc::counter(
+    "picket_sensor_listener_timeouts_total",
+    "Connections or streams a network listener ended for time, by reason: header, body (mirror requests), idle (mirror keep-alive, quiet ALS stream)",
+    &[LabelKey::Source, LabelKey::Reason],
+);
+pub const LISTENER_ACCEPT_ERRORS: Desc = Desc::counter(
+    "picket_sensor_listener_accept_errors_total",
+    "Failed accepts of a network listener (each followed by a growing pause)",
+    SRC,
+);
+pub const LISTENER_CONNECTIONS: Desc = Desc::gauge(
+    "picket_sensor_listener_connections",
+    "Connections open on a network listener",
+    SRC,
+);
 pub const BATCH_REQUESTS: Desc =
     Desc::histogram("picket_sensor_batch_requests", "Requests per sealed batch");
 
@@ -145,6 +165,29 @@ pub fn register(registry: &Registry, s: Sources) {
             c.counter(&RECEIVED, &l, src.received);
             c.counter(&PARSED, &l, src.parsed);
             c.counter(&REJECTED, &l, src.rejected);
+        }
+        for l in st.listeners() {
+            let src = l.source.as_str();
+            for (reason, n) in [
+                ("not_allowed", &l.not_allowed),
+                ("over_capacity", &l.over_capacity),
+                ("tls_failed", &l.tls_failed),
+            ] {
+                c.counter(&LISTENER_REFUSED, &[src, reason], n.load(Relaxed));
+            }
+            for (reason, n) in [
+                ("header", &l.header_timeouts),
+                ("body", &l.body_timeouts),
+                ("idle", &l.idle_timeouts),
+            ] {
+                c.counter(&LISTENER_TIMEOUTS, &[src, reason], n.load(Relaxed));
+            }
+            c.counter(
+                &LISTENER_ACCEPT_ERRORS,
+                &[src],
+                l.accept_errors.load(Relaxed),
+            );
+            c.gauge(&LISTENER_CONNECTIONS, &[src], l.open.load(Relaxed) as i64);
         }
         for (reason, n) in st.rejected_by_reason() {
             c.counter(&REJECTIONS, &[reason], n);

@@ -104,6 +104,48 @@ pub struct SensorStats {
     pub auth_refusals: AtomicU64,
     /// Why the controller last refused the token, until a session is welcomed again.
     auth_error: Mutex<Option<String>>,
+    /// Connection counters of the network listeners (ALS, mirror).
+    listeners: Mutex<Vec<Arc<ListenerStats>>>,
+}
+
+/// Connection counters of one network listener (Envoy ALS, HTTP mirror): connections refused
+/// (by reason), accept errors, timeouts (by kind) and the connections open now.
+#[derive(Debug)]
+pub struct ListenerStats {
+    /// The listener's source name (`envoy-als:…`, `mirror:…`).
+    pub source: String,
+    /// Peers outside the allowlist, closed right after accept.
+    pub not_allowed: AtomicU64,
+    /// Connections beyond the connection cap, closed right after accept.
+    pub over_capacity: AtomicU64,
+    /// TLS handshakes that failed or timed out (no or a wrong client certificate, plaintext).
+    pub tls_failed: AtomicU64,
+    /// `accept` calls that failed (out of descriptors and the like).
+    pub accept_errors: AtomicU64,
+    /// Connections cut because a request's headers did not arrive in time.
+    pub header_timeouts: AtomicU64,
+    /// Connections cut because a request's body did not arrive in time.
+    pub body_timeouts: AtomicU64,
+    /// Connections (mirror) or streams (ALS) ended after a quiet period.
+    pub idle_timeouts: AtomicU64,
+    /// Connections open now.
+    pub open: AtomicU64,
+}
+
+impl ListenerStats {
+    pub fn new(source: String) -> Self {
+        Self {
+            source,
+            not_allowed: AtomicU64::new(0),
+            over_capacity: AtomicU64::new(0),
+            tls_failed: AtomicU64::new(0),
+            accept_errors: AtomicU64::new(0),
+            header_timeouts: AtomicU64::new(0),
+            body_timeouts: AtomicU64::new(0),
+            idle_timeouts: AtomicU64::new(0),
+            open: AtomicU64::new(0),
+        }
+    }
 }
 
 impl SensorStats {
@@ -124,6 +166,25 @@ impl SensorStats {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// Registers a network listener and returns its connection counters.
+    pub fn add_listener(&self, source: String) -> Arc<ListenerStats> {
+        let l = Arc::new(ListenerStats::new(source));
+        self.listeners
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(l.clone());
+        l
+    }
+
+    /// The network listeners' counters, in the order the listeners were started.
+    pub fn listeners(&self) -> Vec<Arc<ListenerStats>> {
+        (self
+            .listeners
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner))
+        .clone()
     }
 
     /// Registers a source and returns its counters.

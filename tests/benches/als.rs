@@ -124,12 +124,7 @@ async fn once(n: u64) -> anyhow::Result<f64> {
         data_dir: dir.path().join("s"),
         // A deep queue: the bench measures throughput, not the lossy overflow path.
         max_queued_chunks: 4096,
-        als: Some(AlsConfig {
-            listen: "127.0.0.1:0".parse()?,
-            default_host: "default".into(),
-            tls_cert_file: None,
-            tls_key_file: None,
-        }),
+        als: Some(AlsConfig::new("127.0.0.1:0".parse()?, "default".into())),
         ..Default::default()
     };
     let sensor = picket_sensor::Sensor::start(cfg).await?;

@@ -466,3 +466,83 @@ async fn the_als_listener_serves_tls() {
     let eps = stack.wait_total_calls(1).await;
     assert_eq!(eps[0].path, "/over-tls");
 }
+
+/// `--als-tls-client-ca`: Envoy must present a certificate from the CA; a client without one,
+/// or with one from another CA, is refused (and counted), one from the CA is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_als_listener_requires_client_certificates_from_its_ca() {
+    let stack = Stack::start().await;
+    let dir = stack.path("als-mtls");
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca = Ca::new(&dir, "als");
+    let (cert, key) = ca.issue("sensor", true, "als");
+    let clients = Ca::new(&dir, "envoy");
+    let envoy = clients.issue("envoy-edge-1", false, "envoy");
+    let rogue = Ca::new(&dir, "rogue").issue("envoy-edge-1", false, "rogue");
+    let data = stack.path("sensor-data");
+    let sensor = SensorProc::start(
+        &stack.url(),
+        &stack.sensor_token,
+        &[
+            "--als-listen",
+            "127.0.0.1:0",
+            "--als-tls-cert",
+            cert.to_str().unwrap(),
+            "--als-tls-key",
+            key.to_str().unwrap(),
+            "--als-tls-client-ca",
+            clients.ca_file().to_str().unwrap(),
+            "--id",
+            "als-mtls",
+            "--data-dir",
+            data.to_str().unwrap(),
+        ],
+    );
+    let addr = sensor.als_addr.clone().unwrap();
+    let url = format!("https://{addr}");
+    let server_ca = std::fs::read(ca.ca_file()).unwrap();
+    let tls = |client: Option<&(PathBuf, PathBuf)>| {
+        let mut t = tonic::transport::ClientTlsConfig::new()
+            .ca_certificate(tonic::transport::Certificate::from_pem(&server_ca));
+        if let Some((c, k)) = client {
+            t = t.identity(tonic::transport::Identity::from_pem(
+                std::fs::read(c).unwrap(),
+                std::fs::read(k).unwrap(),
+            ));
+        }
+        t
+    };
+    let failed = || {
+        let (_, text) = http_get(sensor.admin_addr.as_ref().unwrap(), "/metrics");
+        prom_value(
+            &parse_prometheus(&text).unwrap(),
+            "picket_sensor_listener_refused_total",
+            &[
+                ("source", &format!("envoy-als:{addr}")),
+                ("reason", "tls_failed"),
+            ],
+        )
+        .unwrap_or(0.0)
+    };
+    assert!(
+        send_als(&url, Some(tls(None)), "/no-cert").await.is_err(),
+        "a client without a certificate was served"
+    );
+    assert!(
+        send_als(&url, Some(tls(Some(&rogue))), "/rogue")
+            .await
+            .is_err(),
+        "a certificate from another CA was accepted"
+    );
+    eventually(
+        Duration::from_secs(30),
+        "two refused handshakes",
+        || async { (failed() >= 2.0).then_some(()) },
+    )
+    .await;
+    send_als(&url, Some(tls(Some(&envoy))), "/with-cert")
+        .await
+        .unwrap();
+    let eps = stack.wait_total_calls(1).await;
+    assert_eq!(eps[0].path, "/with-cert");
+}

@@ -3,27 +3,46 @@
 //! `max_body_bytes`, the rest counted and discarded) but no response, so status is 0. The
 //! gateway never waits for the mirror: when the pipeline is saturated, requests are dropped and
 //! counted.
+//!
+//! Protection: peers outside `allow` and connections over `max_connections` are closed right
+//! after accept ([`super::guard`]); a request's headers must arrive within `header_timeout_ms`
+//! and its body within `body_timeout_ms`, and a kept-alive connection may wait
+//! `idle_timeout_ms` for its next request ([`ConnClock`]); forwarded client addresses count
+//! only from `trusted_proxies` ([`client_address`]).
 
+use super::guard::Guard;
 use super::{Chunk, MAX_CHUNK_RECORDS};
-use crate::identity::{Credentials, Identifier};
+use crate::identity::{Cidr, Credentials, Identifier};
 use crate::record::{self, RequestRecord, Scheme};
-use crate::stats::{ChunkTally, SensorStats, SourceStats};
+use crate::stats::{ChunkTally, ListenerStats, SensorStats, SourceStats};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::{Request, Response};
-use std::convert::Infallible;
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 /// Requests queued between the listener and its chunker.
 const QUEUE: usize = 8192;
 /// A partial chunk is handed on after this long.
 const CHUNK_LINGER: Duration = Duration::from_millis(50);
-/// Most concurrent mirror connections.
-const MAX_CONNECTIONS: usize = 1024;
+
+/// The mirror's time limits.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// From a request's first byte to the end of its headers.
+    pub header: Duration,
+    /// From the end of the headers to the end of the body.
+    pub body: Duration,
+    /// From the end of a request (or the accept) to the first byte of the next one.
+    pub idle: Duration,
+}
 
 /// Settings of the mirror listener.
 #[derive(Debug, Clone)]
@@ -34,6 +53,9 @@ pub struct MirrorSettings {
     pub ident: Arc<Identifier>,
     /// Judge headers and bodies for injections.
     pub classify_injections: bool,
+    /// Peers whose `X-Real-IP` / `X-Forwarded-For` are believed.
+    pub trusted_proxies: Vec<Cidr>,
+    pub timeouts: Timeouts,
 }
 
 /// Binds the mirror listener and serves it in the background. Returns the bound address and
@@ -45,22 +67,56 @@ pub async fn listen(
     out: mpsc::Sender<Chunk>,
     ident: Arc<Identifier>,
 ) -> std::io::Result<(SocketAddr, String)> {
+    let cidrs = |key, list| crate::config::listener_cidrs(key, list).map_err(std::io::Error::other);
+    let allow = cidrs("mirror.allow", cfg.allow.as_ref())?;
+    let trusted_proxies = cidrs("mirror.trusted_proxies", cfg.trusted_proxies.as_ref())?;
     let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
     let addr = listener.local_addr()?;
     let name: Arc<str> = format!("mirror:{addr}").into();
+    if !addr.ip().is_loopback() && cfg.allow.is_none() {
+        tracing::warn!(%addr, "the mirror listener binds a non-loopback address but admits loopback peers only; set mirror.allow (--mirror-allow CIDR) to the gateways that mirror");
+    }
     let settings = MirrorSettings {
         default_host: cfg.default_host.clone(),
         max_body_bytes: cfg.max_body_bytes,
         ident,
         classify_injections,
+        trusted_proxies,
+        timeouts: Timeouts {
+            header: Duration::from_millis(cfg.header_timeout_ms),
+            body: Duration::from_millis(cfg.body_timeout_ms),
+            idle: Duration::from_millis(cfg.idle_timeout_ms),
+        },
     };
-    tokio::spawn(serve(listener, name.clone(), settings, stats, out));
+    let guard = Guard::new(
+        stats.add_listener(name.to_string()),
+        allow,
+        cfg.max_connections,
+    );
+    tokio::spawn(serve(listener, guard, name.clone(), settings, stats, out));
     tracing::info!(%addr, "HTTP mirror listener ready");
     Ok((addr, name.to_string()))
 }
 
-/// Turns one mirrored request into a record. The client address is the gateway's
-/// `X-Real-IP`, else the last `X-Forwarded-For` hop, else the connection's peer.
+/// The client of a mirrored request. The peer, unless it is a trusted proxy; then the
+/// gateway's `X-Real-IP`, else `X-Forwarded-For` walked from the right past trusted proxies
+/// (spoofed left-most entries are never reached), else the peer.
+pub fn client_address(
+    peer: IpAddr,
+    real_ip: Option<&str>,
+    forwarded_for: Option<&str>,
+    trusted: &[Cidr],
+) -> IpAddr {
+    if !trusted.iter().any(|c| c.contains(peer)) {
+        return peer;
+    }
+    if let Some(ip) = real_ip.and_then(record::parse_ip) {
+        return ip;
+    }
+    crate::identity::client_ip(Some(peer), forwarded_for, trusted).unwrap_or(peer)
+}
+
+/// Turns one mirrored request into a record. The client address: see [`client_address`].
 pub fn record(
     parts: &hyper::http::request::Parts,
     body_bytes: u64,
@@ -81,16 +137,19 @@ pub fn record(
         _ => None,
     };
     let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    // The gateway that mirrors is the peer; it names the client in X-Real-IP or appends it to
-    // X-Forwarded-For, so the peer always counts as a trusted hop here.
-    let client = header("x-real-ip")
-        .and_then(record::parse_ip)
-        .or_else(|| {
-            header("x-forwarded-for")
-                .and_then(|v| v.rsplit(',').next())
-                .and_then(record::parse_ip)
-        })
-        .unwrap_or(peer.ip());
+    // Repeated X-Forwarded-For headers are one list, in order.
+    let forwarded: Vec<&str> = h
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    let forwarded = (!forwarded.is_empty()).then(|| forwarded.join(","));
+    let client = client_address(
+        peer.ip(),
+        header("x-real-ip"),
+        forwarded.as_deref(),
+        &settings.trusted_proxies,
+    );
     let header_bytes: u64 = h
         .iter()
         .map(|(k, v)| (k.as_str().len() + v.len() + 4) as u64)
@@ -163,24 +222,150 @@ pub fn judge(
     Ok(r)
 }
 
-/// Reads the body up to the cap and counts the rest.
-pub async fn drain_body(mut body: Incoming, cap: usize) -> (Vec<u8>, u64) {
-    let mut kept = Vec::new();
-    let mut total = 0u64;
-    while let Some(frame) = body.frame().await {
-        let Ok(frame) = frame else { break };
-        if let Ok(data) = frame.into_data() {
-            total += data.len() as u64;
-            let room = cap.saturating_sub(kept.len());
-            kept.extend_from_slice(&data[..data.len().min(room)]);
-        }
-    }
-    (kept, total)
+/// A request body as read: the kept bytes, the total length and whether it was cut short by
+/// the body timeout.
+pub struct Body {
+    pub kept: Vec<u8>,
+    pub total: u64,
+    pub timed_out: bool,
 }
 
-/// Binds the listener and serves until the process ends.
+/// Reads the body up to the cap and counts the rest, until `deadline`.
+pub async fn drain_body(mut body: Incoming, cap: usize, deadline: Instant) -> Body {
+    let mut b = Body {
+        kept: Vec::new(),
+        total: 0,
+        timed_out: false,
+    };
+    loop {
+        let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
+            Ok(Some(Ok(frame))) => frame,
+            Ok(Some(Err(_)) | None) => break,
+            Err(_) => {
+                b.timed_out = true;
+                break;
+            }
+        };
+        if let Ok(data) = frame.into_data() {
+            b.total += data.len() as u64;
+            let room = cap.saturating_sub(b.kept.len());
+            b.kept.extend_from_slice(&data[..data.len().min(room)]);
+        }
+    }
+    b
+}
+
+/// Where a connection is in its request cycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Waiting for the first byte of a request (since the accept or the previous request).
+    Idle,
+    /// A request's first bytes arrived; its headers are not complete.
+    Head,
+    /// The handler has the request (reading its body under the body timeout).
+    Handling,
+}
+
+/// A connection's phase and when it began, for the header and idle timeouts (hyper's own
+/// header timer would also cut idle kept-alive connections, so it is off).
+#[derive(Debug)]
+struct ConnClock(Mutex<(Phase, Instant)>);
+
+impl ConnClock {
+    fn new() -> Self {
+        Self(Mutex::new((Phase::Idle, Instant::now())))
+    }
+
+    fn get(&self) -> (Phase, Instant) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn set(&self, phase: Phase) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = (phase, Instant::now());
+    }
+
+    /// Bytes arrived: an idle connection starts a request.
+    fn bytes_arrived(&self) {
+        let mut s = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if s.0 == Phase::Idle {
+            *s = (Phase::Head, Instant::now());
+        }
+    }
+
+    /// Resolves with the phase whose time ran out (`Idle` or `Head`).
+    async fn expired(&self, t: Timeouts) -> Phase {
+        loop {
+            let (phase, since) = self.get();
+            let limit = match phase {
+                Phase::Idle => t.idle,
+                Phase::Head => t.header,
+                Phase::Handling => {
+                    // The handler enforces the body timeout; look again later.
+                    tokio::time::sleep(t.header.min(t.idle)).await;
+                    continue;
+                }
+            };
+            if Instant::now() >= since + limit {
+                return phase;
+            }
+            tokio::time::sleep_until(since + limit).await;
+        }
+    }
+}
+
+/// A mirror connection that tells its [`ConnClock`] when bytes arrive.
+struct WatchedIo {
+    io: tokio::net::TcpStream,
+    clock: Arc<ConnClock>,
+}
+
+impl AsyncRead for WatchedIo {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let me = self.get_mut();
+        let before = buf.filled().len();
+        let r = Pin::new(&mut me.io).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            me.clock.bytes_arrived();
+        }
+        r
+    }
+}
+
+impl AsyncWrite for WatchedIo {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
+}
+
+/// What every connection task shares.
+struct Shared {
+    tx: mpsc::Sender<Result<RequestRecord, &'static str>>,
+    settings: MirrorSettings,
+    stats: Arc<SensorStats>,
+    conns: Arc<ListenerStats>,
+}
+
+/// Accepts connections through the guard and serves each on a task of its own, until the
+/// process ends.
 pub async fn serve(
     listener: tokio::net::TcpListener,
+    mut guard: Guard,
     name: Arc<str>,
     settings: MirrorSettings,
     stats: Arc<SensorStats>,
@@ -189,48 +374,93 @@ pub async fn serve(
     let src = stats.add_source(name.to_string());
     let (tx, rx) = mpsc::channel::<Result<RequestRecord, &'static str>>(QUEUE);
     tokio::spawn(chunker(rx, name, stats.clone(), src, out));
-    let settings = Arc::new(settings);
-    let permits = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let shared = Arc::new(Shared {
+        tx,
+        settings,
+        stats,
+        conns: guard.stats.clone(),
+    });
     loop {
-        let Ok((stream, peer)) = listener.accept().await else {
-            continue;
-        };
-        let Ok(permit) = permits.clone().try_acquire_owned() else {
-            // Over the connection limit: refuse rather than queue unboundedly.
-            continue;
-        };
-        let (tx, settings, stats) = (tx.clone(), settings.clone(), stats.clone());
+        let a = guard.admit(|| listener.accept()).await;
+        let shared = shared.clone();
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                let (tx, settings, stats) = (tx.clone(), settings.clone(), stats.clone());
-                async move {
-                    let (parts, body) = req.into_parts();
-                    let (kept, total) = drain_body(body, settings.max_body_bytes).await;
-                    let rec = judge(
-                        &parts,
-                        &kept,
-                        total,
-                        peer,
-                        &settings,
-                        picket_runtime::now_ms(),
-                    );
-                    if tx.try_send(rec).is_err() {
-                        stats.queue_full_drops.fetch_add(1, Relaxed);
-                    }
-                    Ok::<_, Infallible>(Response::new(
-                        http_body_util::Empty::<hyper::body::Bytes>::new(),
-                    ))
-                }
-            });
-            let io = hyper_util::rt::TokioIo::new(stream);
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(10))
-                .serve_connection(io, service);
-            let _ = conn.await;
-            drop(permit);
+            let _admission = a.admission;
+            serve_connection(a.stream, a.peer, shared).await;
         });
     }
+}
+
+/// Serves one connection until it closes, errs or runs out of time.
+async fn serve_connection(stream: tokio::net::TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+    let clock = Arc::new(ConnClock::new());
+    let timeouts = shared.settings.timeouts;
+    let service = {
+        let (clock, shared) = (clock.clone(), shared.clone());
+        hyper::service::service_fn(move |req: Request<Incoming>| {
+            let (clock, shared) = (clock.clone(), shared.clone());
+            async move {
+                clock.set(Phase::Handling);
+                let result = handle(req, peer, &shared).await;
+                clock.set(Phase::Idle);
+                result
+            }
+        })
+    };
+    let io = hyper_util::rt::TokioIo::new(WatchedIo {
+        io: stream,
+        clock: clock.clone(),
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(None)
+        .serve_connection(io, service);
+    tokio::select! {
+        _ = conn => {}
+        phase = clock.expired(timeouts) => {
+            // Dropping the connection closes it.
+            let counter = match phase {
+                Phase::Head => &shared.conns.header_timeouts,
+                _ => &shared.conns.idle_timeouts,
+            };
+            counter.fetch_add(1, Relaxed);
+            tracing::debug!(%peer, ?phase, "mirror connection timed out");
+        }
+    }
+}
+
+/// The body took longer than the body timeout; the connection is closed.
+#[derive(Debug, thiserror::Error)]
+#[error("request body not received within the body timeout")]
+struct BodyTimeout;
+
+/// Reads one mirrored request and hands its record on; answers 200 with no body.
+async fn handle(
+    req: Request<Incoming>,
+    peer: SocketAddr,
+    shared: &Shared,
+) -> Result<Response<http_body_util::Empty<hyper::body::Bytes>>, BodyTimeout> {
+    let settings = &shared.settings;
+    let (parts, body) = req.into_parts();
+    let deadline = Instant::now() + settings.timeouts.body;
+    let body = drain_body(body, settings.max_body_bytes, deadline).await;
+    // A request whose body stalls still happened at the gateway: it is recorded with what
+    // arrived, and the connection is closed.
+    let rec = judge(
+        &parts,
+        &body.kept,
+        body.total,
+        peer,
+        settings,
+        picket_runtime::now_ms(),
+    );
+    if shared.tx.try_send(rec).is_err() {
+        shared.stats.queue_full_drops.fetch_add(1, Relaxed);
+    }
+    if body.timed_out {
+        shared.conns.body_timeouts.fetch_add(1, Relaxed);
+        return Err(BodyTimeout);
+    }
+    Ok(Response::new(http_body_util::Empty::new()))
 }
 
 /// Groups mirrored requests into chunks for the aggregator.
@@ -303,6 +533,12 @@ mod tests {
             max_body_bytes: 10,
             ident: Arc::new(ident),
             classify_injections: true,
+            trusted_proxies: vec!["127.0.0.0/8".parse().unwrap()],
+            timeouts: Timeouts {
+                header: Duration::from_secs(1),
+                body: Duration::from_secs(1),
+                idle: Duration::from_secs(1),
+            },
         };
         let r = record(&parts, 100, "127.0.0.1:5000".parse().unwrap(), &settings, 7).unwrap();
         assert_eq!(
@@ -313,5 +549,47 @@ mod tests {
         assert!(r.auth_present);
         assert!(r.request_bytes >= 100);
         assert_eq!(r.status, 0);
+    }
+
+    #[test]
+    fn forwarded_addresses_count_only_from_trusted_proxies() {
+        let trusted: Vec<Cidr> = ["127.0.0.0/8", "10.0.0.0/8"]
+            .iter()
+            .map(|c| c.parse().unwrap())
+            .collect();
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let (lo, outsider) = (ip("127.0.0.1"), ip("203.0.113.9"));
+        // An untrusted peer is the client, whatever it claims.
+        assert_eq!(
+            client_address(outsider, Some("81.2.69.1"), Some("81.2.69.2"), &trusted),
+            outsider
+        );
+        // A trusted peer's X-Real-IP wins; a malformed one falls back to the walk.
+        assert_eq!(
+            client_address(lo, Some("81.2.69.1"), None, &trusted),
+            ip("81.2.69.1")
+        );
+        assert_eq!(
+            client_address(lo, Some("nonsense"), Some("81.2.69.2"), &trusted),
+            ip("81.2.69.2")
+        );
+        // X-Forwarded-For is walked from the right past trusted hops; spoofed left-most
+        // entries are never reached.
+        assert_eq!(
+            client_address(lo, None, Some("6.6.6.6, 81.2.69.3, 10.0.0.7"), &trusted),
+            ip("81.2.69.3")
+        );
+        assert_eq!(
+            client_address(lo, None, Some("6.6.6.6,81.2.69.4"), &trusted),
+            ip("81.2.69.4")
+        );
+        // All hops trusted: the left-most one; none: the peer.
+        assert_eq!(
+            client_address(lo, None, Some("10.0.0.1, 10.0.0.2"), &trusted),
+            ip("10.0.0.1")
+        );
+        assert_eq!(client_address(lo, None, None, &trusted), lo);
+        // No trusted proxies at all: always the peer.
+        assert_eq!(client_address(lo, Some("81.2.69.1"), None, &[]), lo);
     }
 }

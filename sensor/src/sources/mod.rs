@@ -2,6 +2,7 @@
 //! to the aggregator through one bounded channel.
 
 pub mod als;
+pub mod guard;
 pub mod json_line;
 pub mod mirror;
 pub mod nginx;

@@ -6,17 +6,22 @@
 //! Messages are decoded into the trimmed types of [`wire`] (only the fields [`convert`] reads,
 //! strings borrowed from the received frame), not into `envoy-types`' full messages.
 
+pub mod conn;
 pub mod wire;
 
+use super::guard::Guard;
 use super::{Chunk, MAX_CHUNK_RECORDS};
 use crate::identity::{Credentials, Identifier};
 use crate::record::{self, RequestRecord, Scheme};
-use crate::stats::{ChunkTally, SensorStats, SourceStats};
+use crate::stats::{ChunkTally, ListenerStats, SensorStats, SourceStats};
 use bytes::Bytes;
+use conn::{GuardedIo, Transport};
 use prost_types::{Duration as PbDuration, Timestamp};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 use std::task::Poll;
+use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status, Streaming};
@@ -28,8 +33,13 @@ use wire::{
 /// Largest ALS message accepted, in bytes.
 pub const MAX_ALS_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
 
-/// Binds the ALS listener and serves Envoy's access-log streams on it in the background.
-/// Returns the bound address and the source's name.
+/// Connections admitted and waiting for tonic to take them.
+const ADMITTED_QUEUE: usize = 64;
+
+/// Binds the ALS listener and serves Envoy's access-log streams on it in the background:
+/// peers outside `allow` and connections over `max_connections` are closed at once (counted),
+/// TLS (with client certificates when `tls_client_ca_file` is set) is negotiated after that,
+/// quiet streams end after `idle_timeout_ms`. Returns the bound address and the source's name.
 pub async fn listen(
     cfg: &crate::config::AlsConfig,
     stats: Arc<SensorStats>,
@@ -41,13 +51,18 @@ pub async fn listen(
             let files = picket_runtime::tls::TlsFiles {
                 cert: cert.clone(),
                 key: key.clone(),
-                client_ca: None,
+                client_ca: cfg.tls_client_ca_file.clone(),
             };
             let tls = picket_runtime::tls::TlsServer::load(files)
                 .map_err(|e| std::io::Error::other(format!("ALS TLS: {e}")))?;
             // Runs for the life of the process: renewed certificates serve new connections.
             tls.spawn_reloader();
             Some(tls)
+        }
+        (None, None) if cfg.tls_client_ca_file.is_some() => {
+            return Err(std::io::Error::other(
+                "als.tls_client_ca_file needs als.tls_cert_file and als.tls_key_file",
+            ));
         }
         (None, None) => None,
         _ => {
@@ -56,31 +71,81 @@ pub async fn listen(
             ));
         }
     };
+    let allow = crate::config::listener_cidrs("als.allow", cfg.allow.as_ref())
+        .map_err(std::io::Error::other)?;
     let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
     let addr = listener.local_addr()?;
     let name: Arc<str> = format!("envoy-als:{addr}").into();
-    let sink = AlsSink::new(name.clone(), &cfg.default_host, stats, out, ident);
+    if !addr.ip().is_loopback() && cfg.allow.is_none() {
+        tracing::warn!(%addr, "the ALS listener binds a non-loopback address but admits loopback peers only; set als.allow (--als-allow CIDR) to the proxies that send access logs");
+    }
+    let conns = stats.add_listener(name.to_string());
+    let guard = Guard::new(conns.clone(), allow, cfg.max_connections);
+    let sink = AlsSink::new(name.clone(), &cfg.default_host, stats, out, ident)
+        .with_idle_timeout(Duration::from_millis(cfg.idle_timeout_ms), conns.clone());
+    let (tx, rx) = mpsc::channel::<std::io::Result<GuardedIo>>(ADMITTED_QUEUE);
+    tokio::spawn(admit(listener, guard, tls, tx));
+    let router = tonic::transport::Server::builder()
+        // Envoy keeps one stream per worker; bound them anyway.
+        .concurrency_limit_per_connection(64)
+        .http2_keepalive_interval(Some(Duration::from_millis(cfg.keepalive_interval_ms)))
+        .http2_keepalive_timeout(Some(Duration::from_millis(cfg.keepalive_timeout_ms)))
+        .add_service(sink.into_service());
     tokio::spawn(async move {
-        let router = tonic::transport::Server::builder()
-            // Envoy keeps one stream per worker; bound them anyway.
-            .concurrency_limit_per_connection(64)
-            .add_service(sink.into_service());
-        let served = match &tls {
-            Some(tls) => {
-                let incoming = tokio_stream::wrappers::ReceiverStream::new(tls.incoming(listener));
-                router.serve_with_incoming(incoming).await
-            }
-            None => {
-                let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
-                router.serve_with_incoming(incoming).await
-            }
-        };
-        if let Err(e) = served {
+        let incoming = tokio_stream::wrappers::ReceiverStream::new(rx);
+        if let Err(e) = router.serve_with_incoming(incoming).await {
             tracing::error!(error = %e, "ALS listener failed");
         }
     });
     tracing::info!(%addr, "envoy ALS listener ready");
     Ok((addr, name.to_string()))
+}
+
+/// Accepts connections through the guard, completes TLS handshakes (concurrently, each
+/// holding its place under the cap) and hands the connections to tonic.
+async fn admit(
+    listener: tokio::net::TcpListener,
+    mut guard: Guard,
+    tls: Option<Arc<picket_runtime::tls::TlsServer>>,
+    tx: mpsc::Sender<std::io::Result<GuardedIo>>,
+) {
+    loop {
+        let a = tokio::select! {
+            a = guard.admit(|| listener.accept()) => a,
+            () = tx.closed() => return,
+        };
+        let _ = a.stream.set_nodelay(true);
+        match &tls {
+            None => {
+                let io = GuardedIo {
+                    io: Transport::Plain(a.stream),
+                    peer: a.peer,
+                    admission: a.admission,
+                };
+                if tx.send(Ok(io)).await.is_err() {
+                    return;
+                }
+            }
+            Some(tls) => {
+                let (tls, tx, conns) = (tls.clone(), tx.clone(), guard.stats.clone());
+                tokio::spawn(async move {
+                    match tls.handshake(a.stream, a.peer).await {
+                        Some(s) => {
+                            let io = GuardedIo {
+                                io: Transport::Tls(Box::new(s)),
+                                peer: a.peer,
+                                admission: a.admission,
+                            };
+                            let _ = tx.send(Ok(io)).await;
+                        }
+                        None => {
+                            conns.tls_failed.fetch_add(1, Relaxed);
+                        }
+                    }
+                });
+            }
+        }
+    }
 }
 
 /// The ALS gRPC service of the sensor.
@@ -92,7 +157,14 @@ pub struct AlsSink {
     src: Arc<SourceStats>,
     out: mpsc::Sender<Chunk>,
     ident: Arc<Identifier>,
+    /// A stream with no message for this long is ended.
+    idle: Duration,
+    /// Where ended idle streams are counted.
+    conns: Option<Arc<ListenerStats>>,
 }
+
+/// How long a stream may stay quiet when no listener configured it.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 
 impl AlsSink {
     pub fn new(
@@ -110,7 +182,17 @@ impl AlsSink {
             src,
             out,
             ident,
+            idle: DEFAULT_IDLE_TIMEOUT,
+            conns: None,
         }
+    }
+
+    /// Ends streams that stay quiet for `idle` (counted in `conns`); Envoy opens a new one
+    /// when it next logs.
+    pub fn with_idle_timeout(mut self, idle: Duration, conns: Arc<ListenerStats>) -> Self {
+        self.idle = idle;
+        self.conns = Some(conns);
+        self
     }
 
     /// The tonic service, with the message-size limit applied.
@@ -196,7 +278,16 @@ impl AccessLogService for AlsSink {
         let mut pending = Vec::with_capacity(MAX_CHUNK_RECORDS);
         loop {
             let next = if pending.is_empty() {
-                stream.message().await
+                match tokio::time::timeout(self.idle, stream.message()).await {
+                    Ok(next) => next,
+                    Err(_) => {
+                        if let Some(c) = &self.conns {
+                            c.idle_timeouts.fetch_add(1, Relaxed);
+                        }
+                        tracing::debug!(source = %self.name, "quiet ALS stream ended");
+                        break;
+                    }
+                }
             } else {
                 match ready_message(&mut stream).await {
                     Some(next) => next,
