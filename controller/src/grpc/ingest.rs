@@ -361,6 +361,7 @@ async fn apply_batch(
     let dropped = drops.total();
     let st = state.clone();
     let tenant = ctx.tenant.clone();
+    let b_sensor = sensor.clone();
     let sensor = sensor.clone();
     let (applied, commit, analysis) = blocking(move || {
         let now = st.now_ms();
@@ -407,6 +408,21 @@ async fn apply_batch(
         Applied::Duplicate => {
             state.ingest.batches_duplicate.fetch_add(1, Relaxed);
             cost.duplicate = true;
+        }
+        Applied::Retired => {
+            // The epoch's watermark was pruned: a definite rejection, never a second billing.
+            state.ingest.batches_refused.fetch_add(1, Relaxed);
+            let reason =
+                format!("epoch {epoch} was retired (superseded and idle); start a new run");
+            tracing::warn!(tenant = %ctx.tenant, sensor = %b_sensor, seq, %reason, "refused a batch for good");
+            let ack = pb::Ack {
+                stream_epoch: epoch,
+                seq,
+                rejected: true,
+                reject_reason: reason,
+                ..Default::default()
+            };
+            return Ok((ack, cost));
         }
     }
     let ack = pb::Ack {
