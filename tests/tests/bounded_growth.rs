@@ -9,6 +9,8 @@
 use picket_proto::v1 as pb;
 use picket_tests::*;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
 
 const MAX_TENANT: u64 = 104;
 const MAX_HOST: u64 = 100;
@@ -169,7 +171,7 @@ async fn a_hostile_sensor_cannot_grow_the_inventory_beyond_its_caps() {
     std::fs::write(
         &cfg,
         format!(
-            "[inventory]\nmax_endpoints_per_tenant = {MAX_TENANT}\nmax_endpoints_per_host = {MAX_HOST}\nmax_hosts_per_tenant = {MAX_HOSTS}\n"
+            "[inventory]\nmax_endpoints_per_tenant = {MAX_TENANT}\nmax_endpoints_per_host = {MAX_HOST}\nmax_hosts_per_tenant = {MAX_HOSTS}\n[posture]\nevaluate_interval_secs = 1\n"
         ),
     )
     .unwrap();
@@ -228,6 +230,32 @@ async fn a_hostile_sensor_cannot_grow_the_inventory_beyond_its_caps() {
         "every request billed"
     );
     assert_eq!(folded_metric(&stack.controller.admin_addr), 1099.0);
+    // The operator sees it: an inventory_capped finding on the overflow endpoints.
+    let reader = stack.reader_token.clone();
+    eventually(
+        Duration::from_secs(60),
+        "the inventory_capped finding",
+        || {
+            let out = picketctl(
+                &url,
+                &reader,
+                &[
+                    "-o",
+                    "json",
+                    "findings",
+                    "list",
+                    "--kind",
+                    "inventory_capped",
+                ],
+            );
+            let found: serde_json::Value = serde_json::from_str(&out).unwrap();
+            let victim = found.as_array().unwrap().iter().any(|f| {
+                f.to_string().contains("victim.example") && f.to_string().contains("/{overflow}")
+            });
+            async move { victim.then_some(()) }
+        },
+    )
+    .await;
 
     // kill -9 and restart: the counts were committed with the batches.
     let (addr, data) = (
@@ -271,4 +299,84 @@ async fn a_hostile_sensor_cannot_grow_the_inventory_beyond_its_caps() {
     assert_eq!(calls.values().sum::<u64>(), sent);
     assert_eq!(usage(&url, &stack.reader_token).await.calls, sent);
     assert_eq!(folded_metric(&stack.controller.admin_addr), 1099.0 + 350.0);
+}
+
+/// Watermarks of a sensor's superseded, idle runs are retired by the maintenance pruning; a
+/// replay of a retired run's batch afterwards is refused for good and billed nothing. The
+/// controller runs in this process so the test owns its clock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_of_a_retired_run_is_refused_and_not_billed_again() {
+    use picket_controller::metering::ManualClock;
+    const DAY_MS: i64 = 86_400_000;
+    let dir = tempfile::tempdir().unwrap();
+    // Early in a month: the whole test stays within one billing cycle.
+    let start = picket_shared::time::parse_rfc3339_ms("2026-05-02T00:00:00Z").unwrap();
+    let clock = Arc::new(ManualClock::new(start));
+    let mut cfg = picket_controller::ControllerConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.path().to_owned(),
+        ..Default::default()
+    };
+    cfg.telemetry.admin_listen = picket_runtime::admin::AdminListen::Off;
+    let ctl = picket_controller::start_with_clock(cfg, clock.clone())
+        .await
+        .unwrap();
+    let url = format!("http://{}", ctl.local_addr);
+    let admin = std::fs::read_to_string(dir.path().join("admin.token"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let token = create_token(&url, &admin, "", pb::Role::Sensor).await;
+    // The sensor's first run (epoch 100) commits two batches; later runs (epochs 200, 300)
+    // supersede it.
+    let mut old = RawSensor::connect(&url, &token, "gw", 100).await;
+    let first = old.batch(1, "api.example", 40);
+    assert!(!old.send(first.clone()).await.rejected);
+    assert!(!old.send(old.batch(2, "api.example", 2)).await.rejected);
+    drop(old);
+    let mut mid = RawSensor::connect(&url, &token, "gw", 200).await;
+    assert!(!mid.send(mid.batch(1, "api.example", 5)).await.rejected);
+    drop(mid);
+    clock.advance(3 * DAY_MS);
+    let mut new = RawSensor::connect(&url, &token, "gw", 300).await;
+    assert!(!new.send(new.batch(1, "api.example", 7)).await.rejected);
+    let billed = usage(&url, &admin).await.calls;
+    assert_eq!(billed, 54);
+    // Not idle long enough yet (168 hours by default): nothing is retired.
+    picket_controller::maintenance::prune(&ctl.state);
+    let mut again = RawSensor::connect(&url, &token, "gw", 100).await;
+    assert_eq!(again.welcome.committed_seq, 2);
+    assert!(again.send(first.clone()).await.duplicate);
+    drop(again);
+    clock.advance(8 * DAY_MS);
+    picket_controller::maintenance::prune(&ctl.state);
+    // Epochs 100 and 200 are retired; 300, the newest, stays.
+    let mut replay = RawSensor::connect(&url, &token, "gw", 100).await;
+    for b in [first.clone(), replay.batch(3, "api.example", 1_000)] {
+        let ack = replay.send(b).await;
+        assert!(ack.rejected && !ack.duplicate, "{ack:?}");
+        assert!(ack.reject_reason.contains("retired"), "{ack:?}");
+    }
+    drop(replay);
+    assert_eq!(
+        usage(&url, &admin).await.calls,
+        billed,
+        "nothing billed twice"
+    );
+    let calls = total_calls(&all_endpoints(&url, &admin).await);
+    assert_eq!(calls, billed);
+    let mut cur = RawSensor::connect(&url, &token, "gw", 300).await;
+    assert_eq!(cur.welcome.committed_seq, 1);
+    assert!(cur.send(cur.batch(1, "api.example", 7)).await.duplicate);
+    assert!(!cur.send(cur.batch(2, "api.example", 1)).await.rejected);
+    assert_eq!(usage(&url, &admin).await.calls, billed + 1);
+    let retired = ctl
+        .state
+        .db
+        .retired_epoch_floor(
+            &picket_shared::TenantId::default_tenant(),
+            &picket_shared::SensorId::new("gw").unwrap(),
+        )
+        .unwrap();
+    assert_eq!(retired, 200);
 }
