@@ -140,21 +140,22 @@ impl Db {
             for (i, ((key, summary), raw_key)) in
                 batch.endpoints.iter().zip(&endpoint_keys).enumerate()
             {
-                let (mut rec, store_key) = match txn.get(Tree::Endpoints, raw_key)? {
-                    Some(raw) => (decode(Tree::Endpoints, &raw)?, raw_key.clone()),
-                    None => match fold.place(txn, key, summary.requests)? {
-                        None => (EndpointRecord::default(), raw_key.clone()),
-                        Some(target) => {
-                            let k = keys::endpoint(tenant, &target);
-                            folded.push((i, target));
-                            let rec = match txn.get(Tree::Endpoints, &k)? {
-                                Some(raw) => decode(Tree::Endpoints, &raw)?,
-                                None => EndpointRecord::default(),
-                            };
-                            (rec, k)
-                        }
-                    },
-                };
+                let (mut rec, store_key): (EndpointRecord, Cow<'_, [u8]>) =
+                    match txn.get(Tree::Endpoints, raw_key)? {
+                        Some(raw) => (decode(Tree::Endpoints, &raw)?, Cow::Borrowed(raw_key)),
+                        None => match fold.place(txn, key, summary.requests)? {
+                            None => (EndpointRecord::default(), Cow::Borrowed(raw_key)),
+                            Some(target) => {
+                                let k = keys::endpoint(tenant, &target);
+                                folded.push((i, target));
+                                let rec = match txn.get(Tree::Endpoints, &k)? {
+                                    Some(raw) => decode(Tree::Endpoints, &raw)?,
+                                    None => EndpointRecord::default(),
+                                };
+                                (rec, Cow::Owned(k))
+                            }
+                        },
+                    };
                 let over = rec.absorb(summary, sensor.as_str(), batch.window_ms);
                 fold.keys_overflowed(txn, over)?;
                 txn.put(Tree::Endpoints, &store_key, &encode(&rec))?;
@@ -200,11 +201,8 @@ impl Db {
                 };
                 txn.put(Tree::Notables, &key, &encode(&rec))?;
             }
-            txn.put(
-                Tree::Watermarks,
-                &wm_key,
-                &bounds::watermark_value(batch.seq, now_ms),
-            )?;
+            txn.put(Tree::Watermarks, &wm_key, &batch.seq.to_be_bytes())?;
+            txn.put(Tree::WatermarkTimes, &wm_key, &bounds::moved_value(now_ms))?;
             let metering = super::billing::meter_in_txn(txn, tenant, batch, now_ms, policy)?;
             let entry = analysis_entry(tenant, sensor, batch, now_ms, &metering);
             if !entry.is_empty() {

@@ -2,7 +2,8 @@
 //! per host, hosts per tenant) with the fold of what lies beyond them into overflow
 //! endpoints, the per-tenant counts the caps are checked against (`inventory` tree, written
 //! in the batch transaction, so concurrent batches never count twice), and the watermark
-//! value format (committed seq and when it last moved) that watermark pruning reads.
+//! formats: the retired-epoch floor, and when a watermark last moved (`watermark_times`),
+//! which watermark pruning reads.
 //!
 //! A leaf of `store`: the batch transaction and `growth` use it.
 
@@ -268,23 +269,19 @@ pub(super) fn floor_key(tenant: &TenantId, sensor: &SensorId) -> Vec<u8> {
     keys::watermark(tenant, sensor, FLOOR_EPOCH)
 }
 
-/// A watermark value: the committed seq (be64) and when it last moved (sortable i64 ms).
-pub(super) fn watermark_value(seq: u64, moved_ms: i64) -> [u8; 16] {
-    let mut v = [0u8; 16];
-    v[..8].copy_from_slice(&seq.to_be_bytes());
-    v[8..].copy_from_slice(&keys::sortable_i64(moved_ms));
-    v
-}
-
-/// The committed seq of a watermark value (values written before the time was kept are the
-/// 8-byte seq alone).
+/// The committed seq of a watermark value (be64; 0 when malformed).
 pub(super) fn watermark_seq(raw: &[u8]) -> u64 {
-    be64(raw)
+    if raw.len() == 8 { be64(raw) } else { 0 }
 }
 
-/// When a watermark last moved; `None` for a value written before the time was kept.
-pub(super) fn watermark_moved_ms(raw: &[u8]) -> Option<i64> {
-    keys::read_sortable_i64(raw.get(8..)?)
+/// A `watermark_times` value: when the watermark last moved.
+pub(super) fn moved_value(ms: i64) -> [u8; 8] {
+    keys::sortable_i64(ms)
+}
+
+/// Reads a `watermark_times` value.
+pub(super) fn read_moved(raw: &[u8]) -> Option<i64> {
+    keys::read_sortable_i64(raw)
 }
 
 #[cfg(test)]
@@ -292,12 +289,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn watermark_values_read_back_and_old_values_read_as_their_seq() {
-        let v = watermark_value(42, -7);
-        assert_eq!((watermark_seq(&v), watermark_moved_ms(&v)), (42, Some(-7)));
-        let old = 42u64.to_be_bytes();
-        assert_eq!((watermark_seq(&old), watermark_moved_ms(&old)), (42, None));
+    fn watermark_values_read_back() {
+        assert_eq!(watermark_seq(&42u64.to_be_bytes()), 42);
         assert_eq!(watermark_seq(&[]), 0);
+        assert_eq!(read_moved(&moved_value(-7)), Some(-7));
     }
 
     #[test]

@@ -10,8 +10,11 @@
 //! not moved for `idle_ms`; stop at the first that stays. Retiring deletes the watermark and
 //! raises the sensor's floor (the watermark key of epoch 0) to the epoch, in one
 //! transaction; a batch of an epoch at or below the floor is refused ([`Applied::Retired`]:
-//! a definite rejection, the sensor sets it aside), so a replay is never billed twice. A
-//! watermark written before the time was kept gets the time of the first pass that sees it.
+//! a definite rejection, the sensor sets it aside), so a replay is never billed twice. When a
+//! watermark last moved is kept beside it (`watermark_times`, written by the batch
+//! transaction); a watermark written before those times were kept gets the time of the first
+//! pass that sees it. The watermark values stay the 8-byte seq, so an older controller
+//! started on the store still reads them.
 //!
 //! [`Applied::Retired`]: super::Applied::Retired
 
@@ -191,7 +194,8 @@ impl Db {
         let mut retire = Vec::new();
         let mut stamp = Vec::new();
         for row in older {
-            match bounds::watermark_moved_ms(&row.2) {
+            let moved = self.kv.get(Tree::WatermarkTimes, &row.1)?;
+            match moved.as_deref().and_then(bounds::read_moved) {
                 Some(moved) if moved <= now_ms.saturating_sub(idle_ms) => retire.push(*row),
                 Some(_) => break,
                 None => {
@@ -217,6 +221,7 @@ impl Db {
                     break;
                 }
                 txn.delete(Tree::Watermarks, key)?;
+                txn.delete(Tree::WatermarkTimes, key)?;
                 floor = floor.max(*epoch);
                 retired += 1;
             }
@@ -224,10 +229,9 @@ impl Db {
                 txn.put(Tree::Watermarks, &floor_key, &floor.to_be_bytes())?;
             }
             let mut stamped = 0;
-            for (_, key, value) in &stamp {
-                if txn.get(Tree::Watermarks, key)?.as_deref() == Some(value.as_slice()) {
-                    let seq = bounds::watermark_seq(value);
-                    txn.put(Tree::Watermarks, key, &bounds::watermark_value(seq, now_ms))?;
+            for (_, key, _) in &stamp {
+                if txn.get(Tree::WatermarkTimes, key)?.is_none() {
+                    txn.put(Tree::WatermarkTimes, key, &bounds::moved_value(now_ms))?;
                     stamped += 1;
                 }
             }

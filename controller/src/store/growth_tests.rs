@@ -331,6 +331,13 @@ fn superseded_idle_watermarks_are_retired_and_their_replays_refused() {
         .unwrap();
     db.apply_batch(&t, &s, &one(30, 1, 8), NOW - 20 * DAY, &p)
         .unwrap();
+    // The values stay the 8-byte seq an older controller reads.
+    let raw = db
+        .kv
+        .get(Tree::Watermarks, &keys::watermark(&t, &s, 30))
+        .unwrap()
+        .unwrap();
+    assert_eq!(raw, 1u64.to_be_bytes());
     let out = db.prune_watermarks(&t, NOW, 7 * DAY).unwrap();
     assert_eq!(
         out.retired, 2,
@@ -391,13 +398,9 @@ fn watermarks_without_a_time_are_stamped_before_they_can_be_retired() {
         .unwrap();
     db.apply_batch(&t, &s, &batch(2, 1, &[("api", "/x", 1)]), NOW, &p)
         .unwrap();
-    // As an older controller wrote it: the seq alone.
+    // As an older controller wrote it: no time beside it.
     db.kv
-        .put(
-            Tree::Watermarks,
-            &keys::watermark(&t, &s, 1),
-            &3u64.to_be_bytes(),
-        )
+        .delete(Tree::WatermarkTimes, &keys::watermark(&t, &s, 1))
         .unwrap();
     assert_eq!(db.committed_seq(&t, &s, 1).unwrap(), 3);
     let later = NOW + 30 * DAY;

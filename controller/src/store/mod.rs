@@ -82,11 +82,14 @@ pub enum Tree {
     /// Inventory counts the caps are checked against: `tenant 0` → counts, `tenant 0 host` →
     /// the host's endpoint count (see `bounds`).
     Inventory,
+    /// When each watermark last moved, same keys as `Watermarks` (sortable i64 ms): kept
+    /// apart so the watermark values stay the 8-byte seq older controllers read.
+    WatermarkTimes,
 }
 
 impl Tree {
     /// Every tree, in discriminant order (backends index by `tree as usize`).
-    pub const ALL: [Tree; 28] = [
+    pub const ALL: [Tree; 29] = [
         Tree::Tenants,
         Tree::Tokens,
         Tree::Sensors,
@@ -115,6 +118,7 @@ impl Tree {
         Tree::TokenUse,
         Tree::Audit,
         Tree::Inventory,
+        Tree::WatermarkTimes,
     ];
 
     pub fn name(self) -> &'static str {
@@ -147,6 +151,7 @@ impl Tree {
             Tree::TokenUse => "token_use",
             Tree::Audit => "audit",
             Tree::Inventory => "inventory",
+            Tree::WatermarkTimes => "watermark_times",
         }
     }
 }
