@@ -43,6 +43,9 @@ pub struct InventoryConfig {
     pub max_endpoints_per_host: u64,
     /// Most hosts (APIs) per tenant. Default 1000.
     pub max_hosts_per_tenant: u64,
+    /// Most sensor ids per tenant; the hello of a new one beyond it is refused
+    /// (`RESOURCE_EXHAUSTED`). Default 10000.
+    pub max_sensors_per_tenant: u64,
     /// Hours a superseded epoch's watermark must not have moved before the hourly pruning
     /// retires it (its batches are then refused). Default 168 (7 days).
     pub watermark_idle_hours: u64,
@@ -58,6 +61,7 @@ impl Default for InventoryConfig {
             max_endpoints_per_tenant: c.max_endpoints_per_tenant,
             max_endpoints_per_host: c.max_endpoints_per_host,
             max_hosts_per_tenant: c.max_hosts_per_tenant,
+            max_sensors_per_tenant: c.max_sensors_per_tenant,
             watermark_idle_hours: (crate::store::growth::WATERMARK_IDLE_MS / 3_600_000) as u64,
         }
     }
@@ -70,6 +74,7 @@ impl InventoryConfig {
             max_endpoints_per_tenant: self.max_endpoints_per_tenant,
             max_endpoints_per_host: self.max_endpoints_per_host,
             max_hosts_per_tenant: self.max_hosts_per_tenant,
+            max_sensors_per_tenant: self.max_sensors_per_tenant,
         }
     }
 
@@ -89,6 +94,10 @@ impl InventoryConfig {
                 self.max_endpoints_per_host,
             ),
             ("inventory.max_hosts_per_tenant", self.max_hosts_per_tenant),
+            (
+                "inventory.max_sensors_per_tenant",
+                self.max_sensors_per_tenant,
+            ),
             ("inventory.watermark_idle_hours", self.watermark_idle_hours),
         ] {
             if v == 0 {
@@ -559,6 +568,7 @@ mod tests {
             "max_endpoints_per_tenant = 0",
             "max_endpoints_per_host = 0",
             "max_hosts_per_tenant = 0",
+            "max_sensors_per_tenant = 0",
             "watermark_idle_hours = 0",
             "watermark_idle_hours = 87841",
         ] {

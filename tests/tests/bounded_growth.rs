@@ -380,3 +380,43 @@ async fn a_replay_of_a_retired_run_is_refused_and_not_billed_again() {
         .unwrap();
     assert_eq!(retired, 200);
 }
+
+/// A stolen sensor token cannot register sensor ids without end: beyond
+/// `inventory.max_sensors_per_tenant` a new id's hello is refused (`RESOURCE_EXHAUSTED`),
+/// known sensors keep streaming, and the count holds after a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_sensor_ids_beyond_the_cap_are_refused_and_known_ones_stream_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("sensors.toml");
+    std::fs::write(&cfg, "[inventory]\nmax_sensors_per_tenant = 2\n").unwrap();
+    let cfg = cfg.display().to_string();
+    let mut stack = Stack::start_with(&["--config", &cfg]).await;
+    let url = stack.url();
+    let token = stack.sensor_token.clone();
+    let mut a = RawSensor::connect(&url, &token, "gw-a", 1).await;
+    let _b = RawSensor::connect(&url, &token, "gw-b", 1).await;
+    for id in ["rogue-1", "rogue-2"] {
+        let err = RawSensor::try_connect(&url, &token, id, 1).await.err();
+        assert_eq!(
+            err.map(|s| s.code()),
+            Some(tonic::Code::ResourceExhausted),
+            "{id}"
+        );
+    }
+    assert!(!a.send(a.batch(1, "api.example", 3)).await.rejected);
+    let (addr, data) = (
+        stack.controller.addr.clone(),
+        stack.controller.data_dir.clone(),
+    );
+    stack.controller.proc.kill9();
+    stack.controller = ControllerProc::start_with(&data, &addr, &["--config", &cfg]);
+    let err = RawSensor::try_connect(&url, &token, "rogue-3", 1)
+        .await
+        .err();
+    assert_eq!(err.map(|s| s.code()), Some(tonic::Code::ResourceExhausted));
+    let mut b = RawSensor::connect(&url, &token, "gw-b", 1).await;
+    assert!(!b.send(b.batch(1, "api.example", 4)).await.rejected);
+    assert_eq!(usage(&url, &stack.reader_token).await.calls, 7);
+    let sensors = picketctl(&url, &stack.reader_token, &["sensors", "list"]);
+    assert!(!sensors.contains("rogue"), "{sensors}");
+}

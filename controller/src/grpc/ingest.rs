@@ -254,6 +254,12 @@ async fn register(
     let state = state.clone();
     blocking(move || {
         let now = state.now_ms();
+        if !db.admit_sensor(&tenant, &sensor, now)? {
+            tracing::warn!(tenant = %tenant, sensor = %sensor, "refused a new sensor: the tenant is at inventory.max_sensors_per_tenant");
+            return Err(Error::ResourceExhausted(format!(
+                "tenant {tenant} holds inventory.max_sensors_per_tenant sensors; sensor {sensor} is new"
+            )));
+        }
         let mut rec = db
             .get_sensor(&tenant, &sensor)?
             .unwrap_or_else(|| SensorRecord {

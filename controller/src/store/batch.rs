@@ -160,7 +160,6 @@ impl Db {
                 fold.keys_overflowed(txn, over)?;
                 txn.put(Tree::Endpoints, &store_key, &encode(&rec))?;
             }
-            fold.save(txn)?;
             let stored: Cow<'_, BatchSummary> = if folded.is_empty() {
                 Cow::Borrowed(batch)
             } else {
@@ -173,11 +172,14 @@ impl Db {
             let batch = stored.as_ref();
             let mut srec: SensorRecord = match txn.get(Tree::Sensors, &sensor_key)? {
                 Some(raw) => decode(Tree::Sensors, &raw)?,
-                None => SensorRecord {
-                    sensor_id: sensor.to_string(),
-                    first_seen_ms: now_ms,
-                    ..Default::default()
-                },
+                None => {
+                    fold.sensor_created(txn)?;
+                    SensorRecord {
+                        sensor_id: sensor.to_string(),
+                        first_seen_ms: now_ms,
+                        ..Default::default()
+                    }
+                }
             };
             srec.last_seen_ms = now_ms;
             srec.stream_epoch = batch.stream_epoch;
@@ -186,6 +188,7 @@ impl Db {
             srec.requests_committed = srec.requests_committed.saturating_add(batch.requests());
             srec.fields_dropped = srec.fields_dropped.saturating_add(fields_dropped);
             txn.put(Tree::Sensors, &sensor_key, &encode(&srec))?;
+            fold.save(txn)?;
             for (i, event) in batch.notables.iter().enumerate() {
                 let key = keys::notable(
                     tenant,

@@ -43,6 +43,8 @@ pub struct InventoryCaps {
     pub max_endpoints_per_tenant: u64,
     pub max_endpoints_per_host: u64,
     pub max_hosts_per_tenant: u64,
+    /// Most sensor ids per tenant: a new one beyond it is refused at hello.
+    pub max_sensors_per_tenant: u64,
 }
 
 impl Default for InventoryCaps {
@@ -51,6 +53,7 @@ impl Default for InventoryCaps {
             max_endpoints_per_tenant: 100_000,
             max_endpoints_per_host: 5_000,
             max_hosts_per_tenant: 1_000,
+            max_sensors_per_tenant: 10_000,
         }
     }
 }
@@ -69,6 +72,8 @@ pub struct InventoryCounts {
     pub folded_requests: u64,
     /// Map keys and set members the lifetime records left out at their caps.
     pub keys_overflowed: u64,
+    /// Sensor records (counted against `max_sensors_per_tenant`).
+    pub sensors: u64,
 }
 
 /// `inventory` key of a tenant's counts: `tenant 0`.
@@ -192,6 +197,19 @@ impl<'a> Fold<'a> {
         }
         let counts = self.counts.get_or_insert_with(Default::default);
         counts.keys_overflowed = counts.keys_overflowed.saturating_add(n);
+        self.changed = true;
+        Ok(())
+    }
+
+    /// Counts a sensor record the batch creates (a sensor that streamed without a hello
+    /// admitted by [`crate::store::Db::admit_sensor`] first; not refused here).
+    pub(super) fn sensor_created(&mut self, txn: &mut dyn Txn) -> Result<()> {
+        if self.counts.is_none() {
+            let raw = txn.get(Tree::Inventory, &counts_key(self.tenant))?;
+            self.counts = Some(read_counts(raw)?);
+        }
+        let counts = self.counts.get_or_insert_with(Default::default);
+        counts.sensors = counts.sensors.saturating_add(1);
         self.changed = true;
         Ok(())
     }

@@ -1,5 +1,6 @@
-//! Upkeep of what ingest makes the store grow: reading a tenant's inventory counts, taking the
-//! counts of a store written before they existed, and pruning superseded watermarks.
+//! Upkeep of what ingest makes the store grow: reading a tenant's inventory counts, admitting
+//! sensors within the sensor cap, taking the counts of a store written before they existed,
+//! and pruning superseded watermarks.
 //!
 //! ## Watermark pruning
 //! A watermark (`tenant 0 sensor 0 epoch`) holds the highest committed seq of one numbering
@@ -53,6 +54,39 @@ impl Db {
             .map_or(0, |raw| bounds::watermark_seq(&raw)))
     }
 
+    /// Whether `sensor` may stream for `tenant`: a known sensor always; a new one while the
+    /// tenant holds fewer than `inventory.max_sensors_per_tenant` sensors, and its first record
+    /// is then written and counted in the same transaction.
+    pub fn admit_sensor(&self, tenant: &TenantId, sensor: &SensorId, now_ms: i64) -> Result<bool> {
+        let key = keys::sensor(tenant, sensor);
+        let ck = bounds::counts_key(tenant);
+        let cap = self.caps.max_sensors_per_tenant;
+        let admitted = std::cell::Cell::new(false);
+        self.kv.transact(&|txn| {
+            admitted.set(false);
+            if txn.get(Tree::Sensors, &key)?.is_some() {
+                admitted.set(true);
+                return Ok(());
+            }
+            let mut counts = bounds::read_counts(txn.get(Tree::Inventory, &ck)?)?;
+            if counts.sensors >= cap {
+                return Ok(());
+            }
+            counts.sensors = counts.sensors.saturating_add(1);
+            let rec = super::SensorRecord {
+                sensor_id: sensor.to_string(),
+                first_seen_ms: now_ms,
+                last_seen_ms: now_ms,
+                ..Default::default()
+            };
+            txn.put(Tree::Sensors, &key, &super::records::encode(&rec))?;
+            txn.put(Tree::Inventory, &ck, &super::records::encode(&counts))?;
+            admitted.set(true);
+            Ok(())
+        })?;
+        Ok(admitted.get())
+    }
+
     /// Takes the inventory counts of a store written before they existed (once; later calls
     /// return at once). Call before ingest starts. Returns how many endpoints were counted.
     pub fn ensure_inventory_counts(&self) -> Result<u64> {
@@ -87,6 +121,23 @@ impl Db {
                 break;
             }
         }
+        // tenant → sensors
+        let mut sensors: BTreeMap<Vec<u8>, u64> = BTreeMap::new();
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let rows = self.kv.scan(Tree::Sensors, b"", after.as_deref(), PAGE)?;
+            let done = rows.len() < PAGE;
+            for (k, _) in rows {
+                if let Some(cut) = k.iter().position(|b| *b == keys::SEP) {
+                    *sensors.entry(k[..=cut].to_vec()).or_default() += 1;
+                    tally.entry(k[..=cut].to_vec()).or_default();
+                }
+                after = Some(k);
+            }
+            if done {
+                break;
+            }
+        }
         let mut writes: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::new();
         for (prefix, (endpoints, hosts)) in tally {
             let mut counts: InventoryCounts = match self.kv.get(Tree::Inventory, &prefix)? {
@@ -95,6 +146,7 @@ impl Db {
             };
             counts.endpoints = endpoints;
             counts.hosts = hosts.len() as u64;
+            counts.sensors = sensors.get(&prefix).copied().unwrap_or(0);
             writes.push((prefix.clone(), Some(super::records::encode(&counts))));
             for (host, n) in hosts {
                 let mut k = prefix.clone();

@@ -48,6 +48,7 @@ fn caps(tenant: u64, host: u64, hosts: u64) -> InventoryCaps {
         max_endpoints_per_tenant: tenant,
         max_endpoints_per_host: host,
         max_hosts_per_tenant: hosts,
+        ..Default::default()
     }
 }
 
@@ -233,6 +234,57 @@ fn concurrent_batches_never_count_twice() {
     let c = db.inventory_counts(&t).unwrap();
     assert_eq!((c.endpoints, c.folded_summaries), (50, 150));
     assert_eq!(billed(&db, &t), 200);
+}
+
+#[test]
+fn sensors_beyond_the_cap_are_not_admitted_and_known_ones_always_are() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SledStore::open(dir.path()).unwrap());
+    let db = Db::new(store.clone()).with_inventory_caps(InventoryCaps {
+        max_sensors_per_tenant: 3,
+        ..Default::default()
+    });
+    let (t, other) = (TenantId::new("t").unwrap(), TenantId::new("u").unwrap());
+    let id = |s: &str| SensorId::new(s).unwrap();
+    // One sensor streamed before (its batch created the record), then hellos race.
+    db.apply_batch(
+        &t,
+        &id("old"),
+        &batch(1, 1, &[("api", "/x", 1)]),
+        NOW,
+        &MeterPolicy::default(),
+    )
+    .unwrap();
+    let admitted: Vec<bool> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..6)
+            .map(|i| {
+                let (db, t) = (&db, &t);
+                scope.spawn(move || db.admit_sensor(t, &id(&format!("n{i}")), NOW).unwrap())
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(admitted.iter().filter(|a| **a).count(), 2, "{admitted:?}");
+    assert!(
+        db.admit_sensor(&t, &id("old"), NOW).unwrap(),
+        "known: always"
+    );
+    assert!(
+        db.admit_sensor(&other, &id("n9"), NOW).unwrap(),
+        "per tenant"
+    );
+    assert_eq!(db.list_sensors(&t).unwrap().len(), 3);
+    assert_eq!(db.inventory_counts(&t).unwrap().sensors, 3);
+    // Taken again for a store without counts: the same.
+    db.kv
+        .delete(Tree::Inventory, &keys::tenant_prefix(&t))
+        .unwrap();
+    db.kv
+        .delete(Tree::Inventory, bounds::COUNTED_MARKER)
+        .unwrap();
+    db.ensure_inventory_counts().unwrap();
+    assert_eq!(db.inventory_counts(&t).unwrap().sensors, 3);
+    assert!(!db.admit_sensor(&t, &id("n7"), NOW).unwrap());
 }
 
 #[test]
