@@ -367,7 +367,7 @@ async fn apply_batch(
     let dropped = drops.total();
     let st = state.clone();
     let tenant = ctx.tenant.clone();
-    let b_sensor = sensor.clone();
+    let logged_sensor = sensor.clone();
     let sensor = sensor.clone();
     let (applied, commit, analysis) = blocking(move || {
         let now = st.now_ms();
@@ -420,7 +420,7 @@ async fn apply_batch(
             state.ingest.batches_refused.fetch_add(1, Relaxed);
             let reason =
                 format!("epoch {epoch} was retired (superseded and idle); start a new run");
-            tracing::warn!(tenant = %ctx.tenant, sensor = %b_sensor, seq, %reason, "refused a batch for good");
+            tracing::warn!(tenant = %ctx.tenant, sensor = %logged_sensor, seq, %reason, "refused a batch for good");
             let ack = pb::Ack {
                 stream_epoch: epoch,
                 seq,
