@@ -489,3 +489,73 @@ fn sensors_with_prefix_ids_are_pruned_separately() {
     assert_eq!(db.prune_watermarks(&t, NOW, 7 * DAY).unwrap().retired, 0);
     assert_eq!(db.committed_seq(&t, &a, 1).unwrap(), 1);
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Whatever a sensor sends (hosts, paths, replays, in any order) and whatever the
+        /// caps: every request is stored once and billed once, the caps hold, and the counts
+        /// are the truth.
+        #[test]
+        fn folding_never_loses_a_request_and_the_caps_hold(
+            batches in proptest::collection::vec(
+                proptest::collection::vec((0u8..6, 0u8..12, 1u64..5), 1..12),
+                1..25,
+            ),
+            replays in proptest::collection::vec(any::<bool>(), 25),
+            (tenant_cap, host_cap, host_count_cap) in (1u64..20, 1u64..8, 1u64..4),
+        ) {
+            let db = Db::new(Arc::new(MemoryStore::new()))
+                .with_inventory_caps(caps(tenant_cap, host_cap, host_count_cap));
+            let (t, s) = ids();
+            let p = MeterPolicy::default();
+            let mut sent = 0u64;
+            for (i, eps) in batches.iter().enumerate() {
+                let named: Vec<(String, String, u64)> = eps
+                    .iter()
+                    .map(|(h, path, n)| (format!("h{h}"), format!("/p{path}"), *n))
+                    .collect();
+                let refs: Vec<(&str, &str, u64)> =
+                    named.iter().map(|(h, p, n)| (h.as_str(), p.as_str(), *n)).collect();
+                let b = batch(1, i as u64 + 1, &refs);
+                let committed = matches!(
+                    db.apply_batch(&t, &s, &b, NOW, &p).unwrap(),
+                    Applied::Committed { .. }
+                );
+                prop_assert!(committed);
+                sent += refs.iter().map(|(_, _, n)| n).sum::<u64>();
+                if replays[i] {
+                    prop_assert_eq!(db.apply_batch(&t, &s, &b, NOW, &p).unwrap(), Applied::Duplicate);
+                }
+            }
+            let eps = all_endpoints(&db, &t);
+            prop_assert_eq!(eps.values().sum::<u64>(), sent);
+            prop_assert_eq!(billed(&db, &t), sent);
+            let own: Vec<&EndpointKey> = eps.keys().filter(|k| !bounds::is_overflow(k)).collect();
+            prop_assert!(own.len() as u64 <= tenant_cap);
+            let mut per_host: BTreeMap<&str, u64> = BTreeMap::new();
+            for k in &own {
+                *per_host.entry(k.host.as_str()).or_default() += 1;
+            }
+            prop_assert!(per_host.values().all(|n| *n <= host_cap));
+            let hosts: std::collections::BTreeSet<&str> = eps
+                .keys()
+                .map(|k| k.host.as_str())
+                .filter(|h| *h != OVERFLOW_HOST)
+                .collect();
+            prop_assert!(hosts.len() as u64 <= host_count_cap);
+            let c = db.inventory_counts(&t).unwrap();
+            prop_assert_eq!(c.endpoints, own.len() as u64);
+            prop_assert_eq!(c.hosts, hosts.len() as u64);
+            for (h, n) in &per_host {
+                prop_assert_eq!(db.host_endpoint_count(&t, h).unwrap(), *n);
+            }
+            let folded: u64 = eps.iter().filter(|(k, _)| bounds::is_overflow(k)).map(|(_, n)| n).sum();
+            prop_assert_eq!(c.folded_requests, folded);
+        }
+    }
+}
