@@ -27,6 +27,90 @@ pub struct ControllerConfig {
     /// The alert export file (`[export]`).
     pub export: crate::export::config::ExportConfig,
     pub tls: TlsConfig,
+    /// Bounded growth (`[inventory]`): inventory caps and watermark pruning.
+    pub inventory: InventoryConfig,
+}
+
+/// Bounded growth of the store (`[inventory]`). Beyond a cap, the summary of a new endpoint
+/// folds into its host's overflow endpoint `* /{overflow}` (of a new host beyond the host cap:
+/// into `overflow.picket`), still metered and analyzed; existing endpoints keep updating.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InventoryConfig {
+    /// Most endpoints per tenant. Default 100000.
+    pub max_endpoints_per_tenant: u64,
+    /// Most endpoints per host (API). Default 5000.
+    pub max_endpoints_per_host: u64,
+    /// Most hosts (APIs) per tenant. Default 1000.
+    pub max_hosts_per_tenant: u64,
+    /// Most sensor ids per tenant; the hello of a new one beyond it is refused
+    /// (`RESOURCE_EXHAUSTED`). Default 10000.
+    pub max_sensors_per_tenant: u64,
+    /// Hours a superseded epoch's watermark must not have moved before the hourly pruning
+    /// retires it (its batches are then refused). Default 168 (7 days).
+    pub watermark_idle_hours: u64,
+}
+
+/// Longest watermark idle time: 10 years, in hours.
+pub const MAX_WATERMARK_IDLE_HOURS: u64 = 10 * 366 * 24;
+
+impl Default for InventoryConfig {
+    fn default() -> Self {
+        let c = crate::store::bounds::InventoryCaps::default();
+        Self {
+            max_endpoints_per_tenant: c.max_endpoints_per_tenant,
+            max_endpoints_per_host: c.max_endpoints_per_host,
+            max_hosts_per_tenant: c.max_hosts_per_tenant,
+            max_sensors_per_tenant: c.max_sensors_per_tenant,
+            watermark_idle_hours: (crate::store::growth::WATERMARK_IDLE_MS / 3_600_000) as u64,
+        }
+    }
+}
+
+impl InventoryConfig {
+    /// The caps ingest folds by.
+    pub fn caps(&self) -> crate::store::bounds::InventoryCaps {
+        crate::store::bounds::InventoryCaps {
+            max_endpoints_per_tenant: self.max_endpoints_per_tenant,
+            max_endpoints_per_host: self.max_endpoints_per_host,
+            max_hosts_per_tenant: self.max_hosts_per_tenant,
+            max_sensors_per_tenant: self.max_sensors_per_tenant,
+        }
+    }
+
+    /// The watermark idle time, in milliseconds (validated bounds make it exact).
+    pub fn watermark_idle_ms(&self) -> i64 {
+        (self.watermark_idle_hours.min(MAX_WATERMARK_IDLE_HOURS) * 3_600_000) as i64
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        for (key, v) in [
+            (
+                "inventory.max_endpoints_per_tenant",
+                self.max_endpoints_per_tenant,
+            ),
+            (
+                "inventory.max_endpoints_per_host",
+                self.max_endpoints_per_host,
+            ),
+            ("inventory.max_hosts_per_tenant", self.max_hosts_per_tenant),
+            (
+                "inventory.max_sensors_per_tenant",
+                self.max_sensors_per_tenant,
+            ),
+            ("inventory.watermark_idle_hours", self.watermark_idle_hours),
+        ] {
+            if v == 0 {
+                return Err(ConfigError::Zero { key });
+            }
+        }
+        if self.watermark_idle_hours > MAX_WATERMARK_IDLE_HOURS {
+            return Err(ConfigError::Inventory(format!(
+                "inventory.watermark_idle_hours must be at most {MAX_WATERMARK_IDLE_HOURS} (10 years)"
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// TLS for the gRPC listener (`[tls]`); all unset: plaintext. Files are PEM, re-read when
@@ -344,6 +428,7 @@ impl Default for ControllerConfig {
             webhooks: Default::default(),
             export: Default::default(),
             tls: TlsConfig::default(),
+            inventory: InventoryConfig::default(),
         }
     }
 }
@@ -384,6 +469,8 @@ pub enum ConfigError {
     Telemetry(#[from] picket_runtime::otel::OtelError),
     #[error("{0}")]
     Tls(String),
+    #[error("{0}")]
+    Inventory(String),
 }
 
 impl ControllerConfig {
@@ -426,6 +513,7 @@ impl ControllerConfig {
         self.posture.validate().map_err(ConfigError::Detection)?;
         self.webhooks.validate().map_err(ConfigError::Export)?;
         self.export.validate().map_err(ConfigError::Export)?;
+        self.inventory.validate()?;
         Ok(())
     }
 }
@@ -457,6 +545,34 @@ mod tests {
             "window_secs = 2592001",
         ] {
             let c: ControllerConfig = toml::from_str(&format!("[incidents]\n{bad}")).unwrap();
+            assert!(c.validate().is_err(), "{bad} is rejected");
+        }
+    }
+
+    #[test]
+    fn inventory_section_parses_and_is_validated() {
+        let c: ControllerConfig = toml::from_str(
+            "[inventory]\nmax_endpoints_per_tenant = 10\nmax_endpoints_per_host = 3\nmax_hosts_per_tenant = 2\nwatermark_idle_hours = 1",
+        )
+        .unwrap();
+        c.validate().unwrap();
+        assert_eq!(
+            (
+                c.inventory.caps().max_endpoints_per_host,
+                c.inventory.watermark_idle_ms()
+            ),
+            (3, 3_600_000)
+        );
+        assert!(toml::from_str::<ControllerConfig>("[inventory]\nmax_endpoints = 1").is_err());
+        for bad in [
+            "max_endpoints_per_tenant = 0",
+            "max_endpoints_per_host = 0",
+            "max_hosts_per_tenant = 0",
+            "max_sensors_per_tenant = 0",
+            "watermark_idle_hours = 0",
+            "watermark_idle_hours = 87841",
+        ] {
+            let c: ControllerConfig = toml::from_str(&format!("[inventory]\n{bad}")).unwrap();
             assert!(c.validate().is_err(), "{bad} is rejected");
         }
     }
@@ -534,6 +650,7 @@ mod example_tests {
         assert_eq!(cfg.incidents, d.incidents);
         assert_eq!(cfg.webhooks, d.webhooks);
         assert_eq!(cfg.export, d.export);
+        assert_eq!(cfg.inventory, d.inventory);
         // The example spells out the default catalogue.
         assert_eq!(b.policy().unwrap().catalogue, Catalogue::defaults());
     }

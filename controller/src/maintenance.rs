@@ -1,12 +1,17 @@
 //! Background upkeep: re-evaluates analysis pauses (a new cycle lifts a cap without any
-//! traffic), reloads changed threat-intelligence files, and prunes usage history, notable
-//! events and alerts beyond their retention windows.
+//! traffic), reloads changed threat-intelligence files, prunes usage history, notable
+//! events and alerts beyond their retention windows, and retires superseded watermarks
+//! (`store::growth`).
 
 use crate::analysis::intel::IntelFiles;
 use crate::metering::cycle::{Cycle, DAY_MS, day_of};
 use crate::state::State;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
+
+/// Watermarks retired (superseded epochs pruned) since the controller started.
+pub static WATERMARKS_RETIRED: AtomicU64 = AtomicU64::new(0);
 
 /// How often pause states are re-evaluated.
 pub const PAUSE_CHECK_INTERVAL: Duration = Duration::from_secs(15);
@@ -98,6 +103,19 @@ fn prune_alerts(state: &State, tenant: &picket_shared::TenantId) {
     }
 }
 
+/// Retires a tenant's superseded, idle watermarks (`inventory.watermark_idle_hours`).
+pub fn prune_watermarks(state: &State, tenant: &picket_shared::TenantId) {
+    let idle_ms = state.inventory.watermark_idle_ms();
+    match state.db.prune_watermarks(tenant, state.now_ms(), idle_ms) {
+        Ok(p) if p.retired == 0 && p.stamped == 0 => {}
+        Ok(p) => {
+            WATERMARKS_RETIRED.fetch_add(p.retired as u64, Relaxed);
+            tracing::info!(tenant = %tenant, retired = p.retired, stamped = p.stamped, "pruned superseded watermarks");
+        }
+        Err(e) => tracing::warn!(tenant = %tenant, error = %e, "pruning watermarks failed"),
+    }
+}
+
 /// Deletes audit entries older than [`crate::audit::RETENTION_DAYS`].
 fn prune_audit(state: &State) {
     let cutoff = state
@@ -128,6 +146,7 @@ pub fn prune(state: &State) {
         .saturating_sub(i64::from(state.limits.notable_retention_days) * DAY_MS);
     for t in tenants {
         prune_alerts(state, &t.name);
+        prune_watermarks(state, &t.name);
         match state.db.prune_notables(&t.name, keep_notables_from) {
             Ok(0) => {}
             Ok(n) => tracing::info!(tenant = %t.name, removed = n, "pruned notable events"),

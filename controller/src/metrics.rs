@@ -160,6 +160,26 @@ pub const POSTURE_ENDPOINTS_SKIPPED: Desc = Desc::counter(
     "Endpoints left out of a posture evaluation by posture.max_endpoints_evaluated",
     &[],
 );
+pub const ENDPOINTS_FOLDED: Desc = Desc::counter(
+    "picket_controller_endpoints_folded_total",
+    "Endpoint summaries stored in an overflow endpoint because the tenant or host was at its inventory cap (read from the store)",
+    &[LabelKey::Tenant],
+);
+pub const RECORD_KEYS_OVERFLOW: Desc = Desc::counter(
+    "picket_controller_record_keys_overflow_total",
+    "Map keys and set members left out of lifetime endpoint records at their caps (read from the store)",
+    &[LabelKey::Tenant],
+);
+pub const INVENTORY_ENDPOINTS: Desc = Desc::gauge(
+    "picket_controller_inventory_endpoints",
+    "Endpoints of the tenant counted against inventory.max_endpoints_per_tenant (read from the store)",
+    &[LabelKey::Tenant],
+);
+pub const WATERMARKS_RETIRED: Desc = Desc::counter(
+    "picket_controller_watermarks_retired_total",
+    "Watermarks of superseded, idle sensor epochs pruned since start (their batches are refused)",
+    &[],
+);
 
 /// Registers the controller's scrape-time collectors and its commit histogram.
 pub fn register(registry: &Registry, state: &Arc<State>) {
@@ -196,6 +216,8 @@ pub fn register(registry: &Registry, state: &Arc<State>) {
             &[],
             p.endpoints_skipped.load(Relaxed),
         );
+        let retired = crate::maintenance::WATERMARKS_RETIRED.load(Relaxed);
+        c.counter(&WATERMARKS_RETIRED, &[], retired);
         analysis(&st, c);
         cycle_calls(&st, c);
     });
@@ -221,8 +243,8 @@ fn analysis(st: &State, c: &mut picket_runtime::metrics::Collector) {
     }
 }
 
-/// Each tenant's billed calls this cycle, read from the store: one read per tenant, at most
-/// the series cap of them (the rest are counted as refused by the registry).
+/// Each tenant's billed calls this cycle and inventory counts, read from the store: two reads
+/// per tenant, at most the series cap of them (the rest are counted as refused by the registry).
 fn cycle_calls(st: &State, c: &mut picket_runtime::metrics::Collector) {
     let cycle = Cycle::containing(st.now_ms());
     let tenants = match st.db.list_tenants() {
@@ -239,6 +261,17 @@ fn cycle_calls(st: &State, c: &mut picket_runtime::metrics::Collector) {
         match st.db.cycle_usage(&t.name, cycle.start_ms) {
             Ok(u) => c.gauge(&CYCLE_CALLS, &[t.name.as_str()], u.calls as i64),
             Err(e) => tracing::warn!(tenant = %t.name, error = %e, "metrics: reading usage failed"),
+        }
+        match st.db.inventory_counts(&t.name) {
+            Ok(n) => {
+                let tenant = [t.name.as_str()];
+                c.counter(&ENDPOINTS_FOLDED, &tenant, n.folded_summaries);
+                c.counter(&RECORD_KEYS_OVERFLOW, &tenant, n.keys_overflowed);
+                c.gauge(&INVENTORY_ENDPOINTS, &tenant, n.endpoints as i64);
+            }
+            Err(e) => {
+                tracing::warn!(tenant = %t.name, error = %e, "metrics: reading inventory counts failed")
+            }
         }
     }
 }

@@ -238,7 +238,14 @@ pub async fn start_with_clock(
         &cfg.data_dir.join("db"),
         cfg.limits.store_cache_mib.saturating_mul(1 << 20),
     )?;
-    let db = Db::new(Arc::new(store));
+    let db = Db::new(Arc::new(store)).with_inventory_caps(cfg.inventory.caps());
+    let counted = db.ensure_inventory_counts()?;
+    if counted > 0 {
+        tracing::info!(
+            endpoints = counted,
+            "counted the inventory of a store written before its counts"
+        );
+    }
     let admin_token_file = bootstrap(&db, &cfg.data_dir, clock.now_ms())?;
     if let Some(p) = &admin_token_file {
         tracing::info!(path = %p.display(), "created the bootstrap installation-admin token (mode 0600)");
@@ -249,7 +256,8 @@ pub async fn start_with_clock(
             .with_detection(cfg.detection.clone())
             .with_incidents(cfg.incidents.clone())
             .with_posture(cfg.posture.clone())
-            .with_tls_binding(cfg.tls.bind_sensor_id),
+            .with_tls_binding(cfg.tls.bind_sensor_id)
+            .with_inventory(cfg.inventory.clone()),
     );
     state.analysis.set_intel(intel);
     // Started after the store opened: it picks up every batch committed but not analyzed

@@ -88,6 +88,8 @@ pub struct State {
     pub posture_stats: crate::posture::PostureStats,
     /// Wakes the posture task early (a spec import or an onboarding change).
     pub posture_wake: tokio::sync::Notify,
+    /// Bounded growth settings (`[inventory]`); the caps themselves live in the `Db`.
+    pub inventory: crate::config::InventoryConfig,
 }
 
 impl State {
@@ -109,7 +111,14 @@ impl State {
             posture: crate::posture::PostureConfig::default(),
             posture_stats: crate::posture::PostureStats::default(),
             posture_wake: tokio::sync::Notify::new(),
+            inventory: Default::default(),
         }
+    }
+
+    /// Sets the bounded-growth settings (before the state is shared).
+    pub fn with_inventory(mut self, inventory: crate::config::InventoryConfig) -> Self {
+        self.inventory = inventory;
+        self
     }
 
     /// Asks the posture task to re-evaluate soon (what it judges by has changed).

@@ -254,6 +254,12 @@ async fn register(
     let state = state.clone();
     blocking(move || {
         let now = state.now_ms();
+        if !db.admit_sensor(&tenant, &sensor, now)? {
+            tracing::warn!(tenant = %tenant, sensor = %sensor, "refused a new sensor: the tenant is at inventory.max_sensors_per_tenant");
+            return Err(Error::ResourceExhausted(format!(
+                "tenant {tenant} holds inventory.max_sensors_per_tenant sensors; sensor {sensor} is new"
+            )));
+        }
         let mut rec = db
             .get_sensor(&tenant, &sensor)?
             .unwrap_or_else(|| SensorRecord {
@@ -361,6 +367,7 @@ async fn apply_batch(
     let dropped = drops.total();
     let st = state.clone();
     let tenant = ctx.tenant.clone();
+    let logged_sensor = sensor.clone();
     let sensor = sensor.clone();
     let (applied, commit, analysis) = blocking(move || {
         let now = st.now_ms();
@@ -407,6 +414,21 @@ async fn apply_batch(
         Applied::Duplicate => {
             state.ingest.batches_duplicate.fetch_add(1, Relaxed);
             cost.duplicate = true;
+        }
+        Applied::Retired => {
+            // The epoch's watermark was pruned: a definite rejection, never a second billing.
+            state.ingest.batches_refused.fetch_add(1, Relaxed);
+            let reason =
+                format!("epoch {epoch} was retired (superseded and idle); start a new run");
+            tracing::warn!(tenant = %ctx.tenant, sensor = %logged_sensor, seq, %reason, "refused a batch for good");
+            let ack = pb::Ack {
+                stream_epoch: epoch,
+                seq,
+                rejected: true,
+                reject_reason: reason,
+                ..Default::default()
+            };
+            return Ok((ack, cost));
         }
     }
     let ack = pb::Ack {

@@ -49,8 +49,17 @@ pub fn endpoint_findings(
 ) -> Vec<Finding> {
     // Traffic evidence comes from the endpoint's newest traffic (`store::evidence`), so these
     // findings end once it has served a while without the condition.
-    let ev = rec.posture_evidence();
     let new = |kind| Finding::new(tenant, kind, &key.host, &key.method, &key.template);
+    // An overflow endpoint mixes whatever endpoints came beyond an inventory cap: it says so,
+    // and nothing else is judged on it (its traffic is still analyzed by the detectors).
+    if crate::store::bounds::is_overflow(key) {
+        return vec![
+            new(Kind::InventoryCapped)
+                .with("requests", rec.summary.requests)
+                .with("keys_overflow", rec.keys_overflow),
+        ];
+    }
+    let ev = rec.posture_evidence();
     let mut out = Vec::new();
     let exists = path_exists(rec);
     // Requests without credentials that got a 2xx, at least: of the requests without

@@ -36,10 +36,11 @@ pub enum Kind {
     Drift,
     Plaintext,
     OnboardApi,
+    InventoryCapped,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 11] = [
+    pub const ALL: [Kind; 12] = [
         Kind::Unauthenticated,
         Kind::Inactive,
         Kind::ExternallyExposed,
@@ -51,6 +52,7 @@ impl Kind {
         Kind::Drift,
         Kind::Plaintext,
         Kind::OnboardApi,
+        Kind::InventoryCapped,
     ];
 
     /// The wire and CLI name.
@@ -67,6 +69,7 @@ impl Kind {
             Kind::Drift => "spec_drift",
             Kind::Plaintext => "plaintext_http",
             Kind::OnboardApi => "onboard_api",
+            Kind::InventoryCapped => "inventory_capped",
         }
     }
 
@@ -82,7 +85,8 @@ impl Kind {
             | Kind::NoRateLimit
             | Kind::Shadow
             | Kind::Plaintext
-            | Kind::OnboardApi => Severity::Medium,
+            | Kind::OnboardApi
+            | Kind::InventoryCapped => Severity::Medium,
             Kind::Drift | Kind::ExternallyExposed => Severity::Low,
             Kind::Inactive => Severity::Informational,
         }
@@ -112,6 +116,9 @@ impl Kind {
             }
             Kind::Plaintext => "serve the API over TLS only and redirect plain HTTP",
             Kind::OnboardApi => "onboard the API (picketctl apis onboard HOST) so it is analyzed",
+            Kind::InventoryCapped => {
+                "new endpoints are folded into this overflow endpoint: check the sensor for bogus traffic (random paths or hosts), or raise the [inventory] caps"
+            }
         }
     }
 }

@@ -2,13 +2,15 @@
 //! usage in one transaction) and reading the notable events it stored.
 
 use super::analysis_log::{BillingNotice, LogEntryRef};
-use super::db::{Db, read_u64};
+use super::bounds;
+use super::db::Db;
 use super::keys;
 use super::records::{EndpointRecord, NotableRecord, SensorRecord, decode, encode};
 use super::{Result, Tree};
 use crate::metering::MeterPolicy;
 use crate::metering::usage::MeterOutcome;
-use picket_shared::{BatchSummary, SensorId, TenantId};
+use picket_shared::{BatchSummary, EndpointKey, SensorId, TenantId};
+use std::borrow::Cow;
 use std::cell::RefCell;
 
 /// Outcome of applying a batch.
@@ -22,6 +24,9 @@ pub enum Applied {
     },
     /// The batch was at or below the watermark: a replay, nothing changed.
     Duplicate,
+    /// The batch's epoch was retired (its watermark pruned, see `growth`): nothing changed,
+    /// and resending cannot change that; the sensor is told with a definite rejection.
+    Retired,
 }
 
 /// The part of a committed batch that goes on to threat analysis: the endpoint summaries
@@ -105,6 +110,7 @@ impl Db {
         fields_dropped: u64,
     ) -> Result<Applied> {
         let wm_key = keys::watermark(tenant, sensor, batch.stream_epoch);
+        let floor_key = bounds::floor_key(tenant, sensor);
         let sensor_key = keys::sensor(tenant, sensor);
         let endpoint_keys: Vec<Vec<u8>> = batch
             .endpoints
@@ -114,27 +120,66 @@ impl Db {
         let outcome = RefCell::new(Applied::Duplicate);
         self.kv.transact(&|txn| {
             *outcome.borrow_mut() = Applied::Duplicate;
+            let floor = txn
+                .get(Tree::Watermarks, &floor_key)?
+                .map_or(0, |raw| bounds::watermark_seq(&raw));
+            if batch.stream_epoch <= floor {
+                *outcome.borrow_mut() = Applied::Retired;
+                return Ok(());
+            }
             let committed = txn
                 .get(Tree::Watermarks, &wm_key)?
-                .map_or(0, |raw| read_u64(&raw));
+                .map_or(0, |raw| bounds::watermark_seq(&raw));
             if batch.seq <= committed {
                 return Ok(());
             }
-            for ((_, summary), key) in batch.endpoints.iter().zip(&endpoint_keys) {
-                let mut rec: EndpointRecord = match txn.get(Tree::Endpoints, key)? {
-                    Some(raw) => decode(Tree::Endpoints, &raw)?,
-                    None => EndpointRecord::default(),
-                };
-                rec.absorb(summary, sensor.as_str(), batch.window_ms);
-                txn.put(Tree::Endpoints, key, &encode(&rec))?;
+            // New endpoints beyond the inventory caps fold into overflow endpoints; the
+            // folded batch is what is stored, metered and analyzed (same requests).
+            let mut fold = bounds::Fold::new(tenant, self.caps);
+            let mut folded: Vec<(usize, EndpointKey)> = Vec::new();
+            for (i, ((key, summary), raw_key)) in
+                batch.endpoints.iter().zip(&endpoint_keys).enumerate()
+            {
+                let (mut rec, store_key): (EndpointRecord, Cow<'_, [u8]>) =
+                    match txn.get(Tree::Endpoints, raw_key)? {
+                        Some(raw) => (decode(Tree::Endpoints, &raw)?, Cow::Borrowed(raw_key)),
+                        None => match fold.place(txn, key, summary.requests)? {
+                            None => (EndpointRecord::default(), Cow::Borrowed(raw_key)),
+                            Some(target) => {
+                                let k = keys::endpoint(tenant, &target);
+                                folded.push((i, target));
+                                let rec = match txn.get(Tree::Endpoints, &k)? {
+                                    Some(raw) => decode(Tree::Endpoints, &raw)?,
+                                    None => EndpointRecord::default(),
+                                };
+                                (rec, Cow::Owned(k))
+                            }
+                        },
+                    };
+                let over = rec.absorb(summary, sensor.as_str(), batch.window_ms);
+                fold.keys_overflowed(txn, over)?;
+                txn.put(Tree::Endpoints, &store_key, &encode(&rec))?;
             }
+            let stored: Cow<'_, BatchSummary> = if folded.is_empty() {
+                Cow::Borrowed(batch)
+            } else {
+                let mut b = batch.clone();
+                for (i, target) in &folded {
+                    b.endpoints[*i].0 = target.clone();
+                }
+                Cow::Owned(b)
+            };
+            let batch = stored.as_ref();
             let mut srec: SensorRecord = match txn.get(Tree::Sensors, &sensor_key)? {
                 Some(raw) => decode(Tree::Sensors, &raw)?,
-                None => SensorRecord {
-                    sensor_id: sensor.to_string(),
-                    first_seen_ms: now_ms,
-                    ..Default::default()
-                },
+                None => {
+                    fold.sensor_created(txn)?;
+                    SensorRecord {
+                        sensor_id: sensor.to_string(),
+                        first_seen_ms: now_ms,
+                        ..Default::default()
+                    }
+                }
             };
             srec.last_seen_ms = now_ms;
             srec.stream_epoch = batch.stream_epoch;
@@ -143,6 +188,7 @@ impl Db {
             srec.requests_committed = srec.requests_committed.saturating_add(batch.requests());
             srec.fields_dropped = srec.fields_dropped.saturating_add(fields_dropped);
             txn.put(Tree::Sensors, &sensor_key, &encode(&srec))?;
+            fold.save(txn)?;
             for (i, event) in batch.notables.iter().enumerate() {
                 let key = keys::notable(
                     tenant,
@@ -159,6 +205,7 @@ impl Db {
                 txn.put(Tree::Notables, &key, &encode(&rec))?;
             }
             txn.put(Tree::Watermarks, &wm_key, &batch.seq.to_be_bytes())?;
+            txn.put(Tree::WatermarkTimes, &wm_key, &bounds::moved_value(now_ms))?;
             let metering = super::billing::meter_in_txn(txn, tenant, batch, now_ms, policy)?;
             let entry = analysis_entry(tenant, sensor, batch, now_ms, &metering);
             if !entry.is_empty() {

@@ -306,7 +306,7 @@ mod tests {
         db.set_auto_onboard(&t, false).unwrap();
         let analyzed = |applied: Applied| match applied {
             Applied::Committed { metering, .. } => metering.analyze,
-            Applied::Duplicate => panic!("duplicate"),
+            Applied::Duplicate | Applied::Retired => panic!("not committed"),
         };
         // First sight with auto-onboarding off: discovered, unprotected, nothing to analyze.
         let before = db.analysis_appended().unwrap();

@@ -11,11 +11,22 @@ use std::sync::Arc;
 #[derive(Clone)]
 pub struct Db {
     pub(super) kv: Arc<dyn Store>,
+    /// The inventory caps ingest folds new endpoints by.
+    pub(super) caps: super::bounds::InventoryCaps,
 }
 
 impl Db {
     pub fn new(kv: Arc<dyn Store>) -> Self {
-        Self { kv }
+        Self {
+            kv,
+            caps: Default::default(),
+        }
+    }
+
+    /// Sets the inventory caps (config `[inventory]`).
+    pub fn with_inventory_caps(mut self, caps: super::bounds::InventoryCaps) -> Self {
+        self.caps = caps;
+        self
     }
 
     pub fn flush(&self) -> Result<()> {
@@ -118,7 +129,7 @@ impl Db {
         Ok(self
             .kv
             .get(Tree::Watermarks, &keys::watermark(tenant, sensor, epoch))?
-            .map_or(0, |raw| read_u64(&raw)))
+            .map_or(0, |raw| super::bounds::watermark_seq(&raw)))
     }
 
     /// Deletes a tenant's records of a tree keyed `tenant 0 sortable_i64 …` whose number is
@@ -200,6 +211,7 @@ impl Db {
         let moved = std::cell::Cell::new(0);
         self.kv.transact(&|txn| {
             moved.set(0);
+            let (mut removed, mut added) = (Vec::new(), Vec::new());
             for (from, to) in moves {
                 let (from_key, to_key) = (keys::endpoint(tenant, from), keys::endpoint(tenant, to));
                 if from_key == to_key {
@@ -209,16 +221,20 @@ impl Db {
                     continue;
                 };
                 let source: EndpointRecord = decode(Tree::Endpoints, &raw)?;
+                removed.push(from);
                 let mut dest: EndpointRecord = match txn.get(Tree::Endpoints, &to_key)? {
                     Some(raw) => decode(Tree::Endpoints, &raw)?,
-                    None => EndpointRecord::default(),
+                    None => {
+                        added.push(to);
+                        EndpointRecord::default()
+                    }
                 };
                 dest.fold(&source);
                 txn.put(Tree::Endpoints, &to_key, &encode(&dest))?;
                 txn.delete(Tree::Endpoints, &from_key)?;
                 moved.set(moved.get() + 1);
             }
-            Ok(())
+            super::bounds::recount_in_txn(txn, tenant, &removed, &added)
         })?;
         Ok(moved.get())
     }

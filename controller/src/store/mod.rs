@@ -11,9 +11,11 @@ pub mod apis;
 pub mod audit_log;
 pub mod batch;
 pub mod billing;
+pub mod bounds;
 pub mod db;
 pub mod evidence;
 pub mod findings;
+pub mod growth;
 pub mod incident_records;
 pub mod incidents;
 pub mod keys;
@@ -77,11 +79,17 @@ pub enum Tree {
     TokenUse,
     /// The audit log: `tenant 0 time(sortable) seq(be64)` → entry (see `audit_log`).
     Audit,
+    /// Inventory counts the caps are checked against: `tenant 0` → counts, `tenant 0 host` →
+    /// the host's endpoint count (see `bounds`).
+    Inventory,
+    /// When each watermark last moved, same keys as `Watermarks` (sortable i64 ms): kept
+    /// apart so the watermark values stay the 8-byte seq older controllers read.
+    WatermarkTimes,
 }
 
 impl Tree {
     /// Every tree, in discriminant order (backends index by `tree as usize`).
-    pub const ALL: [Tree; 27] = [
+    pub const ALL: [Tree; 29] = [
         Tree::Tenants,
         Tree::Tokens,
         Tree::Sensors,
@@ -109,6 +117,8 @@ impl Tree {
         Tree::ExportCursors,
         Tree::TokenUse,
         Tree::Audit,
+        Tree::Inventory,
+        Tree::WatermarkTimes,
     ];
 
     pub fn name(self) -> &'static str {
@@ -140,6 +150,8 @@ impl Tree {
             Tree::ExportCursors => "export_cursors",
             Tree::TokenUse => "token_use",
             Tree::Audit => "audit",
+            Tree::Inventory => "inventory",
+            Tree::WatermarkTimes => "watermark_times",
         }
     }
 }
@@ -192,5 +204,7 @@ pub trait Store: Send + Sync + 'static {
 
 #[cfg(test)]
 mod alert_tests;
+#[cfg(test)]
+mod growth_tests;
 #[cfg(test)]
 mod incident_tests;

@@ -2,10 +2,125 @@
 
 use picket_shared::{EndpointSummary, Role, SensorCounters, TenantId};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Most sensor names remembered per endpoint.
 pub const MAX_SENSORS_PER_ENDPOINT: usize = 64;
+
+// Lifetime caps on the maps of an endpoint's summary. A batch's summary is bounded by the wire
+// limits (`picket_shared::limits`), but the lifetime record merges the keys of every batch, so
+// a sensor sending new keys each time would grow it without end. New keys beyond a cap are
+// left out (their counts too) and counted in `EndpointRecord::keys_overflow`; keys already
+// held keep counting. Histograms need no cap: their buckets are bounded by
+// `MAX_HISTOGRAM_BUCKET_EXCLUSIVE`; parameters are capped by `MAX_PARAMS_PER_ENDPOINT`.
+
+/// Most status codes kept per endpoint.
+pub const MAX_STATUSES_PER_ENDPOINT: usize = 64;
+/// Most authentication schemes kept per endpoint.
+pub const MAX_AUTH_SCHEMES_PER_ENDPOINT: usize = picket_shared::limits::MAX_AUTH_SCHEMES;
+/// Most sensitive-data keys (`location:class`) kept per endpoint.
+pub const MAX_SENSITIVE_PER_ENDPOINT: usize = picket_shared::limits::MAX_SENSITIVE_KEYS;
+/// Most suspicious-agent labels kept per endpoint.
+pub const MAX_AGENTS_PER_ENDPOINT: usize = picket_shared::limits::MAX_AGENT_KEYS;
+/// Most injection keys (`location:rule`) kept per endpoint.
+pub const MAX_INJECTIONS_PER_ENDPOINT: usize = 128;
+/// Most request media-type labels kept per endpoint.
+pub const MAX_CONTENT_TYPES_PER_ENDPOINT: usize = 32;
+
+/// How many keys of `new` absent from `have` do not fit under `cap`.
+fn excess<K: Ord, A, B>(have: &BTreeMap<K, A>, new: &BTreeMap<K, B>, cap: usize) -> usize {
+    let fresh = new.keys().filter(|k| !have.contains_key(k)).count();
+    fresh.saturating_sub(cap.saturating_sub(have.len()))
+}
+
+/// Removes from `new` the keys absent from `have` that do not fit under `cap` (the first ones
+/// in key order stay, so the outcome is deterministic).
+fn trim<K: Ord + Clone, A, B>(have: &BTreeMap<K, A>, new: &mut BTreeMap<K, B>, cap: usize) {
+    let mut room = cap.saturating_sub(have.len());
+    new.retain(|k, _| {
+        if have.contains_key(k) {
+            return true;
+        }
+        let keep = room > 0;
+        room = room.saturating_sub(1);
+        keep
+    });
+}
+
+/// Keys of `new` a lifetime summary `have` cannot take under the caps.
+fn summary_excess(have: &EndpointSummary, new: &EndpointSummary) -> usize {
+    excess(&have.statuses, &new.statuses, MAX_STATUSES_PER_ENDPOINT)
+        + excess(
+            &have.auth_schemes,
+            &new.auth_schemes,
+            MAX_AUTH_SCHEMES_PER_ENDPOINT,
+        )
+        + excess(&have.sensitive, &new.sensitive, MAX_SENSITIVE_PER_ENDPOINT)
+        + excess(
+            &have.suspicious_agents,
+            &new.suspicious_agents,
+            MAX_AGENTS_PER_ENDPOINT,
+        )
+        + excess(
+            &have.injections,
+            &new.injections,
+            MAX_INJECTIONS_PER_ENDPOINT,
+        )
+        + excess(
+            &have.request_content_types,
+            &new.request_content_types,
+            MAX_CONTENT_TYPES_PER_ENDPOINT,
+        )
+        + excess(
+            &have.params,
+            &new.params,
+            picket_shared::limits::MAX_PARAMS_PER_ENDPOINT,
+        )
+}
+
+/// Merges `new` into the lifetime summary `have` within the caps; returns how many keys were
+/// left out.
+fn merge_capped(have: &mut EndpointSummary, new: &EndpointSummary) -> u64 {
+    let over = summary_excess(have, new);
+    if over == 0 {
+        have.merge(new);
+        return 0;
+    }
+    let mut t = new.clone();
+    trim(&have.statuses, &mut t.statuses, MAX_STATUSES_PER_ENDPOINT);
+    trim(
+        &have.auth_schemes,
+        &mut t.auth_schemes,
+        MAX_AUTH_SCHEMES_PER_ENDPOINT,
+    );
+    trim(
+        &have.sensitive,
+        &mut t.sensitive,
+        MAX_SENSITIVE_PER_ENDPOINT,
+    );
+    trim(
+        &have.suspicious_agents,
+        &mut t.suspicious_agents,
+        MAX_AGENTS_PER_ENDPOINT,
+    );
+    trim(
+        &have.injections,
+        &mut t.injections,
+        MAX_INJECTIONS_PER_ENDPOINT,
+    );
+    trim(
+        &have.request_content_types,
+        &mut t.request_content_types,
+        MAX_CONTENT_TYPES_PER_ENDPOINT,
+    );
+    trim(
+        &have.params,
+        &mut t.params,
+        picket_shared::limits::MAX_PARAMS_PER_ENDPOINT,
+    );
+    have.merge(&t);
+    over as u64
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TenantRecord {
@@ -76,32 +191,45 @@ pub struct EndpointRecord {
     /// existed have none; the posture then judges the lifetime summary).
     #[serde(default)]
     pub evidence: super::evidence::EvidenceWindow,
+    /// Map keys and sensor names left out at the lifetime caps (`MAX_*_PER_ENDPOINT`).
+    #[serde(default)]
+    pub keys_overflow: u64,
 }
 
 impl EndpointRecord {
     /// Folds one batch's summary from `sensor` into the record; `window_ms` is the width of
-    /// the summary's event-time window.
-    pub fn absorb(&mut self, summary: &EndpointSummary, sensor: &str, window_ms: u32) {
+    /// the summary's event-time window. Returns how many keys the caps left out (also added
+    /// to `keys_overflow`).
+    pub fn absorb(&mut self, summary: &EndpointSummary, sensor: &str, window_ms: u32) -> u64 {
         if summary.requests > 0 {
             let ev = super::evidence::Evidence::of(summary, window_ms);
             self.evidence.add_at(summary.last_seen_ms, &ev);
         }
-        self.summary.merge(summary);
+        let mut over = merge_capped(&mut self.summary, summary);
         if self.sensors.len() < MAX_SENSORS_PER_ENDPOINT || self.sensors.contains(sensor) {
             self.sensors.insert(sensor.to_owned());
+        } else {
+            over += 1;
         }
+        self.keys_overflow = self.keys_overflow.saturating_add(over);
+        over
     }
 
     /// Folds another record of the same endpoint (learned under another name) into this one.
     pub fn fold(&mut self, other: &EndpointRecord) {
-        self.summary.merge(&other.summary);
+        let mut over = merge_capped(&mut self.summary, &other.summary);
         self.evidence.fold(&other.evidence);
         for s in &other.sensors {
-            if self.sensors.len() >= MAX_SENSORS_PER_ENDPOINT {
-                break;
+            if self.sensors.len() < MAX_SENSORS_PER_ENDPOINT || self.sensors.contains(s) {
+                self.sensors.insert(s.clone());
+            } else {
+                over += 1;
             }
-            self.sensors.insert(s.clone());
         }
+        self.keys_overflow = self
+            .keys_overflow
+            .saturating_add(other.keys_overflow)
+            .saturating_add(over);
     }
 
     /// What the posture judges: the evidence window, or for a record written before it

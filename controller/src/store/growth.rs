@@ -1,0 +1,298 @@
+//! Upkeep of what ingest makes the store grow: reading a tenant's inventory counts, admitting
+//! sensors within the sensor cap, taking the counts of a store written before they existed,
+//! and pruning superseded watermarks.
+//!
+//! ## Watermark pruning
+//! A watermark (`tenant 0 sensor 0 epoch`) holds the highest committed seq of one numbering
+//! run (epoch) of a sensor: it is what makes a resent batch a duplicate. A sensor continues
+//! its newest run while it has spooled batches and starts a new, higher epoch otherwise, so an
+//! older epoch matters only to a second process running under the same sensor id. Rule: walk a
+//! sensor's epochs upwards and retire each one that is not its newest and whose watermark has
+//! not moved for `idle_ms`; stop at the first that stays. Retiring deletes the watermark and
+//! raises the sensor's floor (the watermark key of epoch 0) to the epoch, in one
+//! transaction; a batch of an epoch at or below the floor is refused ([`Applied::Retired`]:
+//! a definite rejection, the sensor sets it aside), so a replay is never billed twice. When a
+//! watermark last moved is kept beside it (`watermark_times`, written by the batch
+//! transaction); a watermark written before those times were kept gets the time of the first
+//! pass that sees it. The watermark values stay the 8-byte seq, so an older controller
+//! started on the store still reads them.
+//!
+//! [`Applied::Retired`]: super::Applied::Retired
+
+use super::bounds::{self, InventoryCounts};
+use super::db::Db;
+use super::{Result, Tree, keys};
+use picket_shared::{SensorId, TenantId};
+use std::collections::BTreeMap;
+
+/// How long a superseded epoch's watermark must not have moved before it is retired: 7 days.
+pub const WATERMARK_IDLE_MS: i64 = 7 * 86_400_000;
+
+/// Most watermark keys one pruning pass examines per tenant (the rest wait for the next pass).
+pub const MAX_WATERMARKS_SCANNED: usize = 100_000;
+
+/// What one watermark pruning pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WatermarkPrune {
+    /// Watermarks deleted (epochs retired).
+    pub retired: usize,
+    /// Old watermarks without a time, stamped with the pass's time.
+    pub stamped: usize,
+}
+
+impl Db {
+    /// A tenant's inventory counts (zero when it has none).
+    pub fn inventory_counts(&self, tenant: &TenantId) -> Result<InventoryCounts> {
+        bounds::read_counts(self.kv.get(Tree::Inventory, &bounds::counts_key(tenant))?)
+    }
+
+    /// How many endpoints of `host` count against `inventory.max_endpoints_per_host`.
+    pub fn host_endpoint_count(&self, tenant: &TenantId, host: &str) -> Result<u64> {
+        Ok(self
+            .kv
+            .get(Tree::Inventory, &bounds::host_count_key(tenant, host))?
+            .map_or(0, |raw| bounds::watermark_seq(&raw)))
+    }
+
+    /// Whether `sensor` may stream for `tenant`: a known sensor always; a new one while the
+    /// tenant holds fewer than `inventory.max_sensors_per_tenant` sensors, and its first record
+    /// is then written and counted in the same transaction.
+    pub fn admit_sensor(&self, tenant: &TenantId, sensor: &SensorId, now_ms: i64) -> Result<bool> {
+        let key = keys::sensor(tenant, sensor);
+        let ck = bounds::counts_key(tenant);
+        let cap = self.caps.max_sensors_per_tenant;
+        let admitted = std::cell::Cell::new(false);
+        self.kv.transact(&|txn| {
+            admitted.set(false);
+            if txn.get(Tree::Sensors, &key)?.is_some() {
+                admitted.set(true);
+                return Ok(());
+            }
+            let mut counts = bounds::read_counts(txn.get(Tree::Inventory, &ck)?)?;
+            if counts.sensors >= cap {
+                return Ok(());
+            }
+            counts.sensors = counts.sensors.saturating_add(1);
+            let rec = super::SensorRecord {
+                sensor_id: sensor.to_string(),
+                first_seen_ms: now_ms,
+                last_seen_ms: now_ms,
+                ..Default::default()
+            };
+            txn.put(Tree::Sensors, &key, &super::records::encode(&rec))?;
+            txn.put(Tree::Inventory, &ck, &super::records::encode(&counts))?;
+            admitted.set(true);
+            Ok(())
+        })?;
+        Ok(admitted.get())
+    }
+
+    /// Takes the inventory counts of a store written before they existed (once; later calls
+    /// return at once). Call before ingest starts. Returns how many endpoints were counted.
+    pub fn ensure_inventory_counts(&self) -> Result<u64> {
+        if self
+            .kv
+            .get(Tree::Inventory, bounds::COUNTED_MARKER)?
+            .is_some()
+        {
+            return Ok(0);
+        }
+        const PAGE: usize = 1024;
+        // tenant → (endpoints, host → endpoints)
+        let mut tally: BTreeMap<Vec<u8>, (u64, BTreeMap<String, u64>)> = BTreeMap::new();
+        let mut after: Option<Vec<u8>> = None;
+        let mut total = 0u64;
+        loop {
+            let rows = self.kv.scan(Tree::Endpoints, b"", after.as_deref(), PAGE)?;
+            let done = rows.len() < PAGE;
+            for (k, _) in rows {
+                if let Some(cut) = k.iter().position(|b| *b == keys::SEP)
+                    && let Some(key) = keys::parse_endpoint_suffix(&k[cut + 1..])
+                    && !bounds::is_overflow(&key)
+                {
+                    let t = tally.entry(k[..=cut].to_vec()).or_default();
+                    t.0 += 1;
+                    *t.1.entry(key.host).or_default() += 1;
+                    total += 1;
+                }
+                after = Some(k);
+            }
+            if done {
+                break;
+            }
+        }
+        // tenant → sensors
+        let mut sensors: BTreeMap<Vec<u8>, u64> = BTreeMap::new();
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let rows = self.kv.scan(Tree::Sensors, b"", after.as_deref(), PAGE)?;
+            let done = rows.len() < PAGE;
+            for (k, _) in rows {
+                if let Some(cut) = k.iter().position(|b| *b == keys::SEP) {
+                    *sensors.entry(k[..=cut].to_vec()).or_default() += 1;
+                    tally.entry(k[..=cut].to_vec()).or_default();
+                }
+                after = Some(k);
+            }
+            if done {
+                break;
+            }
+        }
+        let mut writes: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::new();
+        for (prefix, (endpoints, hosts)) in tally {
+            let mut counts: InventoryCounts = match self.kv.get(Tree::Inventory, &prefix)? {
+                Some(raw) => super::records::decode(Tree::Inventory, &raw)?,
+                None => InventoryCounts::default(),
+            };
+            counts.endpoints = endpoints;
+            counts.hosts = hosts.len() as u64;
+            counts.sensors = sensors.get(&prefix).copied().unwrap_or(0);
+            writes.push((prefix.clone(), Some(super::records::encode(&counts))));
+            for (host, n) in hosts {
+                let mut k = prefix.clone();
+                k.extend_from_slice(host.as_bytes());
+                writes.push((k, Some(n.to_be_bytes().to_vec())));
+            }
+        }
+        writes.push((bounds::COUNTED_MARKER.to_vec(), Some(vec![1])));
+        self.kv.apply(Tree::Inventory, &writes)?;
+        Ok(total)
+    }
+
+    /// A sensor's retired-epoch floor: batches of epochs at or below it are refused (0: none).
+    pub fn retired_epoch_floor(&self, tenant: &TenantId, sensor: &SensorId) -> Result<u64> {
+        Ok(self
+            .kv
+            .get(Tree::Watermarks, &bounds::floor_key(tenant, sensor))?
+            .map_or(0, |raw| bounds::watermark_seq(&raw)))
+    }
+
+    /// Retires a tenant's superseded watermarks idle for `idle_ms` at `now_ms` (the rule is in
+    /// the module documentation).
+    pub fn prune_watermarks(
+        &self,
+        tenant: &TenantId,
+        now_ms: i64,
+        idle_ms: i64,
+    ) -> Result<WatermarkPrune> {
+        const PAGE: usize = 1024;
+        let prefix = keys::tenant_prefix(tenant);
+        let mut out = WatermarkPrune::default();
+        let mut after: Option<Vec<u8>> = None;
+        // The sensor whose epochs are being gathered, and its (epoch, key, value) rows.
+        let mut current: Option<String> = None;
+        let mut group: Vec<(u64, Vec<u8>, Vec<u8>)> = Vec::new();
+        let mut scanned = 0usize;
+        loop {
+            let rows = self
+                .kv
+                .scan(Tree::Watermarks, &prefix, after.as_deref(), PAGE)?;
+            let done = rows.len() < PAGE;
+            for (k, v) in rows {
+                scanned += 1;
+                after = Some(k.clone());
+                let suffix = &k[prefix.len()..];
+                let Some(split) = suffix.len().checked_sub(9) else {
+                    continue;
+                };
+                if suffix[split] != keys::SEP {
+                    continue;
+                }
+                let sensor = String::from_utf8_lossy(&suffix[..split]).into_owned();
+                let epoch = bounds::watermark_seq(&suffix[split + 1..]);
+                if current.as_deref() != Some(sensor.as_str()) {
+                    if let Some(s) = current.take() {
+                        self.retire(tenant, &s, &group, now_ms, idle_ms, &mut out)?;
+                    }
+                    group.clear();
+                    current = Some(sensor);
+                }
+                group.push((epoch, k, v));
+            }
+            if done || scanned >= MAX_WATERMARKS_SCANNED {
+                break;
+            }
+        }
+        if let Some(s) = current {
+            // A group cut by the scan bound may miss newer epochs: leave it for the next pass.
+            if scanned < MAX_WATERMARKS_SCANNED {
+                self.retire(tenant, &s, &group, now_ms, idle_ms, &mut out)?;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Applies the pruning rule to one sensor's watermarks (ascending epochs; the floor entry,
+    /// epoch 0, first when present).
+    fn retire(
+        &self,
+        tenant: &TenantId,
+        sensor: &str,
+        rows: &[(u64, Vec<u8>, Vec<u8>)],
+        now_ms: i64,
+        idle_ms: i64,
+        out: &mut WatermarkPrune,
+    ) -> Result<()> {
+        let Ok(sensor) = SensorId::new(sensor) else {
+            return Ok(());
+        };
+        let epochs: Vec<&(u64, Vec<u8>, Vec<u8>)> = rows
+            .iter()
+            .filter(|(e, _, _)| *e != bounds::FLOOR_EPOCH)
+            .collect();
+        let Some((_, older)) = epochs.split_last() else {
+            return Ok(());
+        };
+        let mut retire = Vec::new();
+        let mut stamp = Vec::new();
+        for row in older {
+            let moved = self.kv.get(Tree::WatermarkTimes, &row.1)?;
+            match moved.as_deref().and_then(bounds::read_moved) {
+                Some(moved) if moved <= now_ms.saturating_sub(idle_ms) => retire.push(*row),
+                Some(_) => break,
+                None => {
+                    stamp.push(*row);
+                    break;
+                }
+            }
+        }
+        if retire.is_empty() && stamp.is_empty() {
+            return Ok(());
+        }
+        let floor_key = bounds::floor_key(tenant, &sensor);
+        let done = std::cell::Cell::new((0, 0));
+        self.kv.transact(&|txn| {
+            done.set((0, 0));
+            let mut floor = txn
+                .get(Tree::Watermarks, &floor_key)?
+                .map_or(0, |raw| bounds::watermark_seq(&raw));
+            let mut retired = 0;
+            for (epoch, key, value) in &retire {
+                // A batch committed since the scan moved it: it stays.
+                if txn.get(Tree::Watermarks, key)?.as_deref() != Some(value.as_slice()) {
+                    break;
+                }
+                txn.delete(Tree::Watermarks, key)?;
+                txn.delete(Tree::WatermarkTimes, key)?;
+                floor = floor.max(*epoch);
+                retired += 1;
+            }
+            if retired > 0 {
+                txn.put(Tree::Watermarks, &floor_key, &floor.to_be_bytes())?;
+            }
+            let mut stamped = 0;
+            for (_, key, _) in &stamp {
+                if txn.get(Tree::WatermarkTimes, key)?.is_none() {
+                    txn.put(Tree::WatermarkTimes, key, &bounds::moved_value(now_ms))?;
+                    stamped += 1;
+                }
+            }
+            done.set((retired, stamped));
+            Ok(())
+        })?;
+        let (retired, stamped) = done.get();
+        out.retired += retired;
+        out.stamped += stamped;
+        Ok(())
+    }
+}

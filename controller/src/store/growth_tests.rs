@@ -1,0 +1,561 @@
+//! Bounded growth: inventory caps and their fold, counts under concurrency and restarts,
+//! key-set caps of lifetime records, watermark pruning.
+
+use super::bounds::{self, InventoryCaps, OVERFLOW_HOST, overflow_endpoint};
+use super::memory::MemoryStore;
+use super::sled_store::SledStore;
+use super::{Applied, Db, Tree, keys};
+use crate::metering::{Cycle, MeterPolicy};
+use picket_shared::{BatchSummary, EndpointKey, EndpointSummary, SensorId, TenantId};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+const NOW: i64 = 1_780_000_000_000;
+const DAY: i64 = 86_400_000;
+
+fn key(host: &str, template: &str) -> EndpointKey {
+    EndpointKey {
+        host: host.into(),
+        method: "GET".into(),
+        template: template.into(),
+    }
+}
+
+fn summary(requests: u64) -> EndpointSummary {
+    EndpointSummary {
+        requests,
+        first_seen_ms: NOW,
+        last_seen_ms: NOW,
+        ..Default::default()
+    }
+}
+
+fn batch(epoch: u64, seq: u64, endpoints: &[(&str, &str, u64)]) -> BatchSummary {
+    BatchSummary {
+        stream_epoch: epoch,
+        seq,
+        window_ms: 60_000,
+        endpoints: endpoints
+            .iter()
+            .map(|(h, t, n)| (key(h, t), summary(*n)))
+            .collect(),
+        ..Default::default()
+    }
+}
+
+fn caps(tenant: u64, host: u64, hosts: u64) -> InventoryCaps {
+    InventoryCaps {
+        max_endpoints_per_tenant: tenant,
+        max_endpoints_per_host: host,
+        max_hosts_per_tenant: hosts,
+        ..Default::default()
+    }
+}
+
+fn ids() -> (TenantId, SensorId) {
+    (TenantId::new("t").unwrap(), SensorId::new("s1").unwrap())
+}
+
+fn all_endpoints(db: &Db, t: &TenantId) -> BTreeMap<EndpointKey, u64> {
+    db.endpoints(t, None, None, 100_000)
+        .unwrap()
+        .into_iter()
+        .map(|(k, r)| (k, r.summary.requests))
+        .collect()
+}
+
+fn billed(db: &Db, t: &TenantId) -> u64 {
+    db.cycle_usage(t, Cycle::containing(NOW).start_ms)
+        .unwrap()
+        .calls
+}
+
+#[test]
+fn caps_fold_new_endpoints_into_overflow_endpoints_and_billing_is_untouched() {
+    let db = Db::new(Arc::new(MemoryStore::new())).with_inventory_caps(caps(5, 3, 2));
+    let (t, s) = ids();
+    let p = MeterPolicy::default();
+    // Host a: 3 endpoints of its own, the next two fold into a's overflow endpoint.
+    let b1 = batch(
+        1,
+        1,
+        &[
+            ("a", "/1", 1),
+            ("a", "/2", 2),
+            ("a", "/3", 3),
+            ("a", "/4", 4),
+            ("a", "/5", 5),
+        ],
+    );
+    assert!(matches!(
+        db.apply_batch(&t, &s, &b1, NOW, &p).unwrap(),
+        Applied::Committed { requests: 15, .. }
+    ));
+    // Host b: the second host; c is a third host beyond the host cap (folds into the
+    // overflow host); b's third endpoint is beyond the tenant cap (5).
+    let b2 = batch(
+        1,
+        2,
+        &[
+            ("b", "/1", 10),
+            ("c", "/1", 20),
+            ("b", "/2", 30),
+            ("b", "/3", 40),
+        ],
+    );
+    db.apply_batch(&t, &s, &b2, NOW, &p).unwrap();
+    // Existing endpoints keep updating; a replay changes nothing.
+    let b3 = batch(1, 3, &[("a", "/1", 100), ("b", "/1", 100)]);
+    db.apply_batch(&t, &s, &b3, NOW, &p).unwrap();
+    assert_eq!(
+        db.apply_batch(&t, &s, &b2, NOW, &p).unwrap(),
+        Applied::Duplicate
+    );
+    let eps = all_endpoints(&db, &t);
+    let expected: BTreeMap<EndpointKey, u64> = [
+        (key("a", "/1"), 101),
+        (key("a", "/2"), 2),
+        (key("a", "/3"), 3),
+        (overflow_endpoint("a"), 9),
+        (key("b", "/1"), 110),
+        (key("b", "/2"), 30),
+        (overflow_endpoint("b"), 40),
+        (overflow_endpoint(OVERFLOW_HOST), 20),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(eps, expected);
+    assert_eq!(
+        billed(&db, &t),
+        15 + 100 + 200,
+        "every request is billed once"
+    );
+    let c = db.inventory_counts(&t).unwrap();
+    assert_eq!(
+        (c.endpoints, c.hosts, c.folded_summaries, c.folded_requests),
+        (5, 2, 4, 69)
+    );
+    assert_eq!(db.host_endpoint_count(&t, "a").unwrap(), 3);
+    assert_eq!(db.host_endpoint_count(&t, "b").unwrap(), 2);
+    // The folded keys are what analysis sees and what the API records know.
+    let logged: Vec<EndpointKey> = db
+        .analysis_pending(0, 100)
+        .unwrap()
+        .into_iter()
+        .flat_map(|(_, e)| e.unwrap().endpoints.into_iter().map(|(k, _)| k))
+        .collect();
+    assert!(logged.contains(&overflow_endpoint(OVERFLOW_HOST)));
+    assert!(!logged.contains(&key("c", "/1")));
+    assert!(db.api_record(&t, "c").unwrap().is_none());
+    assert!(db.api_record(&t, OVERFLOW_HOST).unwrap().is_some());
+}
+
+#[test]
+fn counts_persist_across_reopen_and_are_taken_for_a_store_without_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let (t, s) = ids();
+    let p = MeterPolicy::default();
+    let open = || {
+        // sled's background flusher may hold the directory lock a moment after a drop.
+        let store = (0..100)
+            .find_map(|_| {
+                SledStore::open(dir.path())
+                    .inspect_err(|_| std::thread::sleep(std::time::Duration::from_millis(50)))
+                    .ok()
+            })
+            .unwrap();
+        let db = Db::new(Arc::new(store)).with_inventory_caps(caps(100, 4, 10));
+        // As the server does at start (nothing to count: a new store, or counted before).
+        assert_eq!(db.ensure_inventory_counts().unwrap(), 0);
+        db
+    };
+    {
+        let db = open();
+        let eps: Vec<(String, u64)> = (0..10).map(|i| (format!("/p{i}"), 1)).collect();
+        let refs: Vec<(&str, &str, u64)> =
+            eps.iter().map(|(p, n)| ("api", p.as_str(), *n)).collect();
+        db.apply_batch(&t, &s, &batch(1, 1, &refs), NOW, &p)
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let db = open();
+    assert_eq!(db.host_endpoint_count(&t, "api").unwrap(), 4);
+    db.apply_batch(&t, &s, &batch(1, 2, &[("api", "/new", 7)]), NOW, &p)
+        .unwrap();
+    let eps = all_endpoints(&db, &t);
+    assert_eq!(eps.len(), 5, "4 endpoints and the overflow endpoint");
+    assert_eq!(eps[&overflow_endpoint("api")], 13);
+    // A store written before the counts existed: they are taken once, at start.
+    let before = db.inventory_counts(&t).unwrap();
+    db.kv
+        .delete(Tree::Inventory, &keys::tenant_prefix(&t))
+        .unwrap();
+    db.kv
+        .delete(Tree::Inventory, &keys::api(&t, "api"))
+        .unwrap();
+    assert_eq!(db.ensure_inventory_counts().unwrap(), 0, "already counted");
+    db.kv
+        .delete(Tree::Inventory, bounds::COUNTED_MARKER)
+        .unwrap();
+    assert_eq!(db.ensure_inventory_counts().unwrap(), 4);
+    let after = db.inventory_counts(&t).unwrap();
+    assert_eq!(
+        (after.endpoints, after.hosts),
+        (before.endpoints, before.hosts)
+    );
+    assert_eq!(db.host_endpoint_count(&t, "api").unwrap(), 4);
+}
+
+#[test]
+fn concurrent_batches_never_count_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::new(Arc::new(SledStore::open(dir.path()).unwrap()))
+        .with_inventory_caps(caps(50, 1_000, 10));
+    let t = TenantId::new("t").unwrap();
+    let p = MeterPolicy::default();
+    std::thread::scope(|scope| {
+        for w in 0..4 {
+            let (db, t, p) = (&db, &t, &p);
+            scope.spawn(move || {
+                let s = SensorId::new(&format!("s{w}")).unwrap();
+                for seq in 1..=10u64 {
+                    let paths: Vec<String> = (0..5).map(|i| format!("/w{w}/{seq}/{i}")).collect();
+                    let eps: Vec<(&str, &str, u64)> =
+                        paths.iter().map(|p| ("api", p.as_str(), 1)).collect();
+                    db.apply_batch(t, &s, &batch(1, seq, &eps), NOW, p).unwrap();
+                }
+            });
+        }
+    });
+    let eps = all_endpoints(&db, &t);
+    let own = eps.keys().filter(|k| !bounds::is_overflow(k)).count();
+    assert_eq!(own, 50, "exactly the cap");
+    assert_eq!(eps[&overflow_endpoint("api")], 200 - 50);
+    let c = db.inventory_counts(&t).unwrap();
+    assert_eq!((c.endpoints, c.folded_summaries), (50, 150));
+    assert_eq!(billed(&db, &t), 200);
+}
+
+#[test]
+fn sensors_beyond_the_cap_are_not_admitted_and_known_ones_always_are() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SledStore::open(dir.path()).unwrap());
+    let db = Db::new(store.clone()).with_inventory_caps(InventoryCaps {
+        max_sensors_per_tenant: 3,
+        ..Default::default()
+    });
+    let (t, other) = (TenantId::new("t").unwrap(), TenantId::new("u").unwrap());
+    let id = |s: &str| SensorId::new(s).unwrap();
+    // One sensor streamed before (its batch created the record), then hellos race.
+    db.apply_batch(
+        &t,
+        &id("old"),
+        &batch(1, 1, &[("api", "/x", 1)]),
+        NOW,
+        &MeterPolicy::default(),
+    )
+    .unwrap();
+    let admitted: Vec<bool> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..6)
+            .map(|i| {
+                let (db, t) = (&db, &t);
+                scope.spawn(move || db.admit_sensor(t, &id(&format!("n{i}")), NOW).unwrap())
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(admitted.iter().filter(|a| **a).count(), 2, "{admitted:?}");
+    assert!(
+        db.admit_sensor(&t, &id("old"), NOW).unwrap(),
+        "known: always"
+    );
+    assert!(
+        db.admit_sensor(&other, &id("n9"), NOW).unwrap(),
+        "per tenant"
+    );
+    assert_eq!(db.list_sensors(&t).unwrap().len(), 3);
+    assert_eq!(db.inventory_counts(&t).unwrap().sensors, 3);
+    // Taken again for a store without counts: the same.
+    db.kv
+        .delete(Tree::Inventory, &keys::tenant_prefix(&t))
+        .unwrap();
+    db.kv
+        .delete(Tree::Inventory, bounds::COUNTED_MARKER)
+        .unwrap();
+    db.ensure_inventory_counts().unwrap();
+    assert_eq!(db.inventory_counts(&t).unwrap().sensors, 3);
+    assert!(!db.admit_sensor(&t, &id("n7"), NOW).unwrap());
+}
+
+#[test]
+fn moves_keep_the_counts_true() {
+    let db = Db::new(Arc::new(MemoryStore::new())).with_inventory_caps(caps(3, 3, 3));
+    let (t, s) = ids();
+    let p = MeterPolicy::default();
+    let b = batch(
+        1,
+        1,
+        &[("api", "/u/1", 1), ("api", "/u/2", 1), ("api", "/x", 1)],
+    );
+    db.apply_batch(&t, &s, &b, NOW, &p).unwrap();
+    let to = key("api", "/u/{id}");
+    db.move_endpoints(
+        &t,
+        &[(key("api", "/u/1"), to.clone()), (key("api", "/u/2"), to)],
+    )
+    .unwrap();
+    assert_eq!(db.inventory_counts(&t).unwrap().endpoints, 2);
+    assert_eq!(db.host_endpoint_count(&t, "api").unwrap(), 2);
+    // The room the move made is usable again.
+    db.apply_batch(&t, &s, &batch(1, 2, &[("api", "/y", 1)]), NOW, &p)
+        .unwrap();
+    assert!(db.get_endpoint(&t, &key("api", "/y")).unwrap().is_some());
+}
+
+#[test]
+fn lifetime_key_sets_are_capped_and_overflow_is_counted() {
+    use super::records::{MAX_INJECTIONS_PER_ENDPOINT, MAX_SENSORS_PER_ENDPOINT};
+    let db = Db::new(Arc::new(MemoryStore::new()));
+    let t = TenantId::new("t").unwrap();
+    let p = MeterPolicy::default();
+    // A hostile sensor: every batch names new injection rules, statuses and sensor ids.
+    let rounds = 200u64;
+    for seq in 1..=rounds {
+        let s = SensorId::new(&format!("s{seq}")).unwrap();
+        let mut b = batch(1, 1, &[("api", "/x", 2)]);
+        let sum = &mut b.endpoints[0].1;
+        for i in 0..4 {
+            sum.injections.insert(format!("query:rule{seq}-{i}"), 1);
+        }
+        sum.injections.insert("query:sqli.tautology".into(), 1);
+        sum.statuses.insert((100 + seq % 900) as u16, 1);
+        db.apply_batch(&t, &s, &b, NOW, &p).unwrap();
+    }
+    let rec = db.get_endpoint(&t, &key("api", "/x")).unwrap().unwrap();
+    assert_eq!(rec.summary.injections.len(), MAX_INJECTIONS_PER_ENDPOINT);
+    assert_eq!(
+        rec.summary.statuses.len(),
+        super::records::MAX_STATUSES_PER_ENDPOINT
+    );
+    assert_eq!(rec.sensors.len(), MAX_SENSORS_PER_ENDPOINT);
+    // A key held from the first batch keeps counting; requests are never lost.
+    assert_eq!(rec.summary.injections["query:sqli.tautology"], rounds);
+    assert_eq!(rec.summary.requests, 2 * rounds);
+    // 4 new rules a round and the tautology, kept from the first round.
+    let expected = (rounds * 4 + 1 - MAX_INJECTIONS_PER_ENDPOINT as u64)
+        + (rounds - super::records::MAX_STATUSES_PER_ENDPOINT as u64)
+        + (rounds - MAX_SENSORS_PER_ENDPOINT as u64);
+    assert_eq!(rec.keys_overflow, expected);
+    assert_eq!(db.inventory_counts(&t).unwrap().keys_overflowed, expected);
+}
+
+#[test]
+fn records_written_before_the_overflow_counter_still_load() {
+    let old = br#"{"summary":{"requests":3,"statuses":{"200":3},"first_seen_ms":1,"last_seen_ms":2,"request_bytes_sum":0,"response_bytes_sum":0,"latency_us_sum":0,"latency_us_max":0,"auth_present":0,"distinct_clients":0,"public_client_requests":0,"plaintext_requests":0,"auth_schemes":{},"distinct_principals":0,"window_start_ms":0,"top_clients":[],"params":{},"sensitive":{},"suspicious_agents":{},"latency_us_hist":{},"request_bytes_hist":{},"response_bytes_hist":{}},"sensors":["s1"]}"#;
+    let rec: super::EndpointRecord = super::records::decode(Tree::Endpoints, old).unwrap();
+    assert_eq!((rec.summary.requests, rec.keys_overflow), (3, 0));
+}
+
+#[test]
+fn sums_of_sensor_counters_saturate() {
+    let mut s = summary(u64::MAX);
+    s.statuses.insert(200, u64::MAX);
+    s.statuses.insert(201, 5);
+    let ev = super::evidence::Evidence::of(&s, 1_000);
+    assert_eq!(ev.answered_2xx, u64::MAX);
+}
+
+// --- watermarks -------------------------------------------------------------------------
+
+#[test]
+fn superseded_idle_watermarks_are_retired_and_their_replays_refused() {
+    let db = Db::new(Arc::new(MemoryStore::new()));
+    let (t, s) = ids();
+    let p = MeterPolicy::default();
+    let one = |epoch, seq, n| batch(epoch, seq, &[("api", "/x", n)]);
+    // Three runs of the sensor: epochs 10 and 20 long idle, 30 current; epoch 25 ran
+    // recently (a second process under the same id).
+    db.apply_batch(&t, &s, &one(10, 1, 1), NOW - 30 * DAY, &p)
+        .unwrap();
+    db.apply_batch(&t, &s, &one(20, 1, 2), NOW - 20 * DAY, &p)
+        .unwrap();
+    db.apply_batch(&t, &s, &one(25, 1, 4), NOW - DAY, &p)
+        .unwrap();
+    db.apply_batch(&t, &s, &one(30, 1, 8), NOW - 20 * DAY, &p)
+        .unwrap();
+    // The values stay the 8-byte seq an older controller reads.
+    let raw = db
+        .kv
+        .get(Tree::Watermarks, &keys::watermark(&t, &s, 30))
+        .unwrap()
+        .unwrap();
+    assert_eq!(raw, 1u64.to_be_bytes());
+    let out = db.prune_watermarks(&t, NOW, 7 * DAY).unwrap();
+    assert_eq!(
+        out.retired, 2,
+        "10 and 20; 25 moved recently, 30 is the newest"
+    );
+    assert_eq!(db.retired_epoch_floor(&t, &s).unwrap(), 20);
+    assert_eq!(db.committed_seq(&t, &s, 10).unwrap(), 0);
+    assert_eq!(db.committed_seq(&t, &s, 25).unwrap(), 1);
+    let usage = |db: &Db| {
+        [NOW - 30 * DAY, NOW - 20 * DAY, NOW - DAY, NOW]
+            .iter()
+            .map(|ms| {
+                db.cycle_usage(&t, Cycle::containing(*ms).start_ms)
+                    .unwrap()
+                    .calls
+            })
+            .collect::<Vec<_>>()
+    };
+    let before = (usage(&db), all_endpoints(&db, &t));
+    // Replays of the retired epochs (seen or not) are refused, not billed again.
+    for (epoch, seq) in [(10, 1), (20, 1), (20, 2), (5, 1)] {
+        assert_eq!(
+            db.apply_batch(&t, &s, &one(epoch, seq, 1_000), NOW, &p)
+                .unwrap(),
+            Applied::Retired
+        );
+    }
+    assert_eq!((usage(&db), all_endpoints(&db, &t)), before);
+    // The kept epochs still deduplicate and go on.
+    assert_eq!(
+        db.apply_batch(&t, &s, &one(25, 1, 4), NOW, &p).unwrap(),
+        Applied::Duplicate
+    );
+    assert!(matches!(
+        db.apply_batch(&t, &s, &one(30, 2, 1), NOW, &p).unwrap(),
+        Applied::Committed { .. }
+    ));
+    // Another pass later retires 25 once it is idle too; 30 stays as the newest.
+    let out = db.prune_watermarks(&t, NOW + 8 * DAY, 7 * DAY).unwrap();
+    assert_eq!(out.retired, 1);
+    assert_eq!(db.retired_epoch_floor(&t, &s).unwrap(), 25);
+    assert_eq!(db.committed_seq(&t, &s, 30).unwrap(), 2);
+    // A pruning pass is idempotent.
+    assert_eq!(
+        db.prune_watermarks(&t, NOW + 8 * DAY, 7 * DAY)
+            .unwrap()
+            .retired,
+        0
+    );
+}
+
+#[test]
+fn watermarks_without_a_time_are_stamped_before_they_can_be_retired() {
+    let db = Db::new(Arc::new(MemoryStore::new()));
+    let (t, s) = ids();
+    let p = MeterPolicy::default();
+    db.apply_batch(&t, &s, &batch(1, 3, &[("api", "/x", 1)]), NOW, &p)
+        .unwrap();
+    db.apply_batch(&t, &s, &batch(2, 1, &[("api", "/x", 1)]), NOW, &p)
+        .unwrap();
+    // As an older controller wrote it: no time beside it.
+    db.kv
+        .delete(Tree::WatermarkTimes, &keys::watermark(&t, &s, 1))
+        .unwrap();
+    assert_eq!(db.committed_seq(&t, &s, 1).unwrap(), 3);
+    let later = NOW + 30 * DAY;
+    let out = db.prune_watermarks(&t, later, 7 * DAY).unwrap();
+    assert_eq!((out.retired, out.stamped), (0, 1));
+    assert_eq!(db.committed_seq(&t, &s, 1).unwrap(), 3);
+    let out = db.prune_watermarks(&t, later + 8 * DAY, 7 * DAY).unwrap();
+    assert_eq!(out.retired, 1);
+}
+
+#[test]
+fn sensors_with_prefix_ids_are_pruned_separately() {
+    let db = Db::new(Arc::new(MemoryStore::new()));
+    let t = TenantId::new("t").unwrap();
+    let (a, ab) = (SensorId::new("a").unwrap(), SensorId::new("a0").unwrap());
+    let p = MeterPolicy::default();
+    db.apply_batch(
+        &t,
+        &a,
+        &batch(1, 1, &[("api", "/x", 1)]),
+        NOW - 30 * DAY,
+        &p,
+    )
+    .unwrap();
+    db.apply_batch(
+        &t,
+        &ab,
+        &batch(2, 1, &[("api", "/x", 1)]),
+        NOW - 30 * DAY,
+        &p,
+    )
+    .unwrap();
+    // Each sensor has one epoch only: its newest, kept.
+    assert_eq!(db.prune_watermarks(&t, NOW, 7 * DAY).unwrap().retired, 0);
+    assert_eq!(db.committed_seq(&t, &a, 1).unwrap(), 1);
+}
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Whatever a sensor sends (hosts, paths, replays, in any order) and whatever the
+        /// caps: every request is stored once and billed once, the caps hold, and the counts
+        /// are the truth.
+        #[test]
+        fn folding_never_loses_a_request_and_the_caps_hold(
+            batches in proptest::collection::vec(
+                proptest::collection::vec((0u8..6, 0u8..12, 1u64..5), 1..12),
+                1..25,
+            ),
+            replays in proptest::collection::vec(any::<bool>(), 25),
+            (tenant_cap, host_cap, host_count_cap) in (1u64..20, 1u64..8, 1u64..4),
+        ) {
+            let db = Db::new(Arc::new(MemoryStore::new()))
+                .with_inventory_caps(caps(tenant_cap, host_cap, host_count_cap));
+            let (t, s) = ids();
+            let p = MeterPolicy::default();
+            let mut sent = 0u64;
+            for (i, eps) in batches.iter().enumerate() {
+                let named: Vec<(String, String, u64)> = eps
+                    .iter()
+                    .map(|(h, path, n)| (format!("h{h}"), format!("/p{path}"), *n))
+                    .collect();
+                let refs: Vec<(&str, &str, u64)> =
+                    named.iter().map(|(h, p, n)| (h.as_str(), p.as_str(), *n)).collect();
+                let b = batch(1, i as u64 + 1, &refs);
+                let committed = matches!(
+                    db.apply_batch(&t, &s, &b, NOW, &p).unwrap(),
+                    Applied::Committed { .. }
+                );
+                prop_assert!(committed);
+                sent += refs.iter().map(|(_, _, n)| n).sum::<u64>();
+                if replays[i] {
+                    prop_assert_eq!(db.apply_batch(&t, &s, &b, NOW, &p).unwrap(), Applied::Duplicate);
+                }
+            }
+            let eps = all_endpoints(&db, &t);
+            prop_assert_eq!(eps.values().sum::<u64>(), sent);
+            prop_assert_eq!(billed(&db, &t), sent);
+            let own: Vec<&EndpointKey> = eps.keys().filter(|k| !bounds::is_overflow(k)).collect();
+            prop_assert!(own.len() as u64 <= tenant_cap);
+            let mut per_host: BTreeMap<&str, u64> = BTreeMap::new();
+            for k in &own {
+                *per_host.entry(k.host.as_str()).or_default() += 1;
+            }
+            prop_assert!(per_host.values().all(|n| *n <= host_cap));
+            let hosts: std::collections::BTreeSet<&str> = eps
+                .keys()
+                .map(|k| k.host.as_str())
+                .filter(|h| *h != OVERFLOW_HOST)
+                .collect();
+            prop_assert!(hosts.len() as u64 <= host_count_cap);
+            let c = db.inventory_counts(&t).unwrap();
+            prop_assert_eq!(c.endpoints, own.len() as u64);
+            prop_assert_eq!(c.hosts, hosts.len() as u64);
+            for (h, n) in &per_host {
+                prop_assert_eq!(db.host_endpoint_count(&t, h).unwrap(), *n);
+            }
+            let folded: u64 = eps.iter().filter(|(k, _)| bounds::is_overflow(k)).map(|(_, n)| n).sum();
+            prop_assert_eq!(c.folded_requests, folded);
+        }
+    }
+}

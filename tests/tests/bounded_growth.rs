@@ -1,0 +1,422 @@
+//! Bounded growth end to end: a hostile sensor (or a stolen sensor token) sends summaries for
+//! thousands of random paths on one host and for many random hosts. The inventory stays
+//! within the `[inventory]` caps, what lies beyond folds into overflow endpoints and is still
+//! billed (nothing lost), a benign host's endpoints keep updating, and the caps hold after a
+//! `kill -9` and a restart (the counts are persisted).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use picket_proto::v1 as pb;
+use picket_tests::*;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+const MAX_TENANT: u64 = 104;
+const MAX_HOST: u64 = 100;
+const MAX_HOSTS: u64 = 4;
+
+/// A small deterministic generator (xorshift): the attacker's "random" names.
+struct Noise(u64);
+
+impl Noise {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+fn summary(host: &str, method: &str, template: &str, requests: u64) -> pb::EndpointSummary {
+    pb::EndpointSummary {
+        host: host.into(),
+        method: method.into(),
+        template: template.into(),
+        requests,
+        statuses: vec![pb::StatusCount {
+            status: 200,
+            count: requests,
+        }],
+        first_seen_ms: 1,
+        last_seen_ms: 2,
+        ..Default::default()
+    }
+}
+
+fn batch(raw: &RawSensor, seq: u64, endpoints: Vec<pb::EndpointSummary>) -> pb::Batch {
+    pb::Batch {
+        sensor_id: raw.sensor_id.clone(),
+        stream_epoch: raw.epoch,
+        seq,
+        endpoints,
+        ..Default::default()
+    }
+}
+
+/// The attacker: sends `batches` batches of `per_batch` summaries made by `make`; returns the
+/// requests sent.
+async fn flood(
+    raw: &mut RawSensor,
+    seq: &mut u64,
+    batches: usize,
+    per_batch: usize,
+    make: &mut dyn FnMut() -> pb::EndpointSummary,
+) -> u64 {
+    let mut sent = 0;
+    for _ in 0..batches {
+        *seq += 1;
+        let eps: Vec<_> = (0..per_batch).map(|_| make()).collect();
+        sent += eps.iter().map(|e| e.requests).sum::<u64>();
+        let ack = raw.send(batch(raw, *seq, eps)).await;
+        assert!(!ack.rejected && !ack.duplicate, "{ack:?}");
+    }
+    sent
+}
+
+/// Random paths on `host` (unique), 1 to 3 requests each.
+fn random_paths<'a>(
+    noise: &'a mut Noise,
+    host: &'a str,
+) -> impl FnMut() -> pb::EndpointSummary + 'a {
+    let mut n = 0u64;
+    move || {
+        n += 1;
+        let r = noise.next();
+        let method = ["GET", "POST", "PUT", "DELETE", "PATCH", "PROPFIND"][(r % 6) as usize];
+        summary(host, method, &format!("/{:x}/{n}", r >> 8), 1 + r % 3)
+    }
+}
+
+/// Random hosts (unique), one endpoint each.
+fn random_hosts<'a>(
+    noise: &'a mut Noise,
+    tag: &'static str,
+) -> impl FnMut() -> pb::EndpointSummary + 'a {
+    let mut n = 0u64;
+    move || {
+        n += 1;
+        let r = noise.next();
+        summary(
+            &format!("h{:x}-{tag}{n}.evil.example", r >> 16),
+            "GET",
+            "/",
+            1 + r % 3,
+        )
+    }
+}
+
+fn benign(raw: &RawSensor, seq: u64, requests: u64) -> pb::Batch {
+    let eps = ["/cart", "/items/{id}", "/login"]
+        .iter()
+        .map(|t| summary("shop.example", "GET", t, requests))
+        .collect();
+    batch(raw, seq, eps)
+}
+
+/// Checks the inventory against the caps; returns the calls per endpoint.
+async fn check_caps(url: &str, token: &str) -> BTreeMap<String, u64> {
+    let eps = all_endpoints(url, token).await;
+    let own: Vec<&pb::Endpoint> = eps.iter().filter(|e| e.method != "*").collect();
+    let overflow: BTreeSet<String> = eps
+        .iter()
+        .filter(|e| e.method == "*")
+        .map(|e| format!("{} {}", e.host, e.path))
+        .collect();
+    assert_eq!(own.len() as u64, MAX_TENANT, "exactly the tenant cap");
+    let mut per_host: BTreeMap<&str, u64> = BTreeMap::new();
+    for e in &own {
+        *per_host.entry(e.host.as_str()).or_default() += 1;
+    }
+    assert_eq!(
+        per_host.get("victim.example"),
+        Some(&MAX_HOST),
+        "{per_host:?}"
+    );
+    assert!(per_host.values().all(|n| *n <= MAX_HOST));
+    let hosts: BTreeSet<&str> = eps
+        .iter()
+        .map(|e| e.host.as_str())
+        .filter(|h| *h != "overflow.picket")
+        .collect();
+    assert_eq!(hosts.len() as u64, MAX_HOSTS, "{hosts:?}");
+    assert!(
+        overflow.contains("victim.example /{overflow}"),
+        "{overflow:?}"
+    );
+    assert!(
+        overflow.contains("overflow.picket /{overflow}"),
+        "{overflow:?}"
+    );
+    // One overflow endpoint per host at most, plus the overflow host's.
+    assert!(overflow.len() as u64 <= MAX_HOSTS + 1, "{overflow:?}");
+    calls_by_endpoint(&eps)
+}
+
+fn folded_metric(admin: &str) -> f64 {
+    let (_, body) = http_get(admin, "/metrics");
+    let fams = parse_prometheus(&body).unwrap();
+    prom_value(
+        &fams,
+        "picket_controller_endpoints_folded_total",
+        &[("tenant", "default")],
+    )
+    .unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_sensor_cannot_grow_the_inventory_beyond_its_caps() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("caps.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[inventory]\nmax_endpoints_per_tenant = {MAX_TENANT}\nmax_endpoints_per_host = {MAX_HOST}\nmax_hosts_per_tenant = {MAX_HOSTS}\n[posture]\nevaluate_interval_secs = 1\n"
+        ),
+    )
+    .unwrap();
+    let cfg = cfg.display().to_string();
+    let mut stack = Stack::start_with(&["--config", &cfg]).await;
+    let url = stack.url();
+    let mut good = RawSensor::connect(&url, &stack.sensor_token, "shop-gw", 3).await;
+    let mut bad = RawSensor::connect(&url, &stack.sensor_token, "stolen", 9).await;
+    let mut noise = Noise(0x9e37_79b9_7f4a_7c15);
+    let (mut good_seq, mut bad_seq) = (1u64, 0u64);
+    assert!(!good.send(benign(&good, good_seq, 5)).await.rejected);
+    let mut sent = 15;
+    // 1000 random paths on one host: 100 of their own, 900 folded.
+    sent += flood(
+        &mut bad,
+        &mut bad_seq,
+        10,
+        100,
+        &mut random_paths(&mut noise, "victim.example"),
+    )
+    .await;
+    // A replay of seq 1 (with other content): must change nothing.
+    let mut other = Noise(7);
+    let mut again = random_paths(&mut other, "victim.example");
+    let replay = batch(&bad, 1, (0..100).map(|_| again()).collect());
+    // 200 random hosts: one more host gets an endpoint (the tenant cap), one more host is
+    // counted but folds into its own overflow endpoint, the other 198 fold into the overflow
+    // host.
+    sent += flood(
+        &mut bad,
+        &mut bad_seq,
+        4,
+        50,
+        &mut random_hosts(&mut noise, "a"),
+    )
+    .await;
+    good_seq += 1;
+    assert!(!good.send(benign(&good, good_seq, 7)).await.rejected);
+    sent += 21;
+    let calls = check_caps(&url, &stack.reader_token).await;
+    for t in ["/cart", "/items/{id}", "/login"] {
+        assert_eq!(
+            calls[&format!("shop.example GET {t}")],
+            12,
+            "benign {t} updated"
+        );
+    }
+    assert_eq!(
+        calls.values().sum::<u64>(),
+        sent,
+        "nothing lost from the inventory"
+    );
+    assert_eq!(
+        usage(&url, &stack.reader_token).await.calls,
+        sent,
+        "every request billed"
+    );
+    assert_eq!(folded_metric(&stack.controller.admin_addr), 1099.0);
+    // The operator sees it: an inventory_capped finding on the overflow endpoints.
+    let reader = stack.reader_token.clone();
+    eventually(
+        Duration::from_secs(60),
+        "the inventory_capped finding",
+        || {
+            let out = picketctl(
+                &url,
+                &reader,
+                &[
+                    "-o",
+                    "json",
+                    "findings",
+                    "list",
+                    "--kind",
+                    "inventory_capped",
+                ],
+            );
+            let found: serde_json::Value = serde_json::from_str(&out).unwrap();
+            let victim = found.as_array().unwrap().iter().any(|f| {
+                f.to_string().contains("victim.example") && f.to_string().contains("/{overflow}")
+            });
+            async move { victim.then_some(()) }
+        },
+    )
+    .await;
+
+    // kill -9 and restart: the counts were committed with the batches.
+    let (addr, data) = (
+        stack.controller.addr.clone(),
+        stack.controller.data_dir.clone(),
+    );
+    stack.controller.proc.kill9();
+    stack.controller = ControllerProc::start_with(&data, &addr, &["--config", &cfg]);
+    let mut good = RawSensor::connect(&url, &stack.sensor_token, "shop-gw", 3).await;
+    let mut bad = RawSensor::connect(&url, &stack.sensor_token, "stolen", 9).await;
+    assert_eq!(bad.welcome.committed_seq, bad_seq);
+    // A replayed batch changes nothing.
+    assert!(bad.send(replay).await.duplicate);
+    sent += flood(
+        &mut bad,
+        &mut bad_seq,
+        3,
+        100,
+        &mut random_paths(&mut noise, "victim.example"),
+    )
+    .await;
+    sent += flood(
+        &mut bad,
+        &mut bad_seq,
+        1,
+        50,
+        &mut random_hosts(&mut noise, "b"),
+    )
+    .await;
+    good_seq += 1;
+    assert!(!good.send(benign(&good, good_seq, 1)).await.rejected);
+    sent += 3;
+    let calls = check_caps(&url, &stack.reader_token).await;
+    for t in ["/cart", "/items/{id}", "/login"] {
+        assert_eq!(
+            calls[&format!("shop.example GET {t}")],
+            13,
+            "benign {t} updated"
+        );
+    }
+    assert_eq!(calls.values().sum::<u64>(), sent);
+    assert_eq!(usage(&url, &stack.reader_token).await.calls, sent);
+    assert_eq!(folded_metric(&stack.controller.admin_addr), 1099.0 + 350.0);
+}
+
+/// Watermarks of a sensor's superseded, idle runs are retired by the maintenance pruning; a
+/// replay of a retired run's batch afterwards is refused for good and billed nothing. The
+/// controller runs in this process so the test owns its clock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_of_a_retired_run_is_refused_and_not_billed_again() {
+    use picket_controller::metering::ManualClock;
+    const DAY_MS: i64 = 86_400_000;
+    let dir = tempfile::tempdir().unwrap();
+    // Early in a month: the whole test stays within one billing cycle.
+    let start = picket_shared::time::parse_rfc3339_ms("2026-05-02T00:00:00Z").unwrap();
+    let clock = Arc::new(ManualClock::new(start));
+    let mut cfg = picket_controller::ControllerConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.path().to_owned(),
+        ..Default::default()
+    };
+    cfg.telemetry.admin_listen = picket_runtime::admin::AdminListen::Off;
+    let ctl = picket_controller::start_with_clock(cfg, clock.clone())
+        .await
+        .unwrap();
+    let url = format!("http://{}", ctl.local_addr);
+    let admin = std::fs::read_to_string(dir.path().join("admin.token"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let token = create_token(&url, &admin, "", pb::Role::Sensor).await;
+    // The sensor's first run (epoch 100) commits two batches; later runs (epochs 200, 300)
+    // supersede it.
+    let mut old = RawSensor::connect(&url, &token, "gw", 100).await;
+    let first = old.batch(1, "api.example", 40);
+    assert!(!old.send(first.clone()).await.rejected);
+    assert!(!old.send(old.batch(2, "api.example", 2)).await.rejected);
+    drop(old);
+    let mut mid = RawSensor::connect(&url, &token, "gw", 200).await;
+    assert!(!mid.send(mid.batch(1, "api.example", 5)).await.rejected);
+    drop(mid);
+    clock.advance(3 * DAY_MS);
+    let mut new = RawSensor::connect(&url, &token, "gw", 300).await;
+    assert!(!new.send(new.batch(1, "api.example", 7)).await.rejected);
+    let billed = usage(&url, &admin).await.calls;
+    assert_eq!(billed, 54);
+    // Not idle long enough yet (168 hours by default): nothing is retired.
+    picket_controller::maintenance::prune(&ctl.state);
+    let mut again = RawSensor::connect(&url, &token, "gw", 100).await;
+    assert_eq!(again.welcome.committed_seq, 2);
+    assert!(again.send(first.clone()).await.duplicate);
+    drop(again);
+    clock.advance(8 * DAY_MS);
+    picket_controller::maintenance::prune(&ctl.state);
+    // Epochs 100 and 200 are retired; 300, the newest, stays.
+    let mut replay = RawSensor::connect(&url, &token, "gw", 100).await;
+    for b in [first.clone(), replay.batch(3, "api.example", 1_000)] {
+        let ack = replay.send(b).await;
+        assert!(ack.rejected && !ack.duplicate, "{ack:?}");
+        assert!(ack.reject_reason.contains("retired"), "{ack:?}");
+    }
+    drop(replay);
+    assert_eq!(
+        usage(&url, &admin).await.calls,
+        billed,
+        "nothing billed twice"
+    );
+    let calls = total_calls(&all_endpoints(&url, &admin).await);
+    assert_eq!(calls, billed);
+    let mut cur = RawSensor::connect(&url, &token, "gw", 300).await;
+    assert_eq!(cur.welcome.committed_seq, 1);
+    assert!(cur.send(cur.batch(1, "api.example", 7)).await.duplicate);
+    assert!(!cur.send(cur.batch(2, "api.example", 1)).await.rejected);
+    assert_eq!(usage(&url, &admin).await.calls, billed + 1);
+    let retired = ctl
+        .state
+        .db
+        .retired_epoch_floor(
+            &picket_shared::TenantId::default_tenant(),
+            &picket_shared::SensorId::new("gw").unwrap(),
+        )
+        .unwrap();
+    assert_eq!(retired, 200);
+}
+
+/// A stolen sensor token cannot register sensor ids without end: beyond
+/// `inventory.max_sensors_per_tenant` a new id's hello is refused (`RESOURCE_EXHAUSTED`),
+/// known sensors keep streaming, and the count holds after a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_sensor_ids_beyond_the_cap_are_refused_and_known_ones_stream_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("sensors.toml");
+    std::fs::write(&cfg, "[inventory]\nmax_sensors_per_tenant = 2\n").unwrap();
+    let cfg = cfg.display().to_string();
+    let mut stack = Stack::start_with(&["--config", &cfg]).await;
+    let url = stack.url();
+    let token = stack.sensor_token.clone();
+    let mut a = RawSensor::connect(&url, &token, "gw-a", 1).await;
+    let _b = RawSensor::connect(&url, &token, "gw-b", 1).await;
+    for id in ["rogue-1", "rogue-2"] {
+        let err = RawSensor::try_connect(&url, &token, id, 1).await.err();
+        assert_eq!(
+            err.map(|s| s.code()),
+            Some(tonic::Code::ResourceExhausted),
+            "{id}"
+        );
+    }
+    assert!(!a.send(a.batch(1, "api.example", 3)).await.rejected);
+    let (addr, data) = (
+        stack.controller.addr.clone(),
+        stack.controller.data_dir.clone(),
+    );
+    stack.controller.proc.kill9();
+    stack.controller = ControllerProc::start_with(&data, &addr, &["--config", &cfg]);
+    let err = RawSensor::try_connect(&url, &token, "rogue-3", 1)
+        .await
+        .err();
+    assert_eq!(err.map(|s| s.code()), Some(tonic::Code::ResourceExhausted));
+    let mut b = RawSensor::connect(&url, &token, "gw-b", 1).await;
+    assert!(!b.send(b.batch(1, "api.example", 4)).await.rejected);
+    assert_eq!(usage(&url, &stack.reader_token).await.calls, 7);
+    let sensors = picketctl(&url, &stack.reader_token, &["sensors", "list"]);
+    assert!(!sensors.contains("rogue"), "{sensors}");
+}
