@@ -147,3 +147,19 @@ pub async fn paged<T>(
         page_token = next;
     }
 }
+
+/// How a refused call reads: `"<code>: <message>"`, and for a rate-limited call (its
+/// `retry-after` metadata) `"rate limited, retry in N s: <message>"`.
+pub fn status_text(s: &tonic::Status, code: &str) -> String {
+    let retry = s
+        .metadata()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    match retry {
+        Some(secs) if s.code() == tonic::Code::ResourceExhausted => {
+            format!("rate limited, retry in {secs} s: {}", s.message())
+        }
+        _ => format!("{code}: {}", s.message()),
+    }
+}
