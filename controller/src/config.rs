@@ -616,6 +616,31 @@ mod example_tests {
         assert_eq!(l.max_page_size, dl.max_page_size);
         assert_eq!(l.max_scan_per_request, dl.max_scan_per_request);
         assert_eq!(l.notable_retention_days, dl.notable_retention_days);
+        assert_eq!(
+            (
+                l.query_rps,
+                l.query_burst,
+                l.max_streams_per_tenant,
+                l.max_streams_total
+            ),
+            (
+                dl.query_rps,
+                dl.query_burst,
+                dl.max_streams_per_tenant,
+                dl.max_streams_total
+            )
+        );
+        let timeouts = |l: &Limits| {
+            [
+                l.stream_idle_timeout_secs,
+                l.stream_stall_timeout_secs,
+                l.stream_max_lifetime_secs,
+                l.http2_keepalive_interval_secs,
+                l.http2_keepalive_timeout_secs,
+                l.tcp_keepalive_secs,
+            ]
+        };
+        assert_eq!(timeouts(l), timeouts(dl));
         assert_eq!(cfg.posture, d.posture);
         let (b, db) = (&cfg.billing, &d.billing);
         assert_eq!(
