@@ -249,3 +249,106 @@ async fn an_idle_ingest_stream_is_ended_and_its_sensor_reconnects_losing_nothing
         ) >= 1.0
     );
 }
+
+fn batch(sensor_id: &str, seq: u64) -> pb::SensorMessage {
+    let b = pb::Batch {
+        sensor_id: sensor_id.into(),
+        stream_epoch: 1,
+        seq,
+        endpoints: vec![pb::EndpointSummary {
+            host: "api.example".into(),
+            method: "GET".into(),
+            template: "/stall".into(),
+            requests: 1,
+            first_seen_ms: 1,
+            last_seen_ms: 2,
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    pb::SensorMessage {
+        msg: Some(pb::sensor_message::Msg::Batch(b)),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sensor_that_reads_nothing_is_ended_after_the_stall_timeout_and_frees_its_place() {
+    let (_cfg, stack) = stack_with("[limits]\nstream_stall_timeout_secs = 2\n").await;
+    // A tiny HTTP/2 receive window: a few dozen unread acks fill it, then the controller's
+    // queue fills, then its sends stall.
+    let channel = tonic::transport::Endpoint::from_shared(stack.url())
+        .unwrap()
+        .initial_stream_window_size(Some(512))
+        .connect()
+        .await
+        .unwrap();
+    let bearer = picket_cli::client::Bearer::new(Some(&stack.sensor_token)).unwrap();
+    let svc = tonic::service::interceptor::InterceptedService::new(channel, bearer);
+    let mut client = pb::ingest_client::IngestClient::new(svc);
+    let (tx, rx) = tokio::sync::mpsc::channel(1024);
+    let hello = pb::Hello {
+        sensor_id: "deaf".into(),
+        stream_epoch: 1,
+        version: "raw".into(),
+        ..Default::default()
+    };
+    tx.send(pb::SensorMessage {
+        msg: Some(pb::sensor_message::Msg::Hello(hello)),
+    })
+    .await
+    .unwrap();
+    for seq in 1..=600 {
+        tx.send(batch("deaf", seq)).await.unwrap();
+    }
+    let mut inbound = client
+        .stream(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+        .unwrap()
+        .into_inner();
+    let stalled = || {
+        metric(
+            &stack,
+            "picket_controller_streams_ended_total",
+            &[("reason", "stall_timeout")],
+        )
+    };
+    eventually(
+        Duration::from_secs(90),
+        "the deaf sensor's stream ended",
+        || async { (stalled() >= 1.0).then_some(()) },
+    )
+    .await;
+    // Its place is free at once, though the client has still read nothing.
+    assert_eq!(
+        metric(&stack, "picket_controller_ingest_streams_open", &[]),
+        0.0
+    );
+    let mut acked = 0;
+    let status = loop {
+        match tokio::time::timeout(Duration::from_secs(30), inbound.message())
+            .await
+            .expect("the stream answers")
+        {
+            Ok(Some(m)) => {
+                if let Some(pb::controller_message::Msg::Ack(a)) = m.msg {
+                    acked = a.seq;
+                }
+            }
+            Ok(None) => panic!("the stream ended without a status"),
+            Err(s) => break s,
+        }
+    };
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert!(
+        status
+            .message()
+            .contains("limits.stream_stall_timeout_secs"),
+        "{status:?}"
+    );
+    // Every batch acknowledged is committed; the rest a real sensor resends.
+    let committed = stack.clone_handle().committed("deaf").await.unwrap();
+    assert!(
+        committed >= acked && committed < 600,
+        "committed {committed}, acked {acked}"
+    );
+}
