@@ -125,3 +125,47 @@ pub async fn paged<T>(
         page_token = next;
     }
 }
+
+/// How a refused call reads: `"<code>: <message>"`, and for a rate-limited call (its
+/// `retry-after` metadata) `"rate limited, retry in N s: <message>"`.
+pub fn status_text(s: &tonic::Status, code: &str) -> String {
+    let retry = s
+        .metadata()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    match retry {
+        Some(secs) if s.code() == tonic::Code::ResourceExhausted => {
+            format!("rate limited, retry in {secs} s: {}", s.message())
+        }
+        _ => format!("{code}: {}", s.message()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rate_limited_call_says_when_to_retry_and_others_keep_their_code() {
+        let mut s = tonic::Status::resource_exhausted("over limits.query_rps");
+        s.metadata_mut().insert("retry-after", "3".parse().unwrap());
+        assert_eq!(
+            status_text(&s, "resource exhausted"),
+            "rate limited, retry in 3 s: over limits.query_rps"
+        );
+        let cap = tonic::Status::resource_exhausted("stream refused");
+        assert_eq!(
+            status_text(&cap, "resource exhausted"),
+            "resource exhausted: stream refused"
+        );
+        let mut garbage = tonic::Status::resource_exhausted("x");
+        garbage
+            .metadata_mut()
+            .insert("retry-after", "soon".parse().unwrap());
+        assert_eq!(
+            status_text(&garbage, "resource exhausted"),
+            "resource exhausted: x"
+        );
+    }
+}

@@ -444,7 +444,7 @@ pub enum CliError {
     TokenFile(PathBuf, std::io::Error),
     #[error("cannot reach the controller at {0}: {1}")]
     Connect(String, tonic::transport::Error),
-    #[error("{}: {}", code_name(.0.code()), .0.message())]
+    #[error("{}", client::status_text(.0, code_name(.0.code())))]
     Rpc(#[from] tonic::Status),
     #[error("{0}")]
     Usage(String),
@@ -468,6 +468,7 @@ fn code_name(code: tonic::Code) -> &'static str {
         tonic::Code::DeadlineExceeded => "deadline exceeded",
         tonic::Code::OutOfRange => "out of range",
         tonic::Code::FailedPrecondition => "failed precondition",
+        tonic::Code::ResourceExhausted => "resource exhausted",
         _ => "error",
     }
 }

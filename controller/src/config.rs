@@ -412,6 +412,31 @@ pub struct Limits {
     /// Capacity of the store's page cache (sled), in MiB: the controller's largest single
     /// memory use besides the detection state.
     pub store_cache_mib: u64,
+    /// Query calls (every RPC but the ingest stream) each token may make per second on
+    /// average (`crate::limits`). Default 100.
+    pub query_rps: u32,
+    /// Query calls a token may make at once after being quiet (its bucket size). Default 200.
+    pub query_burst: u32,
+    /// Open streams (ingest and `WatchAlerts` together) per tenant. Default 256.
+    pub max_streams_per_tenant: u32,
+    /// Open streams of all tenants together. Default 4096.
+    pub max_streams_total: u32,
+    /// An ingest stream with no message from its sensor for this long is ended
+    /// (`UNAVAILABLE`; the sensor reconnects), in seconds; 0: never. Default 900.
+    pub stream_idle_timeout_secs: u64,
+    /// A stream whose client reads nothing while its send queue is full for this long is
+    /// ended, in seconds; 0: never. Default 60.
+    pub stream_stall_timeout_secs: u64,
+    /// Every stream ends after this long (`UNAVAILABLE`; sensors reconnect, watchers resume
+    /// from their cursor), in seconds; 0: never. Default 86400 (24 h).
+    pub stream_max_lifetime_secs: u64,
+    /// HTTP/2 PING interval on idle connections, in seconds; 0: none. Default 30.
+    pub http2_keepalive_interval_secs: u64,
+    /// A connection whose peer does not answer a PING within this is closed, in seconds.
+    /// Default 10.
+    pub http2_keepalive_timeout_secs: u64,
+    /// TCP keepalive on accepted connections, in seconds; 0: off. Default 60.
+    pub tcp_keepalive_secs: u64,
 }
 
 impl Default for ControllerConfig {
@@ -445,6 +470,16 @@ impl Default for Limits {
             max_scan_per_request: 100_000,
             notable_retention_days: 30,
             store_cache_mib: 256,
+            query_rps: 100,
+            query_burst: 200,
+            max_streams_per_tenant: 256,
+            max_streams_total: 4096,
+            stream_idle_timeout_secs: 900,
+            stream_stall_timeout_secs: 60,
+            stream_max_lifetime_secs: 86_400,
+            http2_keepalive_interval_secs: 30,
+            http2_keepalive_timeout_secs: 10,
+            tcp_keepalive_secs: 60,
         }
     }
 }
@@ -471,6 +506,7 @@ pub enum ConfigError {
     Tls(String),
     #[error("{0}")]
     Inventory(String),
+    Limits(String),
 }
 
 impl ControllerConfig {
@@ -503,6 +539,7 @@ impl ControllerConfig {
                 return Err(ConfigError::Zero { key });
             }
         }
+        validate_quotas(l).map_err(ConfigError::Limits)?;
         self.billing.policy()?;
         if let Some(url) = &self.telemetry.otlp_endpoint {
             picket_runtime::otel::validate_endpoint(url)?;
@@ -517,6 +554,69 @@ impl ControllerConfig {
         Ok(())
     }
 }
+
+/// Checks the `[limits]` keys of the rate limit, stream caps and stream timeouts.
+fn validate_quotas(l: &Limits) -> Result<(), String> {
+    for (key, v) in [
+        ("limits.query_rps", u64::from(l.query_rps)),
+        ("limits.query_burst", u64::from(l.query_burst)),
+        (
+            "limits.max_streams_per_tenant",
+            u64::from(l.max_streams_per_tenant),
+        ),
+        ("limits.max_streams_total", u64::from(l.max_streams_total)),
+    ] {
+        if v == 0 {
+            return Err(format!("{key} must be greater than 0"));
+        }
+    }
+    if l.http2_keepalive_interval_secs > 0 && l.http2_keepalive_timeout_secs == 0 {
+        return Err(
+            "limits.http2_keepalive_timeout_secs must be greater than 0 while \
+             limits.http2_keepalive_interval_secs is set"
+                .into(),
+        );
+    }
+    if l.max_streams_per_tenant > l.max_streams_total {
+        return Err(format!(
+            "limits.max_streams_per_tenant ({}) exceeds limits.max_streams_total ({})",
+            l.max_streams_per_tenant, l.max_streams_total
+        ));
+    }
+    for (key, v) in [
+        (
+            "limits.stream_idle_timeout_secs",
+            l.stream_idle_timeout_secs,
+        ),
+        (
+            "limits.stream_stall_timeout_secs",
+            l.stream_stall_timeout_secs,
+        ),
+        (
+            "limits.stream_max_lifetime_secs",
+            l.stream_max_lifetime_secs,
+        ),
+        (
+            "limits.http2_keepalive_interval_secs",
+            l.http2_keepalive_interval_secs,
+        ),
+        (
+            "limits.http2_keepalive_timeout_secs",
+            l.http2_keepalive_timeout_secs,
+        ),
+        ("limits.tcp_keepalive_secs", l.tcp_keepalive_secs),
+    ] {
+        if v > MAX_LIMIT_SECS {
+            return Err(format!(
+                "{key} must be at most {MAX_LIMIT_SECS} (30 days), found {v}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Longest timeout a `[limits]` key in seconds may name: 30 days.
+pub const MAX_LIMIT_SECS: u64 = 30 * 86_400;
 
 #[cfg(test)]
 mod tests {
@@ -631,6 +731,31 @@ mod example_tests {
         assert_eq!(l.max_page_size, dl.max_page_size);
         assert_eq!(l.max_scan_per_request, dl.max_scan_per_request);
         assert_eq!(l.notable_retention_days, dl.notable_retention_days);
+        assert_eq!(
+            (
+                l.query_rps,
+                l.query_burst,
+                l.max_streams_per_tenant,
+                l.max_streams_total
+            ),
+            (
+                dl.query_rps,
+                dl.query_burst,
+                dl.max_streams_per_tenant,
+                dl.max_streams_total
+            )
+        );
+        let timeouts = |l: &Limits| {
+            [
+                l.stream_idle_timeout_secs,
+                l.stream_stall_timeout_secs,
+                l.stream_max_lifetime_secs,
+                l.http2_keepalive_interval_secs,
+                l.http2_keepalive_timeout_secs,
+                l.tcp_keepalive_secs,
+            ]
+        };
+        assert_eq!(timeouts(l), timeouts(dl));
         assert_eq!(cfg.posture, d.posture);
         let (b, db) = (&cfg.billing, &d.billing);
         assert_eq!(
@@ -675,5 +800,33 @@ mod example_tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn validation_refuses_zero_caps_and_absurd_timeouts() {
+        let ok = Limits::default();
+        validate_quotas(&ok).unwrap();
+        let bad = [
+            Limits {
+                query_rps: 0,
+                ..Limits::default()
+            },
+            Limits {
+                max_streams_total: 0,
+                ..Limits::default()
+            },
+            Limits {
+                max_streams_per_tenant: 5000,
+                max_streams_total: 10,
+                ..Limits::default()
+            },
+            Limits {
+                stream_idle_timeout_secs: MAX_LIMIT_SECS + 1,
+                ..Limits::default()
+            },
+        ];
+        for l in bad {
+            assert!(validate_quotas(&l).is_err(), "{l:?}");
+        }
     }
 }

@@ -13,6 +13,7 @@ pub mod error;
 pub mod export;
 pub mod grpc;
 pub mod inventory;
+pub mod limits;
 pub mod maintenance;
 pub mod metering;
 pub mod metrics;

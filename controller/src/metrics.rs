@@ -220,6 +220,7 @@ pub fn register(registry: &Registry, state: &Arc<State>) {
         c.counter(&WATERMARKS_RETIRED, &[], retired);
         analysis(&st, c);
         cycle_calls(&st, c);
+        limits(&st.quotas, c);
     });
 }
 
@@ -301,4 +302,52 @@ pub fn register_tls(registry: &Registry, tls: Arc<picket_runtime::tls::TlsServer
         c.counter(&TLS_RELOADS, &[], tls.reloads.load(Relaxed));
         c.counter(&TLS_RELOADS_FAILED, &[], tls.reloads_failed.load(Relaxed));
     });
+}
+
+pub const RATE_LIMITED: Desc = Desc::counter(
+    "picket_controller_rpcs_rate_limited_total",
+    "Query calls refused (RESOURCE_EXHAUSTED) by their token's rate limit (limits.query_rps), by the token's tenant",
+    &[LabelKey::Tenant],
+);
+pub const RATE_BUCKETS_EVICTED: Desc = Desc::counter(
+    "picket_controller_rate_limit_buckets_evicted_total",
+    "Rate-limit buckets dropped at their cap before they had refilled (their token got a fresh burst)",
+    &[],
+);
+pub const STREAMS_REFUSED: Desc = Desc::counter(
+    "picket_controller_streams_refused_total",
+    "Ingest and watch streams refused at open by a stream cap (RESOURCE_EXHAUSTED), by tenant",
+    &[LabelKey::Tenant],
+);
+pub const STREAMS_ENDED: Desc = Desc::counter(
+    "picket_controller_streams_ended_total",
+    "Streams ended by a limit (idle_timeout, stall_timeout, max_lifetime)",
+    &[LabelKey::Reason],
+);
+pub const INGEST_STREAMS_OPEN: Desc = Desc::gauge(
+    "picket_controller_ingest_streams_open",
+    "Open ingest streams (counted against limits.max_streams_*)",
+    &[],
+);
+pub const WATCH_STREAMS_OPEN: Desc = Desc::gauge(
+    "picket_controller_watch_streams_open",
+    "Open WatchAlerts streams (counted against limits.max_streams_*)",
+    &[],
+);
+
+/// The rate limiter's and the stream caps' counters.
+fn limits(q: &crate::limits::Quotas, c: &mut picket_runtime::metrics::Collector) {
+    for (tenant, n) in q.rate.limited.snapshot() {
+        c.counter(&RATE_LIMITED, &[tenant.as_str()], n);
+    }
+    c.counter(&RATE_BUCKETS_EVICTED, &[], q.rate.evicted.load(Relaxed));
+    for (tenant, n) in q.streams.refused.snapshot() {
+        c.counter(&STREAMS_REFUSED, &[tenant.as_str()], n);
+    }
+    for why in crate::limits::StreamEnd::ALL {
+        c.counter(&STREAMS_ENDED, &[why.as_str()], q.ended(why));
+    }
+    let (ingest, watch) = q.streams.open();
+    c.gauge(&INGEST_STREAMS_OPEN, &[], ingest as i64);
+    c.gauge(&WATCH_STREAMS_OPEN, &[], watch as i64);
 }

@@ -32,6 +32,18 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+/// Largest HTTP/2 header block a client may send, in bytes (tokens and trace context fit
+/// well inside).
+const MAX_HEADER_LIST_BYTES: u32 = 16 * 1024;
+/// Streams a client may open and reset before the server accepts them, per connection
+/// (HTTP/2 rapid-reset defence).
+const MAX_PENDING_RESETS: usize = 20;
+
+/// A duration in seconds from a `[limits]` key, where 0 means "off".
+fn secs(s: u64) -> Option<Duration> {
+    (s > 0).then(|| Duration::from_secs(s))
+}
+
 /// File under the data directory that receives the bootstrap admin token.
 pub const ADMIN_TOKEN_FILE: &str = "admin.token";
 
@@ -299,14 +311,27 @@ pub async fn start_with_clock(
         .timeout(Duration::from_millis(cfg.limits.request_timeout_ms))
         // Bound the work one client connection can have in flight.
         .concurrency_limit_per_connection(cfg.limits.max_concurrent_streams_per_connection)
+        // The same bound announced to the peer (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS).
+        .max_concurrent_streams(
+            u32::try_from(cfg.limits.max_concurrent_streams_per_connection).ok(),
+        )
         // Detect dead peers (sensors behind NAT, killed processes) on idle streams.
-        .http2_keepalive_interval(Some(Duration::from_secs(30)))
-        .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+        .http2_keepalive_interval(secs(cfg.limits.http2_keepalive_interval_secs))
+        .http2_keepalive_timeout(secs(cfg.limits.http2_keepalive_timeout_secs))
+        .tcp_keepalive(secs(cfg.limits.tcp_keepalive_secs))
+        // Bound header memory and rapid-reset floods per connection.
+        .http2_max_header_list_size(MAX_HEADER_LIST_BYTES)
+        .http2_max_pending_accept_reset_streams(Some(MAX_PENDING_RESETS))
         .tcp_nodelay(true)
         // Count every call by method and code, refused ones included (so outermost).
         .layer(RpcMetricsLayer::new(rpcs))
         // Authenticate every call except health checks; services read the caller from here.
-        .layer(AuthLayer::new(db.clone(), state.tokens.clone()))
+        // Rate-limit query calls per token (after auth: the bucket is the token's).
+        .layer(AuthLayer::new(
+            db.clone(),
+            state.tokens.clone(),
+            state.quotas.clone(),
+        ))
         // One OpenTelemetry span per authenticated RPC (inside auth, so it knows the tenant);
         // a pass-through when telemetry is off.
         .layer(TraceLayer)

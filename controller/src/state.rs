@@ -62,6 +62,23 @@ pub struct PauseState {
     pub until_ms: i64,
 }
 
+/// The limits on callers `[limits]` configures.
+fn quotas(l: &Limits) -> crate::limits::Quotas {
+    let secs = |s: u64| (s > 0).then(|| std::time::Duration::from_secs(s));
+    crate::limits::Quotas::new(
+        (l.query_rps, l.query_burst),
+        (
+            l.max_streams_per_tenant as usize,
+            l.max_streams_total as usize,
+        ),
+        crate::limits::StreamTimeouts {
+            idle: secs(l.stream_idle_timeout_secs),
+            stall: secs(l.stream_stall_timeout_secs),
+            lifetime: secs(l.stream_max_lifetime_secs),
+        },
+    )
+}
+
 pub struct State {
     pub db: Db,
     pub limits: Limits,
@@ -90,6 +107,8 @@ pub struct State {
     pub posture_wake: tokio::sync::Notify,
     /// Bounded growth settings (`[inventory]`); the caps themselves live in the `Db`.
     pub inventory: crate::config::InventoryConfig,
+    /// Per-token query rate limits, stream caps and stream timeouts (`[limits]`).
+    pub quotas: Arc<crate::limits::Quotas>,
 }
 
 impl State {
@@ -97,6 +116,7 @@ impl State {
         Self {
             tls_bind_sensor_id: false,
             tokens: Arc::new(crate::tokens::TokenLife::new(clock.clone())),
+            quotas: Arc::new(quotas(&limits)),
             db,
             limits,
             policy,

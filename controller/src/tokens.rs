@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::metering::Clock;
 use crate::store::Db;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -38,6 +38,10 @@ pub struct TokenLife {
     /// bounded by the tokens in the store.
     used: Mutex<HashMap<String, Use>>,
     changes: watch::Sender<u64>,
+    /// Orders token changes against ingest commits: a commit re-checks its token and
+    /// commits under a read guard, a revocation or rotation writes under the write guard, so
+    /// once a revocation has returned no batch of that token commits.
+    fence: RwLock<()>,
 }
 
 impl TokenLife {
@@ -46,7 +50,19 @@ impl TokenLife {
             clock,
             used: Mutex::new(HashMap::new()),
             changes: watch::channel(0).0,
+            fence: RwLock::new(()),
         }
+    }
+
+    /// Held by an ingest commit from its token re-check to its flush.
+    pub fn commit_fence(&self) -> RwLockReadGuard<'_, ()> {
+        self.fence.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Held by a revocation or rotation while it writes the token: waits for commits in
+    /// flight.
+    pub fn change_fence(&self) -> RwLockWriteGuard<'_, ()> {
+        self.fence.write().unwrap_or_else(PoisonError::into_inner)
     }
 
     pub fn now_ms(&self) -> i64 {

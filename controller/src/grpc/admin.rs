@@ -177,9 +177,12 @@ impl Admin for AdminService {
         let db = self.state.db.clone();
         let now = self.state.now_ms();
         let by = ctx.clone();
+        let tokens = self.state.tokens.clone();
         let revoked = blocking(move || {
             let mut rec = managed_token(&db, &by, &id, "revoke")?;
             if rec.revoked_ms == 0 {
+                // Batches of this token in flight commit first; none after (the fence).
+                let _fence = tokens.change_fence();
                 rec.revoked_ms = now;
                 db.put_token(&rec)?;
                 db.flush()?;
@@ -216,9 +219,12 @@ impl Admin for AdminService {
         let db = self.state.db.clone();
         let now = self.state.now_ms();
         let by = ctx.clone();
+        let tokens = self.state.tokens.clone();
         let minted = blocking(move || {
             let rec = managed_token(&db, &by, &r.id, "rotate")?;
             let minted = rotate(rec, now, grace_secs)?;
+            // A secret rotated out without grace commits no batch after this returns.
+            let _fence = tokens.change_fence();
             db.put_token(&minted.record)?;
             db.flush()?;
             Ok(minted)

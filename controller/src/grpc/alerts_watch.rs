@@ -15,6 +15,8 @@
 use super::alerts_wire::{alert_pb, change_pb, marker_pb};
 use super::blocking;
 use crate::error::Error;
+use crate::grpc::limits;
+use crate::limits::{StreamEnd, StreamKind, StreamTimers};
 use crate::state::State;
 use crate::store::alert_query::{AlertFilter, LogBounds, MAX_ALERT_SCAN};
 use crate::tokens::TokenGuard;
@@ -24,10 +26,11 @@ use picket_proto::v1::alert_change::Kind;
 use picket_shared::TenantId;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio_stream::Stream;
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
 /// The stream `WatchAlerts` answers with.
@@ -85,10 +88,15 @@ pub async fn start(
     guard: Option<TokenGuard>,
 ) -> Result<ChangeStream, Status> {
     let interval = bookmark_interval(r.bookmark_interval_ms)?;
+    // Both held by the stream task: the counts drop however the stream ends.
+    let stream_slot = (state.quotas.streams)
+        .acquire(&tenant, StreamKind::Watch)
+        .map_err(limits::stream_refused)?;
     let slot = state
         .analysis
         .watch_slot(&tenant, MAX_WATCHES_PER_TENANT)
         .ok_or_else(|| {
+            state.quotas.streams.refused.add(&tenant);
             Error::ResourceExhausted(format!(
                 "the tenant has {MAX_WATCHES_PER_TENANT} open watch streams, the limit"
             ))
@@ -99,20 +107,33 @@ pub async fn start(
     let bounds = blocking(move || Ok(db.alert_log_bounds(&t)?)).await?;
     check_cursor(r.after_cursor, bounds)?;
     let (tx, rx) = mpsc::channel(WATCH_QUEUE);
+    let (out, end) = limits::endable(rx);
     let mut w = Watcher {
         state: state.clone(),
         tenant,
         tx,
         interval,
         guard,
+        timers: state.quotas.timers(),
+        stalled: AtomicBool::new(false),
     };
     tokio::spawn(async move {
-        let _slot = slot;
-        if let Err(status) = w.run(&r, bounds, feed).await {
-            let _ = w.tx.send(Err(status)).await;
+        let _slots = (slot, stream_slot);
+        let result = w.run(&r, bounds, feed).await;
+        let status = match result {
+            Err(status) => Some(status),
+            Ok(()) if w.stalled.load(Relaxed) => {
+                w.state.quotas.count_end(StreamEnd::Stalled);
+                Some(limits::ended(StreamEnd::Stalled, &w.state.quotas.timeouts))
+            }
+            Ok(()) => None,
+        };
+        if let Some(status) = status {
+            // Never waits: a watcher that stopped reading gets the status next.
+            end.finish(&w.tx, status);
         }
     });
-    Ok(Box::pin(ReceiverStream::new(rx)))
+    Ok(Box::pin(out))
 }
 
 /// Resolves when the guarded token stops working; never without a guard.
@@ -129,14 +150,24 @@ struct Watcher {
     tx: mpsc::Sender<Result<pb::AlertChange, Status>>,
     interval: Duration,
     guard: Option<TokenGuard>,
+    timers: StreamTimers,
+    /// A send gave up because the watcher read nothing for the stall timeout.
+    stalled: AtomicBool,
 }
 
-/// The watcher went away: end quietly.
+/// The watcher went away (or stopped reading: `Watcher::stalled`): end quietly.
 struct Gone;
 
 impl Watcher {
     async fn send(&self, m: pb::AlertChange) -> Result<(), Gone> {
-        self.tx.send(Ok(m)).await.map_err(|_| Gone)
+        match self.timers.send(&self.tx, Ok(m)).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(Gone),
+            Err(_) => {
+                self.stalled.store(true, Relaxed);
+                Err(Gone)
+            }
+        }
     }
 
     async fn run(
@@ -187,6 +218,10 @@ impl Watcher {
                     }
                 }
                 () = self.tx.closed() => return Ok(()),
+                why = self.timers.expired(false) => {
+                    self.state.quotas.count_end(why);
+                    return Err(limits::ended(why, &self.state.quotas.timeouts));
+                }
             }
         }
     }

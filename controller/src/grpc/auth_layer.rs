@@ -1,9 +1,12 @@
 //! The tower layer that authenticates every RPC (health checks exempt) with
 //! [`crate::auth::verify`] and puts the caller's [`AuthContext`] on the request, and
-//! [`caller`], which services use to read it back.
+//! [`caller`], which services use to read it back. It also applies the per-token query rate
+//! limit (`crate::limits::RateLimiter`) to every call but the ingest stream, whose load the
+//! plan, the batch limits and the stream caps bound instead.
 
 use crate::auth::{AuthContext, verify};
 use crate::error::Error;
+use crate::limits::Quotas;
 use crate::store::Db;
 use crate::tokens::TokenLife;
 use std::future::Future;
@@ -26,16 +29,22 @@ fn is_public(path: &str) -> bool {
     path.starts_with("/grpc.health.v1.Health/")
 }
 
+/// Paths the query rate limit does not apply to: sensors' ingest streams.
+fn is_ingest(path: &str) -> bool {
+    path.starts_with("/picket.v1.Ingest/")
+}
+
 /// Tower layer: authenticates every request except health checks.
 #[derive(Clone)]
 pub struct AuthLayer {
     db: Db,
     tokens: Arc<TokenLife>,
+    quotas: Arc<Quotas>,
 }
 
 impl AuthLayer {
-    pub fn new(db: Db, tokens: Arc<TokenLife>) -> Self {
-        Self { db, tokens }
+    pub fn new(db: Db, tokens: Arc<TokenLife>, quotas: Arc<Quotas>) -> Self {
+        Self { db, tokens, quotas }
     }
 }
 
@@ -46,6 +55,7 @@ impl<S> tower::Layer<S> for AuthLayer {
             inner,
             db: self.db.clone(),
             tokens: self.tokens.clone(),
+            quotas: self.quotas.clone(),
         }
     }
 }
@@ -55,6 +65,7 @@ pub struct AuthService<S> {
     inner: S,
     db: Db,
     tokens: Arc<TokenLife>,
+    quotas: Arc<Quotas>,
 }
 
 type BoxFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
@@ -89,7 +100,8 @@ where
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         let now_ms = self.tokens.now_ms();
-        let (db, tokens) = (self.db.clone(), self.tokens.clone());
+        let (db, tokens, quotas) = (self.db.clone(), self.tokens.clone(), self.quotas.clone());
+        let limited = !is_ingest(req.uri().path());
         Box::pin(async move {
             // The token lookup reads sled: on the blocking pool, never on an async worker.
             let verified =
@@ -100,6 +112,14 @@ where
                 Ok(ctx) => {
                     // Memory only; written to the store at most once a minute per token.
                     tokens.touch(&ctx.token_id, now_ms);
+                    if limited {
+                        let now = std::time::Instant::now();
+                        if let Err(wait) = quotas.rate.check(&ctx.token_id, &ctx.tenant, now) {
+                            tracing::debug!(path = req.uri().path(), token = %ctx.token_id, tenant = %ctx.tenant, "rate limited a query call");
+                            let status = super::limits::rate_limited(wait, quotas.rate.rps);
+                            return Ok(status.into_http());
+                        }
+                    }
                     req.extensions_mut().insert(ctx);
                     inner.call(req).await
                 }

@@ -5,6 +5,8 @@ use super::{blocking, convert};
 use crate::auth::AuthContext;
 use crate::error::Error;
 use crate::grpc::auth_layer::caller;
+use crate::grpc::limits;
+use crate::limits::{StreamKind, StreamTimers};
 use crate::metering::cycle::Cycle;
 use crate::specs::Templates;
 use crate::state::{PauseState, State};
@@ -19,7 +21,6 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_stream::Stream;
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 /// Messages queued towards one sensor.
@@ -50,10 +51,17 @@ impl Ingest for IngestService {
         // The client certificate's leaf, when the connection is mTLS.
         let leaf = req.peer_certs().and_then(|certs| certs.first().cloned());
         let inbound = req.into_inner();
-        let (tx, rx) = mpsc::channel(OUTBOUND_QUEUE);
         let state = self.state.clone();
+        // Held by the stream task: the tenant's stream count drops however the stream ends.
+        let slot = (state.quotas.streams)
+            .acquire(&ctx.tenant, StreamKind::Ingest)
+            .map_err(limits::stream_refused)?;
+        let (tx, rx) = mpsc::channel(OUTBOUND_QUEUE);
+        let (outbound, end) = limits::endable(rx);
+        let timers = state.quotas.timers();
         tokio::spawn(async move {
-            if let Err(status) = session(&state, &ctx, leaf, inbound, &tx).await {
+            let _slot = slot;
+            if let Err(status) = session(&state, &ctx, leaf, inbound, &tx, timers).await {
                 // A sensor that stops or loses its connection ends the stream at the transport
                 // level (Unknown/Cancelled); only protocol violations are the sensor's fault.
                 if matches!(status.code(), tonic::Code::Unknown | tonic::Code::Cancelled) {
@@ -61,14 +69,18 @@ impl Ingest for IngestService {
                 } else if status.code() == tonic::Code::Unauthenticated {
                     // Counted as `streams_unauthenticated` where it was found.
                     tracing::warn!(tenant = %ctx.tenant, token = %ctx.token_id, %status, "ingest stream ended: its token no longer works");
+                } else if limits::is_limit(&status) {
+                    // Counted per limit where it was found.
+                    tracing::info!(tenant = %ctx.tenant, %status, "ingest stream ended by a limit");
                 } else {
                     state.ingest.streams_rejected.fetch_add(1, Relaxed);
                     tracing::warn!(tenant = %ctx.tenant, %status, "ingest stream ended with an error");
                 }
-                let _ = tx.send(Err(status)).await;
+                // Never waits: a sensor that stopped reading gets the status next.
+                end.finish(&tx, status);
             }
         });
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        Ok(Response::new(Box::pin(outbound)))
     }
 }
 
@@ -82,6 +94,7 @@ async fn session(
     leaf: Option<rustls::pki_types::CertificateDer<'static>>,
     mut inbound: Streaming<pb::SensorMessage>,
     tx: &mpsc::Sender<Result<pb::ControllerMessage, Status>>,
+    mut timers: StreamTimers,
 ) -> Result<(), Status> {
     let hello_timeout = Duration::from_millis(state.limits.hello_timeout_ms);
     let first = tokio::time::timeout(hello_timeout, inbound.message())
@@ -156,7 +169,12 @@ async fn session(
                     state.ingest.streams_unauthenticated.fetch_add(1, Relaxed);
                     return Err(e.into());
                 }
+                why = timers.expired(true) => {
+                    state.quotas.count_end(why);
+                    return Err(limits::ended(why, &state.quotas.timeouts));
+                }
             };
+            timers.heard();
             match m.msg {
                 Some(pb::sensor_message::Msg::Batch(b)) => {
                     if let Err(e) = guard.check().await {
@@ -166,16 +184,26 @@ async fn session(
                     let ack = match apply(state, ctx, &sensor, hello.stream_epoch, b).await {
                         Ok(ack) => ack,
                         Err(status) => {
-                            state.ingest.batches_rejected.fetch_add(1, Relaxed);
+                            let counter = match status.code() {
+                                tonic::Code::Unauthenticated => {
+                                    &state.ingest.streams_unauthenticated
+                                }
+                                _ => &state.ingest.batches_rejected,
+                            };
+                            counter.fetch_add(1, Relaxed);
                             return Err(status);
                         }
                     };
-                    if tx
-                        .send(msg(pb::controller_message::Msg::Ack(ack)))
+                    match timers
+                        .send(tx, msg(pb::controller_message::Msg::Ack(ack)))
                         .await
-                        .is_err()
                     {
-                        break;
+                        Ok(true) => {}
+                        Ok(false) => break,
+                        Err(why) => {
+                            state.quotas.count_end(why);
+                            return Err(limits::ended(why, &state.quotas.timeouts));
+                        }
                     }
                 }
                 Some(pb::sensor_message::Msg::Hello(_)) => {
@@ -369,8 +397,13 @@ async fn apply_batch(
     let tenant = ctx.tenant.clone();
     let logged_sensor = sensor.clone();
     let sensor = sensor.clone();
+    let caller = ctx.clone();
     let (applied, commit, analysis) = blocking(move || {
         let now = st.now_ms();
+        // No batch commits once its token's revocation (or rotation) has returned: the check
+        // and the commit happen under the fence a revocation waits on (`TokenLife::fence`).
+        let _fence = st.tokens.commit_fence();
+        crate::auth::recheck(&st.db, &caller, now)?;
         let started = Instant::now();
         let applied =
             st.db
@@ -439,3 +472,7 @@ async fn apply_batch(
     };
     Ok((ack, cost))
 }
+
+#[cfg(test)]
+#[path = "ingest_race_tests.rs"]
+mod race_tests;

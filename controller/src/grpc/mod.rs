@@ -19,6 +19,8 @@ pub mod specs;
 pub mod trace_layer;
 pub mod usage;
 pub mod webhooks;
+// Statuses of refused and limit-ended calls (`crate::limits`).
+pub mod limits;
 
 use crate::error::Error;
 use tonic::Status;
