@@ -506,6 +506,7 @@ pub enum ConfigError {
     Tls(String),
     #[error("{0}")]
     Inventory(String),
+    #[error("{0}")]
     Limits(String),
 }
 
