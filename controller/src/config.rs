@@ -437,6 +437,12 @@ pub struct Limits {
     pub http2_keepalive_timeout_secs: u64,
     /// TCP keepalive on accepted connections, in seconds; 0: off. Default 60.
     pub tcp_keepalive_secs: u64,
+    /// Connections open at once on the gRPC listener; one more is closed right after accept
+    /// (`grpc::connections`). Default 4096.
+    pub max_connections: u32,
+    /// A connection whose client has not sent its HTTP/2 preface this long after accept (or
+    /// after the TLS handshake) is closed, in seconds; 0: never. Default 10.
+    pub preface_timeout_secs: u64,
 }
 
 impl Default for ControllerConfig {
@@ -480,6 +486,8 @@ impl Default for Limits {
             http2_keepalive_interval_secs: 30,
             http2_keepalive_timeout_secs: 10,
             tcp_keepalive_secs: 60,
+            max_connections: 4096,
+            preface_timeout_secs: 10,
         }
     }
 }
@@ -566,6 +574,7 @@ fn validate_quotas(l: &Limits) -> Result<(), String> {
             u64::from(l.max_streams_per_tenant),
         ),
         ("limits.max_streams_total", u64::from(l.max_streams_total)),
+        ("limits.max_connections", u64::from(l.max_connections)),
     ] {
         if v == 0 {
             return Err(format!("{key} must be greater than 0"));
@@ -606,6 +615,7 @@ fn validate_quotas(l: &Limits) -> Result<(), String> {
             l.http2_keepalive_timeout_secs,
         ),
         ("limits.tcp_keepalive_secs", l.tcp_keepalive_secs),
+        ("limits.preface_timeout_secs", l.preface_timeout_secs),
     ] {
         if v > MAX_LIMIT_SECS {
             return Err(format!(
@@ -754,6 +764,8 @@ mod example_tests {
                 l.http2_keepalive_interval_secs,
                 l.http2_keepalive_timeout_secs,
                 l.tcp_keepalive_secs,
+                l.preface_timeout_secs,
+                u64::from(l.max_connections),
             ]
         };
         assert_eq!(timeouts(l), timeouts(dl));

@@ -304,6 +304,34 @@ pub fn register_tls(registry: &Registry, tls: Arc<picket_runtime::tls::TlsServer
     });
 }
 
+pub const CONNECTIONS_OPEN: Desc = Desc::gauge(
+    "picket_controller_connections_open",
+    "Connections open on the gRPC listener (limits.max_connections)",
+    &[],
+);
+pub const CONNECTIONS_REFUSED: Desc = Desc::counter(
+    "picket_controller_connections_refused_total",
+    "Connections closed right after accept because limits.max_connections were open",
+    &[],
+);
+pub const PREFACE_TIMEOUTS: Desc = Desc::counter(
+    "picket_controller_connection_preface_timeouts_total",
+    "Connections closed because the client's HTTP/2 preface did not arrive within limits.preface_timeout_secs",
+    &[],
+);
+
+/// Registers the gRPC listener's connection gate counters.
+pub fn register_connections(
+    registry: &Registry,
+    stats: Arc<crate::grpc::connections::ConnectionStats>,
+) {
+    registry.collect(move |c| {
+        c.gauge(&CONNECTIONS_OPEN, &[], stats.open.load(Relaxed) as i64);
+        c.counter(&CONNECTIONS_REFUSED, &[], stats.over_capacity.load(Relaxed));
+        c.counter(&PREFACE_TIMEOUTS, &[], stats.preface_timeouts.load(Relaxed));
+    });
+}
+
 pub const RATE_LIMITED: Desc = Desc::counter(
     "picket_controller_rpcs_rate_limited_total",
     "Query calls refused (RESOURCE_EXHAUSTED) by their token's rate limit (limits.query_rps), by the token's tenant",

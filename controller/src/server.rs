@@ -6,6 +6,7 @@ use crate::analysis::worker::WorkerHandle;
 use crate::auth::mint;
 use crate::config::ControllerConfig;
 use crate::grpc::auth_layer::AuthLayer;
+use crate::grpc::connections;
 use crate::grpc::rpc_metrics::RpcMetricsLayer;
 use crate::grpc::trace_layer::TraceLayer;
 use crate::grpc::{
@@ -318,7 +319,6 @@ pub async fn start_with_clock(
         // Detect dead peers (sensors behind NAT, killed processes) on idle streams.
         .http2_keepalive_interval(secs(cfg.limits.http2_keepalive_interval_secs))
         .http2_keepalive_timeout(secs(cfg.limits.http2_keepalive_timeout_secs))
-        .tcp_keepalive(secs(cfg.limits.tcp_keepalive_secs))
         // Bound header memory and rapid-reset floods per connection.
         .http2_max_header_list_size(MAX_HEADER_LIST_BYTES)
         .http2_max_pending_accept_reset_streams(Some(MAX_PENDING_RESETS))
@@ -371,6 +371,14 @@ pub async fn start_with_clock(
                 .max_decoding_message_size(max),
         );
 
+    // At most `max_connections` at once, each with a preface deadline (`grpc::connections`).
+    let gate_cfg = connections::GateConfig {
+        max_connections: cfg.limits.max_connections as usize,
+        preface_timeout: secs(cfg.limits.preface_timeout_secs),
+        tcp_keepalive: secs(cfg.limits.tcp_keepalive_secs),
+    };
+    let conn_stats = Arc::new(connections::ConnectionStats::default());
+    crate::metrics::register_connections(&registry, conn_stats.clone());
     let (tx, rx) = oneshot::channel::<()>();
     let reloader = tls
         .as_ref()
@@ -385,10 +393,12 @@ pub async fn start_with_clock(
             // TLS: handshakes complete off the accept loop; certificates reload in place.
             Some(tls) => {
                 let incoming = tokio_stream::wrappers::ReceiverStream::new(tls.incoming(listener));
+                let incoming = connections::gate(incoming, gate_cfg, conn_stats);
                 router.serve_with_incoming_shutdown(incoming, stop).await
             }
             None => {
                 let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+                let incoming = connections::gate(incoming, gate_cfg, conn_stats);
                 router.serve_with_incoming_shutdown(incoming, stop).await
             }
         };

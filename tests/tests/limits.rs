@@ -353,3 +353,67 @@ async fn a_sensor_that_reads_nothing_is_ended_after_the_stall_timeout_and_frees_
         "committed {committed}, acked {acked}"
     );
 }
+
+/// What a fresh connection to the controller sees first: `true` if it is closed at once
+/// (refused by the connection cap), `false` if it is served (the server's HTTP/2 SETTINGS
+/// arrive, or nothing within the probe).
+async fn refused_at_once(conn: &mut tokio::net::TcpStream) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 64];
+    match tokio::time::timeout(Duration::from_millis(500), conn.read(&mut buf)).await {
+        Ok(Ok(0) | Err(_)) => true,
+        Ok(Ok(_)) | Err(_) => false,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_connections_fill_the_cap_only_until_their_preface_deadline() {
+    use tokio::io::AsyncReadExt;
+    let (_cfg, stack) =
+        stack_with("[limits]\nmax_connections = 4\npreface_timeout_secs = 3\n").await;
+    let addr = stack.url().trim_start_matches("http://").to_owned();
+
+    // Silent clients (TCP only, no HTTP/2 preface) take every place; the next is closed at
+    // once without a byte of service.
+    let mut held = Vec::new();
+    let mut refused = false;
+    for _ in 0..10 {
+        let mut c = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        if refused_at_once(&mut c).await {
+            refused = true;
+            break;
+        }
+        held.push(c);
+    }
+    assert!(refused, "10 silent connections were all admitted");
+    assert!(
+        (1..=4).contains(&held.len()),
+        "{} connections held with max_connections = 4",
+        held.len()
+    );
+    assert!(metric(&stack, "picket_controller_connections_refused_total", &[]) >= 1.0);
+
+    // At the preface deadline the silent ones are closed and counted.
+    for c in &mut held {
+        let mut buf = [0u8; 256];
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            assert!(
+                Instant::now() < deadline,
+                "a silent connection outlived its deadline"
+            );
+            match tokio::time::timeout(Duration::from_secs(30), c.read(&mut buf)).await {
+                Ok(Ok(0) | Err(_)) => break,
+                Ok(Ok(_)) => {}
+                Err(_) => panic!("a silent connection outlived its deadline"),
+            }
+        }
+    }
+    let timeouts = "picket_controller_connection_preface_timeouts_total";
+    assert!(metric(&stack, timeouts, &[]) >= held.len() as f64);
+
+    // Their places are free again: real clients are served.
+    list_alerts(&stack.url(), &stack.reader_token)
+        .await
+        .unwrap();
+}

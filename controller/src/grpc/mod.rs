@@ -6,6 +6,7 @@ pub mod alerts_watch;
 pub mod alerts_wire;
 pub mod audit;
 pub mod auth_layer;
+pub mod connections;
 pub mod convert;
 pub mod fleet;
 pub mod incidents;
