@@ -354,6 +354,86 @@ async fn a_sensor_that_reads_nothing_is_ended_after_the_stall_timeout_and_frees_
     );
 }
 
+/// A spec with one path (eight API names, replaced in turn): every import changes the tenant's
+/// templates, which the controller pushes to each connected sensor as a directive.
+fn spec(i: usize) -> pb::ImportSpecRequest {
+    let doc = format!(
+        "openapi: 3.0.0\ninfo: {{title: s{i}, version: '1'}}\nservers: [{{url: 'https://api.example'}}]\npaths:\n  /p{i}/{{id}}: {{get: {{responses: {{'200': {{description: ok}}}}}}}}\n"
+    );
+    pb::ImportSpecRequest {
+        api: format!("s{}", i % 8),
+        files: vec![pb::SpecFile {
+            name: "spec.yaml".into(),
+            content: doc.into_bytes(),
+        }],
+        ..Default::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sensor_that_reads_no_directives_is_ended_after_the_stall_timeout() {
+    let (_cfg, stack) = stack_with(
+        "[limits]\nstream_stall_timeout_secs = 2\nquery_rps = 1000\nquery_burst = 1000\n",
+    )
+    .await;
+    // A sensor that says hello, then neither sends nor reads: only directives flow to it.
+    let raw = tonic::transport::Endpoint::from_shared(stack.url())
+        .unwrap()
+        .initial_stream_window_size(Some(512))
+        .connect()
+        .await
+        .unwrap();
+    let bearer = picket_cli::client::Bearer::new(Some(&stack.sensor_token)).unwrap();
+    let svc = tonic::service::interceptor::InterceptedService::new(raw, bearer);
+    let mut client = pb::ingest_client::IngestClient::new(svc);
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let hello = pb::Hello {
+        sensor_id: "deaf-to-directives".into(),
+        stream_epoch: 1,
+        version: "raw".into(),
+        ..Default::default()
+    };
+    tx.send(pb::SensorMessage {
+        msg: Some(pb::sensor_message::Msg::Hello(hello)),
+    })
+    .await
+    .unwrap();
+    let _inbound = client
+        .stream(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+        .unwrap()
+        .into_inner();
+    let open = || metric(&stack, "picket_controller_ingest_streams_open", &[]);
+    eventually(Duration::from_secs(30), "the stream opened", || async {
+        (open() == 1.0).then_some(())
+    })
+    .await;
+    // Spec imports push template directives until the stream's queue is full and its sends
+    // stall; the stall timeout then ends the stream (a blocked send used to hold it forever,
+    // deaf to revocation and every other timer).
+    let mut specs =
+        pb::specs_client::SpecsClient::new(channel(&stack.url(), Some(&stack.admin_token)).await);
+    for i in 0..300 {
+        specs.import_spec(spec(i)).await.unwrap();
+        if open() == 0.0 {
+            break;
+        }
+    }
+    eventually(
+        Duration::from_secs(60),
+        "the deaf sensor's stream ended",
+        || async { (open() == 0.0).then_some(()) },
+    )
+    .await;
+    let stalled = metric(
+        &stack,
+        "picket_controller_streams_ended_total",
+        &[("reason", "stall_timeout")],
+    );
+    assert!(stalled >= 1.0, "ended, but not by the stall timeout");
+    drop(tx);
+}
+
 /// What a fresh connection to the controller sees first: `true` if it is closed at once
 /// (refused by the connection cap), `false` if it is served (the server's HTTP/2 SETTINGS
 /// arrive, or nothing within the probe).

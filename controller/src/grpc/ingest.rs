@@ -137,14 +137,13 @@ async fn session(
     let mut guard = state.tokens.guard(state.db.clone(), ctx.clone());
     let mut templates = watch_templates(state, ctx).await?;
     let result = async {
-        tx.send(msg(pb::controller_message::Msg::Welcome(welcome)))
-            .await
-            .map_err(|_| Error::Cancelled("sensor went away".into()))?;
+        let welcome = pb::controller_message::Msg::Welcome(welcome);
+        send_timed(state, &timers, tx, welcome).await?;
         let initial = *pause.borrow_and_update();
-        send_directive(tx, initial).await?;
+        send_timed(state, &timers, tx, directive(initial)).await?;
         // Always sent on connect, even empty: specs deleted while the sensor was away go.
         let known = templates.borrow_and_update().clone();
-        send_templates(tx, &known).await?;
+        send_timed(state, &timers, tx, template_hints(&known)).await?;
         loop {
             let m = tokio::select! {
                 m = inbound.message() => match m? {
@@ -154,14 +153,14 @@ async fn session(
                 changed = pause.changed() => {
                     if changed.is_ok() {
                         let now = *pause.borrow_and_update();
-                        send_directive(tx, now).await?;
+                        send_timed(state, &timers, tx, directive(now)).await?;
                     }
                     continue;
                 }
                 changed = templates.changed() => {
                     if changed.is_ok() {
                         let now = templates.borrow_and_update().clone();
-                        send_templates(tx, &now).await?;
+                        send_timed(state, &timers, tx, template_hints(&now)).await?;
                     }
                     continue;
                 }
@@ -220,21 +219,35 @@ async fn session(
     result
 }
 
-/// Tells the sensor whether threat analysis is paused for its tenant.
-async fn send_directive(
+/// Sends a message to the sensor within the stall timeout: a sensor that stops reading ends
+/// its stream (counted) instead of holding the task, its place and its token's stream (a
+/// blocked send polls neither the token guard nor the stream timers).
+async fn send_timed(
+    state: &State,
+    timers: &StreamTimers,
     tx: &mpsc::Sender<Result<pb::ControllerMessage, Status>>,
-    p: PauseState,
+    m: pb::controller_message::Msg,
 ) -> Result<(), Status> {
+    match timers.send(tx, msg(m)).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(Error::Cancelled("sensor went away".into()).into()),
+        Err(why) => {
+            state.quotas.count_end(why);
+            Err(limits::ended(why, &state.quotas.timeouts))
+        }
+    }
+}
+
+/// Tells the sensor whether threat analysis is paused for its tenant.
+fn directive(p: PauseState) -> pb::controller_message::Msg {
     let d = pb::Directive {
         notice: String::new(),
         analysis_paused: p.paused,
         paused_until_ms: if p.paused { p.until_ms } else { 0 },
-        // Template hints travel in their own directive (`send_templates`).
+        // Template hints travel in their own directive (`template_hints`).
         ..Default::default()
     };
-    tx.send(msg(pb::controller_message::Msg::Directive(d)))
-        .await
-        .map_err(|_| Error::Cancelled("sensor went away".into()).into())
+    pb::controller_message::Msg::Directive(d)
 }
 
 /// Subscribes to the templates of the tenant's API specs (parsing them on first use).
@@ -246,12 +259,9 @@ async fn watch_templates(
     blocking(move || st.specs.watch_templates(&st.db, &tenant)).await
 }
 
-/// Sends the whole set of spec templates (`templates_set`: an empty set clears them); the
-/// sensor's templating follows them from its next request on.
-async fn send_templates(
-    tx: &mpsc::Sender<Result<pb::ControllerMessage, Status>>,
-    templates: &Templates,
-) -> Result<(), Status> {
+/// The whole set of spec templates (`templates_set`: an empty set clears them); the sensor's
+/// templating follows them from its next request on.
+fn template_hints(templates: &Templates) -> pb::controller_message::Msg {
     let d = pb::Directive {
         templates: templates
             .iter()
@@ -263,9 +273,7 @@ async fn send_templates(
         templates_set: true,
         ..Default::default()
     };
-    tx.send(msg(pb::controller_message::Msg::Directive(d)))
-        .await
-        .map_err(|_| Error::Cancelled("sensor went away".into()).into())
+    pb::controller_message::Msg::Directive(d)
 }
 
 /// Records the sensor's hello and returns the committed seq of its epoch.
