@@ -212,6 +212,11 @@ pub struct MirrorConfig {
     /// Unset: loopback only (a local gateway mirroring to the sensor).
     #[serde(default)]
     pub trusted_proxies: Option<Vec<String>>,
+    /// Believe `X-Real-IP` from trusted proxies (before `X-Forwarded-For`). Off by default:
+    /// many gateways pass a client's own `X-Real-IP` through unchanged; turn it on only when
+    /// the gateway overwrites it (nginx `proxy_set_header X-Real-IP $remote_addr`).
+    #[serde(default)]
+    pub real_ip_header: bool,
     /// Most connections open at once; more are closed at once and counted.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
@@ -259,6 +264,8 @@ fn default_keepalive_timeout_ms() -> u64 {
 
 /// Most connections a listener's `max_connections` may allow.
 pub const MAX_LISTENER_CONNECTIONS: usize = 65_536;
+/// Longest listener timeout accepted, in milliseconds (one day).
+pub const MAX_LISTENER_TIMEOUT_MS: u64 = 86_400_000;
 
 /// A listen address: `ADDR:PORT`, or a bare port meaning `127.0.0.1:PORT` (loopback unless an
 /// interface is named).
@@ -293,6 +300,7 @@ impl MirrorConfig {
             max_body_bytes: default_max_body_bytes(),
             allow: None,
             trusted_proxies: None,
+            real_ip_header: false,
             max_connections: default_max_connections(),
             header_timeout_ms: default_header_timeout_ms(),
             body_timeout_ms: default_body_timeout_ms(),
@@ -391,10 +399,10 @@ fn check_listener(
         });
     }
     for (key, v) in timeouts {
-        if *v == 0 {
+        if *v == 0 || *v > MAX_LISTENER_TIMEOUT_MS {
             return Err(ConfigError::Invalid {
                 key,
-                expected: "greater than 0",
+                expected: "between 1 and 86400000 (one day)",
                 found: v.to_string(),
             });
         }
@@ -662,6 +670,12 @@ mod tests {
         assert!(bad("[als]\nallow = [\"ten\"]").contains("als.allow"));
         assert!(bad("[mirror]\nmax_connections = 0").contains("mirror.max_connections"));
         assert!(bad("[mirror]\nbody_timeout_ms = 0").contains("mirror.body_timeout_ms"));
+        // A huge timeout would overflow the deadline arithmetic on every connection.
+        assert!(
+            bad("[mirror]\nidle_timeout_ms = 18446744073709551615")
+                .contains("mirror.idle_timeout_ms")
+        );
+        assert!(bad("[als]\nidle_timeout_ms = 86400001").contains("als.idle_timeout_ms"));
         assert!(bad("[als]\nidle_timeout_ms = 0").contains("als.idle_timeout_ms"));
         assert!(bad("[als]\ntls_client_ca_file = \"/ca.pem\"").contains("als.tls_client_ca_file"));
         assert!(toml::from_str::<SensorConfig>("[mirror]\nlisten = \"here\"").is_err());
@@ -708,7 +722,8 @@ mod example_tests {
                 m.body_timeout_ms,
                 m.idle_timeout_ms,
                 &m.allow,
-                &m.trusted_proxies
+                &m.trusted_proxies,
+                m.real_ip_header
             ),
             (
                 dm.max_connections,
@@ -716,7 +731,8 @@ mod example_tests {
                 dm.body_timeout_ms,
                 dm.idle_timeout_ms,
                 &dm.allow,
-                &dm.trusted_proxies
+                &dm.trusted_proxies,
+                dm.real_ip_header
             )
         );
         let a = cfg.als.as_ref().unwrap();

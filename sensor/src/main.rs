@@ -98,6 +98,10 @@ struct Args {
     /// repeatable (`[mirror] trusted_proxies`, default loopback). Replaces the configured list.
     #[arg(long, value_name = "CIDR")]
     mirror_trusted_proxy: Vec<String>,
+    /// Believe X-Real-IP from trusted proxies (`[mirror] real_ip_header`); only when the
+    /// gateway overwrites it. Default: X-Forwarded-For only.
+    #[arg(long)]
+    mirror_real_ip_header: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -200,6 +204,9 @@ fn build_config(args: &mut Args) -> anyhow::Result<SensorConfig> {
         if !args.mirror_trusted_proxy.is_empty() {
             m.trusted_proxies = Some(std::mem::take(&mut args.mirror_trusted_proxy));
         }
+        if std::mem::take(&mut args.mirror_real_ip_header) {
+            m.real_ip_header = true;
+        }
     }
     if let Some(listen) = args.als_listen {
         let als = cfg.als.get_or_insert_with(|| {
@@ -228,9 +235,12 @@ fn build_config(args: &mut Args) -> anyhow::Result<SensorConfig> {
         }
     }
     // Whatever is left had no listener to apply to: say so rather than ignore it.
-    if !args.mirror_allow.is_empty() || !args.mirror_trusted_proxy.is_empty() {
+    if !args.mirror_allow.is_empty()
+        || !args.mirror_trusted_proxy.is_empty()
+        || args.mirror_real_ip_header
+    {
         anyhow::bail!(
-            "--mirror-allow and --mirror-trusted-proxy need a mirror listener (--mirror-listen or [mirror])"
+            "--mirror-allow, --mirror-trusted-proxy and --mirror-real-ip-header need a mirror listener (--mirror-listen or [mirror])"
         );
     }
     if !args.als_allow.is_empty()

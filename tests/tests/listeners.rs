@@ -166,8 +166,14 @@ async fn mirror_refuses_peers_outside_the_allowlist_and_serves_allowed_ones() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forwarded_addresses_count_only_from_trusted_proxies() {
     let stack = Stack::start().await;
-    // Default: loopback is a trusted proxy (a local gateway), so X-Real-IP names the client.
-    let trusting = start_sensor(&stack, "trusting", &["--mirror-listen", "127.0.0.1:0"]);
+    // Loopback is a trusted proxy by default (a local gateway); X-Real-IP is believed only
+    // with --mirror-real-ip-header (gateways often pass a client's own X-Real-IP through).
+    let trusting = start_sensor(
+        &stack,
+        "trusting",
+        &["--mirror-listen", "127.0.0.1:0", "--mirror-real-ip-header"],
+    );
+    let by_default = start_sensor(&stack, "default", &["--mirror-listen", "127.0.0.1:0"]);
     // Loopback is not a trusted proxy here: the client is the peer, whatever the headers say.
     let untrusting = start_sensor(
         &stack,
@@ -196,7 +202,9 @@ async fn forwarded_addresses_count_only_from_trusted_proxies() {
     );
     send(&u, "/untrusted/real-ip", "X-Real-IP: 81.2.69.12\r\n");
     send(&u, "/untrusted/xff", "X-Forwarded-For: 81.2.69.13\r\n");
-    let eps = stack.wait_total_calls(4).await;
+    let d = by_default.mirror_addr.clone().unwrap();
+    send(&d, "/default/real-ip", "X-Real-IP: 81.2.69.14\r\n");
+    let eps = stack.wait_total_calls(5).await;
     let public = |path: &str| {
         eps.iter()
             .find(|e| e.path == path)
@@ -215,6 +223,11 @@ async fn forwarded_addresses_count_only_from_trusted_proxies() {
         "X-Real-IP from an untrusted peer"
     );
     assert_eq!(public("/untrusted/xff"), 0, "XFF from an untrusted peer");
+    assert_eq!(
+        public("/default/real-ip"),
+        0,
+        "X-Real-IP believed without mirror.real_ip_header"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

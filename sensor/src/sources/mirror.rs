@@ -55,6 +55,8 @@ pub struct MirrorSettings {
     pub classify_injections: bool,
     /// Peers whose `X-Real-IP` / `X-Forwarded-For` are believed.
     pub trusted_proxies: Vec<Cidr>,
+    /// Believe `X-Real-IP` from trusted proxies (`mirror.real_ip_header`).
+    pub real_ip_header: bool,
     pub timeouts: Timeouts,
 }
 
@@ -82,6 +84,7 @@ pub async fn listen(
         ident,
         classify_injections,
         trusted_proxies,
+        real_ip_header: cfg.real_ip_header,
         timeouts: Timeouts {
             header: Duration::from_millis(cfg.header_timeout_ms),
             body: Duration::from_millis(cfg.body_timeout_ms),
@@ -99,8 +102,9 @@ pub async fn listen(
 }
 
 /// The client of a mirrored request. The peer, unless it is a trusted proxy; then the
-/// gateway's `X-Real-IP`, else `X-Forwarded-For` walked from the right past trusted proxies
-/// (spoofed left-most entries are never reached), else the peer.
+/// gateway's `X-Real-IP` (when given: `mirror.real_ip_header`), else `X-Forwarded-For` walked
+/// from the right past trusted proxies (spoofed left-most entries are never reached), else the
+/// peer.
 pub fn client_address(
     peer: IpAddr,
     real_ip: Option<&str>,
@@ -146,7 +150,7 @@ pub fn record(
     let forwarded = (!forwarded.is_empty()).then(|| forwarded.join(","));
     let client = client_address(
         peer.ip(),
-        header("x-real-ip"),
+        header("x-real-ip").filter(|_| settings.real_ip_header),
         forwarded.as_deref(),
         &settings.trusted_proxies,
     );
@@ -520,6 +524,8 @@ mod tests {
             .uri("/api/orders?x=1")
             .header("host", "shop.example-shadow")
             .header("x-forwarded-for", "10.0.0.1, 81.2.69.20")
+            // A client's own X-Real-IP, passed through by a gateway that does not overwrite it.
+            .header("x-real-ip", "6.6.6.6")
             .header("x-api-key", "k")
             .body(())
             .unwrap();
@@ -534,6 +540,7 @@ mod tests {
             ident: Arc::new(ident),
             classify_injections: true,
             trusted_proxies: vec!["127.0.0.0/8".parse().unwrap()],
+            real_ip_header: false,
             timeouts: Timeouts {
                 header: Duration::from_secs(1),
                 body: Duration::from_secs(1),
@@ -549,6 +556,13 @@ mod tests {
         assert!(r.auth_present);
         assert!(r.request_bytes >= 100);
         assert_eq!(r.status, 0);
+        // Believed only when the operator says the gateway overwrites it.
+        let settings = MirrorSettings {
+            real_ip_header: true,
+            ..settings
+        };
+        let r = record(&parts, 100, "127.0.0.1:5000".parse().unwrap(), &settings, 7).unwrap();
+        assert_eq!(r.client_ip, "6.6.6.6".parse().ok());
     }
 
     #[test]
