@@ -417,9 +417,10 @@ pub struct Limits {
     pub query_rps: u32,
     /// Query calls a token may make at once after being quiet (its bucket size). Default 200.
     pub query_burst: u32,
-    /// Open streams (ingest and `WatchAlerts` together) per tenant. Default 256.
+    /// Open streams (ingest and `WatchAlerts` together) per tenant: every connected sensor
+    /// holds one. Default 4096.
     pub max_streams_per_tenant: u32,
-    /// Open streams of all tenants together. Default 4096.
+    /// Open streams of all tenants together. Default 16384.
     pub max_streams_total: u32,
     /// An ingest stream with no message from its sensor for this long is ended
     /// (`UNAVAILABLE`; the sensor reconnects), in seconds; 0: never. Default 900.
@@ -438,7 +439,7 @@ pub struct Limits {
     /// TCP keepalive on accepted connections, in seconds; 0: off. Default 60.
     pub tcp_keepalive_secs: u64,
     /// Connections open at once on the gRPC listener; one more is closed right after accept
-    /// (`grpc::connections`). Default 4096.
+    /// (`grpc::connections`). Default 16384.
     pub max_connections: u32,
     /// A connection whose client has not sent its HTTP/2 preface this long after accept (or
     /// after the TLS handshake) is closed, in seconds; 0: never. Default 10.
@@ -478,15 +479,15 @@ impl Default for Limits {
             store_cache_mib: 256,
             query_rps: 100,
             query_burst: 200,
-            max_streams_per_tenant: 256,
-            max_streams_total: 4096,
+            max_streams_per_tenant: 4096,
+            max_streams_total: 16_384,
             stream_idle_timeout_secs: 900,
             stream_stall_timeout_secs: 60,
             stream_max_lifetime_secs: 86_400,
             http2_keepalive_interval_secs: 30,
             http2_keepalive_timeout_secs: 10,
             tcp_keepalive_secs: 60,
-            max_connections: 4096,
+            max_connections: 16_384,
             preface_timeout_secs: 10,
         }
     }
