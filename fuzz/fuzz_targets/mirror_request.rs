@@ -20,6 +20,7 @@ fn settings() -> &'static MirrorSettings {
         ident: Arc::new(picket_fuzz::ident().clone()),
         classify_injections: true,
         trusted_proxies: vec!["10.0.0.0/8".parse().expect("a valid CIDR")],
+        real_ip_header: true,
         timeouts: Timeouts {
             header: Duration::from_secs(1),
             body: Duration::from_secs(1),
