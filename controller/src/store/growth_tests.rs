@@ -147,7 +147,115 @@ fn caps_fold_new_endpoints_into_overflow_endpoints_and_billing_is_untouched() {
     assert!(logged.contains(&overflow_endpoint(OVERFLOW_HOST)));
     assert!(!logged.contains(&key("c", "/1")));
     assert!(db.api_record(&t, "c").unwrap().is_none());
-    assert!(db.api_record(&t, OVERFLOW_HOST).unwrap().is_some());
+    assert!(db.api_record(&t, OVERFLOW_HOST).unwrap().is_none());
+}
+
+fn notable_on(host: &str) -> picket_shared::NotableEvent {
+    picket_shared::NotableEvent {
+        ts_ms: NOW,
+        endpoint: key(host, "/n"),
+        kinds: vec![picket_shared::NotableKind::Injection],
+        labels: vec!["query:sqli.tautology".into()],
+        client_ip: None,
+        principal: None,
+        status: 200,
+    }
+}
+
+/// Endpoints and notable events handed to analysis, over the whole log.
+fn analyzed(db: &Db) -> (Vec<EndpointKey>, Vec<String>) {
+    let entries: Vec<_> = db
+        .analysis_pending(0, 1_000)
+        .unwrap()
+        .into_iter()
+        .map(|(_, e)| e.unwrap())
+        .collect();
+    (
+        entries
+            .iter()
+            .flat_map(|e| e.endpoints.iter().map(|(k, _)| k.clone()))
+            .collect(),
+        entries
+            .iter()
+            .flat_map(|e| e.notables.iter().map(|n| n.endpoint.host.clone()))
+            .collect(),
+    )
+}
+
+#[test]
+fn an_api_onboarded_at_the_host_cap_is_its_own_host_and_folded_hosts_keep_their_state() {
+    use crate::metering::ApiState;
+    use crate::store::apis::ApiSelector;
+    let db = Db::new(Arc::new(MemoryStore::new())).with_inventory_caps(caps(100, 2, 1));
+    let (t, s) = ids();
+    let p = MeterPolicy::default();
+    db.set_auto_onboard(&t, false).unwrap();
+    let onboard = |host: &str| {
+        db.set_api_state(
+            &t,
+            &ApiSelector::Hosts(vec![host.into()]),
+            ApiState::Onboarded,
+            "op",
+            NOW,
+        )
+        .unwrap()
+    };
+    // The host cap (1) is taken by a discovered API.
+    db.apply_batch(&t, &s, &batch(1, 1, &[("a", "/1", 1)]), NOW, &p)
+        .unwrap();
+    // The operator onboards pay.example ahead of its traffic.
+    onboard("pay.example");
+    let mut b = batch(
+        1,
+        2,
+        &[
+            ("pay.example", "/1", 7),
+            ("junk", "/1", 5),
+            ("pay.example", "/2", 3),
+            ("pay.example", "/3", 2),
+        ],
+    );
+    b.notables = vec![notable_on("pay.example"), notable_on("junk")];
+    db.apply_batch(&t, &s, &b, NOW, &p).unwrap();
+    let eps = all_endpoints(&db, &t);
+    assert_eq!(eps.get(&key("pay.example", "/1")), Some(&7));
+    assert_eq!(eps.get(&key("pay.example", "/2")), Some(&3));
+    // Its endpoints still obey the per-host cap (2), folding into its own overflow endpoint.
+    assert_eq!(eps.get(&overflow_endpoint("pay.example")), Some(&2));
+    assert_eq!(eps.get(&overflow_endpoint(OVERFLOW_HOST)), Some(&5));
+    assert_eq!(billed(&db, &t), 12, "the onboarded API only");
+    let c = db.inventory_counts(&t).unwrap();
+    assert_eq!((c.hosts, c.endpoints), (2, 3));
+    let (endpoints, notables) = analyzed(&db);
+    assert!(endpoints.contains(&key("pay.example", "/1")));
+    assert!(endpoints.contains(&overflow_endpoint("pay.example")));
+    assert!(
+        !endpoints.contains(&overflow_endpoint(OVERFLOW_HOST)),
+        "junk is discovered: not analyzed"
+    );
+    assert_eq!(
+        notables,
+        ["pay.example"],
+        "junk's notable event is not analyzed"
+    );
+    // Onboarding the overflow host bills nothing of the hosts folded into it.
+    onboard(OVERFLOW_HOST);
+    let mut b = batch(1, 3, &[("junk2", "/1", 11)]);
+    b.notables = vec![notable_on("junk2")];
+    db.apply_batch(&t, &s, &b, NOW, &p).unwrap();
+    assert_eq!(
+        all_endpoints(&db, &t)[&overflow_endpoint(OVERFLOW_HOST)],
+        16
+    );
+    assert_eq!(billed(&db, &t), 12);
+    assert_eq!(analyzed(&db).1, ["pay.example"]);
+    // With auto-onboarding on, a folded host is billed as a new API would be, and the
+    // overflow host gets no API record of its own from traffic.
+    db.set_auto_onboard(&t, true).unwrap();
+    db.apply_batch(&t, &s, &batch(1, 4, &[("junk3", "/1", 4)]), NOW, &p)
+        .unwrap();
+    assert_eq!(billed(&db, &t), 16);
+    assert!(db.api_record(&t, "junk3").unwrap().is_none());
 }
 
 #[test]
