@@ -7,8 +7,11 @@
 //! run (epoch) of a sensor: it is what makes a resent batch a duplicate. A sensor continues
 //! its newest run while it has spooled batches and starts a new, higher epoch otherwise, so an
 //! older epoch matters only to a second process running under the same sensor id. Rule: walk a
-//! sensor's epochs upwards and retire each one that is not its newest and whose watermark has
-//! not moved for `idle_ms`; stop at the first that stays. Retiring deletes the watermark and
+//! sensor's epochs upwards and retire each one that is not its newest, that no ingest stream
+//! has open right now (a live process keeps its epoch for its whole life, however idle, even
+//! when a replay or a second process under its id started a newer one), and whose watermark
+//! has neither moved (a batch) nor been touched (a hello with that epoch) for `idle_ms`; stop
+//! at the first that stays. Retiring deletes the watermark and
 //! raises the sensor's floor (the watermark key of epoch 0) to the epoch, in one
 //! transaction; a batch of an epoch at or below the floor is refused ([`Applied::Retired`]:
 //! a definite rejection, the sensor sets it aside), so a replay is never billed twice. When a
@@ -31,6 +34,19 @@ pub const WATERMARK_IDLE_MS: i64 = 7 * 86_400_000;
 /// Most watermark keys one pruning pass examines per tenant (the rest wait for the next pass).
 pub const MAX_WATERMARKS_SCANNED: usize = 100_000;
 
+/// How far ahead of the controller's clock a hello's `stream_epoch` may be: 1 day. A sensor
+/// picks its epoch from its clock (milliseconds) when it starts a run, so a larger one is a
+/// skewed clock or a forged hello; refused (`INVALID_ARGUMENT`), so no epoch far in the
+/// future can ever raise a sensor's retired-epoch floor above the epochs its real process
+/// will pick.
+pub const MAX_EPOCH_AHEAD_MS: i64 = 86_400_000;
+
+/// Whether a hello's `epoch` is more than [`MAX_EPOCH_AHEAD_MS`] ahead of `now_ms`.
+pub fn epoch_too_far_ahead(epoch: u64, now_ms: i64) -> bool {
+    let limit = now_ms.saturating_add(MAX_EPOCH_AHEAD_MS).max(0) as u64;
+    epoch > limit
+}
+
 /// What one watermark pruning pass did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WatermarkPrune {
@@ -38,6 +54,14 @@ pub struct WatermarkPrune {
     pub retired: usize,
     /// Old watermarks without a time, stamped with the pass's time.
     pub stamped: usize,
+}
+
+/// The pruning rule's inputs (module documentation).
+#[derive(Clone, Copy)]
+struct Rule<'a> {
+    now_ms: i64,
+    idle_ms: i64,
+    streaming: &'a dyn Fn(&SensorId, u64) -> bool,
 }
 
 impl Db {
@@ -167,15 +191,40 @@ impl Db {
             .map_or(0, |raw| bounds::watermark_seq(&raw)))
     }
 
+    /// Restarts the idle time of `sensor`'s `epoch` at `now_ms` (a hello with it), when the
+    /// epoch has a watermark.
+    pub fn touch_watermark(
+        &self,
+        tenant: &TenantId,
+        sensor: &SensorId,
+        epoch: u64,
+        now_ms: i64,
+    ) -> Result<()> {
+        let key = keys::watermark(tenant, sensor, epoch);
+        self.kv.transact(&|txn| {
+            if txn.get(Tree::Watermarks, &key)?.is_some() {
+                txn.put(Tree::WatermarkTimes, &key, &bounds::moved_value(now_ms))?;
+            }
+            Ok(())
+        })
+    }
+
     /// Retires a tenant's superseded watermarks idle for `idle_ms` at `now_ms` (the rule is in
-    /// the module documentation).
+    /// the module documentation); `streaming(sensor, epoch)` says whether an ingest stream has
+    /// that epoch open right now.
     pub fn prune_watermarks(
         &self,
         tenant: &TenantId,
         now_ms: i64,
         idle_ms: i64,
+        streaming: &dyn Fn(&SensorId, u64) -> bool,
     ) -> Result<WatermarkPrune> {
         const PAGE: usize = 1024;
+        let rule = Rule {
+            now_ms,
+            idle_ms,
+            streaming,
+        };
         let prefix = keys::tenant_prefix(tenant);
         let mut out = WatermarkPrune::default();
         let mut after: Option<Vec<u8>> = None;
@@ -202,7 +251,7 @@ impl Db {
                 let epoch = bounds::watermark_seq(&suffix[split + 1..]);
                 if current.as_deref() != Some(sensor.as_str()) {
                     if let Some(s) = current.take() {
-                        self.retire(tenant, &s, &group, now_ms, idle_ms, &mut out)?;
+                        self.retire(tenant, &s, &group, &rule, &mut out)?;
                     }
                     group.clear();
                     current = Some(sensor);
@@ -216,7 +265,7 @@ impl Db {
         if let Some(s) = current {
             // A group cut by the scan bound may miss newer epochs: leave it for the next pass.
             if scanned < MAX_WATERMARKS_SCANNED {
-                self.retire(tenant, &s, &group, now_ms, idle_ms, &mut out)?;
+                self.retire(tenant, &s, &group, &rule, &mut out)?;
             }
         }
         Ok(out)
@@ -229,10 +278,14 @@ impl Db {
         tenant: &TenantId,
         sensor: &str,
         rows: &[(u64, Vec<u8>, Vec<u8>)],
-        now_ms: i64,
-        idle_ms: i64,
+        rule: &Rule<'_>,
         out: &mut WatermarkPrune,
     ) -> Result<()> {
+        let Rule {
+            now_ms,
+            idle_ms,
+            streaming,
+        } = *rule;
         let Ok(sensor) = SensorId::new(sensor) else {
             return Ok(());
         };
@@ -246,9 +299,14 @@ impl Db {
         let mut retire = Vec::new();
         let mut stamp = Vec::new();
         for row in older {
+            if streaming(&sensor, row.0) {
+                break;
+            }
             let moved = self.kv.get(Tree::WatermarkTimes, &row.1)?;
             match moved.as_deref().and_then(bounds::read_moved) {
-                Some(moved) if moved <= now_ms.saturating_sub(idle_ms) => retire.push(*row),
+                Some(moved) if moved <= now_ms.saturating_sub(idle_ms) => {
+                    retire.push((*row, moved))
+                }
                 Some(_) => break,
                 None => {
                     stamp.push(*row);
@@ -267,9 +325,15 @@ impl Db {
                 .get(Tree::Watermarks, &floor_key)?
                 .map_or(0, |raw| bounds::watermark_seq(&raw));
             let mut retired = 0;
-            for (epoch, key, value) in &retire {
-                // A batch committed since the scan moved it: it stays.
-                if txn.get(Tree::Watermarks, key)?.as_deref() != Some(value.as_slice()) {
+            for ((epoch, key, value), moved) in &retire {
+                // A batch committed (or a hello touched it) since the scan: it stays.
+                if txn.get(Tree::Watermarks, key)?.as_deref() != Some(value.as_slice())
+                    || txn
+                        .get(Tree::WatermarkTimes, key)?
+                        .as_deref()
+                        .and_then(bounds::read_moved)
+                        != Some(*moved)
+                {
                     break;
                 }
                 txn.delete(Tree::Watermarks, key)?;

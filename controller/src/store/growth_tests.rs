@@ -498,7 +498,9 @@ fn superseded_idle_watermarks_are_retired_and_their_replays_refused() {
         .unwrap()
         .unwrap();
     assert_eq!(raw, 1u64.to_be_bytes());
-    let out = db.prune_watermarks(&t, NOW, 7 * DAY).unwrap();
+    let out = db
+        .prune_watermarks(&t, NOW, 7 * DAY, &|_, _| false)
+        .unwrap();
     assert_eq!(
         out.retired, 2,
         "10 and 20; 25 moved recently, 30 is the newest"
@@ -536,17 +538,82 @@ fn superseded_idle_watermarks_are_retired_and_their_replays_refused() {
         Applied::Committed { .. }
     ));
     // Another pass later retires 25 once it is idle too; 30 stays as the newest.
-    let out = db.prune_watermarks(&t, NOW + 8 * DAY, 7 * DAY).unwrap();
+    let out = db
+        .prune_watermarks(&t, NOW + 8 * DAY, 7 * DAY, &|_, _| false)
+        .unwrap();
     assert_eq!(out.retired, 1);
     assert_eq!(db.retired_epoch_floor(&t, &s).unwrap(), 25);
     assert_eq!(db.committed_seq(&t, &s, 30).unwrap(), 2);
     // A pruning pass is idempotent.
     assert_eq!(
-        db.prune_watermarks(&t, NOW + 8 * DAY, 7 * DAY)
+        db.prune_watermarks(&t, NOW + 8 * DAY, 7 * DAY, &|_, _| false)
             .unwrap()
             .retired,
         0
     );
+}
+
+#[test]
+fn a_live_epoch_is_never_retired_and_a_hello_restarts_its_idle_time() {
+    let db = Db::new(Arc::new(MemoryStore::new()));
+    let (t, s) = ids();
+    let p = MeterPolicy::default();
+    let one = |epoch, seq| batch(epoch, seq, &[("api", "/x", 1)]);
+    // The live process (epoch 10) has been idle for 30 days with its stream open; a replay
+    // under the same id (epoch 20) ran since and is newer.
+    db.apply_batch(&t, &s, &one(10, 1), NOW - 30 * DAY, &p)
+        .unwrap();
+    db.apply_batch(&t, &s, &one(20, 1), NOW - 20 * DAY, &p)
+        .unwrap();
+    let live = |sensor: &SensorId, epoch: u64| sensor.as_str() == "s1" && epoch == 10;
+    let out = db.prune_watermarks(&t, NOW, 7 * DAY, &live).unwrap();
+    assert_eq!(out.retired, 0, "epoch 10 has an open stream");
+    assert_eq!(db.retired_epoch_floor(&t, &s).unwrap(), 0);
+    assert!(matches!(
+        db.apply_batch(&t, &s, &one(10, 2), NOW, &p).unwrap(),
+        Applied::Committed { .. }
+    ));
+    // Disconnected, idle again, but it said hello (reconnected) 3 days ago: it stays.
+    db.touch_watermark(&t, &s, 10, NOW + 27 * DAY).unwrap();
+    let later = NOW + 30 * DAY;
+    assert_eq!(
+        db.prune_watermarks(&t, later, 7 * DAY, &|_, _| false)
+            .unwrap()
+            .retired,
+        0
+    );
+    // A hello of an epoch without a watermark writes nothing.
+    db.touch_watermark(&t, &s, 15, later).unwrap();
+    assert!(
+        db.kv
+            .get(Tree::WatermarkTimes, &keys::watermark(&t, &s, 15))
+            .unwrap()
+            .is_none()
+    );
+    // Idle, superseded and without a stream for long enough: retired.
+    let out = db
+        .prune_watermarks(&t, later + 5 * DAY, 7 * DAY, &|_, _| false)
+        .unwrap();
+    assert_eq!(out.retired, 1);
+    assert_eq!(db.retired_epoch_floor(&t, &s).unwrap(), 10);
+}
+
+#[test]
+fn epochs_far_ahead_of_the_clock_are_recognised() {
+    use super::growth::{MAX_EPOCH_AHEAD_MS, epoch_too_far_ahead};
+    let now = NOW;
+    assert!(!epoch_too_far_ahead(now as u64, now));
+    assert!(!epoch_too_far_ahead((now + MAX_EPOCH_AHEAD_MS) as u64, now));
+    assert!(epoch_too_far_ahead(
+        (now + MAX_EPOCH_AHEAD_MS) as u64 + 1,
+        now
+    ));
+    assert!(epoch_too_far_ahead(u64::MAX, now));
+    assert!(
+        !epoch_too_far_ahead(1, 0),
+        "a test clock at 0 still takes small epochs"
+    );
+    assert!(!epoch_too_far_ahead(1, -5));
 }
 
 #[test]
@@ -564,10 +631,14 @@ fn watermarks_without_a_time_are_stamped_before_they_can_be_retired() {
         .unwrap();
     assert_eq!(db.committed_seq(&t, &s, 1).unwrap(), 3);
     let later = NOW + 30 * DAY;
-    let out = db.prune_watermarks(&t, later, 7 * DAY).unwrap();
+    let out = db
+        .prune_watermarks(&t, later, 7 * DAY, &|_, _| false)
+        .unwrap();
     assert_eq!((out.retired, out.stamped), (0, 1));
     assert_eq!(db.committed_seq(&t, &s, 1).unwrap(), 3);
-    let out = db.prune_watermarks(&t, later + 8 * DAY, 7 * DAY).unwrap();
+    let out = db
+        .prune_watermarks(&t, later + 8 * DAY, 7 * DAY, &|_, _| false)
+        .unwrap();
     assert_eq!(out.retired, 1);
 }
 
@@ -594,7 +665,12 @@ fn sensors_with_prefix_ids_are_pruned_separately() {
     )
     .unwrap();
     // Each sensor has one epoch only: its newest, kept.
-    assert_eq!(db.prune_watermarks(&t, NOW, 7 * DAY).unwrap().retired, 0);
+    assert_eq!(
+        db.prune_watermarks(&t, NOW, 7 * DAY, &|_, _| false)
+            .unwrap()
+            .retired,
+        0
+    );
     assert_eq!(db.committed_seq(&t, &a, 1).unwrap(), 1);
 }
 
