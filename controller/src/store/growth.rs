@@ -18,7 +18,8 @@
 //! watermark last moved is kept beside it (`watermark_times`, written by the batch
 //! transaction); a watermark written before those times were kept gets the time of the first
 //! pass that sees it. The watermark values stay the 8-byte seq, so an older controller
-//! started on the store still reads them.
+//! started on the store still reads them. A pass examines a bounded number of keys and the
+//! next one resumes after them (a cursor in `meta`), wrapping around at the end.
 //!
 //! [`Applied::Retired`]: super::Applied::Retired
 
@@ -56,12 +57,15 @@ pub struct WatermarkPrune {
     pub stamped: usize,
 }
 
+/// One watermark as pruning reads it: (epoch, key, value).
+type WatermarkRow = (u64, Vec<u8>, Vec<u8>);
+
 /// The pruning rule's inputs (module documentation).
 #[derive(Clone, Copy)]
-struct Rule<'a> {
-    now_ms: i64,
-    idle_ms: i64,
-    streaming: &'a dyn Fn(&SensorId, u64) -> bool,
+pub(super) struct Rule<'a> {
+    pub(super) now_ms: i64,
+    pub(super) idle_ms: i64,
+    pub(super) streaming: &'a dyn Fn(&SensorId, u64) -> bool,
 }
 
 impl Db {
@@ -211,7 +215,8 @@ impl Db {
 
     /// Retires a tenant's superseded watermarks idle for `idle_ms` at `now_ms` (the rule is in
     /// the module documentation); `streaming(sensor, epoch)` says whether an ingest stream has
-    /// that epoch open right now.
+    /// that epoch open right now. Examines at most [`MAX_WATERMARKS_SCANNED`] keys, resuming
+    /// where the previous pass stopped.
     pub fn prune_watermarks(
         &self,
         tenant: &TenantId,
@@ -219,54 +224,103 @@ impl Db {
         idle_ms: i64,
         streaming: &dyn Fn(&SensorId, u64) -> bool,
     ) -> Result<WatermarkPrune> {
-        const PAGE: usize = 1024;
         let rule = Rule {
             now_ms,
             idle_ms,
             streaming,
         };
+        self.prune_watermarks_within(tenant, &rule, MAX_WATERMARKS_SCANNED)
+    }
+
+    /// [`Db::prune_watermarks`] examining at most `max_scanned` watermark keys. A pass starts
+    /// after the key the previous pass stopped at (kept in `meta`, `tenant 0
+    /// watermarks.prune_cursor`) and starts over from the tenant's first key once it reaches
+    /// the last, so every key is judged within a bounded number of passes however many there
+    /// are. A sensor whose epochs the bound cuts is judged on the part seen (none of it is the
+    /// newest: the scan saw one more of its keys); the next pass continues inside it when all
+    /// of that part was retired, after it otherwise (the walk stopped at an epoch that stays).
+    pub(super) fn prune_watermarks_within(
+        &self,
+        tenant: &TenantId,
+        rule: &Rule<'_>,
+        max_scanned: usize,
+    ) -> Result<WatermarkPrune> {
+        const PAGE: usize = 1024;
+        let max_scanned = max_scanned.max(1);
         let prefix = keys::tenant_prefix(tenant);
-        let mut out = WatermarkPrune::default();
-        let mut after: Option<Vec<u8>> = None;
-        // The sensor whose epochs are being gathered, and its (epoch, key, value) rows.
-        let mut current: Option<String> = None;
-        let mut group: Vec<(u64, Vec<u8>, Vec<u8>)> = Vec::new();
-        let mut scanned = 0usize;
-        loop {
-            let rows = self
+        let cursor_key = keys::meta_watermark_cursor(tenant);
+        let mut after: Option<Vec<u8>> = self
+            .kv
+            .get(Tree::Meta, &cursor_key)?
+            .filter(|c| c.starts_with(&prefix));
+        // One key more than the bound: it says whether the last sensor's epochs go on.
+        let mut rows: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        let exhausted = loop {
+            let want = (max_scanned + 1 - rows.len()).min(PAGE);
+            let page = self
                 .kv
-                .scan(Tree::Watermarks, &prefix, after.as_deref(), PAGE)?;
-            let done = rows.len() < PAGE;
-            for (k, v) in rows {
-                scanned += 1;
-                after = Some(k.clone());
-                let suffix = &k[prefix.len()..];
-                let Some(split) = suffix.len().checked_sub(9) else {
-                    continue;
-                };
-                if suffix[split] != keys::SEP {
-                    continue;
-                }
-                let sensor = String::from_utf8_lossy(&suffix[..split]).into_owned();
-                let epoch = bounds::watermark_seq(&suffix[split + 1..]);
-                if current.as_deref() != Some(sensor.as_str()) {
-                    if let Some(s) = current.take() {
-                        self.retire(tenant, &s, &group, &rule, &mut out)?;
-                    }
-                    group.clear();
-                    current = Some(sensor);
-                }
-                group.push((epoch, k, v));
+                .scan(Tree::Watermarks, &prefix, after.as_deref(), want)?;
+            let end = page.len() < want;
+            after = page.last().map(|(k, _)| k.clone()).or(after);
+            rows.extend(page);
+            if end {
+                break true;
             }
-            if done || scanned >= MAX_WATERMARKS_SCANNED {
-                break;
+            if rows.len() > max_scanned {
+                break false;
+            }
+        };
+        let extra = if exhausted { None } else { rows.pop() };
+        let sensor_of = |k: &[u8]| -> Option<Vec<u8>> {
+            let suffix = k.get(prefix.len()..)?;
+            let split = suffix.len().checked_sub(9)?;
+            (suffix[split] == keys::SEP).then(|| suffix[..split].to_vec())
+        };
+        // Consecutive keys of one sensor: (sensor, [(epoch, key, value)]).
+        let mut groups: Vec<(Vec<u8>, Vec<WatermarkRow>)> = Vec::new();
+        let mut last_key: Option<Vec<u8>> = None;
+        for (k, v) in rows {
+            last_key = Some(k.clone());
+            let Some(sensor) = sensor_of(&k) else {
+                continue;
+            };
+            let epoch = bounds::watermark_seq(&k[k.len() - 8..]);
+            match groups.last_mut() {
+                Some((s, g)) if *s == sensor => g.push((epoch, k, v)),
+                _ => groups.push((sensor, vec![(epoch, k, v)])),
             }
         }
-        if let Some(s) = current {
-            // A group cut by the scan bound may miss newer epochs: leave it for the next pass.
-            if scanned < MAX_WATERMARKS_SCANNED {
-                self.retire(tenant, &s, &group, &rule, &mut out)?;
+        let continues = extra
+            .as_ref()
+            .and_then(|(k, _)| sensor_of(k))
+            .zip(groups.last())
+            .is_some_and(|(next, (last, _))| next == *last);
+        let mut out = WatermarkPrune::default();
+        let n = groups.len();
+        let mut resume = last_key;
+        for (i, (sensor, group)) in groups.iter().enumerate() {
+            let cut = continues && i + 1 == n;
+            let all = self.retire(
+                tenant,
+                &String::from_utf8_lossy(sensor),
+                group,
+                rule,
+                cut,
+                &mut out,
+            )?;
+            if cut
+                && !all
+                && let Some((_, key, _)) = group.last()
+            {
+                // Skip the rest of this sensor's epochs: the walk stopped at one that stays.
+                let mut skip = key[..key.len() - 8].to_vec();
+                skip.extend_from_slice(&[0xFF; 8]);
+                resume = Some(skip);
             }
+        }
+        match resume.filter(|_| !exhausted) {
+            Some(c) => self.kv.put(Tree::Meta, &cursor_key, &c)?,
+            None => self.kv.delete(Tree::Meta, &cursor_key)?,
         }
         Ok(out)
     }
@@ -277,24 +331,31 @@ impl Db {
         &self,
         tenant: &TenantId,
         sensor: &str,
-        rows: &[(u64, Vec<u8>, Vec<u8>)],
+        rows: &[WatermarkRow],
         rule: &Rule<'_>,
+        cut: bool,
         out: &mut WatermarkPrune,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let Rule {
             now_ms,
             idle_ms,
             streaming,
         } = *rule;
         let Ok(sensor) = SensorId::new(sensor) else {
-            return Ok(());
+            return Ok(false);
         };
-        let epochs: Vec<&(u64, Vec<u8>, Vec<u8>)> = rows
+        let epochs: Vec<&WatermarkRow> = rows
             .iter()
             .filter(|(e, _, _)| *e != bounds::FLOOR_EPOCH)
             .collect();
-        let Some((_, older)) = epochs.split_last() else {
-            return Ok(());
+        // A group the scan bound cut has a newer epoch beyond it: all of it is older.
+        let older: &[&WatermarkRow] = if cut {
+            &epochs
+        } else {
+            match epochs.split_last() {
+                Some((_, older)) => older,
+                None => return Ok(false),
+            }
         };
         let mut retire = Vec::new();
         let mut stamp = Vec::new();
@@ -315,7 +376,7 @@ impl Db {
             }
         }
         if retire.is_empty() && stamp.is_empty() {
-            return Ok(());
+            return Ok(older.is_empty());
         }
         let floor_key = bounds::floor_key(tenant, &sensor);
         let done = std::cell::Cell::new((0, 0));
@@ -357,6 +418,6 @@ impl Db {
         let (retired, stamped) = done.get();
         out.retired += retired;
         out.stamped += stamped;
-        Ok(())
+        Ok(retired == older.len())
     }
 }

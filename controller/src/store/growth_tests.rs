@@ -617,6 +617,64 @@ fn epochs_far_ahead_of_the_clock_are_recognised() {
 }
 
 #[test]
+fn pruning_resumes_where_the_scan_bound_stopped_and_wraps_around() {
+    use super::growth::Rule;
+    let db = Db::new(Arc::new(MemoryStore::new()));
+    let t = TenantId::new("t").unwrap();
+    let p = MeterPolicy::default();
+    let (s1, s2, s3) = (
+        SensorId::new("s1").unwrap(),
+        SensorId::new("s2").unwrap(),
+        SensorId::new("s3").unwrap(),
+    );
+    let one = |epoch, seq| batch(epoch, seq, &[("api", "/x", 1)]);
+    // s1: a stolen token's 12 idle runs (more than a pass examines), then its newest; s2:
+    // epoch 2 moved recently, so the walk stops there and its epoch 3 stays too; s3: 3 idle
+    // runs and its newest.
+    for e in 1..=12 {
+        db.apply_batch(&t, &s1, &one(e, 1), NOW - 30 * DAY, &p)
+            .unwrap();
+    }
+    db.apply_batch(&t, &s1, &one(13, 1), NOW, &p).unwrap();
+    db.apply_batch(&t, &s2, &one(1, 1), NOW - 30 * DAY, &p)
+        .unwrap();
+    db.apply_batch(&t, &s2, &one(2, 1), NOW - DAY, &p).unwrap();
+    db.apply_batch(&t, &s2, &one(3, 1), NOW - 30 * DAY, &p)
+        .unwrap();
+    db.apply_batch(&t, &s2, &one(4, 1), NOW, &p).unwrap();
+    for e in 1..=4 {
+        db.apply_batch(&t, &s3, &one(e, 1), NOW - 30 * DAY, &p)
+            .unwrap();
+    }
+    let rule = Rule {
+        now_ms: NOW,
+        idle_ms: 7 * DAY,
+        streaming: &|_, _| false,
+    };
+    let mut retired = 0;
+    for _ in 0..12 {
+        retired += db.prune_watermarks_within(&t, &rule, 4).unwrap().retired;
+    }
+    assert_eq!(retired, 12 + 1 + 3);
+    assert_eq!(db.retired_epoch_floor(&t, &s1).unwrap(), 12);
+    assert_eq!(db.retired_epoch_floor(&t, &s2).unwrap(), 1);
+    assert_eq!(db.retired_epoch_floor(&t, &s3).unwrap(), 3);
+    for (s, e) in [(&s1, 13), (&s2, 2), (&s2, 3), (&s2, 4), (&s3, 4)] {
+        assert_eq!(db.committed_seq(&t, s, e).unwrap(), 1, "{s} {e}");
+    }
+    // Once s2's epoch 2 is idle too, a later round of passes (wrapping around) retires 2 and 3.
+    let later = Rule {
+        now_ms: NOW + 8 * DAY,
+        ..rule
+    };
+    for _ in 0..6 {
+        db.prune_watermarks_within(&t, &later, 4).unwrap();
+    }
+    assert_eq!(db.retired_epoch_floor(&t, &s2).unwrap(), 3);
+    assert_eq!(db.committed_seq(&t, &s2, 4).unwrap(), 1);
+}
+
+#[test]
 fn watermarks_without_a_time_are_stamped_before_they_can_be_retired() {
     let db = Db::new(Arc::new(MemoryStore::new()));
     let (t, s) = ids();
