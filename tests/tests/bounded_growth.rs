@@ -508,4 +508,41 @@ async fn new_sensor_ids_beyond_the_cap_are_refused_and_known_ones_stream_on() {
     assert_eq!(usage(&url, &stack.reader_token).await.calls, 7);
     let sensors = picketctl(&url, &stack.reader_token, &["sensors", "list"]);
     assert!(!sensors.contains("rogue"), "{sensors}");
+    // An admin frees a place: not while the sensor is connected, not as a reader, not for an
+    // unknown id; then the deleted id's place goes to a new one, and the cap holds again.
+    let delete = |token: String, id: &'static str| {
+        let url = url.clone();
+        async move {
+            pb::fleet_client::FleetClient::new(channel(&url, Some(&token)).await)
+                .delete_sensor(pb::DeleteSensorRequest {
+                    sensor_id: id.into(),
+                })
+                .await
+                .map(|r| r.into_inner().sensors)
+                .map_err(|s| s.code())
+        }
+    };
+    let admin = stack.admin_token.clone();
+    assert_eq!(
+        delete(admin.clone(), "gw-b").await,
+        Err(tonic::Code::FailedPrecondition)
+    );
+    assert_eq!(
+        delete(stack.reader_token.clone(), "gw-a").await,
+        Err(tonic::Code::PermissionDenied)
+    );
+    assert_eq!(
+        delete(admin.clone(), "nobody").await,
+        Err(tonic::Code::NotFound)
+    );
+    let out = picketctl(&url, &admin, &["sensors", "delete", "gw-a"]);
+    assert!(out.contains("1 sensors left"), "{out}");
+    let mut r3 = RawSensor::connect(&url, &token, "rogue-3", 1).await;
+    assert!(!r3.send(r3.batch(1, "api.example", 1)).await.rejected);
+    let err = RawSensor::try_connect(&url, &token, "rogue-4", 1)
+        .await
+        .err();
+    assert_eq!(err.map(|s| s.code()), Some(tonic::Code::ResourceExhausted));
+    let audit = picketctl(&url, &admin, &["-o", "json", "audit", "list"]);
+    assert!(audit.contains("sensor.delete"), "{audit}");
 }

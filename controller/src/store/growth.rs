@@ -115,6 +115,28 @@ impl Db {
         Ok(admitted.get())
     }
 
+    /// Deletes `sensor`'s record and takes it off the tenant's sensor count, in one
+    /// transaction; its watermarks stay (a resent batch is still a duplicate). Returns the
+    /// tenant's sensor count after, `None` when the sensor has no record.
+    pub fn delete_sensor(&self, tenant: &TenantId, sensor: &SensorId) -> Result<Option<u64>> {
+        let key = keys::sensor(tenant, sensor);
+        let ck = bounds::counts_key(tenant);
+        let left = std::cell::Cell::new(None);
+        self.kv.transact(&|txn| {
+            left.set(None);
+            if txn.get(Tree::Sensors, &key)?.is_none() {
+                return Ok(());
+            }
+            let mut counts = bounds::read_counts(txn.get(Tree::Inventory, &ck)?)?;
+            counts.sensors = counts.sensors.saturating_sub(1);
+            txn.delete(Tree::Sensors, &key)?;
+            txn.put(Tree::Inventory, &ck, &super::records::encode(&counts))?;
+            left.set(Some(counts.sensors));
+            Ok(())
+        })?;
+        Ok(left.get())
+    }
+
     /// Takes the inventory counts of a store written before they existed (once; later calls
     /// return at once). Call before ingest starts. Returns how many endpoints were counted.
     pub fn ensure_inventory_counts(&self) -> Result<u64> {

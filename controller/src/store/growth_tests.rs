@@ -396,6 +396,33 @@ fn sensors_beyond_the_cap_are_not_admitted_and_known_ones_always_are() {
 }
 
 #[test]
+fn a_deleted_sensor_frees_its_place_and_its_batches_stay_duplicates() {
+    let db = Db::new(Arc::new(MemoryStore::new())).with_inventory_caps(InventoryCaps {
+        max_sensors_per_tenant: 1,
+        ..Default::default()
+    });
+    let (t, s) = ids();
+    let other = SensorId::new("s2").unwrap();
+    let p = MeterPolicy::default();
+    assert!(db.admit_sensor(&t, &s, NOW).unwrap());
+    let b = batch(1, 1, &[("api", "/x", 5)]);
+    db.apply_batch(&t, &s, &b, NOW, &p).unwrap();
+    assert!(!db.admit_sensor(&t, &other, NOW).unwrap());
+    assert_eq!(db.delete_sensor(&t, &s).unwrap(), Some(0));
+    assert_eq!(db.delete_sensor(&t, &s).unwrap(), None, "already gone");
+    assert!(db.get_sensor(&t, &s).unwrap().is_none());
+    assert_eq!(db.inventory_counts(&t).unwrap().sensors, 0);
+    assert!(db.admit_sensor(&t, &other, NOW).unwrap());
+    assert_eq!(db.inventory_counts(&t).unwrap().sensors, 1);
+    // The deleted sensor's resent batch is still a duplicate: billed once.
+    assert_eq!(
+        db.apply_batch(&t, &s, &b, NOW, &p).unwrap(),
+        Applied::Duplicate
+    );
+    assert_eq!(billed(&db, &t), 5);
+}
+
+#[test]
 fn moves_keep_the_counts_true() {
     let db = Db::new(Arc::new(MemoryStore::new())).with_inventory_caps(caps(3, 3, 3));
     let (t, s) = ids();
