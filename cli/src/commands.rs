@@ -62,6 +62,18 @@ pub async fn execute(cli: &Cli) -> Result<String, CliError> {
             })
         }
         Command::Sensors(SensorsCmd::List) => list_sensors(svc, fmt).await,
+        Command::Sensors(SensorsCmd::Delete { id }) => {
+            let r = pb::fleet_client::FleetClient::new(svc)
+                .delete_sensor(pb::DeleteSensorRequest {
+                    sensor_id: id.clone(),
+                })
+                .await?
+                .into_inner();
+            Ok(match fmt {
+                Format::Json => json(&j!({"deleted": id, "sensors": r.sensors})),
+                Format::Table => format!("deleted sensor {id} ({} sensors left)\n", r.sensors),
+            })
+        }
         Command::Events(EventsCmd::List {
             since,
             host,

@@ -388,6 +388,9 @@ pub enum EventsCmd {
 pub enum SensorsCmd {
     /// List sensors with their counters.
     List,
+    /// Delete a sensor that is not connected (admin): frees its place under
+    /// inventory.max_sensors_per_tenant; its committed batches stay deduplicated.
+    Delete { id: String },
 }
 
 #[derive(Debug, Subcommand)]

@@ -106,7 +106,13 @@ fn prune_alerts(state: &State, tenant: &picket_shared::TenantId) {
 /// Retires a tenant's superseded, idle watermarks (`inventory.watermark_idle_hours`).
 pub fn prune_watermarks(state: &State, tenant: &picket_shared::TenantId) {
     let idle_ms = state.inventory.watermark_idle_ms();
-    match state.db.prune_watermarks(tenant, state.now_ms(), idle_ms) {
+    let streaming = |sensor: &picket_shared::SensorId, epoch: u64| {
+        state.is_streaming(tenant, sensor.as_str(), epoch)
+    };
+    match state
+        .db
+        .prune_watermarks(tenant, state.now_ms(), idle_ms, &streaming)
+    {
         Ok(p) if p.retired == 0 && p.stamped == 0 => {}
         Ok(p) => {
             WATERMARKS_RETIRED.fetch_add(p.retired as u64, Relaxed);

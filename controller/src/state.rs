@@ -6,7 +6,7 @@ use crate::metering::{Clock, Cycle, MeterPolicy};
 use crate::store::Db;
 use picket_runtime::metrics::Histogram;
 use picket_shared::TenantId;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::watch;
@@ -96,8 +96,8 @@ pub struct State {
     pub tls_bind_sensor_id: bool,
     /// Token last-used times and the revocation broadcast open streams watch.
     pub tokens: Arc<crate::tokens::TokenLife>,
-    /// Open ingest streams per (tenant, sensor id).
-    connected: Mutex<HashMap<(TenantId, String), u32>>,
+    /// Open ingest streams per (tenant, sensor id), by the epoch each said hello with.
+    connected: Mutex<HashMap<(TenantId, String), BTreeMap<u64, u32>>>,
     /// Analysis pause state per tenant, watched by that tenant's ingest streams.
     pauses: Mutex<HashMap<TenantId, watch::Sender<PauseState>>>,
     /// Posture settings and counters.
@@ -174,26 +174,46 @@ impl State {
         self.clock.now_ms()
     }
 
-    pub fn stream_opened(&self, tenant: &TenantId, sensor: &str) {
+    pub fn stream_opened(&self, tenant: &TenantId, sensor: &str, epoch: u64) {
         let mut m = self
             .connected
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        *m.entry((tenant.clone(), sensor.to_owned())).or_default() += 1;
+        let n = m
+            .entry((tenant.clone(), sensor.to_owned()))
+            .or_default()
+            .entry(epoch)
+            .or_default();
+        *n = n.saturating_add(1);
     }
 
-    pub fn stream_closed(&self, tenant: &TenantId, sensor: &str) {
+    pub fn stream_closed(&self, tenant: &TenantId, sensor: &str, epoch: u64) {
         let mut m = self
             .connected
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         let key = (tenant.clone(), sensor.to_owned());
-        if let Some(n) = m.get_mut(&key) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
+        if let Some(epochs) = m.get_mut(&key) {
+            if let Some(n) = epochs.get_mut(&epoch) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    epochs.remove(&epoch);
+                }
+            }
+            if epochs.is_empty() {
                 m.remove(&key);
             }
         }
+    }
+
+    /// Whether an ingest stream of `sensor` is open right now with `epoch` (watermark pruning
+    /// never retires such an epoch).
+    pub fn is_streaming(&self, tenant: &TenantId, sensor: &str, epoch: u64) -> bool {
+        self.connected
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&(tenant.clone(), sensor.to_owned()))
+            .is_some_and(|epochs| epochs.contains_key(&epoch))
     }
 
     pub fn is_connected(&self, tenant: &TenantId, sensor: &str) -> bool {

@@ -348,6 +348,8 @@ async fn a_replay_of_a_retired_run_is_refused_and_not_billed_again() {
     assert_eq!(again.welcome.committed_seq, 2);
     assert!(again.send(first.clone()).await.duplicate);
     drop(again);
+    // An epoch with an open stream is never retired: wait until the controller saw it close.
+    wait_closed(&ctl.state, "gw", 100).await;
     clock.advance(8 * DAY_MS);
     picket_controller::maintenance::prune(&ctl.state);
     // Epochs 100 and 200 are retired; 300, the newest, stays.
@@ -379,6 +381,93 @@ async fn a_replay_of_a_retired_run_is_refused_and_not_billed_again() {
         )
         .unwrap();
     assert_eq!(retired, 200);
+}
+
+/// Waits (generously: a loaded machine) until the controller has no ingest stream of
+/// `sensor` open with `epoch`.
+async fn wait_closed(state: &picket_controller::state::State, sensor: &str, epoch: u64) {
+    let tenant = picket_shared::TenantId::default_tenant();
+    for _ in 0..600 {
+        if !state.is_streaming(&tenant, sensor, epoch) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the stream of {sensor} epoch {epoch} stayed open");
+}
+
+/// A live sensor keeps its epoch for its whole process life. Neither a forged hello with an
+/// epoch far in the future nor a second process (a replay) under its id with a newer epoch
+/// makes pruning retire the epoch it is streaming with, however long it stays idle; once it
+/// is gone and idle, its epoch is retired as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_sensor_keeps_its_epoch_against_forged_and_newer_runs() {
+    use picket_controller::metering::ManualClock;
+    const DAY_MS: i64 = 86_400_000;
+    let dir = tempfile::tempdir().unwrap();
+    let start = picket_shared::time::parse_rfc3339_ms("2026-05-02T00:00:00Z").unwrap();
+    let clock = Arc::new(ManualClock::new(start));
+    let mut cfg = picket_controller::ControllerConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.path().to_owned(),
+        ..Default::default()
+    };
+    cfg.telemetry.admin_listen = picket_runtime::admin::AdminListen::Off;
+    let ctl = picket_controller::start_with_clock(cfg, clock.clone())
+        .await
+        .unwrap();
+    let url = format!("http://{}", ctl.local_addr);
+    let admin = std::fs::read_to_string(dir.path().join("admin.token"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let token = create_token(&url, &admin, "", pb::Role::Sensor).await;
+    // A stolen token's hello with an epoch far ahead of the controller's clock is refused.
+    let far = (start + 2 * DAY_MS) as u64;
+    for epoch in [far, u64::MAX] {
+        let err = RawSensor::try_connect(&url, &token, "gw", epoch)
+            .await
+            .err();
+        assert_eq!(
+            err.map(|s| s.code()),
+            Some(tonic::Code::InvalidArgument),
+            "{epoch}"
+        );
+    }
+    // The live process picked its epoch from its clock when it started.
+    let live_epoch = start as u64;
+    let mut live = RawSensor::connect(&url, &token, "gw", live_epoch).await;
+    assert!(!live.send(live.batch(1, "api.example", 3)).await.rejected);
+    // A replay under the same id (a newer epoch, up to a day ahead is allowed) comes and goes.
+    let mut replay = RawSensor::connect(&url, &token, "gw", live_epoch + DAY_MS as u64).await;
+    assert!(
+        !replay
+            .send(replay.batch(1, "api.example", 5))
+            .await
+            .rejected
+    );
+    drop(replay);
+    wait_closed(&ctl.state, "gw", live_epoch + DAY_MS as u64).await;
+    // The live sensor is idle for 8 days: superseded and idle, but streaming.
+    clock.advance(8 * DAY_MS);
+    picket_controller::maintenance::prune(&ctl.state);
+    let (tenant, gw) = (
+        picket_shared::TenantId::default_tenant(),
+        picket_shared::SensorId::new("gw").unwrap(),
+    );
+    assert_eq!(ctl.state.db.retired_epoch_floor(&tenant, &gw).unwrap(), 0);
+    let ack = live.send(live.batch(2, "api.example", 7)).await;
+    assert!(!ack.rejected && !ack.duplicate, "{ack:?}");
+    assert_eq!(usage(&url, &admin).await.calls, 15);
+    // Once it is gone and idle for long enough, its epoch is retired.
+    drop(live);
+    wait_closed(&ctl.state, "gw", live_epoch).await;
+    clock.advance(8 * DAY_MS);
+    picket_controller::maintenance::prune(&ctl.state);
+    assert_eq!(
+        ctl.state.db.retired_epoch_floor(&tenant, &gw).unwrap(),
+        live_epoch
+    );
 }
 
 /// A stolen sensor token cannot register sensor ids without end: beyond
@@ -419,4 +508,41 @@ async fn new_sensor_ids_beyond_the_cap_are_refused_and_known_ones_stream_on() {
     assert_eq!(usage(&url, &stack.reader_token).await.calls, 7);
     let sensors = picketctl(&url, &stack.reader_token, &["sensors", "list"]);
     assert!(!sensors.contains("rogue"), "{sensors}");
+    // An admin frees a place: not while the sensor is connected, not as a reader, not for an
+    // unknown id; then the deleted id's place goes to a new one, and the cap holds again.
+    let delete = |token: String, id: &'static str| {
+        let url = url.clone();
+        async move {
+            pb::fleet_client::FleetClient::new(channel(&url, Some(&token)).await)
+                .delete_sensor(pb::DeleteSensorRequest {
+                    sensor_id: id.into(),
+                })
+                .await
+                .map(|r| r.into_inner().sensors)
+                .map_err(|s| s.code())
+        }
+    };
+    let admin = stack.admin_token.clone();
+    assert_eq!(
+        delete(admin.clone(), "gw-b").await,
+        Err(tonic::Code::FailedPrecondition)
+    );
+    assert_eq!(
+        delete(stack.reader_token.clone(), "gw-a").await,
+        Err(tonic::Code::PermissionDenied)
+    );
+    assert_eq!(
+        delete(admin.clone(), "nobody").await,
+        Err(tonic::Code::NotFound)
+    );
+    let out = picketctl(&url, &admin, &["sensors", "delete", "gw-a"]);
+    assert!(out.contains("1 sensors left"), "{out}");
+    let mut r3 = RawSensor::connect(&url, &token, "rogue-3", 1).await;
+    assert!(!r3.send(r3.batch(1, "api.example", 1)).await.rejected);
+    let err = RawSensor::try_connect(&url, &token, "rogue-4", 1)
+        .await
+        .err();
+    assert_eq!(err.map(|s| s.code()), Some(tonic::Code::ResourceExhausted));
+    let audit = picketctl(&url, &admin, &["-o", "json", "audit", "list"]);
+    assert!(audit.contains("sensor.delete"), "{audit}");
 }

@@ -1,11 +1,12 @@
-//! `picket.v1.Fleet`: the caller's sensors.
+//! `picket.v1.Fleet`: the caller's sensors (list; delete, for a tenant admin).
 
 use super::{blocking, convert};
+use crate::error::Error;
 use crate::grpc::auth_layer::caller;
 use crate::state::State;
 use picket_proto::v1 as pb;
 use picket_proto::v1::fleet_server::Fleet;
-use picket_shared::Role;
+use picket_shared::{Role, SensorId};
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
@@ -61,5 +62,35 @@ impl Fleet for FleetService {
                 next_page_token: next,
             }),
         }))
+    }
+
+    async fn delete_sensor(
+        &self,
+        req: Request<pb::DeleteSensorRequest>,
+    ) -> Result<Response<pb::DeleteSensorResponse>, Status> {
+        let ctx = caller(&req)?;
+        ctx.require(Role::Admin)?;
+        let id = req.into_inner().sensor_id;
+        let sensor = SensorId::new(&id).map_err(|e| Error::invalid(e.to_string()))?;
+        if self.state.is_connected(&ctx.tenant, sensor.as_str()) {
+            return Err(Status::failed_precondition(format!(
+                "sensor {sensor} is connected: stop it (or revoke its token) first"
+            )));
+        }
+        let db = self.state.db.clone();
+        let (tenant, s) = (ctx.tenant.clone(), sensor.clone());
+        let left = blocking(move || Ok(db.delete_sensor(&tenant, &s)?))
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("sensor {sensor}")))?;
+        super::audit::audited(
+            &self.state,
+            &ctx,
+            None,
+            "sensor.delete",
+            sensor.as_str(),
+            format!("sensors left: {left}"),
+        )
+        .await;
+        Ok(Response::new(pb::DeleteSensorResponse { sensors: left }))
     }
 }

@@ -121,7 +121,7 @@ async fn session(
         .into());
     }
     let committed = register(state, ctx, &sensor, &hello).await?;
-    state.stream_opened(&ctx.tenant, sensor.as_str());
+    state.stream_opened(&ctx.tenant, sensor.as_str(), hello.stream_epoch);
     tracing::info!(tenant = %ctx.tenant, sensor = %sensor, epoch = hello.stream_epoch, committed, "sensor connected");
     let welcome = pb::Welcome {
         tenant: ctx.tenant.to_string(),
@@ -214,7 +214,7 @@ async fn session(
         Ok(())
     }
     .await;
-    state.stream_closed(&ctx.tenant, sensor.as_str());
+    state.stream_closed(&ctx.tenant, sensor.as_str(), hello.stream_epoch);
     tracing::info!(tenant = %ctx.tenant, sensor = %sensor, "sensor disconnected");
     result
 }
@@ -290,6 +290,13 @@ async fn register(
     let state = state.clone();
     blocking(move || {
         let now = state.now_ms();
+        if crate::store::growth::epoch_too_far_ahead(hello.stream_epoch, now) {
+            return Err(Error::invalid(format!(
+                "stream_epoch {} is more than {} ms ahead of the controller's clock ({now}): check the sensor's clock",
+                hello.stream_epoch,
+                crate::store::growth::MAX_EPOCH_AHEAD_MS
+            )));
+        }
         if !db.admit_sensor(&tenant, &sensor, now)? {
             tracing::warn!(tenant = %tenant, sensor = %sensor, "refused a new sensor: the tenant is at inventory.max_sensors_per_tenant");
             return Err(Error::ResourceExhausted(format!(
@@ -313,6 +320,8 @@ async fn register(
         rec.hostname = hello.hostname.chars().take(255).collect();
         rec.last_seen_ms = now;
         rec.stream_epoch = hello.stream_epoch;
+        // The epoch is in use: its idle time (watermark pruning) starts again.
+        db.touch_watermark(&tenant, &sensor, hello.stream_epoch, now)?;
         let committed = db.committed_seq(&tenant, &sensor, hello.stream_epoch)?;
         rec.committed_seq = committed;
         db.put_sensor(&tenant, &rec)?;

@@ -29,6 +29,7 @@ pub const METHODS: &[&str] = &[
     "picket.v1.Alerts/GetIncident",
     "picket.v1.Alerts/UpdateIncidentStatus",
     "picket.v1.Fleet/ListSensors",
+    "picket.v1.Fleet/DeleteSensor",
     "picket.v1.Ingest/Stream",
     "picket.v1.Inventory/ListApis",
     "picket.v1.Inventory/ListEndpoints",

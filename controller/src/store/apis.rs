@@ -45,6 +45,30 @@ fn auto_onboard_in(txn: &mut dyn Txn, tenant: &TenantId) -> Result<bool> {
         .is_none_or(|v| v.first() != Some(&0)))
 }
 
+/// The onboarding state `host` has, or would get from traffic, without creating its record:
+/// what a summary folded into the overflow host is metered and analyzed by (such a host has no
+/// record: `bounds::Fold::place` never folds a host that has one). `auto` caches the tenant's
+/// auto-onboarding setting across calls.
+pub(super) fn state_or_default_in_txn(
+    txn: &mut dyn Txn,
+    tenant: &TenantId,
+    host: &str,
+    auto: &mut Option<bool>,
+) -> Result<ApiState> {
+    if let Some(raw) = txn.get(Tree::Apis, &keys::api(tenant, host))? {
+        return Ok(decode::<ApiRecord>(Tree::Apis, &raw)?.state);
+    }
+    let on = match *auto {
+        Some(on) => on,
+        None => *auto.insert(auto_onboard_in(txn, tenant)?),
+    };
+    Ok(if on {
+        ApiState::Onboarded
+    } else {
+        ApiState::Discovered
+    })
+}
+
 /// The onboarding state of each host of a batch, creating the records of hosts seen for the
 /// first time. Returns the states and how many records were created.
 pub(super) fn states_in_txn<'a>(

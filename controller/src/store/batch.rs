@@ -134,7 +134,8 @@ impl Db {
                 return Ok(());
             }
             // New endpoints beyond the inventory caps fold into overflow endpoints; the
-            // folded batch is what is stored, metered and analyzed (same requests).
+            // folded batch is what is stored, metered and analyzed (same requests), each
+            // summary billed and analyzed by the state of the host the sensor named.
             let mut fold = bounds::Fold::new(tenant, self.caps);
             let mut folded: Vec<(usize, EndpointKey)> = Vec::new();
             for (i, ((key, summary), raw_key)) in
@@ -169,6 +170,7 @@ impl Db {
                 }
                 Cow::Owned(b)
             };
+            let sent = batch;
             let batch = stored.as_ref();
             let mut srec: SensorRecord = match txn.get(Tree::Sensors, &sensor_key)? {
                 Some(raw) => decode(Tree::Sensors, &raw)?,
@@ -206,7 +208,7 @@ impl Db {
             }
             txn.put(Tree::Watermarks, &wm_key, &batch.seq.to_be_bytes())?;
             txn.put(Tree::WatermarkTimes, &wm_key, &bounds::moved_value(now_ms))?;
-            let metering = super::billing::meter_in_txn(txn, tenant, batch, now_ms, policy)?;
+            let metering = super::billing::meter_in_txn(txn, tenant, batch, sent, now_ms, policy)?;
             let entry = analysis_entry(tenant, sensor, batch, now_ms, &metering);
             if !entry.is_empty() {
                 super::analysis_log::append_in_txn(txn, &entry)?;

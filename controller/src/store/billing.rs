@@ -21,10 +21,19 @@ fn account_in(
 
 /// Meters a batch inside the transaction that commits it, so usage moves exactly with the
 /// dedupe watermark.
+///
+/// `batch` is the batch as stored (endpoints beyond the inventory caps folded into overflow
+/// endpoints) and `sent` the batch as the sensor sent it (same summaries, same order). Each
+/// summary is billed and analyzed by the state of the API the sensor named: a summary folded
+/// into the overflow host (`overflow.picket`) by the state its own host would get from
+/// traffic (it has no API record; see [`super::apis::state_or_default_in_txn`]), and the
+/// overflow host's own record, if an operator created one, decides nothing for it. Usage per
+/// API names the stored host, so a flood of new hosts adds one usage key, not one per host.
 pub(super) fn meter_in_txn(
     txn: &mut dyn Txn,
     tenant: &TenantId,
     batch: &BatchSummary,
+    sent: &BatchSummary,
     now_ms: i64,
     policy: &MeterPolicy,
 ) -> Result<MeterOutcome> {
@@ -41,24 +50,45 @@ pub(super) fn meter_in_txn(
         Some(raw) => decode(Tree::DayUsage, &raw)?,
         None => DayUsage::default(),
     };
+    // Summary i was folded into another host when its stored host differs from the sent one.
+    let pairs: Vec<(&str, &str)> = batch
+        .endpoints
+        .iter()
+        .zip(&sent.endpoints)
+        .map(|((stored, _), (sent, _))| (stored.host.as_str(), sent.host.as_str()))
+        .collect();
     let (states, _) = super::apis::states_in_txn(
         txn,
         tenant,
-        batch.endpoints.iter().map(|(k, _)| k.host.as_str()),
+        pairs
+            .iter()
+            .filter(|(stored, sent)| stored == sent)
+            .map(|(stored, _)| *stored),
         now_ms,
     )?;
+    let mut auto = None;
+    let mut billable = Vec::with_capacity(pairs.len());
+    for (stored, sent) in &pairs {
+        let state = if stored == sent {
+            states.get(stored).copied()
+        } else {
+            Some(super::apis::state_or_default_in_txn(
+                txn, tenant, sent, &mut auto,
+            )?)
+        };
+        billable.push(state.is_some_and(counts_as_call));
+    }
     let metered: Vec<Metered<'_>> = batch
         .endpoints
         .iter()
-        .map(|(k, s)| Metered {
+        .zip(&billable)
+        .map(|((k, s), billable)| Metered {
             host: &k.host,
             requests: s.requests,
-            billable: states
-                .get(k.host.as_str())
-                .is_some_and(|state| counts_as_call(*state)),
+            billable: *billable,
         })
         .collect();
-    let out = meter(
+    let mut out = meter(
         &mut cycle_usage,
         &mut day_usage,
         &metered,
@@ -81,6 +111,13 @@ pub(super) fn meter_in_txn(
             &encode(&n),
         )?;
     }
+    // The hosts the notable-event filter checks are the ones the sensor named.
+    out.unprotected_hosts = pairs
+        .iter()
+        .zip(&billable)
+        .filter(|(_, billable)| !**billable)
+        .map(|((_, sent), _)| (*sent).to_owned())
+        .collect();
     txn.put(Tree::CycleUsage, &cycle_key, &encode(&cycle_usage))?;
     txn.put(Tree::DayUsage, &day_key, &encode(&day_usage))?;
     Ok(out)

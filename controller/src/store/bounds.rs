@@ -152,11 +152,20 @@ impl<'a> Fold<'a> {
     ) -> Result<Option<EndpointKey>> {
         let host_count = self.load(txn, &key.host)?;
         let caps = self.caps;
+        let hosts_full = host_count.is_none()
+            && self
+                .counts
+                .as_ref()
+                .is_some_and(|c| c.hosts >= caps.max_hosts_per_tenant);
+        // A host with an API record (onboarded or offboarded by an operator, possibly ahead of
+        // its traffic) is never folded as a host: it is counted even beyond the host cap.
+        let fold_host = hosts_full
+            && txn
+                .get(Tree::Apis, &keys::api(self.tenant, &key.host))?
+                .is_none();
         let counts = self.counts.get_or_insert_with(Default::default);
         let target = match host_count {
-            None if counts.hosts >= caps.max_hosts_per_tenant => {
-                Some(overflow_endpoint(OVERFLOW_HOST))
-            }
+            None if fold_host => Some(overflow_endpoint(OVERFLOW_HOST)),
             _ if counts.endpoints >= caps.max_endpoints_per_tenant
                 || host_count.unwrap_or(0) >= caps.max_endpoints_per_host =>
             {

@@ -7,15 +7,19 @@
 //! run (epoch) of a sensor: it is what makes a resent batch a duplicate. A sensor continues
 //! its newest run while it has spooled batches and starts a new, higher epoch otherwise, so an
 //! older epoch matters only to a second process running under the same sensor id. Rule: walk a
-//! sensor's epochs upwards and retire each one that is not its newest and whose watermark has
-//! not moved for `idle_ms`; stop at the first that stays. Retiring deletes the watermark and
+//! sensor's epochs upwards and retire each one that is not its newest, that no ingest stream
+//! has open right now (a live process keeps its epoch for its whole life, however idle, even
+//! when a replay or a second process under its id started a newer one), and whose watermark
+//! has neither moved (a batch) nor been touched (a hello with that epoch) for `idle_ms`; stop
+//! at the first that stays. Retiring deletes the watermark and
 //! raises the sensor's floor (the watermark key of epoch 0) to the epoch, in one
 //! transaction; a batch of an epoch at or below the floor is refused ([`Applied::Retired`]:
 //! a definite rejection, the sensor sets it aside), so a replay is never billed twice. When a
 //! watermark last moved is kept beside it (`watermark_times`, written by the batch
 //! transaction); a watermark written before those times were kept gets the time of the first
 //! pass that sees it. The watermark values stay the 8-byte seq, so an older controller
-//! started on the store still reads them.
+//! started on the store still reads them. A pass examines a bounded number of keys and the
+//! next one resumes after them (a cursor in `meta`), wrapping around at the end.
 //!
 //! [`Applied::Retired`]: super::Applied::Retired
 
@@ -31,6 +35,19 @@ pub const WATERMARK_IDLE_MS: i64 = 7 * 86_400_000;
 /// Most watermark keys one pruning pass examines per tenant (the rest wait for the next pass).
 pub const MAX_WATERMARKS_SCANNED: usize = 100_000;
 
+/// How far ahead of the controller's clock a hello's `stream_epoch` may be: 1 day. A sensor
+/// picks its epoch from its clock (milliseconds) when it starts a run, so a larger one is a
+/// skewed clock or a forged hello; refused (`INVALID_ARGUMENT`), so no epoch far in the
+/// future can ever raise a sensor's retired-epoch floor above the epochs its real process
+/// will pick.
+pub const MAX_EPOCH_AHEAD_MS: i64 = 86_400_000;
+
+/// Whether a hello's `epoch` is more than [`MAX_EPOCH_AHEAD_MS`] ahead of `now_ms`.
+pub fn epoch_too_far_ahead(epoch: u64, now_ms: i64) -> bool {
+    let limit = now_ms.saturating_add(MAX_EPOCH_AHEAD_MS).max(0) as u64;
+    epoch > limit
+}
+
 /// What one watermark pruning pass did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WatermarkPrune {
@@ -38,6 +55,17 @@ pub struct WatermarkPrune {
     pub retired: usize,
     /// Old watermarks without a time, stamped with the pass's time.
     pub stamped: usize,
+}
+
+/// One watermark as pruning reads it: (epoch, key, value).
+type WatermarkRow = (u64, Vec<u8>, Vec<u8>);
+
+/// The pruning rule's inputs (module documentation).
+#[derive(Clone, Copy)]
+pub(super) struct Rule<'a> {
+    pub(super) now_ms: i64,
+    pub(super) idle_ms: i64,
+    pub(super) streaming: &'a dyn Fn(&SensorId, u64) -> bool,
 }
 
 impl Db {
@@ -85,6 +113,28 @@ impl Db {
             Ok(())
         })?;
         Ok(admitted.get())
+    }
+
+    /// Deletes `sensor`'s record and takes it off the tenant's sensor count, in one
+    /// transaction; its watermarks stay (a resent batch is still a duplicate). Returns the
+    /// tenant's sensor count after, `None` when the sensor has no record.
+    pub fn delete_sensor(&self, tenant: &TenantId, sensor: &SensorId) -> Result<Option<u64>> {
+        let key = keys::sensor(tenant, sensor);
+        let ck = bounds::counts_key(tenant);
+        let left = std::cell::Cell::new(None);
+        self.kv.transact(&|txn| {
+            left.set(None);
+            if txn.get(Tree::Sensors, &key)?.is_none() {
+                return Ok(());
+            }
+            let mut counts = bounds::read_counts(txn.get(Tree::Inventory, &ck)?)?;
+            counts.sensors = counts.sensors.saturating_sub(1);
+            txn.delete(Tree::Sensors, &key)?;
+            txn.put(Tree::Inventory, &ck, &super::records::encode(&counts))?;
+            left.set(Some(counts.sensors));
+            Ok(())
+        })?;
+        Ok(left.get())
     }
 
     /// Takes the inventory counts of a store written before they existed (once; later calls
@@ -167,57 +217,132 @@ impl Db {
             .map_or(0, |raw| bounds::watermark_seq(&raw)))
     }
 
+    /// Restarts the idle time of `sensor`'s `epoch` at `now_ms` (a hello with it), when the
+    /// epoch has a watermark.
+    pub fn touch_watermark(
+        &self,
+        tenant: &TenantId,
+        sensor: &SensorId,
+        epoch: u64,
+        now_ms: i64,
+    ) -> Result<()> {
+        let key = keys::watermark(tenant, sensor, epoch);
+        self.kv.transact(&|txn| {
+            if txn.get(Tree::Watermarks, &key)?.is_some() {
+                txn.put(Tree::WatermarkTimes, &key, &bounds::moved_value(now_ms))?;
+            }
+            Ok(())
+        })
+    }
+
     /// Retires a tenant's superseded watermarks idle for `idle_ms` at `now_ms` (the rule is in
-    /// the module documentation).
+    /// the module documentation); `streaming(sensor, epoch)` says whether an ingest stream has
+    /// that epoch open right now. Examines at most [`MAX_WATERMARKS_SCANNED`] keys, resuming
+    /// where the previous pass stopped.
     pub fn prune_watermarks(
         &self,
         tenant: &TenantId,
         now_ms: i64,
         idle_ms: i64,
+        streaming: &dyn Fn(&SensorId, u64) -> bool,
+    ) -> Result<WatermarkPrune> {
+        let rule = Rule {
+            now_ms,
+            idle_ms,
+            streaming,
+        };
+        self.prune_watermarks_within(tenant, &rule, MAX_WATERMARKS_SCANNED)
+    }
+
+    /// [`Db::prune_watermarks`] examining at most `max_scanned` watermark keys. A pass starts
+    /// after the key the previous pass stopped at (kept in `meta`, `tenant 0
+    /// watermarks.prune_cursor`) and starts over from the tenant's first key once it reaches
+    /// the last, so every key is judged within a bounded number of passes however many there
+    /// are. A sensor whose epochs the bound cuts is judged on the part seen (none of it is the
+    /// newest: the scan saw one more of its keys); the next pass continues inside it when all
+    /// of that part was retired, after it otherwise (the walk stopped at an epoch that stays).
+    pub(super) fn prune_watermarks_within(
+        &self,
+        tenant: &TenantId,
+        rule: &Rule<'_>,
+        max_scanned: usize,
     ) -> Result<WatermarkPrune> {
         const PAGE: usize = 1024;
+        let max_scanned = max_scanned.max(1);
         let prefix = keys::tenant_prefix(tenant);
-        let mut out = WatermarkPrune::default();
-        let mut after: Option<Vec<u8>> = None;
-        // The sensor whose epochs are being gathered, and its (epoch, key, value) rows.
-        let mut current: Option<String> = None;
-        let mut group: Vec<(u64, Vec<u8>, Vec<u8>)> = Vec::new();
-        let mut scanned = 0usize;
-        loop {
-            let rows = self
+        let cursor_key = keys::meta_watermark_cursor(tenant);
+        let mut after: Option<Vec<u8>> = self
+            .kv
+            .get(Tree::Meta, &cursor_key)?
+            .filter(|c| c.starts_with(&prefix));
+        // One key more than the bound: it says whether the last sensor's epochs go on.
+        let mut rows: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        let exhausted = loop {
+            let want = (max_scanned + 1 - rows.len()).min(PAGE);
+            let page = self
                 .kv
-                .scan(Tree::Watermarks, &prefix, after.as_deref(), PAGE)?;
-            let done = rows.len() < PAGE;
-            for (k, v) in rows {
-                scanned += 1;
-                after = Some(k.clone());
-                let suffix = &k[prefix.len()..];
-                let Some(split) = suffix.len().checked_sub(9) else {
-                    continue;
-                };
-                if suffix[split] != keys::SEP {
-                    continue;
-                }
-                let sensor = String::from_utf8_lossy(&suffix[..split]).into_owned();
-                let epoch = bounds::watermark_seq(&suffix[split + 1..]);
-                if current.as_deref() != Some(sensor.as_str()) {
-                    if let Some(s) = current.take() {
-                        self.retire(tenant, &s, &group, now_ms, idle_ms, &mut out)?;
-                    }
-                    group.clear();
-                    current = Some(sensor);
-                }
-                group.push((epoch, k, v));
+                .scan(Tree::Watermarks, &prefix, after.as_deref(), want)?;
+            let end = page.len() < want;
+            after = page.last().map(|(k, _)| k.clone()).or(after);
+            rows.extend(page);
+            if end {
+                break true;
             }
-            if done || scanned >= MAX_WATERMARKS_SCANNED {
-                break;
+            if rows.len() > max_scanned {
+                break false;
+            }
+        };
+        let extra = if exhausted { None } else { rows.pop() };
+        let sensor_of = |k: &[u8]| -> Option<Vec<u8>> {
+            let suffix = k.get(prefix.len()..)?;
+            let split = suffix.len().checked_sub(9)?;
+            (suffix[split] == keys::SEP).then(|| suffix[..split].to_vec())
+        };
+        // Consecutive keys of one sensor: (sensor, [(epoch, key, value)]).
+        let mut groups: Vec<(Vec<u8>, Vec<WatermarkRow>)> = Vec::new();
+        let mut last_key: Option<Vec<u8>> = None;
+        for (k, v) in rows {
+            last_key = Some(k.clone());
+            let Some(sensor) = sensor_of(&k) else {
+                continue;
+            };
+            let epoch = bounds::watermark_seq(&k[k.len() - 8..]);
+            match groups.last_mut() {
+                Some((s, g)) if *s == sensor => g.push((epoch, k, v)),
+                _ => groups.push((sensor, vec![(epoch, k, v)])),
             }
         }
-        if let Some(s) = current {
-            // A group cut by the scan bound may miss newer epochs: leave it for the next pass.
-            if scanned < MAX_WATERMARKS_SCANNED {
-                self.retire(tenant, &s, &group, now_ms, idle_ms, &mut out)?;
+        let continues = extra
+            .as_ref()
+            .and_then(|(k, _)| sensor_of(k))
+            .zip(groups.last())
+            .is_some_and(|(next, (last, _))| next == *last);
+        let mut out = WatermarkPrune::default();
+        let n = groups.len();
+        let mut resume = last_key;
+        for (i, (sensor, group)) in groups.iter().enumerate() {
+            let cut = continues && i + 1 == n;
+            let all = self.retire(
+                tenant,
+                &String::from_utf8_lossy(sensor),
+                group,
+                rule,
+                cut,
+                &mut out,
+            )?;
+            if cut
+                && !all
+                && let Some((_, key, _)) = group.last()
+            {
+                // Skip the rest of this sensor's epochs: the walk stopped at one that stays.
+                let mut skip = key[..key.len() - 8].to_vec();
+                skip.extend_from_slice(&[0xFF; 8]);
+                resume = Some(skip);
             }
+        }
+        match resume.filter(|_| !exhausted) {
+            Some(c) => self.kv.put(Tree::Meta, &cursor_key, &c)?,
+            None => self.kv.delete(Tree::Meta, &cursor_key)?,
         }
         Ok(out)
     }
@@ -228,27 +353,43 @@ impl Db {
         &self,
         tenant: &TenantId,
         sensor: &str,
-        rows: &[(u64, Vec<u8>, Vec<u8>)],
-        now_ms: i64,
-        idle_ms: i64,
+        rows: &[WatermarkRow],
+        rule: &Rule<'_>,
+        cut: bool,
         out: &mut WatermarkPrune,
-    ) -> Result<()> {
+    ) -> Result<bool> {
+        let Rule {
+            now_ms,
+            idle_ms,
+            streaming,
+        } = *rule;
         let Ok(sensor) = SensorId::new(sensor) else {
-            return Ok(());
+            return Ok(false);
         };
-        let epochs: Vec<&(u64, Vec<u8>, Vec<u8>)> = rows
+        let epochs: Vec<&WatermarkRow> = rows
             .iter()
             .filter(|(e, _, _)| *e != bounds::FLOOR_EPOCH)
             .collect();
-        let Some((_, older)) = epochs.split_last() else {
-            return Ok(());
+        // A group the scan bound cut has a newer epoch beyond it: all of it is older.
+        let older: &[&WatermarkRow] = if cut {
+            &epochs
+        } else {
+            match epochs.split_last() {
+                Some((_, older)) => older,
+                None => return Ok(false),
+            }
         };
         let mut retire = Vec::new();
         let mut stamp = Vec::new();
         for row in older {
+            if streaming(&sensor, row.0) {
+                break;
+            }
             let moved = self.kv.get(Tree::WatermarkTimes, &row.1)?;
             match moved.as_deref().and_then(bounds::read_moved) {
-                Some(moved) if moved <= now_ms.saturating_sub(idle_ms) => retire.push(*row),
+                Some(moved) if moved <= now_ms.saturating_sub(idle_ms) => {
+                    retire.push((*row, moved))
+                }
                 Some(_) => break,
                 None => {
                     stamp.push(*row);
@@ -257,7 +398,7 @@ impl Db {
             }
         }
         if retire.is_empty() && stamp.is_empty() {
-            return Ok(());
+            return Ok(older.is_empty());
         }
         let floor_key = bounds::floor_key(tenant, &sensor);
         let done = std::cell::Cell::new((0, 0));
@@ -267,9 +408,15 @@ impl Db {
                 .get(Tree::Watermarks, &floor_key)?
                 .map_or(0, |raw| bounds::watermark_seq(&raw));
             let mut retired = 0;
-            for (epoch, key, value) in &retire {
-                // A batch committed since the scan moved it: it stays.
-                if txn.get(Tree::Watermarks, key)?.as_deref() != Some(value.as_slice()) {
+            for ((epoch, key, value), moved) in &retire {
+                // A batch committed (or a hello touched it) since the scan: it stays.
+                if txn.get(Tree::Watermarks, key)?.as_deref() != Some(value.as_slice())
+                    || txn
+                        .get(Tree::WatermarkTimes, key)?
+                        .as_deref()
+                        .and_then(bounds::read_moved)
+                        != Some(*moved)
+                {
                     break;
                 }
                 txn.delete(Tree::Watermarks, key)?;
@@ -293,6 +440,6 @@ impl Db {
         let (retired, stamped) = done.get();
         out.retired += retired;
         out.stamped += stamped;
-        Ok(())
+        Ok(retired == older.len())
     }
 }

@@ -147,7 +147,115 @@ fn caps_fold_new_endpoints_into_overflow_endpoints_and_billing_is_untouched() {
     assert!(logged.contains(&overflow_endpoint(OVERFLOW_HOST)));
     assert!(!logged.contains(&key("c", "/1")));
     assert!(db.api_record(&t, "c").unwrap().is_none());
-    assert!(db.api_record(&t, OVERFLOW_HOST).unwrap().is_some());
+    assert!(db.api_record(&t, OVERFLOW_HOST).unwrap().is_none());
+}
+
+fn notable_on(host: &str) -> picket_shared::NotableEvent {
+    picket_shared::NotableEvent {
+        ts_ms: NOW,
+        endpoint: key(host, "/n"),
+        kinds: vec![picket_shared::NotableKind::Injection],
+        labels: vec!["query:sqli.tautology".into()],
+        client_ip: None,
+        principal: None,
+        status: 200,
+    }
+}
+
+/// Endpoints and notable events handed to analysis, over the whole log.
+fn analyzed(db: &Db) -> (Vec<EndpointKey>, Vec<String>) {
+    let entries: Vec<_> = db
+        .analysis_pending(0, 1_000)
+        .unwrap()
+        .into_iter()
+        .map(|(_, e)| e.unwrap())
+        .collect();
+    (
+        entries
+            .iter()
+            .flat_map(|e| e.endpoints.iter().map(|(k, _)| k.clone()))
+            .collect(),
+        entries
+            .iter()
+            .flat_map(|e| e.notables.iter().map(|n| n.endpoint.host.clone()))
+            .collect(),
+    )
+}
+
+#[test]
+fn an_api_onboarded_at_the_host_cap_is_its_own_host_and_folded_hosts_keep_their_state() {
+    use crate::metering::ApiState;
+    use crate::store::apis::ApiSelector;
+    let db = Db::new(Arc::new(MemoryStore::new())).with_inventory_caps(caps(100, 2, 1));
+    let (t, s) = ids();
+    let p = MeterPolicy::default();
+    db.set_auto_onboard(&t, false).unwrap();
+    let onboard = |host: &str| {
+        db.set_api_state(
+            &t,
+            &ApiSelector::Hosts(vec![host.into()]),
+            ApiState::Onboarded,
+            "op",
+            NOW,
+        )
+        .unwrap()
+    };
+    // The host cap (1) is taken by a discovered API.
+    db.apply_batch(&t, &s, &batch(1, 1, &[("a", "/1", 1)]), NOW, &p)
+        .unwrap();
+    // The operator onboards pay.example ahead of its traffic.
+    onboard("pay.example");
+    let mut b = batch(
+        1,
+        2,
+        &[
+            ("pay.example", "/1", 7),
+            ("junk", "/1", 5),
+            ("pay.example", "/2", 3),
+            ("pay.example", "/3", 2),
+        ],
+    );
+    b.notables = vec![notable_on("pay.example"), notable_on("junk")];
+    db.apply_batch(&t, &s, &b, NOW, &p).unwrap();
+    let eps = all_endpoints(&db, &t);
+    assert_eq!(eps.get(&key("pay.example", "/1")), Some(&7));
+    assert_eq!(eps.get(&key("pay.example", "/2")), Some(&3));
+    // Its endpoints still obey the per-host cap (2), folding into its own overflow endpoint.
+    assert_eq!(eps.get(&overflow_endpoint("pay.example")), Some(&2));
+    assert_eq!(eps.get(&overflow_endpoint(OVERFLOW_HOST)), Some(&5));
+    assert_eq!(billed(&db, &t), 12, "the onboarded API only");
+    let c = db.inventory_counts(&t).unwrap();
+    assert_eq!((c.hosts, c.endpoints), (2, 3));
+    let (endpoints, notables) = analyzed(&db);
+    assert!(endpoints.contains(&key("pay.example", "/1")));
+    assert!(endpoints.contains(&overflow_endpoint("pay.example")));
+    assert!(
+        !endpoints.contains(&overflow_endpoint(OVERFLOW_HOST)),
+        "junk is discovered: not analyzed"
+    );
+    assert_eq!(
+        notables,
+        ["pay.example"],
+        "junk's notable event is not analyzed"
+    );
+    // Onboarding the overflow host bills nothing of the hosts folded into it.
+    onboard(OVERFLOW_HOST);
+    let mut b = batch(1, 3, &[("junk2", "/1", 11)]);
+    b.notables = vec![notable_on("junk2")];
+    db.apply_batch(&t, &s, &b, NOW, &p).unwrap();
+    assert_eq!(
+        all_endpoints(&db, &t)[&overflow_endpoint(OVERFLOW_HOST)],
+        16
+    );
+    assert_eq!(billed(&db, &t), 12);
+    assert_eq!(analyzed(&db).1, ["pay.example"]);
+    // With auto-onboarding on, a folded host is billed as a new API would be, and the
+    // overflow host gets no API record of its own from traffic.
+    db.set_auto_onboard(&t, true).unwrap();
+    db.apply_batch(&t, &s, &batch(1, 4, &[("junk3", "/1", 4)]), NOW, &p)
+        .unwrap();
+    assert_eq!(billed(&db, &t), 16);
+    assert!(db.api_record(&t, "junk3").unwrap().is_none());
 }
 
 #[test]
@@ -288,6 +396,33 @@ fn sensors_beyond_the_cap_are_not_admitted_and_known_ones_always_are() {
 }
 
 #[test]
+fn a_deleted_sensor_frees_its_place_and_its_batches_stay_duplicates() {
+    let db = Db::new(Arc::new(MemoryStore::new())).with_inventory_caps(InventoryCaps {
+        max_sensors_per_tenant: 1,
+        ..Default::default()
+    });
+    let (t, s) = ids();
+    let other = SensorId::new("s2").unwrap();
+    let p = MeterPolicy::default();
+    assert!(db.admit_sensor(&t, &s, NOW).unwrap());
+    let b = batch(1, 1, &[("api", "/x", 5)]);
+    db.apply_batch(&t, &s, &b, NOW, &p).unwrap();
+    assert!(!db.admit_sensor(&t, &other, NOW).unwrap());
+    assert_eq!(db.delete_sensor(&t, &s).unwrap(), Some(0));
+    assert_eq!(db.delete_sensor(&t, &s).unwrap(), None, "already gone");
+    assert!(db.get_sensor(&t, &s).unwrap().is_none());
+    assert_eq!(db.inventory_counts(&t).unwrap().sensors, 0);
+    assert!(db.admit_sensor(&t, &other, NOW).unwrap());
+    assert_eq!(db.inventory_counts(&t).unwrap().sensors, 1);
+    // The deleted sensor's resent batch is still a duplicate: billed once.
+    assert_eq!(
+        db.apply_batch(&t, &s, &b, NOW, &p).unwrap(),
+        Applied::Duplicate
+    );
+    assert_eq!(billed(&db, &t), 5);
+}
+
+#[test]
 fn moves_keep_the_counts_true() {
     let db = Db::new(Arc::new(MemoryStore::new())).with_inventory_caps(caps(3, 3, 3));
     let (t, s) = ids();
@@ -390,7 +525,9 @@ fn superseded_idle_watermarks_are_retired_and_their_replays_refused() {
         .unwrap()
         .unwrap();
     assert_eq!(raw, 1u64.to_be_bytes());
-    let out = db.prune_watermarks(&t, NOW, 7 * DAY).unwrap();
+    let out = db
+        .prune_watermarks(&t, NOW, 7 * DAY, &|_, _| false)
+        .unwrap();
     assert_eq!(
         out.retired, 2,
         "10 and 20; 25 moved recently, 30 is the newest"
@@ -428,17 +565,140 @@ fn superseded_idle_watermarks_are_retired_and_their_replays_refused() {
         Applied::Committed { .. }
     ));
     // Another pass later retires 25 once it is idle too; 30 stays as the newest.
-    let out = db.prune_watermarks(&t, NOW + 8 * DAY, 7 * DAY).unwrap();
+    let out = db
+        .prune_watermarks(&t, NOW + 8 * DAY, 7 * DAY, &|_, _| false)
+        .unwrap();
     assert_eq!(out.retired, 1);
     assert_eq!(db.retired_epoch_floor(&t, &s).unwrap(), 25);
     assert_eq!(db.committed_seq(&t, &s, 30).unwrap(), 2);
     // A pruning pass is idempotent.
     assert_eq!(
-        db.prune_watermarks(&t, NOW + 8 * DAY, 7 * DAY)
+        db.prune_watermarks(&t, NOW + 8 * DAY, 7 * DAY, &|_, _| false)
             .unwrap()
             .retired,
         0
     );
+}
+
+#[test]
+fn a_live_epoch_is_never_retired_and_a_hello_restarts_its_idle_time() {
+    let db = Db::new(Arc::new(MemoryStore::new()));
+    let (t, s) = ids();
+    let p = MeterPolicy::default();
+    let one = |epoch, seq| batch(epoch, seq, &[("api", "/x", 1)]);
+    // The live process (epoch 10) has been idle for 30 days with its stream open; a replay
+    // under the same id (epoch 20) ran since and is newer.
+    db.apply_batch(&t, &s, &one(10, 1), NOW - 30 * DAY, &p)
+        .unwrap();
+    db.apply_batch(&t, &s, &one(20, 1), NOW - 20 * DAY, &p)
+        .unwrap();
+    let live = |sensor: &SensorId, epoch: u64| sensor.as_str() == "s1" && epoch == 10;
+    let out = db.prune_watermarks(&t, NOW, 7 * DAY, &live).unwrap();
+    assert_eq!(out.retired, 0, "epoch 10 has an open stream");
+    assert_eq!(db.retired_epoch_floor(&t, &s).unwrap(), 0);
+    assert!(matches!(
+        db.apply_batch(&t, &s, &one(10, 2), NOW, &p).unwrap(),
+        Applied::Committed { .. }
+    ));
+    // Disconnected, idle again, but it said hello (reconnected) 3 days ago: it stays.
+    db.touch_watermark(&t, &s, 10, NOW + 27 * DAY).unwrap();
+    let later = NOW + 30 * DAY;
+    assert_eq!(
+        db.prune_watermarks(&t, later, 7 * DAY, &|_, _| false)
+            .unwrap()
+            .retired,
+        0
+    );
+    // A hello of an epoch without a watermark writes nothing.
+    db.touch_watermark(&t, &s, 15, later).unwrap();
+    assert!(
+        db.kv
+            .get(Tree::WatermarkTimes, &keys::watermark(&t, &s, 15))
+            .unwrap()
+            .is_none()
+    );
+    // Idle, superseded and without a stream for long enough: retired.
+    let out = db
+        .prune_watermarks(&t, later + 5 * DAY, 7 * DAY, &|_, _| false)
+        .unwrap();
+    assert_eq!(out.retired, 1);
+    assert_eq!(db.retired_epoch_floor(&t, &s).unwrap(), 10);
+}
+
+#[test]
+fn epochs_far_ahead_of_the_clock_are_recognised() {
+    use super::growth::{MAX_EPOCH_AHEAD_MS, epoch_too_far_ahead};
+    let now = NOW;
+    assert!(!epoch_too_far_ahead(now as u64, now));
+    assert!(!epoch_too_far_ahead((now + MAX_EPOCH_AHEAD_MS) as u64, now));
+    assert!(epoch_too_far_ahead(
+        (now + MAX_EPOCH_AHEAD_MS) as u64 + 1,
+        now
+    ));
+    assert!(epoch_too_far_ahead(u64::MAX, now));
+    assert!(
+        !epoch_too_far_ahead(1, 0),
+        "a test clock at 0 still takes small epochs"
+    );
+    assert!(!epoch_too_far_ahead(1, -5));
+}
+
+#[test]
+fn pruning_resumes_where_the_scan_bound_stopped_and_wraps_around() {
+    use super::growth::Rule;
+    let db = Db::new(Arc::new(MemoryStore::new()));
+    let t = TenantId::new("t").unwrap();
+    let p = MeterPolicy::default();
+    let (s1, s2, s3) = (
+        SensorId::new("s1").unwrap(),
+        SensorId::new("s2").unwrap(),
+        SensorId::new("s3").unwrap(),
+    );
+    let one = |epoch, seq| batch(epoch, seq, &[("api", "/x", 1)]);
+    // s1: a stolen token's 12 idle runs (more than a pass examines), then its newest; s2:
+    // epoch 2 moved recently, so the walk stops there and its epoch 3 stays too; s3: 3 idle
+    // runs and its newest.
+    for e in 1..=12 {
+        db.apply_batch(&t, &s1, &one(e, 1), NOW - 30 * DAY, &p)
+            .unwrap();
+    }
+    db.apply_batch(&t, &s1, &one(13, 1), NOW, &p).unwrap();
+    db.apply_batch(&t, &s2, &one(1, 1), NOW - 30 * DAY, &p)
+        .unwrap();
+    db.apply_batch(&t, &s2, &one(2, 1), NOW - DAY, &p).unwrap();
+    db.apply_batch(&t, &s2, &one(3, 1), NOW - 30 * DAY, &p)
+        .unwrap();
+    db.apply_batch(&t, &s2, &one(4, 1), NOW, &p).unwrap();
+    for e in 1..=4 {
+        db.apply_batch(&t, &s3, &one(e, 1), NOW - 30 * DAY, &p)
+            .unwrap();
+    }
+    let rule = Rule {
+        now_ms: NOW,
+        idle_ms: 7 * DAY,
+        streaming: &|_, _| false,
+    };
+    let mut retired = 0;
+    for _ in 0..12 {
+        retired += db.prune_watermarks_within(&t, &rule, 4).unwrap().retired;
+    }
+    assert_eq!(retired, 12 + 1 + 3);
+    assert_eq!(db.retired_epoch_floor(&t, &s1).unwrap(), 12);
+    assert_eq!(db.retired_epoch_floor(&t, &s2).unwrap(), 1);
+    assert_eq!(db.retired_epoch_floor(&t, &s3).unwrap(), 3);
+    for (s, e) in [(&s1, 13), (&s2, 2), (&s2, 3), (&s2, 4), (&s3, 4)] {
+        assert_eq!(db.committed_seq(&t, s, e).unwrap(), 1, "{s} {e}");
+    }
+    // Once s2's epoch 2 is idle too, a later round of passes (wrapping around) retires 2 and 3.
+    let later = Rule {
+        now_ms: NOW + 8 * DAY,
+        ..rule
+    };
+    for _ in 0..6 {
+        db.prune_watermarks_within(&t, &later, 4).unwrap();
+    }
+    assert_eq!(db.retired_epoch_floor(&t, &s2).unwrap(), 3);
+    assert_eq!(db.committed_seq(&t, &s2, 4).unwrap(), 1);
 }
 
 #[test]
@@ -456,10 +716,14 @@ fn watermarks_without_a_time_are_stamped_before_they_can_be_retired() {
         .unwrap();
     assert_eq!(db.committed_seq(&t, &s, 1).unwrap(), 3);
     let later = NOW + 30 * DAY;
-    let out = db.prune_watermarks(&t, later, 7 * DAY).unwrap();
+    let out = db
+        .prune_watermarks(&t, later, 7 * DAY, &|_, _| false)
+        .unwrap();
     assert_eq!((out.retired, out.stamped), (0, 1));
     assert_eq!(db.committed_seq(&t, &s, 1).unwrap(), 3);
-    let out = db.prune_watermarks(&t, later + 8 * DAY, 7 * DAY).unwrap();
+    let out = db
+        .prune_watermarks(&t, later + 8 * DAY, 7 * DAY, &|_, _| false)
+        .unwrap();
     assert_eq!(out.retired, 1);
 }
 
@@ -486,7 +750,12 @@ fn sensors_with_prefix_ids_are_pruned_separately() {
     )
     .unwrap();
     // Each sensor has one epoch only: its newest, kept.
-    assert_eq!(db.prune_watermarks(&t, NOW, 7 * DAY).unwrap().retired, 0);
+    assert_eq!(
+        db.prune_watermarks(&t, NOW, 7 * DAY, &|_, _| false)
+            .unwrap()
+            .retired,
+        0
+    );
     assert_eq!(db.committed_seq(&t, &a, 1).unwrap(), 1);
 }
 

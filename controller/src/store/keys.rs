@@ -224,6 +224,14 @@ pub fn meta_auto_onboard(tenant: &TenantId) -> Vec<u8> {
     k
 }
 
+/// `meta` key `tenant 0 watermarks.prune_cursor`: the watermark key the last pruning pass
+/// stopped at (absent: the next pass starts at the tenant's first).
+pub fn meta_watermark_cursor(tenant: &TenantId) -> Vec<u8> {
+    let mut k = tenant_prefix(tenant);
+    k.extend_from_slice(b"watermarks.prune_cursor");
+    k
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
