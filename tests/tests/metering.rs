@@ -163,7 +163,7 @@ async fn cap_mode_stops_analysis_tells_sensors_and_resumes_on_upgrade() {
         &config,
         "[billing]\ndefault_plan = \"tiny\"\ndefault_enforcement = \"cap\"\n\
          [[billing.plans]]\nname = \"tiny\"\nincluded_calls = 100\nmonthly_fee_micros = 1000000\noverage_micros_per_call = 10\n\
-         [[billing.plans]]\nname = \"big\"\nincluded_calls = 100000\nmonthly_fee_micros = 9000000\noverage_micros_per_call = 1\n",
+         [[billing.plans]]\nname = \"big\"\nincluded_calls = 1000000000\nmonthly_fee_micros = 9000000\noverage_micros_per_call = 1\n",
     )
     .unwrap();
     let mut cmd = std::process::Command::new(bin("picket-controller"));
@@ -224,7 +224,9 @@ async fn cap_mode_stops_analysis_tells_sensors_and_resumes_on_upgrade() {
         .collect();
     assert_eq!(pcts, vec![80, 100]);
 
-    // An upgrade lifts the pause at once, and the sensor hears it.
+    // An upgrade lifts the pause at once, and the sensor hears it. (The new plan's entitlement
+    // is prorated over what is left of the month: big enough to cover 240 calls even in the
+    // month's last second.)
     picketctl(&url, &admin_token, &["plans", "set", "big"]);
     assert!(!raw.directive().await.analysis_paused);
     seq += 1;
