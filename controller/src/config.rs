@@ -46,6 +46,10 @@ pub struct InventoryConfig {
     /// Most sensor ids per tenant; the hello of a new one beyond it is refused
     /// (`RESOURCE_EXHAUSTED`). Default 10000.
     pub max_sensors_per_tenant: u64,
+    /// Most epochs (numbering runs, each with its watermark) kept per sensor id: the hello of
+    /// a new epoch beyond it retires the sensor's oldest epochs that no stream has open, idle
+    /// or not (their batches are then refused, never billed twice). Default 64.
+    pub max_epochs_per_sensor: u64,
     /// Hours a superseded epoch's watermark must not have moved before the hourly pruning
     /// retires it (its batches are then refused). Default 168 (7 days).
     pub watermark_idle_hours: u64,
@@ -62,6 +66,7 @@ impl Default for InventoryConfig {
             max_endpoints_per_host: c.max_endpoints_per_host,
             max_hosts_per_tenant: c.max_hosts_per_tenant,
             max_sensors_per_tenant: c.max_sensors_per_tenant,
+            max_epochs_per_sensor: crate::store::growth::MAX_EPOCHS_PER_SENSOR,
             watermark_idle_hours: (crate::store::growth::WATERMARK_IDLE_MS / 3_600_000) as u64,
         }
     }
@@ -97,6 +102,10 @@ impl InventoryConfig {
             (
                 "inventory.max_sensors_per_tenant",
                 self.max_sensors_per_tenant,
+            ),
+            (
+                "inventory.max_epochs_per_sensor",
+                self.max_epochs_per_sensor,
             ),
             ("inventory.watermark_idle_hours", self.watermark_idle_hours),
         ] {

@@ -12,6 +12,8 @@ use std::time::Duration;
 
 /// Watermarks retired (superseded epochs pruned) since the controller started.
 pub static WATERMARKS_RETIRED: AtomicU64 = AtomicU64::new(0);
+/// Epochs retired at a hello because their sensor held `inventory.max_epochs_per_sensor`.
+pub static EPOCHS_TRIMMED: AtomicU64 = AtomicU64::new(0);
 
 /// How often pause states are re-evaluated.
 pub const PAUSE_CHECK_INTERVAL: Duration = Duration::from_secs(15);

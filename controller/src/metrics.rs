@@ -181,6 +181,12 @@ pub const WATERMARKS_RETIRED: Desc = Desc::counter(
     &[],
 );
 
+pub const EPOCHS_TRIMMED: Desc = Desc::counter(
+    "picket_controller_epochs_trimmed_total",
+    "Sensor epochs retired at a hello because the sensor held inventory.max_epochs_per_sensor (their batches are refused)",
+    &[],
+);
+
 /// Registers the controller's scrape-time collectors and its commit histogram.
 pub fn register(registry: &Registry, state: &Arc<State>) {
     registry.histogram(COMMIT_SECONDS, state.ingest.commit_seconds.clone());
@@ -218,6 +224,8 @@ pub fn register(registry: &Registry, state: &Arc<State>) {
         );
         let retired = crate::maintenance::WATERMARKS_RETIRED.load(Relaxed);
         c.counter(&WATERMARKS_RETIRED, &[], retired);
+        let trimmed = crate::maintenance::EPOCHS_TRIMMED.load(Relaxed);
+        c.counter(&EPOCHS_TRIMMED, &[], trimmed);
         analysis(&st, c);
         cycle_calls(&st, c);
         limits(&st.quotas, c);

@@ -546,3 +546,98 @@ async fn new_sensor_ids_beyond_the_cap_are_refused_and_known_ones_stream_on() {
     let audit = picketctl(&url, &admin, &["-o", "json", "audit", "list"]);
     assert!(audit.contains("sensor.delete"), "{audit}");
 }
+
+/// A stolen sensor token looping "hello with a new epoch, one batch" cannot grow a sensor's
+/// watermarks without end: at `inventory.max_epochs_per_sensor` each new epoch retires the
+/// oldest (every batch still billed exactly once, a replay of a retired one refused). An
+/// epoch with an open stream is never retired, so beyond the cap behind a live stream a new
+/// epoch's hello is refused (`RESOURCE_EXHAUSTED`) while the live stream goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_looping_new_epochs_cannot_grow_a_sensors_watermarks_beyond_the_cap() {
+    use picket_controller::metering::ManualClock;
+    const CAP: u64 = 4;
+    let dir = tempfile::tempdir().unwrap();
+    let start = picket_shared::time::parse_rfc3339_ms("2026-05-02T00:00:00Z").unwrap();
+    let clock = Arc::new(ManualClock::new(start));
+    let mut cfg = picket_controller::ControllerConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.path().to_owned(),
+        ..Default::default()
+    };
+    cfg.telemetry.admin_listen = picket_runtime::admin::AdminListen::Off;
+    cfg.inventory.max_epochs_per_sensor = CAP;
+    let ctl = picket_controller::start_with_clock(cfg, clock.clone())
+        .await
+        .unwrap();
+    let url = format!("http://{}", ctl.local_addr);
+    let admin = std::fs::read_to_string(dir.path().join("admin.token"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let token = create_token(&url, &admin, "", pb::Role::Sensor).await;
+    let tenant = picket_shared::TenantId::default_tenant();
+    let gw = picket_shared::SensorId::new("gw").unwrap();
+    let held = |sensor: &picket_shared::SensorId, epochs: std::ops::RangeInclusive<u64>| {
+        epochs
+            .filter(|e| ctl.state.db.committed_seq(&tenant, sensor, *e).unwrap() > 0)
+            .count() as u64
+    };
+    let base = start as u64;
+    let mut first = None;
+    for i in 1..=20 {
+        let mut s = RawSensor::connect(&url, &token, "gw", base + i).await;
+        let b = s.batch(1, "api.example", 1);
+        first.get_or_insert_with(|| b.clone());
+        let ack = s.send(b).await;
+        assert!(!ack.rejected && !ack.duplicate, "epoch {i}: {ack:?}");
+        drop(s);
+        wait_closed(&ctl.state, "gw", base + i).await;
+        assert!(held(&gw, base..=base + 20) <= CAP, "after epoch {i}");
+    }
+    assert_eq!(held(&gw, base..=base + 20), CAP);
+    assert_eq!(
+        ctl.state.db.retired_epoch_floor(&tenant, &gw).unwrap(),
+        base + 16
+    );
+    assert_eq!(
+        usage(&url, &admin).await.calls,
+        20,
+        "each batch billed once"
+    );
+    // A replay of a retired epoch is refused, not billed again.
+    let mut replay = RawSensor::connect(&url, &token, "gw", base + 1).await;
+    let ack = replay.send(first.unwrap()).await;
+    assert!(
+        ack.rejected && ack.reject_reason.contains("retired"),
+        "{ack:?}"
+    );
+    drop(replay);
+    assert_eq!(usage(&url, &admin).await.calls, 20);
+
+    // Behind a live stream on the oldest epoch nothing can be retired: new epochs beyond the
+    // cap are refused, and the live sensor streams on.
+    let gw2 = picket_shared::SensorId::new("gw2").unwrap();
+    let mut live = RawSensor::connect(&url, &token, "gw2", base).await;
+    assert!(!live.send(live.batch(1, "api.example", 2)).await.rejected);
+    for i in 1..CAP {
+        let mut s = RawSensor::connect(&url, &token, "gw2", base + i).await;
+        assert!(!s.send(s.batch(1, "api.example", 1)).await.rejected);
+        drop(s);
+        wait_closed(&ctl.state, "gw2", base + i).await;
+    }
+    for i in CAP..CAP + 3 {
+        let err = RawSensor::try_connect(&url, &token, "gw2", base + i)
+            .await
+            .err();
+        assert_eq!(
+            err.map(|s| s.code()),
+            Some(tonic::Code::ResourceExhausted),
+            "epoch {i}"
+        );
+    }
+    assert_eq!(held(&gw2, base..=base + CAP + 3), CAP);
+    assert_eq!(ctl.state.db.retired_epoch_floor(&tenant, &gw2).unwrap(), 0);
+    let ack = live.send(live.batch(2, "api.example", 5)).await;
+    assert!(!ack.rejected && !ack.duplicate, "{ack:?}");
+    assert_eq!(usage(&url, &admin).await.calls, 20 + 2 + 3 + 5);
+}

@@ -323,6 +323,24 @@ async fn register(
         // The epoch is in use: its idle time (watermark pruning) starts again.
         db.touch_watermark(&tenant, &sensor, hello.stream_epoch, now)?;
         let committed = db.committed_seq(&tenant, &sensor, hello.stream_epoch)?;
+        if committed == 0 {
+            // A new epoch: its watermark must fit under inventory.max_epochs_per_sensor.
+            let streaming = |s: &SensorId, e: u64| state.is_streaming(&tenant, s.as_str(), e);
+            let cap = state.inventory.max_epochs_per_sensor;
+            let trim = db.trim_epochs(&tenant, &sensor, cap, now, &streaming)?;
+            if trim.retired > 0 {
+                crate::maintenance::EPOCHS_TRIMMED
+                    .fetch_add(trim.retired as u64, std::sync::atomic::Ordering::Relaxed);
+                tracing::warn!(tenant = %tenant, sensor = %sensor, retired = trim.retired, epoch = hello.stream_epoch, "a new epoch retired the sensor's oldest at inventory.max_epochs_per_sensor");
+            }
+            if trim.held as u64 >= cap {
+                tracing::warn!(tenant = %tenant, sensor = %sensor, epoch = hello.stream_epoch, "refused a new epoch: the sensor holds inventory.max_epochs_per_sensor and its oldest has an open stream");
+                return Err(Error::ResourceExhausted(format!(
+                    "sensor {sensor} holds {} epochs (inventory.max_epochs_per_sensor) and the oldest has an open stream; epoch {} is new",
+                    trim.held, hello.stream_epoch
+                )));
+            }
+        }
         rec.committed_seq = committed;
         db.put_sensor(&tenant, &rec)?;
         state.refresh_pause(&tenant)?;

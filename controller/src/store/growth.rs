@@ -32,6 +32,9 @@ use std::collections::BTreeMap;
 /// How long a superseded epoch's watermark must not have moved before it is retired: 7 days.
 pub const WATERMARK_IDLE_MS: i64 = 7 * 86_400_000;
 
+/// Default `inventory.max_epochs_per_sensor`: epochs (watermarks) kept per sensor id.
+pub const MAX_EPOCHS_PER_SENSOR: u64 = 64;
+
 /// Most watermark keys one pruning pass examines per tenant (the rest wait for the next pass).
 pub const MAX_WATERMARKS_SCANNED: usize = 100_000;
 
@@ -57,6 +60,15 @@ pub struct WatermarkPrune {
     pub stamped: usize,
 }
 
+/// What [`Db::trim_epochs`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EpochTrim {
+    /// Epochs retired.
+    pub retired: usize,
+    /// Epochs (watermarks) the sensor holds afterwards.
+    pub held: usize,
+}
+
 /// One watermark as pruning reads it: (epoch, key, value).
 type WatermarkRow = (u64, Vec<u8>, Vec<u8>);
 
@@ -66,6 +78,8 @@ pub(super) struct Rule<'a> {
     pub(super) now_ms: i64,
     pub(super) idle_ms: i64,
     pub(super) streaming: &'a dyn Fn(&SensorId, u64) -> bool,
+    /// The newest epochs of each sensor that always stay (pruning: 1, the newest).
+    pub(super) keep: usize,
 }
 
 impl Db {
@@ -250,8 +264,57 @@ impl Db {
             now_ms,
             idle_ms,
             streaming,
+            keep: 1,
         };
         self.prune_watermarks_within(tenant, &rule, MAX_WATERMARKS_SCANNED)
+    }
+
+    /// Makes room for a new epoch of `sensor` under `inventory.max_epochs_per_sensor`: when
+    /// the sensor holds `max_epochs` or more watermarks, retires its oldest epochs, however
+    /// recently they moved, until `max_epochs - 1` remain, stopping at the first one an
+    /// ingest stream has open (`streaming`): the floor only rises, so no epoch above an open
+    /// one can go. Called at the hello of an epoch without a watermark; when the sensor still
+    /// holds `max_epochs` afterwards, the hello is refused. This bounds what a sensor id (a stolen token looping "hello with a new epoch,
+    /// one batch") adds to the watermark trees; a real sensor starts a new epoch only when it
+    /// restarts with an empty spool, and the retired ones were superseded by it.
+    pub fn trim_epochs(
+        &self,
+        tenant: &TenantId,
+        sensor: &SensorId,
+        max_epochs: u64,
+        now_ms: i64,
+        streaming: &dyn Fn(&SensorId, u64) -> bool,
+    ) -> Result<EpochTrim> {
+        let mut prefix = keys::sensor(tenant, sensor);
+        prefix.push(keys::SEP);
+        let rows: Vec<WatermarkRow> = self
+            .kv
+            .scan(Tree::Watermarks, &prefix, None, MAX_WATERMARKS_SCANNED)?
+            .into_iter()
+            .filter(|(k, _)| k.len() == prefix.len() + 8)
+            .map(|(k, v)| (bounds::watermark_seq(&k[prefix.len()..]), k, v))
+            .collect();
+        let held = rows
+            .iter()
+            .filter(|(e, _, _)| *e != bounds::FLOOR_EPOCH)
+            .count();
+        let max_epochs = usize::try_from(max_epochs).unwrap_or(usize::MAX).max(1);
+        if held < max_epochs {
+            return Ok(EpochTrim { retired: 0, held });
+        }
+        let rule = Rule {
+            now_ms,
+            // Any time the watermark last moved counts as idle: the cap, not the age, decides.
+            idle_ms: i64::MIN,
+            streaming,
+            keep: max_epochs - 1,
+        };
+        let mut out = WatermarkPrune::default();
+        self.retire(tenant, sensor.as_str(), &rows, &rule, false, &mut out)?;
+        Ok(EpochTrim {
+            retired: out.retired,
+            held: held.saturating_sub(out.retired),
+        })
     }
 
     /// [`Db::prune_watermarks`] examining at most `max_scanned` watermark keys. A pass starts
@@ -362,6 +425,7 @@ impl Db {
             now_ms,
             idle_ms,
             streaming,
+            keep,
         } = *rule;
         let Ok(sensor) = SensorId::new(sensor) else {
             return Ok(false);
@@ -373,11 +437,10 @@ impl Db {
         // A group the scan bound cut has a newer epoch beyond it: all of it is older.
         let older: &[&WatermarkRow] = if cut {
             &epochs
+        } else if epochs.is_empty() {
+            return Ok(false);
         } else {
-            match epochs.split_last() {
-                Some((_, older)) => older,
-                None => return Ok(false),
-            }
+            &epochs[..epochs.len().saturating_sub(keep)]
         };
         let mut retire = Vec::new();
         let mut stamp = Vec::new();

@@ -2,6 +2,7 @@
 //! key-set caps of lifetime records, watermark pruning.
 
 use super::bounds::{self, InventoryCaps, OVERFLOW_HOST, overflow_endpoint};
+use super::growth::EpochTrim;
 use super::memory::MemoryStore;
 use super::sled_store::SledStore;
 use super::{Applied, Db, Tree, keys};
@@ -677,6 +678,7 @@ fn pruning_resumes_where_the_scan_bound_stopped_and_wraps_around() {
         now_ms: NOW,
         idle_ms: 7 * DAY,
         streaming: &|_, _| false,
+        keep: 1,
     };
     let mut retired = 0;
     for _ in 0..12 {
@@ -827,4 +829,52 @@ mod properties {
             prop_assert_eq!(c.folded_requests, folded);
         }
     }
+}
+
+#[test]
+fn a_sensor_at_its_epoch_cap_retires_its_oldest_epochs_but_never_an_open_one() {
+    let db = Db::new(Arc::new(MemoryStore::new()));
+    let (t, s) = ids();
+    let other = SensorId::new("s2").unwrap();
+    let p = MeterPolicy::default();
+    let one = |epoch, seq| batch(epoch, seq, &[("api", "/x", 1)]);
+    // A token looping "hello with a new epoch, one batch": every epoch moved a moment ago.
+    for epoch in 1..=10 {
+        db.apply_batch(&t, &s, &one(epoch, 1), NOW, &p).unwrap();
+    }
+    db.apply_batch(&t, &other, &one(1, 1), NOW, &p).unwrap();
+    let none = |_: &SensorId, _: u64| false;
+    // Below the cap nothing goes.
+    let trim = |retired, held| EpochTrim { retired, held };
+    assert_eq!(db.trim_epochs(&t, &s, 11, NOW, &none).unwrap(), trim(0, 10));
+    // At a cap of 4, a new epoch leaves room for itself: the 3 newest stay.
+    assert_eq!(db.trim_epochs(&t, &s, 4, NOW, &none).unwrap(), trim(7, 3));
+    assert_eq!(db.retired_epoch_floor(&t, &s).unwrap(), 7);
+    for epoch in 8..=10 {
+        assert_eq!(db.committed_seq(&t, &s, epoch).unwrap(), 1);
+    }
+    assert_eq!(
+        db.apply_batch(&t, &s, &one(5, 2), NOW, &p).unwrap(),
+        Applied::Retired,
+        "a batch of a trimmed epoch is refused, never billed again"
+    );
+    // Another sensor's epochs are its own.
+    assert_eq!(db.committed_seq(&t, &other, 1).unwrap(), 1);
+    assert_eq!(db.retired_epoch_floor(&t, &other).unwrap(), 0);
+    // An epoch with an open stream stops the trim: the floor never passes it, and what is
+    // left over the cap is reported (the hello is then refused).
+    for epoch in 11..=14 {
+        db.apply_batch(&t, &s, &one(epoch, 1), NOW, &p).unwrap();
+    }
+    let nine_open = |_: &SensorId, e: u64| e == 9;
+    assert_eq!(
+        db.trim_epochs(&t, &s, 2, NOW, &nine_open).unwrap(),
+        trim(1, 6)
+    );
+    assert_eq!(db.retired_epoch_floor(&t, &s).unwrap(), 8);
+    assert_eq!(db.committed_seq(&t, &s, 9).unwrap(), 1);
+    assert!(matches!(
+        db.apply_batch(&t, &s, &one(9, 2), NOW, &p).unwrap(),
+        Applied::Committed { .. }
+    ));
 }
