@@ -4,12 +4,14 @@
 //! text format) and the HTTP admin listener with `/metrics` and the probes (`admin`). Domain
 //! logic lives elsewhere. OpenTelemetry export over OTLP ([`otel`]) exports the same registry.
 //! [`tls`]: TLS listeners with certificates reloaded in place (the controller's gRPC port, the
-//! sensor's ALS port).
+//! sensor's ALS port); [`preface`]: the deadline for a new connection's HTTP/2 preface that
+//! both of those listeners apply.
 
 pub mod admin;
 pub mod files;
 pub mod metrics;
 pub mod otel;
+pub mod preface;
 pub mod tls;
 
 /// How log events are written to stderr.

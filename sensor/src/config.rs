@@ -340,6 +340,10 @@ pub struct AlsConfig {
     /// Most connections open at once; more are closed at once and counted.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
+    /// A connection whose HTTP/2 preface has not arrived this long after accept (after the
+    /// TLS handshake, with TLS) is closed and counted, in milliseconds.
+    #[serde(default = "default_header_timeout_ms")]
+    pub preface_timeout_ms: u64,
     /// A stream with no message for this long is ended (Envoy opens a new one when it next
     /// logs), in milliseconds.
     #[serde(default = "default_als_idle_timeout_ms")]
@@ -363,6 +367,7 @@ impl AlsConfig {
             default_host,
             allow: None,
             max_connections: default_max_connections(),
+            preface_timeout_ms: default_header_timeout_ms(),
             idle_timeout_ms: default_als_idle_timeout_ms(),
             keepalive_interval_ms: default_keepalive_interval_ms(),
             keepalive_timeout_ms: default_keepalive_timeout_ms(),
@@ -586,6 +591,7 @@ impl SensorConfig {
                 "als.max_connections",
                 a.max_connections,
                 &[
+                    ("als.preface_timeout_ms", a.preface_timeout_ms),
                     ("als.idle_timeout_ms", a.idle_timeout_ms),
                     ("als.keepalive_interval_ms", a.keepalive_interval_ms),
                     ("als.keepalive_timeout_ms", a.keepalive_timeout_ms),

@@ -177,6 +177,7 @@ pub fn register(registry: &Registry, s: Sources) {
             }
             for (reason, n) in [
                 ("header", &l.header_timeouts),
+                ("preface", &l.preface_timeouts),
                 ("body", &l.body_timeouts),
                 ("idle", &l.idle_timeouts),
             ] {

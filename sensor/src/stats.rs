@@ -126,6 +126,8 @@ pub struct ListenerStats {
     pub header_timeouts: AtomicU64,
     /// Connections cut because a request's body did not arrive in time.
     pub body_timeouts: AtomicU64,
+    /// ALS connections cut because their HTTP/2 preface did not arrive in time.
+    pub preface_timeouts: AtomicU64,
     /// Connections (mirror) or streams (ALS) ended after a quiet period.
     pub idle_timeouts: AtomicU64,
     /// Connections open now.
@@ -141,6 +143,7 @@ impl ListenerStats {
             tls_failed: AtomicU64::new(0),
             accept_errors: AtomicU64::new(0),
             header_timeouts: AtomicU64::new(0),
+            preface_timeouts: AtomicU64::new(0),
             body_timeouts: AtomicU64::new(0),
             idle_timeouts: AtomicU64::new(0),
             open: AtomicU64::new(0),

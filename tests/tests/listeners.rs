@@ -538,6 +538,56 @@ async fn als_caps_connections_and_ends_quiet_streams() {
     assert!(eps.iter().all(|e| e.path != "/extra"));
 }
 
+/// A client that connects to ALS and never sends its HTTP/2 preface (or trickles part of it)
+/// is closed at `als.preface_timeout_ms` and counted, so silent clients cannot hold the
+/// listener's places; Envoy, which sends its preface at once, is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn als_closes_clients_that_send_no_preface_in_time() {
+    let stack = Stack::start().await;
+    let cfg = stack.path("als-preface.toml");
+    std::fs::write(
+        &cfg,
+        "[als]\nmax_connections = 2\npreface_timeout_ms = 700\n",
+    )
+    .unwrap();
+    let sensor = start_sensor(
+        &stack,
+        "als-preface",
+        &[
+            "--config",
+            cfg.to_str().unwrap(),
+            "--als-listen",
+            "127.0.0.1:0",
+        ],
+    );
+    let addr = sensor.als_addr.clone().unwrap();
+    let source = format!("envoy-als:{addr}");
+    let mut silent = connect(&addr);
+    let mut trickle = connect(&addr);
+    trickle.write_all(b"PRI * HTTP/2.0").unwrap();
+    // Both places are taken: a third connection is over the cap.
+    wait_metric(
+        &sensor,
+        "picket_sensor_listener_connections",
+        &[("source", &source)],
+        2.0,
+    )
+    .await;
+    assert!(closed_within(&mut silent, Duration::from_secs(20)));
+    assert!(closed_within(&mut trickle, Duration::from_secs(20)));
+    wait_metric(
+        &sensor,
+        "picket_sensor_listener_timeouts_total",
+        &[("source", &source), ("reason", "preface")],
+        2.0,
+    )
+    .await;
+    // The places are free again: a real client streams.
+    send_als(&addr, "/after-preface-cut").await.unwrap();
+    let eps = stack.wait_total_calls(1).await;
+    assert!(eps.iter().any(|e| e.path == "/after-preface-cut"));
+}
+
 /// Out of descriptors (EMFILE): the mirror's accept fails while connections wait in the
 /// backlog. It pauses with a growing backoff (counted, a handful per second rather than a
 /// spinning loop) and serves again once descriptors are free.

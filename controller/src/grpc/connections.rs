@@ -5,6 +5,7 @@
 //! clients cannot hold the places), and TCP keepalive on every accepted socket (tonic applies
 //! its own `tcp_keepalive` only to listeners it binds itself).
 
+use picket_runtime::preface::PrefaceDeadline;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -18,8 +19,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_stream::{Stream, StreamExt};
 use tonic::transport::server::Connected;
 
-/// Bytes of the HTTP/2 client connection preface (RFC 9113 §3.4).
-pub const PREFACE_BYTES: usize = 24;
+pub use picket_runtime::preface::HTTP2_PREFACE_BYTES as PREFACE_BYTES;
 
 /// The gate's counters.
 #[derive(Debug, Default)]
@@ -91,8 +91,7 @@ where
         stats.open.fetch_add(1, Relaxed);
         Some(Ok(Gated {
             io,
-            deadline: cfg.preface_timeout.map(|t| Box::pin(tokio::time::sleep(t))),
-            read: 0,
+            preface: PrefaceDeadline::http2(cfg.preface_timeout),
             place: Place {
                 _permit: permit,
                 stats: stats.clone(),
@@ -116,9 +115,7 @@ impl Drop for Place {
 /// An admitted connection: the stream, its preface deadline and its place.
 pub struct Gated<S> {
     io: S,
-    /// Until the preface has been read.
-    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
-    read: usize,
+    preface: PrefaceDeadline,
     place: Place,
 }
 
@@ -129,32 +126,10 @@ impl<S: AsyncRead + Unpin> AsyncRead for Gated<S> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        let before = buf.filled().len();
-        let polled = Pin::new(&mut this.io).poll_read(cx, buf);
-        if this.deadline.is_none() {
-            return polled;
-        }
-        match polled {
-            Poll::Ready(Ok(())) => {
-                this.read += buf.filled().len() - before;
-                if this.read >= PREFACE_BYTES {
-                    this.deadline = None;
-                }
-                Poll::Ready(Ok(()))
-            }
-            Poll::Pending => match this.deadline.as_mut().map(|d| d.as_mut().poll(cx)) {
-                Some(Poll::Ready(())) => {
-                    this.deadline = None;
-                    this.place.stats.preface_timeouts.fetch_add(1, Relaxed);
-                    Poll::Ready(Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        "the client's HTTP/2 preface did not arrive in time",
-                    )))
-                }
-                _ => Poll::Pending,
-            },
-            other => other,
-        }
+        let stats = &this.place.stats;
+        this.preface.poll_read(&mut this.io, cx, buf, || {
+            stats.preface_timeouts.fetch_add(1, Relaxed);
+        })
     }
 }
 

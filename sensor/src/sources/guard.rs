@@ -69,6 +69,13 @@ pub struct Admission {
     stats: Arc<ListenerStats>,
 }
 
+impl Admission {
+    /// The counters of the listener that admitted the connection.
+    pub fn stats(&self) -> &ListenerStats {
+        &self.stats
+    }
+}
+
 impl Drop for Admission {
     fn drop(&mut self) {
         self.stats.open.fetch_sub(1, Relaxed);

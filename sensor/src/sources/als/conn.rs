@@ -1,11 +1,15 @@
 //! An ALS connection as tonic serves it: plaintext or TLS, holding its place under the
-//! listener's connection cap until tonic drops it.
+//! listener's connection cap until tonic drops it, and closed when its HTTP/2 preface does
+//! not arrive in time.
 
 use crate::sources::guard::Admission;
+use picket_runtime::preface::PrefaceDeadline;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::Ordering::Relaxed;
 use std::task::{Context, Poll};
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
@@ -18,9 +22,29 @@ pub enum Transport {
 
 /// An admitted connection (see [`crate::sources::guard::Guard::admit`]).
 pub struct GuardedIo {
-    pub io: Transport,
-    pub peer: SocketAddr,
-    pub admission: Admission,
+    io: Transport,
+    peer: SocketAddr,
+    /// The HTTP/2 preface must arrive in time (counted as a `preface` timeout otherwise).
+    preface: PrefaceDeadline,
+    admission: Admission,
+}
+
+impl GuardedIo {
+    /// An admitted connection whose HTTP/2 preface must arrive within `preface_timeout`
+    /// from now.
+    pub fn new(
+        io: Transport,
+        peer: SocketAddr,
+        admission: Admission,
+        preface_timeout: Duration,
+    ) -> Self {
+        Self {
+            io,
+            peer,
+            preface: PrefaceDeadline::http2(Some(preface_timeout)),
+            admission,
+        }
+    }
 }
 
 /// What tonic records about the connection: the peer's address.
@@ -40,9 +64,14 @@ impl AsyncRead for GuardedIo {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        match &mut self.get_mut().io {
-            Transport::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Transport::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        let this = self.get_mut();
+        let stats = this.admission.stats();
+        let expired = || {
+            stats.preface_timeouts.fetch_add(1, Relaxed);
+        };
+        match &mut this.io {
+            Transport::Plain(s) => this.preface.poll_read(s, cx, buf, expired),
+            Transport::Tls(s) => this.preface.poll_read(s.as_mut(), cx, buf, expired),
         }
     }
 }

@@ -39,7 +39,8 @@ const ADMITTED_QUEUE: usize = 64;
 /// Binds the ALS listener and serves Envoy's access-log streams on it in the background:
 /// peers outside `allow` and connections over `max_connections` are closed at once (counted),
 /// TLS (with client certificates when `tls_client_ca_file` is set) is negotiated after that,
-/// quiet streams end after `idle_timeout_ms`. Returns the bound address and the source's name.
+/// a connection whose HTTP/2 preface has not arrived `preface_timeout_ms` after that is
+/// closed, quiet streams end after `idle_timeout_ms`. Returns the bound address and the source's name.
 pub async fn listen(
     cfg: &crate::config::AlsConfig,
     stats: Arc<SensorStats>,
@@ -84,7 +85,8 @@ pub async fn listen(
     let sink = AlsSink::new(name.clone(), &cfg.default_host, stats, out, ident)
         .with_idle_timeout(Duration::from_millis(cfg.idle_timeout_ms), conns.clone());
     let (tx, rx) = mpsc::channel::<std::io::Result<GuardedIo>>(ADMITTED_QUEUE);
-    tokio::spawn(admit(listener, guard, tls, tx));
+    let preface = Duration::from_millis(cfg.preface_timeout_ms);
+    tokio::spawn(admit(listener, guard, tls, preface, tx));
     let router = tonic::transport::Server::builder()
         // Envoy keeps one stream per worker; bound them anyway.
         .concurrency_limit_per_connection(64)
@@ -107,6 +109,7 @@ async fn admit(
     listener: tokio::net::TcpListener,
     mut guard: Guard,
     tls: Option<Arc<picket_runtime::tls::TlsServer>>,
+    preface: Duration,
     tx: mpsc::Sender<std::io::Result<GuardedIo>>,
 ) {
     loop {
@@ -117,11 +120,7 @@ async fn admit(
         let _ = a.stream.set_nodelay(true);
         match &tls {
             None => {
-                let io = GuardedIo {
-                    io: Transport::Plain(a.stream),
-                    peer: a.peer,
-                    admission: a.admission,
-                };
+                let io = GuardedIo::new(Transport::Plain(a.stream), a.peer, a.admission, preface);
                 if tx.send(Ok(io)).await.is_err() {
                     return;
                 }
@@ -131,11 +130,12 @@ async fn admit(
                 tokio::spawn(async move {
                     match tls.handshake(a.stream, a.peer).await {
                         Some(s) => {
-                            let io = GuardedIo {
-                                io: Transport::Tls(Box::new(s)),
-                                peer: a.peer,
-                                admission: a.admission,
-                            };
+                            let io = GuardedIo::new(
+                                Transport::Tls(Box::new(s)),
+                                a.peer,
+                                a.admission,
+                                preface,
+                            );
                             let _ = tx.send(Ok(io)).await;
                         }
                         None => {
