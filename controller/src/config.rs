@@ -47,8 +47,9 @@ pub struct InventoryConfig {
     /// (`RESOURCE_EXHAUSTED`). Default 10000.
     pub max_sensors_per_tenant: u64,
     /// Most epochs (numbering runs, each with its watermark) kept per sensor id: the hello of
-    /// a new epoch beyond it retires the sensor's oldest epochs that no stream has open, idle
-    /// or not (their batches are then refused, never billed twice). Default 64.
+    /// a new epoch beyond it retires the sensor's oldest epochs that no stream has open and
+    /// no batch or hello used for a day (their batches are then refused, never billed
+    /// twice), or is refused (`RESOURCE_EXHAUSTED`) when none can go. Default 64.
     pub max_epochs_per_sensor: u64,
     /// Hours a superseded epoch's watermark must not have moved before the hourly pruning
     /// retires it (its batches are then refused). Default 168 (7 days).

@@ -548,14 +548,16 @@ async fn new_sensor_ids_beyond_the_cap_are_refused_and_known_ones_stream_on() {
 }
 
 /// A stolen sensor token looping "hello with a new epoch, one batch" cannot grow a sensor's
-/// watermarks without end: at `inventory.max_epochs_per_sensor` each new epoch retires the
-/// oldest (every batch still billed exactly once, a replay of a retired one refused). An
-/// epoch with an open stream is never retired, so beyond the cap behind a live stream a new
-/// epoch's hello is refused (`RESOURCE_EXHAUSTED`) while the live stream goes on.
+/// watermarks without end. At `inventory.max_epochs_per_sensor` a new epoch's hello is
+/// refused (`RESOURCE_EXHAUSTED`) while the sensor's epochs are recent; a day later each new
+/// epoch retires the oldest (every batch still billed exactly once, a replay of a retired
+/// one refused). An epoch with an open stream is never retired, so behind a live stream new
+/// epochs stay refused while the live stream goes on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_looping_new_epochs_cannot_grow_a_sensors_watermarks_beyond_the_cap() {
     use picket_controller::metering::ManualClock;
     const CAP: u64 = 4;
+    const DAY_MS: i64 = 86_400_000;
     let dir = tempfile::tempdir().unwrap();
     let start = picket_shared::time::parse_rfc3339_ms("2026-05-02T00:00:00Z").unwrap();
     let clock = Arc::new(ManualClock::new(start));
@@ -583,61 +585,74 @@ async fn a_token_looping_new_epochs_cannot_grow_a_sensors_watermarks_beyond_the_
             .count() as u64
     };
     let base = start as u64;
-    let mut first = None;
-    for i in 1..=20 {
-        let mut s = RawSensor::connect(&url, &token, "gw", base + i).await;
-        let b = s.batch(1, "api.example", 1);
-        first.get_or_insert_with(|| b.clone());
-        let ack = s.send(b).await;
-        assert!(!ack.rejected && !ack.duplicate, "epoch {i}: {ack:?}");
-        drop(s);
-        wait_closed(&ctl.state, "gw", base + i).await;
-        assert!(held(&gw, base..=base + 20) <= CAP, "after epoch {i}");
+    // One run: hello with `epoch`, one batch of one request, gone.
+    let run = |sensor: &'static str, epoch: u64| {
+        let (url, token, state) = (url.clone(), token.clone(), ctl.state.clone());
+        async move {
+            let mut s = RawSensor::try_connect(&url, &token, sensor, epoch).await?;
+            let b = s.batch(1, "api.example", 1);
+            let ack = s.send(b.clone()).await;
+            assert!(!ack.rejected && !ack.duplicate, "epoch {epoch}: {ack:?}");
+            drop(s);
+            wait_closed(&state, sensor, epoch).await;
+            Ok::<_, tonic::Status>(b)
+        }
+    };
+    let first = run("gw", base + 1).await.unwrap();
+    for i in 2..=CAP {
+        run("gw", base + i).await.unwrap();
+    }
+    // At the cap with recent epochs: the loop is refused.
+    for i in CAP + 1..CAP + 10 {
+        let err = run("gw", base + i).await.err().map(|s| s.code());
+        assert_eq!(err, Some(tonic::Code::ResourceExhausted), "epoch {i}");
     }
     assert_eq!(held(&gw, base..=base + 20), CAP);
+    // A day later each new epoch retires the oldest, until all the sensor holds is recent.
+    clock.advance(DAY_MS);
+    for i in 20..20 + CAP {
+        run("gw", base + i).await.unwrap();
+        assert_eq!(held(&gw, base..=base + 30), CAP, "after epoch {i}");
+    }
+    let err = run("gw", base + 30).await.err().map(|s| s.code());
+    assert_eq!(err, Some(tonic::Code::ResourceExhausted));
     assert_eq!(
         ctl.state.db.retired_epoch_floor(&tenant, &gw).unwrap(),
-        base + 16
+        base + CAP
     );
+    let billed = 2 * CAP;
     assert_eq!(
         usage(&url, &admin).await.calls,
-        20,
+        billed,
         "each batch billed once"
     );
     // A replay of a retired epoch is refused, not billed again.
     let mut replay = RawSensor::connect(&url, &token, "gw", base + 1).await;
-    let ack = replay.send(first.unwrap()).await;
+    let ack = replay.send(first).await;
     assert!(
         ack.rejected && ack.reject_reason.contains("retired"),
         "{ack:?}"
     );
     drop(replay);
-    assert_eq!(usage(&url, &admin).await.calls, 20);
+    assert_eq!(usage(&url, &admin).await.calls, billed);
 
-    // Behind a live stream on the oldest epoch nothing can be retired: new epochs beyond the
-    // cap are refused, and the live sensor streams on.
+    // Behind a live stream on the oldest epoch nothing can be retired, however old: new
+    // epochs beyond the cap are refused, and the live sensor streams on.
     let gw2 = picket_shared::SensorId::new("gw2").unwrap();
-    let mut live = RawSensor::connect(&url, &token, "gw2", base).await;
+    let now = base + DAY_MS as u64;
+    let mut live = RawSensor::connect(&url, &token, "gw2", now).await;
     assert!(!live.send(live.batch(1, "api.example", 2)).await.rejected);
     for i in 1..CAP {
-        let mut s = RawSensor::connect(&url, &token, "gw2", base + i).await;
-        assert!(!s.send(s.batch(1, "api.example", 1)).await.rejected);
-        drop(s);
-        wait_closed(&ctl.state, "gw2", base + i).await;
+        run("gw2", now + i).await.unwrap();
     }
+    clock.advance(3 * DAY_MS);
     for i in CAP..CAP + 3 {
-        let err = RawSensor::try_connect(&url, &token, "gw2", base + i)
-            .await
-            .err();
-        assert_eq!(
-            err.map(|s| s.code()),
-            Some(tonic::Code::ResourceExhausted),
-            "epoch {i}"
-        );
+        let err = run("gw2", now + i).await.err().map(|s| s.code());
+        assert_eq!(err, Some(tonic::Code::ResourceExhausted), "epoch {i}");
     }
-    assert_eq!(held(&gw2, base..=base + CAP + 3), CAP);
+    assert_eq!(held(&gw2, now..=now + CAP + 3), CAP);
     assert_eq!(ctl.state.db.retired_epoch_floor(&tenant, &gw2).unwrap(), 0);
     let ack = live.send(live.batch(2, "api.example", 5)).await;
     assert!(!ack.rejected && !ack.duplicate, "{ack:?}");
-    assert_eq!(usage(&url, &admin).await.calls, 20 + 2 + 3 + 5);
+    assert_eq!(usage(&url, &admin).await.calls, billed + 2 + (CAP - 1) + 5);
 }

@@ -323,8 +323,9 @@ async fn register(
         // The epoch is in use: its idle time (watermark pruning) starts again.
         db.touch_watermark(&tenant, &sensor, hello.stream_epoch, now)?;
         let committed = db.committed_seq(&tenant, &sensor, hello.stream_epoch)?;
-        if committed == 0 {
-            // A new epoch: its watermark must fit under inventory.max_epochs_per_sensor.
+        if committed == 0 && hello.stream_epoch > db.retired_epoch_floor(&tenant, &sensor)? {
+            // A new epoch (not a retired one, whose batches are refused): its watermark must
+            // fit under inventory.max_epochs_per_sensor.
             let streaming = |s: &SensorId, e: u64| state.is_streaming(&tenant, s.as_str(), e);
             let cap = state.inventory.max_epochs_per_sensor;
             let trim = db.trim_epochs(&tenant, &sensor, cap, now, &streaming)?;
@@ -334,9 +335,9 @@ async fn register(
                 tracing::warn!(tenant = %tenant, sensor = %sensor, retired = trim.retired, epoch = hello.stream_epoch, "a new epoch retired the sensor's oldest at inventory.max_epochs_per_sensor");
             }
             if trim.held as u64 >= cap {
-                tracing::warn!(tenant = %tenant, sensor = %sensor, epoch = hello.stream_epoch, "refused a new epoch: the sensor holds inventory.max_epochs_per_sensor and its oldest has an open stream");
+                tracing::warn!(tenant = %tenant, sensor = %sensor, epoch = hello.stream_epoch, "refused a new epoch: the sensor holds inventory.max_epochs_per_sensor and its oldest is streaming or was used within a day");
                 return Err(Error::ResourceExhausted(format!(
-                    "sensor {sensor} holds {} epochs (inventory.max_epochs_per_sensor) and the oldest has an open stream; epoch {} is new",
+                    "sensor {sensor} holds {} epochs (inventory.max_epochs_per_sensor) and its oldest is streaming or was used within a day; epoch {} is new",
                     trim.held, hello.stream_epoch
                 )));
             }

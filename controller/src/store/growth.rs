@@ -35,6 +35,10 @@ pub const WATERMARK_IDLE_MS: i64 = 7 * 86_400_000;
 /// Default `inventory.max_epochs_per_sensor`: epochs (watermarks) kept per sensor id.
 pub const MAX_EPOCHS_PER_SENSOR: u64 = 64;
 
+/// How long an epoch's watermark must not have moved (nor been touched by a hello) before
+/// the epoch cap may retire it: 1 day. A live sensor reconnecting keeps its run.
+pub const TRIM_MIN_IDLE_MS: i64 = 86_400_000;
+
 /// Most watermark keys one pruning pass examines per tenant (the rest wait for the next pass).
 pub const MAX_WATERMARKS_SCANNED: usize = 100_000;
 
@@ -270,13 +274,17 @@ impl Db {
     }
 
     /// Makes room for a new epoch of `sensor` under `inventory.max_epochs_per_sensor`: when
-    /// the sensor holds `max_epochs` or more watermarks, retires its oldest epochs, however
-    /// recently they moved, until `max_epochs - 1` remain, stopping at the first one an
-    /// ingest stream has open (`streaming`): the floor only rises, so no epoch above an open
-    /// one can go. Called at the hello of an epoch without a watermark; when the sensor still
-    /// holds `max_epochs` afterwards, the hello is refused. This bounds what a sensor id (a stolen token looping "hello with a new epoch,
-    /// one batch") adds to the watermark trees; a real sensor starts a new epoch only when it
-    /// restarts with an empty spool, and the retired ones were superseded by it.
+    /// the sensor holds `max_epochs` or more watermarks, retires its oldest epochs until
+    /// `max_epochs - 1` remain, stopping at the first one an ingest stream has open
+    /// (`streaming`) or that moved (a batch) or was touched (a hello) within
+    /// [`TRIM_MIN_IDLE_MS`] of `now_ms`: the floor only rises, so no epoch above one that
+    /// stays can go. Called at the hello of an epoch without a watermark; when the sensor
+    /// still holds `max_epochs` afterwards, the hello is refused (the sensor keeps its batches
+    /// spooled and retries, and continues that run when it restarts). This bounds what a
+    /// sensor id (a stolen token looping "hello with a new epoch, one batch") adds to the
+    /// watermark trees, without retiring the run of a live sensor that is reconnecting: a
+    /// real sensor starts a new epoch only when it restarts with an empty spool, and the ones
+    /// retired were left behind a day or more ago.
     pub fn trim_epochs(
         &self,
         tenant: &TenantId,
@@ -304,8 +312,7 @@ impl Db {
         }
         let rule = Rule {
             now_ms,
-            // Any time the watermark last moved counts as idle: the cap, not the age, decides.
-            idle_ms: i64::MIN,
+            idle_ms: TRIM_MIN_IDLE_MS,
             streaming,
             keep: max_epochs - 1,
         };

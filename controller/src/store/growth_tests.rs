@@ -832,7 +832,7 @@ mod properties {
 }
 
 #[test]
-fn a_sensor_at_its_epoch_cap_retires_its_oldest_epochs_but_never_an_open_one() {
+fn a_sensor_at_its_epoch_cap_retires_its_oldest_idle_epochs_but_never_an_open_or_recent_one() {
     let db = Db::new(Arc::new(MemoryStore::new()));
     let (t, s) = ids();
     let other = SensorId::new("s2").unwrap();
@@ -844,37 +844,51 @@ fn a_sensor_at_its_epoch_cap_retires_its_oldest_epochs_but_never_an_open_one() {
     }
     db.apply_batch(&t, &other, &one(1, 1), NOW, &p).unwrap();
     let none = |_: &SensorId, _: u64| false;
-    // Below the cap nothing goes.
     let trim = |retired, held| EpochTrim { retired, held };
+    // Below the cap nothing goes.
     assert_eq!(db.trim_epochs(&t, &s, 11, NOW, &none).unwrap(), trim(0, 10));
-    // At a cap of 4, a new epoch leaves room for itself: the 3 newest stay.
-    assert_eq!(db.trim_epochs(&t, &s, 4, NOW, &none).unwrap(), trim(7, 3));
+    // At the cap, epochs that moved within a day stay: the caller refuses the new epoch.
+    assert_eq!(db.trim_epochs(&t, &s, 4, NOW, &none).unwrap(), trim(0, 10));
+    assert_eq!(
+        db.trim_epochs(&t, &s, 4, NOW + DAY - 1, &none).unwrap(),
+        trim(0, 10)
+    );
+    // A day later, a new epoch leaves room for itself: the 3 newest stay.
+    let later = NOW + DAY;
+    assert_eq!(db.trim_epochs(&t, &s, 4, later, &none).unwrap(), trim(7, 3));
     assert_eq!(db.retired_epoch_floor(&t, &s).unwrap(), 7);
     for epoch in 8..=10 {
         assert_eq!(db.committed_seq(&t, &s, epoch).unwrap(), 1);
     }
     assert_eq!(
-        db.apply_batch(&t, &s, &one(5, 2), NOW, &p).unwrap(),
+        db.apply_batch(&t, &s, &one(5, 2), later, &p).unwrap(),
         Applied::Retired,
         "a batch of a trimmed epoch is refused, never billed again"
     );
     // Another sensor's epochs are its own.
     assert_eq!(db.committed_seq(&t, &other, 1).unwrap(), 1);
     assert_eq!(db.retired_epoch_floor(&t, &other).unwrap(), 0);
-    // An epoch with an open stream stops the trim: the floor never passes it, and what is
-    // left over the cap is reported (the hello is then refused).
+    // An epoch with an open stream, or one a hello touched recently, stops the trim: the
+    // floor never passes it.
     for epoch in 11..=14 {
-        db.apply_batch(&t, &s, &one(epoch, 1), NOW, &p).unwrap();
+        db.apply_batch(&t, &s, &one(epoch, 1), later, &p).unwrap();
     }
+    let much_later = later + 2 * DAY;
     let nine_open = |_: &SensorId, e: u64| e == 9;
     assert_eq!(
-        db.trim_epochs(&t, &s, 2, NOW, &nine_open).unwrap(),
+        db.trim_epochs(&t, &s, 2, much_later, &nine_open).unwrap(),
         trim(1, 6)
     );
     assert_eq!(db.retired_epoch_floor(&t, &s).unwrap(), 8);
-    assert_eq!(db.committed_seq(&t, &s, 9).unwrap(), 1);
+    db.touch_watermark(&t, &s, 10, much_later - 1).unwrap();
+    assert_eq!(
+        db.trim_epochs(&t, &s, 2, much_later, &none).unwrap(),
+        trim(1, 5),
+        "9 goes, 10 was touched by a hello"
+    );
+    assert_eq!(db.committed_seq(&t, &s, 10).unwrap(), 1);
     assert!(matches!(
-        db.apply_batch(&t, &s, &one(9, 2), NOW, &p).unwrap(),
+        db.apply_batch(&t, &s, &one(10, 2), much_later, &p).unwrap(),
         Applied::Committed { .. }
     ));
 }
