@@ -95,10 +95,57 @@ pub struct Spool {
 /// holds hundreds of summaries and actor summaries, and encoding and decoding them as JSON was
 /// a large part of the sensor's cost per request. Files written as JSON by earlier versions
 /// (`.json`) are still read, sent and deleted.
+///
+/// Postcard is positional: a field added to [`SpoolRecord`] or to any type it holds changes
+/// how every file decodes, so a postcard file starts with [`POSTCARD_MAGIC`] and its format
+/// version ([`POSTCARD_VERSION`]). Files written before the header existed (version 0) hold
+/// the version-1 body alone. A sensor upgraded with batches still spooled must decode every
+/// earlier version: whoever changes the shape bumps the version and decodes the older ones
+/// through a frozen copy of their types (the golden-file test fails until they do). A file
+/// of a newer version (a downgrade) is kept aside, never deleted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Format {
     Json,
     Postcard,
+}
+
+/// First bytes of a postcard spool file (then one version byte, then the body).
+pub const POSTCARD_MAGIC: &[u8; 4] = b"PKSP";
+/// Version of the postcard body this build writes.
+pub const POSTCARD_VERSION: u8 = 1;
+
+/// Why a spool file could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Unreadable {
+    /// Torn, truncated or not a batch.
+    Corrupt,
+    /// Written by a newer sensor (this one was downgraded): kept for it.
+    NewerVersion(u8),
+}
+
+/// A postcard spool file's bytes: header, then the body.
+fn encode_postcard(rec: &SpoolRecord) -> Result<Vec<u8>, postcard::Error> {
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(POSTCARD_MAGIC);
+    out.push(POSTCARD_VERSION);
+    postcard::to_extend(rec, out)
+}
+
+/// A postcard spool file from its bytes, whatever version wrote it.
+fn decode_postcard(bytes: &[u8]) -> Result<SpoolRecord, Unreadable> {
+    let (version, body) = match bytes.strip_prefix(POSTCARD_MAGIC) {
+        Some(rest) => match rest.split_first() {
+            Some((v, body)) => (*v, body),
+            None => return Err(Unreadable::Corrupt),
+        },
+        // Written before the header: the version-1 body alone.
+        None => (0, bytes),
+    };
+    match version {
+        0 | 1 => postcard::from_bytes(body).map_err(|_| Unreadable::Corrupt),
+        v if v > POSTCARD_VERSION => Err(Unreadable::NewerVersion(v)),
+        _ => Err(Unreadable::Corrupt),
+    }
 }
 
 impl Format {
@@ -109,10 +156,10 @@ impl Format {
         }
     }
 
-    fn decode(self, bytes: &[u8]) -> Option<SpoolRecord> {
+    fn decode(self, bytes: &[u8]) -> Result<SpoolRecord, Unreadable> {
         match self {
-            Format::Json => serde_json::from_slice(bytes).ok(),
-            Format::Postcard => postcard::from_bytes(bytes).ok(),
+            Format::Json => serde_json::from_slice(bytes).map_err(|_| Unreadable::Corrupt),
+            Format::Postcard => decode_postcard(bytes),
         }
     }
 }
@@ -178,7 +225,7 @@ impl SpoolWriter {
     /// Writes a batch durably (temporary file, fsync, rename, fsync of the directory) and
     /// returns its size in bytes.
     pub fn write(&self, rec: &SpoolRecord) -> std::io::Result<u64> {
-        let bytes = postcard::to_stdvec(rec).map_err(std::io::Error::other)?;
+        let bytes = encode_postcard(rec).map_err(std::io::Error::other)?;
         let path = self
             .dir
             .join(file_name(rec.epoch, rec.seq, Format::Postcard));
@@ -202,7 +249,7 @@ pub struct SpoolReader {
 impl SpoolReader {
     pub fn read(&self) -> std::io::Result<SpoolRecord> {
         let bytes = std::fs::read(&self.path)?;
-        self.format.decode(&bytes).ok_or_else(|| {
+        self.format.decode(&bytes).map_err(|_| {
             std::io::Error::new(
                 std::io::ErrorKind::InvalidData,
                 format!(
@@ -259,10 +306,10 @@ impl Spool {
         let mut records = Vec::new();
         for (epoch, seq, format, path) in found {
             let parsed = std::fs::read(&path)
-                .ok()
+                .map_err(|_| Unreadable::Corrupt)
                 .and_then(|b| format.decode(&b).map(|r| (r, b.len() as u64)));
             match parsed {
-                Some((rec, size)) if rec.epoch == epoch && rec.seq == seq => {
+                Ok((rec, size)) if rec.epoch == epoch && rec.seq == seq => {
                     spool.sizes.insert(seq, (size, format));
                     spool.total_bytes += size;
                     records.push(SpoolMeta {
@@ -271,6 +318,11 @@ impl Spool {
                         requests: rec.requests,
                         positions: rec.positions,
                     });
+                }
+                Err(Unreadable::NewerVersion(v)) => {
+                    // A downgrade: the batch is kept for the newer sensor, not sent.
+                    tracing::error!(path = %path.display(), version = v, supported = POSTCARD_VERSION, "spool file written by a newer sensor; set aside as .newer (run the newer sensor to deliver it)");
+                    let _ = std::fs::rename(&path, path.with_extension("newer"));
                 }
                 _ => {
                     tracing::error!(path = %path.display(), "unreadable spool file; set aside as .corrupt");
@@ -471,5 +523,54 @@ mod tests {
         spool.remove(4, 8);
         assert_eq!(spool.total_bytes(), 0);
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    /// The spool files of every format version this sensor must read. Never regenerate
+    /// these fixtures: when `SpoolRecord` or a type it holds changes shape, bump
+    /// `POSTCARD_VERSION`, add the new version's fixture beside them, and decode the older
+    /// versions through a frozen copy of their types. A sensor upgraded with batches spooled
+    /// would otherwise set them aside as corrupt: accepted traffic lost.
+    #[test]
+    fn spool_files_of_every_earlier_version_still_decode_to_the_same_batch() {
+        let want: serde_json::Value =
+            serde_json::from_str(include_str!("testdata/spool-golden.json")).unwrap();
+        let v0: &[u8] = include_bytes!("testdata/spool-golden-v0.bin");
+        let v1: &[u8] = include_bytes!("testdata/spool-golden-v1.bin");
+        assert!(v1.starts_with(POSTCARD_MAGIC) && v1[4] == 1);
+        for (version, bytes) in [(0, v0), (1, v1)] {
+            let dir = tempfile::tempdir().unwrap();
+            let name = file_name(1_764_547_200_000, 42, Format::Postcard);
+            std::fs::write(dir.path().join(&name), bytes).unwrap();
+            let (spool, found) = Spool::open(dir.path(), 1 << 20).unwrap();
+            assert_eq!(found.len(), 1, "version {version} was set aside");
+            let rec = spool.read(1_764_547_200_000, 42).unwrap();
+            let got = serde_json::to_value(&rec).unwrap();
+            assert_eq!(got, want, "version {version} decodes to another batch");
+        }
+        // This build writes the newest version, byte for byte.
+        let rec: SpoolRecord = serde_json::from_value(want).unwrap();
+        assert_eq!(encode_postcard(&rec).unwrap(), v1);
+    }
+
+    /// A file a newer sensor wrote (after a downgrade) is kept aside as `.newer`, not sent,
+    /// not deleted; a headed file cut short is corrupt.
+    #[test]
+    fn a_spool_file_of_a_newer_version_is_kept_aside() {
+        let mut newer = include_bytes!("testdata/spool-golden-v1.bin").to_vec();
+        newer[4] = POSTCARD_VERSION + 1;
+        let dir = tempfile::tempdir().unwrap();
+        let name = file_name(5, 1, Format::Postcard);
+        std::fs::write(dir.path().join(&name), &newer).unwrap();
+        std::fs::write(dir.path().join(file_name(5, 2, Format::Postcard)), b"PKSP").unwrap();
+        let (_, found) = Spool::open(dir.path(), 1 << 20).unwrap();
+        assert!(found.is_empty());
+        let kept = dir.path().join(&name).with_extension("newer");
+        assert_eq!(std::fs::read(kept).unwrap(), newer);
+        assert!(
+            dir.path()
+                .join(file_name(5, 2, Format::Postcard))
+                .with_extension("corrupt")
+                .exists()
+        );
     }
 }
