@@ -19,6 +19,7 @@ pub mod sketch;
 pub mod summary;
 pub mod template;
 pub mod time;
+pub mod versioned;
 
 pub use ids::{IdError, SensorId, TenantId};
 pub use role::Role;

@@ -9,12 +9,26 @@
 //! Entries are postcard (compact binary serde), not JSON like the store's other records: an
 //! entry carries every summary of its batch, is written once and read once, and on sparse
 //! traffic (about one summary per request) its JSON encoding and decoding were a tenth of the
-//! whole ingest-and-analysis cost. Nothing outside the controller reads this tree.
+//! whole ingest-and-analysis cost. Nothing outside the controller reads this tree. Postcard
+//! is positional, so each entry starts with [`LOG_HEADER`] (a magic and the format version)
+//! and a controller decodes the entries of every earlier version (golden files in
+//! `store/testdata` pin them): entries an older controller appended and did not analyze
+//! before an upgrade are analyzed by the new one. Entries without a header (version 0) were
+//! written before headers existed and hold the version-1 body.
 
 use super::db::{Db, read_u64};
 use super::{Result, Tree, Txn, keys};
 use picket_detect::StateWrite;
+use picket_shared::versioned::Header;
 use picket_shared::{ActorSummary, EndpointKey, EndpointSummary, NotableEvent, TenantId};
+
+/// The header of an analysis-log entry: `PKAL`, then the version of the body this build
+/// writes. A headerless entry (version 0) starts with its tenant name's length, at most 64,
+/// never `P` (80).
+pub const LOG_HEADER: Header = Header {
+    magic: *b"PKAL",
+    version: 1,
+};
 use serde::{Deserialize, Serialize};
 
 /// A budget threshold the batch crossed, to be announced on the tenant's alert stream.
@@ -70,9 +84,11 @@ pub(super) fn append_in_txn(txn: &mut dyn Txn, entry: &LogEntryRef<'_>) -> Resul
         .get(Tree::Meta, keys::META_ANALYSIS_APPENDED)?
         .map_or(0, |raw| read_u64(&raw))
         + 1;
-    let value = postcard::to_stdvec(entry).map_err(|e| super::StoreError::Corrupt {
-        tree: Tree::AnalysisLog.name(),
-        detail: e.to_string(),
+    let value = postcard::to_extend(entry, LOG_HEADER.start(512)).map_err(|e| {
+        super::StoreError::Corrupt {
+            tree: Tree::AnalysisLog.name(),
+            detail: e.to_string(),
+        }
     })?;
     txn.put(Tree::AnalysisLog, &keys::analysis_log(seq), &value)?;
     txn.put(Tree::Meta, keys::META_ANALYSIS_APPENDED, &seq.to_be_bytes())?;
@@ -221,10 +237,21 @@ impl Db {
 
 /// An entry from its stored bytes.
 fn decode_entry(raw: &[u8]) -> Result<LogEntry> {
-    postcard::from_bytes(raw).map_err(|e| super::StoreError::Corrupt {
+    let corrupt = |detail: String| super::StoreError::Corrupt {
         tree: Tree::AnalysisLog.name(),
-        detail: e.to_string(),
-    })
+        detail,
+    };
+    let (version, body) = LOG_HEADER
+        .split(raw)
+        .map_err(|_| corrupt("an entry cut short inside its header".into()))?;
+    match version {
+        // Version 0 was written before the header: the version-1 body alone.
+        0 | 1 => postcard::from_bytes(body).map_err(|e| corrupt(e.to_string())),
+        v => Err(corrupt(format!(
+            "entry format {v} was written by a newer controller (this one reads up to {})",
+            LOG_HEADER.version
+        ))),
+    }
 }
 
 /// The entry's tenant, when its name is valid.
@@ -291,5 +318,45 @@ mod tests {
             decode_entry(&raw[..raw.len() / 2]).is_err(),
             "a torn entry is an error"
         );
+    }
+
+    /// Entries of every format version decode to the same entry. Never regenerate these
+    /// fixtures: when `LogEntry` or a type it holds changes shape, bump `LOG_HEADER.version`,
+    /// add the new version's fixture, and decode the older versions through a frozen copy of
+    /// their types, so entries an older controller left unanalyzed survive an upgrade.
+    #[test]
+    fn entries_of_every_earlier_version_still_decode_to_the_same_entry() {
+        let want: serde_json::Value =
+            serde_json::from_str(include_str!("testdata/analysis-log-golden.json")).unwrap();
+        let v0: &[u8] = include_bytes!("testdata/analysis-log-golden-v0.bin");
+        let v1: &[u8] = include_bytes!("testdata/analysis-log-golden-v1.bin");
+        for (version, bytes) in [(0, v0), (1, v1)] {
+            let got = serde_json::to_value(decode_entry(bytes).unwrap()).unwrap();
+            assert_eq!(got, want, "version {version} decodes to another entry");
+        }
+        // This build appends the newest version, byte for byte.
+        let entry: LogEntry = serde_json::from_value(want).unwrap();
+        let db = Db::new(std::sync::Arc::new(crate::store::memory::MemoryStore::new()));
+        let r = LogEntryRef {
+            tenant: &entry.tenant,
+            sensor: &entry.sensor,
+            arrival_ms: entry.arrival_ms,
+            window_ms: entry.window_ms,
+            endpoints: entry.endpoints.iter().collect(),
+            actors: &entry.actors,
+            notables: entry.notables.iter().collect(),
+            billing: entry.billing.clone(),
+        };
+        db.kv
+            .transact(&|txn| append_in_txn(txn, &r).map(|_| ()))
+            .unwrap();
+        let stored = db.kv.scan(Tree::AnalysisLog, b"", None, 2).unwrap();
+        assert_eq!(stored.len(), 1);
+        assert_eq!(stored[0].1, v1);
+        // A newer controller's entry is an error naming why, not a wrong entry.
+        let mut newer = v1.to_vec();
+        newer[4] = LOG_HEADER.version + 1;
+        let err = decode_entry(&newer).unwrap_err().to_string();
+        assert!(err.contains("newer controller"), "{err}");
     }
 }

@@ -6,6 +6,7 @@
 
 use crate::aggregate::Sealed;
 use crate::sources::FilePosition;
+use picket_shared::versioned::Header;
 use picket_shared::{ActorSummary, EndpointKey, EndpointSummary, NotableEvent};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -97,8 +98,8 @@ pub struct Spool {
 /// (`.json`) are still read, sent and deleted.
 ///
 /// Postcard is positional: a field added to [`SpoolRecord`] or to any type it holds changes
-/// how every file decodes, so a postcard file starts with [`POSTCARD_MAGIC`] and its format
-/// version ([`POSTCARD_VERSION`]). Files written before the header existed (version 0) hold
+/// how every file decodes, so a postcard file starts with [`POSTCARD_HEADER`]: a magic and
+/// its format version. Files written before the header existed (version 0) hold
 /// the version-1 body alone. A sensor upgraded with batches still spooled must decode every
 /// earlier version: whoever changes the shape bumps the version and decodes the older ones
 /// through a frozen copy of their types (the golden-file test fails until they do). A file
@@ -109,10 +110,13 @@ pub enum Format {
     Postcard,
 }
 
-/// First bytes of a postcard spool file (then one version byte, then the body).
-pub const POSTCARD_MAGIC: &[u8; 4] = b"PKSP";
-/// Version of the postcard body this build writes.
-pub const POSTCARD_VERSION: u8 = 1;
+/// The header of a postcard spool file: `PKSP`, then the version of the body this build
+/// writes. A headerless file (version 0) starts with its window length, a varint: `P` would
+/// be an 80 ms window and `K` an epoch of 75, neither of which a sensor writes.
+pub const POSTCARD_HEADER: Header = Header {
+    magic: *b"PKSP",
+    version: 1,
+};
 
 /// Why a spool file could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,26 +129,18 @@ enum Unreadable {
 
 /// A postcard spool file's bytes: header, then the body.
 fn encode_postcard(rec: &SpoolRecord) -> Result<Vec<u8>, postcard::Error> {
-    let mut out = Vec::with_capacity(256);
-    out.extend_from_slice(POSTCARD_MAGIC);
-    out.push(POSTCARD_VERSION);
-    postcard::to_extend(rec, out)
+    postcard::to_extend(rec, POSTCARD_HEADER.start(256))
 }
 
 /// A postcard spool file from its bytes, whatever version wrote it.
 fn decode_postcard(bytes: &[u8]) -> Result<SpoolRecord, Unreadable> {
-    let (version, body) = match bytes.strip_prefix(POSTCARD_MAGIC) {
-        Some(rest) => match rest.split_first() {
-            Some((v, body)) => (*v, body),
-            None => return Err(Unreadable::Corrupt),
-        },
-        // Written before the header: the version-1 body alone.
-        None => (0, bytes),
-    };
+    let (version, body) = POSTCARD_HEADER
+        .split(bytes)
+        .map_err(|_| Unreadable::Corrupt)?;
     match version {
+        // Version 0 was written before the header: the version-1 body alone.
         0 | 1 => postcard::from_bytes(body).map_err(|_| Unreadable::Corrupt),
-        v if v > POSTCARD_VERSION => Err(Unreadable::NewerVersion(v)),
-        _ => Err(Unreadable::Corrupt),
+        v => Err(Unreadable::NewerVersion(v)),
     }
 }
 
@@ -321,7 +317,7 @@ impl Spool {
                 }
                 Err(Unreadable::NewerVersion(v)) => {
                     // A downgrade: the batch is kept for the newer sensor, not sent.
-                    tracing::error!(path = %path.display(), version = v, supported = POSTCARD_VERSION, "spool file written by a newer sensor; set aside as .newer (run the newer sensor to deliver it)");
+                    tracing::error!(path = %path.display(), version = v, supported = POSTCARD_HEADER.version, "spool file written by a newer sensor; set aside as .newer (run the newer sensor to deliver it)");
                     let _ = std::fs::rename(&path, path.with_extension("newer"));
                 }
                 _ => {
@@ -527,7 +523,7 @@ mod tests {
 
     /// The spool files of every format version this sensor must read. Never regenerate
     /// these fixtures: when `SpoolRecord` or a type it holds changes shape, bump
-    /// `POSTCARD_VERSION`, add the new version's fixture beside them, and decode the older
+    /// `POSTCARD_HEADER.version`, add the new version's fixture beside them, and decode the older
     /// versions through a frozen copy of their types. A sensor upgraded with batches spooled
     /// would otherwise set them aside as corrupt: accepted traffic lost.
     #[test]
@@ -536,7 +532,7 @@ mod tests {
             serde_json::from_str(include_str!("testdata/spool-golden.json")).unwrap();
         let v0: &[u8] = include_bytes!("testdata/spool-golden-v0.bin");
         let v1: &[u8] = include_bytes!("testdata/spool-golden-v1.bin");
-        assert!(v1.starts_with(POSTCARD_MAGIC) && v1[4] == 1);
+        assert!(v1.starts_with(&POSTCARD_HEADER.magic) && v1[4] == 1);
         for (version, bytes) in [(0, v0), (1, v1)] {
             let dir = tempfile::tempdir().unwrap();
             let name = file_name(1_764_547_200_000, 42, Format::Postcard);
@@ -557,7 +553,7 @@ mod tests {
     #[test]
     fn a_spool_file_of_a_newer_version_is_kept_aside() {
         let mut newer = include_bytes!("testdata/spool-golden-v1.bin").to_vec();
-        newer[4] = POSTCARD_VERSION + 1;
+        newer[4] = POSTCARD_HEADER.version + 1;
         let dir = tempfile::tempdir().unwrap();
         let name = file_name(5, 1, Format::Postcard);
         std::fs::write(dir.path().join(&name), &newer).unwrap();
