@@ -49,7 +49,8 @@ pub struct InventoryConfig {
     /// Most epochs (numbering runs, each with its watermark) kept per sensor id: the hello of
     /// a new epoch beyond it retires the sensor's oldest epochs that no stream has open and
     /// no batch or hello used for a day (their batches are then refused, never billed
-    /// twice), or is refused (`RESOURCE_EXHAUSTED`) when none can go. Default 64.
+    /// twice), or is refused (`RESOURCE_EXHAUSTED`) when not enough can go. Open streams of
+    /// new epochs without a batch yet count. Default 256.
     pub max_epochs_per_sensor: u64,
     /// Hours a superseded epoch's watermark must not have moved before the hourly pruning
     /// retires it (its batches are then refused). Default 168 (7 days).

@@ -98,6 +98,9 @@ pub struct State {
     pub tokens: Arc<crate::tokens::TokenLife>,
     /// Open ingest streams per (tenant, sensor id), by the epoch each said hello with.
     connected: Mutex<HashMap<(TenantId, String), BTreeMap<u64, u32>>>,
+    /// Held while a hello is checked against `inventory.max_epochs_per_sensor` and its stream
+    /// registered as open, so concurrent hellos of new epochs cannot overshoot the cap.
+    pub hello_gate: Mutex<()>,
     /// Analysis pause state per tenant, watched by that tenant's ingest streams.
     pauses: Mutex<HashMap<TenantId, watch::Sender<PauseState>>>,
     /// Posture settings and counters.
@@ -127,6 +130,7 @@ impl State {
             specs: crate::specs::SpecRegistry::default(),
             incidents: IncidentsConfig::default(),
             connected: Mutex::new(HashMap::new()),
+            hello_gate: Mutex::new(()),
             pauses: Mutex::new(HashMap::new()),
             posture: crate::posture::PostureConfig::default(),
             posture_stats: crate::posture::PostureStats::default(),
@@ -214,6 +218,16 @@ impl State {
             .unwrap_or_else(PoisonError::into_inner)
             .get(&(tenant.clone(), sensor.to_owned()))
             .is_some_and(|epochs| epochs.contains_key(&epoch))
+    }
+
+    /// The epochs `sensor` has ingest streams open with.
+    pub fn open_epochs(&self, tenant: &TenantId, sensor: &str) -> Vec<u64> {
+        self.connected
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&(tenant.clone(), sensor.to_owned()))
+            .map(|epochs| epochs.keys().copied().collect())
+            .unwrap_or_default()
     }
 
     pub fn is_connected(&self, tenant: &TenantId, sensor: &str) -> bool {

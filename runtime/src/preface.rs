@@ -21,6 +21,8 @@ pub struct PrefaceDeadline {
     timer: Option<Pin<Box<tokio::time::Sleep>>>,
     need: usize,
     read: usize,
+    /// The deadline passed: every later read fails too.
+    expired: bool,
 }
 
 impl PrefaceDeadline {
@@ -30,6 +32,7 @@ impl PrefaceDeadline {
             timer: timeout.map(|t| Box::pin(tokio::time::sleep(t))),
             need,
             read: 0,
+            expired: false,
         }
     }
 
@@ -39,8 +42,8 @@ impl PrefaceDeadline {
     }
 
     /// Reads from `io` into `buf` under the deadline. Once it passes before the preface is
-    /// complete, `expired` runs (the caller counts it) and the read fails with
-    /// [`io::ErrorKind::TimedOut`].
+    /// complete, `expired` runs (the caller counts it) and the read, and every later one,
+    /// fails with [`io::ErrorKind::TimedOut`].
     pub fn poll_read<S: AsyncRead + Unpin>(
         &mut self,
         io: &mut S,
@@ -48,6 +51,9 @@ impl PrefaceDeadline {
         buf: &mut ReadBuf<'_>,
         expired: impl FnOnce(),
     ) -> Poll<io::Result<()>> {
+        if self.expired {
+            return Poll::Ready(Err(timed_out()));
+        }
         let before = buf.filled().len();
         let polled = Pin::new(io).poll_read(cx, buf);
         let Some(timer) = self.timer.as_mut() else {
@@ -64,17 +70,22 @@ impl PrefaceDeadline {
             Poll::Pending => match timer.as_mut().poll(cx) {
                 Poll::Ready(()) => {
                     self.timer = None;
+                    self.expired = true;
                     expired();
-                    Poll::Ready(Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        "the client's HTTP/2 preface did not arrive in time",
-                    )))
+                    Poll::Ready(Err(timed_out()))
                 }
                 Poll::Pending => Poll::Pending,
             },
             other => other,
         }
     }
+}
+
+fn timed_out() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::TimedOut,
+        "the client's HTTP/2 preface did not arrive in time",
+    )
 }
 
 #[cfg(test)]
@@ -125,6 +136,11 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(cut, 1);
+        // Cut for good: a later read fails at once, counted once.
+        slow_client.write_all(b"\r\n\r\nSM\r\n\r\n").await.unwrap();
+        let again = read_once(&mut slow_d, &mut slow, &mut cut).await;
+        assert_eq!(again.unwrap_err().kind(), io::ErrorKind::TimedOut);
         assert_eq!(cut, 1);
         // Past its preface, a quiet client is left alone.
         let quiet = tokio::time::timeout(

@@ -246,6 +246,9 @@ fn default_max_connections() -> usize {
 fn default_header_timeout_ms() -> u64 {
     10_000
 }
+fn default_preface_timeout_ms() -> u64 {
+    10_000
+}
 fn default_body_timeout_ms() -> u64 {
     30_000
 }
@@ -342,7 +345,7 @@ pub struct AlsConfig {
     pub max_connections: usize,
     /// A connection whose HTTP/2 preface has not arrived this long after accept (after the
     /// TLS handshake, with TLS) is closed and counted, in milliseconds.
-    #[serde(default = "default_header_timeout_ms")]
+    #[serde(default = "default_preface_timeout_ms")]
     pub preface_timeout_ms: u64,
     /// A stream with no message for this long is ended (Envoy opens a new one when it next
     /// logs), in milliseconds.
@@ -367,7 +370,7 @@ impl AlsConfig {
             default_host,
             allow: None,
             max_connections: default_max_connections(),
-            preface_timeout_ms: default_header_timeout_ms(),
+            preface_timeout_ms: default_preface_timeout_ms(),
             idle_timeout_ms: default_als_idle_timeout_ms(),
             keepalive_interval_ms: default_keepalive_interval_ms(),
             keepalive_timeout_ms: default_keepalive_timeout_ms(),

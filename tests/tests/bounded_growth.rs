@@ -654,5 +654,24 @@ async fn a_token_looping_new_epochs_cannot_grow_a_sensors_watermarks_beyond_the_
     assert_eq!(ctl.state.db.retired_epoch_floor(&tenant, &gw2).unwrap(), 0);
     let ack = live.send(live.batch(2, "api.example", 5)).await;
     assert!(!ack.rejected && !ack.duplicate, "{ack:?}");
-    assert_eq!(usage(&url, &admin).await.calls, billed + 2 + (CAP - 1) + 5);
+    let billed = billed + 2 + (CAP - 1) + 5;
+    assert_eq!(usage(&url, &admin).await.calls, billed);
+
+    // Streams of new epochs that have not sent a batch yet count too: holding many open at
+    // once does not get more epochs past the cap than their batches would.
+    let gw3 = picket_shared::SensorId::new("gw3").unwrap();
+    let mut open = Vec::new();
+    for i in 0..CAP + 4 {
+        match RawSensor::try_connect(&url, &token, "gw3", now + 100 + i).await {
+            Ok(s) => open.push(s),
+            Err(e) => assert_eq!(e.code(), tonic::Code::ResourceExhausted, "epoch {i}"),
+        }
+    }
+    assert_eq!(open.len() as u64, CAP);
+    for s in &mut open {
+        let ack = s.send(s.batch(1, "api.example", 1)).await;
+        assert!(!ack.rejected, "{ack:?}");
+    }
+    assert_eq!(held(&gw3, now + 100..=now + 100 + CAP + 4), CAP);
+    assert_eq!(usage(&url, &admin).await.calls, billed + CAP);
 }

@@ -120,8 +120,8 @@ async fn session(
         ))
         .into());
     }
+    // Registers the stream as open (`stream_closed` below).
     let committed = register(state, ctx, &sensor, &hello).await?;
-    state.stream_opened(&ctx.tenant, sensor.as_str(), hello.stream_epoch);
     tracing::info!(tenant = %ctx.tenant, sensor = %sensor, epoch = hello.stream_epoch, committed, "sensor connected");
     let welcome = pb::Welcome {
         tenant: ctx.tenant.to_string(),
@@ -323,21 +323,34 @@ async fn register(
         // The epoch is in use: its idle time (watermark pruning) starts again.
         db.touch_watermark(&tenant, &sensor, hello.stream_epoch, now)?;
         let committed = db.committed_seq(&tenant, &sensor, hello.stream_epoch)?;
-        if committed == 0 && hello.stream_epoch > db.retired_epoch_floor(&tenant, &sensor)? {
-            // A new epoch (not a retired one, whose batches are refused): its watermark must
-            // fit under inventory.max_epochs_per_sensor.
+        // Checked and registered as open in one step: concurrent hellos of new epochs count
+        // each other (their watermarks come with their first batches).
+        let _gate = state
+            .hello_gate
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let floor = db.retired_epoch_floor(&tenant, &sensor)?;
+        if committed == 0 && hello.stream_epoch > floor {
+            // A new epoch (not a retired one, whose batches are refused): it must fit under
+            // inventory.max_epochs_per_sensor with the sensor's other epochs.
+            let mut pending = 0;
+            for e in state.open_epochs(&tenant, sensor.as_str()) {
+                if e != hello.stream_epoch && e > floor && db.committed_seq(&tenant, &sensor, e)? == 0 {
+                    pending += 1;
+                }
+            }
             let streaming = |s: &SensorId, e: u64| state.is_streaming(&tenant, s.as_str(), e);
             let cap = state.inventory.max_epochs_per_sensor;
-            let trim = db.trim_epochs(&tenant, &sensor, cap, now, &streaming)?;
+            let trim = db.trim_epochs(&tenant, &sensor, hello.stream_epoch, pending, cap, now, &streaming)?;
             if trim.retired > 0 {
                 crate::maintenance::EPOCHS_TRIMMED
                     .fetch_add(trim.retired as u64, std::sync::atomic::Ordering::Relaxed);
                 tracing::warn!(tenant = %tenant, sensor = %sensor, retired = trim.retired, epoch = hello.stream_epoch, "a new epoch retired the sensor's oldest at inventory.max_epochs_per_sensor");
             }
-            if trim.held as u64 >= cap {
-                tracing::warn!(tenant = %tenant, sensor = %sensor, epoch = hello.stream_epoch, "refused a new epoch: the sensor holds inventory.max_epochs_per_sensor and its oldest is streaming or was used within a day");
+            if !trim.fits {
+                tracing::warn!(tenant = %tenant, sensor = %sensor, epoch = hello.stream_epoch, held = trim.held, pending, "refused a new epoch: the sensor holds inventory.max_epochs_per_sensor and its oldest is streaming or was used within a day");
                 return Err(Error::ResourceExhausted(format!(
-                    "sensor {sensor} holds {} epochs (inventory.max_epochs_per_sensor) and its oldest is streaming or was used within a day; epoch {} is new",
+                    "sensor {sensor} holds {} epochs and {pending} new ones are streaming (inventory.max_epochs_per_sensor = {cap}); its oldest is streaming or was used within a day, so epoch {} cannot start",
                     trim.held, hello.stream_epoch
                 )));
             }
@@ -345,6 +358,8 @@ async fn register(
         rec.committed_seq = committed;
         db.put_sensor(&tenant, &rec)?;
         state.refresh_pause(&tenant)?;
+        // Last, once nothing can fail: the session closes it when the stream ends.
+        state.stream_opened(&tenant, sensor.as_str(), hello.stream_epoch);
         Ok(committed)
     })
     .await
@@ -487,8 +502,9 @@ async fn apply_batch(
         Applied::Retired => {
             // The epoch's watermark was pruned: a definite rejection, never a second billing.
             state.ingest.batches_refused.fetch_add(1, Relaxed);
-            let reason =
-                format!("epoch {epoch} was retired (superseded and idle); start a new run");
+            let reason = format!(
+                "epoch {epoch} was retired (superseded and idle, or beyond inventory.max_epochs_per_sensor); start a new run"
+            );
             tracing::warn!(tenant = %ctx.tenant, sensor = %logged_sensor, seq, %reason, "refused a batch for good");
             let ack = pb::Ack {
                 stream_epoch: epoch,

@@ -14,7 +14,9 @@
 //! and a controller decodes the entries of every earlier version (golden files in
 //! `store/testdata` pin them): entries an older controller appended and did not analyze
 //! before an upgrade are analyzed by the new one. Entries without a header (version 0) were
-//! written before headers existed and hold the version-1 body.
+//! written before headers existed (builds from 2026-11-30, when request media types joined
+//! the summaries) and hold the version-1 body; older headerless entries do not decode whole
+//! and are skipped as corrupt rather than misread.
 
 use super::db::{Db, read_u64};
 use super::{Result, Tree, Txn, keys};
@@ -246,7 +248,12 @@ fn decode_entry(raw: &[u8]) -> Result<LogEntry> {
         .map_err(|_| corrupt("an entry cut short inside its header".into()))?;
     match version {
         // Version 0 was written before the header: the version-1 body alone.
-        0 | 1 => postcard::from_bytes(body).map_err(|e| corrupt(e.to_string())),
+        0 | 1 => match postcard::take_from_bytes(body) {
+            Ok((entry, [])) => Ok(entry),
+            // Bytes left over: an entry of another layout, not this one.
+            Ok((_, rest)) => Err(corrupt(format!("{} bytes after the entry", rest.len()))),
+            Err(e) => Err(corrupt(e.to_string())),
+        },
         v => Err(corrupt(format!(
             "entry format {v} was written by a newer controller (this one reads up to {})",
             LOG_HEADER.version
@@ -358,5 +365,8 @@ mod tests {
         newer[4] = LOG_HEADER.version + 1;
         let err = decode_entry(&newer).unwrap_err().to_string();
         assert!(err.contains("newer controller"), "{err}");
+        // Bytes after the entry: another layout, an error rather than a wrong entry.
+        let longer = [v1, &[0u8][..]].concat();
+        assert!(decode_entry(&longer).is_err());
     }
 }

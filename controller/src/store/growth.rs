@@ -33,7 +33,7 @@ use std::collections::BTreeMap;
 pub const WATERMARK_IDLE_MS: i64 = 7 * 86_400_000;
 
 /// Default `inventory.max_epochs_per_sensor`: epochs (watermarks) kept per sensor id.
-pub const MAX_EPOCHS_PER_SENSOR: u64 = 64;
+pub const MAX_EPOCHS_PER_SENSOR: u64 = 256;
 
 /// How long an epoch's watermark must not have moved (nor been touched by a hello) before
 /// the epoch cap may retire it: 1 day. A live sensor reconnecting keeps its run.
@@ -71,6 +71,8 @@ pub struct EpochTrim {
     pub retired: usize,
     /// Epochs (watermarks) the sensor holds afterwards.
     pub held: usize,
+    /// Whether the new epoch fits under the cap (else its hello is refused).
+    pub fits: bool,
 }
 
 /// One watermark as pruning reads it: (epoch, key, value).
@@ -273,22 +275,26 @@ impl Db {
         self.prune_watermarks_within(tenant, &rule, MAX_WATERMARKS_SCANNED)
     }
 
-    /// Makes room for a new epoch of `sensor` under `inventory.max_epochs_per_sensor`: when
-    /// the sensor holds `max_epochs` or more watermarks, retires its oldest epochs until
-    /// `max_epochs - 1` remain, stopping at the first one an ingest stream has open
-    /// (`streaming`) or that moved (a batch) or was touched (a hello) within
-    /// [`TRIM_MIN_IDLE_MS`] of `now_ms`: the floor only rises, so no epoch above one that
-    /// stays can go. Called at the hello of an epoch without a watermark; when the sensor
-    /// still holds `max_epochs` afterwards, the hello is refused (the sensor keeps its batches
-    /// spooled and retries, and continues that run when it restarts). This bounds what a
-    /// sensor id (a stolen token looping "hello with a new epoch, one batch") adds to the
-    /// watermark trees, without retiring the run of a live sensor that is reconnecting: a
-    /// real sensor starts a new epoch only when it restarts with an empty spool, and the ones
-    /// retired were left behind a day or more ago.
+    /// Makes room for `new_epoch` of `sensor` under `inventory.max_epochs_per_sensor`. The
+    /// sensor holds its epochs with a watermark plus `pending` epochs whose streams are open
+    /// and have no watermark yet (each will have one after its first batch); when those and
+    /// the new one exceed `max_epochs`, retires the sensor's oldest epochs, never one at or
+    /// above `new_epoch`, stopping at the first one an ingest stream has open (`streaming`)
+    /// or that moved (a batch) or was touched (a hello) within [`TRIM_MIN_IDLE_MS`] of
+    /// `now_ms`: the floor only rises, so no epoch above one that stays can go. Called at the
+    /// hello of an epoch without a watermark; when the new epoch still does not fit, the
+    /// hello is refused (the sensor keeps its batches spooled and retries, and continues that
+    /// run when it restarts). This bounds what a sensor id (a stolen token looping "hello
+    /// with a new epoch, one batch") adds to the watermark trees, without retiring the run of
+    /// a live sensor that is reconnecting: a real sensor starts a new epoch only when it
+    /// restarts with an empty spool, and the ones retired were left behind a day or more ago.
+    #[allow(clippy::too_many_arguments)]
     pub fn trim_epochs(
         &self,
         tenant: &TenantId,
         sensor: &SensorId,
+        new_epoch: u64,
+        pending: usize,
         max_epochs: u64,
         now_ms: i64,
         streaming: &dyn Fn(&SensorId, u64) -> bool,
@@ -307,20 +313,36 @@ impl Db {
             .filter(|(e, _, _)| *e != bounds::FLOOR_EPOCH)
             .count();
         let max_epochs = usize::try_from(max_epochs).unwrap_or(usize::MAX).max(1);
-        if held < max_epochs {
-            return Ok(EpochTrim { retired: 0, held });
+        // Epochs to retire so that the held, the pending and the new one fit.
+        let excess = (held + pending + 1).saturating_sub(max_epochs);
+        if excess == 0 {
+            return Ok(EpochTrim {
+                retired: 0,
+                held,
+                fits: true,
+            });
         }
+        // Only epochs below the new one may go: the floor must stay below it.
+        let below: Vec<WatermarkRow> = rows
+            .into_iter()
+            .filter(|(e, _, _)| *e < new_epoch)
+            .collect();
+        let candidates = below
+            .iter()
+            .filter(|(e, _, _)| *e != bounds::FLOOR_EPOCH)
+            .count();
         let rule = Rule {
             now_ms,
             idle_ms: TRIM_MIN_IDLE_MS,
             streaming,
-            keep: max_epochs - 1,
+            keep: candidates.saturating_sub(excess),
         };
         let mut out = WatermarkPrune::default();
-        self.retire(tenant, sensor.as_str(), &rows, &rule, false, &mut out)?;
+        self.retire(tenant, sensor.as_str(), &below, &rule, false, &mut out)?;
         Ok(EpochTrim {
             retired: out.retired,
             held: held.saturating_sub(out.retired),
+            fits: out.retired >= excess,
         })
     }
 
@@ -451,20 +473,23 @@ impl Db {
         };
         let mut retire = Vec::new();
         let mut stamp = Vec::new();
+        // Retires from the oldest up to the first epoch that stays; stamps every epoch without
+        // a time on the way and after it, so each gets one on its first pass.
+        let mut retiring = true;
         for row in older {
-            if streaming(&sensor, row.0) {
-                break;
-            }
             let moved = self.kv.get(Tree::WatermarkTimes, &row.1)?;
-            match moved.as_deref().and_then(bounds::read_moved) {
-                Some(moved) if moved <= now_ms.saturating_sub(idle_ms) => {
-                    retire.push((*row, moved))
+            let moved = moved.as_deref().and_then(bounds::read_moved);
+            if moved.is_none() {
+                stamp.push(*row);
+            }
+            if !retiring {
+                continue;
+            }
+            match moved {
+                Some(m) if m <= now_ms.saturating_sub(idle_ms) && !streaming(&sensor, row.0) => {
+                    retire.push((*row, m))
                 }
-                Some(_) => break,
-                None => {
-                    stamp.push(*row);
-                    break;
-                }
+                _ => retiring = false,
             }
         }
         if retire.is_empty() && stamp.is_empty() {

@@ -844,20 +844,35 @@ fn a_sensor_at_its_epoch_cap_retires_its_oldest_idle_epochs_but_never_an_open_or
     }
     db.apply_batch(&t, &other, &one(1, 1), NOW, &p).unwrap();
     let none = |_: &SensorId, _: u64| false;
-    let trim = |retired, held| EpochTrim { retired, held };
-    // Below the cap nothing goes.
-    assert_eq!(db.trim_epochs(&t, &s, 11, NOW, &none).unwrap(), trim(0, 10));
-    // At the cap, epochs that moved within a day stay: the caller refuses the new epoch.
-    assert_eq!(db.trim_epochs(&t, &s, 4, NOW, &none).unwrap(), trim(0, 10));
+    let trim = |retired, held, fits| EpochTrim {
+        retired,
+        held,
+        fits,
+    };
+    // Room for the new epoch 100: nothing goes.
     assert_eq!(
-        db.trim_epochs(&t, &s, 4, NOW + DAY - 1, &none).unwrap(),
-        trim(0, 10)
+        db.trim_epochs(&t, &s, 100, 0, 11, NOW, &none).unwrap(),
+        trim(0, 10, true)
     );
-    // A day later, a new epoch leaves room for itself: the 3 newest stay.
+    // Open streams of new epochs count: with one pending, 11 no longer has room.
+    assert_eq!(
+        db.trim_epochs(&t, &s, 100, 1, 11, NOW, &none).unwrap(),
+        trim(0, 10, false)
+    );
+    // At the cap, epochs that moved within a day stay: the new epoch does not fit.
+    assert_eq!(
+        db.trim_epochs(&t, &s, 100, 0, 4, NOW + DAY - 1, &none)
+            .unwrap(),
+        trim(0, 10, false)
+    );
+    // A day later, the new epoch leaves room for itself and one pending: 2 stay.
     let later = NOW + DAY;
-    assert_eq!(db.trim_epochs(&t, &s, 4, later, &none).unwrap(), trim(7, 3));
-    assert_eq!(db.retired_epoch_floor(&t, &s).unwrap(), 7);
-    for epoch in 8..=10 {
+    assert_eq!(
+        db.trim_epochs(&t, &s, 100, 1, 4, later, &none).unwrap(),
+        trim(8, 2, true)
+    );
+    assert_eq!(db.retired_epoch_floor(&t, &s).unwrap(), 8);
+    for epoch in 9..=10 {
         assert_eq!(db.committed_seq(&t, &s, epoch).unwrap(), 1);
     }
     assert_eq!(
@@ -868,27 +883,34 @@ fn a_sensor_at_its_epoch_cap_retires_its_oldest_idle_epochs_but_never_an_open_or
     // Another sensor's epochs are its own.
     assert_eq!(db.committed_seq(&t, &other, 1).unwrap(), 1);
     assert_eq!(db.retired_epoch_floor(&t, &other).unwrap(), 0);
-    // An epoch with an open stream, or one a hello touched recently, stops the trim: the
-    // floor never passes it.
-    for epoch in 11..=14 {
+    // Never an epoch at or above the new one (a clock stepped back): the floor stays below it.
+    for epoch in 20..=23 {
         db.apply_batch(&t, &s, &one(epoch, 1), later, &p).unwrap();
     }
     let much_later = later + 2 * DAY;
-    let nine_open = |_: &SensorId, e: u64| e == 9;
     assert_eq!(
-        db.trim_epochs(&t, &s, 2, much_later, &nine_open).unwrap(),
-        trim(1, 6)
+        db.trim_epochs(&t, &s, 21, 0, 2, much_later, &none).unwrap(),
+        trim(3, 3, false),
+        "9, 10 and 20 go; 21 and above stay"
     );
-    assert_eq!(db.retired_epoch_floor(&t, &s).unwrap(), 8);
-    db.touch_watermark(&t, &s, 10, much_later - 1).unwrap();
+    assert_eq!(db.retired_epoch_floor(&t, &s).unwrap(), 20);
+    // An epoch with an open stream, or one a hello touched recently, stops the trim.
+    let open = |_: &SensorId, e: u64| e == 21;
     assert_eq!(
-        db.trim_epochs(&t, &s, 2, much_later, &none).unwrap(),
-        trim(1, 5),
-        "9 goes, 10 was touched by a hello"
+        db.trim_epochs(&t, &s, 100, 0, 2, much_later, &open)
+            .unwrap(),
+        trim(0, 3, false)
     );
-    assert_eq!(db.committed_seq(&t, &s, 10).unwrap(), 1);
+    db.touch_watermark(&t, &s, 22, much_later - 1).unwrap();
+    assert_eq!(
+        db.trim_epochs(&t, &s, 100, 0, 2, much_later, &none)
+            .unwrap(),
+        trim(1, 2, false),
+        "21 goes, 22 was touched by a hello"
+    );
+    assert_eq!(db.retired_epoch_floor(&t, &s).unwrap(), 21);
     assert!(matches!(
-        db.apply_batch(&t, &s, &one(10, 2), much_later, &p).unwrap(),
+        db.apply_batch(&t, &s, &one(22, 2), much_later, &p).unwrap(),
         Applied::Committed { .. }
     ));
 }

@@ -102,8 +102,11 @@ pub struct Spool {
 /// its format version. Files written before the header existed (version 0) hold
 /// the version-1 body alone. A sensor upgraded with batches still spooled must decode every
 /// earlier version: whoever changes the shape bumps the version and decodes the older ones
-/// through a frozen copy of their types (the golden-file test fails until they do). A file
-/// of a newer version (a downgrade) is kept aside, never deleted.
+/// through a frozen copy of their types (the golden-file test fails until they do). Version
+/// 0 means the headerless files of the builds from 2026-11-30 (when request media types
+/// joined the summaries) until the header; earlier headerless files have another layout and
+/// fail to decode whole, so they are set aside as corrupt rather than misread. A file of a
+/// newer version (a downgrade) is renamed `.newer` and kept for inspection, never sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Format {
     Json,
@@ -132,6 +135,15 @@ fn encode_postcard(rec: &SpoolRecord) -> Result<Vec<u8>, postcard::Error> {
     postcard::to_extend(rec, POSTCARD_HEADER.start(256))
 }
 
+/// A postcard body that is exactly one record: bytes left over mean a file of another layout
+/// (postcard would otherwise decode a prefix of it silently).
+fn whole<T: serde::de::DeserializeOwned>(body: &[u8]) -> Option<T> {
+    match postcard::take_from_bytes(body) {
+        Ok((v, [])) => Some(v),
+        _ => None,
+    }
+}
+
 /// A postcard spool file from its bytes, whatever version wrote it.
 fn decode_postcard(bytes: &[u8]) -> Result<SpoolRecord, Unreadable> {
     let (version, body) = POSTCARD_HEADER
@@ -139,7 +151,7 @@ fn decode_postcard(bytes: &[u8]) -> Result<SpoolRecord, Unreadable> {
         .map_err(|_| Unreadable::Corrupt)?;
     match version {
         // Version 0 was written before the header: the version-1 body alone.
-        0 | 1 => postcard::from_bytes(body).map_err(|_| Unreadable::Corrupt),
+        0 | 1 => whole(body).ok_or(Unreadable::Corrupt),
         v => Err(Unreadable::NewerVersion(v)),
     }
 }
@@ -316,8 +328,9 @@ impl Spool {
                     });
                 }
                 Err(Unreadable::NewerVersion(v)) => {
-                    // A downgrade: the batch is kept for the newer sensor, not sent.
-                    tracing::error!(path = %path.display(), version = v, supported = POSTCARD_HEADER.version, "spool file written by a newer sensor; set aside as .newer (run the newer sensor to deliver it)");
+                    // A downgrade: kept for inspection, never sent. The lines of tailed files
+                    // and replays it held are read again (positions advance only on acks).
+                    tracing::error!(path = %path.display(), version = v, supported = POSTCARD_HEADER.version, "spool file written by a newer sensor; set aside as .newer and not delivered (file sources read its lines again; ALS and mirror traffic in it is lost)");
                     let _ = std::fs::rename(&path, path.with_extension("newer"));
                 }
                 _ => {
@@ -549,7 +562,7 @@ mod tests {
     }
 
     /// A file a newer sensor wrote (after a downgrade) is kept aside as `.newer`, not sent,
-    /// not deleted; a headed file cut short is corrupt.
+    /// not deleted; a headed file cut short, or with bytes after its batch, is corrupt.
     #[test]
     fn a_spool_file_of_a_newer_version_is_kept_aside() {
         let mut newer = include_bytes!("testdata/spool-golden-v1.bin").to_vec();
@@ -558,15 +571,21 @@ mod tests {
         let name = file_name(5, 1, Format::Postcard);
         std::fs::write(dir.path().join(&name), &newer).unwrap();
         std::fs::write(dir.path().join(file_name(5, 2, Format::Postcard)), b"PKSP").unwrap();
+        // Bytes left over after the batch: another layout, not a shorter batch.
+        let mut longer = include_bytes!("testdata/spool-golden-v1.bin").to_vec();
+        longer.push(0);
+        std::fs::write(dir.path().join(file_name(5, 3, Format::Postcard)), &longer).unwrap();
         let (_, found) = Spool::open(dir.path(), 1 << 20).unwrap();
         assert!(found.is_empty());
         let kept = dir.path().join(&name).with_extension("newer");
         assert_eq!(std::fs::read(kept).unwrap(), newer);
-        assert!(
-            dir.path()
-                .join(file_name(5, 2, Format::Postcard))
-                .with_extension("corrupt")
-                .exists()
-        );
+        for seq in [2, 3] {
+            assert!(
+                dir.path()
+                    .join(file_name(5, seq, Format::Postcard))
+                    .with_extension("corrupt")
+                    .exists()
+            );
+        }
     }
 }
