@@ -15,6 +15,7 @@ use std::time::Duration;
 const MAX_TENANT: u64 = 104;
 const MAX_HOST: u64 = 100;
 const MAX_HOSTS: u64 = 4;
+const DAY_MS: i64 = 86_400_000;
 
 /// A small deterministic generator (xorshift): the attacker's "random" names.
 struct Noise(u64);
@@ -301,32 +302,59 @@ async fn a_hostile_sensor_cannot_grow_the_inventory_beyond_its_caps() {
     assert_eq!(folded_metric(&stack.controller.admin_addr), 1099.0 + 350.0);
 }
 
+/// A controller in this process on a clock the test owns, started early in a month (the whole
+/// test stays within one billing cycle), with its admin token and a sensor token.
+struct Clocked {
+    _dir: tempfile::TempDir,
+    start: i64,
+    clock: Arc<picket_controller::metering::ManualClock>,
+    ctl: picket_controller::Controller,
+    url: String,
+    admin: String,
+    token: String,
+}
+
+impl Clocked {
+    async fn start(edit: impl FnOnce(&mut picket_controller::ControllerConfig)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let start = picket_shared::time::parse_rfc3339_ms("2026-05-02T00:00:00Z").unwrap();
+        let clock = Arc::new(picket_controller::metering::ManualClock::new(start));
+        let mut cfg = picket_controller::ControllerConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            data_dir: dir.path().to_owned(),
+            ..Default::default()
+        };
+        cfg.telemetry.admin_listen = picket_runtime::admin::AdminListen::Off;
+        edit(&mut cfg);
+        let ctl = picket_controller::start_with_clock(cfg, clock.clone())
+            .await
+            .unwrap();
+        let url = format!("http://{}", ctl.local_addr);
+        let admin = std::fs::read_to_string(dir.path().join("admin.token"))
+            .unwrap()
+            .trim()
+            .to_owned();
+        let token = create_token(&url, &admin, "", pb::Role::Sensor).await;
+        Self {
+            _dir: dir,
+            start,
+            clock,
+            ctl,
+            url,
+            admin,
+            token,
+        }
+    }
+}
+
 /// Watermarks of a sensor's superseded, idle runs are retired by the maintenance pruning; a
 /// replay of a retired run's batch afterwards is refused for good and billed nothing. The
 /// controller runs in this process so the test owns its clock.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replay_of_a_retired_run_is_refused_and_not_billed_again() {
-    use picket_controller::metering::ManualClock;
-    const DAY_MS: i64 = 86_400_000;
-    let dir = tempfile::tempdir().unwrap();
-    // Early in a month: the whole test stays within one billing cycle.
-    let start = picket_shared::time::parse_rfc3339_ms("2026-05-02T00:00:00Z").unwrap();
-    let clock = Arc::new(ManualClock::new(start));
-    let mut cfg = picket_controller::ControllerConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        data_dir: dir.path().to_owned(),
-        ..Default::default()
-    };
-    cfg.telemetry.admin_listen = picket_runtime::admin::AdminListen::Off;
-    let ctl = picket_controller::start_with_clock(cfg, clock.clone())
-        .await
-        .unwrap();
-    let url = format!("http://{}", ctl.local_addr);
-    let admin = std::fs::read_to_string(dir.path().join("admin.token"))
-        .unwrap()
-        .trim()
-        .to_owned();
-    let token = create_token(&url, &admin, "", pb::Role::Sensor).await;
+    let c = Clocked::start(|_| {}).await;
+    let (clock, ctl) = (c.clock.clone(), &c.ctl);
+    let (url, admin, token) = (c.url.clone(), c.admin.clone(), c.token.clone());
     // The sensor's first run (epoch 100) commits two batches; later runs (epochs 200, 300)
     // supersede it.
     let mut old = RawSensor::connect(&url, &token, "gw", 100).await;
@@ -402,26 +430,9 @@ async fn wait_closed(state: &picket_controller::state::State, sensor: &str, epoc
 /// is gone and idle, its epoch is retired as before.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_live_sensor_keeps_its_epoch_against_forged_and_newer_runs() {
-    use picket_controller::metering::ManualClock;
-    const DAY_MS: i64 = 86_400_000;
-    let dir = tempfile::tempdir().unwrap();
-    let start = picket_shared::time::parse_rfc3339_ms("2026-05-02T00:00:00Z").unwrap();
-    let clock = Arc::new(ManualClock::new(start));
-    let mut cfg = picket_controller::ControllerConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        data_dir: dir.path().to_owned(),
-        ..Default::default()
-    };
-    cfg.telemetry.admin_listen = picket_runtime::admin::AdminListen::Off;
-    let ctl = picket_controller::start_with_clock(cfg, clock.clone())
-        .await
-        .unwrap();
-    let url = format!("http://{}", ctl.local_addr);
-    let admin = std::fs::read_to_string(dir.path().join("admin.token"))
-        .unwrap()
-        .trim()
-        .to_owned();
-    let token = create_token(&url, &admin, "", pb::Role::Sensor).await;
+    let c = Clocked::start(|_| {}).await;
+    let (start, clock, ctl) = (c.start, c.clock.clone(), &c.ctl);
+    let (url, admin, token) = (c.url.clone(), c.admin.clone(), c.token.clone());
     // A stolen token's hello with an epoch far ahead of the controller's clock is refused.
     let far = (start + 2 * DAY_MS) as u64;
     for epoch in [far, u64::MAX] {
@@ -555,28 +566,10 @@ async fn new_sensor_ids_beyond_the_cap_are_refused_and_known_ones_stream_on() {
 /// epochs stay refused while the live stream goes on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_looping_new_epochs_cannot_grow_a_sensors_watermarks_beyond_the_cap() {
-    use picket_controller::metering::ManualClock;
     const CAP: u64 = 4;
-    const DAY_MS: i64 = 86_400_000;
-    let dir = tempfile::tempdir().unwrap();
-    let start = picket_shared::time::parse_rfc3339_ms("2026-05-02T00:00:00Z").unwrap();
-    let clock = Arc::new(ManualClock::new(start));
-    let mut cfg = picket_controller::ControllerConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        data_dir: dir.path().to_owned(),
-        ..Default::default()
-    };
-    cfg.telemetry.admin_listen = picket_runtime::admin::AdminListen::Off;
-    cfg.inventory.max_epochs_per_sensor = CAP;
-    let ctl = picket_controller::start_with_clock(cfg, clock.clone())
-        .await
-        .unwrap();
-    let url = format!("http://{}", ctl.local_addr);
-    let admin = std::fs::read_to_string(dir.path().join("admin.token"))
-        .unwrap()
-        .trim()
-        .to_owned();
-    let token = create_token(&url, &admin, "", pb::Role::Sensor).await;
+    let c = Clocked::start(|cfg| cfg.inventory.max_epochs_per_sensor = CAP).await;
+    let (start, clock, ctl) = (c.start, c.clock.clone(), &c.ctl);
+    let (url, admin, token) = (c.url.clone(), c.admin.clone(), c.token.clone());
     let tenant = picket_shared::TenantId::default_tenant();
     let gw = picket_shared::SensorId::new("gw").unwrap();
     let held = |sensor: &picket_shared::SensorId, epochs: std::ops::RangeInclusive<u64>| {

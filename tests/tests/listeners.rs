@@ -60,6 +60,23 @@ fn mirror_sensor(stack: &Stack, id: &str, mirror_toml: &str, extra: &[&str]) -> 
     start_sensor(stack, id, &args)
 }
 
+/// A sensor with an ALS listener configured by `als_toml` (keys of `[als]`); returns it with
+/// the listener's address and source name.
+fn als_sensor(stack: &Stack, id: &str, als_toml: &str) -> (SensorProc, String, String) {
+    let cfg = stack.path(&format!("{id}.toml"));
+    std::fs::write(&cfg, format!("[als]\n{als_toml}\n")).unwrap();
+    let args = [
+        "--config",
+        cfg.to_str().unwrap(),
+        "--als-listen",
+        "127.0.0.1:0",
+    ];
+    let sensor = start_sensor(stack, id, &args);
+    let addr = sensor.als_addr.clone().unwrap();
+    let source = format!("envoy-als:{addr}");
+    (sensor, addr, source)
+}
+
 fn connect(addr: &str) -> TcpStream {
     let s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
@@ -474,20 +491,11 @@ async fn als_refuses_peers_outside_the_allowlist_and_serves_allowed_ones() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn als_caps_connections_and_ends_quiet_streams() {
     let stack = Stack::start().await;
-    let cfg = stack.path("als.toml");
-    std::fs::write(&cfg, "[als]\nmax_connections = 1\nidle_timeout_ms = 1500\n").unwrap();
-    let sensor = start_sensor(
+    let (sensor, addr, source) = als_sensor(
         &stack,
         "als-cap",
-        &[
-            "--config",
-            cfg.to_str().unwrap(),
-            "--als-listen",
-            "127.0.0.1:0",
-        ],
+        "max_connections = 1\nidle_timeout_ms = 1500",
     );
-    let addr = sensor.als_addr.clone().unwrap();
-    let source = format!("envoy-als:{addr}");
     // The holder: one message, then a stream that stays open and quiet.
     let mut holder = als_client(&addr).await.unwrap();
     let (tx, rx) = tokio::sync::mpsc::channel(4);
@@ -544,24 +552,11 @@ async fn als_caps_connections_and_ends_quiet_streams() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn als_closes_clients_that_send_no_preface_in_time() {
     let stack = Stack::start().await;
-    let cfg = stack.path("als-preface.toml");
-    std::fs::write(
-        &cfg,
-        "[als]\nmax_connections = 2\npreface_timeout_ms = 700\n",
-    )
-    .unwrap();
-    let sensor = start_sensor(
+    let (sensor, addr, source) = als_sensor(
         &stack,
         "als-preface",
-        &[
-            "--config",
-            cfg.to_str().unwrap(),
-            "--als-listen",
-            "127.0.0.1:0",
-        ],
+        "max_connections = 2\npreface_timeout_ms = 700",
     );
-    let addr = sensor.als_addr.clone().unwrap();
-    let source = format!("envoy-als:{addr}");
     // Both fit under the cap; each is cut by the deadline (counted as `preface`), not refused.
     let mut silent = connect(&addr);
     let mut trickle = connect(&addr);
