@@ -14,7 +14,7 @@ use crate::store::{Applied, SensorRecord};
 use crate::telemetry::{BatchCost, BatchSpan};
 use picket_proto::v1 as pb;
 use picket_proto::v1::ingest_server::Ingest;
-use picket_shared::{Role, SensorId};
+use picket_shared::{Role, SensorId, TenantId};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -329,31 +329,8 @@ async fn register(
             .hello_gate
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let floor = db.retired_epoch_floor(&tenant, &sensor)?;
-        if committed == 0 && hello.stream_epoch > floor {
-            // A new epoch (not a retired one, whose batches are refused): it must fit under
-            // inventory.max_epochs_per_sensor with the sensor's other epochs.
-            let mut pending = 0;
-            for e in state.open_epochs(&tenant, sensor.as_str()) {
-                if e != hello.stream_epoch && e > floor && db.committed_seq(&tenant, &sensor, e)? == 0 {
-                    pending += 1;
-                }
-            }
-            let streaming = |s: &SensorId, e: u64| state.is_streaming(&tenant, s.as_str(), e);
-            let cap = state.inventory.max_epochs_per_sensor;
-            let trim = db.trim_epochs(&tenant, &sensor, hello.stream_epoch, pending, cap, now, &streaming)?;
-            if trim.retired > 0 {
-                crate::maintenance::EPOCHS_TRIMMED
-                    .fetch_add(trim.retired as u64, std::sync::atomic::Ordering::Relaxed);
-                tracing::warn!(tenant = %tenant, sensor = %sensor, retired = trim.retired, epoch = hello.stream_epoch, "a new epoch retired the sensor's oldest at inventory.max_epochs_per_sensor");
-            }
-            if !trim.fits {
-                tracing::warn!(tenant = %tenant, sensor = %sensor, epoch = hello.stream_epoch, held = trim.held, pending, "refused a new epoch: the sensor holds inventory.max_epochs_per_sensor and its oldest is streaming or was used within a day");
-                return Err(Error::ResourceExhausted(format!(
-                    "sensor {sensor} holds {} epochs and {pending} new ones are streaming (inventory.max_epochs_per_sensor = {cap}); its oldest is streaming or was used within a day, so epoch {} cannot start",
-                    trim.held, hello.stream_epoch
-                )));
-            }
+        if committed == 0 {
+            admit_epoch(&state, &tenant, &sensor, hello.stream_epoch, now)?;
         }
         rec.committed_seq = committed;
         db.put_sensor(&tenant, &rec)?;
@@ -363,6 +340,34 @@ async fn register(
         Ok(committed)
     })
     .await
+}
+
+/// Fits a new epoch of `sensor` under `inventory.max_epochs_per_sensor` (`Db::trim_epochs`),
+/// or refuses its hello. Runs under `State::hello_gate`.
+fn admit_epoch(
+    state: &State,
+    tenant: &TenantId,
+    sensor: &SensorId,
+    epoch: u64,
+    now: i64,
+) -> Result<(), Error> {
+    let open = state.open_epochs(tenant, sensor.as_str());
+    let cap = state.inventory.max_epochs_per_sensor;
+    let trim = state
+        .db
+        .trim_epochs(tenant, sensor, epoch, &open, cap, now)?;
+    if trim.retired > 0 {
+        crate::maintenance::EPOCHS_TRIMMED.fetch_add(trim.retired as u64, Relaxed);
+        tracing::warn!(tenant = %tenant, sensor = %sensor, retired = trim.retired, epoch, "a new epoch retired the sensor's oldest at inventory.max_epochs_per_sensor");
+    }
+    if trim.fits {
+        return Ok(());
+    }
+    tracing::warn!(tenant = %tenant, sensor = %sensor, epoch, held = trim.held, "refused a new epoch: the sensor holds inventory.max_epochs_per_sensor and its oldest is streaming or was used within a day");
+    Err(Error::ResourceExhausted(format!(
+        "sensor {sensor} holds {} epochs plus the open streams of new ones (inventory.max_epochs_per_sensor = {cap}); its oldest is streaming or was used within a day, so epoch {epoch} cannot start",
+        trim.held
+    )))
 }
 
 /// Validates, applies and durably commits one batch, inside its span (a child of the sensor's

@@ -276,28 +276,27 @@ impl Db {
     }
 
     /// Makes room for `new_epoch` of `sensor` under `inventory.max_epochs_per_sensor`. The
-    /// sensor holds its epochs with a watermark plus `pending` epochs whose streams are open
-    /// and have no watermark yet (each will have one after its first batch); when those and
+    /// sensor holds its epochs with a watermark plus the epochs of its open ingest streams
+    /// (`open`) that have none yet (each will have one after its first batch); when those and
     /// the new one exceed `max_epochs`, retires the sensor's oldest epochs, never one at or
-    /// above `new_epoch`, stopping at the first one an ingest stream has open (`streaming`)
-    /// or that moved (a batch) or was touched (a hello) within [`TRIM_MIN_IDLE_MS`] of
-    /// `now_ms`: the floor only rises, so no epoch above one that stays can go. Called at the
-    /// hello of an epoch without a watermark; when the new epoch still does not fit, the
-    /// hello is refused (the sensor keeps its batches spooled and retries, and continues that
-    /// run when it restarts). This bounds what a sensor id (a stolen token looping "hello
-    /// with a new epoch, one batch") adds to the watermark trees, without retiring the run of
-    /// a live sensor that is reconnecting: a real sensor starts a new epoch only when it
-    /// restarts with an empty spool, and the ones retired were left behind a day or more ago.
-    #[allow(clippy::too_many_arguments)]
+    /// above `new_epoch`, stopping at the first one a stream has open or that moved (a batch)
+    /// or was touched (a hello) within [`TRIM_MIN_IDLE_MS`] of `now_ms`: the floor only
+    /// rises, so no epoch above one that stays can go. An epoch at or below the floor is not
+    /// new (its batches are refused) and always fits. Called at the hello of an epoch without
+    /// a watermark; when the new epoch still does not fit, the hello is refused (the sensor
+    /// keeps its batches spooled and retries, and continues that run when it restarts). This
+    /// bounds what a sensor id (a stolen token looping "hello with a new epoch, one batch")
+    /// adds to the watermark trees, without retiring the run of a live sensor that is
+    /// reconnecting: a real sensor starts a new epoch only when it restarts with an empty
+    /// spool, and the ones retired were left behind a day or more ago.
     pub fn trim_epochs(
         &self,
         tenant: &TenantId,
         sensor: &SensorId,
         new_epoch: u64,
-        pending: usize,
+        open: &[u64],
         max_epochs: u64,
         now_ms: i64,
-        streaming: &dyn Fn(&SensorId, u64) -> bool,
     ) -> Result<EpochTrim> {
         let mut prefix = keys::sensor(tenant, sensor);
         prefix.push(keys::SEP);
@@ -308,14 +307,24 @@ impl Db {
             .filter(|(k, _)| k.len() == prefix.len() + 8)
             .map(|(k, v)| (bounds::watermark_seq(&k[prefix.len()..]), k, v))
             .collect();
+        let floor = rows
+            .iter()
+            .find(|(e, _, _)| *e == bounds::FLOOR_EPOCH)
+            .map_or(0, |(_, _, v)| bounds::watermark_seq(v));
         let held = rows
             .iter()
             .filter(|(e, _, _)| *e != bounds::FLOOR_EPOCH)
             .count();
+        // Open streams of new epochs: above the floor, without a watermark yet.
+        let pending = open
+            .iter()
+            .filter(|e| **e != new_epoch && **e > floor)
+            .filter(|e| !rows.iter().any(|(w, _, _)| w == *e))
+            .count();
         let max_epochs = usize::try_from(max_epochs).unwrap_or(usize::MAX).max(1);
         // Epochs to retire so that the held, the pending and the new one fit.
         let excess = (held + pending + 1).saturating_sub(max_epochs);
-        if excess == 0 {
+        if excess == 0 || new_epoch <= floor {
             return Ok(EpochTrim {
                 retired: 0,
                 held,
@@ -331,10 +340,11 @@ impl Db {
             .iter()
             .filter(|(e, _, _)| *e != bounds::FLOOR_EPOCH)
             .count();
+        let streaming = |_: &SensorId, e: u64| open.contains(&e);
         let rule = Rule {
             now_ms,
             idle_ms: TRIM_MIN_IDLE_MS,
-            streaming,
+            streaming: &streaming,
             keep: candidates.saturating_sub(excess),
         };
         let mut out = WatermarkPrune::default();

@@ -843,7 +843,6 @@ fn a_sensor_at_its_epoch_cap_retires_its_oldest_idle_epochs_but_never_an_open_or
         db.apply_batch(&t, &s, &one(epoch, 1), NOW, &p).unwrap();
     }
     db.apply_batch(&t, &other, &one(1, 1), NOW, &p).unwrap();
-    let none = |_: &SensorId, _: u64| false;
     let trim = |retired, held, fits| EpochTrim {
         retired,
         held,
@@ -851,24 +850,23 @@ fn a_sensor_at_its_epoch_cap_retires_its_oldest_idle_epochs_but_never_an_open_or
     };
     // Room for the new epoch 100: nothing goes.
     assert_eq!(
-        db.trim_epochs(&t, &s, 100, 0, 11, NOW, &none).unwrap(),
+        db.trim_epochs(&t, &s, 100, &[], 11, NOW).unwrap(),
         trim(0, 10, true)
     );
     // Open streams of new epochs count: with one pending, 11 no longer has room.
     assert_eq!(
-        db.trim_epochs(&t, &s, 100, 1, 11, NOW, &none).unwrap(),
+        db.trim_epochs(&t, &s, 100, &[200], 11, NOW).unwrap(),
         trim(0, 10, false)
     );
     // At the cap, epochs that moved within a day stay: the new epoch does not fit.
     assert_eq!(
-        db.trim_epochs(&t, &s, 100, 0, 4, NOW + DAY - 1, &none)
-            .unwrap(),
+        db.trim_epochs(&t, &s, 100, &[], 4, NOW + DAY - 1).unwrap(),
         trim(0, 10, false)
     );
     // A day later, the new epoch leaves room for itself and one pending: 2 stay.
     let later = NOW + DAY;
     assert_eq!(
-        db.trim_epochs(&t, &s, 100, 1, 4, later, &none).unwrap(),
+        db.trim_epochs(&t, &s, 100, &[200], 4, later).unwrap(),
         trim(8, 2, true)
     );
     assert_eq!(db.retired_epoch_floor(&t, &s).unwrap(), 8);
@@ -889,22 +887,19 @@ fn a_sensor_at_its_epoch_cap_retires_its_oldest_idle_epochs_but_never_an_open_or
     }
     let much_later = later + 2 * DAY;
     assert_eq!(
-        db.trim_epochs(&t, &s, 21, 0, 2, much_later, &none).unwrap(),
+        db.trim_epochs(&t, &s, 21, &[], 2, much_later).unwrap(),
         trim(3, 3, false),
         "9, 10 and 20 go; 21 and above stay"
     );
     assert_eq!(db.retired_epoch_floor(&t, &s).unwrap(), 20);
     // An epoch with an open stream, or one a hello touched recently, stops the trim.
-    let open = |_: &SensorId, e: u64| e == 21;
     assert_eq!(
-        db.trim_epochs(&t, &s, 100, 0, 2, much_later, &open)
-            .unwrap(),
+        db.trim_epochs(&t, &s, 100, &[21], 2, much_later).unwrap(),
         trim(0, 3, false)
     );
     db.touch_watermark(&t, &s, 22, much_later - 1).unwrap();
     assert_eq!(
-        db.trim_epochs(&t, &s, 100, 0, 2, much_later, &none)
-            .unwrap(),
+        db.trim_epochs(&t, &s, 100, &[], 2, much_later).unwrap(),
         trim(1, 2, false),
         "21 goes, 22 was touched by a hello"
     );
