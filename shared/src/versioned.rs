@@ -5,7 +5,8 @@
 //! it knows with that version's types. Records written before headers existed have none:
 //! they are version 0, whose body is the version-1 body (a headerless record can never start
 //! with a magic: each magic is chosen so that its first bytes are not a plausible start of
-//! that record).
+//! that record). [`Header::decode`] reads a postcard record of the current version and says
+//! why it could not (a newer or earlier version, a torn record).
 
 /// The header of one kind of record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,6 +19,22 @@ pub struct Header {
 /// A record whose header was cut short (the magic without its version byte).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Truncated;
+
+/// Why [`Header::decode`] gave no record.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("record cut short inside its header")]
+    Truncated,
+    /// Written by a newer build (after a downgrade).
+    #[error("record format {0} was written by a newer version")]
+    Newer(u8),
+    /// An earlier version this build reads through a frozen copy of its types, if at all.
+    #[error("record format {0} is an earlier one")]
+    Older(u8),
+    /// Not a record of this layout: torn, or bytes left over after it.
+    #[error("{0}")]
+    Corrupt(String),
+}
 
 impl Header {
     /// A buffer holding the header, to append the body to.
@@ -37,6 +54,30 @@ impl Header {
                 .map(|(v, body)| (*v, body))
                 .ok_or(Truncated),
             None => Ok((0, record)),
+        }
+    }
+}
+
+impl Header {
+    /// Decodes a postcard record of this build's version, or a headerless one (version 0,
+    /// which holds the version-1 body). The body must decode whole: bytes left over mean a
+    /// record of another layout, which postcard would otherwise decode a prefix of silently.
+    pub fn decode<T: serde::de::DeserializeOwned>(&self, record: &[u8]) -> Result<T, DecodeError> {
+        let (version, body) = self.split(record).map_err(|_| DecodeError::Truncated)?;
+        let version = if version == 0 { 1 } else { version };
+        if version > self.version {
+            return Err(DecodeError::Newer(version));
+        }
+        if version < self.version {
+            return Err(DecodeError::Older(version));
+        }
+        match postcard::take_from_bytes(body) {
+            Ok((v, [])) => Ok(v),
+            Ok((_, rest)) => Err(DecodeError::Corrupt(format!(
+                "{} bytes after the record",
+                rest.len()
+            ))),
+            Err(e) => Err(DecodeError::Corrupt(e.to_string())),
         }
     }
 }

@@ -21,8 +21,9 @@
 use super::db::{Db, read_u64};
 use super::{Result, Tree, Txn, keys};
 use picket_detect::StateWrite;
-use picket_shared::versioned::Header;
+use picket_shared::versioned::{DecodeError, Header};
 use picket_shared::{ActorSummary, EndpointKey, EndpointSummary, NotableEvent, TenantId};
+use serde::{Deserialize, Serialize};
 
 /// The header of an analysis-log entry: `PKAL`, then the version of the body this build
 /// writes. A headerless entry (version 0) starts with its tenant name's length, at most 64,
@@ -31,7 +32,6 @@ pub const LOG_HEADER: Header = Header {
     magic: *b"PKAL",
     version: 1,
 };
-use serde::{Deserialize, Serialize};
 
 /// A budget threshold the batch crossed, to be announced on the tenant's alert stream.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -239,26 +239,18 @@ impl Db {
 
 /// An entry from its stored bytes.
 fn decode_entry(raw: &[u8]) -> Result<LogEntry> {
-    let corrupt = |detail: String| super::StoreError::Corrupt {
-        tree: Tree::AnalysisLog.name(),
-        detail,
-    };
-    let (version, body) = LOG_HEADER
-        .split(raw)
-        .map_err(|_| corrupt("an entry cut short inside its header".into()))?;
-    match version {
-        // Version 0 was written before the header: the version-1 body alone.
-        0 | 1 => match postcard::take_from_bytes(body) {
-            Ok((entry, [])) => Ok(entry),
-            // Bytes left over: an entry of another layout, not this one.
-            Ok((_, rest)) => Err(corrupt(format!("{} bytes after the entry", rest.len()))),
-            Err(e) => Err(corrupt(e.to_string())),
-        },
-        v => Err(corrupt(format!(
-            "entry format {v} was written by a newer controller (this one reads up to {})",
-            LOG_HEADER.version
-        ))),
-    }
+    LOG_HEADER
+        .decode(raw)
+        .map_err(|e| super::StoreError::Corrupt {
+            tree: Tree::AnalysisLog.name(),
+            detail: match e {
+                DecodeError::Newer(v) => format!(
+                    "entry format {v} was written by a newer controller (this one reads up to {})",
+                    LOG_HEADER.version
+                ),
+                e => e.to_string(),
+            },
+        })
 }
 
 /// The entry's tenant, when its name is valid.

@@ -6,7 +6,7 @@
 
 use crate::aggregate::Sealed;
 use crate::sources::FilePosition;
-use picket_shared::versioned::Header;
+use picket_shared::versioned::{DecodeError, Header};
 use picket_shared::{ActorSummary, EndpointKey, EndpointSummary, NotableEvent};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -135,25 +135,12 @@ fn encode_postcard(rec: &SpoolRecord) -> Result<Vec<u8>, postcard::Error> {
     postcard::to_extend(rec, POSTCARD_HEADER.start(256))
 }
 
-/// A postcard body that is exactly one record: bytes left over mean a file of another layout
-/// (postcard would otherwise decode a prefix of it silently).
-fn whole<T: serde::de::DeserializeOwned>(body: &[u8]) -> Option<T> {
-    match postcard::take_from_bytes(body) {
-        Ok((v, [])) => Some(v),
-        _ => None,
-    }
-}
-
 /// A postcard spool file from its bytes, whatever version wrote it.
 fn decode_postcard(bytes: &[u8]) -> Result<SpoolRecord, Unreadable> {
-    let (version, body) = POSTCARD_HEADER
-        .split(bytes)
-        .map_err(|_| Unreadable::Corrupt)?;
-    match version {
-        // Version 0 was written before the header: the version-1 body alone.
-        0 | 1 => whole(body).ok_or(Unreadable::Corrupt),
-        v => Err(Unreadable::NewerVersion(v)),
-    }
+    POSTCARD_HEADER.decode(bytes).map_err(|e| match e {
+        DecodeError::Newer(v) => Unreadable::NewerVersion(v),
+        _ => Unreadable::Corrupt,
+    })
 }
 
 impl Format {
